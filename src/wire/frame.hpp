@@ -1,0 +1,217 @@
+#pragma once
+// rendr wire v1: frame types and a pure, bounds-checked codec. See docs/protocol.md.
+//
+// Every frame: type u8 | flags u8 | length (QUIC varint) | body[length].
+// Integers in bodies are QUIC varints (u62) or fixed-size big-endian.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "wire/bytes.hpp"
+
+namespace rendr::wire {
+
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kFlowIdSize = 16;
+inline constexpr std::size_t kKeyShareSize = 32;  // X25519 public key
+inline constexpr std::size_t kNonceSize = 16;
+inline constexpr std::size_t kMacSize = 32;  // HMAC-SHA256
+inline constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;
+// Longest frame header: type + flags + 8-byte length varint.
+inline constexpr std::size_t kMaxFrameHeader = 10;
+// Longest DATA header: frame header + 8-byte offset varint.
+inline constexpr std::size_t kMaxDataHeader = kMaxFrameHeader + 8;
+// Default cap on a frame body; a decoder rejects anything larger.
+inline constexpr std::size_t kDefaultMaxBody = 256 * 1024;
+inline constexpr std::size_t kMaxCloseReason = 256;
+
+using FlowId = std::array<Byte, kFlowIdSize>;
+using KeyShare = std::array<Byte, kKeyShareSize>;
+using Nonce = std::array<Byte, kNonceSize>;
+using Mac = std::array<Byte, kMacSize>;
+
+enum class FrameType : std::uint8_t {
+  open = 0x01,
+  open_ack = 0x02,
+  join = 0x03,
+  join_ack = 0x04,
+  data = 0x10,
+  ack = 0x11,
+  fin = 0x12,
+  close = 0x13,
+  ping = 0x20,
+  pong = 0x21,
+  mode = 0x30,
+};
+
+// Types 0xc0..0xff are extensions: a receiver that does not know one skips it.
+inline constexpr std::uint8_t kFirstExtensionType = 0xc0;
+
+enum class ModeCode : std::uint8_t { prime = 1, race = 2, bond = 3 };
+enum class StreamKind : std::uint8_t { stream = 0, packet = 1 };
+
+enum class Status : std::uint8_t {
+  ok = 0,
+  unknown_flow = 1,
+  bad_proof = 2,
+  replayed = 3,
+  capacity = 4,
+  bad_request = 5,
+  version = 6,
+};
+
+// OPEN: client -> server, first frame on the first path of a new flow.
+struct Open {
+  std::uint8_t version = kVersion;
+  FlowId flow_id{};
+  ModeCode mode = ModeCode::prime;
+  StreamKind kind = StreamKind::stream;
+  std::uint64_t path_id = 0;
+  std::uint64_t window = 0;  // initial receive window the client grants the server
+  KeyShare key_share{};
+  Nonce nonce{};
+};
+
+// OPEN_ACK: server -> client. `confirm` = HMAC(flow key, "open-ack" transcript): proves the
+// server derived the same key (and, with a PSK, that it knows the PSK).
+struct OpenAck {
+  Status status = Status::ok;
+  std::uint64_t window = 0;
+  KeyShare key_share{};
+  Nonce nonce{};
+  Mac confirm{};
+};
+
+// JOIN: attaches a further path to an existing flow. `counter` is strictly fresh per flow
+// (replay window at the server); `mac` = HMAC(flow key, "join" | flow_id | path_id | counter |
+// nonce).
+struct Join {
+  std::uint8_t version = kVersion;
+  FlowId flow_id{};
+  std::uint64_t path_id = 0;
+  std::uint64_t counter = 0;
+  Nonce nonce{};
+  Mac mac{};
+};
+
+// JOIN_ACK: `delivered` is the server's contiguous receive offset; `mac` proves the server holds
+// the flow key (all zero when status != ok).
+struct JoinAck {
+  Status status = Status::ok;
+  std::uint64_t delivered = 0;
+  Mac mac{};
+};
+
+// DATA: stream bytes at `offset`. The payload references the decoder's input buffer.
+struct Data {
+  std::uint64_t offset = 0;
+  ConstBytes payload{};
+};
+
+// ACK: cumulative contiguous offset received, and the highest offset the sender may send.
+struct Ack {
+  static constexpr std::uint8_t kFlagFinReceived = 0x01;
+  std::uint64_t delivered = 0;
+  std::uint64_t limit = 0;
+  bool fin_received = false;
+};
+
+struct Fin {
+  std::uint64_t final_offset = 0;
+};
+
+enum class CloseCode : std::uint64_t {
+  normal = 0,
+  protocol_error = 1,
+  migration_budget_exceeded = 2,
+  aborted = 3,
+};
+
+struct Close {
+  CloseCode code = CloseCode::normal;
+  std::string reason;
+};
+
+struct Ping {
+  std::uint64_t id = 0;
+  std::uint64_t timestamp = 0;  // opaque to the peer, echoed in PONG
+};
+
+struct Pong {
+  std::uint64_t id = 0;
+  std::uint64_t timestamp = 0;
+};
+
+struct Mode {
+  std::uint64_t seq = 0;
+  ModeCode mode = ModeCode::prime;
+};
+
+// An extension frame the decoder skipped (type >= kFirstExtensionType).
+struct Extension {
+  std::uint8_t type = 0;
+};
+
+using Body = std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode,
+                          Extension>;
+
+struct Frame {
+  std::uint8_t flags = 0;
+  Body body;
+};
+
+enum class DecodeError {
+  none,
+  need_more,       // not an error: the input holds only part of a frame
+  unknown_type,    // a core type this version does not know
+  too_long,        // length above the decoder's limit
+  bad_varint,      // varint longer than the remaining body
+  truncated_body,  // body shorter than its fields
+  trailing_bytes,  // body longer than its fields (fixed-layout frames)
+  bad_value,       // a field outside its domain (mode, status, kind, version...)
+};
+
+std::string_view to_string(DecodeError e);
+
+struct DecodeResult {
+  DecodeError error = DecodeError::none;
+  std::size_t consumed = 0;  // bytes of input that made up the frame (when error == none)
+};
+
+// Decodes one frame from the front of `in`. On success `out` holds it and `consumed` says how
+// many bytes it took; DATA payloads point into `in`. Never reads outside `in`.
+DecodeResult decode(ConstBytes in, Frame& out, std::size_t max_body = kDefaultMaxBody);
+
+// Encodes a frame into `out`; returns the bytes written, or 0 if `out` is too small.
+// DATA frames are encoded whole (header + payload); use encode_data_header for gather writes.
+std::size_t encode(const Frame& frame, MutableBytes out);
+std::size_t encoded_size(const Frame& frame);
+
+// Writes the header of a DATA frame carrying `payload_size` bytes at `offset` into `out`
+// (at least kMaxDataHeader bytes). Returns the header length. The payload follows it.
+std::size_t encode_data_header(std::uint64_t offset, std::size_t payload_size, MutableBytes out);
+
+// QUIC variable-length integers (RFC 9000 §16).
+std::size_t varint_size(std::uint64_t v);
+std::size_t encode_varint(std::uint64_t v, Byte* out);  // out has >= varint_size(v) bytes
+// Returns bytes read, or 0 if `in` is too short.
+std::size_t decode_varint(ConstBytes in, std::uint64_t& v);
+
+inline FrameType type_of(const Frame& f) {
+  constexpr FrameType kTypes[] = {FrameType::open, FrameType::open_ack, FrameType::join,
+                                  FrameType::join_ack, FrameType::data, FrameType::ack,
+                                  FrameType::fin, FrameType::close, FrameType::ping,
+                                  FrameType::pong, FrameType::mode};
+  return f.body.index() < std::size(kTypes) ? kTypes[f.body.index()] : FrameType{0};
+}
+
+// True for frames the peer must answer (directly or by an ACK), used for liveness.
+inline bool is_ack_eliciting(const Frame& f) {
+  return std::holds_alternative<Data>(f.body) || std::holds_alternative<Ping>(f.body) ||
+         std::holds_alternative<Fin>(f.body) || std::holds_alternative<Mode>(f.body);
+}
+
+}  // namespace rendr::wire
