@@ -1,0 +1,55 @@
+#pragma once
+// A move-only, type-erased I/O completion that hands the result to the original handler's
+// associated executor (as asio requires), keeping that executor busy until then.
+#include <cstddef>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <asio/associated_executor.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+
+namespace rendr::detail {
+
+class Completion {
+ public:
+  Completion() = default;
+
+  template <class Handler, class FallbackExecutor>
+  Completion(Handler&& handler, const FallbackExecutor& fallback)
+      : impl_(std::make_unique<Model<std::decay_t<Handler>, FallbackExecutor>>(
+            std::forward<Handler>(handler), fallback)) {}
+
+  explicit operator bool() const { return impl_ != nullptr; }
+
+  // Completes the operation; never runs the handler inline.
+  void operator()(std::error_code ec, std::size_t n) {
+    auto impl = std::move(impl_);
+    impl->complete(ec, n);
+  }
+
+ private:
+  struct Concept {
+    virtual ~Concept() = default;
+    virtual void complete(std::error_code ec, std::size_t n) = 0;
+  };
+  template <class Handler, class FallbackExecutor>
+  struct Model final : Concept {
+    using Executor = asio::associated_executor_t<Handler, FallbackExecutor>;
+    Model(Handler&& h, const FallbackExecutor& fallback)
+        : handler(std::move(h)),
+          work(asio::make_work_guard(asio::get_associated_executor(handler, fallback))) {}
+    void complete(std::error_code ec, std::size_t n) override {
+      auto ex = work.get_executor();
+      asio::post(ex, [h = std::move(handler), w = std::move(work), ec, n]() mutable {
+        std::move(h)(ec, n);
+      });
+    }
+    Handler handler;
+    asio::executor_work_guard<Executor> work;
+  };
+  std::unique_ptr<Concept> impl_;
+};
+
+}  // namespace rendr::detail

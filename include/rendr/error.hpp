@@ -1,0 +1,31 @@
+#pragma once
+// rendr's error codes: std::error_code values in the rendr category.
+#include <string>
+#include <system_error>
+
+namespace rendr {
+
+enum class errc {
+  migration_budget_exceeded = 1,  // no usable path for longer than the migration budget
+  illegal_mode_switch,            // race <-> bond
+  protocol_error,                 // the peer broke the protocol
+  peer_aborted,                   // the peer aborted the flow (CLOSE)
+  aborted,                        // this side aborted the flow
+  handshake_failed,               // OPEN could not complete on any path
+  no_such_path,                   // admin call on an unknown or not-up path
+  last_path,                      // remove_path on the only path
+  bad_path_spec,                  // unparsable or unsupported path spec
+  not_connected,                  // operation on an empty Conn/Listener
+  listener_closed,
+};
+
+const std::error_category& category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
+}  // namespace rendr
+
+template <>
+struct std::is_error_code_enum<rendr::errc> : std::true_type {};

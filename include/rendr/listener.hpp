@@ -1,0 +1,89 @@
+#pragma once
+// rendr::Listener — accepts flows. One listener can serve several TCP ports/addresses; a flow's
+// paths may arrive on any of them.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "rendr/conn.hpp"
+#include "rendr/dialer.hpp"
+#include "rendr/engine.hpp"
+#include "rendr/stats.hpp"
+
+namespace rendr {
+
+struct ListenOptions {
+  std::chrono::milliseconds migration_budget{90'000};
+  FlowOptions options;
+  std::size_t max_flows = 4096;
+  std::size_t max_half_open = 256;               // transport connections before OPEN/JOIN
+  std::chrono::milliseconds handshake_timeout{5'000};
+  Engine* engine = nullptr;  // nullptr: the default engine
+};
+
+namespace detail {
+class ListenerCore {
+ public:
+  virtual ~ListenerCore() = default;
+  virtual asio::any_io_executor executor() = 0;
+  virtual Conn accept(std::error_code& ec) = 0;
+  virtual void async_accept(std::function<void(std::error_code, Conn)> done) = 0;
+  virtual std::error_code listen_tcp(const std::string& address) = 0;
+  virtual std::vector<std::string> local_addresses() const = 0;
+  virtual std::uint16_t port(std::size_t index) const = 0;
+  virtual ListenerStats stats() const = 0;
+  virtual void close() = 0;
+};
+}  // namespace detail
+
+class Listener {
+ public:
+  Listener() = default;
+  explicit Listener(std::shared_ptr<detail::ListenerCore> core) : core_(std::move(core)) {}
+
+  // Adds another TCP address ("HOST:PORT"; port 0 picks a free one).
+  std::error_code listen_tcp(const std::string& address) { return core_->listen_tcp(address); }
+
+  Conn accept(std::error_code& ec) { return core_->accept(ec); }
+  Conn accept() {
+    std::error_code ec;
+    Conn c = accept(ec);
+    if (ec) throw std::system_error(ec, "rendr::Listener::accept");
+    return c;
+  }
+
+  template <class CompletionToken>
+  auto async_accept(CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, Conn)>(
+        [core = core_](auto handler) {
+          auto ex = core->executor();
+          auto work = asio::make_work_guard(asio::get_associated_executor(handler, ex));
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          core->async_accept([shared, work](std::error_code ec, Conn c) mutable {
+            auto hex = work.get_executor();
+            asio::post(hex, [shared, w = std::move(work), ec, c = std::move(c)]() mutable {
+              std::move (*shared)(ec, std::move(c));
+            });
+          });
+        },
+        token);
+  }
+
+  std::vector<std::string> local_addresses() const { return core_->local_addresses(); }
+  std::uint16_t port(std::size_t index = 0) const { return core_->port(index); }
+  ListenerStats stats() const { return core_->stats(); }
+  void close() {
+    if (core_) core_->close();
+  }
+
+ private:
+  std::shared_ptr<detail::ListenerCore> core_;
+};
+
+// Listens on a TCP address ("HOST:PORT"); more addresses can be added with listen_tcp.
+Listener listen_tcp(const std::string& address, const ListenOptions& options, std::error_code& ec);
+Listener listen_tcp(const std::string& address, const ListenOptions& options = {});
+
+}  // namespace rendr

@@ -1,0 +1,39 @@
+#pragma once
+// Public vocabulary: modes, flow ids, path specs.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace rendr {
+
+enum class Mode { prime, race, bond };
+std::string_view to_string(Mode m);
+// Parses "prime" / "race" / "bond"; returns false on anything else.
+bool parse_mode(std::string_view text, Mode& out);
+
+using PathId = std::uint32_t;
+inline constexpr PathId kNoPath = 0;
+
+using FlowId = std::array<std::uint8_t, 16>;
+std::string to_hex(const FlowId& id);
+
+enum class MigrateCause { explicit_request, death, follow_peer };
+std::string_view to_string(MigrateCause c);
+
+// One network path: "tcp://HOST:PORT" (later "udpflow://", "quic://").
+struct PathSpec {
+  std::string transport = "tcp";
+  std::string host;
+  std::uint16_t port = 0;
+  std::uint32_t weight = 1;  // bond mode share (later)
+
+  // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT".
+  static PathSpec parse(std::string_view uri, std::error_code& ec);
+  static PathSpec parse(std::string_view uri);  // throws std::system_error
+  std::string to_string() const;
+};
+
+}  // namespace rendr

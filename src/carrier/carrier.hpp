@@ -1,0 +1,82 @@
+#pragma once
+// The carrier contract: a carrier moves rendr frames over one transport connection (one path).
+// It makes no protocol decision; it reports "frames arrived", "down (cause)" and pulls frames
+// to send when its transport can take them.
+//
+// Threading: every callback runs on the carrier's executor (an engine I/O thread); kick() and
+// close() may be called from any thread.
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+
+#include "wire/frame.hpp"
+#include "wire/out_frame.hpp"
+
+namespace rendr::carrier {
+
+enum class DownReason {
+  eof,             // the peer closed the transport (not an application EOF)
+  reset,           // connection reset / aborted
+  error,           // other transport error
+  protocol_error,  // undecodable bytes
+  closed,          // close() or abort() was called locally
+};
+
+class CarrierHandler {
+ public:
+  virtual ~CarrierHandler() = default;
+  // Frames decoded from one read. Every DATA payload points into `backing`.
+  virtual void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) = 0;
+  // The transport is gone; no callback follows this one.
+  virtual void on_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error) = 0;
+  // The transport can take about `max_bytes` more: append frames to `out`, false if none.
+  virtual bool pull(std::vector<wire::OutFrame>& out, std::size_t max_bytes) = 0;
+};
+
+class Carrier {
+ public:
+  virtual ~Carrier() = default;
+  // Starts reading and writing; the handler is held weakly (a dead handler stops the carrier).
+  virtual void start(std::weak_ptr<CarrierHandler> handler) = 0;
+  // Replaces the handler (a listener hands a new carrier to a flow). Call on the executor.
+  virtual void set_handler(std::weak_ptr<CarrierHandler> handler) = 0;
+  // There may be frames to pull. Cheap; coalesces.
+  virtual void kick() = 0;
+  // Graceful: writes what was already pulled, shuts the transport down, then closes.
+  virtual void close() = 0;
+  // Immediate close (TCP: RST).
+  virtual void abort() = 0;
+  virtual bool reliable() const = 0;
+  virtual std::string peer_address() const = 0;
+  virtual asio::any_io_executor executor() const = 0;
+};
+
+using DialCallback = std::function<void(std::error_code, std::shared_ptr<Carrier>)>;
+
+// A transport kind ("tcp", later "udpflow", "quic") that can dial carriers.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual std::string name() const = 0;
+  // Connects to host:port; calls `done` once on `executor`.
+  virtual void async_dial(asio::any_io_executor executor, const std::string& host,
+                          std::uint16_t port, DialCallback done) = 0;
+};
+
+// Maps a transport name to its implementation ("tcp" is always registered).
+class Registry {
+ public:
+  static Registry& instance();
+  void add(std::shared_ptr<Transport> transport);
+  std::shared_ptr<Transport> find(const std::string& name) const;
+
+ private:
+  Registry();
+  std::vector<std::shared_ptr<Transport>> transports_;
+};
+
+}  // namespace rendr::carrier

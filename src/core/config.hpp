@@ -1,0 +1,44 @@
+#pragma once
+// Tunables of a flow. Defaults are documented in docs/design.md (liveness, buffers, redial).
+#include <chrono>
+#include <cstddef>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace rendr::core {
+
+using namespace std::chrono_literals;
+
+struct FlowConfig {
+  Mode mode = Mode::prime;
+
+  // Buffers (memory bounds; full buffers are back-pressure).
+  std::size_t send_buffer = 8 * 1024 * 1024;  // bytes kept until acknowledged
+  std::size_t recv_window = 8 * 1024 * 1024;  // bytes the peer may have in flight to us
+  std::size_t max_data_payload = 64 * 1024;   // per DATA frame on reliable carriers
+
+  // Acknowledgements: an ACK goes out after this many new bytes or this delay.
+  std::size_t ack_every_bytes = 256 * 1024;
+  Duration max_ack_delay = 2ms;
+
+  // Liveness. A path is dead when an ack-eliciting frame sent on it has been followed by
+  // silence for deadline = clamp(2*srtt + 8*rttvar + max_ack_delay, dead_floor, dead_cap).
+  Duration dead_floor = 40ms;
+  Duration dead_cap = 3s;
+  Duration ping_interval_active = 50ms;   // keeps the active path measured when idle
+  Duration ping_interval_standby = 250ms;
+  Duration handshake_timeout = 2s;        // OPEN/JOIN without an answer
+
+  // Client: re-dial a dead path with exponential backoff.
+  Duration redial_initial = 20ms;
+  Duration redial_max = 2s;
+
+  // With no live path, reads and writes wait this long, then fail.
+  Duration migration_budget = 90s;
+
+  // Optional pre-shared key mixed into the flow key (authenticates both ends).
+  std::vector<wire::Byte> psk;
+};
+
+}  // namespace rendr::core

@@ -1,0 +1,62 @@
+#pragma once
+// Handshake cryptography: X25519 key agreement, HKDF flow key, HMAC proofs (OpenSSL).
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "wire/frame.hpp"
+
+namespace rendr::core::crypto {
+
+using FlowKey = std::array<wire::Byte, 32>;
+
+void random_bytes(std::span<wire::Byte> out);
+
+// An ephemeral X25519 key pair.
+class KeyPair {
+ public:
+  KeyPair();
+  ~KeyPair();
+  KeyPair(KeyPair&&) noexcept;
+  KeyPair& operator=(KeyPair&&) noexcept;
+  const wire::KeyShare& public_key() const { return public_; }
+  // Computes the shared secret with the peer's public key; false if the peer key is invalid.
+  bool agree(const wire::KeyShare& peer, std::array<wire::Byte, 32>& shared) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  wire::KeyShare public_{};
+};
+
+// flow key = HKDF-SHA256(ikm = shared || psk, salt = client_nonce || server_nonce,
+//                        info = "rendr v1 flow key" || flow_id)
+FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire::Byte> psk,
+                        const wire::Nonce& client_nonce, const wire::Nonce& server_nonce,
+                        const wire::FlowId& flow_id);
+
+wire::Mac open_ack_confirm(const FlowKey& key, const wire::FlowId& flow_id,
+                           const wire::Nonce& client_nonce, const wire::Nonce& server_nonce);
+wire::Mac join_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
+                   std::uint64_t counter, const wire::Nonce& nonce);
+wire::Mac join_ack_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
+                       std::uint64_t counter, const wire::Nonce& nonce, wire::Status status,
+                       std::uint64_t delivered);
+
+// Constant-time comparison.
+bool equal(const wire::Mac& a, const wire::Mac& b);
+
+// Sliding window over JOIN counters: accepts each counter at most once, rejects counters
+// older than the window (64).
+class ReplayWindow {
+ public:
+  bool accept(std::uint64_t counter);
+
+ private:
+  std::uint64_t highest_ = 0;
+  std::uint64_t seen_ = 0;  // bit i: counter highest_ - i seen
+  bool any_ = false;
+};
+
+}  // namespace rendr::core::crypto

@@ -1,0 +1,127 @@
+#pragma once
+// core::Flow — the sans-I/O state machine of one rendr flow (stream mode).
+//
+// It owns no socket and no clock: every input carries `now`, and every output is pulled.
+// The runtime (or a simulation) feeds it frames and path events and asks it what to send on
+// which path, which paths to dial or close, and when to call on_timer next.
+//
+// Not thread-safe: the caller serialises all calls.
+#include <array>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/crypto.hpp"
+#include "core/stats.hpp"
+#include "core/types.hpp"
+#include "wire/frame.hpp"
+#include "wire/out_frame.hpp"
+
+namespace rendr::core {
+
+using wire::OutFrame;
+
+// Things the runtime must act on; drained with poll_event().
+struct Event {
+  enum class Kind {
+    dial_path,    // client: connect the carrier of `path` now, then call on_path_connected
+    close_path,   // drop the carrier of `path` (the core has already forgotten it)
+    established,  // client: OPEN_ACK verified; dial() may return
+    migrated,     // active path changed: `path` is the new one, `old_path` the old one
+    readable,     // read() has bytes, EOF or an error to report
+    writable,     // write() can accept bytes again
+    finished,     // the flow is closed or failed; the runtime may release it
+  };
+  Kind kind;
+  PathId path = kNoPath;
+  PathId old_path = kNoPath;
+  MigrateCause cause = MigrateCause::explicit_request;
+};
+
+// Result of a server-side JOIN check.
+struct JoinVerdict {
+  wire::Status status = wire::Status::ok;
+};
+
+class Flow {
+ public:
+  // Client side: a new flow with a fresh FlowId and key pair. Paths are added with add_path.
+  static std::unique_ptr<Flow> make_client(const FlowConfig& config, Time now);
+  // Server side: a flow created from a verified-syntax OPEN that arrived on `first_path`.
+  // Returns nullptr (and sets `status`) if the OPEN is unacceptable (version, bad key share).
+  static std::unique_ptr<Flow> make_server(const FlowConfig& config, const wire::Open& open,
+                                           PathId first_path, Time now, wire::Status& status);
+
+  ~Flow();
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  // ---- identity / status
+  Role role() const;
+  const wire::FlowId& flow_id() const;
+  FlowState state() const;
+  FlowError error() const;
+  Mode mode() const;
+  PathId active_path() const;
+  std::uint64_t migration_count() const;
+  FlowStats stats(Time now) const;
+  PathState path_state(PathId id) const;  // PathState::removed for unknown ids
+
+  // ---- path management
+  // Client: adds a path to keep alive (dialed at once, re-dialed after death). Returns its id.
+  PathId add_path(Time now);
+  // Removes a path (client: stops re-dialing it). Fails if it is the last path.
+  bool remove_path(PathId id, Time now);
+  // Client: the carrier of `id` is connected; the core sends OPEN or JOIN on it.
+  void on_path_connected(PathId id, Time now);
+  // Client: connecting the carrier of `id` failed; it will be re-dialed after a backoff.
+  void on_dial_failed(PathId id, Time now);
+  // Server: checks a JOIN that arrived on a new carrier; on ok, attaches it as `id`
+  // (replacing an older carrier with the same id) and queues JOIN_ACK on it.
+  JoinVerdict on_join(const wire::Join& join, Time now);
+  // A carrier went down (transport error, EOF, reset). Never an application EOF.
+  void on_path_down(PathId id, DownCause cause, Time now);
+  // Explicit migration to an up path.
+  bool migrate(PathId id, Time now);
+
+  // ---- frames
+  // A frame arrived on `id`. DATA payloads are taken from `backing` (the frame's payload must
+  // point into it) so they can be kept without copying.
+  void on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
+  // Appends frames to send on `id` to `out`, at most about `max_bytes` (control first).
+  // Returns true if anything was appended.
+  bool poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out);
+  // True if poll_transmit(id) would produce something now.
+  bool wants_transmit(PathId id) const;
+
+  // ---- time
+  void on_timer(Time now);
+  std::optional<Time> next_deadline() const;
+
+  // ---- events
+  std::optional<Event> poll_event();
+
+  // ---- application side
+  // Accepts up to bytes.size() bytes into the send buffer; 0 if full (wait for `writable`).
+  std::size_t write(wire::ConstBytes bytes, Time now);
+  std::size_t write_capacity() const;
+  // Copies up to out.size() delivered bytes; 0 with `eof()` or `error()` set means the end.
+  std::size_t read(wire::MutableBytes out, Time now);
+  std::size_t readable_bytes() const;
+  bool eof() const;  // peer's FIN delivered and every byte before it read
+  // Half-close: a FIN follows the last written byte. Reads go on until the peer's FIN.
+  void close(Time now);
+  // Aborts the flow: CLOSE to the peer (best effort), state failed(aborted).
+  void abort(Time now);
+  bool send_closed() const;
+
+ private:
+  struct Impl;
+  explicit Flow(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rendr::core

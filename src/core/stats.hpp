@@ -1,0 +1,50 @@
+#pragma once
+// Snapshot types produced by core::Flow::stats().
+#include <cstdint>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace rendr::core {
+
+struct PathStats {
+  PathId id = kNoPath;
+  PathState state = PathState::idle;
+  bool active = false;
+  Duration srtt{};
+  Duration rttvar{};
+  Duration min_rtt{};
+  Duration last_heard_age{};  // time since any frame arrived on this path
+  std::uint64_t bytes_sent = 0;      // DATA payload bytes
+  std::uint64_t bytes_received = 0;  // DATA payload bytes
+  std::uint64_t frames_sent = 0;
+  std::uint64_t frames_received = 0;
+  std::uint64_t up_count = 0;    // times it came up (first attach + rejoins)
+  std::uint64_t down_count = 0;  // times it went down
+};
+
+struct FlowStats {
+  wire::FlowId flow_id{};
+  Role role = Role::client;
+  Mode mode = Mode::prime;
+  FlowState state = FlowState::opening;
+  PathId active_path = kNoPath;
+  std::uint64_t migrations = 0;
+  std::uint64_t migrations_explicit = 0;
+  std::uint64_t migrations_death = 0;
+  std::uint64_t migrations_follow = 0;
+  std::uint64_t bytes_written = 0;    // accepted from the application
+  std::uint64_t bytes_acked = 0;      // acknowledged by the peer
+  std::uint64_t bytes_delivered = 0;  // given to the application
+  std::uint64_t send_buffered = 0;    // written but not yet acknowledged
+  std::uint64_t recv_buffered = 0;    // received but not yet read (incl. reorder)
+  std::uint64_t recv_queue_hwm = 0;   // largest reorder-buffer depth (segments)
+  std::uint64_t recv_dups = 0;        // DATA frames (or parts) already received
+  std::uint64_t retransmitted_bytes = 0;
+  std::uint64_t joins_accepted = 0;
+  std::uint64_t joins_rejected = 0;   // bad MAC or replay
+  std::uint64_t protocol_errors = 0;
+  std::vector<PathStats> paths;
+};
+
+}  // namespace rendr::core
