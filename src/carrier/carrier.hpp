@@ -7,6 +7,7 @@
 // close() may be called from any thread.
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -76,6 +77,7 @@ class Registry {
 
  private:
   Registry();
+  mutable std::mutex mutex_;  // guards transports_ (add/find are thread-safe)
   std::vector<std::shared_ptr<Transport>> transports_;
 };
 

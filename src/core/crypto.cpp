@@ -1,0 +1,177 @@
+#include "core/crypto.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
+
+namespace rendr::core::crypto {
+
+namespace {
+
+void put_u64(std::vector<wire::Byte>& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<wire::Byte>(v >> (8 * i)));
+}
+
+template <class Range>
+void put(std::vector<wire::Byte>& out, const Range& r) {
+  out.insert(out.end(), std::begin(r), std::end(r));
+}
+
+void put_label(std::vector<wire::Byte>& out, std::string_view label) {
+  out.insert(out.end(), label.begin(), label.end());
+}
+
+wire::Mac hmac(const FlowKey& key, const std::vector<wire::Byte>& msg) {
+  wire::Mac mac{};
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg.data(), msg.size(),
+           mac.data(), &len) == nullptr ||
+      len != mac.size()) {
+    throw std::runtime_error("rendr: HMAC-SHA256 failed");
+  }
+  return mac;
+}
+
+}  // namespace
+
+void random_bytes(std::span<wire::Byte> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1)
+    throw std::runtime_error("rendr: RAND_bytes failed");
+}
+
+struct KeyPair::Impl {
+  EVP_PKEY* key = nullptr;
+  ~Impl() { EVP_PKEY_free(key); }
+};
+
+KeyPair::KeyPair() : impl_(std::make_unique<Impl>()) {
+  impl_->key = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
+  if (impl_->key == nullptr) throw std::runtime_error("rendr: X25519 keygen failed");
+  std::size_t len = public_.size();
+  if (EVP_PKEY_get_raw_public_key(impl_->key, public_.data(), &len) != 1 || len != public_.size())
+    throw std::runtime_error("rendr: X25519 public key export failed");
+}
+
+KeyPair::~KeyPair() = default;
+KeyPair::KeyPair(KeyPair&&) noexcept = default;
+KeyPair& KeyPair::operator=(KeyPair&&) noexcept = default;
+
+bool KeyPair::agree(const wire::KeyShare& peer, std::array<wire::Byte, 32>& shared) const {
+  EVP_PKEY* peer_key =
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer.data(), peer.size());
+  if (peer_key == nullptr) return false;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(impl_->key, nullptr);
+  bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 &&
+            EVP_PKEY_derive_set_peer(ctx, peer_key) == 1;
+  std::size_t len = shared.size();
+  ok = ok && EVP_PKEY_derive(ctx, shared.data(), &len) == 1 && len == shared.size();
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(peer_key);
+  if (!ok) return false;
+  // An all-zero secret means a low-order peer point: refuse it.
+  wire::Byte acc = 0;
+  for (auto b : shared) acc |= b;
+  return acc != 0;
+}
+
+FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire::Byte> psk,
+                        const wire::Nonce& client_nonce, const wire::Nonce& server_nonce,
+                        const wire::FlowId& flow_id) {
+  std::vector<wire::Byte> ikm(shared.begin(), shared.end());
+  ikm.insert(ikm.end(), psk.begin(), psk.end());
+  std::vector<wire::Byte> salt;
+  put(salt, client_nonce);
+  put(salt, server_nonce);
+  std::vector<wire::Byte> info;
+  put_label(info, "rendr v1 flow key");
+  put(info, flow_id);
+
+  FlowKey key{};
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm.data(), ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt.data(), salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+      OSSL_PARAM_construct_end()};
+  const bool ok = ctx != nullptr && EVP_KDF_derive(ctx, key.data(), key.size(), params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  OPENSSL_cleanse(ikm.data(), ikm.size());
+  if (!ok) throw std::runtime_error("rendr: HKDF failed");
+  return key;
+}
+
+wire::Mac open_ack_confirm(const FlowKey& key, const wire::FlowId& flow_id,
+                           const wire::Nonce& client_nonce, const wire::Nonce& server_nonce) {
+  std::vector<wire::Byte> msg;
+  put_label(msg, "rendr open-ack");
+  put(msg, flow_id);
+  put(msg, client_nonce);
+  put(msg, server_nonce);
+  return hmac(key, msg);
+}
+
+wire::Mac join_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
+                   std::uint64_t counter, const wire::Nonce& nonce) {
+  std::vector<wire::Byte> msg;
+  put_label(msg, "rendr join");
+  put(msg, flow_id);
+  put_u64(msg, path_id);
+  put_u64(msg, counter);
+  put(msg, nonce);
+  return hmac(key, msg);
+}
+
+wire::Mac join_ack_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
+                       std::uint64_t counter, const wire::Nonce& nonce, wire::Status status,
+                       std::uint64_t delivered) {
+  std::vector<wire::Byte> msg;
+  put_label(msg, "rendr join-ack");
+  put(msg, flow_id);
+  put_u64(msg, path_id);
+  put_u64(msg, counter);
+  put(msg, nonce);
+  msg.push_back(static_cast<wire::Byte>(status));
+  put_u64(msg, delivered);
+  return hmac(key, msg);
+}
+
+bool equal(const wire::Mac& a, const wire::Mac& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool ReplayWindow::accept(std::uint64_t counter) {
+  constexpr std::uint64_t kWindow = 64;
+  if (!any_) {
+    any_ = true;
+    highest_ = counter;
+    seen_ = 1;
+    return true;
+  }
+  if (counter > highest_) {
+    const std::uint64_t shift = counter - highest_;
+    seen_ = shift >= kWindow ? 0 : seen_ << shift;
+    seen_ |= 1;
+    highest_ = counter;
+    return true;
+  }
+  const std::uint64_t age = highest_ - counter;
+  if (age >= kWindow) return false;
+  const std::uint64_t bit = std::uint64_t{1} << age;
+  if (seen_ & bit) return false;
+  seen_ |= bit;
+  return true;
+}
+
+}  // namespace rendr::core::crypto

@@ -1,0 +1,1044 @@
+#include "core/flow.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "core/recv_buffer.hpp"
+#include "core/rtt.hpp"
+#include "core/send_buffer.hpp"
+
+namespace rendr::core {
+
+namespace {
+
+wire::ModeCode to_wire(Mode m) { return static_cast<wire::ModeCode>(m); }
+Mode from_wire(wire::ModeCode m) { return static_cast<Mode>(m); }
+
+std::uint64_t ticks(Time t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+OutFrame encode_control(const wire::Frame& frame) {
+  OutFrame out;
+  const std::size_t n = wire::encode(frame, out.header);
+  assert(n != 0 && "control frame larger than OutFrame header");
+  out.header_size = static_cast<std::uint8_t>(n);
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Per-path state.
+
+struct PathEntry {
+  PathId id = kNoPath;
+  PathState state = PathState::idle;
+
+  // Client: dialing and handshake.
+  Time next_dial{};
+  Duration backoff{};
+  Time handshake_sent{};
+  bool open_pending = false;      // send OPEN on this path
+  bool join_pending = false;      // send JOIN on this path (once the flow is established)
+  bool handshake_in_flight = false;
+  std::uint64_t join_counter = 0;
+  wire::Nonce join_nonce{};
+
+  // Server: handshake answers to send.
+  bool open_ack_pending = false;
+  bool join_ack_pending = false;
+
+  // Liveness.
+  Time last_heard{};
+  std::optional<Time> unanswered_since;  // first ack-eliciting send not yet followed by input
+  Time next_ping{};
+  bool ping_due = false;
+  bool ping_outstanding = false;
+  std::uint64_t ping_id = 0;
+  bool close_pending = false;  // send CLOSE (abort) before the carrier closes
+  bool pong_pending = false;
+  wire::Pong pong{};
+  RttEstimator rtt;
+
+  // Data carried, to decide whether its death needs a replay.
+  std::uint64_t data_sent_end = 0;
+  bool fin_sent = false;
+
+  PathStats stats;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+struct Flow::Impl {
+  FlowConfig config;
+  Role role;
+  wire::FlowId flow_id{};
+  Mode mode;
+  FlowState state = FlowState::opening;
+  FlowError error = FlowError::none;
+
+  // Handshake material.
+  crypto::KeyPair key_pair;
+  wire::Nonce client_nonce{};
+  wire::Nonce server_nonce{};
+  wire::KeyShare peer_share{};
+  crypto::FlowKey key{};
+  crypto::ReplayWindow join_replay;  // server
+  std::uint64_t next_join_counter = 1;
+  bool open_sent = false;  // client: an OPEN is in flight on some path
+
+  std::map<PathId, PathEntry> paths;
+  PathId next_path_id = 1;
+  PathId active = kNoPath;
+  PathId last_active = kNoPath;  // the active path before "no path", to count migrations
+  bool active_pinned = false;  // server: admin chose the path; do not follow the peer
+  std::uint64_t peer_data_end_seen = 0;
+  std::uint64_t peer_ack_seen = 0;
+  std::optional<Time> no_path_since;
+
+  // Send side.
+  SendBuffer send;
+  std::uint64_t next_send = 0;  // next never-sent offset
+  std::uint64_t rtx_next = 0;   // retransmission range [rtx_next, rtx_end) on the active path
+  std::uint64_t rtx_end = 0;
+  std::uint64_t peer_limit = 0;  // flow control: we may send below this offset
+  std::optional<std::uint64_t> fin_offset;
+  bool fin_acked = false;
+
+  // Receive side.
+  RecvBuffer recv;
+  std::optional<std::uint64_t> peer_fin;
+  bool ack_pending = false;
+  bool ack_immediate = false;
+  Time ack_deadline{};
+  std::uint64_t unacked_bytes = 0;
+  std::uint64_t advertised_limit = 0;
+
+  std::deque<Event> events;
+  bool readable_signalled = false;
+  bool writable_signalled = false;
+
+  FlowStats counters;
+
+  Impl(const FlowConfig& c, Role r)
+      : config(c),
+        role(r),
+        mode(c.mode),
+        send(std::max<std::size_t>(c.max_data_payload, 1024), c.send_buffer),
+        recv(c.recv_window) {}
+
+  // ---- helpers
+
+  Duration dead_deadline(const PathEntry& p) const {
+    Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config.max_ack_delay
+                                    : config.dead_floor;
+    return std::clamp(d, config.dead_floor, config.dead_cap);
+  }
+
+  bool any_up() const {
+    return std::any_of(paths.begin(), paths.end(),
+                       [](const auto& kv) { return kv.second.state == PathState::up; });
+  }
+
+  PathEntry* find(PathId id) {
+    auto it = paths.find(id);
+    return it == paths.end() ? nullptr : &it->second;
+  }
+  const PathEntry* find(PathId id) const {
+    auto it = paths.find(id);
+    return it == paths.end() ? nullptr : &it->second;
+  }
+
+  bool finished() const { return state == FlowState::closed || state == FlowState::failed; }
+
+  void emit(Event::Kind kind, PathId path = kNoPath) { events.push_back(Event{kind, path}); }
+
+  void signal_readable() {
+    if (!readable_signalled) {
+      readable_signalled = true;
+      emit(Event::Kind::readable);
+    }
+  }
+  void signal_writable() {
+    if (!writable_signalled) {
+      writable_signalled = true;
+      emit(Event::Kind::writable);
+    }
+  }
+
+  // Best up path to carry data: the lowest smoothed RTT, ties by id.
+  PathId best_up_path(PathId exclude) const {
+    PathId best = kNoPath;
+    Duration best_rtt = Duration::max();
+    for (const auto& [id, p] : paths) {
+      if (id == exclude || p.state != PathState::up) continue;
+      const Duration r = p.rtt.has_sample() ? p.rtt.srtt() : Duration::max() / 2;
+      if (best == kNoPath || r < best_rtt) {
+        best = id;
+        best_rtt = r;
+      }
+    }
+    return best;
+  }
+
+  // Replays every unacknowledged byte (and the FIN) on the active path.
+  void schedule_replay() {
+    rtx_next = send.base();
+    rtx_end = next_send;
+    for (auto& [id, p] : paths) p.fin_sent = false;
+  }
+
+  void set_active(PathId id, MigrateCause cause, Time now) {
+    if (id != kNoPath) last_active = id;
+    if (id == active) return;
+    const PathId old = active;
+    active = id;
+    if (old != kNoPath && id != kNoPath) {
+      ++counters.migrations;
+      if (cause == MigrateCause::explicit_request) ++counters.migrations_explicit;
+      if (cause == MigrateCause::death) ++counters.migrations_death;
+      if (cause == MigrateCause::follow_peer) ++counters.migrations_follow;
+      events.push_back(Event{Event::Kind::migrated, id, old, cause});
+    }
+    if (PathEntry* p = find(id)) {
+      // The new active path gets an immediate ping (fresh RTT) and the pending ACK.
+      p->next_ping = now;
+      if (ack_pending) ack_immediate = true;
+    }
+  }
+
+  void update_flow_state(Time now) {
+    if (finished()) return;
+    if (state == FlowState::opening) return;
+    if (any_up()) {
+      state = FlowState::established;
+      no_path_since.reset();
+    } else {
+      if (state != FlowState::migrating) {
+        state = FlowState::migrating;
+        no_path_since = now;
+      }
+    }
+  }
+
+  void fail(FlowError e, Time now) {
+    if (finished()) return;
+    state = FlowState::failed;
+    error = e;
+    for (auto& [id, p] : paths) {
+      // A path with a CLOSE to carry is closed once the CLOSE has been pulled.
+      if (!p.close_pending && (p.state == PathState::up || p.state == PathState::handshaking ||
+                               p.state == PathState::dialing)) {
+        emit(Event::Kind::close_path, id);
+      }
+      p.state = PathState::dead;
+    }
+    active = kNoPath;
+    signal_readable();
+    signal_writable();
+    emit(Event::Kind::finished);
+    (void)now;
+  }
+
+  void maybe_finish(Time now) {
+    if (finished() || state == FlowState::opening) return;
+    const bool sent_done = fin_offset && fin_acked && send.base() == *fin_offset;
+    const bool recv_done = peer_fin && recv.next() == *peer_fin;
+    if (!sent_done || !recv_done || ack_pending) return;
+    state = FlowState::closed;
+    for (auto& [id, p] : paths) {
+      if (p.state == PathState::up || p.state == PathState::handshaking ||
+          p.state == PathState::dialing)
+        emit(Event::Kind::close_path, id);
+      p.state = PathState::dead;
+    }
+    active = kNoPath;
+    signal_readable();
+    signal_writable();
+    emit(Event::Kind::finished);
+    (void)now;
+  }
+
+  // A path stops carrying frames. `notify_runtime`: the core, not the carrier, decided.
+  void path_down(PathEntry& p, DownCause cause, Time now, bool notify_runtime) {
+    if (p.state == PathState::dead || p.state == PathState::removed) return;
+    const bool was_up = p.state == PathState::up;
+    if (was_up) ++p.stats.down_count;
+    if (notify_runtime) emit(Event::Kind::close_path, p.id);
+    // Anything it carried that the peer has not acknowledged may be lost.
+    if (was_up && (p.data_sent_end > send.base() || p.fin_sent)) schedule_replay();
+    if (p.open_pending || (role == Role::client && state == FlowState::opening &&
+                           p.handshake_in_flight && !p.join_pending)) {
+      // Another connected path carries the OPEN instead.
+      open_sent = false;
+      for (auto& [qid, q] : paths) {
+        if (qid != p.id && q.state == PathState::handshaking && !q.handshake_in_flight &&
+            !q.open_pending) {
+          q.open_pending = true;
+          q.handshake_sent = now;
+          open_sent = true;
+          break;
+        }
+      }
+    }
+    p.open_pending = p.join_pending = p.handshake_in_flight = false;
+    p.open_ack_pending = p.join_ack_pending = false;
+    p.pong_pending = p.ping_outstanding = false;
+    p.unanswered_since.reset();
+    p.fin_sent = false;
+    if (role == Role::client && cause != DownCause::removed) {
+      p.state = PathState::idle;
+      p.backoff = p.backoff == Duration::zero()
+                      ? config.redial_initial
+                      : std::min<Duration>(p.backoff * 2, config.redial_max);
+      p.next_dial = now + p.backoff;
+    } else {
+      p.state = cause == DownCause::removed ? PathState::removed : PathState::dead;
+    }
+    if (p.id == active) {
+      active = kNoPath;
+      active_pinned = false;
+      const PathId next = best_up_path(p.id);
+      if (next != kNoPath) {
+        active = p.id;  // so set_active reports old -> new
+        set_active(next, MigrateCause::death, now);
+        schedule_replay();
+      }
+    }
+    update_flow_state(now);
+    if (role == Role::server && p.state == PathState::dead) paths.erase(p.id);
+  }
+
+  void mark_heard(PathEntry& p, Time now) {
+    p.last_heard = now;
+    p.unanswered_since.reset();
+  }
+
+  void mark_sent_eliciting(PathEntry& p, Time now) {
+    if (!p.unanswered_since) p.unanswered_since = now;
+  }
+
+  void path_up(PathEntry& p, Time now) {
+    const bool first = !any_up();
+    p.state = PathState::up;
+    p.backoff = Duration::zero();
+    ++p.stats.up_count;
+    p.last_heard = now;
+    p.unanswered_since.reset();
+    p.next_ping = now;
+    p.ping_outstanding = false;
+    if (first || active == kNoPath) {
+      // Coming back from "no path" onto another path is a migration too.
+      active = last_active;
+      if (active == kNoPath) active = p.id;
+      set_active(p.id, MigrateCause::death, now);
+      // Whatever was in flight on dead paths may be lost.
+      schedule_replay();
+    }
+    update_flow_state(now);
+  }
+
+  // ---- frame handling
+
+  void handle_data(PathEntry& p, const wire::Data& d, const wire::Slice& backing, Time now) {
+    p.stats.bytes_received += d.payload.size();
+    const std::uint64_t end = d.offset + d.payload.size();
+    if (role == Role::server && !active_pinned && end > peer_data_end_seen && p.id != active &&
+        p.state == PathState::up) {
+      set_active(p.id, MigrateCause::follow_peer, now);
+    }
+    peer_data_end_seen = std::max(peer_data_end_seen, end);
+    if (peer_fin && end > *peer_fin) {
+      ++counters.protocol_errors;
+      return;
+    }
+    const std::uint64_t limit = recv.limit();
+    if (end > limit) {
+      // The peer ignored our window: drop what does not fit, never buffer it.
+      ++counters.protocol_errors;
+      if (d.offset >= limit) return;
+    }
+    const std::size_t keep =
+        static_cast<std::size_t>(std::min<std::uint64_t>(end, limit) - d.offset);
+    wire::Slice slice;
+    if (!d.payload.empty()) {
+      const auto start = static_cast<std::size_t>(d.payload.data() - backing.data());
+      slice = backing.sub(start, keep);
+    }
+    const auto result = recv.insert(d.offset, std::move(slice));
+    counters.recv_dups += result.duplicate ? 1 : 0;
+    counters.recv_queue_hwm = std::max<std::uint64_t>(counters.recv_queue_hwm, recv.segments());
+    if (result.advanced > 0) {
+      unacked_bytes += result.advanced;
+      counters.bytes_delivered = recv.next();
+      signal_readable();
+    }
+    request_ack(result.duplicate || unacked_bytes >= config.ack_every_bytes, now);
+    if (peer_fin && recv.next() == *peer_fin) signal_readable();
+  }
+
+  void request_ack(bool immediate, Time now) {
+    if (!ack_pending) {
+      ack_pending = true;
+      ack_deadline = now + config.max_ack_delay;
+    }
+    if (immediate) ack_immediate = true;
+  }
+
+  void handle_ack(PathEntry& p, const wire::Ack& a, Time now) {
+    if (role == Role::server && !active_pinned && a.delivered > peer_ack_seen && p.id != active &&
+        p.state == PathState::up) {
+      set_active(p.id, MigrateCause::follow_peer, now);
+    }
+    peer_ack_seen = std::max(peer_ack_seen, a.delivered);
+    if (a.delivered > next_send && a.delivered > rtx_end) {
+      // Acknowledging bytes never sent: a broken or malicious peer.
+      ++counters.protocol_errors;
+      return;
+    }
+    acknowledge(a.delivered);
+    if (a.limit > peer_limit) peer_limit = a.limit;
+    if (a.fin_received && fin_offset && a.delivered >= *fin_offset) fin_acked = true;
+    maybe_finish(now);
+  }
+
+  void acknowledge(std::uint64_t delivered) {
+    if (delivered <= send.base()) return;
+    delivered = std::min(delivered, send.end());
+    send.release_to(delivered);
+    counters.bytes_acked = send.base();
+    rtx_next = std::max(rtx_next, send.base());
+    if (next_send < send.base()) next_send = send.base();
+    signal_writable_if_room();
+  }
+
+  void signal_writable_if_room() {
+    if (!fin_offset && send.free_space() > 0) signal_writable();
+  }
+
+  void handle_fin(PathEntry& p, const wire::Fin& f, Time now) {
+    (void)p;
+    if (peer_fin && *peer_fin != f.final_offset) {
+      ++counters.protocol_errors;
+      return;
+    }
+    if (f.final_offset < recv.next()) {
+      ++counters.protocol_errors;
+      return;
+    }
+    peer_fin = f.final_offset;
+    request_ack(true, now);
+    if (recv.next() == *peer_fin) signal_readable();
+  }
+
+  void handle_ping(PathEntry& p, const wire::Ping& ping) {
+    p.pong_pending = true;
+    p.pong = wire::Pong{ping.id, ping.timestamp};
+  }
+
+  void handle_pong(PathEntry& p, const wire::Pong& pong, Time now) {
+    if (!p.ping_outstanding || pong.id != p.ping_id) return;
+    p.ping_outstanding = false;
+    const std::uint64_t sent = pong.timestamp;
+    const std::uint64_t t = ticks(now);
+    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent));
+  }
+
+  void handle_open_ack(PathEntry& p, const wire::OpenAck& a, Time now) {
+    if (role != Role::client || state != FlowState::opening || !p.handshake_in_flight) {
+      ++counters.protocol_errors;
+      path_down(p, DownCause::protocol_error, now, true);
+      return;
+    }
+    std::array<wire::Byte, 32> shared{};
+    if (a.status != wire::Status::ok || !key_pair.agree(a.key_share, shared)) {
+      fail(FlowError::handshake_failed, now);
+      return;
+    }
+    server_nonce = a.nonce;
+    key = crypto::derive_flow_key(shared, config.psk, client_nonce, server_nonce, flow_id);
+    if (!crypto::equal(a.confirm,
+                       crypto::open_ack_confirm(key, flow_id, client_nonce, server_nonce))) {
+      fail(FlowError::handshake_failed, now);
+      return;
+    }
+    peer_limit = a.window;
+    p.handshake_in_flight = false;
+    p.rtt.add_sample(now - p.handshake_sent);
+    state = FlowState::established;
+    path_up(p, now);
+    emit(Event::Kind::established);
+    signal_writable();
+    // Paths that connected while OPEN was in flight may now JOIN.
+    for (auto& [id, q] : paths) {
+      if (q.state == PathState::handshaking && !q.handshake_in_flight && !q.open_pending)
+        q.join_pending = true;
+    }
+  }
+
+  void handle_join_ack(PathEntry& p, const wire::JoinAck& a, Time now) {
+    if (role != Role::client || !p.handshake_in_flight || p.open_pending) {
+      ++counters.protocol_errors;
+      path_down(p, DownCause::protocol_error, now, true);
+      return;
+    }
+    const wire::Mac expected = crypto::join_ack_mac(key, flow_id, p.id, p.join_counter,
+                                                    p.join_nonce, a.status, a.delivered);
+    if (a.status != wire::Status::ok || !crypto::equal(a.mac, expected)) {
+      ++counters.joins_rejected;
+      path_down(p, DownCause::protocol_error, now, true);
+      return;
+    }
+    p.handshake_in_flight = false;
+    p.rtt.add_sample(now - p.handshake_sent);
+    ++counters.joins_accepted;
+    if (a.delivered <= next_send || a.delivered <= rtx_end) acknowledge(a.delivered);
+    path_up(p, now);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Construction.
+
+Flow::Flow(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Flow::~Flow() = default;
+
+std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
+  auto impl = std::make_unique<Impl>(config, Role::client);
+  crypto::random_bytes(impl->flow_id);
+  crypto::random_bytes(impl->client_nonce);
+  impl->state = FlowState::opening;
+  impl->no_path_since = now;
+  impl->advertised_limit = impl->recv.limit();
+  return std::unique_ptr<Flow>(new Flow(std::move(impl)));
+}
+
+std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Open& open,
+                                        PathId first_path, Time now, wire::Status& status) {
+  if (open.version != wire::kVersion) {
+    status = wire::Status::version;
+    return nullptr;
+  }
+  if (open.kind != wire::StreamKind::stream || first_path == kNoPath) {
+    status = wire::Status::bad_request;
+    return nullptr;
+  }
+  FlowConfig c = config;
+  c.mode = from_wire(open.mode);
+  auto impl = std::make_unique<Impl>(c, Role::server);
+  std::array<wire::Byte, 32> shared{};
+  if (!impl->key_pair.agree(open.key_share, shared)) {
+    status = wire::Status::bad_request;
+    return nullptr;
+  }
+  impl->flow_id = open.flow_id;
+  impl->client_nonce = open.nonce;
+  crypto::random_bytes(impl->server_nonce);
+  impl->key = crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce,
+                                      impl->flow_id);
+  impl->peer_limit = open.window;
+  impl->state = FlowState::established;
+  impl->advertised_limit = impl->recv.limit();
+  PathEntry& p = impl->paths[first_path];
+  p.id = first_path;
+  p.open_ack_pending = true;
+  impl->path_up(p, now);
+  status = wire::Status::ok;
+  return std::unique_ptr<Flow>(new Flow(std::move(impl)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status.
+
+Role Flow::role() const { return impl_->role; }
+const wire::FlowId& Flow::flow_id() const { return impl_->flow_id; }
+FlowState Flow::state() const { return impl_->state; }
+FlowError Flow::error() const { return impl_->error; }
+Mode Flow::mode() const { return impl_->mode; }
+PathId Flow::active_path() const { return impl_->active; }
+std::uint64_t Flow::migration_count() const { return impl_->counters.migrations; }
+
+PathState Flow::path_state(PathId id) const {
+  const PathEntry* p = impl_->find(id);
+  return p ? p->state : PathState::removed;
+}
+
+FlowStats Flow::stats(Time now) const {
+  const Impl& m = *impl_;
+  FlowStats s = m.counters;
+  s.flow_id = m.flow_id;
+  s.role = m.role;
+  s.mode = m.mode;
+  s.state = m.state;
+  s.active_path = m.active;
+  s.bytes_written = m.send.end();
+  s.bytes_acked = m.send.base();
+  s.bytes_delivered = m.recv.next();
+  s.send_buffered = m.send.end() - m.send.base();
+  s.recv_buffered = m.recv.buffered();
+  for (const auto& [id, p] : m.paths) {
+    PathStats ps = p.stats;
+    ps.id = id;
+    ps.state = p.state;
+    ps.active = id == m.active;
+    ps.srtt = p.rtt.srtt();
+    ps.rttvar = p.rtt.rttvar();
+    ps.min_rtt = p.rtt.min_rtt();
+    ps.last_heard_age = p.state == PathState::up ? now - p.last_heard : Duration::zero();
+    s.paths.push_back(ps);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths.
+
+PathId Flow::add_path(Time now) {
+  Impl& m = *impl_;
+  if (m.role != Role::client || m.finished()) return kNoPath;
+  const PathId id = m.next_path_id++;
+  PathEntry& p = m.paths[id];
+  p.id = id;
+  p.state = PathState::dialing;
+  p.next_dial = now;
+  m.emit(Event::Kind::dial_path, id);
+  return id;
+}
+
+bool Flow::remove_path(PathId id, Time now) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr || p->state == PathState::removed) return false;
+  // Keep at least one other path that is (or will be) usable.
+  const bool other = std::any_of(m.paths.begin(), m.paths.end(), [&](const auto& kv) {
+    return kv.first != id && kv.second.state != PathState::removed &&
+           (m.role == Role::client || kv.second.state == PathState::up);
+  });
+  if (!other) return false;
+  const bool was_active = id == m.active;
+  m.path_down(*p, DownCause::removed, now, true);
+  if (was_active) m.schedule_replay();
+  if (m.role == Role::client) m.paths.erase(id);
+  return true;
+}
+
+void Flow::on_path_connected(PathId id, Time now) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr || m.finished() || p->state != PathState::dialing) {
+    m.emit(Event::Kind::close_path, id);  // nobody wants this carrier any more
+    return;
+  }
+  p->state = PathState::handshaking;
+  p->handshake_sent = now;  // the handshake timeout also covers waiting for the OPEN_ACK
+  if (m.state == FlowState::opening) {
+    if (!m.open_sent) {
+      m.open_sent = true;
+      p->open_pending = true;
+    }
+    // Otherwise it waits for OPEN_ACK, then JOINs.
+  } else {
+    p->join_pending = true;
+  }
+}
+
+void Flow::on_dial_failed(PathId id, Time now) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr || p->state != PathState::dialing) return;
+  p->state = PathState::handshaking;  // so path_down applies the backoff uniformly
+  m.path_down(*p, DownCause::error, now, false);
+}
+
+JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
+  Impl& m = *impl_;
+  if (m.role != Role::server || m.finished()) return {wire::Status::unknown_flow};
+  if (join.version != wire::kVersion) return {wire::Status::version};
+  if (join.path_id == kNoPath || join.path_id > 0xffffffffu) return {wire::Status::bad_request};
+  const wire::Mac expected =
+      crypto::join_mac(m.key, m.flow_id, join.path_id, join.counter, join.nonce);
+  if (!crypto::equal(expected, join.mac)) {
+    ++m.counters.joins_rejected;
+    return {wire::Status::bad_proof};
+  }
+  if (!m.join_replay.accept(join.counter)) {
+    ++m.counters.joins_rejected;
+    return {wire::Status::replayed};
+  }
+  const PathId id = static_cast<PathId>(join.path_id);
+  if (PathEntry* old = m.find(id); old != nullptr && old->state == PathState::up) {
+    // A newer carrier replaces the old one; the runtime closes the old carrier itself.
+    m.path_down(*old, DownCause::replaced, now, false);
+  }
+  PathEntry& p = m.paths[id];
+  p = PathEntry{};
+  p.id = id;
+  p.join_ack_pending = true;
+  p.join_counter = join.counter;
+  p.join_nonce = join.nonce;
+  ++m.counters.joins_accepted;
+  m.path_up(p, now);
+  return {wire::Status::ok};
+}
+
+void Flow::on_path_down(PathId id, DownCause cause, Time now) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr || m.finished()) return;
+  m.path_down(*p, cause, now, false);
+}
+
+bool Flow::migrate(PathId id, Time now) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr || p->state != PathState::up || m.finished()) return false;
+  if (m.role == Role::server) m.active_pinned = true;
+  if (id == m.active) return true;
+  m.set_active(id, MigrateCause::explicit_request, now);
+  // No replay: the old path is alive and delivers what it carries; if it dies later, its
+  // death triggers the replay.
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames in.
+
+void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr || m.finished()) return;
+  if (p->state != PathState::up && p->state != PathState::handshaking) return;
+  ++p->stats.frames_received;
+  m.mark_heard(*p, now);
+
+  const bool handshaking = p->state == PathState::handshaking;
+  if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
+    m.handle_open_ack(*p, *a, now);
+    return;
+  }
+  if (const auto* a = std::get_if<wire::JoinAck>(&frame.body)) {
+    m.handle_join_ack(*p, *a, now);
+    return;
+  }
+  if (handshaking) {
+    // Nothing but the handshake answer may arrive before the path is up.
+    ++m.counters.protocol_errors;
+    m.path_down(*p, DownCause::protocol_error, now, true);
+    return;
+  }
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, wire::Data>) {
+          m.handle_data(*p, body, backing, now);
+        } else if constexpr (std::is_same_v<T, wire::Ack>) {
+          m.handle_ack(*p, body, now);
+        } else if constexpr (std::is_same_v<T, wire::Fin>) {
+          m.handle_fin(*p, body, now);
+        } else if constexpr (std::is_same_v<T, wire::Ping>) {
+          m.handle_ping(*p, body);
+        } else if constexpr (std::is_same_v<T, wire::Pong>) {
+          m.handle_pong(*p, body, now);
+        } else if constexpr (std::is_same_v<T, wire::Close>) {
+          m.fail(body.code == wire::CloseCode::migration_budget_exceeded
+                     ? FlowError::migration_budget_exceeded
+                     : FlowError::peer_aborted,
+                 now);
+        } else if constexpr (std::is_same_v<T, wire::Mode>) {
+          // Mode switching arrives with the modes work; prime is the only mode for now.
+        } else if constexpr (std::is_same_v<T, wire::Extension>) {
+          // Ignorable by definition.
+        } else {
+          // OPEN / JOIN on an attached path.
+          ++m.counters.protocol_errors;
+          m.path_down(*p, DownCause::protocol_error, now, true);
+        }
+      },
+      frame.body);
+  m.maybe_finish(now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames out.
+
+bool Flow::wants_transmit(PathId id) const {
+  const Impl& m = *impl_;
+  const PathEntry* p = m.find(id);
+  if (p == nullptr) return false;
+  if (p->open_pending || p->open_ack_pending || p->join_ack_pending || p->close_pending)
+    return true;
+  if (p->join_pending && m.state != FlowState::opening && !m.finished()) return true;
+  if (p->state != PathState::up) return false;
+  if (m.finished()) return false;
+  if (p->pong_pending) return true;
+  if (m.ack_pending && m.ack_immediate && (id == m.active || m.active == kNoPath)) return true;
+  if (id != m.active) return p->ping_due;
+  if (p->ping_due) return true;
+  if (m.rtx_next < m.rtx_end) return true;
+  if (m.next_send < m.send.end() && m.next_send < m.peer_limit) return true;
+  if (m.fin_offset && !p->fin_sent && m.next_send == *m.fin_offset && !m.fin_acked) return true;
+  return false;
+}
+
+bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out) {
+  Impl& m = *impl_;
+  PathEntry* p = m.find(id);
+  if (p == nullptr) return false;
+  const std::size_t before = out.size();
+  std::size_t budget = max_bytes;
+  auto push_control = [&](const wire::Frame& f, bool eliciting) {
+    OutFrame o = encode_control(f);
+    budget -= std::min(budget, o.size());
+    out.push_back(std::move(o));
+    ++p->stats.frames_sent;
+    if (eliciting) m.mark_sent_eliciting(*p, now);
+  };
+
+  // Handshake.
+  if (p->open_pending) {
+    wire::Open open;
+    open.flow_id = m.flow_id;
+    open.mode = to_wire(m.mode);
+    open.path_id = id;
+    open.window = m.recv.limit();
+    open.key_share = m.key_pair.public_key();
+    open.nonce = m.client_nonce;
+    push_control(wire::Frame{0, open}, false);
+    p->open_pending = false;
+    p->handshake_in_flight = true;
+    p->handshake_sent = now;
+    return true;
+  }
+  if (p->join_pending && m.state != FlowState::opening && !m.finished()) {
+    wire::Join join;
+    join.flow_id = m.flow_id;
+    join.path_id = id;
+    join.counter = m.next_join_counter++;
+    crypto::random_bytes(join.nonce);
+    join.mac = crypto::join_mac(m.key, m.flow_id, id, join.counter, join.nonce);
+    p->join_counter = join.counter;
+    p->join_nonce = join.nonce;
+    push_control(wire::Frame{0, join}, false);
+    p->join_pending = false;
+    p->handshake_in_flight = true;
+    p->handshake_sent = now;
+    return true;
+  }
+  if (p->open_ack_pending) {
+    wire::OpenAck ack;
+    ack.status = wire::Status::ok;
+    ack.window = m.recv.limit();
+    ack.key_share = m.key_pair.public_key();
+    ack.nonce = m.server_nonce;
+    ack.confirm = crypto::open_ack_confirm(m.key, m.flow_id, m.client_nonce, m.server_nonce);
+    m.advertised_limit = ack.window;
+    push_control(wire::Frame{0, ack}, false);
+    p->open_ack_pending = false;
+  }
+  if (p->join_ack_pending) {
+    wire::JoinAck ack;
+    ack.status = wire::Status::ok;
+    ack.delivered = m.recv.next();
+    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce,
+                                   ack.status, ack.delivered);
+    push_control(wire::Frame{0, ack}, false);
+    p->join_ack_pending = false;
+  }
+  if (p->close_pending) {
+    push_control(wire::Frame{0, wire::Close{wire::CloseCode::aborted, "aborted"}}, false);
+    p->close_pending = false;
+    m.emit(Event::Kind::close_path, id);
+    return true;
+  }
+  if (p->state != PathState::up || m.finished()) return out.size() > before;
+
+  if (p->pong_pending) {
+    push_control(wire::Frame{0, p->pong}, false);
+    p->pong_pending = false;
+  }
+  const bool carries_acks = id == m.active || m.active == kNoPath;
+  if (m.ack_pending && carries_acks) {
+    wire::Ack ack;
+    ack.delivered = m.recv.next();
+    ack.limit = m.recv.limit();
+    ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
+    push_control(wire::Frame{0, ack}, false);
+    m.advertised_limit = ack.limit;
+    m.ack_pending = m.ack_immediate = false;
+    m.unacked_bytes = 0;
+  }
+  if (p->ping_due) {
+    p->ping_due = false;
+    p->ping_outstanding = true;
+    p->ping_id += 1;
+    push_control(wire::Frame{0, wire::Ping{p->ping_id, ticks(now)}}, true);
+  }
+  if (id != m.active) return out.size() > before;
+
+  // Data: retransmissions first, then new bytes within the peer's window.
+  auto push_data = [&](std::uint64_t from, std::uint64_t to) -> std::uint64_t {
+    wire::Slice slice = m.send.slice(from, to, m.config.max_data_payload);
+    const std::uint64_t end = from + slice.size();
+    OutFrame o;
+    o.header_size = static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
+    o.payload = std::move(slice);
+    budget -= std::min(budget, o.size());
+    p->stats.bytes_sent += o.payload.size();
+    ++p->stats.frames_sent;
+    out.push_back(std::move(o));
+    m.mark_sent_eliciting(*p, now);
+    p->data_sent_end = std::max(p->data_sent_end, end);
+    return end;
+  };
+  while (budget > 0 && m.rtx_next < m.rtx_end) {
+    const std::uint64_t from = std::max(m.rtx_next, m.send.base());
+    if (from >= m.rtx_end) break;
+    const std::uint64_t end = push_data(from, m.rtx_end);
+    m.counters.retransmitted_bytes += end - from;
+    m.rtx_next = end;
+  }
+  const std::uint64_t window_end = std::min<std::uint64_t>(m.send.end(), m.peer_limit);
+  while (budget > 0 && m.next_send < window_end) {
+    m.next_send = push_data(m.next_send, window_end);
+  }
+  if (m.fin_offset && !p->fin_sent && !m.fin_acked && m.next_send == *m.fin_offset &&
+      m.rtx_next >= m.rtx_end) {
+    push_control(wire::Frame{0, wire::Fin{*m.fin_offset}}, true);
+    p->fin_sent = true;
+  }
+  m.maybe_finish(now);  // the last ACK may just have gone out
+  return out.size() > before;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time.
+
+std::optional<Time> Flow::next_deadline() const {
+  const Impl& m = *impl_;
+  if (m.finished()) return std::nullopt;
+  std::optional<Time> t;
+  auto consider = [&](Time x) {
+    if (!t || x < *t) t = x;
+  };
+  if (m.ack_pending && !m.ack_immediate) consider(m.ack_deadline);
+  if (m.no_path_since) consider(*m.no_path_since + m.config.migration_budget);
+  for (const auto& [id, p] : m.paths) {
+    switch (p.state) {
+      case PathState::idle: consider(p.next_dial); break;
+      case PathState::handshaking: consider(p.handshake_sent + m.config.handshake_timeout); break;
+      case PathState::up:
+        if (p.unanswered_since) consider(*p.unanswered_since + m.dead_deadline(p));
+        if (!p.ping_outstanding && !p.ping_due) consider(p.next_ping);
+        break;
+      default: break;
+    }
+  }
+  return t;
+}
+
+void Flow::on_timer(Time now) {
+  Impl& m = *impl_;
+  if (m.finished()) return;
+  if (m.no_path_since && now - *m.no_path_since >= m.config.migration_budget) {
+    m.fail(m.state == FlowState::opening ? FlowError::handshake_failed
+                                         : FlowError::migration_budget_exceeded,
+           now);
+    return;
+  }
+  if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
+  std::vector<PathId> ids;
+  ids.reserve(m.paths.size());
+  for (const auto& kv : m.paths) ids.push_back(kv.first);
+  for (PathId id : ids) {
+    PathEntry* p = m.find(id);
+    if (p == nullptr) continue;
+    switch (p->state) {
+      case PathState::idle:
+        if (now >= p->next_dial) {
+          p->state = PathState::dialing;
+          m.emit(Event::Kind::dial_path, id);
+        }
+        break;
+      case PathState::handshaking:
+        if (now - p->handshake_sent >= m.config.handshake_timeout)
+          m.path_down(*p, DownCause::handshake_timeout, now, true);
+        break;
+      case PathState::up:
+        if (p->unanswered_since && now - *p->unanswered_since >= m.dead_deadline(*p)) {
+          m.path_down(*p, DownCause::silent, now, true);
+          break;
+        }
+        if (!p->ping_outstanding && !p->ping_due && now >= p->next_ping) {
+          p->ping_due = true;
+          p->next_ping = now + (id == m.active ? m.config.ping_interval_active
+                                               : m.config.ping_interval_standby);
+        }
+        break;
+      default: break;
+    }
+  }
+}
+
+std::optional<Event> Flow::poll_event() {
+  Impl& m = *impl_;
+  if (m.events.empty()) return std::nullopt;
+  Event e = m.events.front();
+  m.events.pop_front();
+  if (e.kind == Event::Kind::readable) m.readable_signalled = false;
+  if (e.kind == Event::Kind::writable) m.writable_signalled = false;
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Application side.
+
+std::size_t Flow::write(wire::ConstBytes bytes, Time now) {
+  Impl& m = *impl_;
+  (void)now;
+  if (m.finished() || m.fin_offset) return 0;
+  return m.send.append(bytes);
+}
+
+std::size_t Flow::write_capacity() const {
+  const Impl& m = *impl_;
+  if (m.finished() || m.fin_offset) return 0;
+  return m.send.free_space();
+}
+
+std::size_t Flow::read(wire::MutableBytes out, Time now) {
+  Impl& m = *impl_;
+  const std::size_t n = m.recv.read(out);
+  if (n > 0 && !m.finished()) {
+    // Window update once a quarter of the window has opened since the last advertisement.
+    if (m.recv.limit() - m.advertised_limit >= m.config.recv_window / 4) m.request_ack(true, now);
+  }
+  return n;
+}
+
+std::size_t Flow::readable_bytes() const { return impl_->recv.readable(); }
+
+bool Flow::eof() const {
+  const Impl& m = *impl_;
+  return m.peer_fin && m.recv.read_offset() == *m.peer_fin;
+}
+
+void Flow::close(Time now) {
+  Impl& m = *impl_;
+  if (m.finished() || m.fin_offset) return;
+  m.fin_offset = m.send.end();
+  m.maybe_finish(now);
+}
+
+void Flow::abort(Time now) {
+  Impl& m = *impl_;
+  if (m.finished()) return;
+  for (auto& [id, p] : m.paths) p.close_pending = p.state == PathState::up;
+  m.fail(FlowError::aborted, now);
+}
+
+bool Flow::send_closed() const { return impl_->fin_offset.has_value(); }
+
+}  // namespace rendr::core

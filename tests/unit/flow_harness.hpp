@@ -1,0 +1,193 @@
+#pragma once
+// A tiny in-memory harness for core::Flow unit tests: two flows, N paths modelled as
+// zero-latency reliable pipes, virtual time, and switches to drop or kill a path.
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "core/flow.hpp"
+
+namespace rendr::test {
+
+using namespace std::chrono_literals;
+
+class FlowPair {
+ public:
+  explicit FlowPair(core::FlowConfig config = {}, int paths = 2) : config_(config) {
+    client_ = core::Flow::make_client(config_, now_);
+    for (int i = 0; i < paths; ++i) client_->add_path(now_);
+    settle();
+  }
+
+  core::Flow& client() { return *client_; }
+  core::Flow& server() { return *server_; }
+  bool has_server() const { return server_ != nullptr; }
+  core::Time now() const { return now_; }
+
+  // Silently drop everything on a path (both directions) from now on.
+  void blackhole(core::PathId id, bool on = true) { links_[id].blackholed = on; }
+  // Refuse new connections on a path.
+  void refuse(core::PathId id, bool on = true) { links_[id].refused = on; }
+  // Both ends see the transport die.
+  void kill(core::PathId id) {
+    auto& l = links_[id];
+    if (!l.connected) return;
+    l.connected = false;
+    l.to_server.clear();
+    l.to_client.clear();
+    client_->on_path_down(id, core::DownCause::reset, now_);
+    if (server_ && l.server_attached) server_->on_path_down(id, core::DownCause::reset, now_);
+    l.server_attached = false;
+  }
+
+  // Moves frames and fires timers until nothing happens, or `limit` of virtual time passes.
+  void settle(core::Duration limit = 0ms) {
+    const core::Time stop = now_ + limit;
+    for (int guard = 0; guard < 1'000'000; ++guard) {
+      if (step()) continue;
+      auto d = next_deadline();
+      if (!d || *d > stop) {
+        if (now_ < stop) now_ = stop;
+        return;
+      }
+      now_ = std::max(now_, *d);
+      client_->on_timer(now_);
+      if (server_) server_->on_timer(now_);
+    }
+  }
+
+  void advance(core::Duration d) { settle(d); }
+
+  std::uint64_t client_dials = 0;
+  std::uint64_t rejected_joins = 0;
+
+ private:
+  struct Link {
+    bool connected = false;
+    bool server_attached = false;
+    bool blackholed = false;
+    bool refused = false;
+    std::deque<std::vector<wire::Byte>> to_server, to_client;
+  };
+
+  std::optional<core::Time> next_deadline() const {
+    auto a = client_->next_deadline();
+    auto b = server_ ? server_->next_deadline() : std::nullopt;
+    if (a && b) return std::min(*a, *b);
+    return a ? a : b;
+  }
+
+  static void encode_into(const std::vector<wire::OutFrame>& frames,
+                          std::deque<std::vector<wire::Byte>>& q) {
+    for (const auto& f : frames) {
+      std::vector<wire::Byte> bytes(f.header_bytes().begin(), f.header_bytes().end());
+      bytes.insert(bytes.end(), f.payload.bytes().begin(), f.payload.bytes().end());
+      q.push_back(std::move(bytes));
+    }
+  }
+
+  bool step() {
+    bool progress = false;
+    while (auto e = client_->poll_event()) {
+      progress = true;
+      if (e->kind == core::Event::Kind::dial_path) {
+        ++client_dials;
+        auto& l = links_[e->path];
+        if (l.refused) {
+          client_->on_dial_failed(e->path, now_);
+        } else {
+          l = Link{false, false, l.blackholed, l.refused, {}, {}};
+          l.connected = true;
+          client_->on_path_connected(e->path, now_);
+        }
+      } else if (e->kind == core::Event::Kind::close_path) {
+        auto& l = links_[e->path];
+        l.connected = false;
+        l.to_server.clear();
+        l.to_client.clear();
+        // The server's side of a closed TCP connection sees EOF.
+        if (server_ && l.server_attached) server_->on_path_down(e->path, core::DownCause::eof, now_);
+        l.server_attached = false;
+      }
+    }
+    if (server_) {
+      while (auto e = server_->poll_event()) {
+        progress = true;
+        if (e->kind == core::Event::Kind::close_path) {
+          auto& l = links_[e->path];
+          if (l.server_attached) {
+            l.server_attached = false;
+            l.connected = false;
+            l.to_server.clear();
+            l.to_client.clear();
+            client_->on_path_down(e->path, core::DownCause::eof, now_);
+          }
+        }
+      }
+    }
+    for (auto& [id, l] : links_) {
+      if (!l.connected) continue;
+      std::vector<wire::OutFrame> out;
+      if (client_->wants_transmit(id) && client_->poll_transmit(id, now_, 1 << 20, out)) {
+        progress = true;
+        if (!l.blackholed) encode_into(out, l.to_server);
+      }
+      out.clear();
+      if (server_ && l.server_attached && server_->wants_transmit(id) &&
+          server_->poll_transmit(id, now_, 1 << 20, out)) {
+        progress = true;
+        if (!l.blackholed) encode_into(out, l.to_client);
+      }
+      while (!l.to_server.empty() && l.connected) {
+        progress = true;
+        auto bytes = std::move(l.to_server.front());
+        l.to_server.pop_front();
+        deliver_to_server(id, l, bytes);
+      }
+      while (!l.to_client.empty() && l.connected) {
+        progress = true;
+        auto bytes = std::move(l.to_client.front());
+        l.to_client.pop_front();
+        wire::Slice backing = wire::Slice::copy_of(bytes);
+        wire::Frame f;
+        auto r = wire::decode(backing.bytes(), f);
+        if (r.error == wire::DecodeError::none) client_->on_frame(id, f, backing, now_);
+      }
+    }
+    return progress;
+  }
+
+  void deliver_to_server(core::PathId id, Link& l, const std::vector<wire::Byte>& bytes) {
+    wire::Slice backing = wire::Slice::copy_of(bytes);
+    wire::Frame f;
+    auto r = wire::decode(backing.bytes(), f);
+    if (r.error != wire::DecodeError::none) return;
+    if (!l.server_attached) {
+      if (auto* open = std::get_if<wire::Open>(&f.body)) {
+        wire::Status status;
+        server_ = core::Flow::make_server(config_, *open, static_cast<core::PathId>(open->path_id),
+                                          now_, status);
+        l.server_attached = server_ != nullptr;
+      } else if (auto* join = std::get_if<wire::Join>(&f.body)) {
+        auto verdict = server_->on_join(*join, now_);
+        if (verdict.status == wire::Status::ok) {
+          l.server_attached = true;
+        } else {
+          ++rejected_joins;
+          l.connected = false;
+          client_->on_path_down(id, core::DownCause::eof, now_);
+        }
+      }
+      return;
+    }
+    server_->on_frame(id, f, backing, now_);
+  }
+
+  core::FlowConfig config_;
+  core::Time now_{std::chrono::seconds(1000)};
+  std::unique_ptr<core::Flow> client_, server_;
+  std::map<core::PathId, Link> links_;
+};
+
+}  // namespace rendr::test

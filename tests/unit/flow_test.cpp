@@ -1,0 +1,212 @@
+// Unit tests of core::Flow over the in-memory harness (virtual time, no sockets).
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "flow_harness.hpp"
+
+namespace rendr::test {
+namespace {
+
+std::vector<wire::Byte> pattern(std::size_t n, std::uint8_t seed = 7) {
+  std::vector<wire::Byte> v(n);
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& b : v) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<wire::Byte>(x >> 24);
+  }
+  return v;
+}
+
+// Pushes `data` from client to server through the harness, reading on the server as it goes.
+std::vector<wire::Byte> transfer(FlowPair& net, const std::vector<wire::Byte>& data,
+                                 const std::function<void(std::size_t)>& at_offset = {}) {
+  std::vector<wire::Byte> got;
+  std::size_t written = 0;
+  std::vector<wire::Byte> buf(64 * 1024);
+  for (int round = 0; round < 100000 && got.size() < data.size(); ++round) {
+    if (written < data.size()) {
+      const std::size_t before = written;
+      written += net.client().write(
+          wire::ConstBytes(data).subspan(written, std::min<std::size_t>(data.size() - written,
+                                                                        100'000)),
+          net.now());
+      if (at_offset && before != written) at_offset(written);
+    }
+    net.settle(1ms);
+    if (net.has_server()) {
+      std::size_t n;
+      while ((n = net.server().read(buf, net.now())) > 0) got.insert(got.end(), buf.begin(), buf.begin() + n);
+    }
+    if (net.client().state() == core::FlowState::failed) break;
+  }
+  return got;
+}
+
+TEST(Flow, HandshakeEstablishesBothPaths) {
+  FlowPair net;
+  ASSERT_TRUE(net.has_server());
+  EXPECT_EQ(net.client().state(), core::FlowState::established);
+  EXPECT_EQ(net.server().state(), core::FlowState::established);
+  EXPECT_EQ(net.client().flow_id(), net.server().flow_id());
+  EXPECT_EQ(net.client().path_state(1), core::PathState::up);
+  EXPECT_EQ(net.client().path_state(2), core::PathState::up);
+  EXPECT_EQ(net.server().path_state(2), core::PathState::up);
+  EXPECT_EQ(net.client().active_path(), 1u);
+}
+
+TEST(Flow, StreamArrivesInOrderAndEofAfterLastByte) {
+  FlowPair net;
+  auto data = pattern(3 * 1024 * 1024 + 17);
+  auto got = transfer(net, data);
+  ASSERT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_FALSE(net.server().eof());
+  net.client().close(net.now());
+  net.settle(10ms);
+  EXPECT_TRUE(net.server().eof());
+  net.server().close(net.now());
+  net.settle(10ms);
+  EXPECT_EQ(net.client().state(), core::FlowState::closed);
+  EXPECT_EQ(net.server().state(), core::FlowState::closed);
+  EXPECT_EQ(net.client().error(), core::FlowError::none);
+}
+
+TEST(Flow, ExplicitMigrationsLoseNothingAndServerFollows) {
+  FlowPair net;
+  auto data = pattern(4 * 1024 * 1024);
+  std::size_t next_migration = 256 * 1024;
+  int migrations = 0;
+  auto got = transfer(net, data, [&](std::size_t off) {
+    if (off >= next_migration) {
+      next_migration += 256 * 1024;
+      const core::PathId target = net.client().active_path() == 1 ? 2 : 1;
+      ASSERT_TRUE(net.client().migrate(target, net.now()));
+      ++migrations;
+    }
+  });
+  ASSERT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_GE(migrations, 10);
+  EXPECT_EQ(net.client().migration_count(), static_cast<std::uint64_t>(migrations));
+  EXPECT_EQ(net.server().active_path(), net.client().active_path());
+}
+
+TEST(Flow, SilentPathDeathFailsOverWithinMilliseconds) {
+  FlowPair net;
+  auto data = pattern(2 * 1024 * 1024);
+  bool killed = false;
+  core::Time killed_at{};
+  auto got = transfer(net, data, [&](std::size_t off) {
+    if (!killed && off > 512 * 1024) {
+      killed = true;
+      killed_at = net.now();
+      net.blackhole(1);
+      net.refuse(1);
+    }
+  });
+  ASSERT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_EQ(net.client().active_path(), 2u);
+  EXPECT_GE(net.client().migration_count(), 1u);
+  EXPECT_EQ(net.client().error(), core::FlowError::none);
+  (void)killed_at;
+}
+
+TEST(Flow, AllPathsDeadPastBudgetFailsBothEnds) {
+  core::FlowConfig config;
+  config.migration_budget = 2s;
+  FlowPair net(config);
+  auto data = pattern(64 * 1024);
+  transfer(net, data);
+  for (core::PathId id : {1u, 2u}) {
+    net.blackhole(id);
+    net.refuse(id);
+  }
+  net.client().write(data, net.now());
+  net.advance(1500ms);
+  EXPECT_EQ(net.client().error(), core::FlowError::none);
+  EXPECT_EQ(net.client().state(), core::FlowState::migrating);
+  net.advance(2s);
+  EXPECT_EQ(net.client().error(), core::FlowError::migration_budget_exceeded);
+  EXPECT_EQ(net.server().error(), core::FlowError::migration_budget_exceeded);
+  EXPECT_FALSE(net.server().eof());
+}
+
+TEST(Flow, AllPathsDeadThenOneRecoversCompletes) {
+  FlowPair net;
+  auto data = pattern(1024 * 1024);
+  bool cut = false;
+  auto got = transfer(net, data, [&](std::size_t off) {
+    if (!cut && off > 300 * 1024) {
+      cut = true;
+      for (core::PathId id : {1u, 2u}) {
+        net.blackhole(id);
+        net.refuse(id);
+      }
+      net.advance(3s);
+      EXPECT_EQ(net.client().state(), core::FlowState::migrating);
+      net.blackhole(2, false);
+      net.refuse(2, false);
+    }
+  });
+  ASSERT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_EQ(net.client().state(), core::FlowState::established);
+}
+
+TEST(Flow, KilledPathIsRedialedAndRejoins) {
+  FlowPair net;
+  const auto dials = net.client_dials;
+  net.kill(2);
+  net.settle(100ms);
+  EXPECT_GT(net.client_dials, dials);
+  EXPECT_EQ(net.client().path_state(2), core::PathState::up);
+  EXPECT_EQ(net.server().path_state(2), core::PathState::up);
+}
+
+TEST(Flow, BackPressureBoundsSendBuffer) {
+  core::FlowConfig config;
+  config.send_buffer = 64 * 1024;
+  config.recv_window = 32 * 1024;
+  FlowPair net(config);
+  auto data = pattern(1024 * 1024);
+  const std::size_t n = net.client().write(data, net.now());
+  EXPECT_EQ(n, 64u * 1024);
+  net.settle(10ms);
+  // The server never reads: only the window's worth can be in flight and buffered there.
+  EXPECT_LE(net.server().readable_bytes(), 32u * 1024);
+  EXPECT_EQ(net.client().write(data, net.now()), 32u * 1024);  // acked part freed
+  EXPECT_EQ(net.client().write(data, net.now()), 0u);
+}
+
+TEST(Flow, RemovePathRefusesLastOne) {
+  FlowPair net(core::FlowConfig{}, 1);
+  EXPECT_FALSE(net.client().remove_path(1, net.now()));
+  FlowPair two;
+  EXPECT_TRUE(two.client().remove_path(1, two.now()));
+  two.settle(10ms);
+  EXPECT_EQ(two.client().active_path(), 2u);
+}
+
+TEST(Flow, JoinWithWrongMacOrReplayIsRefused) {
+  FlowPair net;
+  wire::Join join;
+  join.flow_id = net.client().flow_id();
+  join.path_id = 5;
+  join.counter = 99;
+  EXPECT_EQ(net.server().on_join(join, net.now()).status, wire::Status::bad_proof);
+  auto stats = net.server().stats(net.now());
+  EXPECT_EQ(stats.joins_rejected, 1u);
+}
+
+TEST(Flow, AbortReachesPeer) {
+  FlowPair net;
+  net.client().abort(net.now());
+  net.settle(10ms);
+  EXPECT_EQ(net.client().error(), core::FlowError::aborted);
+  EXPECT_EQ(net.server().error(), core::FlowError::peer_aborted);
+}
+
+}  // namespace
+}  // namespace rendr::test
