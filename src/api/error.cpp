@@ -1,0 +1,47 @@
+// The rendr error category.
+#include "rendr/error.hpp"
+
+namespace rendr {
+
+namespace {
+
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "rendr"; }
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::migration_budget_exceeded:
+        return "no usable path for longer than the migration budget";
+      case errc::illegal_mode_switch:
+        return "illegal mode switch (race <-> bond)";
+      case errc::protocol_error:
+        return "the peer broke the rendr protocol";
+      case errc::peer_aborted:
+        return "the peer aborted the flow";
+      case errc::aborted:
+        return "the flow was aborted locally";
+      case errc::handshake_failed:
+        return "the opening handshake did not complete";
+      case errc::no_such_path:
+        return "no such path (unknown, or not up)";
+      case errc::last_path:
+        return "cannot remove the last path";
+      case errc::bad_path_spec:
+        return "bad or unsupported path spec";
+      case errc::not_connected:
+        return "not connected";
+      case errc::listener_closed:
+        return "listener closed";
+    }
+    return "unknown rendr error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const Category instance;
+  return instance;
+}
+
+}  // namespace rendr

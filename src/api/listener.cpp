@@ -1,0 +1,25 @@
+// rendr::listen_tcp: a runtime listener bound to its first address.
+#include "rendr/listener.hpp"
+
+#include "runtime/listener.hpp"
+
+namespace rendr {
+
+Listener listen_tcp(const std::string& address, const ListenOptions& options, std::error_code& ec) {
+  auto core = runtime::make_listener(options);
+  ec = core->listen_tcp(address);
+  if (ec) {
+    core->close();
+    return {};
+  }
+  return Listener(std::move(core));
+}
+
+Listener listen_tcp(const std::string& address, const ListenOptions& options) {
+  std::error_code ec;
+  Listener l = listen_tcp(address, options, ec);
+  if (ec) throw std::system_error(ec, "rendr::listen_tcp(" + address + ")");
+  return l;
+}
+
+}  // namespace rendr

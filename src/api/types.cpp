@@ -1,0 +1,105 @@
+// Public vocabulary: mode names, FlowId text, path spec parsing.
+#include "rendr/types.hpp"
+
+#include <charconv>
+
+#include "rendr/error.hpp"
+
+namespace rendr {
+
+std::string_view to_string(Mode m) {
+  switch (m) {
+    case Mode::prime:
+      return "prime";
+    case Mode::race:
+      return "race";
+    case Mode::bond:
+      return "bond";
+  }
+  return "?";
+}
+
+bool parse_mode(std::string_view text, Mode& out) {
+  for (Mode m : {Mode::prime, Mode::race, Mode::bond}) {
+    if (text == to_string(m)) {
+      out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string to_hex(const FlowId& id) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(id.size() * 2);
+  for (auto b : id) {
+    s.push_back(kDigits[b >> 4]);
+    s.push_back(kDigits[b & 0xf]);
+  }
+  return s;
+}
+
+std::string_view to_string(MigrateCause c) {
+  switch (c) {
+    case MigrateCause::explicit_request:
+      return "explicit";
+    case MigrateCause::death:
+      return "death";
+    case MigrateCause::follow_peer:
+      return "follow_peer";
+  }
+  return "?";
+}
+
+PathSpec PathSpec::parse(std::string_view uri, std::error_code& ec) {
+  ec.clear();
+  PathSpec spec;
+  if (const auto scheme_end = uri.find("://"); scheme_end != std::string_view::npos) {
+    spec.transport = std::string(uri.substr(0, scheme_end));
+    uri.remove_prefix(scheme_end + 3);
+  }
+  std::string_view host;
+  std::string_view port;
+  if (!uri.empty() && uri.front() == '[') {  // [v6]:port
+    const auto close = uri.find(']');
+    if (close == std::string_view::npos || close + 1 >= uri.size() || uri[close + 1] != ':') {
+      ec = errc::bad_path_spec;
+      return {};
+    }
+    host = uri.substr(1, close - 1);
+    port = uri.substr(close + 2);
+  } else {
+    const auto colon = uri.rfind(':');
+    if (colon == std::string_view::npos || uri.find(':') != colon) {
+      ec = errc::bad_path_spec;
+      return {};
+    }
+    host = uri.substr(0, colon);
+    port = uri.substr(colon + 1);
+  }
+  unsigned value = 0;
+  const auto [end, err] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (host.empty() || spec.transport.empty() || err != std::errc{} ||
+      end != port.data() + port.size() || value == 0 || value > 65535) {
+    ec = errc::bad_path_spec;
+    return {};
+  }
+  spec.host = std::string(host);
+  spec.port = static_cast<std::uint16_t>(value);
+  return spec;
+}
+
+PathSpec PathSpec::parse(std::string_view uri) {
+  std::error_code ec;
+  PathSpec spec = parse(uri, ec);
+  if (ec) throw std::system_error(ec, "rendr::PathSpec::parse(" + std::string(uri) + ")");
+  return spec;
+}
+
+std::string PathSpec::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return transport + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+}  // namespace rendr

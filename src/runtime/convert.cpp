@@ -1,0 +1,134 @@
+#include "runtime/convert.hpp"
+
+#include "carrier/carrier.hpp"
+#include "rendr/error.hpp"
+
+namespace rendr::runtime {
+
+core::Mode to_core(Mode m) {
+  switch (m) {
+    case Mode::prime:
+      return core::Mode::prime;
+    case Mode::race:
+      return core::Mode::race;
+    case Mode::bond:
+      return core::Mode::bond;
+  }
+  return core::Mode::prime;
+}
+
+Mode from_core(core::Mode m) {
+  switch (m) {
+    case core::Mode::prime:
+      return Mode::prime;
+    case core::Mode::race:
+      return Mode::race;
+    case core::Mode::bond:
+      return Mode::bond;
+  }
+  return Mode::prime;
+}
+
+MigrateCause from_core(core::MigrateCause c) {
+  switch (c) {
+    case core::MigrateCause::explicit_request:
+      return MigrateCause::explicit_request;
+    case core::MigrateCause::death:
+      return MigrateCause::death;
+    case core::MigrateCause::follow_peer:
+      return MigrateCause::follow_peer;
+  }
+  return MigrateCause::explicit_request;
+}
+
+core::DownCause down_cause(int reason) {
+  switch (static_cast<carrier::DownReason>(reason)) {
+    case carrier::DownReason::eof:
+      return core::DownCause::eof;
+    case carrier::DownReason::reset:
+      return core::DownCause::reset;
+    case carrier::DownReason::protocol_error:
+      return core::DownCause::protocol_error;
+    case carrier::DownReason::error:
+    case carrier::DownReason::closed:
+      break;
+  }
+  return core::DownCause::error;
+}
+
+std::error_code to_error_code(core::FlowError e) {
+  switch (e) {
+    case core::FlowError::none:
+      return {};
+    case core::FlowError::migration_budget_exceeded:
+      return errc::migration_budget_exceeded;
+    case core::FlowError::protocol_error:
+      return errc::protocol_error;
+    case core::FlowError::peer_aborted:
+      return errc::peer_aborted;
+    case core::FlowError::aborted:
+      return errc::aborted;
+    case core::FlowError::handshake_failed:
+      return errc::handshake_failed;
+  }
+  return errc::protocol_error;
+}
+
+namespace {
+std::chrono::microseconds micros(core::Duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+}  // namespace
+
+ConnStats to_conn_stats(const core::FlowStats& s,
+                        const std::function<std::string(core::PathId)>& path_spec) {
+  ConnStats out;
+  out.flow_id = s.flow_id;
+  out.state = std::string(core::to_string(s.state));
+  out.mode = from_core(s.mode);
+  out.active_path = s.active_path;
+  out.migrations = s.migrations;
+  out.recv_queue_hwm = s.recv_queue_hwm;
+  out.recv_dups = s.recv_dups;
+  out.bytes_written = s.bytes_written;
+  out.bytes_acked = s.bytes_acked;
+  out.bytes_delivered = s.bytes_delivered;
+  out.send_buffered = s.send_buffered;
+  out.recv_buffered = s.recv_buffered;
+  out.retransmitted_bytes = s.retransmitted_bytes;
+  out.joins_rejected = s.joins_rejected;
+  for (const auto& p : s.paths) {
+    PathInfo info;
+    info.id = p.id;
+    info.spec = path_spec(p.id);
+    info.state = std::string(core::to_string(p.state));
+    info.active = p.active;
+    info.rtt = micros(p.srtt);
+    info.rtt_var = micros(p.rttvar);
+    info.last_heard_age = micros(p.last_heard_age);
+    info.bytes_sent = p.bytes_sent;
+    info.bytes_received = p.bytes_received;
+    info.frames_sent = p.frames_sent;
+    info.frames_received = p.frames_received;
+    info.up_count = p.up_count;
+    info.down_count = p.down_count;
+    out.paths.push_back(std::move(info));
+  }
+  return out;
+}
+
+core::FlowConfig make_config(Mode mode, std::chrono::milliseconds migration_budget,
+                             const FlowOptions& options) {
+  core::FlowConfig c;
+  c.mode = to_core(mode);
+  c.migration_budget = migration_budget;
+  if (options.send_buffer != 0) c.send_buffer = options.send_buffer;
+  if (options.recv_window != 0) c.recv_window = options.recv_window;
+  c.dead_floor = options.dead_floor;
+  c.dead_cap = options.dead_cap;
+  c.redial_max = options.redial_max;
+  c.psk.assign(options.psk.begin(), options.psk.end());
+  return c;
+}
+
+}  // namespace rendr::runtime

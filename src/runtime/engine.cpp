@@ -1,0 +1,53 @@
+// rendr::Engine: an io_context, a work guard and N threads running it.
+#include "rendr/engine.hpp"
+
+#include <thread>
+#include <vector>
+
+#include <asio/executor_work_guard.hpp>
+
+#include "runtime/keepalive.hpp"
+
+namespace rendr {
+
+struct Engine::Impl {
+  asio::io_context context;
+  asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
+  std::vector<std::thread> threads;
+};
+
+Engine::Engine(unsigned threads) : impl_(std::make_unique<Impl>()) {
+  impl_->threads.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) {
+    impl_->threads.emplace_back([ctx = &impl_->context] { ctx->run(); });
+  }
+}
+
+Engine::~Engine() {
+  impl_->work.reset();
+  impl_->context.stop();
+  for (auto& t : impl_->threads) {
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();  // destroyed from one of its own threads: cannot join itself
+    } else {
+      t.join();
+    }
+  }
+  // Release sessions and listeners held for the I/O side while the reactor still exists.
+  asio::use_service<runtime::KeepAlive>(impl_->context).clear();
+}
+
+asio::io_context& Engine::context() {
+  return impl_->context;
+}
+
+asio::any_io_executor Engine::executor() {
+  return impl_->context.get_executor();
+}
+
+Engine& Engine::default_engine() {
+  static Engine engine(1);
+  return engine;
+}
+
+}  // namespace rendr

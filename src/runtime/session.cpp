@@ -1,0 +1,754 @@
+#include "runtime/session.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+
+#include "runtime/convert.hpp"
+#include "runtime/keepalive.hpp"
+
+namespace rendr::runtime {
+
+namespace {
+
+core::Time now() {
+  return core::Clock::now();
+}
+
+// After the flow has finished, carriers get this long to flush and close before they are
+// aborted and the session is released.
+constexpr std::chrono::seconds kFinishLinger{3};
+
+}  // namespace
+
+// Work collected under the session mutex and carried out after it is released.
+struct Session::Actions {
+  std::vector<std::shared_ptr<carrier::Carrier>> kicks;
+  std::vector<std::shared_ptr<carrier::Carrier>> closes;
+  std::vector<std::shared_ptr<carrier::Carrier>> aborts;
+  std::vector<std::pair<std::shared_ptr<carrier::Carrier>, std::weak_ptr<PathHandler>>> starts;
+  struct Dial {
+    core::PathId path;
+    std::uint64_t seq;
+    PathSpec spec;
+  };
+  std::vector<Dial> dials;
+  struct Done {
+    detail::Completion completion;
+    std::error_code ec;
+    std::size_t n;
+  };
+  std::vector<Done> completions;
+  std::vector<std::function<void()>> callbacks;
+  std::vector<std::shared_ptr<void>> releases;  // references dropped outside the lock
+  bool notify = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// PathHandler: forwards carrier callbacks to the session, if it still exists.
+
+void PathHandler::on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) {
+  if (auto s = session_.lock()) s->carrier_frames(path_, carrier_, frames, backing);
+}
+
+void PathHandler::on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) {
+  if (auto s = session_.lock()) s->carrier_down(path_, carrier_, reason);
+}
+
+bool PathHandler::pull(std::vector<wire::OutFrame>& out, std::size_t max_bytes) {
+  auto s = session_.lock();
+  return s && s->carrier_pull(path_, carrier_, out, max_bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction.
+
+Session::Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> flow)
+    : ex_(std::move(ex)),
+      flow_(std::move(flow)),
+      role_(flow_->role()),
+      id_(flow_->flow_id()),
+      timer_(ex_),
+      linger_(ex_) {}
+
+Session::~Session() = default;
+
+std::shared_ptr<Session> Session::make_client(asio::any_io_executor ex,
+                                              const core::FlowConfig& config) {
+  auto s = std::make_shared<Session>(Private{}, ex, core::Flow::make_client(config, now()));
+  KeepAlive::of(ex).hold(s);
+  return s;
+}
+
+std::shared_ptr<Session> Session::make_server(asio::any_io_executor ex,
+                                              std::unique_ptr<core::Flow> flow,
+                                              FinishedCallback on_finished) {
+  auto s = std::make_shared<Session>(Private{}, ex, std::move(flow));
+  s->established_ = true;
+  s->on_finished_ = std::move(on_finished);
+  KeepAlive::of(ex).hold(s);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pump: drain core events, serve waiters, schedule carrier work. Requires mu_.
+
+void Session::pump(Actions& a, carrier::Carrier* pulling) {
+  for (int round = 0; round < 64; ++round) {
+    bool progress = false;
+    while (auto e = flow_->poll_event()) {
+      progress = true;
+      switch (e->kind) {
+        case core::Event::Kind::dial_path: {
+          auto it = paths_.find(e->path);
+          if (it == paths_.end() || !it->second.spec) {
+            flow_->on_dial_failed(e->path, now());
+            break;
+          }
+          a.dials.push_back({e->path, ++it->second.dial_seq, *it->second.spec});
+          break;
+        }
+        case core::Event::Kind::close_path:
+          // A finished flow closes gracefully, so its last frames (ACK, CLOSE) are flushed; a
+          // path the core declared dead, removed or misbehaving is aborted.
+          retire(e->path,
+                 flow_->state() == core::FlowState::closed ||
+                     flow_->state() == core::FlowState::failed,
+                 a);
+          break;
+        case core::Event::Kind::established:
+          established_ = true;
+          a.notify = true;
+          break;
+        case core::Event::Kind::migrated:
+          if (migrate_cb_) {
+            a.callbacks.push_back(
+                [cb = migrate_cb_, old_path = e->old_path, new_path = e->path,
+                 cause = from_core(e->cause)] { (*cb)(old_path, new_path, cause); });
+          }
+          break;
+        case core::Event::Kind::readable:
+        case core::Event::Kind::writable:
+          break;
+        case core::Event::Kind::finished:
+          finished_ = true;
+          on_finished_locked(a);
+          break;
+      }
+    }
+    if (detached_) {
+      // Nobody will read: discard what arrives so the peer's window keeps opening.
+      std::array<wire::Byte, 16 * 1024> sink;
+      while (flow_->read(sink, now()) > 0)
+        progress = true;
+    }
+    if (serve_waiters(a, now())) progress = true;
+    if (!progress) break;
+  }
+  for (auto& [c, att] : carriers_) {
+    if (att.current && att.started && c != pulling && flow_->wants_transmit(att.path))
+      a.kicks.push_back(att.carrier);
+  }
+  arm_timer();
+  maybe_release(a);
+}
+
+// Completes the pending async operations that can complete; wakes blocked callers.
+bool Session::serve_waiters(Actions& a, core::Time t) {
+  bool progress = false;
+  const bool failed = flow_->state() == core::FlowState::failed;
+  if (pending_read_) {
+    auto buf = pending_read_->read;
+    const std::size_t n = flow_->read({static_cast<wire::Byte*>(buf.data()), buf.size()}, t);
+    if (n > 0 || buf.size() == 0) {
+      a.completions.push_back({std::move(pending_read_->done), {}, n});
+      pending_read_.reset();
+      progress = true;
+    } else if (flow_->eof() || failed || finished_) {
+      a.completions.push_back({std::move(pending_read_->done), read_error(), 0});
+      pending_read_.reset();
+      progress = true;
+    }
+  }
+  if (pending_write_) {
+    auto buf = pending_write_->write;
+    const std::size_t n = flow_->write({static_cast<const wire::Byte*>(buf.data()), buf.size()}, t);
+    if (n > 0 || buf.size() == 0) {
+      a.completions.push_back({std::move(pending_write_->done), {}, n});
+      pending_write_.reset();
+      progress = true;
+    } else if (failed || finished_ || flow_->send_closed()) {
+      a.completions.push_back({std::move(pending_write_->done), write_error(), 0});
+      pending_write_.reset();
+      progress = true;
+    }
+  }
+  const bool readable = flow_->readable_bytes() > 0 || flow_->eof() || finished_;
+  const bool writable = flow_->write_capacity() > 0 || finished_ || flow_->send_closed();
+  if ((read_waiters_ > 0 && readable) || (write_waiters_ > 0 && writable)) a.notify = true;
+  return progress;
+}
+
+// Stops using the carrier of `path` (if any) and closes it.
+void Session::retire(core::PathId path, bool graceful, Actions& a) {
+  auto pit = paths_.find(path);
+  if (pit == paths_.end() || pit->second.current == nullptr) return;
+  auto it = carriers_.find(pit->second.current);
+  pit->second.current = nullptr;
+  if (it == carriers_.end()) return;
+  it->second.current = false;
+  (graceful ? a.closes : a.aborts).push_back(it->second.carrier);
+  if (!it->second.started) carriers_.erase(it);  // never started: no on_down will follow
+}
+
+void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
+                            std::span<const wire::Frame> rest, const wire::Slice& backing,
+                            core::Time t, Actions& a) {
+  retire(path, false, a);  // an older carrier of the same path id
+  carrier::Carrier* key = carrier.get();
+  Attached att;
+  att.path = path;
+  att.carrier = carrier;
+  att.handler = std::make_shared<PathHandler>(weak_from_this(), path, key);
+  att.peer = carrier->peer_address();
+  att.current = true;
+  att.started = true;
+  auto& entry = paths_[path];
+  entry.current = key;
+  entry.peer = att.peer;
+  std::weak_ptr<PathHandler> handler = att.handler;
+  carriers_[key] = std::move(att);
+  if (role_ == core::Role::server) {
+    // The listener calls us on the carrier's executor with the carrier already reading.
+    carrier->set_handler(handler);
+    for (const auto& f : rest)
+      flow_->on_frame(path, f, backing, t);
+    a.kicks.push_back(std::move(carrier));
+  } else {
+    a.starts.emplace_back(std::move(carrier), std::move(handler));
+  }
+}
+
+void Session::arm_timer() {
+  const auto deadline = flow_->next_deadline();
+  if (!deadline) return;
+  // Only ever move the timer earlier: a timer that fires early just re-arms.
+  if (timer_armed_ && timer_at_ <= *deadline) return;
+  timer_armed_ = true;
+  timer_at_ = *deadline;
+  const std::uint64_t generation = ++timer_gen_;
+  timer_.expires_at(*deadline);
+  timer_.async_wait([weak = weak_from_this(), generation](std::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    if (auto s = weak.lock()) s->on_timer(generation);
+  });
+}
+
+void Session::on_timer(std::uint64_t generation) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (generation != timer_gen_) return;
+    timer_armed_ = false;
+    flow_->on_timer(now());
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::on_finished_locked(Actions& a) {
+  if (finish_handled_) return;
+  finish_handled_ = true;
+  a.notify = true;
+  if (on_finished_) a.callbacks.push_back([cb = std::move(on_finished_), id = id_] { cb(id); });
+  linger_.expires_after(kFinishLinger);
+  linger_.async_wait([weak = weak_from_this()](std::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    if (auto s = weak.lock()) s->on_linger();
+  });
+}
+
+void Session::on_linger() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [c, att] : carriers_)
+      a.aborts.push_back(att.carrier);
+    carriers_.clear();
+    for (auto& [id, p] : paths_)
+      p.current = nullptr;
+    maybe_release(a);
+  }
+  run(a);
+}
+
+// Once finished and with no carrier left, the I/O side no longer needs the session.
+void Session::maybe_release(Actions& a) {
+  if (released_ || !finished_ || !carriers_.empty()) return;
+  released_ = true;
+  timer_.cancel();
+  linger_.cancel();
+  if (auto ref = KeepAlive::of(ex_).release(this)) a.releases.push_back(std::move(ref));
+}
+
+std::error_code Session::read_error() const {
+  if (const auto ec = to_error_code(flow_->error())) return ec;
+  if (flow_->eof()) return asio::error::eof;
+  return errc::aborted;
+}
+
+std::error_code Session::write_error() const {
+  if (const auto ec = to_error_code(flow_->error())) return ec;
+  return asio::error::shut_down;  // close() was called, or the flow ended cleanly
+}
+
+void Session::run(Actions& a) {
+  for (auto& [carrier, handler] : a.starts)
+    carrier->start(std::move(handler));
+  for (auto& c : a.kicks)
+    c->kick();
+  for (auto& c : a.closes)
+    c->close();
+  for (auto& c : a.aborts)
+    c->abort();
+  for (auto& d : a.dials)
+    start_dial(d.path, d.seq, d.spec);
+  for (auto& d : a.completions)
+    d.completion(d.ec, d.n);
+  if (a.notify) cv_.notify_all();
+  for (auto& cb : a.callbacks)
+    cb();
+  a.releases.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client setup.
+
+std::error_code Session::wait_established(core::Time deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [&] { return established_ || finished_; });
+  if (established_ && !finished_) return {};
+  if (const auto ec = to_error_code(flow_->error())) return ec;
+  return errc::handshake_failed;
+}
+
+void Session::start_dial(core::PathId path, std::uint64_t seq, const PathSpec& spec) {
+  auto transport = carrier::Registry::instance().find(spec.transport);
+  auto done = [weak = weak_from_this(), path, seq](std::error_code ec,
+                                                   std::shared_ptr<carrier::Carrier> c) {
+    if (auto s = weak.lock()) {
+      s->on_dialed(path, seq, ec, std::move(c));
+    } else if (c) {
+      c->abort();
+    }
+  };
+  if (!transport) {
+    asio::post(ex_, [done] { done(errc::bad_path_spec, nullptr); });
+    return;
+  }
+  transport->async_dial(ex_, spec.host, spec.port, std::move(done));
+}
+
+void Session::on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec,
+                        std::shared_ptr<carrier::Carrier> carrier) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    auto it = paths_.find(path);
+    const bool wanted = !finished_ && it != paths_.end() && it->second.dial_seq == seq &&
+                        flow_->path_state(path) == core::PathState::dialing;
+    if (!wanted) {
+      if (carrier) a.aborts.push_back(std::move(carrier));
+    } else if (ec || !carrier) {
+      flow_->on_dial_failed(path, now());
+    } else {
+      const core::Time t = now();
+      attach_locked(std::move(carrier), path, {}, {}, t, a);
+      flow_->on_path_connected(path, t);
+    }
+    pump(a);
+  }
+  run(a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server setup.
+
+void Session::attach_first(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
+                           std::span<const wire::Frame> rest, const wire::Slice& backing) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    attach_locked(std::move(carrier), path, rest, backing, now(), a);
+    pump(a);
+  }
+  run(a);
+}
+
+wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
+                                  std::span<const wire::Frame> rest, const wire::Slice& backing) {
+  Actions a;
+  wire::Status status;
+  {
+    std::lock_guard lock(mu_);
+    const core::Time t = now();
+    status = flow_->on_join(join, t).status;
+    if (status == wire::Status::ok) {
+      attach_locked(std::move(carrier), static_cast<core::PathId>(join.path_id), rest, backing, t,
+                    a);
+    }
+    pump(a);
+  }
+  run(a);
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Application side.
+
+std::size_t Session::read_some(asio::mutable_buffer buffer, std::error_code& ec) {
+  ec.clear();
+  if (buffer.size() == 0) return 0;
+  Actions a;
+  std::size_t n = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (pending_read_) {
+      ec = asio::error::in_progress;
+      return 0;
+    }
+    ++read_waiters_;
+    for (;;) {
+      n = flow_->read({static_cast<wire::Byte*>(buffer.data()), buffer.size()}, now());
+      if (n > 0) break;
+      if (flow_->eof() || finished_) {
+        ec = read_error();
+        break;
+      }
+      cv_.wait(lock);
+    }
+    --read_waiters_;
+    pump(a);
+  }
+  run(a);
+  return n;
+}
+
+std::size_t Session::write_some(asio::const_buffer buffer, std::error_code& ec) {
+  ec.clear();
+  if (buffer.size() == 0) return 0;
+  Actions a;
+  std::size_t n = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (pending_write_) {
+      ec = asio::error::in_progress;
+      return 0;
+    }
+    ++write_waiters_;
+    for (;;) {
+      n = flow_->write({static_cast<const wire::Byte*>(buffer.data()), buffer.size()}, now());
+      if (n > 0) break;
+      if (finished_ || flow_->send_closed()) {
+        ec = write_error();
+        break;
+      }
+      cv_.wait(lock);
+    }
+    --write_waiters_;
+    pump(a);
+  }
+  run(a);
+  return n;
+}
+
+void Session::async_read_some(asio::mutable_buffer buffer, detail::Completion done) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_read_) {
+      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
+    } else {
+      pending_read_ = PendingOp{buffer, {}, std::move(done)};
+      pump(a);
+    }
+  }
+  run(a);
+}
+
+void Session::async_write_some(asio::const_buffer buffer, detail::Completion done) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_write_) {
+      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
+    } else {
+      pending_write_ = PendingOp{{}, buffer, std::move(done)};
+      pump(a);
+    }
+  }
+  run(a);
+}
+
+void Session::close() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    flow_->close(now());
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::abort() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    flow_->abort(now());
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::detach() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    detached_ = true;
+    if (flow_->state() == core::FlowState::opening) {
+      flow_->abort(now());  // dial() gave up on it
+    } else {
+      flow_->close(now());
+    }
+    pump(a);
+  }
+  run(a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin.
+
+FlowId Session::flow_id() const {
+  return id_;
+}
+
+std::error_code Session::migrate(PathId id) {
+  Actions a;
+  std::error_code ec;
+  {
+    std::lock_guard lock(mu_);
+    if (!flow_->migrate(id, now())) ec = errc::no_such_path;
+    pump(a);
+  }
+  run(a);
+  return ec;
+}
+
+PathId Session::active_path() const {
+  std::lock_guard lock(mu_);
+  return flow_->active_path();
+}
+
+PathId Session::add_path(const PathSpec& spec, std::error_code& ec) {
+  ec.clear();
+  if (role_ != core::Role::client) {
+    ec = std::make_error_code(std::errc::operation_not_supported);
+    return kNoPath;
+  }
+  if (!carrier::Registry::instance().find(spec.transport) || spec.host.empty() || spec.port == 0) {
+    ec = errc::bad_path_spec;
+    return kNoPath;
+  }
+  Actions a;
+  PathId id = kNoPath;
+  {
+    std::lock_guard lock(mu_);
+    if (finished_) {
+      ec = to_error_code(flow_->error());
+      if (!ec) ec = errc::not_connected;
+      return kNoPath;
+    }
+    // Register the spec before the core asks for the dial.
+    const core::PathId next = flow_->add_path(now());
+    if (next == core::kNoPath) {
+      ec = errc::not_connected;
+      return kNoPath;
+    }
+    paths_[next].spec = spec;
+    id = next;
+    pump(a);
+  }
+  run(a);
+  return id;
+}
+
+std::error_code Session::remove_path(PathId id) {
+  Actions a;
+  std::error_code ec;
+  {
+    std::lock_guard lock(mu_);
+    const bool known = flow_->path_state(id) != core::PathState::removed;
+    if (!flow_->remove_path(id, now())) {
+      ec = known ? errc::last_path : errc::no_such_path;
+    } else if (role_ == core::Role::client) {
+      paths_[id].spec.reset();
+    }
+    pump(a);
+  }
+  run(a);
+  return ec;
+}
+
+std::string Session::state() const {
+  std::lock_guard lock(mu_);
+  return std::string(core::to_string(flow_->state()));
+}
+
+Mode Session::mode() const {
+  std::lock_guard lock(mu_);
+  return from_core(flow_->mode());
+}
+
+std::error_code Session::set_mode(Mode m) {
+  std::lock_guard lock(mu_);
+  if (to_core(m) == flow_->mode()) return {};
+  // Race and bond scheduling are not implemented yet: only prime is available.
+  return std::make_error_code(std::errc::operation_not_supported);
+}
+
+std::uint64_t Session::migration_count() const {
+  std::lock_guard lock(mu_);
+  return flow_->migration_count();
+}
+
+ConnStats Session::stats() const {
+  std::lock_guard lock(mu_);
+  return to_conn_stats(flow_->stats(now()), [this](core::PathId id) -> std::string {
+    auto it = paths_.find(id);
+    if (it == paths_.end()) return {};
+    if (it->second.spec) return it->second.spec->to_string();
+    return it->second.peer;
+  });
+}
+
+void Session::on_migrate(std::function<void(PathId, PathId, MigrateCause)> callback) {
+  std::lock_guard lock(mu_);
+  migrate_cb_ =
+      callback
+          ? std::make_shared<std::function<void(PathId, PathId, MigrateCause)>>(std::move(callback))
+          : nullptr;
+}
+
+bool Session::finished() const {
+  std::lock_guard lock(mu_);
+  return finished_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Carrier glue.
+
+void Session::carrier_frames(core::PathId path, carrier::Carrier* c,
+                             const std::vector<wire::Frame>& frames, const wire::Slice& backing) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return;
+    const core::Time t = now();
+    for (const auto& f : frames)
+      flow_->on_frame(path, f, backing, t);
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::carrier_down(core::PathId path, carrier::Carrier* c, carrier::DownReason reason) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end()) return;
+    const bool current = it->second.current;
+    a.releases.push_back(it->second.handler);  // the handler may be the caller: drop it later
+    a.releases.push_back(it->second.carrier);
+    carriers_.erase(it);
+    if (current) {
+      paths_[path].current = nullptr;
+      if (reason != carrier::DownReason::closed)
+        flow_->on_path_down(path, down_cause(static_cast<int>(reason)), now());
+    }
+    pump(a);
+  }
+  run(a);
+}
+
+bool Session::carrier_pull(core::PathId path, carrier::Carrier* c, std::vector<wire::OutFrame>& out,
+                           std::size_t max_bytes) {
+  Actions a;
+  bool any = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return false;
+    any = flow_->poll_transmit(path, now(), max_bytes, out);
+    pump(a, c);
+  }
+  run(a);
+  return any;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The application handle.
+
+namespace {
+
+class ConnHandle final : public detail::ConnCore {
+ public:
+  explicit ConnHandle(std::shared_ptr<Session> s) : s_(std::move(s)) {}
+  ~ConnHandle() override { s_->detach(); }
+
+  asio::any_io_executor executor() override { return s_->executor(); }
+  std::size_t read_some(asio::mutable_buffer b, std::error_code& ec) override {
+    return s_->read_some(b, ec);
+  }
+  std::size_t write_some(asio::const_buffer b, std::error_code& ec) override {
+    return s_->write_some(b, ec);
+  }
+  void async_read_some(asio::mutable_buffer b, detail::Completion done) override {
+    s_->async_read_some(b, std::move(done));
+  }
+  void async_write_some(asio::const_buffer b, detail::Completion done) override {
+    s_->async_write_some(b, std::move(done));
+  }
+  void close() override { s_->close(); }
+  void abort() override { s_->abort(); }
+  FlowId flow_id() const override { return s_->flow_id(); }
+  std::error_code migrate(PathId id) override { return s_->migrate(id); }
+  PathId active_path() const override { return s_->active_path(); }
+  PathId add_path(const PathSpec& spec, std::error_code& ec) override {
+    return s_->add_path(spec, ec);
+  }
+  std::error_code remove_path(PathId id) override { return s_->remove_path(id); }
+  std::string state() const override { return s_->state(); }
+  Mode mode() const override { return s_->mode(); }
+  std::error_code set_mode(Mode m) override { return s_->set_mode(m); }
+  std::uint64_t migration_count() const override { return s_->migration_count(); }
+  ConnStats stats() const override { return s_->stats(); }
+  void on_migrate(std::function<void(PathId, PathId, MigrateCause)> cb) override {
+    s_->on_migrate(std::move(cb));
+  }
+
+ private:
+  std::shared_ptr<Session> s_;
+};
+
+}  // namespace
+
+std::shared_ptr<detail::ConnCore> make_conn(std::shared_ptr<Session> session) {
+  return std::make_shared<ConnHandle>(std::move(session));
+}
+
+}  // namespace rendr::runtime

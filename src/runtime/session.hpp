@@ -1,0 +1,204 @@
+#pragma once
+// runtime::Session — one flow at run time: a core::Flow, the carriers of its paths, a timer, and
+// the application's waiters.
+//
+// Threading and locking
+//  - Every call into the Flow happens with `mu_` held. After each input the session "pumps":
+//    it drains the Flow's events, serves waiters and collects Actions (carrier kicks, closes,
+//    dials, completions, user callbacks) that run after `mu_` is released. Nothing outside the
+//    session (a carrier, a completion handler, a user callback, the listener) is ever called
+//    with `mu_` held.
+//  - Lock order: the session mutex and a listener's mutex are never held together.
+//  - Carrier callbacks, the timer and the on_migrate callback run on the engine's threads;
+//    application calls come from any thread. The blocking calls (read_some, write_some and
+//    Dialer::dial) must not be made from an engine thread.
+//
+// Lifetime
+//  - The application holds a ConnHandle (the detail::ConnCore behind rendr::Conn). Dropping the
+//    last handle closes the sending direction gracefully and discards what arrives afterwards.
+//  - The I/O side keeps the session alive (KeepAlive registry) until the flow has finished and
+//    its carriers have drained (bounded by a linger timer), so a close() completes even if the
+//    application has let go.
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "carrier/carrier.hpp"
+#include "core/flow.hpp"
+#include "rendr/conn.hpp"
+
+namespace rendr::runtime {
+
+class Session;
+
+// The CarrierHandler of one carrier attached to a session path. Holds the session weakly, so a
+// carrier never keeps a flow alive.
+class PathHandler final : public carrier::CarrierHandler {
+ public:
+  PathHandler(std::weak_ptr<Session> session, core::PathId path, carrier::Carrier* carrier)
+      : session_(std::move(session)), path_(path), carrier_(carrier) {}
+  void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
+  void on_down(carrier::DownReason reason, std::error_code ec,
+               wire::DecodeError decode_error) override;
+  bool pull(std::vector<wire::OutFrame>& out, std::size_t max_bytes) override;
+
+ private:
+  std::weak_ptr<Session> session_;
+  core::PathId path_;
+  carrier::Carrier* carrier_;  // identity only
+};
+
+class Session final : public std::enable_shared_from_this<Session> {
+ public:
+  using FinishedCallback = std::function<void(const FlowId&)>;
+
+  // Client: a fresh flow. Paths are added with add_path.
+  static std::shared_ptr<Session> make_client(asio::any_io_executor ex,
+                                              const core::FlowConfig& config);
+  // Server: a flow created from an OPEN. `on_finished` runs (outside all session locks) once
+  // the flow has finished.
+  static std::shared_ptr<Session> make_server(asio::any_io_executor ex,
+                                              std::unique_ptr<core::Flow> flow,
+                                              FinishedCallback on_finished);
+
+  struct Private {};
+  Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> flow);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // ---- client setup
+  // Waits until the flow is established (ok), failed, or `deadline` passed.
+  std::error_code wait_established(core::Time deadline);
+
+  // ---- server setup (on the carrier's executor, from the listener's pending handler)
+  // Attaches the carrier on which OPEN arrived (the flow already knows it as `path`) and feeds
+  // it the frames that followed OPEN in the same read.
+  void attach_first(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
+                    std::span<const wire::Frame> rest, const wire::Slice& backing);
+  // Checks a JOIN; on ok the carrier becomes the current carrier of join.path_id.
+  wire::Status attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
+                           std::span<const wire::Frame> rest, const wire::Slice& backing);
+
+  // ---- application side (ConnCore)
+  asio::any_io_executor executor() const { return ex_; }
+  std::size_t read_some(asio::mutable_buffer buffer, std::error_code& ec);
+  std::size_t write_some(asio::const_buffer buffer, std::error_code& ec);
+  void async_read_some(asio::mutable_buffer buffer, detail::Completion done);
+  void async_write_some(asio::const_buffer buffer, detail::Completion done);
+  void close();
+  void abort();
+  // The last application handle is gone.
+  void detach();
+
+  FlowId flow_id() const;
+  std::error_code migrate(PathId id);
+  PathId active_path() const;
+  PathId add_path(const PathSpec& spec, std::error_code& ec);
+  std::error_code remove_path(PathId id);
+  std::string state() const;
+  Mode mode() const;
+  std::error_code set_mode(Mode m);
+  std::uint64_t migration_count() const;
+  ConnStats stats() const;
+  void on_migrate(std::function<void(PathId, PathId, MigrateCause)> callback);
+
+  // True once the flow has finished (closed or failed).
+  bool finished() const;
+
+  // ---- carrier glue (PathHandler)
+  void carrier_frames(core::PathId path, carrier::Carrier* c,
+                      const std::vector<wire::Frame>& frames, const wire::Slice& backing);
+  void carrier_down(core::PathId path, carrier::Carrier* c, carrier::DownReason reason);
+  bool carrier_pull(core::PathId path, carrier::Carrier* c, std::vector<wire::OutFrame>& out,
+                    std::size_t max_bytes);
+
+ private:
+  struct Actions;
+
+  // One carrier this session has attached (current, or retired and still closing).
+  struct Attached {
+    core::PathId path = core::kNoPath;
+    std::shared_ptr<carrier::Carrier> carrier;
+    std::shared_ptr<PathHandler> handler;
+    std::string peer;
+    bool current = false;
+    bool started = false;  // start()/set_handler() done: kicks may go to it
+  };
+  struct PathEntry {
+    std::optional<PathSpec> spec;         // client
+    carrier::Carrier* current = nullptr;  // key into carriers_
+    std::uint64_t dial_seq = 0;
+    std::string peer;  // last known peer address
+  };
+  struct PendingOp {
+    asio::mutable_buffer read;
+    asio::const_buffer write;
+    detail::Completion done;
+  };
+
+  // All of these require mu_.
+  void pump(Actions& a, carrier::Carrier* pulling = nullptr);
+  bool serve_waiters(Actions& a, core::Time now);
+  void retire(core::PathId path, bool graceful, Actions& a);
+  void attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
+                     std::span<const wire::Frame> rest, const wire::Slice& backing, core::Time now,
+                     Actions& a);
+  void arm_timer();
+  void on_finished_locked(Actions& a);
+  void maybe_release(Actions& a);
+  std::error_code read_error() const;
+  std::error_code write_error() const;
+
+  void on_timer(std::uint64_t generation);
+  void on_linger();
+  void on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec,
+                 std::shared_ptr<carrier::Carrier> carrier);
+  void start_dial(core::PathId path, std::uint64_t seq, const PathSpec& spec);
+  void run(Actions& a);
+
+  const asio::any_io_executor ex_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<core::Flow> flow_;
+  const core::Role role_;
+  const FlowId id_;
+
+  std::map<core::PathId, PathEntry> paths_;
+  std::unordered_map<carrier::Carrier*, Attached> carriers_;
+
+  asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  core::Time timer_at_{};
+  std::uint64_t timer_gen_ = 0;
+  asio::steady_timer linger_;
+
+  std::optional<PendingOp> pending_read_;
+  std::optional<PendingOp> pending_write_;
+  int read_waiters_ = 0;
+  int write_waiters_ = 0;
+
+  bool established_ = false;
+  bool finished_ = false;
+  bool finish_handled_ = false;
+  bool detached_ = false;
+  bool released_ = false;
+  std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
+  FinishedCallback on_finished_;
+};
+
+// The application handle behind rendr::Conn: forwards to the session and detaches it when the
+// last Conn copy is dropped.
+std::shared_ptr<detail::ConnCore> make_conn(std::shared_ptr<Session> session);
+
+}  // namespace rendr::runtime
