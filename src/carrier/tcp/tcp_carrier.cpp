@@ -274,8 +274,12 @@ void TcpCarrier::do_write() {
   write_in_flight_ = true;
   counters_.frames_written.fetch_add(out_.size(), std::memory_order_relaxed);
   // A span, not the vector: asio copies the buffer sequence into its operation.
+  // asio's transfer_all() caps every sendmsg at 64 KiB; hand the kernel the whole gather.
+  auto whole_gather = [](const std::error_code& ec, std::size_t) -> std::size_t {
+    return ec ? 0 : std::size_t{1} << 30;
+  };
   asio::async_write(
-      socket_, std::span<const asio::const_buffer>(buffers_),
+      socket_, std::span<const asio::const_buffer>(buffers_), whole_gather,
       asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
         self->on_write(ec, n);
       }));
