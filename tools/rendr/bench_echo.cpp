@@ -1,0 +1,155 @@
+// `rendr bench echo`: round-trip latency of small messages sent at a fixed interval, first over
+// raw TCP on loopback, then over a rendr flow with planned migrations every few seconds.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include <asio/io_context.hpp>
+
+#include "bench_report.hpp"
+#include "commands.hpp"
+#include "console.hpp"
+#include "echo.hpp"
+#include "local_flow.hpp"
+#include "path_admin.hpp"
+#include "tcp_loopback.hpp"
+
+namespace rendr::cli {
+namespace {
+
+constexpr std::chrono::seconds kDrain{3};  // for the echoes still in flight at the end
+
+struct EchoRun {
+  EchoReport client;
+  std::error_code server_error;
+  std::uint64_t migrations = 0;
+  std::uint64_t admin_errors = 0;
+};
+
+template <class Stream, class DuringRun>
+EchoRun run_echo(Stream& client, Stream& server, std::chrono::microseconds interval,
+                 DuringRun during_run) {
+  EchoRun run;
+  std::uint64_t echoed = 0;
+  std::thread server_thread([&] { run.server_error = serve_echo(server, echoed); });
+  EchoProbe<Stream> probe(client, interval);
+  probe.start();
+  during_run();
+  run.client = probe.finish(kDrain);
+  server_thread.join();
+  return run;
+}
+
+void log_run(const char* what, const EchoRun& run) {
+  const EchoReport& r = run.client;
+  char line[300];
+  std::snprintf(line, sizeof line,
+                "[bench echo] %-8s %llu echoes, %llu lost, p50 %.1f us, p99 %.1f us, max %.1f us, "
+                "%llu migrations%s",
+                what, static_cast<unsigned long long>(r.received),
+                static_cast<unsigned long long>(r.lost()), percentile(r.rtt_us, 50),
+                percentile(r.rtt_us, 99), max_of(r.rtt_us),
+                static_cast<unsigned long long>(run.migrations),
+                r.errors() || run.server_error ? ", ERRORS" : "");
+  log_line(line);
+}
+
+int run(const Args& args) {
+  const double duration_s = args.number("duration", 10);
+  const double interval_ms = args.number("interval-ms", 1);
+  const double migrate_every_s = args.number("migrate-every-s", 1);
+  const std::size_t paths = args.count("paths", 2);
+  const rendr::Mode mode = args.mode();
+  if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
+  if (paths == 0) throw UsageError("--paths must be >= 1");
+  const auto duration =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
+  const auto interval = std::chrono::microseconds(std::llround(interval_ms * 1000));
+
+  asio::io_context io;
+  TcpPair tcp = connect_tcp_loopback(io);
+  log_line("[bench echo] raw tcp for " + std::to_string(duration_s) + " s");
+  const EchoRun baseline =
+      run_echo(tcp.client, tcp.server, interval, [&] { std::this_thread::sleep_for(duration); });
+  log_run("raw tcp", baseline);
+
+  std::error_code ec;
+  auto flow = LocalFlow::open({.paths = paths, .mode = mode}, ec);
+  if (!flow)
+    return report_setup_failure(args, "echo",
+                                "cannot open a rendr flow with " + std::to_string(paths) +
+                                    " path(s), mode " + std::string(rendr::to_string(mode)) + ": " +
+                                    ec.message());
+  log_line("[bench echo] rendr for " + std::to_string(duration_s) + " s, migrating every " +
+           std::to_string(migrate_every_s) + " s");
+  std::uint64_t admin_errors = 0;
+  EchoRun rendr_run = run_echo(flow->client, flow->server, interval, [&] {
+    const Clock::time_point end = Clock::now() + duration;
+    const auto period =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(migrate_every_s));
+    for (Clock::time_point next = Clock::now() + period; migrate_every_s > 0 && next < end;
+         next += period) {
+      std::this_thread::sleep_until(next);
+      const rendr::PathId target = next_path_round_robin(flow->client);
+      const std::error_code migrate_ec = target == rendr::kNoPath
+                                             ? make_error_code(rendr::errc::no_such_path)
+                                             : flow->client.migrate(target);
+      if (migrate_ec) {
+        ++admin_errors;
+        log_line("[bench echo] migrate failed: " + migrate_ec.message());
+      }
+    }
+    std::this_thread::sleep_until(end);
+  });
+  rendr_run.migrations = flow->client.migration_count();
+  rendr_run.admin_errors = admin_errors;
+  log_run("rendr", rendr_run);
+
+  const EchoReport& r = rendr_run.client;
+  const EchoReport& b = baseline.client;
+  const double baseline_p99 = percentile(b.rtt_us, 99);
+  const std::uint64_t errors = r.errors() + (rendr_run.server_error ? 1 : 0) + b.errors() +
+                               (baseline.server_error ? 1 : 0) + admin_errors;
+  JsonObject result;
+  result.add("bench", "echo")
+      .add("duration_s", duration_s)
+      .add("interval_ms", interval_ms)
+      .add("migrate_every_s", migrate_every_s)
+      .add("paths", std::uint64_t{paths})
+      .add("mode", rendr::to_string(mode))
+      .add("echoes", r.received)
+      .add("lost", r.lost())
+      .add("migrations", rendr_run.migrations)
+      .add("rendr_p50_us", percentile(r.rtt_us, 50))
+      .add("rendr_p99_us", percentile(r.rtt_us, 99))
+      .add("rendr_max_us", max_of(r.rtt_us))
+      .add("baseline_echoes", b.received)
+      .add("baseline_p50_us", percentile(b.rtt_us, 50))
+      .add("baseline_p99_us", baseline_p99)
+      .add("baseline_max_us", max_of(b.rtt_us))
+      .add("p99_ratio", baseline_p99 > 0 ? percentile(r.rtt_us, 99) / baseline_p99 : 0.0)
+      .add("errors", errors);
+  print_result(args, "rendr bench echo", result);
+  return errors == 0 && r.lost() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+Command bench_echo_command() {
+  return {{"bench echo",
+           "--duration SECONDS --interval-ms MS --migrate-every-s S [--paths N] [--json]",
+           "Sends a 32-byte timestamped message every --interval-ms and measures the echo's\n"
+           "round trip: first over raw TCP on loopback, then over a rendr flow with N loopback\n"
+           "paths and a planned round-robin migration every --migrate-every-s seconds.",
+           {{"duration", OptionSpec::Kind::value, "SECONDS", "length of each run (default 10)"},
+            {"interval-ms", OptionSpec::Kind::value, "MS", "send interval (default 1)"},
+            {"migrate-every-s", OptionSpec::Kind::value, "S",
+             "planned migration period (default 1; 0 = never)"},
+            {"paths", OptionSpec::Kind::value, "N", "rendr paths (default 2)"},
+            mode_option(),
+            json_option()}},
+          run};
+}
+
+}  // namespace rendr::cli

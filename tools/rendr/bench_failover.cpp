@@ -1,0 +1,160 @@
+// `rendr bench failover`: how long the application stalls when the active path dies. A rendr
+// flow runs over two loopback paths, each through a FaultProxy, carrying a steady echo; each
+// trial kills the active path's proxy (blackhole or reset) and measures the longest gap between
+// consecutive echo replies around the kill, then replaces the dead path so the next trial again
+// has two.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "bench_report.hpp"
+#include "commands.hpp"
+#include "console.hpp"
+#include "echo.hpp"
+#include "local_flow.hpp"
+#include "path_admin.hpp"
+
+namespace rendr::cli {
+namespace {
+
+constexpr std::chrono::milliseconds kSteady{300};  // echo running normally before a kill
+constexpr std::chrono::milliseconds kSettle{300};  // replies collected after the failover
+constexpr std::chrono::milliseconds kFailoverTimeout{5000};
+constexpr std::chrono::milliseconds kPathUpTimeout{5000};
+constexpr std::chrono::seconds kDrain{3};
+
+// The longest gap between consecutive replies in (kill, end], counting the gap that spans the
+// kill; if no reply arrived after the kill at all, the time from the last reply to `end`.
+Clock::duration stall_around(const std::vector<Clock::time_point>& replies, Clock::time_point kill,
+                             Clock::time_point end) {
+  auto first_after = std::upper_bound(replies.begin(), replies.end(), kill);
+  Clock::time_point previous = first_after == replies.begin() ? kill : *std::prev(first_after);
+  Clock::duration longest{};
+  for (auto it = first_after; it != replies.end() && *it <= end; ++it) {
+    longest = std::max(longest, *it - previous);
+    previous = *it;
+  }
+  return std::max(longest, previous <= kill ? end - previous : Clock::duration{});
+}
+
+bool wait_for_failover(const rendr::Conn& conn, rendr::PathId victim) {
+  const Clock::time_point deadline = Clock::now() + kFailoverTimeout;
+  while (conn.active_path() == victim || conn.active_path() == rendr::kNoPath) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
+int run(const Args& args) {
+  const std::string kill = args.text("kill", "blackhole");
+  if (kill != "blackhole" && kill != "reset") throw UsageError("--kill must be blackhole or reset");
+  const testing::FaultMode fault =
+      kill == "reset" ? testing::FaultMode::reset : testing::FaultMode::blackhole;
+  const std::size_t trials = args.count("trials", 10);
+  const double interval_ms = args.number("interval-ms", 1);
+  const rendr::Mode mode = args.mode();
+  if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
+
+  std::error_code ec;
+  auto flow = LocalFlow::open({.paths = 2, .through_proxies = true, .mode = mode}, ec);
+  if (!flow)
+    return report_setup_failure(args, "failover",
+                                "cannot open a rendr flow over two proxied paths, mode " +
+                                    std::string(rendr::to_string(mode)) + ": " + ec.message());
+
+  std::uint64_t echoed = 0;
+  std::error_code server_error;
+  std::thread server_thread([&] { server_error = serve_echo(flow->server, echoed); });
+  EchoProbe<rendr::Conn> probe(flow->client,
+                               std::chrono::microseconds(std::llround(interval_ms * 1000)));
+  probe.start();
+
+  std::vector<double> stalls_ms, failover_ms;
+  std::uint64_t admin_errors = 0;
+  for (std::size_t trial = 1; trial <= trials && !probe.first_error(); ++trial) {
+    std::this_thread::sleep_for(kSteady);
+    const rendr::PathId victim = flow->client.active_path();
+    testing::FaultProxy* proxy = flow->proxy_of(victim);
+    if (proxy == nullptr) {
+      log_line("[bench failover] no proxy carries the active path " + std::to_string(victim));
+      ++admin_errors;
+      break;
+    }
+    const Clock::time_point killed_at = Clock::now();
+    proxy->set_mode(fault);
+    const bool failed_over = wait_for_failover(flow->client, victim);
+    const Clock::time_point failover_at = Clock::now();
+    std::this_thread::sleep_for(kSettle);
+    const Clock::duration stall = stall_around(probe.reply_times(), killed_at, Clock::now());
+    stalls_ms.push_back(to_ms(stall));
+    failover_ms.push_back(to_ms(failover_at - killed_at));
+
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms",
+                  trial, trials, kill.c_str(), victim,
+                  failed_over ? "active path moved after" : "NO failover within",
+                  failover_ms.back(), stalls_ms.back());
+    log_line(line);
+    if (!failed_over) ++admin_errors;
+
+    // Restore two paths: drop the dead one, attach a fresh proxy.
+    flow->replace_path(victim, ec);
+    if (ec || !wait_for_up_paths(flow->client, 2, kPathUpTimeout)) {
+      log_line("[bench failover] could not restore a second path: " +
+               (ec ? ec.message() : std::string("timed out")));
+      ++admin_errors;
+      break;
+    }
+  }
+
+  const EchoReport report = probe.finish(kDrain);
+  server_thread.join();
+  const std::uint64_t errors = report.errors() + (server_error ? 1 : 0);
+  if (report.send_error) log_line("[bench failover] send error: " + report.send_error.message());
+  if (report.receive_error)
+    log_line("[bench failover] receive error: " + report.receive_error.message());
+  if (server_error) log_line("[bench failover] server error: " + server_error.message());
+
+  JsonObject result;
+  result.add("bench", "failover")
+      .add("kill", kill)
+      .add("mode", rendr::to_string(mode))
+      .add("interval_ms", interval_ms)
+      .add("trials", std::uint64_t{stalls_ms.size()})
+      .add("errors", errors)
+      .add("admin_errors", admin_errors)
+      .add("lost", report.lost())
+      .add("echoes", report.received)
+      .add("migrations", flow->client.migration_count())
+      .add("stall_ms_p50", median(stalls_ms))
+      .add("stall_ms_max", max_of(stalls_ms))
+      .add("failover_ms_p50", median(failover_ms))
+      .add("stalls_ms", stalls_ms);
+  print_result(args, "rendr bench failover", result);
+  return errors == 0 && admin_errors == 0 && report.lost() == 0 && stalls_ms.size() == trials ? 0
+                                                                                              : 1;
+}
+
+}  // namespace
+
+Command bench_failover_command() {
+  return {{"bench failover",
+           "--kill blackhole|reset --trials N [--interval-ms MS] [--json]",
+           "Runs a steady echo over a rendr flow with two paths, each through a fault proxy, and\n"
+           "per trial kills the active path (blackhole: silently drop everything; reset: RST)\n"
+           "and measures the longest gap between echo replies around the kill. After each trial\n"
+           "the dead path is removed and a fresh one added, so every trial starts with two.",
+           {{"kill", OptionSpec::Kind::value, "blackhole|reset",
+             "how the path dies (default blackhole)"},
+            {"trials", OptionSpec::Kind::value, "N", "kills to measure (default 10)"},
+            {"interval-ms", OptionSpec::Kind::value, "MS", "echo interval (default 1)"},
+            mode_option(),
+            json_option()}},
+          run};
+}
+
+}  // namespace rendr::cli

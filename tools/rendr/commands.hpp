@@ -1,0 +1,33 @@
+#pragma once
+// The `rendr` subcommands. Each returns the process exit status: 0 success, 1 failure (a
+// transfer error, a SHA-256 mismatch, a dial that failed), 2 a bad command line.
+#include "args.hpp"
+
+namespace rendr::cli {
+
+struct Command {
+  CommandSpec spec;
+  int (*run)(const Args& args);
+};
+
+Command listen_command();
+Command dial_command();
+Command demo_command();
+Command bench_stream_command();
+Command bench_echo_command();
+Command bench_failover_command();
+
+// Options several commands share.
+inline OptionSpec mode_option() {
+  return {"mode", OptionSpec::Kind::value, "prime|race|bond",
+          "path scheduling mode (default prime; only prime is implemented today)"};
+}
+inline OptionSpec json_option() {
+  return {"json", OptionSpec::Kind::flag, "", "print the result as one JSON line (always last)"};
+}
+inline OptionSpec budget_option() {
+  return {"budget-ms", OptionSpec::Kind::value, "MS",
+          "migration budget: how long with no usable path before I/O fails (default 90000)"};
+}
+
+}  // namespace rendr::cli

@@ -1,0 +1,54 @@
+// `rendr dial`: opens a flow over the given paths and carries stdin/stdout over it, like nc.
+#include <string>
+
+#include "commands.hpp"
+#include "console.hpp"
+#include "path_admin.hpp"
+#include "rendr/rendr.hpp"
+#include "stdio_pipe.hpp"
+
+namespace rendr::cli {
+namespace {
+
+int run(const Args& args) {
+  rendr::Dialer dialer;
+  dialer.mode = args.mode();
+  dialer.migration_budget = args.millis("budget-ms", dialer.migration_budget);
+  for (const std::string& text : args.values("path")) {
+    std::error_code ec;
+    dialer.paths.push_back(rendr::PathSpec::parse(text, ec));
+    if (ec) throw UsageError("bad --path '" + text + "': " + ec.message());
+  }
+  if (dialer.paths.empty())
+    throw UsageError("rendr dial needs at least one --path tcp://HOST:PORT");
+
+  std::error_code ec;
+  rendr::Conn conn = dialer.dial(ec);
+  if (ec) {
+    log_line("rendr dial: cannot open a flow (mode " + std::string(rendr::to_string(dialer.mode)) +
+             "): " + ec.message());
+    return 1;
+  }
+  const std::string name = "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
+  log_line(name + ": open over " + std::to_string(dialer.paths.size()) + " path(s), active " +
+           path_spec(conn.stats(), conn.active_path()));
+  log_migrations(conn, name);
+  return pipe_stdio(conn, name, dialer.migration_budget);
+}
+
+}  // namespace
+
+Command dial_command() {
+  return {
+      {"dial",
+       "--path tcp://HOST:PORT [--path ...] [--mode prime]",
+       "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
+       "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"
+       "(stdin from a file or pipe is still sent to its end). Status goes to stderr.",
+       {{"path", OptionSpec::Kind::repeated, "tcp://HOST:PORT", "a network path to the listener"},
+        mode_option(),
+        budget_option()}},
+      run};
+}
+
+}  // namespace rendr::cli

@@ -1,0 +1,111 @@
+// `rendr listen`: accepts flows on one or more TCP addresses (one listener, one flow table) and
+// serves each one: echo it, discard it, or (default) carry it over stdin/stdout for one flow.
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.hpp"
+#include "console.hpp"
+#include "echo.hpp"
+#include "path_admin.hpp"
+#include "rendr/rendr.hpp"
+#include "stdio_pipe.hpp"
+
+namespace rendr::cli {
+namespace {
+
+enum class Service { stdio, echo, discard };
+
+std::string flow_name(const rendr::Conn& conn) {
+  return "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
+}
+
+std::error_code serve_discard(rendr::Conn& conn, std::uint64_t& discarded) {
+  std::vector<std::byte> buffer(256 * 1024);
+  std::error_code ec;
+  for (;;) {
+    discarded += conn.read_some(asio::buffer(buffer), ec);
+    if (ec) break;
+  }
+  if (ec != asio::error::eof) return ec;
+  conn.close();
+  return {};
+}
+
+void serve_flow(rendr::Conn conn, Service service, std::chrono::milliseconds flush_timeout) {
+  const std::string name = flow_name(conn);
+  std::uint64_t bytes = 0;
+  const std::error_code ec =
+      service == Service::echo ? serve_echo(conn, bytes) : serve_discard(conn, bytes);
+  if (!ec) wait_until_acked(conn, flush_timeout);
+  log_line(name + ": " + (service == Service::echo ? "echoed " : "discarded ") +
+           std::to_string(bytes) + " bytes, " + std::to_string(conn.migration_count()) +
+           " migrations" + (ec ? ", error: " + ec.message() : ", closed"));
+}
+
+int run(const Args& args) {
+  const std::vector<std::string> addresses = args.values("tcp");
+  if (addresses.empty()) throw UsageError("rendr listen needs at least one --tcp HOST:PORT");
+  const int services = int(args.has("echo")) + int(args.has("discard")) + int(args.has("stdio"));
+  if (services > 1) throw UsageError("choose one of --echo, --discard, --stdio");
+  const Service service = args.has("echo")      ? Service::echo
+                          : args.has("discard") ? Service::discard
+                                                : Service::stdio;
+  rendr::ListenOptions options;
+  options.migration_budget = args.millis("budget-ms", options.migration_budget);
+
+  std::error_code ec;
+  rendr::Listener listener = rendr::listen_tcp(addresses[0], options, ec);
+  for (std::size_t i = 1; i < addresses.size() && !ec; ++i)
+    ec = listener.listen_tcp(addresses[i]);
+  if (ec) {
+    log_line("rendr listen: cannot listen: " + ec.message());
+    return 1;
+  }
+  for (const std::string& address : listener.local_addresses())
+    log_line("listening on " + address);
+
+  if (service == Service::stdio) {  // one flow, like `nc -l`
+    rendr::Conn conn = listener.accept(ec);
+    if (ec) {
+      log_line("rendr listen: accept failed: " + ec.message());
+      return 1;
+    }
+    log_line(flow_name(conn) + ": accepted");
+    log_migrations(conn, flow_name(conn));
+    const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
+    listener.close();
+    return status;
+  }
+
+  for (;;) {
+    rendr::Conn conn = listener.accept(ec);
+    if (ec) {
+      log_line("rendr listen: accept failed: " + ec.message());
+      return 1;
+    }
+    log_line(flow_name(conn) + ": accepted");
+    log_migrations(conn, flow_name(conn));
+    // One thread per flow, detached: flows end on their own and the listener runs until killed.
+    std::thread(serve_flow, std::move(conn), service, options.migration_budget).detach();
+  }
+}
+
+}  // namespace
+
+Command listen_command() {
+  return {{"listen",
+           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio]",
+           "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
+           "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"
+           "--discard serve flows until interrupted. Status goes to stderr.",
+           {{"tcp", OptionSpec::Kind::repeated, "HOST:PORT", "address to listen on (port 0: any)"},
+            {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
+            {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
+            {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
+            budget_option()}},
+          run};
+}
+
+}  // namespace rendr::cli

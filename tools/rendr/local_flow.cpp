@@ -1,0 +1,81 @@
+#include "local_flow.hpp"
+
+#include <future>
+#include <string>
+#include <utility>
+
+#include "path_admin.hpp"
+
+namespace rendr::cli {
+namespace {
+
+constexpr const char* kLoopback = "127.0.0.1";
+
+rendr::PathSpec loopback_spec(std::uint16_t port) {
+  return rendr::PathSpec::parse("tcp://127.0.0.1:" + std::to_string(port));
+}
+
+}  // namespace
+
+std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::error_code& ec) {
+  auto flow = std::make_unique<LocalFlow>();
+  flow->listener = rendr::listen_tcp(std::string(kLoopback) + ":0", {}, ec);
+  if (ec) return nullptr;
+  for (std::size_t i = 1; i < config.paths && !ec; ++i)
+    ec = flow->listener.listen_tcp(std::string(kLoopback) + ":0");
+  if (ec) return nullptr;
+
+  rendr::Dialer dialer;
+  dialer.mode = config.mode;
+  for (std::size_t i = 0; i < config.paths; ++i) {
+    std::uint16_t port = flow->listener.port(i);
+    if (config.through_proxies) {
+      flow->proxies.push_back(std::make_unique<testing::FaultProxy>(kLoopback, kLoopback, port));
+      port = flow->proxies.back()->port();
+    }
+    dialer.paths.push_back(loopback_spec(port));
+  }
+
+  auto accepted = std::async(std::launch::async, [listener = flow->listener]() mutable {
+    std::error_code accept_ec;
+    rendr::Conn conn = listener.accept(accept_ec);
+    return std::pair(std::move(conn), accept_ec);
+  });
+  flow->client = dialer.dial(ec);
+  if (ec) {
+    flow->listener.close();  // unblocks the accept
+    accepted.wait();
+    return nullptr;
+  }
+  auto [server, accept_ec] = accepted.get();
+  if (accept_ec) {
+    ec = accept_ec;
+    return nullptr;
+  }
+  flow->server = std::move(server);
+  if (!wait_for_up_paths(flow->client, config.paths, config.path_up_timeout)) {
+    ec = std::make_error_code(std::errc::timed_out);
+    return nullptr;
+  }
+  return flow;
+}
+
+testing::FaultProxy* LocalFlow::proxy_of(rendr::PathId id) {
+  const std::uint16_t port = path_port(client.stats(), id);
+  for (const auto& proxy : proxies)
+    if (proxy->port() == port) return proxy.get();
+  return nullptr;
+}
+
+rendr::PathId LocalFlow::replace_path(rendr::PathId id, std::error_code& ec) {
+  testing::FaultProxy* old_proxy = proxy_of(id);
+  ec = client.remove_path(id);
+  if (ec) return rendr::kNoPath;
+  // The new proxy leads to the listener's first port: a flow's paths may arrive on any port.
+  const std::uint16_t listener_port = listener.port(0);
+  std::erase_if(proxies, [&](const auto& proxy) { return proxy.get() == old_proxy; });
+  proxies.push_back(std::make_unique<testing::FaultProxy>(kLoopback, kLoopback, listener_port));
+  return client.add_path(loopback_spec(proxies.back()->port()), ec);
+}
+
+}  // namespace rendr::cli

@@ -1,0 +1,43 @@
+#pragma once
+// A rendr flow inside this process over loopback: a listener with one TCP port per path and a
+// client dialing each port, directly or through a FaultProxy per path. Used by the demo and the
+// benchmarks.
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include "rendr/rendr.hpp"
+#include "support/fault_proxy.hpp"
+
+namespace rendr::cli {
+
+struct LocalFlowConfig {
+  std::size_t paths = 2;
+  bool through_proxies = false;
+  rendr::Mode mode = rendr::Mode::prime;
+  std::chrono::milliseconds path_up_timeout{5000};
+};
+
+class LocalFlow {
+ public:
+  // Listens, dials, accepts, then waits until every path is up. On failure sets `ec` (the
+  // dial's error, or std::errc::timed_out if the paths did not all come up) and returns null.
+  static std::unique_ptr<LocalFlow> open(const LocalFlowConfig& config, std::error_code& ec);
+
+  // The proxy carrying client path `id`, or null (no proxies, or an unknown path).
+  testing::FaultProxy* proxy_of(rendr::PathId id);
+
+  // Replaces the proxy of a dead path `id` by a fresh one in pass mode and attaches it to the
+  // client with add_path, after removing `id`. Returns the new path's id.
+  rendr::PathId replace_path(rendr::PathId id, std::error_code& ec);
+
+  // Declared first so they are destroyed last, after the connections that use them.
+  std::vector<std::unique_ptr<testing::FaultProxy>> proxies;
+  rendr::Listener listener;
+  rendr::Conn client;  // the dialing side
+  rendr::Conn server;  // the accepted side
+};
+
+}  // namespace rendr::cli

@@ -1,0 +1,31 @@
+#pragma once
+// Helpers over a Conn's admin API: which paths are up, round-robin migration targets, waiting
+// for paths to come up.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rendr/conn.hpp"
+
+namespace rendr::cli {
+
+std::vector<rendr::PathId> up_paths(const rendr::ConnStats& stats);
+
+// The up path after the active one in id order (wrapping), or kNoPath if no other path is up.
+rendr::PathId next_path_round_robin(const rendr::Conn& conn);
+
+// Polls until at least `count` paths are up; false on timeout.
+bool wait_for_up_paths(const rendr::Conn& conn, std::size_t count,
+                       std::chrono::milliseconds timeout);
+
+// The spec of path `id` ("tcp://127.0.0.1:4000"), or "" if unknown.
+std::string path_spec(const rendr::ConnStats& stats, rendr::PathId id);
+
+// The port of path `id` as the client dialed it, or 0 if unknown.
+std::uint16_t path_port(const rendr::ConnStats& stats, rendr::PathId id);
+
+// Logs every change of the active path of `conn` on stderr, prefixed with `who`.
+void log_migrations(rendr::Conn& conn, std::string who);
+
+}  // namespace rendr::cli
