@@ -1,0 +1,206 @@
+// Hostile input to a listener while a healthy flow on it is transferring: each bad connection is
+// refused, closed and counted, and the healthy flow carries on with every byte intact.
+#include <memory>
+
+#include "core/crypto.hpp"
+#include "harness.hpp"
+#include "support/fault_proxy.hpp"
+
+namespace rendr::itest {
+namespace {
+
+using testing::FaultProxy;
+
+constexpr auto kHandshakeTimeout = 300ms;
+
+wire::Nonce random_nonce() {
+  wire::Nonce nonce{};
+  core::crypto::random_bytes(nonce);
+  return nonce;
+}
+
+wire::Mac random_mac() {
+  wire::Mac mac{};
+  core::crypto::random_bytes(mac);
+  return mac;
+}
+
+std::optional<wire::JoinAck> join_ack_in(const Bytes& received) {
+  for (const auto& frame : decode_frames(received)) {
+    if (const auto* ack = std::get_if<wire::JoinAck>(&frame.body)) return *ack;
+  }
+  return std::nullopt;
+}
+
+class HostileInputTest : public IntegrationTest {
+ protected:
+  void SetUp() override {
+    ListenOptions options;
+    options.handshake_timeout = kHandshakeTimeout;
+    listen(options);
+    // Path 1 is rate-limited so the healthy flow keeps transferring through every step without
+    // hogging the CPU; path 2 goes through a relay that records its JOIN (for the replay).
+    proxy_ = std::make_unique<FaultProxy>("127.0.0.1", "127.0.0.1", listener_.port());
+    proxy_->set_shaping({.rate_bps = 400'000'000}, {});
+    relay_ = std::make_unique<RecordingRelay>(listener_.port());
+    std::tie(client_, server_) =
+        connect_all_up(dialer(loopback_paths({proxy_->port(), relay_->port()})), 2);
+    ASSERT_TRUE(client_.is_open() && server_.is_open());
+    relayed_path_ = path_via_port(client_, relay_->port());
+    upload_ = std::make_unique<StreamWriter>(client_, WriteSpec{.seed = 7});
+    upload_reader_ = std::make_unique<StreamReader>(server_, ReadSpec{.seed = 7});
+    ASSERT_TRUE(wait_until([&] { return upload_reader_->progress() >= 1 * MiB; }, scaled(10s)));
+    before_ = listener_.stats();
+  }
+
+  // The listener closed the hostile connection without waiting for the handshake timeout.
+  static void expect_closed_promptly(const RawPeer::Ending& end) {
+    EXPECT_TRUE(end.closed) << "the listener kept a hostile connection open";
+    EXPECT_LT(end.after, kHandshakeTimeout) << "closed by the timeout, not for what it sent";
+  }
+
+  // `counter` of the listener's stats has grown by one, and no other rejection counter moved.
+  void expect_counted(std::uint64_t ListenerStats::*counter) {
+    EXPECT_TRUE(
+        wait_until([&] { return listener_.stats().*counter == before_.*counter + 1; }, scaled(2s)));
+    auto expected = before_;
+    expected.*counter += 1;
+    const auto now = listener_.stats();
+    for (auto rejected : {&ListenerStats::rejected_malformed, &ListenerStats::rejected_unknown_flow,
+                          &ListenerStats::rejected_bad_proof, &ListenerStats::rejected_replay,
+                          &ListenerStats::rejected_capacity, &ListenerStats::rejected_timeout}) {
+      EXPECT_EQ(now.*rejected, expected.*rejected);
+    }
+    EXPECT_EQ(now.flows_opened, before_.flows_opened);
+    EXPECT_EQ(now.joins_accepted, before_.joins_accepted);
+  }
+
+  // The healthy flow still moves, lost no path to the attack, and ends intact.
+  void expect_healthy_flow_unaffected() {
+    const std::uint64_t seen = upload_reader_->progress();
+    EXPECT_TRUE(
+        wait_until([&] { return upload_reader_->progress() >= seen + 1 * MiB; }, scaled(5s)))
+        << "the healthy flow stalled";
+    EXPECT_EQ(paths_up(client_), 2u);
+    EXPECT_EQ(path_info(client_, relayed_path_)->down_count, 0u);
+    upload_->stop();
+    finish_transfer(*upload_, *upload_reader_, scaled(20s));
+  }
+
+  wire::Frame join_frame(const wire::FlowId& flow, std::uint64_t path, std::uint64_t counter) {
+    return {.flags = 0,
+            .body = wire::Join{.flow_id = flow,
+                               .path_id = path,
+                               .counter = counter,
+                               .nonce = random_nonce(),
+                               .mac = random_mac()}};
+  }
+
+  std::unique_ptr<FaultProxy> proxy_;
+  std::unique_ptr<RecordingRelay> relay_;
+  Conn client_;
+  Conn server_;
+  PathId relayed_path_ = kNoPath;
+  std::unique_ptr<StreamWriter> upload_;
+  std::unique_ptr<StreamReader> upload_reader_;
+  ListenerStats before_;
+};
+
+TEST_F(HostileInputTest, GarbageIsRefusedAndCounted) {
+  RawPeer peer(listener_.port());
+  // A whole frame of an unknown core type (0x00), so the decoder can judge it at once.
+  peer.send(Bytes{0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef, 0x13, 0x37});
+  expect_closed_promptly(peer.read_until_closed(scaled(3s)));
+  expect_counted(&ListenerStats::rejected_malformed);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, OversizedFrameHeaderIsRefusedAndCounted) {
+  RawPeer peer(listener_.port());
+  // DATA with a 1 GiB body: refused from the header alone, before any body is buffered.
+  peer.send(Bytes{0x10, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00});
+  expect_closed_promptly(peer.read_until_closed(scaled(3s)));
+  expect_counted(&ListenerStats::rejected_malformed);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, NonHandshakeFirstFrameIsRefusedAndCounted) {
+  RawPeer peer(listener_.port());
+  peer.send(wire::Frame{.flags = 0, .body = wire::Ping{.id = 1, .timestamp = 2}});
+  expect_closed_promptly(peer.read_until_closed(scaled(3s)));
+  expect_counted(&ListenerStats::rejected_malformed);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, JoinForAnUnknownFlowIsRefusedAndCounted) {
+  wire::FlowId unknown{};
+  core::crypto::random_bytes(unknown);
+  RawPeer peer(listener_.port());
+  peer.send(join_frame(unknown, 2, 1));
+  const auto end = peer.read_until_closed(scaled(3s));
+  expect_closed_promptly(end);
+  const auto ack = join_ack_in(end.received);
+  ASSERT_TRUE(ack.has_value()) << "no JOIN_ACK before the close";
+  EXPECT_EQ(ack->status, wire::Status::unknown_flow);
+  EXPECT_EQ(ack->mac, wire::Mac{});
+  expect_counted(&ListenerStats::rejected_unknown_flow);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, JoinWithAWrongMacForTheRealFlowIsRefusedAndCounted) {
+  // Tries to take over the healthy flow's second path, with a fresh counter but no key.
+  RawPeer peer(listener_.port());
+  peer.send(join_frame(client_.flow_id(), relayed_path_, 1'000'000));
+  const auto end = peer.read_until_closed(scaled(3s));
+  expect_closed_promptly(end);
+  const auto ack = join_ack_in(end.received);
+  ASSERT_TRUE(ack.has_value()) << "no JOIN_ACK before the close";
+  EXPECT_EQ(ack->status, wire::Status::bad_proof);
+  EXPECT_EQ(ack->mac, wire::Mac{});
+  expect_counted(&ListenerStats::rejected_bad_proof);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, ReplayedJoinIsRefusedAndCounted) {
+  // The relay saw the genuine JOIN of the healthy flow's second path; send it again.
+  const auto recorded = relay_->recorded();
+  ASSERT_FALSE(recorded.empty());
+  const auto frames = decode_frames(recorded.front());
+  ASSERT_FALSE(frames.empty()) << "the relay recorded no whole frame";
+  const auto* join = std::get_if<wire::Join>(&frames.front().body);
+  ASSERT_NE(join, nullptr) << "the second path did not start with JOIN";
+  ASSERT_EQ(join->flow_id, client_.flow_id());
+
+  RawPeer peer(listener_.port());
+  peer.send(frames.front());
+  const auto end = peer.read_until_closed(scaled(3s));
+  expect_closed_promptly(end);
+  const auto ack = join_ack_in(end.received);
+  ASSERT_TRUE(ack.has_value()) << "no JOIN_ACK before the close";
+  EXPECT_EQ(ack->status, wire::Status::replayed);
+  expect_counted(&ListenerStats::rejected_replay);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, SilentAndStalledClientsAreClosedAfterTheHandshakeTimeout) {
+  RawPeer silent(listener_.port());
+  RawPeer stalled(listener_.port());
+  // Half a JOIN, then nothing: the decoder waits for the rest, the timeout does not.
+  const Bytes join = encode_frame(join_frame(client_.flow_id(), relayed_path_, 2'000'000));
+  stalled.send(std::span(join).first(join.size() / 2));
+
+  for (RawPeer* peer : {&silent, &stalled}) {
+    const auto end = peer->read_until_closed(kHandshakeTimeout + scaled(3s));
+    EXPECT_TRUE(end.closed) << "a client that never finished its handshake was kept";
+    EXPECT_GE(end.after, kHandshakeTimeout - 50ms) << "closed before the handshake timeout";
+    EXPECT_TRUE(end.received.empty());
+  }
+  EXPECT_TRUE(
+      wait_until([&] { return listener_.stats().rejected_timeout == before_.rejected_timeout + 2; },
+                 scaled(2s)));
+  EXPECT_EQ(listener_.stats().rejected_malformed, before_.rejected_malformed);
+  expect_healthy_flow_unaffected();
+}
+
+}  // namespace
+}  // namespace rendr::itest

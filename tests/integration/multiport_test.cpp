@@ -1,0 +1,58 @@
+// One listener on two TCP ports, one flow table: a flow's paths may arrive on either port.
+#include "harness.hpp"
+
+namespace rendr::itest {
+namespace {
+
+TEST_F(IntegrationTest, FlowWithPathsOnTwoListenerPortsCarriesDataOnBoth) {
+  listen();
+  ASSERT_EQ(listener_.listen_tcp("127.0.0.1:0"), std::error_code{});
+  const std::uint16_t port_a = listener_.port(0);
+  const std::uint16_t port_b = listener_.port(1);
+  ASSERT_NE(port_a, port_b);
+  EXPECT_EQ(listener_.local_addresses().size(), 2u);
+
+  const auto conns = connect_all_up(dialer(loopback_paths({port_a, port_b})), 2);
+  Conn client = conns.first;
+  Conn server = conns.second;
+  ASSERT_TRUE(client.is_open() && server.is_open());
+  const PathId via_a = path_via_port(client, port_a);
+  const PathId via_b = path_via_port(client, port_b);
+  ASSERT_NE(via_a, kNoPath);
+  ASSERT_NE(via_b, kNoPath);
+
+  // A third of the stream goes over port A, the middle over port B, the rest over A again.
+  std::error_code to_b;
+  std::error_code to_a;
+  StreamWriter upload(
+      client, {.seed = 1, .bytes = 12 * MiB, .after_write = [&](std::uint64_t written) {
+                 if (written >= 4 * MiB && client.active_path() == via_a && written < 8 * MiB) {
+                   to_b = client.migrate(via_b);
+                 }
+                 if (written >= 8 * MiB && client.active_path() == via_b) {
+                   to_a = client.migrate(via_a);
+                 }
+               }});
+  StreamReader upload_reader(server, {.seed = 1});
+  finish_transfer(upload, upload_reader, scaled(20s));
+  EXPECT_EQ(to_b, std::error_code{});
+  EXPECT_EQ(to_a, std::error_code{});
+  EXPECT_GT(path_info(client, via_a)->bytes_sent, 0u);
+  EXPECT_GT(path_info(client, via_b)->bytes_sent, 0u);
+  EXPECT_EQ(server.flow_id(), client.flow_id());
+  const auto stats = listener_.stats();
+  EXPECT_EQ(stats.flows_opened, 1u);
+  EXPECT_GE(stats.joins_accepted, 1u);
+
+  // A second flow opened on the second port, joined on the first.
+  const auto second = connect_all_up(dialer(loopback_paths({port_b, port_a})), 2);
+  ASSERT_TRUE(second.first.is_open() && second.second.is_open());
+  EXPECT_NE(second.first.flow_id(), client.flow_id());
+  StreamWriter second_upload(second.first, {.seed = 3, .bytes = 2 * MiB});
+  StreamReader second_reader(second.second, {.seed = 3});
+  finish_transfer(second_upload, second_reader, scaled(10s));
+  EXPECT_EQ(listener_.stats().flows_opened, 2u);
+}
+
+}  // namespace
+}  // namespace rendr::itest

@@ -1,0 +1,240 @@
+// Bulk transfers across planned migrations, path death (blackhole, reset), a total outage
+// shorter than the migration budget, and path removal: never an error, a lost, duplicated or
+// reordered byte, or an early EOF.
+#include <system_error>
+#include <vector>
+
+#include "harness.hpp"
+#include "support/fault_proxy.hpp"
+
+namespace rendr::itest {
+namespace {
+
+using testing::FaultMode;
+using testing::FaultProxy;
+
+// An up path of `conn` other than `path`, or kNoPath.
+PathId other_up_path(const Conn& conn, PathId path) {
+  for (const auto& p : conn.stats().paths) {
+    if (p.id != path && p.state == "up") return p.id;
+  }
+  return kNoPath;
+}
+
+TEST_F(IntegrationTest, SixtyFourMiBAcrossPlannedMigrationsArrivesIntact) {
+  listen();
+  const auto conns =
+      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
+  Conn client = conns.first;
+  Conn server = conns.second;
+  ASSERT_TRUE(client.is_open() && server.is_open());
+  MigrationLog client_log;
+  client_log.attach(client);
+
+  constexpr std::uint64_t kMigrateEvery = 4 * MiB;  // 15 migrations over 64 MiB
+  std::uint64_t next_migration = kMigrateEvery;
+  std::vector<std::error_code> migrate_errors;
+  std::size_t migrations_requested = 0;
+  StreamWriter upload(client,
+                      {.seed = 1, .bytes = 64 * MiB, .after_write = [&](std::uint64_t written) {
+                         if (written < next_migration) return;
+                         next_migration += kMigrateEvery;
+                         const PathId target = other_up_path(client, client.active_path());
+                         const std::error_code ec = client.migrate(target);
+                         if (ec) {
+                           migrate_errors.push_back(ec);
+                         } else {
+                           ++migrations_requested;
+                         }
+                       }});
+  StreamReader upload_reader(server, {.seed = 1});
+  // The other direction runs at the same time, so replay is exercised both ways.
+  StreamWriter download(server, {.seed = 2, .bytes = 16 * MiB});
+  StreamReader download_reader(client, {.seed = 2});
+
+  finish_transfer(upload, upload_reader, scaled(40s));
+  finish_transfer(download, download_reader, scaled(10s));
+  EXPECT_EQ(upload_reader.outcome().bytes, 64 * MiB);
+  EXPECT_EQ(download_reader.outcome().bytes, 16 * MiB);
+  for (const auto& ec : migrate_errors)
+    ADD_FAILURE() << "migrate failed: " << ec.message();
+  EXPECT_GE(migrations_requested, 10u);
+  EXPECT_GE(client.migration_count(), 10u);
+  EXPECT_GE(client_log.count(MigrateCause::explicit_request), 10u);
+  for (const auto& path : client.stats().paths) {
+    EXPECT_GT(path.bytes_sent, 0u) << "path " << path.id << " never carried data";
+  }
+}
+
+// Blackholes (or resets) the active path once `reader` has `after` bytes; returns when.
+Clock::time_point break_active_path(const Conn& client, FaultProxy& a, FaultProxy& b,
+                                    const StreamReader& reader, std::uint64_t after,
+                                    FaultMode how) {
+  EXPECT_TRUE(wait_until([&] { return reader.progress() >= after; }, scaled(10s)));
+  const PathId active = client.active_path();
+  FaultProxy& proxy = active == path_via_port(client, a.port()) ? a : b;
+  EXPECT_EQ(active, path_via_port(client, proxy.port()));
+  const auto at = Clock::now();
+  proxy.set_mode(how);
+  return at;
+}
+
+class PathDeathTest : public IntegrationTest, public ::testing::WithParamInterface<FaultMode> {};
+
+TEST_P(PathDeathTest, ActivePathDeathFailsOverWithoutErrorOrLoss) {
+  listen();
+  FaultProxy proxy_a("127.0.0.1", "127.0.0.1", listener_.port());
+  FaultProxy proxy_b("127.0.0.1", "127.0.0.1", listener_.port());
+  const auto conns = connect_all_up(dialer(loopback_paths({proxy_a.port(), proxy_b.port()})), 2);
+  Conn client = conns.first;
+  Conn server = conns.second;
+  ASSERT_TRUE(client.is_open() && server.is_open());
+  MigrationLog client_log;
+  client_log.attach(client);
+  const PathId first_path = client.active_path();
+
+  StreamWriter upload(client, {.seed = 1, .bytes = 32 * MiB});
+  StreamReader upload_reader(server, {.seed = 1});
+  StreamWriter download(server, {.seed = 2, .bytes = 8 * MiB});
+  StreamReader download_reader(client, {.seed = 2});
+
+  const auto broken_at =
+      break_active_path(client, proxy_a, proxy_b, upload_reader, 4 * MiB, GetParam());
+  ASSERT_TRUE(wait_until([&] { return client_log.count(MigrateCause::death) >= 1; }, scaled(5s)))
+      << "no failover after the active path died";
+  const auto failover = client_log.entries().back().at - broken_at;
+  EXPECT_LT(failover, scaled(2s))
+      << "failover took " << std::chrono::duration_cast<std::chrono::milliseconds>(failover).count()
+      << " ms";
+  EXPECT_NE(client.active_path(), first_path);
+
+  finish_transfer(upload, upload_reader, scaled(30s));
+  finish_transfer(download, download_reader, scaled(10s));
+  EXPECT_EQ(upload_reader.outcome().bytes, 32 * MiB);
+  EXPECT_GE(client.migration_count(), 1u);
+  const auto dead = path_info(client, first_path);
+  ASSERT_TRUE(dead.has_value());
+  EXPECT_GE(dead->down_count, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kill, PathDeathTest,
+                         ::testing::Values(FaultMode::blackhole, FaultMode::reset),
+                         [](const auto& info) {
+                           return info.param == FaultMode::blackhole ? "Blackhole" : "Reset";
+                         });
+
+TEST_F(IntegrationTest, ResetPathIsRedialedOnceItPassesAgain) {
+  listen();
+  FaultProxy proxy_a("127.0.0.1", "127.0.0.1", listener_.port());
+  FaultProxy proxy_b("127.0.0.1", "127.0.0.1", listener_.port());
+  const auto conns = connect_all_up(dialer(loopback_paths({proxy_a.port(), proxy_b.port()})), 2);
+  Conn client = conns.first;
+  ASSERT_TRUE(client.is_open());
+  const PathId path_b = path_via_port(client, proxy_b.port());
+
+  proxy_b.set_mode(FaultMode::reset);
+  ASSERT_TRUE(wait_until([&] { return path_info(client, path_b)->down_count >= 1; }, scaled(5s)));
+  proxy_b.set_mode(FaultMode::pass);
+  // Re-dial backoff is capped at about 2 s.
+  EXPECT_TRUE(wait_until([&] { return paths_up(client) == 2; }, scaled(8s)))
+      << "path " << path_b << " is " << path_info(client, path_b)->state;
+}
+
+// Every path goes dark for less than the migration budget, then one comes back.
+class OutageTest : public IntegrationTest {
+ protected:
+  static constexpr auto kBudget = 20s;
+
+  void SetUp() override {
+    ListenOptions options;
+    options.migration_budget = kBudget;
+    listen(options);
+    proxy_a_ = std::make_unique<FaultProxy>("127.0.0.1", "127.0.0.1", listener_.port());
+    proxy_b_ = std::make_unique<FaultProxy>("127.0.0.1", "127.0.0.1", listener_.port());
+    Dialer d = dialer(loopback_paths({proxy_a_->port(), proxy_b_->port()}));
+    d.migration_budget = kBudget;
+    std::tie(client_, server_) = connect_all_up(d, 2);
+    ASSERT_TRUE(client_.is_open() && server_.is_open());
+  }
+
+  // Starts the transfer and blacks out every path once it is under way.
+  void start_and_black_out() {
+    upload_ = std::make_unique<StreamWriter>(client_, WriteSpec{.seed = 1, .bytes = 24 * MiB});
+    upload_reader_ = std::make_unique<StreamReader>(server_, ReadSpec{.seed = 1});
+    ASSERT_TRUE(wait_until([&] { return upload_reader_->progress() >= 4 * MiB; }, scaled(10s)));
+    proxy_a_->set_mode(FaultMode::blackhole);
+    proxy_b_->set_mode(FaultMode::blackhole);
+    ASSERT_TRUE(wait_until([&] { return paths_up(client_) == 0; }, scaled(5s)))
+        << "the client never noticed the outage";
+    // Reads and writes wait through the outage: for half a second neither end ends.
+    EXPECT_FALSE(
+        wait_until([&] { return upload_->wait(0ms) || upload_reader_->wait(0ms); }, 500ms));
+  }
+
+  void expect_recovered() {
+    finish_transfer(*upload_, *upload_reader_, scaled(20s));
+    EXPECT_EQ(upload_reader_->outcome().bytes, 24 * MiB);
+  }
+
+  std::unique_ptr<FaultProxy> proxy_a_;
+  std::unique_ptr<FaultProxy> proxy_b_;
+  Conn client_;
+  Conn server_;
+  std::unique_ptr<StreamWriter> upload_;
+  std::unique_ptr<StreamReader> upload_reader_;
+};
+
+TEST_F(OutageTest, ShortOutageEndsWhenAProxyPassesAgain) {
+  start_and_black_out();
+  if (HasFatalFailure()) return;
+  // Blackholed connections stay dead; the client's background re-dial makes a new one.
+  proxy_a_->set_mode(FaultMode::pass);
+  expect_recovered();
+  EXPECT_GE(paths_up(client_), 1u);
+}
+
+TEST_F(OutageTest, ShortOutageEndsWhenANewPathIsAdded) {
+  start_and_black_out();
+  if (HasFatalFailure()) return;
+  FaultProxy fresh("127.0.0.1", "127.0.0.1", listener_.port());
+  std::error_code ec;
+  const PathId added = client_.add_path(PathSpec::parse("tcp://" + loopback(fresh.port())), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_NE(added, kNoPath);
+  expect_recovered();
+  const auto info = path_info(client_, added);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_GT(info->bytes_sent, 0u) << "the added path carried nothing";
+}
+
+TEST_F(IntegrationTest, RemovingTheActivePathMigratesWithoutLoss) {
+  listen();
+  const auto conns =
+      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
+  Conn client = conns.first;
+  Conn server = conns.second;
+  ASSERT_TRUE(client.is_open() && server.is_open());
+
+  StreamWriter upload(client, {.seed = 1, .bytes = 24 * MiB});
+  StreamReader upload_reader(server, {.seed = 1});
+  ASSERT_TRUE(wait_until([&] { return upload_reader.progress() >= 4 * MiB; }, scaled(10s)));
+  const PathId removed = client.active_path();
+  EXPECT_EQ(client.remove_path(removed), std::error_code{});
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const PathId now = client.active_path();
+        return now != removed && now != kNoPath;
+      },
+      scaled(2s)));
+
+  finish_transfer(upload, upload_reader, scaled(20s));
+  EXPECT_EQ(upload_reader.outcome().bytes, 24 * MiB);
+  const auto gone = path_info(client, removed);
+  EXPECT_TRUE(!gone.has_value() || gone->state == "removed");
+  EXPECT_EQ(client.migrate(removed), make_error_code(errc::no_such_path));
+  EXPECT_EQ(client.remove_path(client.active_path()), make_error_code(errc::last_path));
+  EXPECT_EQ(paths_up(client), 1u);
+}
+
+}  // namespace
+}  // namespace rendr::itest
