@@ -26,9 +26,9 @@ struct FlowConfig {
   // silence for deadline = clamp(2*srtt + 8*rttvar + max_ack_delay, dead_floor, dead_cap).
   Duration dead_floor = 40ms;
   Duration dead_cap = 3s;
-  Duration ping_interval_active = 50ms;   // keeps the active path measured when idle
+  Duration ping_interval_active = 50ms;  // keeps the active path measured when idle
   Duration ping_interval_standby = 250ms;
-  Duration handshake_timeout = 2s;        // OPEN/JOIN without an answer
+  Duration handshake_timeout = 2s;  // OPEN/JOIN without an answer
 
   // Client: re-dial a dead path with exponential backoff.
   Duration redial_initial = 20ms;
@@ -36,6 +36,10 @@ struct FlowConfig {
 
   // With no live path, reads and writes wait this long, then fail.
   Duration migration_budget = 90s;
+
+  // After both directions finished, wait at most this long for the peer's confirmation that it
+  // has our last ACK (re-acknowledging meanwhile), then close anyway.
+  Duration close_linger = 10s;
 
   // Optional pre-shared key mixed into the flow key (authenticates both ends).
   std::vector<wire::Byte> psk;

@@ -12,8 +12,12 @@ namespace rendr::core {
 
 namespace {
 
-wire::ModeCode to_wire(Mode m) { return static_cast<wire::ModeCode>(m); }
-Mode from_wire(wire::ModeCode m) { return static_cast<Mode>(m); }
+wire::ModeCode to_wire(Mode m) {
+  return static_cast<wire::ModeCode>(m);
+}
+Mode from_wire(wire::ModeCode m) {
+  return static_cast<Mode>(m);
+}
 
 std::uint64_t ticks(Time t) {
   return static_cast<std::uint64_t>(
@@ -41,8 +45,8 @@ struct PathEntry {
   Time next_dial{};
   Duration backoff{};
   Time handshake_sent{};
-  bool open_pending = false;      // send OPEN on this path
-  bool join_pending = false;      // send JOIN on this path (once the flow is established)
+  bool open_pending = false;  // send OPEN on this path
+  bool join_pending = false;  // send JOIN on this path (once the flow is established)
   bool handshake_in_flight = false;
   std::uint64_t join_counter = 0;
   wire::Nonce join_nonce{};
@@ -94,7 +98,7 @@ struct Flow::Impl {
   PathId next_path_id = 1;
   PathId active = kNoPath;
   PathId last_active = kNoPath;  // the active path before "no path", to count migrations
-  bool active_pinned = false;  // server: admin chose the path; do not follow the peer
+  bool active_pinned = false;    // server: admin chose the path; do not follow the peer
   std::uint64_t peer_data_end_seen = 0;
   std::uint64_t peer_ack_seen = 0;
   std::optional<Time> no_path_since;
@@ -107,6 +111,14 @@ struct Flow::Impl {
   std::uint64_t peer_limit = 0;  // flow control: we may send below this offset
   std::optional<std::uint64_t> fin_offset;
   bool fin_acked = false;
+
+  // Close handshake. A side is *done* when its FIN is acknowledged and it has sent an ACK for
+  // the peer's whole stream; it then sends CLOSE(normal) ("done") and stays up, re-acknowledging,
+  // until the peer's "done" proves the peer has that ACK too, or close_linger passes.
+  bool fin_ack_sent = false;         // an ACK with fin_received went out
+  bool done_notice_pending = false;  // send CLOSE(normal) on the active path
+  bool peer_done = false;            // the peer's CLOSE(normal) arrived
+  std::optional<Time> done_since;
 
   // Receive side.
   RecvBuffer recv;
@@ -188,7 +200,8 @@ struct Flow::Impl {
   void schedule_replay() {
     rtx_next = send.base();
     rtx_end = next_send;
-    for (auto& [id, p] : paths) p.fin_sent = false;
+    for (auto& [id, p] : paths)
+      p.fin_sent = false;
   }
 
   void set_active(PathId id, MigrateCause cause, Time now) {
@@ -243,11 +256,23 @@ struct Flow::Impl {
     (void)now;
   }
 
-  void maybe_finish(Time now) {
-    if (finished() || state == FlowState::opening) return;
+  bool done() const {
     const bool sent_done = fin_offset && fin_acked && send.base() == *fin_offset;
     const bool recv_done = peer_fin && recv.next() == *peer_fin;
-    if (!sent_done || !recv_done || ack_pending) return;
+    return sent_done && recv_done && fin_ack_sent;
+  }
+
+  void maybe_finish(Time now) {
+    if (finished() || state == FlowState::opening || !done()) return;
+    if (!done_since) {
+      done_since = now;
+      done_notice_pending = true;
+    }
+    // Our own "done" goes out first, so the peer can close as well.
+    if (peer_done && !done_notice_pending) close_now();
+  }
+
+  void close_now() {
     state = FlowState::closed;
     for (auto& [id, p] : paths) {
       if (p.state == PathState::up || p.state == PathState::handshaking ||
@@ -259,7 +284,6 @@ struct Flow::Impl {
     signal_readable();
     signal_writable();
     emit(Event::Kind::finished);
-    (void)now;
   }
 
   // A path stops carrying frames. `notify_runtime`: the core, not the carrier, decided.
@@ -270,6 +294,10 @@ struct Flow::Impl {
     if (notify_runtime) emit(Event::Kind::close_path, p.id);
     // Anything it carried that the peer has not acknowledged may be lost.
     if (was_up && (p.data_sent_end > send.base() || p.fin_sent)) schedule_replay();
+    // So may our last ACK (if it opened the window, the peer would wait for it forever) and
+    // our "done".
+    if (was_up) request_ack(true, now);
+    if (was_up && done_since) done_notice_pending = true;
     if (p.open_pending || (role == Role::client && state == FlowState::opening &&
                            p.handshake_in_flight && !p.join_pending)) {
       // Another connected path carries the OPEN instead.
@@ -537,8 +565,8 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   impl->flow_id = open.flow_id;
   impl->client_nonce = open.nonce;
   crypto::random_bytes(impl->server_nonce);
-  impl->key = crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce,
-                                      impl->flow_id);
+  impl->key =
+      crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
   impl->peer_limit = open.window;
   impl->state = FlowState::established;
   impl->advertised_limit = impl->recv.limit();
@@ -553,13 +581,27 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
 // ---------------------------------------------------------------------------------------------
 // Status.
 
-Role Flow::role() const { return impl_->role; }
-const wire::FlowId& Flow::flow_id() const { return impl_->flow_id; }
-FlowState Flow::state() const { return impl_->state; }
-FlowError Flow::error() const { return impl_->error; }
-Mode Flow::mode() const { return impl_->mode; }
-PathId Flow::active_path() const { return impl_->active; }
-std::uint64_t Flow::migration_count() const { return impl_->counters.migrations; }
+Role Flow::role() const {
+  return impl_->role;
+}
+const wire::FlowId& Flow::flow_id() const {
+  return impl_->flow_id;
+}
+FlowState Flow::state() const {
+  return impl_->state;
+}
+FlowError Flow::error() const {
+  return impl_->error;
+}
+Mode Flow::mode() const {
+  return impl_->mode;
+}
+PathId Flow::active_path() const {
+  return impl_->active;
+}
+std::uint64_t Flow::migration_count() const {
+  return impl_->counters.migrations;
+}
 
 PathState Flow::path_state(PathId id) const {
   const PathEntry* p = impl_->find(id);
@@ -743,10 +785,17 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
         } else if constexpr (std::is_same_v<T, wire::Pong>) {
           m.handle_pong(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Close>) {
-          m.fail(body.code == wire::CloseCode::migration_budget_exceeded
-                     ? FlowError::migration_budget_exceeded
-                     : FlowError::peer_aborted,
-                 now);
+          if (body.code == wire::CloseCode::normal && m.fin_offset) {
+            // The peer is done: it has every byte and the FIN we sent, whatever ACK was lost.
+            m.peer_done = true;
+            m.fin_acked = true;
+            m.acknowledge(*m.fin_offset);
+          } else {
+            m.fail(body.code == wire::CloseCode::migration_budget_exceeded
+                       ? FlowError::migration_budget_exceeded
+                       : FlowError::peer_aborted,
+                   now);
+          }
         } else if constexpr (std::is_same_v<T, wire::Mode>) {
           // Mode switching arrives with the modes work; prime is the only mode for now.
         } else if constexpr (std::is_same_v<T, wire::Extension>) {
@@ -774,7 +823,9 @@ bool Flow::wants_transmit(PathId id) const {
   if (p->state != PathState::up) return false;
   if (m.finished()) return false;
   if (p->pong_pending) return true;
-  if (m.ack_pending && m.ack_immediate && (id == m.active || m.active == kNoPath)) return true;
+  const bool carries_acks = id == m.active || m.active == kNoPath;
+  if (m.ack_pending && m.ack_immediate && carries_acks) return true;
+  if (m.done_notice_pending && carries_acks) return true;
   if (id != m.active) return p->ping_due;
   if (p->ping_due) return true;
   if (m.rtx_next < m.rtx_end) return true;
@@ -842,8 +893,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     wire::JoinAck ack;
     ack.status = wire::Status::ok;
     ack.delivered = m.recv.next();
-    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce,
-                                   ack.status, ack.delivered);
+    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce, ack.status,
+                                   ack.delivered);
     push_control(wire::Frame{0, ack}, false);
     p->join_ack_pending = false;
   }
@@ -869,6 +920,12 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     m.advertised_limit = ack.limit;
     m.ack_pending = m.ack_immediate = false;
     m.unacked_bytes = 0;
+    m.fin_ack_sent = m.fin_ack_sent || ack.fin_received;
+    m.maybe_finish(now);  // this may have been the ACK that makes us done
+  }
+  if (m.done_notice_pending && carries_acks) {
+    push_control(wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false);
+    m.done_notice_pending = false;
   }
   if (p->ping_due) {
     p->ping_due = false;
@@ -883,7 +940,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     wire::Slice slice = m.send.slice(from, to, m.config.max_data_payload);
     const std::uint64_t end = from + slice.size();
     OutFrame o;
-    o.header_size = static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
+    o.header_size =
+        static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
     o.payload = std::move(slice);
     budget -= std::min(budget, o.size());
     p->stats.bytes_sent += o.payload.size();
@@ -925,15 +983,21 @@ std::optional<Time> Flow::next_deadline() const {
   };
   if (m.ack_pending && !m.ack_immediate) consider(m.ack_deadline);
   if (m.no_path_since) consider(*m.no_path_since + m.config.migration_budget);
+  if (m.done_since) consider(*m.done_since + m.config.close_linger);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
-      case PathState::idle: consider(p.next_dial); break;
-      case PathState::handshaking: consider(p.handshake_sent + m.config.handshake_timeout); break;
+      case PathState::idle:
+        consider(p.next_dial);
+        break;
+      case PathState::handshaking:
+        consider(p.handshake_sent + m.config.handshake_timeout);
+        break;
       case PathState::up:
         if (p.unanswered_since) consider(*p.unanswered_since + m.dead_deadline(p));
         if (!p.ping_outstanding && !p.ping_due) consider(p.next_ping);
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return t;
@@ -942,7 +1006,15 @@ std::optional<Time> Flow::next_deadline() const {
 void Flow::on_timer(Time now) {
   Impl& m = *impl_;
   if (m.finished()) return;
+  if (m.done_since && now - *m.done_since >= m.config.close_linger) {
+    m.close_now();  // the peer's "done" was lost; everything of ours is confirmed
+    return;
+  }
   if (m.no_path_since && now - *m.no_path_since >= m.config.migration_budget) {
+    if (m.done_since) {
+      m.close_now();
+      return;
+    }
     m.fail(m.state == FlowState::opening ? FlowError::handshake_failed
                                          : FlowError::migration_budget_exceeded,
            now);
@@ -951,7 +1023,8 @@ void Flow::on_timer(Time now) {
   if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
   std::vector<PathId> ids;
   ids.reserve(m.paths.size());
-  for (const auto& kv : m.paths) ids.push_back(kv.first);
+  for (const auto& kv : m.paths)
+    ids.push_back(kv.first);
   for (PathId id : ids) {
     PathEntry* p = m.find(id);
     if (p == nullptr) continue;
@@ -977,7 +1050,8 @@ void Flow::on_timer(Time now) {
                                                : m.config.ping_interval_standby);
         }
         break;
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -1018,7 +1092,9 @@ std::size_t Flow::read(wire::MutableBytes out, Time now) {
   return n;
 }
 
-std::size_t Flow::readable_bytes() const { return impl_->recv.readable(); }
+std::size_t Flow::readable_bytes() const {
+  return impl_->recv.readable();
+}
 
 bool Flow::eof() const {
   const Impl& m = *impl_;
@@ -1035,10 +1111,13 @@ void Flow::close(Time now) {
 void Flow::abort(Time now) {
   Impl& m = *impl_;
   if (m.finished()) return;
-  for (auto& [id, p] : m.paths) p.close_pending = p.state == PathState::up;
+  for (auto& [id, p] : m.paths)
+    p.close_pending = p.state == PathState::up;
   m.fail(FlowError::aborted, now);
 }
 
-bool Flow::send_closed() const { return impl_->fin_offset.has_value(); }
+bool Flow::send_closed() const {
+  return impl_->fin_offset.has_value();
+}
 
 }  // namespace rendr::core

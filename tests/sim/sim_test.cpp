@@ -1,0 +1,80 @@
+// Runs the deterministic simulation over many seeds (see simulation.hpp).
+//
+//   sim_test                      the CI run: kDefaultSeeds seeds from 1
+//   RENDR_SIM_SEEDS=N             run N seeds instead (RENDR_SIM_FIRST_SEED=S to start at S)
+//   RENDR_SIM_SEED=S              run only seed S (also: sim_test --seed=S)
+//   RENDR_SIM_VERBOSE=1           trace every event of the run(s) to stderr (also: --verbose)
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "simulation.hpp"
+
+namespace {
+
+#ifdef RENDR_SANITIZED
+constexpr std::uint64_t kDefaultSeeds = 300;  // sanitizers cost ~10x; still a wide sweep
+#else
+constexpr std::uint64_t kDefaultSeeds = 1000;
+#endif
+constexpr int kMaxReportedFailures = 5;
+
+std::string g_program = "sim_test";
+std::optional<std::uint64_t> g_single_seed;
+bool g_verbose = false;
+
+std::optional<std::uint64_t> env_number(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::strtoull(v, nullptr, 10);
+}
+
+TEST(Sim, RandomSchedules) {
+  const std::uint64_t first =
+      g_single_seed ? *g_single_seed : env_number("RENDR_SIM_FIRST_SEED").value_or(1);
+  const std::uint64_t count =
+      g_single_seed ? 1 : env_number("RENDR_SIM_SEEDS").value_or(kDefaultSeeds);
+  rendr::sim::RunOptions options;
+  options.verbose = g_verbose;
+
+  int failures = 0;
+  std::uint64_t budget_runs = 0;
+  double virtual_seconds = 0;
+  const auto started = std::chrono::steady_clock::now();
+  for (std::uint64_t seed = first; seed < first + count; ++seed) {
+    const rendr::sim::RunResult r = rendr::sim::run_seed(seed, options);
+    virtual_seconds += r.virtual_seconds;
+    if (g_single_seed) std::cerr << r.summary << "\n";
+    if (r.outcome == rendr::sim::Outcome::budget_exceeded) ++budget_runs;
+    if (!r.ok) {
+      ADD_FAILURE() << "simulation seed " << seed << " failed: " << r.failure << "  " << r.summary
+                    << "\n  reproduce: RENDR_SIM_SEED=" << seed << " RENDR_SIM_VERBOSE=1 "
+                    << g_program;
+      if (++failures >= kMaxReportedFailures) break;
+    }
+  }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << count << " seeds in " << wall << " s (" << count / wall << " seeds/s, "
+            << virtual_seconds << " s virtual, " << budget_runs << " budget-exceeded runs)\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  g_program = argv[0];
+  g_single_seed = env_number("RENDR_SIM_SEED");
+  g_verbose = env_number("RENDR_SIM_VERBOSE").value_or(0) != 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--seed=")) g_single_seed = std::strtoull(argv[i] + 7, nullptr, 10);
+    if (arg == "--verbose") g_verbose = true;
+  }
+  return RUN_ALL_TESTS();
+}

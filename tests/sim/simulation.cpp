@@ -1,0 +1,1042 @@
+#include "simulation.hpp"
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <vector>
+
+#include "core/flow.hpp"
+
+namespace rendr::sim {
+
+namespace {
+
+using namespace std::chrono_literals;
+using core::Duration;
+using core::Flow;
+using core::FlowState;
+using core::PathId;
+using core::Time;
+using wire::Byte;
+
+// ---------------------------------------------------------------------------------------------
+// Randomness and the test pattern. Our own generator, so a seed means the same run everywhere.
+
+std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : state_(mix64(seed)) {}
+  std::uint64_t next() { return mix64(state_++); }
+  // Uniform in [lo, hi].
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + next() % (hi - lo + 1); }
+  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
+  Duration micros(std::uint64_t lo, std::uint64_t hi) {
+    return std::chrono::microseconds(between(lo, hi));
+  }
+  Duration millis(std::uint64_t lo, std::uint64_t hi) { return micros(lo * 1000, hi * 1000); }
+  template <class T>
+  const T& pick(const std::vector<T>& v) {
+    return v[next() % v.size()];
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+// Byte `offset` of the stream keyed by `key`: any loss, duplication or reordering shows up as a
+// mismatch at the first wrong offset.
+void fill_pattern(std::uint64_t key, std::uint64_t offset, std::span<Byte> out) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::uint64_t at = offset + i;
+    out[i] = static_cast<Byte>(mix64(key ^ (at >> 3)) >> ((at & 7) * 8));
+  }
+}
+
+double seconds(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network model.
+
+enum Side { kClient = 0, kServer = 1 };
+Side other(Side s) {
+  return s == kClient ? kServer : kClient;
+}
+const char* name(Side s) {
+  return s == kClient ? "client" : "server";
+}
+
+// One direction of a route's behaviour; indexed by the sending side.
+struct RouteProfile {
+  std::array<Duration, 2> latency{};
+  std::array<Duration, 2> jitter{};
+  std::uint64_t bytes_per_second = 0;
+};
+
+struct Route {
+  RouteProfile profile;
+  bool blackholed = false;  // live connections vanish; new dials go unanswered
+  bool refusing = false;    // killed: new dials are refused
+};
+
+// A TCP connection: per direction a byte pipe that serialises at the route's rate and keeps
+// order despite jitter.
+struct Connection {
+  struct Direction {
+    Time busy_until{};    // the last queued byte leaves the sender
+    Time last_arrival{};  // arrivals never overtake each other
+    bool wake_scheduled = false;
+  };
+  std::uint64_t id = 0;
+  int route = 0;
+  PathId path = core::kNoPath;
+  Time dialed_at{};
+  bool dialing = true;
+  bool blackholed = false;
+  std::array<bool, 2> open{true, true};  // each end: not yet closed or reset
+  bool server_attached = false;          // the server's flow took it (OPEN or JOIN accepted)
+  std::array<Direction, 2> direction;    // indexed by the sending side
+};
+
+// The runtime keeps the kernel's unsent bytes small (TCP_NOTSENT_LOWAT): it pulls frames only
+// while less than this much is still waiting to be serialised.
+constexpr std::size_t kUnsentLowWater = 32 * 1024;
+constexpr std::size_t kPollBytes = 64 * 1024;
+constexpr Duration kConnectTimeout = 1s;  // the runtime's dial timeout (unanswered SYN)
+constexpr Duration kMaxVirtualTime = 300s;
+constexpr int kMaxSameTimeSteps = 20'000;
+constexpr std::uint64_t kMaxSteps = 5'000'000;
+
+// ---------------------------------------------------------------------------------------------
+// The application on each end: writes a generated stream, reads and checks the peer's.
+
+struct App {
+  std::uint64_t key = 0;      // pattern of the stream this end writes
+  std::uint64_t total = 0;    // bytes to write before close()
+  bool endless = false;       // keeps writing until the flow fails (long dark runs)
+  std::uint64_t written = 0;  // accepted by write()
+  bool write_closed = false;
+  std::uint64_t received = 0;  // read and verified
+  bool saw_eof = false;
+  std::optional<Time> finished_at;
+  std::vector<Byte> scratch;
+  std::vector<Byte> expected;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+class Simulation {
+ public:
+  Simulation(std::uint64_t seed, const RunOptions& options)
+      : seed_(seed), rng_(seed), verbose_(options.verbose) {}
+
+  RunResult run();
+
+ private:
+  // ---- scenario
+  void choose_scenario();
+  RouteProfile random_profile();
+
+  // ---- event queue (a heap, so scheduled closures are moved, never copied)
+  struct Scheduled {
+    Time at;
+    std::uint64_t seq;
+    std::function<void()> run;
+  };
+  struct Later {
+    bool operator()(const Scheduled& a, const Scheduled& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
+  };
+  void at(Time when, std::function<void()> fn);
+  std::optional<Time> next_time() const;
+  void run_due();
+
+  // ---- network
+  Flow* flow(Side s) const { return s == kClient ? client_.get() : server_.get(); }
+  std::map<PathId, std::uint64_t>& carriers(Side s) { return carriers_[s]; }
+  Connection* connection(std::uint64_t id);
+  Connection* carrier_of(Side s, PathId path);
+  void dial(PathId path);
+  void dial_result(std::uint64_t conn_id, bool refused);
+  bool transmit_all();
+  bool transmit(Connection& c, Side from);
+  void send_bytes(Connection& c, Side from, std::vector<Byte> bytes);
+  void maybe_duplicate(const Connection& c, Side from, const std::vector<Byte>& bytes,
+                       const std::vector<std::pair<std::size_t, std::size_t>>& data_frames);
+  void deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>& bytes);
+  void accept(Connection& c, const wire::Frame& first);
+  void close_end(Connection& c, Side s);
+  void reset(Connection& c);
+  void eof_arrives(std::uint64_t conn_id, Side to);
+  void blackhole_route(int route);
+
+  // ---- flows
+  bool drain_events();
+  void on_event(Side s, const core::Event& e);
+
+  // ---- application
+  void start_app(Side s);
+  void writer_tick(Side s);
+  void reader_tick(Side s);
+  void read_some(Side s);
+  Duration app_pause();
+
+  // ---- faults and admin
+  void fault_tick();
+  bool other_route_healthy(int route) const;
+  std::vector<PathId> client_path_ids() const;
+  void start_long_dark();
+
+  // ---- checks
+  void check_invariants();
+  void check_outcome();
+  bool done() const;
+  void fail(const std::string& what);
+  std::string describe() const;
+  template <class... Args>
+  void trace(const Args&... args) {
+    if (!verbose_) return;
+    std::ostringstream line;
+    line << "[" << seconds(now_ - start_) << "s] ";
+    (line << ... << args);
+    std::cerr << line.str() << "\n";
+  }
+
+  std::uint64_t seed_;
+  Rng rng_;
+  bool verbose_;
+  Time start_{std::chrono::seconds(1000)};
+  Time now_ = start_;
+  std::vector<Scheduled> queue_;
+  std::uint64_t next_seq_ = 0;
+
+  core::FlowConfig config_;
+  std::vector<Route> routes_;
+  std::map<std::uint64_t, Connection> connections_;
+  std::uint64_t next_connection_ = 1;
+  std::array<std::map<PathId, std::uint64_t>, 2> carriers_;  // current carrier per path id
+  std::map<PathId, int> client_routes_;                      // client path id -> route
+
+  std::unique_ptr<Flow> client_, server_;
+  std::array<App, 2> apps_;
+  bool faults_started_ = false;
+
+  // Scenario knobs.
+  double duplicate_chance_ = 0;
+  double dial_refuse_chance_ = 0;
+  Duration fault_gap_max_{};
+  bool short_dark_planned_ = false;
+  bool long_dark_ = false;
+  std::optional<Time> long_dark_since_;
+  std::optional<Time> unhealthy_until_;  // a short all-dark period is in progress
+  std::array<Time, 2> last_path_up_{};   // last time each side had a path up
+
+  // Counters for the summary.
+  std::uint64_t faults_ = 0, duplicates_ = 0, dials_ = 0, explicit_migrations_ = 0;
+  std::uint64_t steps_ = 0;
+
+  bool failed_ = false;
+  std::string failure_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Scenario.
+
+RouteProfile Simulation::random_profile() {
+  RouteProfile p;
+  // Mostly LAN-like, sometimes WAN-like, rarely slow.
+  const std::uint64_t max_latency_us = rng_.chance(0.6)   ? 2'000
+                                       : rng_.chance(0.8) ? 40'000
+                                                          : 150'000;
+  for (int s = 0; s < 2; ++s) {
+    p.latency[s] = rng_.micros(20, max_latency_us);
+    p.jitter[s] = rng_.chance(0.5) ? Duration::zero() : rng_.micros(0, max_latency_us / 2);
+  }
+  p.bytes_per_second = rng_.between(1, 200) * 1'000'000;
+  return p;
+}
+
+void Simulation::choose_scenario() {
+  config_.send_buffer = rng_.between(16, 512) * 1024;
+  config_.recv_window = rng_.between(8, 256) * 1024;
+  config_.max_data_payload = rng_.between(512, 16 * 1024);
+  config_.ack_every_bytes = rng_.between(1, 64) * 1024;
+  config_.max_ack_delay = rng_.millis(1, 5);
+  config_.dead_cap = 1s;
+  config_.handshake_timeout = 1s;
+  config_.redial_initial = rng_.millis(5, 30);
+  config_.redial_max = 250ms;
+  config_.migration_budget = 5s;
+  config_.close_linger = config_.migration_budget;
+
+  routes_.resize(rng_.between(2, 4));
+  for (auto& r : routes_)
+    r.profile = random_profile();
+
+  for (int s = 0; s < 2; ++s) {
+    App& app = apps_[s];
+    app.key = rng_.next();
+    const std::uint64_t shape = rng_.between(0, 9);
+    app.total = shape == 0   ? 0
+                : shape <= 2 ? rng_.between(1, 2'000)
+                : shape <= 7 ? rng_.between(2'000, 256 * 1024)
+                             : rng_.between(256 * 1024, 2 * 1024 * 1024);
+  }
+  duplicate_chance_ = rng_.chance(0.5) ? 0.0 : rng_.between(1, 50) / 1000.0;
+  dial_refuse_chance_ = rng_.chance(0.5) ? 0.0 : rng_.between(1, 30) / 100.0;
+  fault_gap_max_ = rng_.millis(30, 600);
+  short_dark_planned_ = rng_.chance(0.15);
+  long_dark_ = rng_.chance(0.05);
+  if (long_dark_) apps_[kClient].endless = apps_[kServer].endless = rng_.chance(0.5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event queue.
+
+void Simulation::at(Time when, std::function<void()> fn) {
+  queue_.push_back(Scheduled{std::max(when, now_), next_seq_++, std::move(fn)});
+  std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+std::optional<Time> Simulation::next_time() const {
+  std::optional<Time> t;
+  auto consider = [&](std::optional<Time> x) {
+    if (x && (!t || *x < *t)) t = x;
+  };
+  if (!queue_.empty()) consider(queue_.front().at);
+  if (client_) consider(client_->next_deadline());
+  if (server_) consider(server_->next_deadline());
+  return t;
+}
+
+void Simulation::run_due() {
+  while (!queue_.empty() && queue_.front().at <= now_ && !failed_) {
+    std::pop_heap(queue_.begin(), queue_.end(), Later{});
+    Scheduled item = std::move(queue_.back());
+    queue_.pop_back();
+    item.run();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network.
+
+Connection* Simulation::connection(std::uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : &it->second;
+}
+
+Connection* Simulation::carrier_of(Side s, PathId path) {
+  auto it = carriers_[s].find(path);
+  return it == carriers_[s].end() ? nullptr : connection(it->second);
+}
+
+void Simulation::dial(PathId path) {
+  ++dials_;
+  if (Connection* old = carrier_of(kClient, path)) {
+    carriers_[kClient].erase(path);
+    close_end(*old, kClient);
+  }
+  const int route_index = client_routes_.at(path);
+  const Route& route = routes_[route_index];
+  Connection& c = connections_[next_connection_];
+  c.id = next_connection_++;
+  c.route = route_index;
+  c.path = path;
+  c.dialed_at = now_;
+  c.blackholed = route.blackholed;
+  carriers_[kClient][path] = c.id;
+  const Duration rtt = route.profile.latency[kClient] + route.profile.latency[kServer];
+  const bool refused = route.refusing || rng_.chance(dial_refuse_chance_);
+  trace("dial path ", path, " route ", route_index, " conn ", c.id,
+        refused        ? " (will be refused)"
+        : c.blackholed ? " (unanswered)"
+                       : "");
+  const std::uint64_t id = c.id;
+  at(now_ + (c.blackholed ? kConnectTimeout : rtt),
+     [this, id, refused] { dial_result(id, refused); });
+}
+
+void Simulation::dial_result(std::uint64_t conn_id, bool refused) {
+  Connection* c = connection(conn_id);
+  if (c == nullptr || !c->dialing || !c->open[kClient] || carrier_of(kClient, c->path) != c) return;
+  if (c->blackholed && now_ < c->dialed_at + kConnectTimeout) {
+    // The route went dark while the SYN was out: the dial now times out.
+    const std::uint64_t id = c->id;
+    at(c->dialed_at + kConnectTimeout, [this, id, refused] { dial_result(id, refused); });
+    return;
+  }
+  c->dialing = false;
+  if (refused || c->blackholed) {
+    trace("dial of path ", c->path, " conn ", c->id, " failed");
+    c->open = {false, false};
+    carriers_[kClient].erase(c->path);
+    client_->on_dial_failed(c->path, now_);
+    return;
+  }
+  trace("conn ", c->id, " connected for path ", c->path);
+  client_->on_path_connected(c->path, now_);
+}
+
+bool Simulation::transmit_all() {
+  bool progress = false;
+  for (Side s : {kClient, kServer}) {
+    if (!flow(s)) continue;
+    std::vector<std::uint64_t> ids;
+    for (const auto& [path, id] : carriers_[s])
+      ids.push_back(id);
+    for (std::uint64_t id : ids) {
+      if (Connection* c = connection(id)) progress |= transmit(*c, s);
+    }
+  }
+  return progress;
+}
+
+bool Simulation::transmit(Connection& c, Side from) {
+  Flow& f = *flow(from);
+  bool progress = false;
+  std::vector<wire::OutFrame> out;
+  for (int guard = 0; guard < 10'000; ++guard) {
+    if (c.dialing || !c.open[from] || carrier_of(from, c.path) != &c) return progress;
+    if (!f.wants_transmit(c.path)) return progress;
+    auto& dir = c.direction[from];
+    const Route& route = routes_[c.route];
+    const Duration slack = std::chrono::nanoseconds(kUnsentLowWater * 1'000'000'000ull /
+                                                    route.profile.bytes_per_second);
+    if (dir.busy_until > now_ + slack) {
+      if (!dir.wake_scheduled) {
+        dir.wake_scheduled = true;
+        const std::uint64_t id = c.id;
+        at(dir.busy_until - slack, [this, id, from] {
+          if (Connection* cc = connection(id)) cc->direction[from].wake_scheduled = false;
+        });
+      }
+      return progress;
+    }
+    out.clear();
+    if (!f.poll_transmit(c.path, now_, kPollBytes, out)) {
+      fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(c.path) +
+           ") was true but poll_transmit produced nothing");
+      return progress;
+    }
+    progress = true;
+    std::vector<Byte> bytes;
+    std::vector<std::pair<std::size_t, std::size_t>> data_frames;  // (start, size) in bytes
+    for (const auto& frame : out) {
+      if (!frame.payload.empty()) data_frames.emplace_back(bytes.size(), frame.size());
+      bytes.insert(bytes.end(), frame.header_bytes().begin(), frame.header_bytes().end());
+      bytes.insert(bytes.end(), frame.payload.bytes().begin(), frame.payload.bytes().end());
+    }
+    if (!data_frames.empty() && rng_.chance(duplicate_chance_))
+      maybe_duplicate(c, from, bytes, data_frames);
+    send_bytes(c, from, std::move(bytes));
+  }
+  fail(std::string(name(from)) + ": transmit loop on path " + std::to_string(c.path) +
+       " did not end");
+  return progress;
+}
+
+void Simulation::send_bytes(Connection& c, Side from, std::vector<Byte> bytes) {
+  auto& dir = c.direction[from];
+  const RouteProfile& p = routes_[c.route].profile;
+  const Time tx_start = std::max(now_, dir.busy_until);
+  dir.busy_until =
+      tx_start + std::chrono::nanoseconds(bytes.size() * 1'000'000'000ull / p.bytes_per_second);
+  const Duration jitter =
+      p.jitter[from] > Duration::zero()
+          ? std::chrono::nanoseconds(rng_.between(
+                0, static_cast<std::uint64_t>(std::chrono::nanoseconds(p.jitter[from]).count())))
+          : Duration::zero();
+  dir.last_arrival = std::max(dir.last_arrival, dir.busy_until + p.latency[from] + jitter);
+  const std::uint64_t id = c.id;
+  const Side to = other(from);
+  at(dir.last_arrival, [this, id, to, bytes = std::move(bytes)] { deliver(id, to, bytes); });
+}
+
+// A stale copy of one DATA frame shows up on another attached connection, as a replay after a
+// migration would.
+void Simulation::maybe_duplicate(
+    const Connection& c, Side from, const std::vector<Byte>& bytes,
+    const std::vector<std::pair<std::size_t, std::size_t>>& data_frames) {
+  std::vector<std::uint64_t> targets;
+  for (const auto& [path, id] : carriers_[from]) {
+    const Connection* t = connection(id);
+    if (t == nullptr || t->id == c.id || t->path == c.path || t->dialing || !t->open[kClient] ||
+        !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t)
+      continue;
+    if (flow(from)->path_state(t->path) != core::PathState::up) continue;
+    targets.push_back(id);
+  }
+  if (targets.empty()) return;
+  const auto& [start, size] = rng_.pick(data_frames);
+  Connection& target = *connection(rng_.pick(targets));
+  ++duplicates_;
+  trace(name(from), " duplicate DATA from path ", c.path, " onto path ", target.path);
+  send_bytes(target, from, std::vector<Byte>(bytes.begin() + start, bytes.begin() + start + size));
+}
+
+void Simulation::deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>& bytes) {
+  Connection* c = connection(conn_id);
+  if (c == nullptr || c->blackholed || !c->open[to]) return;
+  const wire::Slice backing = wire::Slice::copy_of(bytes);
+  std::size_t offset = 0;
+  while (offset < bytes.size() && !failed_) {
+    wire::Frame frame;
+    const auto r = wire::decode(backing.bytes().subspan(offset), frame);
+    if (r.error != wire::DecodeError::none) {
+      fail(std::string("decoding what ") + name(other(to)) +
+           " encoded failed: " + std::string(wire::to_string(r.error)));
+      return;
+    }
+    offset += r.consumed;
+    if (!c->open[to]) return;  // the end was closed by what an earlier frame caused
+    if (to == kServer && !c->server_attached) {
+      accept(*c, frame);
+      continue;
+    }
+    Flow* f = flow(to);
+    if (f == nullptr || carrier_of(to, c->path) != c) return;
+    f->on_frame(c->path, frame, backing, now_);
+  }
+}
+
+// The listener: the first frame of a connection is an OPEN (new flow) or a JOIN (new path).
+void Simulation::accept(Connection& c, const wire::Frame& first) {
+  if (const auto* open = std::get_if<wire::Open>(&first.body); open && !server_) {
+    wire::Status status{};
+    server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
+    if (!server_) {
+      fail("make_server refused an honest OPEN");
+      return;
+    }
+    c.server_attached = true;
+    carriers_[kServer][c.path] = c.id;
+    trace("server created from OPEN on conn ", c.id, " path ", c.path);
+    start_app(kServer);
+    return;
+  }
+  const auto* join = std::get_if<wire::Join>(&first.body);
+  if (join == nullptr || !server_) {
+    fail("the listener got an unexpected first frame on conn " + std::to_string(c.id));
+    return;
+  }
+  const auto verdict = server_->on_join(*join, now_);
+  if (verdict.status != wire::Status::ok) {
+    if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
+      close_end(c, kServer);  // a JOIN racing the end of the flow
+      return;
+    }
+    fail("server refused an honest JOIN on path " + std::to_string(c.path) + ": status " +
+         std::to_string(static_cast<int>(verdict.status)));
+    return;
+  }
+  trace("server: JOIN accepted on conn ", c.id, " path ", c.path);
+  if (Connection* old = carrier_of(kServer, c.path); old != nullptr && old != &c) {
+    // The runtime closes the carrier the new one replaced.
+    carriers_[kServer].erase(c.path);
+    close_end(*old, kServer);
+  }
+  c.server_attached = true;
+  carriers_[kServer][c.path] = c.id;
+}
+
+// Graceful close of one end: the other end reads EOF after every byte already sent.
+void Simulation::close_end(Connection& c, Side s) {
+  if (!c.open[s]) return;
+  c.open[s] = false;
+  if (c.dialing) {
+    c.open = {false, false};
+    return;
+  }
+  auto& dir = c.direction[s];
+  const RouteProfile& p = routes_[c.route].profile;
+  dir.last_arrival = std::max(dir.last_arrival, std::max(now_, dir.busy_until) + p.latency[s]);
+  const std::uint64_t id = c.id;
+  const Side to = other(s);
+  at(dir.last_arrival, [this, id, to] { eof_arrives(id, to); });
+}
+
+void Simulation::eof_arrives(std::uint64_t conn_id, Side to) {
+  Connection* c = connection(conn_id);
+  if (c == nullptr || c->blackholed || !c->open[to]) return;
+  c->open[to] = false;
+  if (carrier_of(to, c->path) != c) return;
+  carriers_[to].erase(c->path);
+  trace(name(to), " sees EOF on conn ", c->id, " path ", c->path);
+  if (flow(to)) flow(to)->on_path_down(c->path, core::DownCause::eof, now_);
+}
+
+void Simulation::reset(Connection& c) {
+  trace("reset conn ", c.id, " path ", c.path);
+  for (Side s : {kClient, kServer}) {
+    if (!c.open[s]) continue;
+    c.open[s] = false;
+    if (carrier_of(s, c.path) != &c) continue;
+    carriers_[s].erase(c.path);
+    if (c.dialing) {
+      c.dialing = false;
+      client_->on_dial_failed(c.path, now_);
+    } else if (flow(s)) {
+      flow(s)->on_path_down(c.path, core::DownCause::reset, now_);
+    }
+  }
+}
+
+void Simulation::blackhole_route(int route) {
+  routes_[route].blackholed = true;
+  for (auto& [id, c] : connections_) {
+    if (c.route == route) c.blackholed = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow events: what the runtime does with them.
+
+bool Simulation::drain_events() {
+  bool progress = false;
+  for (Side s : {kClient, kServer}) {
+    if (!flow(s)) continue;
+    while (auto e = flow(s)->poll_event()) {
+      progress = true;
+      on_event(s, *e);
+      if (failed_) return progress;
+    }
+  }
+  return progress;
+}
+
+void Simulation::on_event(Side s, const core::Event& e) {
+  using Kind = core::Event::Kind;
+  switch (e.kind) {
+    case Kind::dial_path:
+      if (s != kClient) return fail("the server asked to dial");
+      dial(e.path);
+      break;
+    case Kind::close_path:
+      trace(name(s), " closes path ", e.path);
+      if (Connection* c = carrier_of(s, e.path)) {
+        carriers_[s].erase(e.path);
+        close_end(*c, s);
+      }
+      break;
+    case Kind::established:
+      trace("client established");
+      break;
+    case Kind::migrated:
+      trace(name(s), " migrated ", e.old_path, " -> ", e.path, " (", core::to_string(e.cause), ")");
+      break;
+    case Kind::readable:
+      // Some readers react at once, the others only poll.
+      if (rng_.chance(0.5)) read_some(s);
+      break;
+    case Kind::writable:
+      break;
+    case Kind::finished:
+      apps_[s].finished_at = now_;
+      trace(name(s), " finished: ", core::to_string(flow(s)->state()));
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Application.
+
+Duration Simulation::app_pause() {
+  if (rng_.chance(0.03)) return rng_.millis(50, 800);  // the application looks away
+  return rng_.micros(0, 5'000);
+}
+
+void Simulation::start_app(Side s) {
+  apps_[s].scratch.resize(512 * 1024);
+  apps_[s].expected.resize(512 * 1024);
+  at(now_ + app_pause(), [this, s] { writer_tick(s); });
+  at(now_ + app_pause(), [this, s] { reader_tick(s); });
+}
+
+void Simulation::writer_tick(Side s) {
+  Flow& f = *flow(s);
+  App& app = apps_[s];
+  if (app.write_closed || f.state() == FlowState::closed || f.state() == FlowState::failed) return;
+  const std::uint64_t shape = rng_.between(0, 9);
+  std::uint64_t size = shape <= 1   ? rng_.between(1, 16)
+                       : shape <= 4 ? rng_.between(1, 4096)
+                       : shape <= 8 ? rng_.between(1, 64 * 1024)
+                                    : rng_.between(1, app.scratch.size());
+  if (!app.endless) size = std::min(size, app.total - app.written);
+  if (size > 0) {
+    std::span<Byte> chunk(app.scratch.data(), size);
+    fill_pattern(app.key, app.written, chunk);
+    const std::size_t n = f.write(chunk, now_);
+    app.written += n;
+  }
+  if (!app.endless && app.written == app.total) {
+    trace(name(s), " app: close after ", app.written, " bytes");
+    app.write_closed = true;
+    f.close(now_);
+    return;
+  }
+  at(now_ + app_pause(), [this, s] { writer_tick(s); });
+}
+
+void Simulation::reader_tick(Side s) {
+  read_some(s);
+  const Flow& f = *flow(s);
+  if (failed_ || apps_[s].saw_eof) return;
+  if (f.state() == FlowState::failed && f.readable_bytes() == 0) return;
+  // Readers are sometimes slow, so windows fill and back-pressure reaches the writer.
+  const Duration pause = rng_.chance(0.05) ? rng_.millis(20, 400) : rng_.micros(0, 3'000);
+  at(now_ + pause, [this, s] { reader_tick(s); });
+}
+
+// Reads a random amount and checks it against the peer's pattern; checks EOF semantics.
+void Simulation::read_some(Side s) {
+  Flow& f = *flow(s);
+  App& app = apps_[s];
+  const App& peer = apps_[other(s)];
+  if (app.saw_eof) return;
+  const std::size_t want =
+      rng_.chance(0.3) ? rng_.between(1, 64) : rng_.between(1, app.scratch.size());
+  const std::size_t n = f.read(std::span<Byte>(app.scratch.data(), want), now_);
+  if (n > 0) {
+    fill_pattern(peer.key, app.received, std::span<Byte>(app.expected.data(), n));
+    if (!std::equal(app.scratch.begin(), app.scratch.begin() + n, app.expected.begin())) {
+      const auto at_byte =
+          std::mismatch(app.scratch.begin(), app.scratch.begin() + n, app.expected.begin()).first -
+          app.scratch.begin();
+      return fail(std::string(name(s)) + " read a wrong byte at stream offset " +
+                  std::to_string(app.received + at_byte));
+    }
+    app.received += n;
+    if (app.received > peer.written)
+      return fail(std::string(name(s)) + " read more bytes than the peer wrote");
+  }
+  if (f.eof()) {
+    if (!peer.write_closed || app.received != peer.written)
+      return fail(std::string(name(s)) + " saw EOF after " + std::to_string(app.received) +
+                  " bytes; the peer wrote " + std::to_string(peer.written) +
+                  (peer.write_closed ? " and closed" : " and did not close"));
+    trace(name(s), " app: EOF after ", app.received, " bytes");
+    app.saw_eof = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults and admin actions.
+
+std::vector<PathId> Simulation::client_path_ids() const {
+  std::vector<PathId> ids;
+  for (const auto& [id, route] : client_routes_)
+    ids.push_back(id);
+  return ids;
+}
+
+bool Simulation::other_route_healthy(int route) const {
+  for (int r = 0; r < static_cast<int>(routes_.size()); ++r) {
+    if (r != route && !routes_[r].blackholed && !routes_[r].refusing) return true;
+  }
+  return false;
+}
+
+void Simulation::start_long_dark() {
+  trace("FAULT all routes dark for good");
+  ++faults_;
+  long_dark_since_ = now_;
+  for (int r = 0; r < static_cast<int>(routes_.size()); ++r)
+    blackhole_route(r);
+}
+
+void Simulation::fault_tick() {
+  const bool finished =
+      client_->state() == FlowState::closed || client_->state() == FlowState::failed;
+  if (finished || long_dark_since_) return;
+  at(now_ + rng_.micros(
+                1'000,
+                static_cast<std::uint64_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(fault_gap_max_).count())),
+     [this] { fault_tick(); });
+  if (unhealthy_until_ && now_ < *unhealthy_until_) return;
+
+  const int route = static_cast<int>(rng_.between(0, routes_.size() - 1));
+  const std::vector<PathId> paths = client_path_ids();
+  const PathId path = rng_.pick(paths);
+  Connection* carrier = carrier_of(kClient, path);
+  const std::uint64_t action = rng_.between(0, 99);
+  ++faults_;
+  if (long_dark_ && rng_.chance(0.05) && !apps_[kClient].write_closed &&
+      !apps_[kServer].write_closed) {
+    start_long_dark();
+  } else if (short_dark_planned_ && action < 3) {
+    short_dark_planned_ = false;
+    const Duration length = rng_.millis(100, 1500);
+    trace("FAULT all routes dark for ", seconds(length), "s");
+    for (int r = 0; r < static_cast<int>(routes_.size()); ++r)
+      blackhole_route(r);
+    unhealthy_until_ = now_ + length;
+    at(now_ + length, [this] {
+      trace("all routes light again");
+      for (auto& r : routes_)
+        r.blackholed = false;
+    });
+  } else if (action < 15) {
+    if (carrier && !carrier->blackholed) {
+      trace("FAULT blackhole conn ", carrier->id, " of path ", path);
+      carrier->blackholed = true;
+    }
+  } else if (action < 25) {
+    if (!routes_[route].blackholed && other_route_healthy(route)) {
+      const Duration length = rng_.millis(20, 800);
+      trace("FAULT blackhole route ", route, " for ", seconds(length), "s");
+      blackhole_route(route);
+      at(now_ + length, [this, route] {
+        if (!long_dark_since_) routes_[route].blackholed = false;
+      });
+    }
+  } else if (action < 33) {
+    if (!routes_[route].refusing && other_route_healthy(route)) {
+      const Duration length = rng_.millis(20, 800);
+      trace("FAULT kill route ", route, " for ", seconds(length), "s");
+      routes_[route].refusing = true;
+      for (auto& [id, c] : connections_) {
+        if (c.route == route && (c.open[kClient] || c.open[kServer])) reset(c);
+      }
+      at(now_ + length, [this, route] { routes_[route].refusing = false; });
+    }
+  } else if (action < 43) {
+    if (carrier && (carrier->open[kClient] || carrier->open[kServer])) reset(*carrier);
+  } else if (action < 53) {
+    trace("route ", route, " changes its latency/rate");
+    routes_[route].profile = random_profile();
+  } else if (action < 70) {
+    ++explicit_migrations_;
+    const bool ok = client_->migrate(path, now_);
+    trace("client migrate(", path, ") -> ", ok);
+  } else if (action < 75) {
+    if (server_) {
+      const bool ok = server_->migrate(path, now_);
+      trace("server migrate(", path, ") -> ", ok);
+    }
+  } else if (action < 85) {
+    if (paths.size() > 1 && client_->remove_path(path, now_)) {
+      trace("client remove_path(", path, ")");
+      client_routes_.erase(path);
+      carriers_[kClient].erase(path);  // the close_path event was already queued
+      if (carrier) close_end(*carrier, kClient);
+    }
+  } else if (action < 95) {
+    if (paths.size() < 4) {
+      // Register the route before the dial_path event is handled.
+      const PathId id = client_->add_path(now_);
+      if (id != core::kNoPath) {
+        client_routes_[id] = route;
+        trace("client add_path -> ", id, " on route ", route);
+      }
+    }
+  } else {
+    --faults_;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
+void Simulation::fail(const std::string& what) {
+  if (failed_) return;
+  failed_ = true;
+  failure_ = what;
+}
+
+void Simulation::check_invariants() {
+  for (Side s : {kClient, kServer}) {
+    const Flow* f = flow(s);
+    if (!f) continue;
+    const core::FlowStats st = f->stats(now_);
+    if (st.send_buffered > config_.send_buffer)
+      return fail(std::string(name(s)) + " send buffer holds " + std::to_string(st.send_buffered) +
+                  " bytes > cap " + std::to_string(config_.send_buffer));
+    if (st.recv_buffered > config_.recv_window)
+      return fail(std::string(name(s)) + " receive buffer holds " +
+                  std::to_string(st.recv_buffered) + " bytes > window " +
+                  std::to_string(config_.recv_window));
+    if (st.protocol_errors != 0) return fail(std::string(name(s)) + " counted a protocol error");
+    if (f->state() == FlowState::failed) {
+      if (!long_dark_since_)
+        return fail(std::string(name(s)) + " failed although a route was usable");
+      if (f->error() != core::FlowError::migration_budget_exceeded)
+        return fail(std::string(name(s)) + " failed with an error other than the budget");
+      if (now_ - last_path_up_[s] < config_.migration_budget)
+        return fail(std::string(name(s)) + " failed " +
+                    std::to_string(seconds(now_ - last_path_up_[s])) +
+                    "s after its last path went down, before the budget ran out");
+    }
+    if (std::any_of(st.paths.begin(), st.paths.end(),
+                    [](const auto& p) { return p.state == core::PathState::up; }))
+      last_path_up_[s] = now_;
+  }
+}
+
+bool Simulation::done() const {
+  if (!client_ || !server_) return false;
+  auto finished = [](const Flow& f) {
+    return f.state() == FlowState::closed || f.state() == FlowState::failed;
+  };
+  if (!finished(*client_) || !finished(*server_)) return false;
+  if (client_->state() == FlowState::failed || server_->state() == FlowState::failed) return true;
+  return apps_[kClient].saw_eof && apps_[kServer].saw_eof;
+}
+
+void Simulation::check_outcome() {
+  if (long_dark_since_) {
+    for (Side s : {kClient, kServer}) {
+      if (flow(s)->state() != FlowState::failed ||
+          flow(s)->error() != core::FlowError::migration_budget_exceeded)
+        return fail(std::string(name(s)) +
+                    " did not fail with migration_budget_exceeded after the long dark period");
+      if (apps_[s].saw_eof) return fail(std::string(name(s)) + " saw EOF in a failed flow");
+      // Detection (a few RTT-variances, capped) plus the budget bounds the failure time.
+      const Duration late = config_.migration_budget + config_.dead_cap + 2s;
+      if (*apps_[s].finished_at - *long_dark_since_ > late)
+        return fail(std::string(name(s)) + " failed late: " +
+                    std::to_string(seconds(*apps_[s].finished_at - *long_dark_since_)) +
+                    "s after the dark began");
+    }
+    return;
+  }
+  for (Side s : {kClient, kServer}) {
+    if (flow(s)->state() != FlowState::closed)
+      return fail(std::string(name(s)) + " did not reach closed");
+    if (apps_[s].received != apps_[other(s)].total)
+      return fail(std::string(name(s)) + " received " + std::to_string(apps_[s].received) + " of " +
+                  std::to_string(apps_[other(s)].total) + " bytes");
+  }
+}
+
+std::string Simulation::describe() const {
+  std::ostringstream out;
+  out << "  at t=" << seconds(now_ - start_) << "s, step " << steps_ << "\n";
+  for (Side s : {kClient, kServer}) {
+    const Flow* f = flow(s);
+    const App& app = apps_[s];
+    out << "  " << name(s) << ": ";
+    if (!f) {
+      out << "(no flow)\n";
+      continue;
+    }
+    const core::FlowStats st = f->stats(now_);
+    out << "state=" << core::to_string(f->state()) << " error=" << static_cast<int>(f->error())
+        << " active=" << f->active_path() << " written=" << st.bytes_written
+        << " acked=" << st.bytes_acked << " delivered=" << st.bytes_delivered
+        << " send_buffered=" << st.send_buffered << " recv_buffered=" << st.recv_buffered
+        << " send_closed=" << f->send_closed() << " eof=" << f->eof()
+        << " migrations=" << st.migrations << " rtx=" << st.retransmitted_bytes
+        << " dups=" << st.recv_dups << "\n    app: total=" << app.total
+        << (app.endless ? "(endless)" : "") << " written=" << app.written
+        << " closed=" << app.write_closed << " read=" << app.received << " eof=" << app.saw_eof
+        << "\n";
+    for (const auto& p : st.paths) {
+      out << "    path " << p.id << ": " << core::to_string(p.state) << (p.active ? " active" : "")
+          << " srtt=" << seconds(p.srtt) * 1e3 << "ms heard " << seconds(p.last_heard_age) * 1e3
+          << "ms ago, frames " << p.frames_sent << "/" << p.frames_received << "\n";
+    }
+  }
+  out << "  routes:";
+  for (const auto& r : routes_)
+    out << " [" << (r.blackholed ? "blackholed " : "") << (r.refusing ? "refusing " : "")
+        << seconds(r.profile.latency[0]) * 1e3 << "/" << seconds(r.profile.latency[1]) * 1e3
+        << "ms " << r.profile.bytes_per_second / 1'000'000 << "MB/s]";
+  out << "\n";
+  return out.str();
+}
+
+RunResult Simulation::run() {
+  choose_scenario();
+  trace("seed ", seed_, ": ", routes_.size(), " routes, client writes ", apps_[kClient].total,
+        ", server writes ", apps_[kServer].total, long_dark_ ? ", long dark" : "");
+  client_ = Flow::make_client(config_, now_);
+  const std::size_t initial_paths = rng_.between(1, routes_.size());
+  for (std::size_t i = 0; i < initial_paths; ++i) {
+    const PathId id = client_->add_path(now_);
+    client_routes_[id] = static_cast<int>(i);
+  }
+  start_app(kClient);
+
+  int same_time_steps = 0;
+  while (!failed_) {
+    for (int round = 0; !failed_; ++round) {
+      if (round > 10'000) fail("the runtime loop did not settle (events/transmits never end)");
+      const bool events = drain_events();
+      const bool sent = transmit_all();
+      if (!events && !sent) break;
+    }
+    if (failed_) break;
+    if (!faults_started_ && server_ && client_->state() == FlowState::established) {
+      faults_started_ = true;
+      at(now_ + rng_.millis(0, 200), [this] { fault_tick(); });
+    }
+    check_invariants();
+    if (failed_ || done()) break;
+    const std::optional<Time> next = next_time();
+    if (!next) {
+      fail("stuck: nothing scheduled and no flow deadline");
+      break;
+    }
+    if (*next - start_ > kMaxVirtualTime || ++steps_ > kMaxSteps) {
+      fail("stuck: no end after " + std::to_string(seconds(*next - start_)) + "s virtual / " +
+           std::to_string(steps_) + " steps");
+      break;
+    }
+    if (*next <= now_) {
+      if (++same_time_steps > kMaxSameTimeSteps) {
+        fail("livelock: time does not advance (a deadline in the past is never cleared)");
+        break;
+      }
+    } else {
+      same_time_steps = 0;
+      now_ = *next;
+    }
+    run_due();
+    for (Side s : {kClient, kServer}) {
+      const Flow* f = flow(s);
+      if (f == nullptr || failed_) continue;
+      if (auto d = f->next_deadline(); d && *d <= now_) flow(s)->on_timer(now_);
+    }
+  }
+  if (!failed_) check_outcome();
+
+  RunResult result;
+  result.ok = !failed_;
+  result.outcome = long_dark_since_ ? Outcome::budget_exceeded : Outcome::closed;
+  result.virtual_seconds = seconds(now_ - start_);
+  std::ostringstream summary;
+  summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "
+          << apps_[kClient].written << " s->c " << apps_[kServer].written << ", faults " << faults_
+          << ", dials " << dials_ << ", duplicates " << duplicates_ << ", migrations "
+          << (client_ ? client_->migration_count() : 0) << ", "
+          << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
+          << result.virtual_seconds << "s virtual";
+  result.summary = summary.str();
+  if (failed_) result.failure = failure_ + "\n" + describe();
+  return result;
+}
+
+}  // namespace
+
+RunResult run_seed(std::uint64_t seed, const RunOptions& options) {
+  Simulation sim(seed, options);
+  return sim.run();
+}
+
+}  // namespace rendr::sim

@@ -1,0 +1,33 @@
+#pragma once
+// Deterministic simulation of two core::Flows joined by a simulated network in virtual time.
+//
+// One seed fixes everything random about a run: the network (2-4 routes, each a reliable
+// ordered byte pipe per connection with latency, order-preserving jitter and a bandwidth
+// limit), the fault schedule (blackholes, resets, route kills, latency changes, dark periods),
+// the admin schedule (migrate, add_path, remove_path) and the application's writes and reads
+// in both directions. Every run is checked against the contract of DESIGN.md §1.
+#include <cstdint>
+#include <string>
+
+namespace rendr::sim {
+
+struct RunOptions {
+  bool verbose = false;  // trace every network, flow and application event to stderr
+};
+
+enum class Outcome {
+  closed,           // both ends closed cleanly, every byte delivered both ways
+  budget_exceeded,  // a dark period longer than the budget: both ends failed as allowed
+};
+
+struct RunResult {
+  bool ok = true;
+  Outcome outcome = Outcome::closed;
+  std::string failure;  // what broke, then the state of both flows
+  std::string summary;  // one line: scenario and counters
+  double virtual_seconds = 0;
+};
+
+RunResult run_seed(std::uint64_t seed, const RunOptions& options = {});
+
+}  // namespace rendr::sim
