@@ -15,9 +15,20 @@ using Byte = std::uint8_t;
 using ConstBytes = std::span<const Byte>;
 using MutableBytes = std::span<Byte>;
 
+// Recycles the storage of large blocks. Fresh multi-page allocations are expensive on the hot
+// path (glibc hands them back to the kernel and the next one page-faults and zeroes them again),
+// so freed storage is kept, up to a bounded total, for the next block of the same size.
+namespace block_pool {
+std::unique_ptr<Byte[]> take(std::size_t capacity);
+void give(std::unique_ptr<Byte[]> storage, std::size_t capacity);
+}  // namespace block_pool
+
 // A heap block of fixed capacity; `used` grows as it is filled.
 struct Block {
-  explicit Block(std::size_t capacity) : data(new Byte[capacity]), capacity(capacity) {}
+  explicit Block(std::size_t capacity) : data(block_pool::take(capacity)), capacity(capacity) {}
+  ~Block() { block_pool::give(std::move(data), capacity); }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
   std::unique_ptr<Byte[]> data;
   std::size_t capacity;
   std::size_t used = 0;
@@ -25,7 +36,9 @@ struct Block {
 
 using BlockPtr = std::shared_ptr<Block>;
 
-inline BlockPtr make_block(std::size_t capacity) { return std::make_shared<Block>(capacity); }
+inline BlockPtr make_block(std::size_t capacity) {
+  return std::make_shared<Block>(capacity);
+}
 
 // A view of [offset, offset + length) of a block, holding a reference to it.
 class Slice {
