@@ -23,7 +23,8 @@ struct FlowConfig {
   Duration max_ack_delay = 2ms;
 
   // Liveness. A path is dead when an ack-eliciting frame sent on it has been followed by
-  // silence for deadline = clamp(2*srtt + 8*rttvar + max_ack_delay, dead_floor, dead_cap).
+  // silence for deadline = clamp(2*srtt + 8*rttvar + max_ack_delay, dead_floor, dead_cap);
+  // before the path's first RTT sample, handshake_timeout stands in for the formula.
   Duration dead_floor = 40ms;
   Duration dead_cap = 3s;
   Duration ping_interval_active = 50ms;  // keeps the active path measured when idle

@@ -17,7 +17,8 @@ namespace rendr::core::crypto {
 namespace {
 
 void put_u64(std::vector<wire::Byte>& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<wire::Byte>(v >> (8 * i)));
+  for (int i = 7; i >= 0; --i)
+    out.push_back(static_cast<wire::Byte>(v >> (8 * i)));
 }
 
 template <class Range>
@@ -78,7 +79,8 @@ bool KeyPair::agree(const wire::KeyShare& peer, std::array<wire::Byte, 32>& shar
   if (!ok) return false;
   // An all-zero secret means a low-order peer point: refuse it.
   wire::Byte acc = 0;
-  for (auto b : shared) acc |= b;
+  for (auto b : shared)
+    acc |= b;
   return acc != 0;
 }
 

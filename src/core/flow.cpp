@@ -145,8 +145,10 @@ struct Flow::Impl {
   // ---- helpers
 
   Duration dead_deadline(const PathEntry& p) const {
+    // Without a sample (a server path just joined) the RTT may be anything: allow what a
+    // handshake is allowed, or a long path would be declared dead before its first answer.
     Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config.max_ack_delay
-                                    : config.dead_floor;
+                                    : config.handshake_timeout;
     return std::clamp(d, config.dead_floor, config.dead_cap);
   }
 
@@ -340,9 +342,18 @@ struct Flow::Impl {
     if (role == Role::server && p.state == PathState::dead) paths.erase(p.id);
   }
 
+  // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
+  // still waits for an answer: clearing it while a PING is outstanding would leave a path
+  // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
   void mark_heard(PathEntry& p, Time now) {
     p.last_heard = now;
-    p.unanswered_since.reset();
+    const bool outstanding =
+        p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
+    if (outstanding) {
+      p.unanswered_since = now;
+    } else {
+      p.unanswered_since.reset();
+    }
   }
 
   void mark_sent_eliciting(PathEntry& p, Time now) {
@@ -754,7 +765,7 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
   if (p == nullptr || m.finished()) return;
   if (p->state != PathState::up && p->state != PathState::handshaking) return;
   ++p->stats.frames_received;
-  m.mark_heard(*p, now);
+  p->last_heard = now;
 
   const bool handshaking = p->state == PathState::handshaking;
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
@@ -807,6 +818,8 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
         }
       },
       frame.body);
+  // After the frame took effect (an ACK or PONG may have answered what was outstanding).
+  if (PathEntry* q = m.find(id); q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
   m.maybe_finish(now);
 }
 

@@ -24,7 +24,7 @@ class RecvBuffer {
   // Copies in-order bytes to `out`.
   std::size_t read(wire::MutableBytes out);
 
-  std::uint64_t next() const { return next_; }               // contiguous received
+  std::uint64_t next() const { return next_; }                // contiguous received
   std::uint64_t read_offset() const { return read_offset_; }  // consumed by the app
   std::uint64_t limit() const { return read_offset_ + window_; }
   std::size_t readable() const { return static_cast<std::size_t>(next_ - read_offset_); }

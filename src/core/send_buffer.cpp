@@ -40,8 +40,8 @@ wire::Slice SendBuffer::slice(std::uint64_t from, std::uint64_t to, std::size_t 
   const std::uint64_t rel = from - blocks_start_;
   const std::size_t index = static_cast<std::size_t>(rel / block_size_);
   const std::size_t in_block = static_cast<std::size_t>(rel % block_size_);
-  const std::size_t len = static_cast<std::size_t>(
-      std::min<std::uint64_t>({to - from, max, block_size_ - in_block}));
+  const std::size_t len =
+      static_cast<std::size_t>(std::min<std::uint64_t>({to - from, max, block_size_ - in_block}));
   return wire::Slice(blocks_[index], in_block, len);
 }
 

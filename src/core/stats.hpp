@@ -14,7 +14,7 @@ struct PathStats {
   Duration srtt{};
   Duration rttvar{};
   Duration min_rtt{};
-  Duration last_heard_age{};  // time since any frame arrived on this path
+  Duration last_heard_age{};         // time since any frame arrived on this path
   std::uint64_t bytes_sent = 0;      // DATA payload bytes
   std::uint64_t bytes_received = 0;  // DATA payload bytes
   std::uint64_t frames_sent = 0;
@@ -42,7 +42,7 @@ struct FlowStats {
   std::uint64_t recv_dups = 0;        // DATA frames (or parts) already received
   std::uint64_t retransmitted_bytes = 0;
   std::uint64_t joins_accepted = 0;
-  std::uint64_t joins_rejected = 0;   // bad MAC or replay
+  std::uint64_t joins_rejected = 0;  // bad MAC or replay
   std::uint64_t protocol_errors = 0;
   std::vector<PathStats> paths;
 };

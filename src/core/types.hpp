@@ -36,14 +36,14 @@ enum class PathState {
 
 // Why a path went down, as reported by a carrier or decided by the core.
 enum class DownCause {
-  eof,              // the peer's transport closed (never an application EOF)
-  reset,            // RST or equivalent
-  error,            // any other transport error
-  silent,           // the liveness detector saw nothing back in time
+  eof,     // the peer's transport closed (never an application EOF)
+  reset,   // RST or equivalent
+  error,   // any other transport error
+  silent,  // the liveness detector saw nothing back in time
   handshake_timeout,
-  protocol_error,   // malformed or unexpected frame on this path
-  replaced,         // a newer carrier for the same path id took over
-  removed,          // remove_path
+  protocol_error,  // malformed or unexpected frame on this path
+  replaced,        // a newer carrier for the same path id took over
+  removed,         // remove_path
   flow_finished,
 };
 
