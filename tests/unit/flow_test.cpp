@@ -27,16 +27,17 @@ std::vector<wire::Byte> transfer(FlowPair& net, const std::vector<wire::Byte>& d
   for (int round = 0; round < 100000 && got.size() < data.size(); ++round) {
     if (written < data.size()) {
       const std::size_t before = written;
-      written += net.client().write(
-          wire::ConstBytes(data).subspan(written, std::min<std::size_t>(data.size() - written,
-                                                                        100'000)),
-          net.now());
+      written +=
+          net.client().write(wire::ConstBytes(data).subspan(
+                                 written, std::min<std::size_t>(data.size() - written, 100'000)),
+                             net.now());
       if (at_offset && before != written) at_offset(written);
     }
     net.settle(1ms);
     if (net.has_server()) {
       std::size_t n;
-      while ((n = net.server().read(buf, net.now())) > 0) got.insert(got.end(), buf.begin(), buf.begin() + n);
+      while ((n = net.server().read(buf, net.now())) > 0)
+        got.insert(got.end(), buf.begin(), buf.begin() + n);
     }
     if (net.client().state() == core::FlowState::failed) break;
   }
@@ -198,6 +199,55 @@ TEST(Flow, JoinWithWrongMacOrReplayIsRefused) {
   EXPECT_EQ(net.server().on_join(join, net.now()).status, wire::Status::bad_proof);
   auto stats = net.server().stats(net.now());
   EXPECT_EQ(stats.joins_rejected, 1u);
+}
+
+// Regression (found by tests/sim): the window update that reopened a full window was lost
+// with the path it went out on; nothing re-sent it and the sender waited forever.
+TEST(Flow, WindowUpdateLostWithItsPathIsResent) {
+  core::FlowConfig config;
+  config.send_buffer = 64 * 1024;
+  config.recv_window = 32 * 1024;
+  FlowPair net(config);
+  auto data = pattern(64 * 1024);
+  ASSERT_EQ(net.client().write(data, net.now()), data.size());
+  net.settle(10ms);
+  ASSERT_EQ(net.server().readable_bytes(), 32u * 1024);  // window full, the rest waits
+  net.blackhole(1);  // the active path; the window update below goes out on it and vanishes
+  std::vector<wire::Byte> got(data.size());
+  std::size_t n = net.server().read(got, net.now());
+  net.settle(3s);
+  n += net.server().read(wire::MutableBytes(got).subspan(n), net.now());
+  ASSERT_EQ(n, data.size());
+  EXPECT_TRUE(got == data);
+}
+
+// Regression (found by tests/sim): a server path has no RTT sample right after OPEN/JOIN; it
+// was declared dead after dead_floor (40 ms), so a path with a longer RTT could never be used.
+TEST(Flow, FreshServerPathOnLongRttIsNotDeclaredDead) {
+  core::FlowConfig config;
+  const core::Time t0{std::chrono::seconds(1000)};
+  auto client = core::Flow::make_client(config, t0);
+  const core::PathId id = client->add_path(t0);
+  while (client->poll_event()) {
+  }
+  client->on_path_connected(id, t0);
+  std::vector<wire::OutFrame> out;
+  ASSERT_TRUE(client->poll_transmit(id, t0, 1 << 20, out));
+  std::vector<wire::Byte> bytes(out[0].header_bytes().begin(), out[0].header_bytes().end());
+  wire::Frame frame;
+  ASSERT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
+  wire::Status status{};
+  auto server = core::Flow::make_server(config, std::get<wire::Open>(frame.body), id, t0, status);
+  ASSERT_NE(server, nullptr);
+  server->on_timer(t0);
+  out.clear();
+  ASSERT_TRUE(server->poll_transmit(id, t0, 1 << 20, out));  // OPEN_ACK and a PING
+  // A 150 ms round trip: nothing back yet, and the path must still be up.
+  server->on_timer(t0 + 150ms);
+  EXPECT_EQ(server->path_state(id), core::PathState::up);
+  // Silence for longer than a handshake is allowed still kills it.
+  server->on_timer(t0 + config.handshake_timeout + 1ms);
+  EXPECT_NE(server->path_state(id), core::PathState::up);
 }
 
 TEST(Flow, AbortReachesPeer) {
