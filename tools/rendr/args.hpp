@@ -33,6 +33,7 @@ struct OptionSpec {
 
 struct CommandSpec {
   std::string name;      // "bench stream"
+  std::string brief;     // a few words for `rendr --help`
   std::string synopsis;  // one line after "usage: rendr <name> "
   std::string summary;   // one sentence
   std::vector<OptionSpec> options;

@@ -69,7 +69,7 @@ int run(const Args& args) {
 
   asio::io_context io;
   TcpPair tcp = connect_tcp_loopback(io);
-  log_line("[bench echo] raw tcp for " + std::to_string(duration_s) + " s");
+  log_line("[bench echo] raw tcp for " + short_number(duration_s) + " s");
   const EchoRun baseline =
       run_echo(tcp.client, tcp.server, interval, [&] { std::this_thread::sleep_for(duration); });
   log_run("raw tcp", baseline);
@@ -81,8 +81,8 @@ int run(const Args& args) {
                                 "cannot open a rendr flow with " + std::to_string(paths) +
                                     " path(s), mode " + std::string(rendr::to_string(mode)) + ": " +
                                     ec.message());
-  log_line("[bench echo] rendr for " + std::to_string(duration_s) + " s, migrating every " +
-           std::to_string(migrate_every_s) + " s");
+  log_line("[bench echo] rendr for " + short_number(duration_s) + " s, migrating every " +
+           short_number(migrate_every_s) + " s");
   std::uint64_t admin_errors = 0;
   EchoRun rendr_run = run_echo(flow->client, flow->server, interval, [&] {
     const Clock::time_point end = Clock::now() + duration;
@@ -138,6 +138,7 @@ int run(const Args& args) {
 
 Command bench_echo_command() {
   return {{"bench echo",
+           "echo latency vs raw TCP, with planned migrations",
            "--duration SECONDS --interval-ms MS --migrate-every-s S [--paths N] [--json]",
            "Sends a 32-byte timestamped message every --interval-ms and measures the echo's\n"
            "round trip: first over raw TCP on loopback, then over a rendr flow with N loopback\n"

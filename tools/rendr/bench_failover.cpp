@@ -143,6 +143,7 @@ int run(const Args& args) {
 
 Command bench_failover_command() {
   return {{"bench failover",
+           "application stall when the active path dies",
            "--kill blackhole|reset --trials N [--interval-ms MS] [--json]",
            "Runs a steady echo over a rendr flow with two paths, each through a fault proxy, and\n"
            "per trial kills the active path (blackhole: silently drop everything; reset: RST)\n"

@@ -160,6 +160,7 @@ int run(const Args& args) {
 
 Command bench_stream_command() {
   return {{"bench stream",
+           "bulk throughput vs raw TCP, with planned migrations",
            "--size BYTES --paths N --migrate-every BYTES [--repeat K] [--mode prime] [--json]",
            "Moves --size bytes over raw TCP on loopback (baseline), then over a rendr flow with\n"
            "N loopback paths, migrating round-robin every --migrate-every bytes written. One\n"

@@ -63,4 +63,10 @@ std::string human_bytes(double bytes) {
   return out;
 }
 
+std::string short_number(double value) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%g", value);
+  return out;
+}
+
 }  // namespace rendr::cli

@@ -37,5 +37,7 @@ inline void log_line(std::string_view text) {
 
 // "12.3 MiB", "1.02 GiB".
 std::string human_bytes(double bytes);
+// "10", "2.5" (at most 6 significant digits, no trailing zeros).
+std::string short_number(double value);
 
 }  // namespace rendr::cli

@@ -198,6 +198,7 @@ int run(const Args& args) {
 Command demo_command() {
   return {
       {"demo",
+       "migration, failover and re-added path, live, in one process",
        "[--size BYTES] [--paths 2|3] [--mode prime]",
        "Runs a client and a server in this process over loopback TCP paths, each through a\n"
        "fault proxy, and transfers --size bytes while migrating, blackholing the active path\n"

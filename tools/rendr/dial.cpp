@@ -41,6 +41,7 @@ int run(const Args& args) {
 Command dial_command() {
   return {
       {"dial",
+       "open a flow and pipe stdin/stdout over it (like nc)",
        "--path tcp://HOST:PORT [--path ...] [--mode prime]",
        "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
        "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"

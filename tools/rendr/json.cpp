@@ -45,7 +45,8 @@ std::string json_quote(std::string_view text) {
         }
     }
   }
-  return out + "\"";
+  out += '"';
+  return out;
 }
 
 JsonObject& JsonObject::put(std::string_view key, std::string literal) {
@@ -70,16 +71,23 @@ JsonObject& JsonObject::add(std::string_view key, double value) {
 }
 JsonObject& JsonObject::add(std::string_view key, const std::vector<double>& values) {
   std::string literal = "[";
-  for (std::size_t i = 0; i < values.size(); ++i)
-    literal += (i ? "," : "") + number_text(values[i]);
-  return put(key, literal + "]");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) literal += ',';
+    literal += number_text(values[i]);
+  }
+  return put(key, literal + ']');
 }
 
 std::string JsonObject::str() const {
   std::string out = "{";
-  for (std::size_t i = 0; i < entries_.size(); ++i)
-    out += (i ? "," : "") + json_quote(entries_[i].first) + ":" + entries_[i].second;
-  return out + "}";
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (i > 0) out += ',';
+    out += json_quote(entries_[i].first);
+    out += ':';
+    out += entries_[i].second;
+  }
+  out += '}';
+  return out;
 }
 
 std::string JsonObject::human() const {

@@ -96,6 +96,7 @@ int run(const Args& args) {
 
 Command listen_command() {
   return {{"listen",
+           "accept flows; serve them on stdio, as echo or discard",
            "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio]",
            "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
            "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"

@@ -25,8 +25,7 @@ std::string overview(const std::vector<Command>& commands) {
       "rendr keeps one byte-stream connection alive across several network paths and moves it\n"
       "between them without losing, duplicating or reordering a byte.\n\ncommands:\n";
   for (const Command& c : commands) {
-    const std::string first_line = c.spec.summary.substr(0, c.spec.summary.find('\n'));
-    out += "  " + c.spec.name + std::string(16 - c.spec.name.size(), ' ') + first_line + "\n";
+    out += "  " + c.spec.name + std::string(16 - c.spec.name.size(), ' ') + c.spec.brief + "\n";
   }
   return out + "\nRun 'rendr <command> --help' for a command's options.\n";
 }
@@ -74,7 +73,8 @@ int main(int argc, char** argv) {
     }
     return command->run(parsed);
   } catch (const rendr::cli::UsageError& e) {
-    std::cerr << "rendr: " << e.what() << "\n\n" << rendr::cli::usage_text(command->spec);
+    std::cerr << "rendr: " << e.what() << "\nusage: rendr " << command->spec.name << " "
+              << command->spec.synopsis << "\n(see 'rendr " << command->spec.name << " --help')\n";
     return rendr::cli::kUsageExit;
   } catch (const std::exception& e) {
     std::cerr << "rendr " << command->spec.name << ": " << e.what() << "\n";
