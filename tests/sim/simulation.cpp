@@ -744,11 +744,13 @@ std::vector<PathId> Simulation::client_path_ids() const {
   return ids;
 }
 
+// Route faults keep the no-path periods short: some other route that a client path uses must
+// stay healthy meanwhile.
 bool Simulation::other_route_healthy(int route) const {
-  for (int r = 0; r < static_cast<int>(routes_.size()); ++r) {
-    if (r != route && !routes_[r].blackholed && !routes_[r].refusing) return true;
-  }
-  return false;
+  return std::any_of(client_routes_.begin(), client_routes_.end(), [&](const auto& kv) {
+    const int r = kv.second;
+    return r != route && !routes_[r].blackholed && !routes_[r].refusing;
+  });
 }
 
 void Simulation::start_long_dark() {
@@ -779,7 +781,7 @@ void Simulation::fault_tick() {
   if (long_dark_ && rng_.chance(0.05) && !apps_[kClient].write_closed &&
       !apps_[kServer].write_closed) {
     start_long_dark();
-  } else if (short_dark_planned_ && action < 3) {
+  } else if (short_dark_planned_ && action < 3 && client_->state() == FlowState::established) {
     short_dark_planned_ = false;
     const Duration length = rng_.millis(100, 1500);
     trace("FAULT all routes dark for ", seconds(length), "s");
