@@ -64,6 +64,11 @@ struct PathEntry {
   std::uint64_t ping_id = 0;
   bool close_pending = false;  // send CLOSE (abort) before the carrier closes
   bool pong_pending = false;
+  // DATA arrived here while another path carries the flow's ACKs. The peer judges this path's
+  // liveness by answers on it, so the next ACK is copied here too (ack_due) — otherwise a path
+  // just migrated away from would look silent and be declared dead.
+  bool ack_owed = false;
+  bool ack_due = false;
   wire::Pong pong{};
   RttEstimator rtt;
 
@@ -317,6 +322,7 @@ struct Flow::Impl {
     p.open_pending = p.join_pending = p.handshake_in_flight = false;
     p.open_ack_pending = p.join_ack_pending = false;
     p.pong_pending = p.ping_outstanding = false;
+    p.ack_owed = p.ack_due = false;
     p.unanswered_since.reset();
     p.fin_sent = false;
     if (role == Role::client && cause != DownCause::removed) {
@@ -384,6 +390,7 @@ struct Flow::Impl {
 
   void handle_data(PathEntry& p, const wire::Data& d, const wire::Slice& backing, Time now) {
     p.stats.bytes_received += d.payload.size();
+    p.ack_owed = true;
     const std::uint64_t end = d.offset + d.payload.size();
     if (role == Role::server && !active_pinned && end > peer_data_end_seen && p.id != active &&
         p.state == PathState::up) {
@@ -838,6 +845,7 @@ bool Flow::wants_transmit(PathId id) const {
   if (p->pong_pending) return true;
   const bool carries_acks = id == m.active || m.active == kNoPath;
   if (m.ack_pending && m.ack_immediate && carries_acks) return true;
+  if (p->ack_due) return true;
   if (m.done_notice_pending && carries_acks) return true;
   if (id != m.active) return p->ping_due;
   if (p->ping_due) return true;
@@ -924,15 +932,21 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     p->pong_pending = false;
   }
   const bool carries_acks = id == m.active || m.active == kNoPath;
-  if (m.ack_pending && carries_acks) {
+  if ((m.ack_pending && carries_acks) || p->ack_due) {
     wire::Ack ack;
     ack.delivered = m.recv.next();
     ack.limit = m.recv.limit();
     ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
     push_control(wire::Frame{0, ack}, false);
     m.advertised_limit = ack.limit;
-    m.ack_pending = m.ack_immediate = false;
-    m.unacked_bytes = 0;
+    p->ack_owed = p->ack_due = false;
+    if (carries_acks) {
+      m.ack_pending = m.ack_immediate = false;
+      m.unacked_bytes = 0;
+      for (auto& [qid, q] : m.paths) {
+        if (qid != id && q.ack_owed && q.state == PathState::up) q.ack_due = true;
+      }
+    }
     m.fin_ack_sent = m.fin_ack_sent || ack.fin_received;
     m.maybe_finish(now);  // this may have been the ACK that makes us done
   }

@@ -181,6 +181,30 @@ TEST(Flow, BackPressureBoundsSendBuffer) {
   EXPECT_EQ(net.client().write(data, net.now()), 0u);
 }
 
+// The path a migration leaves still carried data the peer had not acknowledged yet; the
+// peer's ACK goes out on its new active path, so it must also answer on the old one, or the
+// old path looks silent and is declared dead although nothing is wrong with it.
+TEST(Flow, PathMigratedAwayFromIsNotDeclaredDead) {
+  FlowPair net;
+  auto data = pattern(64 * 1024);
+  std::vector<wire::Byte> sink(1 << 20);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(net.client().write(data, net.now()), data.size());
+    net.settle(0ms);  // delivered on the active path, the server's ACK is still delayed
+    const core::PathId other = net.client().active_path() == 1 ? 2 : 1;
+    ASSERT_TRUE(net.client().migrate(other, net.now()));
+    ASSERT_EQ(net.client().write(data, net.now()), data.size());
+    net.settle(200ms);
+    while (net.server().read(sink, net.now()) > 0) {
+    }
+  }
+  for (const auto& p : net.client().stats(net.now()).paths) {
+    EXPECT_EQ(p.down_count, 0u) << "path " << p.id;
+    EXPECT_EQ(p.state, core::PathState::up) << "path " << p.id;
+  }
+  EXPECT_EQ(net.client().migration_count(), 10u);
+}
+
 TEST(Flow, RemovePathRefusesLastOne) {
   FlowPair net(core::FlowConfig{}, 1);
   EXPECT_FALSE(net.client().remove_path(1, net.now()));
