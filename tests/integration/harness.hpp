@@ -172,6 +172,10 @@ class MigrationLog {
   std::shared_ptr<std::vector<Entry>> entries_ = std::make_shared<std::vector<Entry>>();
 };
 
+// One line per path, for failure messages.
+std::string describe(const ConnStats& stats);
+std::string describe(const MigrationLog& log);
+
 std::size_t paths_up(const Conn& conn);
 std::optional<PathInfo> path_info(const Conn& conn, PathId id);
 // The client path whose spec ends with ":<port>".

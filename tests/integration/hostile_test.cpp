@@ -75,14 +75,13 @@ class HostileInputTest : public IntegrationTest {
     EXPECT_EQ(now.joins_accepted, before_.joins_accepted);
   }
 
-  // The healthy flow still moves, lost no path to the attack, and ends intact.
+  // The healthy flow still moves and ends intact. (That no JOIN took over one of its paths is
+  // checked by expect_counted: joins_accepted does not move.)
   void expect_healthy_flow_unaffected() {
     const std::uint64_t seen = upload_reader_->progress();
     EXPECT_TRUE(
         wait_until([&] { return upload_reader_->progress() >= seen + 1 * MiB; }, scaled(5s)))
         << "the healthy flow stalled";
-    EXPECT_EQ(paths_up(client_), 2u);
-    EXPECT_EQ(path_info(client_, relayed_path_)->down_count, 0u);
     upload_->stop();
     finish_transfer(*upload_, *upload_reader_, scaled(20s));
   }

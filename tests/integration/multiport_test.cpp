@@ -36,7 +36,7 @@ TEST_F(IntegrationTest, FlowWithPathsOnTwoListenerPortsCarriesDataOnBoth) {
   StreamReader upload_reader(server, {.seed = 1});
   finish_transfer(upload, upload_reader, scaled(20s));
   EXPECT_EQ(to_b, std::error_code{});
-  EXPECT_EQ(to_a, std::error_code{});
+  EXPECT_EQ(to_a, std::error_code{}) << describe(client.stats());
   EXPECT_GT(path_info(client, via_a)->bytes_sent, 0u);
   EXPECT_GT(path_info(client, via_b)->bytes_sent, 0u);
   EXPECT_EQ(server.flow_id(), client.flow_id());
