@@ -42,17 +42,18 @@ std::string progress_text(const char* what, const TransferProgress& progress, st
   return text;
 }
 
-StreamRun run_baseline(const Payload& payload, std::uint64_t total) {
+StreamRun run_baseline(const Payload& payload, std::uint64_t total, Verify verify) {
   asio::io_context io;
   TcpPair tcp = connect_tcp_loopback(io);
   TransferProgress progress;
   const Clock::time_point start = Clock::now();
   StatusTicker ticker([&] { return progress_text("raw tcp", progress, total, start, nullptr); },
                       std::chrono::milliseconds(200));
-  return {run_transfer(tcp.client, tcp.server, payload, total, progress, [](std::uint64_t) {})};
+  return {
+      run_transfer(tcp.client, tcp.server, payload, total, verify, progress, [](std::uint64_t) {})};
 }
 
-StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total,
+StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total, Verify verify,
                     std::uint64_t migrate_every) {
   StreamRun run;
   TransferProgress progress;
@@ -67,7 +68,8 @@ StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total
                                                       : flow.client.migrate(next);
     if (ec) {
       ++run.admin_errors;
-      log_line("[bench stream] migrate failed: " + ec.message());
+      log_line("[bench stream] migrate failed: " + ec.message() +
+               "; paths: " + describe_paths(flow.client.stats()));
     }
   };
   const Clock::time_point start = Clock::now();
@@ -75,8 +77,8 @@ StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total
     StatusTicker ticker(
         [&] { return progress_text("rendr", progress, total, start, &flow.client); },
         std::chrono::milliseconds(200));
-    run.transfer =
-        run_transfer(flow.client, flow.server, payload, total, progress, migrate_on_schedule);
+    run.transfer = run_transfer(flow.client, flow.server, payload, total, verify, progress,
+                                migrate_on_schedule);
   }
   run.migrations = flow.client.migration_count();
   return run;
@@ -86,9 +88,9 @@ void log_run(const char* what, const StreamRun& run) {
   const TransferResult& t = run.transfer;
   char line[300];
   std::snprintf(line, sizeof line,
-                "[bench stream] %-8s %.0f MB/s, %.2f s, max stall %.1f ms, sha256 %s%s%s", what,
+                "[bench stream] %-8s %.0f MB/s, %.2f s, max stall %.1f ms, content %s%s%s", what,
                 t.megabytes_per_second(), std::chrono::duration<double>(t.elapsed).count(),
-                to_ms(t.max_stall), t.sha256_match() ? "match" : "MISMATCH",
+                to_ms(t.max_stall), t.intact() ? "intact" : "MISMATCH",
                 t.send_error ? (", send error: " + t.send_error.message()).c_str() : "",
                 t.receive_error ? (", receive error: " + t.receive_error.message()).c_str() : "");
   log_line(line);
@@ -100,6 +102,10 @@ int run(const Args& args) {
   const std::uint64_t migrate_every = args.size("migrate-every", std::uint64_t{64} << 20);
   const std::size_t repeat = args.count("repeat", 1);
   const rendr::Mode mode = args.mode();
+  const std::string verify_name = args.text("verify", "compare");
+  if (verify_name != "compare" && verify_name != "sha256")
+    throw UsageError("--verify must be compare or sha256");
+  const Verify verify = verify_name == "sha256" ? Verify::sha256 : Verify::compare;
   if (total == 0) throw UsageError("--size must be > 0");
   if (paths == 0) throw UsageError("--paths must be >= 1");
   if (repeat == 0) throw UsageError("--repeat must be >= 1");
@@ -109,7 +115,7 @@ int run(const Args& args) {
   std::uint64_t errors = 0;
   bool all_match = true;
   for (std::size_t i = 1; i <= repeat; ++i) {
-    const StreamRun baseline = run_baseline(payload, total);
+    const StreamRun baseline = run_baseline(payload, total, verify);
     log_run("raw tcp", baseline);
 
     std::error_code ec;
@@ -119,11 +125,11 @@ int run(const Args& args) {
                                   "cannot open a rendr flow with " + std::to_string(paths) +
                                       " path(s), mode " + std::string(rendr::to_string(mode)) +
                                       ": " + ec.message());
-    const StreamRun rendr_run = run_rendr(*flow, payload, total, migrate_every);
+    const StreamRun rendr_run = run_rendr(*flow, payload, total, verify, migrate_every);
     log_run("rendr", rendr_run);
 
     const TransferResult& r = rendr_run.transfer;
-    all_match = all_match && r.sha256_match() && baseline.transfer.sha256_match();
+    all_match = all_match && r.intact() && baseline.transfer.intact();
     errors +=
         std::uint64_t(!r.ok()) + std::uint64_t(!baseline.transfer.ok()) + rendr_run.admin_errors;
     baseline_mbps.push_back(baseline.transfer.megabytes_per_second());
@@ -149,7 +155,9 @@ int run(const Args& args) {
       .add("max_stall_ms", max_of(stalls))
       .add("baseline_max_stall_ms", max_of(baseline_stalls))
       .add("errors", errors)
-      .add("hash", "openssl-sha256 on sender and receiver, both runs");
+      .add("verify", verify == Verify::sha256
+                         ? "openssl sha256 on sender and receiver, both runs"
+                         : "receiver compares every byte with the sent pattern, both runs");
   if (repeat > 1)
     result.add("rendr_MBps_each", rendr_mbps).add("baseline_MBps_each", baseline_mbps);
   print_result(args, "rendr bench stream (medians over runs; stall = worst run)", result);
@@ -164,14 +172,17 @@ Command bench_stream_command() {
            "--size BYTES --paths N --migrate-every BYTES [--repeat K] [--mode prime] [--json]",
            "Moves --size bytes over raw TCP on loopback (baseline), then over a rendr flow with\n"
            "N loopback paths, migrating round-robin every --migrate-every bytes written. One\n"
-           "sender and one receiver thread, 1 MiB writes and reads, SHA-256 on both ends in\n"
-           "both runs. Sizes accept KiB/MiB/GiB (and KB/MB/GB).",
+           "sender and one receiver thread, 1 MiB writes and reads, and the same verification\n"
+           "in both runs. Sizes accept KiB/MiB/GiB (and KB/MB/GB).",
            {{"size", OptionSpec::Kind::value, "BYTES", "bytes to move per run (default 1GiB)"},
             {"paths", OptionSpec::Kind::value, "N", "rendr paths (default 2)"},
             {"migrate-every", OptionSpec::Kind::value, "BYTES",
              "planned migration every BYTES written (default 64MiB; 0 = never)"},
             {"repeat", OptionSpec::Kind::value, "K",
              "run baseline+rendr K times, report medians (default 1)"},
+            {"verify", OptionSpec::Kind::value, "compare|sha256",
+             "compare (default): the receiver memcmps every byte with the known pattern; "
+             "sha256: OpenSSL SHA-256 on both ends"},
             mode_option(),
             json_option()}},
           run};

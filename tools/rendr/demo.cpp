@@ -159,8 +159,8 @@ int run(const Args& args) {
   {
     StatusTicker ticker([&] { return status_text(progress, total, start, flow->client); },
                         std::chrono::milliseconds(100));
-    result =
-        run_transfer(flow->client, flow->server, payload, total, progress, [](std::uint64_t) {});
+    result = run_transfer(flow->client, flow->server, payload, total, Verify::sha256, progress,
+                          [](std::uint64_t) {});
     transfer_done = true;
     director_thread.join();
   }
@@ -188,7 +188,7 @@ int run(const Args& args) {
       result.send_error ? ("; send: " + result.send_error.message()).c_str() : "",
       result.receive_error ? ("; receive: " + result.receive_error.message()).c_str() : "",
       ok ? "OK: every byte arrived once, in order"
-         : (result.sha256_match() ? "FAILED" : "FAILED: SHA-256 MISMATCH"));
+         : (result.intact() ? "FAILED" : "FAILED: SHA-256 MISMATCH"));
   std::cout << summary << std::flush;
   return ok ? 0 : 1;
 }

@@ -1,6 +1,8 @@
 #include "path_admin.hpp"
 
 #include <algorithm>
+#include <cstdio>
+
 #include <thread>
 
 #include "console.hpp"
@@ -43,6 +45,21 @@ std::uint16_t path_port(const rendr::ConnStats& stats, rendr::PathId id) {
   std::error_code ec;
   const rendr::PathSpec spec = rendr::PathSpec::parse(path_spec(stats, id), ec);
   return ec ? 0 : spec.port;
+}
+
+std::string describe_paths(const rendr::ConnStats& stats) {
+  std::string out;
+  for (const rendr::PathInfo& path : stats.paths) {
+    if (!out.empty()) out += ", ";
+    char text[160];
+    std::snprintf(text, sizeof text, "%u %s%s (rtt %.2f ms, heard %.1f ms ago, up %llu, down %llu)",
+                  path.id, path.state.c_str(), path.active ? " active" : "",
+                  double(path.rtt.count()) / 1e3, double(path.last_heard_age.count()) / 1e3,
+                  static_cast<unsigned long long>(path.up_count),
+                  static_cast<unsigned long long>(path.down_count));
+    out += text;
+  }
+  return out;
 }
 
 void log_migrations(rendr::Conn& conn, std::string who) {

@@ -25,6 +25,9 @@ std::string path_spec(const rendr::ConnStats& stats, rendr::PathId id);
 // The port of path `id` as the client dialed it, or 0 if unknown.
 std::uint16_t path_port(const rendr::ConnStats& stats, rendr::PathId id);
 
+// "1 up active rtt 0.1 ms down 0, 2 dead ..." for diagnostics.
+std::string describe_paths(const rendr::ConnStats& stats);
+
 // Logs every change of the active path of `conn` on stderr, prefixed with `who`.
 void log_migrations(rendr::Conn& conn, std::string who);
 
