@@ -20,7 +20,9 @@ inline constexpr PathId kNoPath = 0;
 using FlowId = std::array<std::uint8_t, 16>;
 std::string to_hex(const FlowId& id);
 
-enum class MigrateCause { explicit_request, death, follow_peer };
+// explicit_request: migrate(); death: the active path died; follow_peer: the peer moved (server
+// side); quality: prime mode moved to a clearly better path.
+enum class MigrateCause { explicit_request, death, follow_peer, quality };
 std::string_view to_string(MigrateCause c);
 
 // One network path: "tcp://HOST:PORT" (later "udpflow://", "quic://").

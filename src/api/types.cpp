@@ -48,6 +48,8 @@ std::string_view to_string(MigrateCause c) {
       return "death";
     case MigrateCause::follow_peer:
       return "follow_peer";
+    case MigrateCause::quality:
+      return "quality";
   }
   return "?";
 }

@@ -37,8 +37,9 @@ MigrateCause from_core(core::MigrateCause c) {
       return MigrateCause::death;
     case core::MigrateCause::follow_peer:
       return MigrateCause::follow_peer;
+    default:  // core::MigrateCause::quality
+      return MigrateCause::quality;
   }
-  return MigrateCause::explicit_request;
 }
 
 core::DownCause down_cause(int reason) {

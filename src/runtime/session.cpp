@@ -132,6 +132,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
           break;
         case core::Event::Kind::readable:
         case core::Event::Kind::writable:
+        default:  // informational kinds the runtime does not act on
           break;
         case core::Event::Kind::finished:
           finished_ = true;
