@@ -63,6 +63,8 @@ int run(const Args& args) {
   const rendr::Mode mode = args.mode();
   if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
   if (paths == 0) throw UsageError("--paths must be >= 1");
+  if (paths == 1 && migrate_every_s > 0)
+    throw UsageError("migrating needs --paths 2 or more (or --migrate-every-s 0)");
   const auto duration =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
   const auto interval = std::chrono::microseconds(std::llround(interval_ms * 1000));

@@ -108,6 +108,8 @@ int run(const Args& args) {
   const Verify verify = verify_name == "sha256" ? Verify::sha256 : Verify::compare;
   if (total == 0) throw UsageError("--size must be > 0");
   if (paths == 0) throw UsageError("--paths must be >= 1");
+  if (paths == 1 && migrate_every > 0)
+    throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
   if (repeat == 0) throw UsageError("--repeat must be >= 1");
 
   const Payload payload;
