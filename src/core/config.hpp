@@ -10,6 +10,16 @@ namespace rendr::core {
 
 using namespace std::chrono_literals;
 
+// Prime mode's move to a clearly better path (core/quality_monitor.hpp): the candidate's
+// smoothed RTT must be lower than the active path's by `margin` (relative) and by `min_gain`,
+// continuously for `dwell`, and `cooldown` must have passed since the previous quality switch.
+struct QualityPolicy {
+  double margin = 0.25;
+  Duration min_gain = 1ms;
+  Duration dwell = 2s;
+  Duration cooldown = 10s;
+};
+
 struct FlowConfig {
   Mode mode = Mode::prime;
 
@@ -41,6 +51,12 @@ struct FlowConfig {
   // After both directions finished, wait at most this long for the peer's confirmation that it
   // has our last ACK (re-acknowledging meanwhile), then close anyway.
   Duration close_linger = 10s;
+
+  // Prime mode: quality switching of the client's active path (the server follows).
+  QualityPolicy quality;
+
+  // Bond mode: the delivery rate assumed for a path before it has been measured.
+  double bond_initial_rate = 12.5e6;  // bytes per second (100 Mbit/s)
 
   // Optional pre-shared key mixed into the flow key (authenticates both ends).
   std::vector<wire::Byte> psk;

@@ -4,7 +4,12 @@
 #include <cassert>
 #include <cstring>
 
+#include "core/bond_scheduler.hpp"
+#include "core/mode_sync.hpp"
+#include "core/path_flight.hpp"
+#include "core/quality_monitor.hpp"
 #include "core/recv_buffer.hpp"
+#include "core/retransmit_queue.hpp"
 #include "core/rtt.hpp"
 #include "core/send_buffer.hpp"
 
@@ -75,6 +80,19 @@ struct PathEntry {
   // Data carried, to decide whether its death needs a replay.
   std::uint64_t data_sent_end = 0;
   bool fin_sent = false;
+  PathFlight flight;  // unacknowledged ranges sent here, delivery rate
+
+  // Scheduling.
+  std::uint32_t weight = 1;       // bond
+  std::uint64_t send_cursor = 0;  // race: next offset to send here (at least the acked offset)
+  // Bond: passed over since it last was admitted; one stuck skip is counted per episode.
+  // Mutable because wants_transmit (const) is where the scheduler usually decides.
+  mutable bool bond_skipping = false;
+
+  // Mode agreement: send MODE{seq, mode} as our announcement (ack-eliciting) or as the answer
+  // to the peer's.
+  bool mode_announce_pending = false;
+  bool mode_answer_pending = false;
 
   PathStats stats;
 };
@@ -110,9 +128,8 @@ struct Flow::Impl {
 
   // Send side.
   SendBuffer send;
-  std::uint64_t next_send = 0;  // next never-sent offset
-  std::uint64_t rtx_next = 0;   // retransmission range [rtx_next, rtx_end) on the active path
-  std::uint64_t rtx_end = 0;
+  std::uint64_t next_send = 0;   // next never-sent offset: no path has sent anything above it
+  RetransmitQueue rtx;           // prime and bond: ranges to send again (race needs none)
   std::uint64_t peer_limit = 0;  // flow control: we may send below this offset
   std::optional<std::uint64_t> fin_offset;
   bool fin_acked = false;
@@ -133,6 +150,11 @@ struct Flow::Impl {
   Time ack_deadline{};
   std::uint64_t unacked_bytes = 0;
   std::uint64_t advertised_limit = 0;
+
+  // Modes.
+  ModeSync mode_sync;
+  QualityMonitor quality;
+  mutable std::uint64_t bond_stuck_skips = 0;  // see PathEntry::bond_skipping
 
   std::deque<Event> events;
   bool readable_signalled = false;
@@ -203,12 +225,51 @@ struct Flow::Impl {
     return best;
   }
 
-  // Replays every unacknowledged byte (and the FIN) on the active path.
+  // Everything unacknowledged (and the FIN) goes out again: in prime on the active path, in
+  // bond on whichever paths pull. Race needs nothing: every up path sends the whole stream.
   void schedule_replay() {
-    rtx_next = send.base();
-    rtx_end = next_send;
     for (auto& [id, p] : paths)
       p.fin_sent = false;
+    if (mode != Mode::race) rtx.reset(send.base(), next_send);
+  }
+
+  // What a path that went down carried and the peer has not acknowledged may be lost.
+  void recover_from_loss_of(PathEntry& p) {
+    switch (mode) {
+      case Mode::prime:
+        if (p.data_sent_end > send.base() || p.fin_sent) schedule_replay();
+        break;
+      case Mode::race:
+        break;  // the other up paths carry (or will carry) every byte themselves
+      case Mode::bond:
+        // Only its own ranges, at once, on whichever paths pull next.
+        p.flight.requeue_unacked(send.base(), rtx);
+        if (p.fin_sent) {
+          for (auto& [id, q] : paths)
+            q.fin_sent = false;
+        }
+        break;
+    }
+    p.flight.clear();
+  }
+
+  PathId first_up_path() const {
+    for (const auto& [id, p] : paths) {
+      if (p.state == PathState::up) return id;
+    }
+    return kNoPath;
+  }
+
+  // The path that carries the flow's ACKs and "done": the active one, or any in race mode.
+  bool carries_acks(PathId id) const {
+    return id == active || active == kNoPath || mode == Mode::race;
+  }
+
+  std::uint64_t window_end() const { return std::min<std::uint64_t>(send.end(), peer_limit); }
+
+  // The FIN goes out on a data-carrying path once it has sent everything before it.
+  bool fin_due(const PathEntry& p, bool caught_up) const {
+    return fin_offset && !p.fin_sent && !fin_acked && caught_up;
   }
 
   void set_active(PathId id, MigrateCause cause, Time now) {
@@ -216,11 +277,13 @@ struct Flow::Impl {
     if (id == active) return;
     const PathId old = active;
     active = id;
+    quality.reset();
     if (old != kNoPath && id != kNoPath) {
       ++counters.migrations;
       if (cause == MigrateCause::explicit_request) ++counters.migrations_explicit;
       if (cause == MigrateCause::death) ++counters.migrations_death;
       if (cause == MigrateCause::follow_peer) ++counters.migrations_follow;
+      if (cause == MigrateCause::quality) ++counters.migrations_quality;
       events.push_back(Event{Event::Kind::migrated, id, old, cause});
     }
     if (PathEntry* p = find(id)) {
@@ -266,7 +329,8 @@ struct Flow::Impl {
   bool done() const {
     const bool sent_done = fin_offset && fin_acked && send.base() == *fin_offset;
     const bool recv_done = peer_fin && recv.next() == *peer_fin;
-    return sent_done && recv_done && fin_ack_sent;
+    // An unconfirmed MODE keeps us open, so both ends end in the same mode.
+    return sent_done && recv_done && fin_ack_sent && !mode_sync.unconfirmed();
   }
 
   void maybe_finish(Time now) {
@@ -299,8 +363,7 @@ struct Flow::Impl {
     const bool was_up = p.state == PathState::up;
     if (was_up) ++p.stats.down_count;
     if (notify_runtime) emit(Event::Kind::close_path, p.id);
-    // Anything it carried that the peer has not acknowledged may be lost.
-    if (was_up && (p.data_sent_end > send.base() || p.fin_sent)) schedule_replay();
+    if (was_up) recover_from_loss_of(p);
     // So may our last ACK (if it opened the window, the peer would wait for it forever) and
     // our "done".
     if (was_up) request_ack(true, now);
@@ -325,6 +388,7 @@ struct Flow::Impl {
     p.ack_owed = p.ack_due = false;
     p.unanswered_since.reset();
     p.fin_sent = false;
+    p.mode_announce_pending = p.mode_answer_pending = false;
     if (role == Role::client && cause != DownCause::removed) {
       p.state = PathState::idle;
       p.backoff = p.backoff == Duration::zero()
@@ -341,7 +405,7 @@ struct Flow::Impl {
       if (next != kNoPath) {
         active = p.id;  // so set_active reports old -> new
         set_active(next, MigrateCause::death, now);
-        schedule_replay();
+        if (mode == Mode::prime) schedule_replay();
       }
     }
     update_flow_state(now);
@@ -375,6 +439,12 @@ struct Flow::Impl {
     p.unanswered_since.reset();
     p.next_ping = now;
     p.ping_outstanding = false;
+    // A new carrier: nothing of ours is on it yet.
+    p.data_sent_end = 0;
+    p.send_cursor = 0;
+    p.flight.clear();
+    p.bond_skipping = false;
+    p.mode_announce_pending = mode_sync.unconfirmed();
     if (first || active == kNoPath) {
       // Coming back from "no path" onto another path is a migration too.
       active = last_active;
@@ -392,8 +462,9 @@ struct Flow::Impl {
     p.stats.bytes_received += d.payload.size();
     p.ack_owed = true;
     const std::uint64_t end = d.offset + d.payload.size();
-    if (role == Role::server && !active_pinned && end > peer_data_end_seen && p.id != active &&
-        p.state == PathState::up) {
+    // In race and bond DATA arrives on every path by design: following it would flap.
+    if (role == Role::server && mode == Mode::prime && !active_pinned && end > peer_data_end_seen &&
+        p.id != active && p.state == PathState::up) {
       set_active(p.id, MigrateCause::follow_peer, now);
     }
     peer_data_end_seen = std::max(peer_data_end_seen, end);
@@ -435,29 +506,30 @@ struct Flow::Impl {
   }
 
   void handle_ack(PathEntry& p, const wire::Ack& a, Time now) {
-    if (role == Role::server && !active_pinned && a.delivered > peer_ack_seen && p.id != active &&
-        p.state == PathState::up) {
+    if (role == Role::server && mode == Mode::prime && !active_pinned &&
+        a.delivered > peer_ack_seen && p.id != active && p.state == PathState::up) {
       set_active(p.id, MigrateCause::follow_peer, now);
     }
     peer_ack_seen = std::max(peer_ack_seen, a.delivered);
-    if (a.delivered > next_send && a.delivered > rtx_end) {
+    if (a.delivered > next_send) {
       // Acknowledging bytes never sent: a broken or malicious peer.
       ++counters.protocol_errors;
       return;
     }
-    acknowledge(a.delivered);
+    acknowledge(a.delivered, now);
     if (a.limit > peer_limit) peer_limit = a.limit;
     if (a.fin_received && fin_offset && a.delivered >= *fin_offset) fin_acked = true;
     maybe_finish(now);
   }
 
-  void acknowledge(std::uint64_t delivered) {
+  void acknowledge(std::uint64_t delivered, Time now) {
     if (delivered <= send.base()) return;
     delivered = std::min(delivered, send.end());
     send.release_to(delivered);
     counters.bytes_acked = send.base();
-    rtx_next = std::max(rtx_next, send.base());
     if (next_send < send.base()) next_send = send.base();
+    for (auto& [id, p] : paths)
+      p.flight.on_acked(delivered, now);
     signal_writable_if_room();
   }
 
@@ -491,6 +563,223 @@ struct Flow::Impl {
     const std::uint64_t sent = pong.timestamp;
     const std::uint64_t t = ticks(now);
     if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent));
+    evaluate_quality(now);
+  }
+
+  // ---- modes
+
+  // Prime, client: moves to a clearly better path (quality_monitor.hpp); the server follows.
+  void evaluate_quality(Time now) {
+    if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
+    const PathEntry* current = find(active);
+    if (current == nullptr || !current->rtt.has_sample()) return;
+    PathId candidate = kNoPath;
+    Duration candidate_srtt{};
+    for (const auto& [id, p] : paths) {
+      if (id == active || p.state != PathState::up || !p.rtt.has_sample()) continue;
+      if (candidate == kNoPath || p.rtt.srtt() < candidate_srtt) {
+        candidate = id;
+        candidate_srtt = p.rtt.srtt();
+      }
+    }
+    if (quality.observe(candidate, candidate_srtt, current->rtt.srtt(), now, config.quality)) {
+      set_active(candidate, MigrateCause::quality, now);  // no replay, as for migrate()
+      quality.switched(now);
+    }
+  }
+
+  // Changes how we send. Nothing already sent is forgotten, so a switch in the middle of a
+  // transfer loses, duplicates (to the application) and reorders nothing.
+  void enter_mode(Mode next) {
+    if (next == mode) return;
+    const Mode previous = mode;
+    mode = next;
+    ++counters.mode_switches;
+    quality.reset();
+    for (auto& [id, p] : paths)
+      p.bond_skipping = false;
+    if (next == Mode::race) {
+      // Every path sends every unacknowledged byte, from the acknowledged offset: simpler than
+      // proving which bytes a path already carried, and it makes pending replays moot.
+      for (auto& [id, p] : paths)
+        p.send_cursor = send.base();
+      rtx.clear();
+    } else if (previous == Mode::race) {
+      // Race paths lag one another; bytes only a dead (or lagging) path carried must still
+      // reach the peer, so the new carrier sends what it has not sent itself.
+      const PathEntry* carrier = find(active != kNoPath ? active : first_up_path());
+      if (carrier != nullptr) rtx.reset(std::max(carrier->send_cursor, send.base()), next_send);
+    }
+  }
+
+  void handle_mode(PathEntry& p, const wire::Mode& frame) {
+    const Mode wanted = from_wire(frame.mode);
+    switch (mode_sync.receive(frame.seq)) {
+      case ModeSync::Received::fresh:
+        apply_peer_mode(wanted);
+        p.mode_answer_pending = true;
+        break;
+      case ModeSync::Received::repeat:
+        p.mode_answer_pending = true;
+        break;
+      case ModeSync::Received::confirm:
+        // Crossing announcements with the same seq: the client's mode wins.
+        if (role == Role::server && wanted != mode) {
+          apply_peer_mode(wanted);
+          p.mode_answer_pending = true;
+        }
+        break;
+      case ModeSync::Received::stale:
+        break;
+    }
+  }
+
+  void apply_peer_mode(Mode wanted) {
+    if (wanted == mode) return;
+    if (!mode_switch_legal(mode, wanted)) {
+      ++counters.protocol_errors;  // ignored; our answer tells the peer the mode we keep
+      return;
+    }
+    enter_mode(wanted);
+    Event e{Event::Kind::mode_changed};
+    e.mode = wanted;
+    events.push_back(e);
+  }
+
+  // ---- bond scheduling
+
+  // Whether `p` may take the next DATA frame (bond_scheduler.hpp).
+  bool bond_admits_path(const PathEntry& p) const {
+    // A path without an RTT sample yet is assumed as slow as the slowest measured one.
+    Duration unmeasured_srtt{};
+    for (const auto& [id, q] : paths) {
+      if (q.state == PathState::up && q.rtt.has_sample())
+        unmeasured_srtt = std::max(unmeasured_srtt, q.rtt.srtt());
+    }
+    double best = 0;
+    double own = 0;
+    double aggregate_rate = 0;
+    bool any = false;
+    for (const auto& [id, q] : paths) {
+      if (q.state != PathState::up) continue;
+      const double measured = q.flight.delivery_rate();
+      const BondCandidate c{q.rtt.has_sample() ? q.rtt.srtt() : unmeasured_srtt, q.flight.bytes(),
+                            measured > 0 ? measured : config.bond_initial_rate, q.weight};
+      const double arrival = estimated_arrival(c, config.max_data_payload);
+      best = any ? std::min(best, arrival) : arrival;
+      any = true;
+      aggregate_rate += c.delivery_rate;
+      if (&q == &p) own = arrival;
+    }
+    const std::uint64_t room = peer_limit > send.base() ? peer_limit - send.base() : 0;
+    const bool admitted = bond_admits(own, best, aggregate_rate, room);
+    if (admitted) {
+      p.bond_skipping = false;
+    } else if (!p.bond_skipping) {
+      p.bond_skipping = true;
+      ++bond_stuck_skips;
+    }
+    return admitted;
+  }
+
+  // ---- data out
+
+  // Whether `p` has DATA or a FIN to send now, by mode.
+  bool wants_data(const PathEntry& p) const {
+    switch (mode) {
+      case Mode::prime:
+        if (p.id != active) return false;
+        if (rtx.pending(send.base()) || next_send < window_end()) return true;
+        return fin_due(p, fin_offset && next_send == *fin_offset);
+      case Mode::race: {
+        const std::uint64_t cursor = std::max(p.send_cursor, send.base());
+        return cursor < window_end() || fin_due(p, fin_offset && cursor == *fin_offset);
+      }
+      case Mode::bond:
+        if (rtx.pending(send.base()) || next_send < window_end()) return bond_admits_path(p);
+        return fin_due(p, fin_offset && next_send == *fin_offset);
+    }
+    return false;
+  }
+
+  // One poll_transmit's worth of frames for a path.
+  struct Batch {
+    PathEntry& path;
+    Time now;
+    std::size_t budget;
+    std::vector<OutFrame>& out;
+  };
+
+  // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
+  std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
+    wire::Slice slice = send.slice(from, to, config.max_data_payload);
+    const std::uint64_t end = from + slice.size();
+    OutFrame o;
+    o.header_size =
+        static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
+    o.payload = std::move(slice);
+    b.budget -= std::min(b.budget, o.size());
+    b.path.stats.bytes_sent += o.payload.size();
+    ++b.path.stats.frames_sent;
+    b.out.push_back(std::move(o));
+    mark_sent_eliciting(b.path, b.now);
+    b.path.data_sent_end = std::max(b.path.data_sent_end, end);
+    b.path.flight.on_sent(from, end, b.now);
+    return end;
+  }
+
+  void push_fin(Batch& b) {
+    OutFrame o = encode_control(wire::Frame{0, wire::Fin{*fin_offset}});
+    b.budget -= std::min(b.budget, o.size());
+    b.out.push_back(std::move(o));
+    ++b.path.stats.frames_sent;
+    mark_sent_eliciting(b.path, b.now);
+    b.path.fin_sent = true;
+  }
+
+  // Prime: retransmissions first, then new bytes within the peer's window, on the active path.
+  void send_prime(Batch& b) {
+    while (b.budget > 0) {
+      const auto r = rtx.next(send.base());
+      if (!r) break;
+      const std::uint64_t end = push_data(b, r->from, r->to);
+      counters.retransmitted_bytes += end - r->from;
+      rtx.consumed(end);
+    }
+    const std::uint64_t limit = window_end();
+    while (b.budget > 0 && next_send < limit)
+      next_send = push_data(b, next_send, limit);
+    if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
+      push_fin(b);
+  }
+
+  // Race: every up path sends the whole stream from its own cursor.
+  void send_race(Batch& b) {
+    PathEntry& p = b.path;
+    const std::uint64_t limit = window_end();
+    std::uint64_t cursor = std::max(p.send_cursor, send.base());
+    while (b.budget > 0 && cursor < limit)
+      cursor = push_data(b, cursor, limit);
+    p.send_cursor = cursor;
+    next_send = std::max(next_send, cursor);
+    if (fin_due(p, fin_offset && cursor == *fin_offset)) push_fin(b);
+  }
+
+  // Bond: like prime, but each frame only while the scheduler admits this path.
+  void send_bond(Batch& b) {
+    while (b.budget > 0) {
+      const auto r = rtx.next(send.base());
+      if (!r || !bond_admits_path(b.path)) break;
+      const std::uint64_t end = push_data(b, r->from, r->to);
+      counters.retransmitted_bytes += end - r->from;
+      rtx.consumed(end);
+    }
+    const std::uint64_t limit = window_end();
+    while (b.budget > 0 && next_send < limit && !rtx.pending(send.base()) &&
+           bond_admits_path(b.path))
+      next_send = push_data(b, next_send, limit);
+    if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
+      push_fin(b);
   }
 
   void handle_open_ack(PathEntry& p, const wire::OpenAck& a, Time now) {
@@ -541,7 +830,7 @@ struct Flow::Impl {
     p.handshake_in_flight = false;
     p.rtt.add_sample(now - p.handshake_sent);
     ++counters.joins_accepted;
-    if (a.delivered <= next_send || a.delivered <= rtx_end) acknowledge(a.delivered);
+    if (a.delivered <= next_send) acknowledge(a.delivered, now);
     path_up(p, now);
   }
 };
@@ -639,6 +928,7 @@ FlowStats Flow::stats(Time now) const {
   s.bytes_delivered = m.recv.next();
   s.send_buffered = m.send.end() - m.send.base();
   s.recv_buffered = m.recv.buffered();
+  s.bond_stuck_skips = m.bond_stuck_skips;
   for (const auto& [id, p] : m.paths) {
     PathStats ps = p.stats;
     ps.id = id;
@@ -648,6 +938,9 @@ FlowStats Flow::stats(Time now) const {
     ps.rttvar = p.rtt.rttvar();
     ps.min_rtt = p.rtt.min_rtt();
     ps.last_heard_age = p.state == PathState::up ? now - p.last_heard : Duration::zero();
+    ps.delivery_rate = static_cast<std::uint64_t>(p.flight.delivery_rate());
+    ps.in_flight = p.flight.bytes();
+    ps.weight = p.weight;
     s.paths.push_back(ps);
   }
   return s;
@@ -657,15 +950,27 @@ FlowStats Flow::stats(Time now) const {
 // Paths.
 
 PathId Flow::add_path(Time now) {
+  return add_path(now, 1);
+}
+
+PathId Flow::add_path(Time now, std::uint32_t weight) {
   Impl& m = *impl_;
   if (m.role != Role::client || m.finished()) return kNoPath;
   const PathId id = m.next_path_id++;
   PathEntry& p = m.paths[id];
   p.id = id;
+  p.weight = std::max<std::uint32_t>(weight, 1);
   p.state = PathState::dialing;
   p.next_dial = now;
   m.emit(Event::Kind::dial_path, id);
   return id;
+}
+
+bool Flow::set_path_weight(PathId id, std::uint32_t weight) {
+  PathEntry* p = impl_->find(id);
+  if (p == nullptr) return false;
+  p->weight = std::max<std::uint32_t>(weight, 1);
+  return true;
 }
 
 bool Flow::remove_path(PathId id, Time now) {
@@ -680,7 +985,7 @@ bool Flow::remove_path(PathId id, Time now) {
   if (!other) return false;
   const bool was_active = id == m.active;
   m.path_down(*p, DownCause::removed, now, true);
-  if (was_active) m.schedule_replay();
+  if (was_active && m.mode == Mode::prime) m.schedule_replay();
   if (m.role == Role::client) m.paths.erase(id);
   return true;
 }
@@ -764,6 +1069,21 @@ bool Flow::migrate(PathId id, Time now) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Modes.
+
+SetModeResult Flow::set_mode(Mode mode, Time now) {
+  Impl& m = *impl_;
+  (void)now;
+  if (!mode_switch_legal(m.mode, mode)) return SetModeResult::illegal;
+  if (mode == m.mode || m.finished()) return SetModeResult::ok;
+  m.enter_mode(mode);
+  m.mode_sync.announce();
+  for (auto& [id, p] : m.paths)
+    p.mode_announce_pending = p.state == PathState::up;
+  return SetModeResult::ok;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Frames in.
 
 void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now) {
@@ -807,7 +1127,7 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
             // The peer is done: it has every byte and the FIN we sent, whatever ACK was lost.
             m.peer_done = true;
             m.fin_acked = true;
-            m.acknowledge(*m.fin_offset);
+            m.acknowledge(*m.fin_offset, now);
           } else {
             m.fail(body.code == wire::CloseCode::migration_budget_exceeded
                        ? FlowError::migration_budget_exceeded
@@ -815,7 +1135,7 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
                    now);
           }
         } else if constexpr (std::is_same_v<T, wire::Mode>) {
-          // Mode switching arrives with the modes work; prime is the only mode for now.
+          m.handle_mode(*p, body);
         } else if constexpr (std::is_same_v<T, wire::Extension>) {
           // Ignorable by definition.
         } else {
@@ -842,17 +1162,11 @@ bool Flow::wants_transmit(PathId id) const {
   if (p->join_pending && m.state != FlowState::opening && !m.finished()) return true;
   if (p->state != PathState::up) return false;
   if (m.finished()) return false;
-  if (p->pong_pending) return true;
-  const bool carries_acks = id == m.active || m.active == kNoPath;
-  if (m.ack_pending && m.ack_immediate && carries_acks) return true;
-  if (p->ack_due) return true;
-  if (m.done_notice_pending && carries_acks) return true;
-  if (id != m.active) return p->ping_due;
-  if (p->ping_due) return true;
-  if (m.rtx_next < m.rtx_end) return true;
-  if (m.next_send < m.send.end() && m.next_send < m.peer_limit) return true;
-  if (m.fin_offset && !p->fin_sent && m.next_send == *m.fin_offset && !m.fin_acked) return true;
-  return false;
+  if (p->pong_pending || p->ack_due || p->ping_due) return true;
+  if (p->mode_announce_pending || p->mode_answer_pending) return true;
+  if (m.carries_acks(id) && ((m.ack_pending && m.ack_immediate) || m.done_notice_pending))
+    return true;
+  return m.wants_data(*p);
 }
 
 bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out) {
@@ -931,7 +1245,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     push_control(wire::Frame{0, p->pong}, false);
     p->pong_pending = false;
   }
-  const bool carries_acks = id == m.active || m.active == kNoPath;
+  const bool carries_acks = m.carries_acks(id);
   if ((m.ack_pending && carries_acks) || p->ack_due) {
     wire::Ack ack;
     ack.delivered = m.recv.next();
@@ -943,8 +1257,10 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     if (carries_acks) {
       m.ack_pending = m.ack_immediate = false;
       m.unacked_bytes = 0;
+      // Race: ACKs go on every path, so a dead path never holds back the sender's window.
       for (auto& [qid, q] : m.paths) {
-        if (qid != id && q.ack_owed && q.state == PathState::up) q.ack_due = true;
+        if (qid != id && (q.ack_owed || m.mode == Mode::race) && q.state == PathState::up)
+          q.ack_due = true;
       }
     }
     m.fin_ack_sent = m.fin_ack_sent || ack.fin_received;
@@ -954,45 +1270,29 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     push_control(wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false);
     m.done_notice_pending = false;
   }
+  if (p->mode_announce_pending || p->mode_answer_pending) {
+    const bool announcement = p->mode_announce_pending;
+    p->mode_announce_pending = p->mode_answer_pending = false;
+    push_control(wire::Frame{0, wire::Mode{m.mode_sync.seq(), to_wire(m.mode)}}, announcement);
+  }
   if (p->ping_due) {
     p->ping_due = false;
     p->ping_outstanding = true;
     p->ping_id += 1;
     push_control(wire::Frame{0, wire::Ping{p->ping_id, ticks(now)}}, true);
   }
-  if (id != m.active) return out.size() > before;
 
-  // Data: retransmissions first, then new bytes within the peer's window.
-  auto push_data = [&](std::uint64_t from, std::uint64_t to) -> std::uint64_t {
-    wire::Slice slice = m.send.slice(from, to, m.config.max_data_payload);
-    const std::uint64_t end = from + slice.size();
-    OutFrame o;
-    o.header_size =
-        static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
-    o.payload = std::move(slice);
-    budget -= std::min(budget, o.size());
-    p->stats.bytes_sent += o.payload.size();
-    ++p->stats.frames_sent;
-    out.push_back(std::move(o));
-    m.mark_sent_eliciting(*p, now);
-    p->data_sent_end = std::max(p->data_sent_end, end);
-    return end;
-  };
-  while (budget > 0 && m.rtx_next < m.rtx_end) {
-    const std::uint64_t from = std::max(m.rtx_next, m.send.base());
-    if (from >= m.rtx_end) break;
-    const std::uint64_t end = push_data(from, m.rtx_end);
-    m.counters.retransmitted_bytes += end - from;
-    m.rtx_next = end;
-  }
-  const std::uint64_t window_end = std::min<std::uint64_t>(m.send.end(), m.peer_limit);
-  while (budget > 0 && m.next_send < window_end) {
-    m.next_send = push_data(m.next_send, window_end);
-  }
-  if (m.fin_offset && !p->fin_sent && !m.fin_acked && m.next_send == *m.fin_offset &&
-      m.rtx_next >= m.rtx_end) {
-    push_control(wire::Frame{0, wire::Fin{*m.fin_offset}}, true);
-    p->fin_sent = true;
+  Impl::Batch batch{*p, now, budget, out};
+  switch (m.mode) {
+    case Mode::prime:
+      if (id == m.active) m.send_prime(batch);
+      break;
+    case Mode::race:
+      m.send_race(batch);
+      break;
+    case Mode::bond:
+      m.send_bond(batch);
+      break;
   }
   m.maybe_finish(now);  // the last ACK may just have gone out
   return out.size() > before;
@@ -1011,6 +1311,7 @@ std::optional<Time> Flow::next_deadline() const {
   if (m.ack_pending && !m.ack_immediate) consider(m.ack_deadline);
   if (m.no_path_since) consider(*m.no_path_since + m.config.migration_budget);
   if (m.done_since) consider(*m.done_since + m.config.close_linger);
+  if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
       case PathState::idle:
@@ -1073,14 +1374,17 @@ void Flow::on_timer(Time now) {
         }
         if (!p->ping_outstanding && !p->ping_due && now >= p->next_ping) {
           p->ping_due = true;
-          p->next_ping = now + (id == m.active ? m.config.ping_interval_active
-                                               : m.config.ping_interval_standby);
+          // In race and bond every up path carries data, so each is pinged as the active one.
+          const bool carrying = id == m.active || m.mode != Mode::prime;
+          p->next_ping =
+              now + (carrying ? m.config.ping_interval_active : m.config.ping_interval_standby);
         }
         break;
       default:
         break;
     }
   }
+  m.evaluate_quality(now);
 }
 
 std::optional<Event> Flow::poll_event() {

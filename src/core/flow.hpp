@@ -27,18 +27,20 @@ using wire::OutFrame;
 // Things the runtime must act on; drained with poll_event().
 struct Event {
   enum class Kind {
-    dial_path,    // client: connect the carrier of `path` now, then call on_path_connected
-    close_path,   // drop the carrier of `path` (the core has already forgotten it)
-    established,  // client: OPEN_ACK verified; dial() may return
-    migrated,     // active path changed: `path` is the new one, `old_path` the old one
-    readable,     // read() has bytes, EOF or an error to report
-    writable,     // write() can accept bytes again
-    finished,     // the flow is closed or failed; the runtime may release it
+    dial_path,     // client: connect the carrier of `path` now, then call on_path_connected
+    close_path,    // drop the carrier of `path` (the core has already forgotten it)
+    established,   // client: OPEN_ACK verified; dial() may return
+    migrated,      // active path changed: `path` is the new one, `old_path` the old one
+    readable,      // read() has bytes, EOF or an error to report
+    writable,      // write() can accept bytes again
+    finished,      // the flow is closed or failed; the runtime may release it
+    mode_changed,  // the peer's MODE changed our mode to `mode`
   };
   Kind kind;
   PathId path = kNoPath;
   PathId old_path = kNoPath;
   MigrateCause cause = MigrateCause::explicit_request;
+  Mode mode = Mode::prime;
 };
 
 // Result of a server-side JOIN check.
@@ -73,6 +75,10 @@ class Flow {
   // ---- path management
   // Client: adds a path to keep alive (dialed at once, re-dialed after death). Returns its id.
   PathId add_path(Time now);
+  // The same with a bond scheduling weight (0 counts as 1): a weight-2 path is believed to
+  // drain twice as fast, so it is given about twice the bytes of an equal weight-1 path.
+  PathId add_path(Time now, std::uint32_t weight);
+  bool set_path_weight(PathId id, std::uint32_t weight);
   // Removes a path (client: stops re-dialing it). Fails if it is the last path.
   bool remove_path(PathId id, Time now);
   // Client: the carrier of `id` is connected; the core sends OPEN or JOIN on it.
@@ -86,6 +92,11 @@ class Flow {
   void on_path_down(PathId id, DownCause cause, Time now);
   // Explicit migration to an up path.
   bool migrate(PathId id, Time now);
+
+  // ---- modes
+  // Switches the mode of our sending and announces it to the peer (MODE frame), which switches
+  // its own sending too. race<->bond is illegal and changes nothing. Safe mid-transfer.
+  SetModeResult set_mode(Mode mode, Time now);
 
   // ---- frames
   // A frame arrived on `id`. DATA payloads are taken from `backing` (the frame's payload must

@@ -19,8 +19,11 @@ struct PathStats {
   std::uint64_t bytes_received = 0;  // DATA payload bytes
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
-  std::uint64_t up_count = 0;    // times it came up (first attach + rejoins)
-  std::uint64_t down_count = 0;  // times it went down
+  std::uint64_t up_count = 0;       // times it came up (first attach + rejoins)
+  std::uint64_t down_count = 0;     // times it went down
+  std::uint64_t delivery_rate = 0;  // bytes/s, measured from acknowledged data (0: no sample)
+  std::uint64_t in_flight = 0;      // DATA bytes sent here and not yet acknowledged
+  std::uint32_t weight = 1;         // bond scheduling weight
 };
 
 struct FlowStats {
@@ -44,6 +47,9 @@ struct FlowStats {
   std::uint64_t joins_accepted = 0;
   std::uint64_t joins_rejected = 0;  // bad MAC or replay
   std::uint64_t protocol_errors = 0;
+  std::uint64_t migrations_quality = 0;  // prime mode moved to a clearly better path
+  std::uint64_t mode_switches = 0;       // mode changes, by set_mode or by the peer's MODE
+  std::uint64_t bond_stuck_skips = 0;    // bond: a path that wanted data was passed over
   std::vector<PathStats> paths;
 };
 

@@ -80,6 +80,8 @@ std::string_view to_string(MigrateCause c) {
       return "death";
     case MigrateCause::follow_peer:
       return "follow";
+    case MigrateCause::quality:
+      return "quality";
   }
   return "unknown";
 }

@@ -48,7 +48,15 @@ enum class DownCause {
 };
 
 // Why the active path changed.
-enum class MigrateCause { explicit_request, death, follow_peer };
+// quality: prime mode moved to a clearly better path (FlowConfig::quality).
+enum class MigrateCause { explicit_request, death, follow_peer, quality };
+
+// Result of Flow::set_mode. Switches go through prime: prime<->race and prime<->bond are legal,
+// race<->bond is illegal and changes nothing.
+enum class SetModeResult { ok, illegal };
+constexpr bool mode_switch_legal(Mode from, Mode to) {
+  return from == to || from == Mode::prime || to == Mode::prime;
+}
 
 // Failure of the flow, surfaced to the application.
 enum class FlowError {

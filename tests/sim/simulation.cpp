@@ -645,6 +645,9 @@ void Simulation::on_event(Side s, const core::Event& e) {
       break;
     case Kind::writable:
       break;
+    case Kind::mode_changed:
+      trace(name(s), " mode changed by the peer to ", core::to_string(e.mode));
+      break;
     case Kind::finished:
       apps_[s].finished_at = now_;
       trace(name(s), " finished: ", core::to_string(flow(s)->state()));

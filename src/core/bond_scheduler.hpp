@@ -1,0 +1,38 @@
+#pragma once
+// Bond mode: which up path may take the next DATA frame.
+//
+// Carriers pull (each asks when its socket can take more), so the question is asked per path:
+// "should this path get the next bytes, or would they arrive far later than on another path?"
+// A frame's arrival on a path is estimated as
+//
+//     srtt / 2 + (bytes in flight on the path + frame) / (delivery rate * weight)
+//
+// and the asking path is admitted if its estimate is within a tolerance of the best estimate
+// among all up paths. The tolerance is what the peer's reorder buffer can absorb: bytes sent
+// on a late path hold a hole open while the other paths keep delivering, about
+// lateness * aggregate rate bytes; we allow half of the peer's window for that, so a slow path
+// can never stall the stream on flow control. A path passed over counts as a stuck skip.
+#include <cstddef>
+#include <cstdint>
+
+#include "core/types.hpp"
+
+namespace rendr::core {
+
+struct BondCandidate {
+  Duration srtt{};              // smoothed RTT, or a stand-in before the first sample
+  std::uint64_t in_flight = 0;  // bytes sent on the path and not yet acknowledged
+  double delivery_rate = 0;     // bytes per second (measured, or the configured default)
+  std::uint32_t weight = 1;     // scales the rate the scheduler believes in
+};
+
+// Seconds until `frame_bytes` more sent on the path would arrive.
+double estimated_arrival(const BondCandidate& path, std::size_t frame_bytes);
+
+// Whether a path whose estimate is `arrival` may send, when the best up path's estimate is
+// `best_arrival`, the up paths deliver `aggregate_rate` bytes/s together and the peer's window
+// has `window_room` bytes above the acknowledged offset.
+bool bond_admits(double arrival, double best_arrival, double aggregate_rate,
+                 std::uint64_t window_room);
+
+}  // namespace rendr::core

@@ -1,0 +1,59 @@
+#include "core/path_flight.hpp"
+
+#include <algorithm>
+
+namespace rendr::core {
+
+namespace {
+
+// Shorter intervals say more about ACK batching than about the path.
+constexpr Duration kMinRateInterval = std::chrono::microseconds(100);
+
+}  // namespace
+
+void PathFlight::on_sent(std::uint64_t from, std::uint64_t to, Time now) {
+  if (from >= to) return;
+  in_flight_ += to - from;
+  if (!ranges_.empty() && ranges_.back().to == from && ranges_.back().sent_at == now) {
+    ranges_.back().to = to;
+    return;
+  }
+  ranges_.push_back(Range{from, to, now, delivered_});
+}
+
+void PathFlight::on_acked(std::uint64_t delivered, Time now) {
+  const Range* newest_done = nullptr;
+  Range done{};
+  for (Range& r : ranges_) {
+    if (r.from >= delivered) continue;
+    const std::uint64_t credited = std::min(r.to, delivered) - r.from;
+    delivered_ += credited;
+    in_flight_ -= credited;
+    r.from += credited;
+    if (r.from == r.to && (newest_done == nullptr || r.sent_at >= done.sent_at)) {
+      done = r;
+      newest_done = &done;
+    }
+  }
+  std::erase_if(ranges_, [](const Range& r) { return r.from == r.to; });
+  if (newest_done == nullptr) return;
+  const Duration interval = now - done.sent_at;
+  if (interval < kMinRateInterval) return;
+  const double sample = static_cast<double>(delivered_ - done.delivered_at_send) /
+                        std::chrono::duration<double>(interval).count();
+  rate_ = rate_ == 0 ? sample : (3 * rate_ + sample) / 4;
+}
+
+void PathFlight::requeue_unacked(std::uint64_t base, RetransmitQueue& rtx) {
+  for (const Range& r : ranges_) {
+    if (r.to > base) rtx.add(std::max(r.from, base), r.to);
+  }
+  clear();
+}
+
+void PathFlight::clear() {
+  ranges_.clear();
+  in_flight_ = 0;
+}
+
+}  // namespace rendr::core

@@ -1,0 +1,42 @@
+#pragma once
+// What one path carries that the peer has not acknowledged yet, and how fast the path delivers.
+//
+// Ranges are recorded per pull (contiguous frames sent at the same instant extend one range),
+// so tracking costs no allocation per frame. When the cumulative ACK passes a range, the path
+// is credited with its bytes and a delivery-rate sample is taken the way BBR does: the bytes
+// this path delivered between sending the range and its acknowledgement, over that interval.
+#include <cstdint>
+#include <deque>
+
+#include "core/retransmit_queue.hpp"
+#include "core/types.hpp"
+
+namespace rendr::core {
+
+class PathFlight {
+ public:
+  void on_sent(std::uint64_t from, std::uint64_t to, Time now);
+  // The cumulative ACK reached `delivered`.
+  void on_acked(std::uint64_t delivered, Time now);
+  // Hands the ranges above `base` to `rtx` (the path died) and forgets them.
+  void requeue_unacked(std::uint64_t base, RetransmitQueue& rtx);
+  void clear();
+
+  std::uint64_t bytes() const { return in_flight_; }
+  // Bytes per second; 0 until the first sample.
+  double delivery_rate() const { return rate_; }
+
+ private:
+  struct Range {
+    std::uint64_t from;
+    std::uint64_t to;
+    Time sent_at;
+    std::uint64_t delivered_at_send;  // delivered_ when the range went out
+  };
+  std::deque<Range> ranges_;
+  std::uint64_t in_flight_ = 0;
+  std::uint64_t delivered_ = 0;  // bytes sent here and acknowledged, ever
+  double rate_ = 0;
+};
+
+}  // namespace rendr::core
