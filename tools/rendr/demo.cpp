@@ -32,6 +32,7 @@ struct Event {
 struct MigrationCounts {
   std::atomic<std::uint64_t> explicit_request{0};
   std::atomic<std::uint64_t> death{0};
+  std::atomic<std::uint64_t> other{0};  // e.g. a prime-mode quality switch nobody asked for
 };
 
 class Director {
@@ -125,7 +126,9 @@ int run(const Args& args) {
     return 1;
   }
   flow->client.on_migrate([&](rendr::PathId, rendr::PathId, rendr::MigrateCause cause) {
-    (cause == rendr::MigrateCause::death ? causes.death : causes.explicit_request)++;
+    (cause == rendr::MigrateCause::explicit_request ? causes.explicit_request
+     : cause == rendr::MigrateCause::death          ? causes.death
+                                                    : causes.other)++;
   });
   for (const rendr::PathInfo& path : flow->client.stats().paths)
     log_line("[demo] path " + std::to_string(path.id) + ": " + path.spec + " (" + path.state +
@@ -173,7 +176,7 @@ int run(const Args& args) {
       "  transferred  %s in %.2f s (%.0f MB/s), through %zu proxied paths\n"
       "  sha-256      %s\n"
       "               %s (received)\n"
-      "  migrations   %llu: %llu planned, %llu after a path died (server saw %llu)\n"
+      "  migrations   %llu: %llu planned, %llu after a path died, %llu other (server saw %llu)\n"
       "  max stall    %.1f ms (longest gap between two reads at the receiver)\n"
       "  errors       %s%s%s\n"
       "  result       %s\n",
@@ -183,6 +186,7 @@ int run(const Args& args) {
       static_cast<unsigned long long>(flow->client.migration_count()),
       static_cast<unsigned long long>(causes.explicit_request.load()),
       static_cast<unsigned long long>(causes.death.load()),
+      static_cast<unsigned long long>(causes.other.load()),
       static_cast<unsigned long long>(flow->server.migration_count()), to_ms(result.max_stall),
       director_errors ? (std::to_string(director_errors) + " in the scenario").c_str() : "none",
       result.send_error ? ("; send: " + result.send_error.message()).c_str() : "",
