@@ -98,10 +98,7 @@ class EchoProbe {
     std::lock_guard lock(mu_);
     return reply_times_;
   }
-  std::uint64_t received() const {
-    std::lock_guard lock(mu_);
-    return report_.received;
-  }
+
   std::error_code first_error() const {
     std::lock_guard lock(mu_);
     return report_.send_error ? report_.send_error : report_.receive_error;

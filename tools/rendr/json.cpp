@@ -17,8 +17,6 @@ std::string number_text(double value) {
   return out == "-0" ? "0" : out;
 }
 
-}  // namespace
-
 std::string json_quote(std::string_view text) {
   std::string out = "\"";
   for (const char c : text) {
@@ -49,6 +47,8 @@ std::string json_quote(std::string_view text) {
   return out;
 }
 
+}  // namespace
+
 JsonObject& JsonObject::put(std::string_view key, std::string literal) {
   entries_.emplace_back(std::string(key), std::move(literal));
   return *this;
@@ -63,9 +63,7 @@ JsonObject& JsonObject::add(std::string_view key, bool value) {
 JsonObject& JsonObject::add(std::string_view key, std::uint64_t value) {
   return put(key, std::to_string(value));
 }
-JsonObject& JsonObject::add(std::string_view key, std::int64_t value) {
-  return put(key, std::to_string(value));
-}
+
 JsonObject& JsonObject::add(std::string_view key, double value) {
   return put(key, number_text(value));
 }

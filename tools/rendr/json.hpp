@@ -16,8 +16,7 @@ class JsonObject {
   }
   JsonObject& add(std::string_view key, bool value);
   JsonObject& add(std::string_view key, std::uint64_t value);
-  JsonObject& add(std::string_view key, int value) { return add(key, std::int64_t{value}); }
-  JsonObject& add(std::string_view key, std::int64_t value);
+
   JsonObject& add(std::string_view key, double value);  // up to 3 decimals
   JsonObject& add(std::string_view key, const std::vector<double>& values);
 
@@ -28,7 +27,5 @@ class JsonObject {
   JsonObject& put(std::string_view key, std::string literal);
   std::vector<std::pair<std::string, std::string>> entries_;  // key, JSON literal
 };
-
-std::string json_quote(std::string_view text);
 
 }  // namespace rendr::cli

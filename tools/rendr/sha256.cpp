@@ -16,10 +16,6 @@ Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
     throw std::runtime_error("OpenSSL SHA-256 initialisation failed");
 }
 
-Sha256::~Sha256() = default;
-Sha256::Sha256(Sha256&&) noexcept = default;
-Sha256& Sha256::operator=(Sha256&&) noexcept = default;
-
 void Sha256::update(std::span<const std::byte> bytes) {
   update(bytes.data(), bytes.size());
 }

@@ -12,9 +12,6 @@ namespace rendr::cli {
 class Sha256 {
  public:
   Sha256();
-  ~Sha256();
-  Sha256(Sha256&&) noexcept;
-  Sha256& operator=(Sha256&&) noexcept;
 
   void update(std::span<const std::byte> bytes);
   void update(const void* data, std::size_t size);
