@@ -12,6 +12,7 @@ namespace {
 using testing::FaultProxy;
 
 constexpr auto kHandshakeTimeout = 300ms;
+constexpr std::size_t kMaxHalfOpen = 2;
 
 wire::Nonce random_nonce() {
   wire::Nonce nonce{};
@@ -37,6 +38,8 @@ class HostileInputTest : public IntegrationTest {
   void SetUp() override {
     ListenOptions options;
     options.handshake_timeout = kHandshakeTimeout;
+    options.max_half_open = kMaxHalfOpen;
+    options.max_flows = 1;
     listen(options);
     // Path 1 is rate-limited so the healthy flow keeps transferring through every step without
     // hogging the CPU; path 2 goes through a relay that records its JOIN (for the replay).
@@ -198,6 +201,33 @@ TEST_F(HostileInputTest, SilentAndStalledClientsAreClosedAfterTheHandshakeTimeou
       wait_until([&] { return listener_.stats().rejected_timeout == before_.rejected_timeout + 2; },
                  scaled(2s)));
   EXPECT_EQ(listener_.stats().rejected_malformed, before_.rejected_malformed);
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, HalfOpenConnectionsBeyondTheLimitAreRefusedAndCounted) {
+  RawPeer first(listener_.port());
+  RawPeer second(listener_.port());
+  // Both are half-open once the listener has accepted them.
+  ASSERT_TRUE(wait_until(
+      [&] { return listener_.stats().connections_accepted >= before_.connections_accepted + 2; },
+      scaled(2s)));
+  RawPeer beyond(listener_.port());
+  expect_closed_promptly(beyond.read_until_closed(scaled(3s)));
+  expect_counted(&ListenerStats::rejected_capacity);
+  for (RawPeer* peer : {&first, &second}) {
+    EXPECT_TRUE(peer->read_until_closed(kHandshakeTimeout + scaled(3s)).closed);
+  }
+  expect_healthy_flow_unaffected();
+}
+
+TEST_F(HostileInputTest, FlowBeyondTheFlowLimitIsRefusedAndCounted) {
+  Dialer second = dialer(loopback_paths({listener_.port()}));
+  second.dial_timeout = scaled(2s);
+  std::error_code ec;
+  const Conn refused = second.dial(ec);
+  EXPECT_EQ(ec, make_error_code(errc::handshake_failed));
+  EXPECT_FALSE(refused.is_open());
+  expect_counted(&ListenerStats::rejected_capacity);
   expect_healthy_flow_unaffected();
 }
 
