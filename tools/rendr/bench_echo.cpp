@@ -85,6 +85,8 @@ int run(const Args& args) {
                                     ec.message());
   log_line("[bench echo] rendr for " + short_number(duration_s) + " s, migrating every " +
            short_number(migrate_every_s) + " s");
+  const auto tally =
+      watch_migrations(flow->client, "[bench echo] client", LogMigrations::unrequested);
   std::uint64_t admin_errors = 0;
   EchoRun rendr_run = run_echo(flow->client, flow->server, interval, [&] {
     const Clock::time_point end = Clock::now() + duration;
@@ -123,6 +125,7 @@ int run(const Args& args) {
       .add("echoes", r.received)
       .add("lost", r.lost())
       .add("migrations", rendr_run.migrations)
+      .add("unrequested_migrations", tally->unrequested())
       .add("rendr_p50_us", percentile(r.rtt_us, 50))
       .add("rendr_p99_us", percentile(r.rtt_us, 99))
       .add("rendr_max_us", max_of(r.rtt_us))

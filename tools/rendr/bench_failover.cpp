@@ -65,6 +65,8 @@ int run(const Args& args) {
                                 "cannot open a rendr flow over two proxied paths, mode " +
                                     std::string(rendr::to_string(mode)) + ": " + ec.message());
 
+  const auto migrations = watch_migrations(flow->client, "[bench failover] client");
+
   std::uint64_t echoed = 0;
   std::error_code server_error;
   std::thread server_thread([&] { server_error = serve_echo(flow->server, echoed); });
@@ -84,8 +86,10 @@ int run(const Args& args) {
       break;
     }
     const Clock::time_point killed_at = Clock::now();
+    migrations->death_expected = true;
     proxy->set_mode(fault);
     const bool failed_over = wait_for_failover(flow->client, victim);
+    migrations->death_expected = false;
     const Clock::time_point failover_at = Clock::now();
     std::this_thread::sleep_for(kSettle);
     const Clock::duration stall = stall_around(probe.reply_times(), killed_at, Clock::now());
@@ -130,6 +134,7 @@ int run(const Args& args) {
       .add("lost", report.lost())
       .add("echoes", report.received)
       .add("migrations", flow->client.migration_count())
+      .add("spurious_failovers", migrations->unexpected_deaths.load())
       .add("stall_ms_p50", median(stalls_ms))
       .add("stall_ms_max", max_of(stalls_ms))
       .add("failover_ms_p50", median(failover_ms))

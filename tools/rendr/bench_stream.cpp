@@ -24,7 +24,8 @@ namespace {
 struct StreamRun {
   TransferResult transfer;
   std::uint64_t migrations = 0;
-  std::uint64_t admin_errors = 0;  // migrate() calls that failed
+  std::uint64_t unrequested_migrations = 0;  // failovers (or other moves) nobody asked for
+  std::uint64_t admin_errors = 0;            // migrate() calls that failed
 };
 
 std::string progress_text(const char* what, const TransferProgress& progress, std::uint64_t total,
@@ -57,6 +58,8 @@ StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total
                     std::uint64_t migrate_every) {
   StreamRun run;
   TransferProgress progress;
+  const auto tally =
+      watch_migrations(flow.client, "[bench stream] client", LogMigrations::unrequested);
   std::uint64_t next_migration_at = migrate_every;
   // Runs on the sender thread between two writes, as an application migrating at a byte
   // boundary would.
@@ -81,6 +84,7 @@ StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total
                                 migrate_on_schedule);
   }
   run.migrations = flow.client.migration_count();
+  run.unrequested_migrations = tally->unrequested();
   return run;
 }
 
@@ -114,7 +118,7 @@ int run(const Args& args) {
 
   const Payload payload;
   std::vector<double> baseline_mbps, rendr_mbps, ratios, migrations, stalls, baseline_stalls;
-  std::uint64_t errors = 0;
+  std::uint64_t errors = 0, unrequested_migrations = 0;
   bool all_match = true;
   for (std::size_t i = 1; i <= repeat; ++i) {
     const StreamRun baseline = run_baseline(payload, total, verify);
@@ -138,6 +142,7 @@ int run(const Args& args) {
     rendr_mbps.push_back(r.megabytes_per_second());
     ratios.push_back(baseline_mbps.back() > 0 ? rendr_mbps.back() / baseline_mbps.back() : 0);
     migrations.push_back(double(rendr_run.migrations));
+    unrequested_migrations += rendr_run.unrequested_migrations;
     stalls.push_back(to_ms(r.max_stall));
     baseline_stalls.push_back(to_ms(baseline.transfer.max_stall));
   }
@@ -151,6 +156,7 @@ int run(const Args& args) {
       .add("runs", std::uint64_t{repeat})
       .add("sha256_match", all_match)
       .add("migrations", median(migrations))
+      .add("unrequested_migrations", unrequested_migrations)
       .add("rendr_MBps", median(rendr_mbps))
       .add("baseline_MBps", median(baseline_mbps))
       .add("ratio", median(ratios))

@@ -29,15 +29,10 @@ struct Event {
   std::function<std::string()> act;  // returns what happened, for the log
 };
 
-struct MigrationCounts {
-  std::atomic<std::uint64_t> explicit_request{0};
-  std::atomic<std::uint64_t> death{0};
-  std::atomic<std::uint64_t> other{0};  // e.g. a prime-mode quality switch nobody asked for
-};
-
 class Director {
  public:
-  Director(LocalFlow& flow, std::uint64_t& errors) : flow_(flow), errors_(errors) {}
+  Director(LocalFlow& flow, MigrationTally& migrations, std::uint64_t& errors)
+      : flow_(flow), migrations_(migrations), errors_(errors) {}
 
   std::string migrate_round_robin() {
     const rendr::PathId from = flow_.client.active_path();
@@ -53,11 +48,16 @@ class Director {
     testing::FaultProxy* proxy = flow_.proxy_of(victim_);
     if (proxy == nullptr) return fail("blackhole: no proxy for the active path");
     const Clock::time_point start = Clock::now();
+    migrations_.death_expected = true;
     proxy->set_mode(testing::FaultMode::blackhole);
     while (flow_.client.active_path() == victim_ || flow_.client.active_path() == rendr::kNoPath) {
-      if (Clock::now() - start > kFailoverTimeout) return fail("blackhole: no failover");
+      if (Clock::now() - start > kFailoverTimeout) {
+        migrations_.death_expected = false;
+        return fail("blackhole: no failover");
+      }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+    migrations_.death_expected = false;
     char text[160];
     std::snprintf(text, sizeof text, "blackholed path %u -> failover to path %u after %.1f ms",
                   victim_, flow_.client.active_path(), to_ms(Clock::now() - start));
@@ -88,6 +88,7 @@ class Director {
     return "ERROR " + what;
   }
   LocalFlow& flow_;
+  MigrationTally& migrations_;
   std::uint64_t& errors_;
   rendr::PathId victim_ = rendr::kNoPath;
   rendr::PathId added_ = rendr::kNoPath;
@@ -117,25 +118,20 @@ int run(const Args& args) {
   log_line("[demo] starting: " + human_bytes(double(total)) + " over " + std::to_string(paths) +
            " loopback TCP paths, each through a fault proxy, mode " +
            std::string(rendr::to_string(mode)));
-  // Declared before the flow: the on_migrate callback must not outlive it.
-  MigrationCounts causes;
   std::error_code ec;
   auto flow = LocalFlow::open({.paths = paths, .through_proxies = true, .mode = mode}, ec);
   if (!flow) {
     log_line("[demo] cannot open a rendr flow: " + ec.message());
     return 1;
   }
-  flow->client.on_migrate([&](rendr::PathId, rendr::PathId, rendr::MigrateCause cause) {
-    (cause == rendr::MigrateCause::explicit_request ? causes.explicit_request
-     : cause == rendr::MigrateCause::death          ? causes.death
-                                                    : causes.other)++;
-  });
+  const auto migrations =
+      watch_migrations(flow->client, "[demo] client", LogMigrations::unrequested);
   for (const rendr::PathInfo& path : flow->client.stats().paths)
     log_line("[demo] path " + std::to_string(path.id) + ": " + path.spec + " (" + path.state +
              (path.active ? ", active)" : ")"));
 
   std::uint64_t director_errors = 0;
-  Director director(*flow, director_errors);
+  Director director(*flow, *migrations, director_errors);
   const std::vector<Event> events = {
       {0.12, [&] { return director.migrate_round_robin(); }},
       {0.25, [&] { return director.migrate_round_robin(); }},
@@ -176,7 +172,8 @@ int run(const Args& args) {
       "  transferred  %s in %.2f s (%.0f MB/s), through %zu proxied paths\n"
       "  sha-256      %s\n"
       "               %s (received)\n"
-      "  migrations   %llu: %llu planned, %llu after a path died, %llu other (server saw %llu)\n"
+      "  migrations   %llu: %llu planned, %llu after a path died (%llu spurious), %llu other "
+      "(server saw %llu)\n"
       "  max stall    %.1f ms (longest gap between two reads at the receiver)\n"
       "  errors       %s%s%s\n"
       "  result       %s\n",
@@ -184,9 +181,10 @@ int run(const Args& args) {
       std::chrono::duration<double>(result.elapsed).count(), result.megabytes_per_second(), paths,
       result.sent_sha256.c_str(), result.received_sha256.c_str(),
       static_cast<unsigned long long>(flow->client.migration_count()),
-      static_cast<unsigned long long>(causes.explicit_request.load()),
-      static_cast<unsigned long long>(causes.death.load()),
-      static_cast<unsigned long long>(causes.other.load()),
+      static_cast<unsigned long long>(migrations->requested.load()),
+      static_cast<unsigned long long>(migrations->after_death.load()),
+      static_cast<unsigned long long>(migrations->unexpected_deaths.load()),
+      static_cast<unsigned long long>(migrations->other.load()),
       static_cast<unsigned long long>(flow->server.migration_count()), to_ms(result.max_stall),
       director_errors ? (std::to_string(director_errors) + " in the scenario").c_str() : "none",
       result.send_error ? ("; send: " + result.send_error.message()).c_str() : "",

@@ -32,7 +32,7 @@ int run(const Args& args) {
   const std::string name = "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
   log_line(name + ": open over " + std::to_string(dialer.paths.size()) + " path(s), active " +
            path_spec(conn.stats(), conn.active_path()));
-  log_migrations(conn, name);
+  watch_migrations(conn, name);
   return pipe_stdio(conn, name, dialer.migration_budget);
 }
 

@@ -73,7 +73,7 @@ int run(const Args& args) {
       return 1;
     }
     log_line(flow_name(conn) + ": accepted");
-    log_migrations(conn, flow_name(conn));
+    watch_migrations(conn, flow_name(conn));
     const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
     listener.close();
     return status;
@@ -86,7 +86,7 @@ int run(const Args& args) {
       return 1;
     }
     log_line(flow_name(conn) + ": accepted");
-    log_migrations(conn, flow_name(conn));
+    watch_migrations(conn, flow_name(conn));
     // One thread per flow, detached: flows end on their own and the listener runs until killed.
     std::thread(serve_flow, std::move(conn), service, options.migration_budget).detach();
   }

@@ -62,12 +62,28 @@ std::string describe_paths(const rendr::ConnStats& stats) {
   return out;
 }
 
-void log_migrations(rendr::Conn& conn, std::string who) {
-  conn.on_migrate(
-      [who = std::move(who)](rendr::PathId from, rendr::PathId to, rendr::MigrateCause cause) {
-        log_line(who + ": active path " + std::to_string(from) + " -> " + std::to_string(to) +
-                 " (" + std::string(rendr::to_string(cause)) + ")");
-      });
+std::shared_ptr<MigrationTally> watch_migrations(rendr::Conn& conn, std::string who,
+                                                 LogMigrations log) {
+  auto tally = std::make_shared<MigrationTally>();
+  conn.on_migrate([tally, who = std::move(who), log](rendr::PathId from, rendr::PathId to,
+                                                     rendr::MigrateCause cause) {
+    std::string note;
+    if (cause == rendr::MigrateCause::explicit_request) {
+      ++tally->requested;
+    } else if (cause == rendr::MigrateCause::death) {
+      ++tally->after_death;
+      if (!tally->death_expected) {
+        ++tally->unexpected_deaths;
+        note = ", no fault was injected: spurious";
+      }
+    } else {
+      ++tally->other;
+    }
+    if (log == LogMigrations::all || cause != rendr::MigrateCause::explicit_request)
+      log_line(who + ": active path " + std::to_string(from) + " -> " + std::to_string(to) + " (" +
+               std::string(rendr::to_string(cause)) + note + ")");
+  });
+  return tally;
 }
 
 }  // namespace rendr::cli

@@ -1,7 +1,10 @@
 #pragma once
 // Helpers over a Conn's admin API: which paths are up, round-robin migration targets, waiting
 // for paths to come up.
+#include <atomic>
 #include <chrono>
+#include <memory>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,7 +31,23 @@ std::uint16_t path_port(const rendr::ConnStats& stats, rendr::PathId id);
 // "1 up active rtt 0.1 ms down 0, 2 dead ..." for diagnostics.
 std::string describe_paths(const rendr::ConnStats& stats);
 
-// Logs every change of the active path of `conn` on stderr, prefixed with `who`.
-void log_migrations(rendr::Conn& conn, std::string who);
+// Changes of a connection's active path, by cause. A death while no fault was being injected
+// (`death_expected` false) is a spurious failover: the path was alive.
+struct MigrationTally {
+  std::atomic<std::uint64_t> requested{0};  // migrate()
+  std::atomic<std::uint64_t> after_death{0};
+  std::atomic<std::uint64_t> other{0};  // follow_peer, quality
+  std::atomic<std::uint64_t> unexpected_deaths{0};
+  std::atomic<bool> death_expected{false};
+
+  std::uint64_t unrequested() const { return after_death + other; }
+};
+
+enum class LogMigrations { all, unrequested };
+
+// Tallies every change of the active path of `conn` and logs it on stderr, prefixed with `who`.
+// The tally is shared with the callback, so it outlives the connection if need be.
+std::shared_ptr<MigrationTally> watch_migrations(rendr::Conn& conn, std::string who,
+                                                 LogMigrations log = LogMigrations::all);
 
 }  // namespace rendr::cli
