@@ -118,7 +118,9 @@ int run(const Args& args) {
 
   const Payload payload;
   std::vector<double> baseline_mbps, rendr_mbps, ratios, migrations, stalls, baseline_stalls;
-  std::uint64_t errors = 0, unrequested_migrations = 0;
+  // errors: transfers that failed (I/O error, early EOF, bad content); admin_errors: migrate()
+  // calls that failed (e.g. no other path was up).
+  std::uint64_t errors = 0, admin_errors = 0, unrequested_migrations = 0;
   bool all_match = true;
   for (std::size_t i = 1; i <= repeat; ++i) {
     const StreamRun baseline = run_baseline(payload, total, verify);
@@ -136,8 +138,8 @@ int run(const Args& args) {
 
     const TransferResult& r = rendr_run.transfer;
     all_match = all_match && r.intact() && baseline.transfer.intact();
-    errors +=
-        std::uint64_t(!r.ok()) + std::uint64_t(!baseline.transfer.ok()) + rendr_run.admin_errors;
+    errors += std::uint64_t(!r.ok()) + std::uint64_t(!baseline.transfer.ok());
+    admin_errors += rendr_run.admin_errors;
     baseline_mbps.push_back(baseline.transfer.megabytes_per_second());
     rendr_mbps.push_back(r.megabytes_per_second());
     ratios.push_back(baseline_mbps.back() > 0 ? rendr_mbps.back() / baseline_mbps.back() : 0);
@@ -163,13 +165,14 @@ int run(const Args& args) {
       .add("max_stall_ms", max_of(stalls))
       .add("baseline_max_stall_ms", max_of(baseline_stalls))
       .add("errors", errors)
+      .add("admin_errors", admin_errors)
       .add("verify", verify == Verify::sha256
                          ? "openssl sha256 on sender and receiver, both runs"
                          : "receiver compares every byte with the sent pattern, both runs");
   if (repeat > 1)
     result.add("rendr_MBps_each", rendr_mbps).add("baseline_MBps_each", baseline_mbps);
   print_result(args, "rendr bench stream (medians over runs; stall = worst run)", result);
-  return all_match && errors == 0 ? 0 : 1;
+  return all_match && errors == 0 && admin_errors == 0 ? 0 : 1;
 }
 
 }  // namespace
