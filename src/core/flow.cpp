@@ -615,7 +615,15 @@ struct Flow::Impl {
   void handle_mode(PathEntry& p, const wire::Mode& frame) {
     const Mode wanted = from_wire(frame.mode);
     switch (mode_sync.receive(frame.seq)) {
-      case ModeSync::Received::fresh:
+      case ModeSync::Received::next:
+        if (mode_switch_legal(mode, wanted)) {
+          apply_peer_mode(wanted);
+        } else {
+          ++counters.protocol_errors;  // ignored; our answer tells the peer the mode we keep
+        }
+        p.mode_answer_pending = true;
+        break;
+      case ModeSync::Received::skipping:
         apply_peer_mode(wanted);
         p.mode_answer_pending = true;
         break;
@@ -636,10 +644,6 @@ struct Flow::Impl {
 
   void apply_peer_mode(Mode wanted) {
     if (wanted == mode) return;
-    if (!mode_switch_legal(mode, wanted)) {
-      ++counters.protocol_errors;  // ignored; our answer tells the peer the mode we keep
-      return;
-    }
     enter_mode(wanted);
     Event e{Event::Kind::mode_changed};
     e.mode = wanted;
@@ -1247,6 +1251,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
   }
   const bool carries_acks = m.carries_acks(id);
   if ((m.ack_pending && carries_acks) || p->ack_due) {
+    const bool flow_ack = m.ack_pending && carries_acks;  // not just a copy for this path
     wire::Ack ack;
     ack.delivered = m.recv.next();
     ack.limit = m.recv.limit();
@@ -1254,7 +1259,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     push_control(wire::Frame{0, ack}, false);
     m.advertised_limit = ack.limit;
     p->ack_owed = p->ack_due = false;
-    if (carries_acks) {
+    if (flow_ack) {
       m.ack_pending = m.ack_immediate = false;
       m.unacked_bytes = 0;
       // Race: ACKs go on every path, so a dead path never holds back the sender's window.

@@ -10,6 +10,11 @@
 //
 // Two announcements crossing with the same seq are settled in the client's favour: the server
 // takes the client's mode, the client takes the server's frame as its confirmation.
+//
+// Announcements travel on several paths, so they can overtake one another. Only the next
+// announcement (seq + 1) is judged against our current mode (race<->bond is a protocol error
+// then); one that skips a seq is taken as is, and the skipped one arrives stale. Any transition
+// is safe for the core internally; the rule about illegal switches is about what a peer asks.
 #include <cstdint>
 
 namespace rendr::core {
@@ -17,10 +22,11 @@ namespace rendr::core {
 class ModeSync {
  public:
   enum class Received {
-    fresh,    // newer than anything seen: apply the mode, answer
-    repeat,   // the peer's announcement again (our answer was lost): answer again
-    confirm,  // the answer to our own announcement (or a crossing one with the same seq)
-    stale,    // older: ignore
+    next,      // the announcement after the last one seen: apply the mode if legal, answer
+    skipping,  // newer, with announcements in between still on their way: apply, answer
+    repeat,    // the peer's announcement again (our answer was lost): answer again
+    confirm,   // the answer to our own announcement (or a crossing one with the same seq)
+    stale,     // older: ignore
   };
 
   // A new local announcement; returns its seq.
@@ -31,10 +37,11 @@ class ModeSync {
   }
   Received receive(std::uint64_t seq) {
     if (seq > seq_) {
+      const bool next = seq == seq_ + 1;
       seq_ = seq;
       own_ = false;
       unconfirmed_ = false;  // the peer's later announcement supersedes ours
-      return Received::fresh;
+      return next ? Received::next : Received::skipping;
     }
     if (seq < seq_) return Received::stale;
     if (!own_) return Received::repeat;

@@ -8,6 +8,7 @@ namespace {
 
 // Shorter intervals say more about ACK batching than about the path.
 constexpr Duration kMinRateInterval = std::chrono::microseconds(100);
+constexpr Duration kRateWindow = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -41,7 +42,12 @@ void PathFlight::on_acked(std::uint64_t delivered, Time now) {
   if (interval < kMinRateInterval) return;
   const double sample = static_cast<double>(delivered_ - done.delivered_at_send) /
                         std::chrono::duration<double>(interval).count();
-  rate_ = rate_ == 0 ? sample : (3 * rate_ + sample) / 4;
+  if (now - window_start_ >= kRateWindow) {
+    previous_window_max_ = window_max_;
+    window_max_ = 0;
+    window_start_ = now;
+  }
+  window_max_ = std::max(window_max_, sample);
 }
 
 void PathFlight::requeue_unacked(std::uint64_t base, RetransmitQueue& rtx) {

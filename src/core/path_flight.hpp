@@ -5,6 +5,10 @@
 // so tracking costs no allocation per frame. When the cumulative ACK passes a range, the path
 // is credited with its bytes and a delivery-rate sample is taken the way BBR does: the bytes
 // this path delivered between sending the range and its acknowledgement, over that interval.
+// The estimate is the largest sample of the last one to two rate windows (a windowed max, as
+// in BBR): a path that was given little to carry delivers little, and an average would starve
+// it further; a path that really slowed down loses its old estimate after two windows.
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 
@@ -24,7 +28,7 @@ class PathFlight {
 
   std::uint64_t bytes() const { return in_flight_; }
   // Bytes per second; 0 until the first sample.
-  double delivery_rate() const { return rate_; }
+  double delivery_rate() const { return std::max(window_max_, previous_window_max_); }
 
  private:
   struct Range {
@@ -36,7 +40,9 @@ class PathFlight {
   std::deque<Range> ranges_;
   std::uint64_t in_flight_ = 0;
   std::uint64_t delivered_ = 0;  // bytes sent here and acknowledged, ever
-  double rate_ = 0;
+  double window_max_ = 0;
+  double previous_window_max_ = 0;
+  Time window_start_{};
 };
 
 }  // namespace rendr::core

@@ -200,6 +200,7 @@ class Simulation {
   bool other_route_healthy(int route) const;
   std::vector<PathId> client_path_ids() const;
   void start_long_dark();
+  void switch_mode_at_random();
 
   // ---- checks
   void check_invariants();
@@ -238,6 +239,7 @@ class Simulation {
   // Scenario knobs.
   double duplicate_chance_ = 0;
   double dial_refuse_chance_ = 0;
+  double mode_switch_chance_ = 0;  // per fault tick: an application calls set_mode
   Duration fault_gap_max_{};
   bool short_dark_planned_ = false;
   bool long_dark_ = false;
@@ -247,6 +249,10 @@ class Simulation {
 
   // Counters for the summary.
   std::uint64_t faults_ = 0, duplicates_ = 0, dials_ = 0, explicit_migrations_ = 0;
+  std::uint64_t mode_switches_ = 0, illegal_switches_ = 0;
+  // The last legal set_mode came when its side may have been done already: the peer may have
+  // closed without it, so the ends need not agree.
+  bool switched_late_ = false;
   std::uint64_t steps_ = 0;
 
   bool failed_ = false;
@@ -282,6 +288,10 @@ void Simulation::choose_scenario() {
   config_.redial_max = 250ms;
   config_.migration_budget = 5s;
   config_.close_linger = config_.migration_budget;
+  // Half the runs start in prime, a quarter each in race and bond; some switch modes at random.
+  const std::uint64_t mode = rng_.between(0, 3);
+  config_.mode = mode == 2 ? core::Mode::race : mode == 3 ? core::Mode::bond : core::Mode::prime;
+  mode_switch_chance_ = rng_.chance(0.4) ? 0.0 : rng_.between(2, 30) / 100.0;
 
   routes_.resize(rng_.between(2, 4));
   for (auto& r : routes_)
@@ -764,6 +774,40 @@ void Simulation::start_long_dark() {
     blackhole_route(r);
 }
 
+// Either end's application asks for a random mode, legal or not. An illegal switch must be
+// refused and change nothing. The server only switches while both ends agree, as crossing
+// announcements are settled in the client's favour (tested in flow_test).
+void Simulation::switch_mode_at_random() {
+  const bool agreed = server_ && server_->mode() == client_->mode();
+  const Side side = agreed && rng_.chance(0.3) ? kServer : kClient;
+  Flow& f = *flow(side);
+  if (f.state() == FlowState::closed || f.state() == FlowState::failed) return;
+  const core::Mode before = f.mode();
+  const core::Mode target = static_cast<core::Mode>(rng_.between(1, 3));
+  const bool legal = core::mode_switch_legal(before, target);
+  const core::SetModeResult result = f.set_mode(target, now_);
+  trace(name(side), " set_mode(", core::to_string(target), ") from ", core::to_string(before),
+        " -> ", result == core::SetModeResult::ok ? "ok" : "illegal");
+  if (legal != (result == core::SetModeResult::ok))
+    return fail(std::string(name(side)) + " set_mode(" + std::string(core::to_string(target)) +
+                ") from " + std::string(core::to_string(before)) + " returned the wrong result");
+  if (f.mode() != (legal ? target : before))
+    return fail(std::string(name(side)) + " is in the wrong mode after set_mode");
+  ++(legal ? mode_switches_ : illegal_switches_);
+  if (legal && before != target) {
+    // A side that is done (both streams complete) has sent its last word; the peer may close
+    // without hearing this MODE. Otherwise the announcement keeps the side open until the
+    // peer confirmed it, so the ends must agree.
+    const core::FlowStats st = f.stats(now_);
+    const App& peer_app = apps_[other(side)];
+    const bool maybe_done = f.send_closed() && st.bytes_acked == st.bytes_written &&
+                            peer_app.write_closed && st.bytes_delivered == peer_app.written;
+    const Flow* peer = flow(other(side));
+    switched_late_ = maybe_done || peer == nullptr || peer->state() == FlowState::closed ||
+                     peer->state() == FlowState::failed;
+  }
+}
+
 void Simulation::fault_tick() {
   const bool finished =
       client_->state() == FlowState::closed || client_->state() == FlowState::failed;
@@ -774,6 +818,7 @@ void Simulation::fault_tick() {
                     std::chrono::duration_cast<std::chrono::microseconds>(fault_gap_max_).count())),
      [this] { fault_tick(); });
   if (unhealthy_until_ && now_ < *unhealthy_until_) return;
+  if (rng_.chance(mode_switch_chance_)) return switch_mode_at_random();
 
   const int route = static_cast<int>(rng_.between(0, routes_.size() - 1));
   const std::vector<PathId> paths = client_path_ids();
@@ -920,6 +965,10 @@ void Simulation::check_outcome() {
     }
     return;
   }
+  if (client_->mode() != server_->mode() && !switched_late_)
+    return fail(std::string("the ends closed in different modes: client ") +
+                std::string(core::to_string(client_->mode())) + ", server " +
+                std::string(core::to_string(server_->mode())));
   for (Side s : {kClient, kServer}) {
     if (flow(s)->state() != FlowState::closed)
       return fail(std::string(name(s)) + " did not reach closed");
@@ -941,16 +990,16 @@ std::string Simulation::describe() const {
       continue;
     }
     const core::FlowStats st = f->stats(now_);
-    out << "state=" << core::to_string(f->state()) << " error=" << static_cast<int>(f->error())
-        << " active=" << f->active_path() << " written=" << st.bytes_written
-        << " acked=" << st.bytes_acked << " delivered=" << st.bytes_delivered
-        << " send_buffered=" << st.send_buffered << " recv_buffered=" << st.recv_buffered
-        << " send_closed=" << f->send_closed() << " eof=" << f->eof()
-        << " migrations=" << st.migrations << " rtx=" << st.retransmitted_bytes
-        << " dups=" << st.recv_dups << "\n    app: total=" << app.total
-        << (app.endless ? "(endless)" : "") << " written=" << app.written
-        << " closed=" << app.write_closed << " read=" << app.received << " eof=" << app.saw_eof
-        << "\n";
+    out << "state=" << core::to_string(f->state()) << " mode=" << core::to_string(f->mode())
+        << " error=" << static_cast<int>(f->error()) << " active=" << f->active_path()
+        << " written=" << st.bytes_written << " acked=" << st.bytes_acked
+        << " delivered=" << st.bytes_delivered << " send_buffered=" << st.send_buffered
+        << " recv_buffered=" << st.recv_buffered << " send_closed=" << f->send_closed()
+        << " eof=" << f->eof() << " migrations=" << st.migrations
+        << " rtx=" << st.retransmitted_bytes << " dups=" << st.recv_dups
+        << "\n    app: total=" << app.total << (app.endless ? "(endless)" : "")
+        << " written=" << app.written << " closed=" << app.write_closed << " read=" << app.received
+        << " eof=" << app.saw_eof << "\n";
     for (const auto& p : st.paths) {
       out << "    path " << p.id << ": " << core::to_string(p.state) << (p.active ? " active" : "")
           << " srtt=" << seconds(p.srtt) * 1e3 << "ms heard " << seconds(p.last_heard_age) * 1e3
@@ -1028,7 +1077,9 @@ RunResult Simulation::run() {
   std::ostringstream summary;
   summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "
           << apps_[kClient].written << " s->c " << apps_[kServer].written << ", faults " << faults_
-          << ", dials " << dials_ << ", duplicates " << duplicates_ << ", migrations "
+          << ", dials " << dials_ << ", duplicates " << duplicates_ << ", mode "
+          << core::to_string(config_.mode) << " + " << mode_switches_ << " switches ("
+          << illegal_switches_ << " illegal refused), migrations "
           << (client_ ? client_->migration_count() : 0) << ", "
           << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
           << result.virtual_seconds << "s virtual";

@@ -1,6 +1,7 @@
 #pragma once
-// A tiny in-memory harness for core::Flow unit tests: two flows, N paths modelled as
-// zero-latency reliable pipes, virtual time, and switches to drop or kill a path.
+// A tiny in-memory harness for core::Flow unit tests: two flows, N paths modelled as reliable
+// ordered pipes (zero latency unless set_latency gives one, with optional jitter), virtual
+// time, and switches to drop or kill a path.
 #include <deque>
 #include <map>
 #include <memory>
@@ -16,8 +17,22 @@ class FlowPair {
  public:
   explicit FlowPair(core::FlowConfig config = {}, int paths = 2) : config_(config) {
     client_ = core::Flow::make_client(config_, now_);
-    for (int i = 0; i < paths; ++i) client_->add_path(now_);
+    for (int i = 0; i < paths; ++i)
+      client_->add_path(now_);
     settle();
+  }
+  // Paths whose one-way latencies (and jitter) are known before the handshake.
+  struct PathProfile {
+    core::Duration latency{};
+    core::Duration jitter{};
+  };
+  FlowPair(core::FlowConfig config, const std::vector<PathProfile>& paths) : config_(config) {
+    client_ = core::Flow::make_client(config_, now_);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      profiles_[static_cast<core::PathId>(i + 1)] = paths[i];
+      client_->add_path(now_);
+    }
+    settle(500ms);
   }
 
   core::Flow& client() { return *client_; }
@@ -27,6 +42,12 @@ class FlowPair {
 
   // Silently drop everything on a path (both directions) from now on.
   void blackhole(core::PathId id, bool on = true) { links_[id].blackholed = on; }
+  // One-way latency of a path from now on (frames already in flight keep theirs).
+  void set_latency(core::PathId id, core::Duration one_way, core::Duration jitter = {}) {
+    profiles_[id] = PathProfile{one_way, jitter};
+  }
+  // How much one poll_transmit may return (a carrier's write size).
+  void set_poll_bytes(std::size_t n) { poll_bytes_ = n; }
   // Refuse new connections on a path.
   void refuse(core::PathId id, bool on = true) { links_[id].refused = on; }
   // Both ends see the transport die.
@@ -61,29 +82,53 @@ class FlowPair {
 
   std::uint64_t client_dials = 0;
   std::uint64_t rejected_joins = 0;
+  // Informational events, as the runtime would see them.
+  std::vector<core::Mode> client_mode_changes, server_mode_changes;
+  std::vector<core::MigrateCause> client_migrations;
 
  private:
+  struct Packet {
+    core::Time at;
+    std::vector<wire::Byte> bytes;
+  };
   struct Link {
     bool connected = false;
     bool server_attached = false;
     bool blackholed = false;
     bool refused = false;
-    std::deque<std::vector<wire::Byte>> to_server, to_client;
+    std::deque<Packet> to_server, to_client;
   };
 
   std::optional<core::Time> next_deadline() const {
-    auto a = client_->next_deadline();
-    auto b = server_ ? server_->next_deadline() : std::nullopt;
-    if (a && b) return std::min(*a, *b);
-    return a ? a : b;
+    std::optional<core::Time> t;
+    auto consider = [&](std::optional<core::Time> x) {
+      if (x && (!t || *x < *t)) t = x;
+    };
+    consider(client_->next_deadline());
+    if (server_) consider(server_->next_deadline());
+    for (const auto& [id, l] : links_) {
+      if (!l.to_server.empty()) consider(l.to_server.front().at);
+      if (!l.to_client.empty()) consider(l.to_client.front().at);
+    }
+    return t;
   }
 
-  static void encode_into(const std::vector<wire::OutFrame>& frames,
-                          std::deque<std::vector<wire::Byte>>& q) {
+  // Frames arrive after the path's latency plus jitter, never overtaking each other.
+  void encode_into(core::PathId id, const std::vector<wire::OutFrame>& frames,
+                   std::deque<Packet>& q) {
+    const PathProfile& profile = profiles_[id];
+    core::Duration jitter{};
+    if (profile.jitter > core::Duration::zero()) {
+      rng_ = rng_ * 6364136223846793005ull + 1442695040888963407ull;
+      jitter = core::Duration(static_cast<core::Duration::rep>(
+          (rng_ >> 33) % static_cast<std::uint64_t>(profile.jitter.count() + 1)));
+    }
+    core::Time at = now_ + profile.latency + jitter;
+    if (!q.empty()) at = std::max(at, q.back().at);
     for (const auto& f : frames) {
       std::vector<wire::Byte> bytes(f.header_bytes().begin(), f.header_bytes().end());
       bytes.insert(bytes.end(), f.payload.bytes().begin(), f.payload.bytes().end());
-      q.push_back(std::move(bytes));
+      q.push_back(Packet{at, std::move(bytes)});
     }
   }
 
@@ -91,6 +136,8 @@ class FlowPair {
     bool progress = false;
     while (auto e = client_->poll_event()) {
       progress = true;
+      if (e->kind == core::Event::Kind::mode_changed) client_mode_changes.push_back(e->mode);
+      if (e->kind == core::Event::Kind::migrated) client_migrations.push_back(e->cause);
       if (e->kind == core::Event::Kind::dial_path) {
         ++client_dials;
         auto& l = links_[e->path];
@@ -107,13 +154,15 @@ class FlowPair {
         l.to_server.clear();
         l.to_client.clear();
         // The server's side of a closed TCP connection sees EOF.
-        if (server_ && l.server_attached) server_->on_path_down(e->path, core::DownCause::eof, now_);
+        if (server_ && l.server_attached)
+          server_->on_path_down(e->path, core::DownCause::eof, now_);
         l.server_attached = false;
       }
     }
     if (server_) {
       while (auto e = server_->poll_event()) {
         progress = true;
+        if (e->kind == core::Event::Kind::mode_changed) server_mode_changes.push_back(e->mode);
         if (e->kind == core::Event::Kind::close_path) {
           auto& l = links_[e->path];
           if (l.server_attached) {
@@ -129,25 +178,25 @@ class FlowPair {
     for (auto& [id, l] : links_) {
       if (!l.connected) continue;
       std::vector<wire::OutFrame> out;
-      if (client_->wants_transmit(id) && client_->poll_transmit(id, now_, 1 << 20, out)) {
+      if (client_->wants_transmit(id) && client_->poll_transmit(id, now_, poll_bytes_, out)) {
         progress = true;
-        if (!l.blackholed) encode_into(out, l.to_server);
+        if (!l.blackholed) encode_into(id, out, l.to_server);
       }
       out.clear();
       if (server_ && l.server_attached && server_->wants_transmit(id) &&
-          server_->poll_transmit(id, now_, 1 << 20, out)) {
+          server_->poll_transmit(id, now_, poll_bytes_, out)) {
         progress = true;
-        if (!l.blackholed) encode_into(out, l.to_client);
+        if (!l.blackholed) encode_into(id, out, l.to_client);
       }
-      while (!l.to_server.empty() && l.connected) {
+      while (!l.to_server.empty() && l.to_server.front().at <= now_ && l.connected) {
         progress = true;
-        auto bytes = std::move(l.to_server.front());
+        auto bytes = std::move(l.to_server.front().bytes);
         l.to_server.pop_front();
         deliver_to_server(id, l, bytes);
       }
-      while (!l.to_client.empty() && l.connected) {
+      while (!l.to_client.empty() && l.to_client.front().at <= now_ && l.connected) {
         progress = true;
-        auto bytes = std::move(l.to_client.front());
+        auto bytes = std::move(l.to_client.front().bytes);
         l.to_client.pop_front();
         wire::Slice backing = wire::Slice::copy_of(bytes);
         wire::Frame f;
@@ -188,6 +237,9 @@ class FlowPair {
   core::Time now_{std::chrono::seconds(1000)};
   std::unique_ptr<core::Flow> client_, server_;
   std::map<core::PathId, Link> links_;
+  std::map<core::PathId, PathProfile> profiles_;
+  std::size_t poll_bytes_ = 1 << 20;
+  std::uint64_t rng_ = 42;
 };
 
 }  // namespace rendr::test
