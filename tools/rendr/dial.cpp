@@ -14,6 +14,7 @@ int run(const Args& args) {
   rendr::Dialer dialer;
   dialer.mode = args.mode();
   dialer.migration_budget = args.millis("budget-ms", dialer.migration_budget);
+  dialer.dial_timeout = args.millis("connect-timeout-ms", dialer.dial_timeout);
   for (const std::string& text : args.values("path")) {
     std::error_code ec;
     dialer.paths.push_back(rendr::PathSpec::parse(text, ec));
@@ -48,6 +49,8 @@ Command dial_command() {
        "(stdin from a file or pipe is still sent to its end). Status goes to stderr.",
        {{"path", OptionSpec::Kind::repeated, "tcp://HOST:PORT", "a network path to the listener"},
         mode_option(),
+        {"connect-timeout-ms", OptionSpec::Kind::value, "MS",
+         "give up if no path completes the opening handshake in time (default 10000)"},
         budget_option()}},
       run};
 }
