@@ -78,6 +78,13 @@ int run(const Args& args) {
   std::uint64_t admin_errors = 0;
   for (std::size_t trial = 1; trial <= trials && !probe.first_error(); ++trial) {
     std::this_thread::sleep_for(kSteady);
+    // A spurious path death (counted apart) may have left the standby path re-dialing; a trial
+    // measures the failover to a standby that is up.
+    if (!wait_for_up_paths(flow->client, 2, kPathUpTimeout)) {
+      log_line("[bench failover] the second path did not come back up");
+      ++admin_errors;
+      break;
+    }
     const rendr::PathId victim = flow->client.active_path();
     testing::FaultProxy* proxy = flow->proxy_of(victim);
     if (proxy == nullptr) {
