@@ -54,6 +54,7 @@ class HostileInputTest : public IntegrationTest {
     upload_reader_ = std::make_unique<StreamReader>(server_, ReadSpec{.seed = 7});
     ASSERT_TRUE(wait_until([&] { return upload_reader_->progress() >= 1 * MiB; }, scaled(10s)));
     before_ = listener_.stats();
+    before_path_ups_ = healthy_path_ups();
   }
 
   // The listener closed the hostile connection without waiting for the handshake timeout.
@@ -62,24 +63,42 @@ class HostileInputTest : public IntegrationTest {
     EXPECT_LT(end.after, kHandshakeTimeout) << "closed by the timeout, not for what it sent";
   }
 
-  // `counter` of the listener's stats has grown by one, and no other rejection counter moved.
-  void expect_counted(std::uint64_t ListenerStats::*counter) {
-    EXPECT_TRUE(
-        wait_until([&] { return listener_.stats().*counter == before_.*counter + 1; }, scaled(2s)));
-    auto expected = before_;
-    expected.*counter += 1;
+  std::uint64_t healthy_path_ups() const {
+    std::uint64_t ups = 0;
+    for (const auto& p : client_.stats().paths)
+      ups += p.up_count;
+    return ups;
+  }
+
+  // `counter` has grown by one (by at least one unless `exactly`), no other rejection counter
+  // moved, no flow opened, and every JOIN the listener accepted was the healthy client
+  // re-joining one of its paths (a loaded host can make it re-dial one), never the attacker.
+  void expect_counted(std::uint64_t ListenerStats::*counter, bool exactly = true) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const std::uint64_t now = listener_.stats().*counter;
+          return exactly ? now == before_.*counter + 1 : now > before_.*counter;
+        },
+        scaled(2s)));
     const auto now = listener_.stats();
     for (auto rejected : {&ListenerStats::rejected_malformed, &ListenerStats::rejected_unknown_flow,
                           &ListenerStats::rejected_bad_proof, &ListenerStats::rejected_replay,
                           &ListenerStats::rejected_capacity, &ListenerStats::rejected_timeout}) {
-      EXPECT_EQ(now.*rejected, expected.*rejected);
+      if (rejected != counter) {
+        EXPECT_EQ(now.*rejected, before_.*rejected);
+      }
     }
     EXPECT_EQ(now.flows_opened, before_.flows_opened);
-    EXPECT_EQ(now.joins_accepted, before_.joins_accepted);
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return listener_.stats().joins_accepted ==
+                 before_.joins_accepted + (healthy_path_ups() - before_path_ups_);
+        },
+        scaled(2s)))
+        << "a JOIN the healthy client did not make was accepted";
   }
 
-  // The healthy flow still moves and ends intact. (That no JOIN took over one of its paths is
-  // checked by expect_counted: joins_accepted does not move.)
+  // The healthy flow still moves and ends intact.
   void expect_healthy_flow_unaffected() {
     const std::uint64_t seen = upload_reader_->progress();
     EXPECT_TRUE(
@@ -106,6 +125,7 @@ class HostileInputTest : public IntegrationTest {
   std::unique_ptr<StreamWriter> upload_;
   std::unique_ptr<StreamReader> upload_reader_;
   ListenerStats before_;
+  std::uint64_t before_path_ups_ = 0;
 };
 
 TEST_F(HostileInputTest, GarbageIsRefusedAndCounted) {
@@ -213,7 +233,8 @@ TEST_F(HostileInputTest, HalfOpenConnectionsBeyondTheLimitAreRefusedAndCounted) 
       scaled(2s)));
   RawPeer beyond(listener_.port());
   expect_closed_promptly(beyond.read_until_closed(scaled(3s)));
-  expect_counted(&ListenerStats::rejected_capacity);
+  // Not exactly one: a re-dial of the healthy flow meeting the full table is refused too.
+  expect_counted(&ListenerStats::rejected_capacity, false);
   for (RawPeer* peer : {&first, &second}) {
     EXPECT_TRUE(peer->read_until_closed(kHandshakeTimeout + scaled(3s)).closed);
   }

@@ -1,4 +1,6 @@
 // One listener on two TCP ports, one flow table: a flow's paths may arrive on either port.
+#include <optional>
+
 #include "harness.hpp"
 
 namespace rendr::itest {
@@ -22,21 +24,24 @@ TEST_F(IntegrationTest, FlowWithPathsOnTwoListenerPortsCarriesDataOnBoth) {
   ASSERT_NE(via_b, kNoPath);
 
   // A third of the stream goes over port A, the middle over port B, the rest over A again.
-  std::error_code to_b;
-  std::error_code to_a;
-  StreamWriter upload(
-      client, {.seed = 1, .bytes = 12 * MiB, .after_write = [&](std::uint64_t written) {
-                 if (written >= 4 * MiB && client.active_path() == via_a && written < 8 * MiB) {
-                   to_b = client.migrate(via_b);
-                 }
-                 if (written >= 8 * MiB && client.active_path() == via_b) {
-                   to_a = client.migrate(via_a);
-                 }
-               }});
+  // Each migration waits for its target to be up: a loaded host can make a path re-dial
+  // (see README.md, known issues).
+  const auto is_up = [&](PathId id) { return path_info(client, id)->state == "up"; };
+  std::optional<std::error_code> to_b;
+  std::optional<std::error_code> to_a;
+  StreamWriter upload(client,
+                      {.seed = 1, .bytes = 12 * MiB, .after_write = [&](std::uint64_t written) {
+                         if (written >= 4 * MiB && !to_b && is_up(via_b))
+                           to_b = client.migrate(via_b);
+                         if (written >= 8 * MiB && to_b && !to_a && is_up(via_a)) {
+                           to_a = client.migrate(via_a);
+                         }
+                       }});
   StreamReader upload_reader(server, {.seed = 1});
   finish_transfer(upload, upload_reader, scaled(20s));
-  EXPECT_EQ(to_b, std::error_code{});
-  EXPECT_EQ(to_a, std::error_code{}) << describe(client.stats());
+  ASSERT_TRUE(to_b.has_value()) << describe(client.stats());
+  EXPECT_EQ(*to_b, std::error_code{});
+  EXPECT_EQ(to_a.value_or(std::error_code{}), std::error_code{});
   EXPECT_GT(path_info(client, via_a)->bytes_sent, 0u);
   EXPECT_GT(path_info(client, via_b)->bytes_sent, 0u);
   EXPECT_EQ(server.flow_id(), client.flow_id());
