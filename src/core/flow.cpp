@@ -562,27 +562,30 @@ struct Flow::Impl {
     p.ping_outstanding = false;
     const std::uint64_t sent = pong.timestamp;
     const std::uint64_t t = ticks(now);
-    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent));
+    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now);
     evaluate_quality(now);
   }
 
   // ---- modes
 
   // Prime, client: moves to a clearly better path (quality_monitor.hpp); the server follows.
+  // Paths are compared by their recent minimum RTT, which jitter does not move and the
+  // active path's own queueing moves less than the smoothed RTT.
   void evaluate_quality(Time now) {
     if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
     const PathEntry* current = find(active);
     if (current == nullptr || !current->rtt.has_sample()) return;
     PathId candidate = kNoPath;
-    Duration candidate_srtt{};
+    Duration candidate_rtt{};
     for (const auto& [id, p] : paths) {
       if (id == active || p.state != PathState::up || !p.rtt.has_sample()) continue;
-      if (candidate == kNoPath || p.rtt.srtt() < candidate_srtt) {
+      if (candidate == kNoPath || p.rtt.recent_min_rtt() < candidate_rtt) {
         candidate = id;
-        candidate_srtt = p.rtt.srtt();
+        candidate_rtt = p.rtt.recent_min_rtt();
       }
     }
-    if (quality.observe(candidate, candidate_srtt, current->rtt.srtt(), now, config.quality)) {
+    if (quality.observe(candidate, candidate_rtt, current->rtt.recent_min_rtt(), now,
+                        config.quality)) {
       set_active(candidate, MigrateCause::quality, now);  // no replay, as for migrate()
       quality.switched(now);
     }
@@ -806,7 +809,7 @@ struct Flow::Impl {
     }
     peer_limit = a.window;
     p.handshake_in_flight = false;
-    p.rtt.add_sample(now - p.handshake_sent);
+    p.rtt.add_sample(now - p.handshake_sent, now);
     state = FlowState::established;
     path_up(p, now);
     emit(Event::Kind::established);
@@ -832,7 +835,7 @@ struct Flow::Impl {
       return;
     }
     p.handshake_in_flight = false;
-    p.rtt.add_sample(now - p.handshake_sent);
+    p.rtt.add_sample(now - p.handshake_sent, now);
     ++counters.joins_accepted;
     if (a.delivered <= next_send) acknowledge(a.delivered, now);
     path_up(p, now);

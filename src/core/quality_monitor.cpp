@@ -4,12 +4,12 @@
 
 namespace rendr::core {
 
-bool QualityMonitor::observe(PathId candidate, Duration candidate_srtt, Duration active_srtt,
+bool QualityMonitor::observe(PathId candidate, Duration candidate_rtt, Duration active_rtt,
                              Time now, const QualityPolicy& policy) {
   const auto limit = std::chrono::duration_cast<Duration>(
-      std::chrono::duration<double, Duration::period>(active_srtt.count() * (1 - policy.margin)));
-  const bool clearly_better = candidate != kNoPath && candidate_srtt <= limit &&
-                              candidate_srtt + policy.min_gain <= active_srtt;
+      std::chrono::duration<double, Duration::period>(active_rtt.count() * (1 - policy.margin)));
+  const bool clearly_better = candidate != kNoPath && candidate_rtt <= limit &&
+                              candidate_rtt + policy.min_gain <= active_rtt;
   if (!clearly_better) {
     candidate_ = kNoPath;
     return false;

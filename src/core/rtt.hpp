@@ -1,5 +1,6 @@
 #pragma once
-// Smoothed round-trip time per path (RFC 6298 weights).
+// Smoothed round-trip time per path (RFC 6298 weights), and the minimum of the recent samples
+// (a windowed minimum over one to two `recent_window`s), which jitter does not move.
 #include <algorithm>
 
 #include "core/types.hpp"
@@ -8,8 +9,14 @@ namespace rendr::core {
 
 class RttEstimator {
  public:
-  void add_sample(Duration sample) {
+  void add_sample(Duration sample, Time now) {
     if (sample < Duration::zero()) return;
+    if (!has_sample_ || now - window_start_ >= kRecentWindow) {
+      previous_window_min_ = has_sample_ ? window_min_ : sample;
+      window_min_ = sample;
+      window_start_ = now;
+    }
+    window_min_ = std::min(window_min_, sample);
     if (!has_sample_) {
       srtt_ = sample;
       rttvar_ = sample / 2;
@@ -26,9 +33,15 @@ class RttEstimator {
   Duration srtt() const { return srtt_; }
   Duration rttvar() const { return rttvar_; }
   Duration min_rtt() const { return min_rtt_; }
+  Duration recent_min_rtt() const { return std::min(window_min_, previous_window_min_); }
 
  private:
+  static constexpr Duration kRecentWindow = std::chrono::seconds(5);
+
   bool has_sample_ = false;
+  Duration window_min_{};
+  Duration previous_window_min_{};
+  Time window_start_{};
   Duration srtt_{};
   Duration rttvar_{};
   Duration min_rtt_{};
