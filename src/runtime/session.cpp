@@ -22,6 +22,9 @@ core::Time now() {
 // aborted and the session is released.
 constexpr std::chrono::seconds kFinishLinger{3};
 
+// A timer that fires later than this was held up by a busy engine thread (see on_timer).
+constexpr std::chrono::milliseconds kLateTimer{3};
+
 }  // namespace
 
 // Work collected under the session mutex and carried out after it is released.
@@ -234,14 +237,16 @@ void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::Pat
 }
 
 void Session::arm_timer() {
-  const auto deadline = flow_->next_deadline();
-  if (!deadline) return;
+  if (const auto deadline = flow_->next_deadline()) arm_timer_at(*deadline);
+}
+
+void Session::arm_timer_at(core::Time at) {
   // Only ever move the timer earlier: a timer that fires early just re-arms.
-  if (timer_armed_ && timer_at_ <= *deadline) return;
+  if (timer_armed_ && timer_at_ <= at) return;
   timer_armed_ = true;
-  timer_at_ = *deadline;
+  timer_at_ = at;
   const std::uint64_t generation = ++timer_gen_;
-  timer_.expires_at(*deadline);
+  timer_.expires_at(at);
   timer_.async_wait([weak = weak_from_this(), generation](std::error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     if (auto s = weak.lock()) s->on_timer(generation);
@@ -254,7 +259,17 @@ void Session::on_timer(std::uint64_t generation) {
     std::lock_guard lock(mu_);
     if (generation != timer_gen_) return;
     timer_armed_ = false;
-    flow_->on_timer(now());
+    const core::Time t = now();
+    if (t - timer_at_ > kLateTimer && !late_timer_deferred_) {
+      // The engine thread was starved: frames that arrived meanwhile may still wait, unread,
+      // behind this timer. Let them be read first, or a busy machine would see the silence
+      // deadlines of live paths expire and declare them dead.
+      late_timer_deferred_ = true;
+      arm_timer_at(t + kLateTimer);
+      return;
+    }
+    late_timer_deferred_ = false;
+    flow_->on_timer(t);
     pump(a);
   }
   run(a);

@@ -155,6 +155,7 @@ class Session final : public std::enable_shared_from_this<Session> {
                      std::span<const wire::Frame> rest, const wire::Slice& backing, core::Time now,
                      Actions& a);
   void arm_timer();
+  void arm_timer_at(core::Time at);
   void on_finished_locked(Actions& a);
   void maybe_release(Actions& a);
   std::error_code read_error() const;
@@ -181,6 +182,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool timer_armed_ = false;
   core::Time timer_at_{};
   std::uint64_t timer_gen_ = 0;
+  bool late_timer_deferred_ = false;
   asio::steady_timer linger_;
 
   std::optional<PendingOp> pending_read_;
