@@ -141,6 +141,8 @@ class Conn {
   std::error_code remove_path(PathId id) { return core_->remove_path(id); }
   std::string state() const { return core_->state(); }
   Mode mode() const { return core_->mode(); }
+  // Switches the scheduling mode at run time, announced to the peer in-band so both directions
+  // agree: prime<->race and prime<->bond; race<->bond returns errc::illegal_mode_switch.
   std::error_code set_mode(Mode m) { return core_->set_mode(m); }
   std::uint64_t migration_count() const { return core_->migration_count(); }
   std::uint64_t recv_queue_hwm() const { return stats().recv_queue_hwm; }

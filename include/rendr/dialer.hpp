@@ -15,10 +15,10 @@ namespace rendr {
 struct FlowOptions {
   std::size_t send_buffer = 8 * 1024 * 1024;
   std::size_t recv_window = 8 * 1024 * 1024;
-  std::chrono::milliseconds dead_floor{40};   // liveness deadline floor
-  std::chrono::milliseconds dead_cap{3000};   // liveness deadline cap
-  std::chrono::milliseconds redial_max{2000}; // backoff cap for re-dialing a dead path
-  std::vector<std::uint8_t> psk;              // optional pre-shared key (both ends)
+  std::chrono::milliseconds dead_floor{40};    // liveness deadline floor
+  std::chrono::milliseconds dead_cap{3000};    // liveness deadline cap
+  std::chrono::milliseconds redial_max{2000};  // backoff cap for re-dialing a dead path
+  std::vector<std::uint8_t> psk;               // optional pre-shared key (both ends)
 };
 
 struct Dialer {

@@ -18,7 +18,7 @@ struct ListenOptions {
   std::chrono::milliseconds migration_budget{90'000};
   FlowOptions options;
   std::size_t max_flows = 4096;
-  std::size_t max_half_open = 256;               // transport connections before OPEN/JOIN
+  std::size_t max_half_open = 256;  // transport connections before OPEN/JOIN
   std::chrono::milliseconds handshake_timeout{5'000};
   Engine* engine = nullptr;  // nullptr: the default engine
 };

@@ -23,6 +23,9 @@ struct PathInfo {
   std::uint64_t frames_received = 0;
   std::uint64_t up_count = 0;
   std::uint64_t down_count = 0;
+  std::uint64_t delivery_rate = 0;  // bytes/s measured from acknowledged data (0: no sample yet)
+  std::uint64_t in_flight = 0;      // bytes sent on this path and not yet acknowledged
+  std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
 };
 
 struct ConnStats {
@@ -42,6 +45,12 @@ struct ConnStats {
   std::uint64_t retransmitted_bytes = 0;
   std::uint64_t joins_rejected = 0;
   std::vector<PathInfo> paths;
+  std::uint64_t mode_switches = 0;  // by set_mode here or the peer's announcement
+  // `migrations` by cause.
+  std::uint64_t migrations_explicit = 0;
+  std::uint64_t migrations_death = 0;
+  std::uint64_t migrations_follow = 0;
+  std::uint64_t migrations_quality = 0;
 };
 
 // Counters of a listener: what it refused and why.

@@ -30,9 +30,10 @@ struct PathSpec {
   std::string transport = "tcp";
   std::string host;
   std::uint16_t port = 0;
-  std::uint32_t weight = 1;  // bond mode share (later)
+  std::uint32_t weight = 1;  // bond mode: relative share of this path ("?weight=N" in a URI)
 
-  // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT".
+  // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT"; an optional
+  // "?weight=N" (N >= 1) sets `weight`.
   static PathSpec parse(std::string_view uri, std::error_code& ec);
   static PathSpec parse(std::string_view uri);  // throws std::system_error
   std::string to_string() const;

@@ -13,11 +13,6 @@ Conn Dialer::dial(std::error_code& ec) const {
     ec = errc::bad_path_spec;
     return {};
   }
-  if (mode != Mode::prime) {
-    // Race and bond scheduling are not implemented yet.
-    ec = std::make_error_code(std::errc::operation_not_supported);
-    return {};
-  }
   for (const auto& spec : paths) {
     if (!carrier::Registry::instance().find(spec.transport) || spec.host.empty() ||
         spec.port == 0) {

@@ -57,6 +57,20 @@ std::string_view to_string(MigrateCause c) {
 PathSpec PathSpec::parse(std::string_view uri, std::error_code& ec) {
   ec.clear();
   PathSpec spec;
+  if (const auto query = uri.find('?'); query != std::string_view::npos) {
+    const std::string_view option = uri.substr(query + 1);
+    constexpr std::string_view kWeight = "weight=";
+    unsigned weight = 0;
+    const char* first = option.data() + kWeight.size();
+    const char* last = option.data() + option.size();
+    if (!option.starts_with(kWeight) || std::from_chars(first, last, weight).ptr != last ||
+        weight == 0) {
+      ec = errc::bad_path_spec;
+      return {};
+    }
+    spec.weight = weight;
+    uri = uri.substr(0, query);
+  }
   if (const auto scheme_end = uri.find("://"); scheme_end != std::string_view::npos) {
     spec.transport = std::string(uri.substr(0, scheme_end));
     uri.remove_prefix(scheme_end + 3);
@@ -101,7 +115,10 @@ PathSpec PathSpec::parse(std::string_view uri) {
 
 std::string PathSpec::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return transport + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  std::string text =
+      transport + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  if (weight != 1) text += "?weight=" + std::to_string(weight);
+  return text;
 }
 
 }  // namespace rendr

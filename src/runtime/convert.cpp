@@ -37,9 +37,10 @@ MigrateCause from_core(core::MigrateCause c) {
       return MigrateCause::death;
     case core::MigrateCause::follow_peer:
       return MigrateCause::follow_peer;
-    default:  // core::MigrateCause::quality
+    case core::MigrateCause::quality:
       return MigrateCause::quality;
   }
+  return MigrateCause::explicit_request;
 }
 
 core::DownCause down_cause(int reason) {
@@ -91,6 +92,12 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   out.migrations = s.migrations;
   out.recv_queue_hwm = s.recv_queue_hwm;
   out.recv_dups = s.recv_dups;
+  out.bond_stuck_skips = s.bond_stuck_skips;
+  out.mode_switches = s.mode_switches;
+  out.migrations_explicit = s.migrations_explicit;
+  out.migrations_death = s.migrations_death;
+  out.migrations_follow = s.migrations_follow;
+  out.migrations_quality = s.migrations_quality;
   out.bytes_written = s.bytes_written;
   out.bytes_acked = s.bytes_acked;
   out.bytes_delivered = s.bytes_delivered;
@@ -113,6 +120,9 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.frames_received = p.frames_received;
     info.up_count = p.up_count;
     info.down_count = p.down_count;
+    info.delivery_rate = p.delivery_rate;
+    info.in_flight = p.in_flight;
+    info.weight = p.weight;
     out.paths.push_back(std::move(info));
   }
   return out;

@@ -588,7 +588,7 @@ PathId Session::add_path(const PathSpec& spec, std::error_code& ec) {
       return kNoPath;
     }
     // Register the spec before the core asks for the dial.
-    const core::PathId next = flow_->add_path(now());
+    const core::PathId next = flow_->add_path(now(), spec.weight);
     if (next == core::kNoPath) {
       ec = errc::not_connected;
       return kNoPath;
@@ -629,10 +629,21 @@ Mode Session::mode() const {
 }
 
 std::error_code Session::set_mode(Mode m) {
-  std::lock_guard lock(mu_);
-  if (to_core(m) == flow_->mode()) return {};
-  // Race and bond scheduling are not implemented yet: only prime is available.
-  return std::make_error_code(std::errc::operation_not_supported);
+  Actions a;
+  std::error_code ec;
+  {
+    std::lock_guard lock(mu_);
+    if (finished_) {
+      ec = to_error_code(flow_->error());
+      if (!ec) ec = errc::not_connected;
+      return ec;
+    }
+    if (flow_->set_mode(to_core(m), now()) == core::SetModeResult::illegal)
+      ec = errc::illegal_mode_switch;
+    pump(a);
+  }
+  run(a);
+  return ec;
 }
 
 std::uint64_t Session::migration_count() const {

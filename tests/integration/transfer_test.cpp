@@ -112,7 +112,7 @@ void expect_migrations_keep_every_path_up(Conn client, Conn server, bool both_wa
 // DISABLED until the runtime copes with a contended CPU: with two busy processes on the two
 // cores, healthy loopback paths are declared dead (40 ms floor), sometimes all at once. See
 // tests/integration/README.md.
-TEST_F(IntegrationTest, DISABLED_PlannedMigrationsUnderLoadKeepEveryPathUp) {
+TEST_F(IntegrationTest, PlannedMigrationsUnderLoadKeepEveryPathUp) {
   listen();
   const auto conns =
       connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
@@ -121,7 +121,7 @@ TEST_F(IntegrationTest, DISABLED_PlannedMigrationsUnderLoadKeepEveryPathUp) {
 }
 
 // DISABLED: as above, and more often with traffic both ways.
-TEST_F(IntegrationTest, DISABLED_PlannedMigrationsWithTrafficBothWaysKeepEveryPathUp) {
+TEST_F(IntegrationTest, PlannedMigrationsWithTrafficBothWaysKeepEveryPathUp) {
   listen();
   const auto conns =
       connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
