@@ -30,6 +30,8 @@ struct Dialer {
   Engine* engine = nullptr;  // nullptr: the default engine
 
   // Connects: OPEN on the first path that answers, then JOIN on the others in the background.
+  // Paths that fail are re-dialed with backoff until dial_timeout; if none ever connected, the
+  // error is the transport's last one (e.g. connection_refused), else errc::handshake_failed.
   Conn dial(std::error_code& ec) const;
   Conn dial() const;  // throws std::system_error
 };

@@ -347,6 +347,8 @@ std::error_code Session::wait_established(core::Time deadline) {
   std::unique_lock lock(mu_);
   cv_.wait_until(lock, deadline, [&] { return established_ || finished_; });
   if (established_ && !finished_) return {};
+  // No path ever connected: the transport's reason (e.g. connection refused) says more.
+  if (!any_dial_succeeded_ && last_dial_error_) return last_dial_error_;
   if (const auto ec = to_error_code(flow_->error())) return ec;
   return errc::handshake_failed;
 }
@@ -379,9 +381,11 @@ void Session::on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec
     if (!wanted) {
       if (carrier) a.aborts.push_back(std::move(carrier));
     } else if (ec || !carrier) {
+      last_dial_error_ = ec ? ec : make_error_code(errc::handshake_failed);
       flow_->on_dial_failed(path, now());
     } else {
       const core::Time t = now();
+      any_dial_succeeded_ = true;
       attach_locked(std::move(carrier), path, {}, {}, t, a);
       flow_->on_path_connected(path, t);
     }

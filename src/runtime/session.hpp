@@ -191,6 +191,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   int write_waiters_ = 0;
 
   bool established_ = false;
+  bool any_dial_succeeded_ = false;
+  std::error_code last_dial_error_;
   bool finished_ = false;
   bool finish_handled_ = false;
   bool detached_ = false;
