@@ -3,17 +3,22 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
-CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+comma      := ,
+
+# Configures a build directory once (Ninja when available: decided when the recipe runs, i.e.
+# after `deps` may have installed it); later runs reuse the directory's generator.
+define configure
+	test -f $(1)/CMakeCache.txt || cmake -S . -B $(1) \
+		$$(command -v ninja >/dev/null 2>&1 && echo "-G Ninja") $(2)
+endef
 
 .PHONY: deps build demo test test-asan test-tsan format clean
 
 deps:
 	./scripts/install-deps.sh
 
-$(BUILD)/build.ninja $(BUILD)/Makefile:
-	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
-
-build: deps $(BUILD)/build.ninja
+build: deps
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
@@ -23,18 +28,18 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 test-asan: deps
-	cmake -S . -B $(BUILD_ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=address,undefined
+	$(call configure,$(BUILD_ASAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=address$(comma)undefined)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow
 
 test-tsan: deps
-	cmake -S . -B $(BUILD_TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread
+	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
 	cmake --build $(BUILD_TSAN) -j $(JOBS)
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow
 
 format:
-	find include src tools bench tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
+	find include src tools tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
