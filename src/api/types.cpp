@@ -3,20 +3,14 @@
 
 #include <charconv>
 
+#include "core/types.hpp"
 #include "rendr/error.hpp"
+#include "runtime/convert.hpp"
 
 namespace rendr {
 
 std::string_view to_string(Mode m) {
-  switch (m) {
-    case Mode::prime:
-      return "prime";
-    case Mode::race:
-      return "race";
-    case Mode::bond:
-      return "bond";
-  }
-  return "?";
+  return core::to_string(runtime::to_core(m));
 }
 
 bool parse_mode(std::string_view text, Mode& out) {
@@ -41,17 +35,7 @@ std::string to_hex(const FlowId& id) {
 }
 
 std::string_view to_string(MigrateCause c) {
-  switch (c) {
-    case MigrateCause::explicit_request:
-      return "explicit";
-    case MigrateCause::death:
-      return "death";
-    case MigrateCause::follow_peer:
-      return "follow_peer";
-    case MigrateCause::quality:
-      return "quality";
-  }
-  return "?";
+  return core::to_string(runtime::to_core(c));
 }
 
 PathSpec PathSpec::parse(std::string_view uri, std::error_code& ec) {

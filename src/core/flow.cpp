@@ -309,21 +309,25 @@ struct Flow::Impl {
 
   void fail(FlowError e, Time now) {
     if (finished()) return;
-    state = FlowState::failed;
     error = e;
+    end_flow(FlowState::failed);
+    (void)now;
+  }
+
+  // Ends the flow: every live carrier is to be closed (a path with a CLOSE still to carry is
+  // closed once that CLOSE has been pulled), waiters are woken and the runtime is told.
+  void end_flow(FlowState final_state) {
+    state = final_state;
     for (auto& [id, p] : paths) {
-      // A path with a CLOSE to carry is closed once the CLOSE has been pulled.
-      if (!p.close_pending && (p.state == PathState::up || p.state == PathState::handshaking ||
-                               p.state == PathState::dialing)) {
-        emit(Event::Kind::close_path, id);
-      }
+      const bool live = p.state == PathState::up || p.state == PathState::handshaking ||
+                        p.state == PathState::dialing;
+      if (live && !p.close_pending) emit(Event::Kind::close_path, id);
       p.state = PathState::dead;
     }
     active = kNoPath;
     signal_readable();
     signal_writable();
     emit(Event::Kind::finished);
-    (void)now;
   }
 
   bool done() const {
@@ -343,19 +347,7 @@ struct Flow::Impl {
     if (peer_done && !done_notice_pending) close_now();
   }
 
-  void close_now() {
-    state = FlowState::closed;
-    for (auto& [id, p] : paths) {
-      if (p.state == PathState::up || p.state == PathState::handshaking ||
-          p.state == PathState::dialing)
-        emit(Event::Kind::close_path, id);
-      p.state = PathState::dead;
-    }
-    active = kNoPath;
-    signal_readable();
-    signal_writable();
-    emit(Event::Kind::finished);
-  }
+  void close_now() { end_flow(FlowState::closed); }
 
   // A path stops carrying frames. `notify_runtime`: the core, not the carrier, decided.
   void path_down(PathEntry& p, DownCause cause, Time now, bool notify_runtime) {

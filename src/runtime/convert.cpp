@@ -43,6 +43,20 @@ MigrateCause from_core(core::MigrateCause c) {
   return MigrateCause::explicit_request;
 }
 
+core::MigrateCause to_core(MigrateCause c) {
+  switch (c) {
+    case MigrateCause::explicit_request:
+      return core::MigrateCause::explicit_request;
+    case MigrateCause::death:
+      return core::MigrateCause::death;
+    case MigrateCause::follow_peer:
+      return core::MigrateCause::follow_peer;
+    case MigrateCause::quality:
+      return core::MigrateCause::quality;
+  }
+  return core::MigrateCause::explicit_request;
+}
+
 core::DownCause down_cause(int reason) {
   switch (static_cast<carrier::DownReason>(reason)) {
     case carrier::DownReason::eof:

@@ -16,6 +16,7 @@ namespace rendr::runtime {
 core::Mode to_core(Mode m);
 Mode from_core(core::Mode m);
 MigrateCause from_core(core::MigrateCause c);
+core::MigrateCause to_core(MigrateCause c);
 core::DownCause down_cause(int carrier_down_reason);
 
 // errc for a failed flow; empty for FlowError::none.

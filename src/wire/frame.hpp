@@ -3,6 +3,7 @@
 //
 // Every frame: type u8 | flags u8 | length (QUIC varint) | body[length].
 // Integers in bodies are QUIC varints (u62) or fixed-size big-endian.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -73,6 +74,8 @@ struct Open {
   std::uint64_t window = 0;  // initial receive window the client grants the server
   KeyShare key_share{};
   Nonce nonce{};
+
+  friend bool operator==(const Open&, const Open&) = default;
 };
 
 // OPEN_ACK: server -> client. `confirm` = HMAC(flow key, "open-ack" transcript): proves the
@@ -83,6 +86,8 @@ struct OpenAck {
   KeyShare key_share{};
   Nonce nonce{};
   Mac confirm{};
+
+  friend bool operator==(const OpenAck&, const OpenAck&) = default;
 };
 
 // JOIN: attaches a further path to an existing flow. `counter` is strictly fresh per flow
@@ -95,6 +100,8 @@ struct Join {
   std::uint64_t counter = 0;
   Nonce nonce{};
   Mac mac{};
+
+  friend bool operator==(const Join&, const Join&) = default;
 };
 
 // JOIN_ACK: `delivered` is the server's contiguous receive offset; `mac` proves the server holds
@@ -103,12 +110,19 @@ struct JoinAck {
   Status status = Status::ok;
   std::uint64_t delivered = 0;
   Mac mac{};
+
+  friend bool operator==(const JoinAck&, const JoinAck&) = default;
 };
 
 // DATA: stream bytes at `offset`. The payload references the decoder's input buffer.
 struct Data {
   std::uint64_t offset = 0;
   ConstBytes payload{};
+
+  // Payloads compare by content (they are views into different buffers).
+  friend bool operator==(const Data& a, const Data& b) {
+    return a.offset == b.offset && std::ranges::equal(a.payload, b.payload);
+  }
 };
 
 // ACK: cumulative contiguous offset received, and the highest offset the sender may send.
@@ -117,10 +131,14 @@ struct Ack {
   std::uint64_t delivered = 0;
   std::uint64_t limit = 0;
   bool fin_received = false;
+
+  friend bool operator==(const Ack&, const Ack&) = default;
 };
 
 struct Fin {
   std::uint64_t final_offset = 0;
+
+  friend bool operator==(const Fin&, const Fin&) = default;
 };
 
 enum class CloseCode : std::uint64_t {
@@ -133,34 +151,46 @@ enum class CloseCode : std::uint64_t {
 struct Close {
   CloseCode code = CloseCode::normal;
   std::string reason;
+
+  friend bool operator==(const Close&, const Close&) = default;
 };
 
 struct Ping {
   std::uint64_t id = 0;
   std::uint64_t timestamp = 0;  // opaque to the peer, echoed in PONG
+
+  friend bool operator==(const Ping&, const Ping&) = default;
 };
 
 struct Pong {
   std::uint64_t id = 0;
   std::uint64_t timestamp = 0;
+
+  friend bool operator==(const Pong&, const Pong&) = default;
 };
 
 struct Mode {
   std::uint64_t seq = 0;
   ModeCode mode = ModeCode::prime;
+
+  friend bool operator==(const Mode&, const Mode&) = default;
 };
 
 // An extension frame the decoder skipped (type >= kFirstExtensionType).
 struct Extension {
   std::uint8_t type = 0;
+
+  friend bool operator==(const Extension&, const Extension&) = default;
 };
 
-using Body = std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode,
-                          Extension>;
+using Body =
+    std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode, Extension>;
 
 struct Frame {
   std::uint8_t flags = 0;
   Body body;
+
+  friend bool operator==(const Frame&, const Frame&) = default;
 };
 
 enum class DecodeError {
@@ -201,10 +231,10 @@ std::size_t encode_varint(std::uint64_t v, Byte* out);  // out has >= varint_siz
 std::size_t decode_varint(ConstBytes in, std::uint64_t& v);
 
 inline FrameType type_of(const Frame& f) {
-  constexpr FrameType kTypes[] = {FrameType::open, FrameType::open_ack, FrameType::join,
-                                  FrameType::join_ack, FrameType::data, FrameType::ack,
-                                  FrameType::fin, FrameType::close, FrameType::ping,
-                                  FrameType::pong, FrameType::mode};
+  constexpr FrameType kTypes[] = {FrameType::open,     FrameType::open_ack, FrameType::join,
+                                  FrameType::join_ack, FrameType::data,     FrameType::ack,
+                                  FrameType::fin,      FrameType::close,    FrameType::ping,
+                                  FrameType::pong,     FrameType::mode};
   return f.body.index() < std::size(kTypes) ? kTypes[f.body.index()] : FrameType{0};
 }
 
