@@ -127,6 +127,19 @@ double Args::number(std::string_view name, double fallback) const {
   return v ? parse_double(*v, "--" + std::string(name)) : fallback;
 }
 
+std::vector<double> Args::numbers(std::string_view name) const {
+  std::vector<double> out;
+  const auto v = value(name);
+  if (!v) return out;
+  std::string_view rest = *v;
+  for (;;) {
+    const auto comma = rest.find(',');
+    out.push_back(parse_double(rest.substr(0, comma), "--" + std::string(name) + " item"));
+    if (comma == std::string_view::npos) return out;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
 std::chrono::milliseconds Args::millis(std::string_view name,
                                        std::chrono::milliseconds fallback) const {
   return std::chrono::milliseconds(count(name, static_cast<std::uint64_t>(fallback.count())));

@@ -57,6 +57,8 @@ class Args {
   std::uint64_t size(std::string_view name, std::uint64_t fallback) const;
   std::uint64_t count(std::string_view name, std::uint64_t fallback) const;
   double number(std::string_view name, double fallback) const;
+  // "200,200,50": comma-separated non-negative numbers; empty when the flag is absent.
+  std::vector<double> numbers(std::string_view name) const;
   std::chrono::milliseconds millis(std::string_view name, std::chrono::milliseconds fallback) const;
   rendr::Mode mode(rendr::Mode fallback = rendr::Mode::prime) const;  // "--mode"
 

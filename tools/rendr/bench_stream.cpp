@@ -1,9 +1,13 @@
-// `rendr bench stream`: bulk throughput of raw TCP over loopback (the physical limit) and of a
-// rendr flow with N loopback paths migrating round-robin every --migrate-every bytes, in one run.
-// See docs/benchmarks.md for exactly what both runs do.
+// `rendr bench stream`: bulk throughput of a rendr flow with N loopback paths in any mode, next to
+// a reference measured in the same run: raw TCP over loopback (the physical limit), or, with
+// --rates, plain TCP over the same shaped links. Optionally migrates round-robin every
+// --migrate-every bytes or switches modes every --switch-modes-every-ms. See docs/benchmarks.md
+// for exactly what every run does.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +17,10 @@
 #include "commands.hpp"
 #include "console.hpp"
 #include "local_flow.hpp"
+#include "mode_cycler.hpp"
 #include "path_admin.hpp"
+#include "path_shaping.hpp"
+#include "shaped_tcp.hpp"
 #include "status_ticker.hpp"
 #include "tcp_loopback.hpp"
 #include "transfer.hpp"
@@ -21,11 +28,35 @@
 namespace rendr::cli {
 namespace {
 
+// A shaped run without --size moves this long at the rate the mode should reach.
+constexpr double kShapedSeconds = 10;
+
+struct StreamConfig {
+  std::uint64_t total = 0;
+  std::size_t paths = 0;
+  std::uint64_t migrate_every = 0;
+  rendr::Mode mode = rendr::Mode::prime;
+  Verify verify = Verify::compare;
+  PathShaping shaping;
+  std::chrono::milliseconds switch_modes_every{0};
+};
+
 struct StreamRun {
   TransferResult transfer;
   std::uint64_t migrations = 0;
   std::uint64_t unrequested_migrations = 0;  // failovers (or other moves) nobody asked for
-  std::uint64_t admin_errors = 0;            // migrate() calls that failed
+  std::uint64_t spurious_migrations = 0;     // deaths of healthy paths and quality moves
+  std::uint64_t admin_errors = 0;            // migrate() or set_mode() calls that failed
+  std::uint64_t mode_switches = 0;
+  rendr::ConnStats client;  // after the transfer
+  rendr::ConnStats server;
+};
+
+// The reference run: throughput, worst read gap and whether it was clean.
+struct ReferenceRun {
+  double megabytes_per_second = 0;
+  double max_stall_ms = 0;
+  bool ok = false;
 };
 
 std::string progress_text(const char* what, const TransferProgress& progress, std::uint64_t total,
@@ -38,34 +69,53 @@ std::string progress_text(const char* what, const TransferProgress& progress, st
                 seconds > 0 ? received / 1e6 / seconds : 0.0);
   std::string text = line;
   if (conn != nullptr)
-    text += "  path " + std::to_string(conn->active_path()) + "  migrations " +
+    text += "  mode " + std::string(rendr::to_string(conn->mode())) + "  path " +
+            std::to_string(conn->active_path()) + "  migrations " +
             std::to_string(conn->migration_count());
   return text;
 }
 
-StreamRun run_baseline(const Payload& payload, std::uint64_t total, Verify verify) {
+ReferenceRun run_loopback_tcp(const Payload& payload, std::uint64_t total, Verify verify) {
   asio::io_context io;
   TcpPair tcp = connect_tcp_loopback(io);
   TransferProgress progress;
   const Clock::time_point start = Clock::now();
   StatusTicker ticker([&] { return progress_text("raw tcp", progress, total, start, nullptr); },
                       std::chrono::milliseconds(200));
-  return {
-      run_transfer(tcp.client, tcp.server, payload, total, verify, progress, [](std::uint64_t) {})};
+  const TransferResult t =
+      run_transfer(tcp.client, tcp.server, payload, total, verify, progress, [](std::uint64_t) {});
+  return {t.megabytes_per_second(), to_ms(t.max_stall), t.ok()};
 }
 
-StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total, Verify verify,
-                    std::uint64_t migrate_every) {
+ReferenceRun run_reference(const StreamConfig& config, const Payload& payload) {
+  ReferenceRun run;
+  const char* what = "raw tcp";
+  if (config.shaping.empty()) {
+    run = run_loopback_tcp(payload, config.total, config.verify);
+  } else {
+    what = "tcp x N";
+    const ShapedTcpResult r = run_shaped_tcp(config.shaping, payload, config.total, config.verify);
+    run = {r.megabytes_per_second(), to_ms(r.max_stall), r.ok};
+  }
+  char line[200];
+  std::snprintf(line, sizeof line, "[bench stream] %-8s %.1f MB/s, max stall %.1f ms, %s", what,
+                run.megabytes_per_second, run.max_stall_ms,
+                run.ok ? "content intact" : "FAILED (content or I/O error)");
+  log_line(line);
+  return run;
+}
+
+StreamRun run_rendr(LocalFlow& flow, const StreamConfig& config, const Payload& payload) {
   StreamRun run;
   TransferProgress progress;
   const auto tally =
       watch_migrations(flow.client, "[bench stream] client", LogMigrations::unrequested);
-  std::uint64_t next_migration_at = migrate_every;
+  std::uint64_t next_migration_at = config.migrate_every;
   // Runs on the sender thread between two writes, as an application migrating at a byte
   // boundary would.
   auto migrate_on_schedule = [&](std::uint64_t written) {
-    if (migrate_every == 0 || written < next_migration_at || written >= total) return;
-    next_migration_at += migrate_every;
+    if (config.migrate_every == 0 || written < next_migration_at || written >= config.total) return;
+    next_migration_at += config.migrate_every;
     const rendr::PathId next = next_path_round_robin(flow.client);
     const std::error_code ec = next == rendr::kNoPath ? make_error_code(rendr::errc::no_such_path)
                                                       : flow.client.migrate(next);
@@ -78,99 +128,193 @@ StreamRun run_rendr(LocalFlow& flow, const Payload& payload, std::uint64_t total
   const Clock::time_point start = Clock::now();
   {
     StatusTicker ticker(
-        [&] { return progress_text("rendr", progress, total, start, &flow.client); },
+        [&] { return progress_text("rendr", progress, config.total, start, &flow.client); },
         std::chrono::milliseconds(200));
-    run.transfer = run_transfer(flow.client, flow.server, payload, total, verify, progress,
-                                migrate_on_schedule);
+    std::optional<ModeCycler> cycler;
+    if (config.switch_modes_every.count() > 0)
+      cycler.emplace(flow.client, config.switch_modes_every);
+    run.transfer = run_transfer(flow.client, flow.server, payload, config.total, config.verify,
+                                progress, migrate_on_schedule);
+    if (cycler) run.admin_errors += cycler->failures();
   }
+  run.client = flow.client.stats();
+  run.server = flow.server.stats();
   run.migrations = flow.client.migration_count();
   run.unrequested_migrations = tally->unrequested();
+  // Nothing is injected in this bench, so every death was of a healthy path; a quality move
+  // between links the bench shaped alike (or did not shape) is a flap.
+  run.spurious_migrations = run.client.migrations_death + run.client.migrations_quality;
+  run.mode_switches = run.client.mode_switches;
   return run;
 }
 
-void log_run(const char* what, const StreamRun& run) {
+void log_run(const StreamRun& run) {
   const TransferResult& t = run.transfer;
-  char line[300];
-  std::snprintf(line, sizeof line,
-                "[bench stream] %-8s %.0f MB/s, %.2f s, max stall %.1f ms, content %s%s%s", what,
-                t.megabytes_per_second(), std::chrono::duration<double>(t.elapsed).count(),
-                to_ms(t.max_stall), t.intact() ? "intact" : "MISMATCH",
-                t.send_error ? (", send error: " + t.send_error.message()).c_str() : "",
-                t.receive_error ? (", receive error: " + t.receive_error.message()).c_str() : "");
+  char line[400];
+  std::snprintf(
+      line, sizeof line,
+      "[bench stream] rendr    %.1f MB/s, %.2f s, max stall %.1f ms, content %s, "
+      "mode switches %llu, recv dups %llu, recv queue hwm %llu, bond stuck skips %llu%s%s",
+      t.megabytes_per_second(), std::chrono::duration<double>(t.elapsed).count(),
+      to_ms(t.max_stall), t.intact() ? "intact" : "MISMATCH",
+      static_cast<unsigned long long>(run.mode_switches),
+      static_cast<unsigned long long>(run.server.recv_dups),
+      static_cast<unsigned long long>(run.server.recv_queue_hwm),
+      static_cast<unsigned long long>(run.client.bond_stuck_skips),
+      t.send_error ? (", send error: " + t.send_error.message()).c_str() : "",
+      t.receive_error ? (", receive error: " + t.receive_error.message()).c_str() : "");
   log_line(line);
+  for (const rendr::PathInfo& path : run.client.paths) {
+    std::snprintf(line, sizeof line,
+                  "[bench stream]   path %u %s: sent %s, delivery rate %.1f MB/s, rtt %.2f ms",
+                  path.id, path.state.c_str(), human_bytes(double(path.bytes_sent)).c_str(),
+                  double(path.delivery_rate) / 1e6, double(path.rtt.count()) / 1e3);
+    log_line(line);
+  }
 }
 
-int run(const Args& args) {
-  const std::uint64_t total = args.size("size", std::uint64_t{1} << 30);
-  const std::size_t paths = args.count("paths", 2);
-  const std::uint64_t migrate_every = args.size("migrate-every", std::uint64_t{64} << 20);
-  const std::size_t repeat = args.count("repeat", 1);
-  const rendr::Mode mode = args.mode();
+// Bytes the client sent on each path (by position in id order), added over runs.
+void add_path_bytes(const rendr::ConnStats& client, std::vector<double>& bytes_by_path) {
+  std::vector<rendr::PathInfo> paths = client.paths;
+  std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  bytes_by_path.resize(std::max(bytes_by_path.size(), paths.size()));
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    bytes_by_path[i] += double(paths[i].bytes_sent);
+}
+
+std::vector<double> shares_of(std::vector<double> values) {
+  double sum = 0;
+  for (const double v : values)
+    sum += v;
+  for (double& v : values)
+    v = sum > 0 ? v / sum : 0;
+  return values;
+}
+
+StreamConfig parse_config(const Args& args) {
+  StreamConfig config;
+  config.shaping = parse_path_shaping(args);
+  config.paths = args.count("paths", config.shaping.empty() ? 2 : config.shaping.paths());
+  config.mode = args.mode();
+  const bool shaped = !config.shaping.empty();
+  // A shaped run measures steady aggregation; planned migrations would only perturb it.
+  config.migrate_every = args.size("migrate-every", shaped ? 0 : std::uint64_t{64} << 20);
+  const double expected_mbps = config.mode == rendr::Mode::bond
+                                   ? config.shaping.sum_megabytes_per_second()
+                                   : config.shaping.max_megabytes_per_second();
+  const auto shaped_default = std::uint64_t(expected_mbps * 1e6 * kShapedSeconds);
+  config.total = args.size("size", shaped ? shaped_default : std::uint64_t{1} << 30);
+  config.switch_modes_every = args.millis("switch-modes-every-ms", std::chrono::milliseconds(0));
   const std::string verify_name = args.text("verify", "compare");
   if (verify_name != "compare" && verify_name != "sha256")
     throw UsageError("--verify must be compare or sha256");
-  const Verify verify = verify_name == "sha256" ? Verify::sha256 : Verify::compare;
-  if (total == 0) throw UsageError("--size must be > 0");
-  if (paths == 0) throw UsageError("--paths must be >= 1");
-  if (paths == 1 && migrate_every > 0)
+  config.verify = verify_name == "sha256" ? Verify::sha256 : Verify::compare;
+  if (config.total == 0) throw UsageError("--size must be > 0");
+  if (config.paths == 0) throw UsageError("--paths must be >= 1");
+  if (shaped && config.paths != config.shaping.paths())
+    throw UsageError("--rates needs one rate per path (--paths " + std::to_string(config.paths) +
+                     ")");
+  if (config.paths == 1 && config.migrate_every > 0)
     throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
+  return config;
+}
+
+int run(const Args& args) {
+  const StreamConfig config = parse_config(args);
+  const std::size_t repeat = args.count("repeat", 1);
   if (repeat == 0) throw UsageError("--repeat must be >= 1");
+  const bool shaped = !config.shaping.empty();
+  if (shaped)
+    log_line("[bench stream] " + human_bytes(double(config.total)) + " per run over " +
+             config.shaping.describe() + ", mode " + std::string(rendr::to_string(config.mode)));
+
+  std::vector<testing::Shaping> shaping_by_path;
+  for (std::size_t i = 0; i < config.shaping.paths(); ++i)
+    shaping_by_path.push_back(config.shaping.of_path(i));
 
   const Payload payload;
-  std::vector<double> baseline_mbps, rendr_mbps, ratios, migrations, stalls, baseline_stalls;
+  std::vector<double> reference_mbps, rendr_mbps, reference_ratios, migrations, stalls,
+      reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path;
   // errors: transfers that failed (I/O error, early EOF, bad content); admin_errors: migrate()
-  // calls that failed (e.g. no other path was up).
-  std::uint64_t errors = 0, admin_errors = 0, unrequested_migrations = 0;
+  // or set_mode() calls that failed (e.g. no other path was up).
+  std::uint64_t errors = 0, admin_errors = 0, unrequested_migrations = 0, spurious_migrations = 0;
   bool all_match = true;
   for (std::size_t i = 1; i <= repeat; ++i) {
-    const StreamRun baseline = run_baseline(payload, total, verify);
-    log_run("raw tcp", baseline);
+    const ReferenceRun reference = run_reference(config, payload);
 
     std::error_code ec;
-    auto flow = LocalFlow::open({.paths = paths, .mode = mode}, ec);
+    auto flow = LocalFlow::open(
+        {.paths = config.paths, .mode = config.mode, .shaping = shaping_by_path}, ec);
     if (!flow)
-      return report_setup_failure(args, "stream",
-                                  "cannot open a rendr flow with " + std::to_string(paths) +
-                                      " path(s), mode " + std::string(rendr::to_string(mode)) +
-                                      ": " + ec.message());
-    const StreamRun rendr_run = run_rendr(*flow, payload, total, verify, migrate_every);
-    log_run("rendr", rendr_run);
+      return report_setup_failure(
+          args, "stream",
+          "cannot open a rendr flow with " + std::to_string(config.paths) + " path(s), mode " +
+              std::string(rendr::to_string(config.mode)) + ": " + ec.message());
+    const StreamRun rendr_run = run_rendr(*flow, config, payload);
+    log_run(rendr_run);
 
     const TransferResult& r = rendr_run.transfer;
-    all_match = all_match && r.intact() && baseline.transfer.intact();
-    errors += std::uint64_t(!r.ok()) + std::uint64_t(!baseline.transfer.ok());
+    all_match = all_match && r.intact() && reference.ok;
+    errors += std::uint64_t(!r.ok()) + std::uint64_t(!reference.ok);
     admin_errors += rendr_run.admin_errors;
-    baseline_mbps.push_back(baseline.transfer.megabytes_per_second());
+    reference_mbps.push_back(reference.megabytes_per_second);
     rendr_mbps.push_back(r.megabytes_per_second());
-    ratios.push_back(baseline_mbps.back() > 0 ? rendr_mbps.back() / baseline_mbps.back() : 0);
+    reference_ratios.push_back(reference.megabytes_per_second > 0
+                                   ? rendr_mbps.back() / reference.megabytes_per_second
+                                   : 0);
     migrations.push_back(double(rendr_run.migrations));
     unrequested_migrations += rendr_run.unrequested_migrations;
+    spurious_migrations += rendr_run.spurious_migrations;
+    mode_switches.push_back(double(rendr_run.mode_switches));
+    recv_dups.push_back(double(rendr_run.server.recv_dups));
+    recv_queue_hwm.push_back(double(rendr_run.server.recv_queue_hwm));
+    stuck_skips.push_back(double(rendr_run.client.bond_stuck_skips));
+    add_path_bytes(rendr_run.client, bytes_by_path);
     stalls.push_back(to_ms(r.max_stall));
-    baseline_stalls.push_back(to_ms(baseline.transfer.max_stall));
+    reference_stalls.push_back(reference.max_stall_ms);
   }
 
+  // Shaped: the baseline is what the links can carry, the sum of their rates; the measured plain
+  // TCP over the same proxies is reported next to it as the reference.
+  const double links_mbps = config.shaping.sum_megabytes_per_second();
+  const double baseline_mbps = shaped ? links_mbps : median(reference_mbps);
   JsonObject result;
   result.add("bench", "stream")
-      .add("bytes", total)
-      .add("paths", std::uint64_t{paths})
-      .add("migrate_every", migrate_every)
-      .add("mode", rendr::to_string(mode))
+      .add("bytes", config.total)
+      .add("paths", std::uint64_t{config.paths})
+      .add("migrate_every", config.migrate_every)
+      .add("mode", rendr::to_string(config.mode))
       .add("runs", std::uint64_t{repeat})
       .add("sha256_match", all_match)
       .add("migrations", median(migrations))
       .add("unrequested_migrations", unrequested_migrations)
+      .add("spurious_migrations", spurious_migrations)
       .add("rendr_MBps", median(rendr_mbps))
-      .add("baseline_MBps", median(baseline_mbps))
-      .add("ratio", median(ratios))
+      .add("baseline_MBps", baseline_mbps)
+      .add("ratio", shaped ? median(rendr_mbps) / links_mbps : median(reference_ratios))
       .add("max_stall_ms", max_of(stalls))
-      .add("baseline_max_stall_ms", max_of(baseline_stalls))
+      .add("baseline_max_stall_ms", max_of(reference_stalls))
       .add("errors", errors)
       .add("admin_errors", admin_errors)
-      .add("verify", verify == Verify::sha256
+      .add("verify", config.verify == Verify::sha256
                          ? "openssl sha256 on sender and receiver, both runs"
                          : "receiver compares every byte with the sent pattern, both runs");
-  if (repeat > 1)
-    result.add("rendr_MBps_each", rendr_mbps).add("baseline_MBps_each", baseline_mbps);
+  if (shaped)
+    result.add("baseline", "sum of path rates")
+        .add("rates_mbit", config.shaping.rates_mbit)
+        .add("delays_ms", config.shaping.delays_ms)
+        .add("aggregation_efficiency", median(rendr_mbps) / links_mbps)
+        .add("reference_tcp_MBps", median(reference_mbps))
+        .add("reference_ratio", median(reference_ratios));
+  result.add("mode_switches", median(mode_switches))
+      .add("recv_dups", median(recv_dups))
+      .add("recv_queue_hwm", max_of(recv_queue_hwm))
+      .add("bond_stuck_skips", median(stuck_skips))
+      .add("path_share", shares_of(bytes_by_path));
+  if (repeat > 1) {
+    result.add("rendr_MBps_each", rendr_mbps);
+    result.add(shaped ? "reference_tcp_MBps_each" : "baseline_MBps_each", reference_mbps);
+  }
   print_result(args, "rendr bench stream (medians over runs; stall = worst run)", result);
   return all_match && errors == 0 && admin_errors == 0 ? 0 : 1;
 }
@@ -178,25 +322,38 @@ int run(const Args& args) {
 }  // namespace
 
 Command bench_stream_command() {
-  return {{"bench stream",
-           "bulk throughput vs raw TCP, with planned migrations",
-           "--size BYTES --paths N --migrate-every BYTES [--repeat K] [--mode prime] [--json]",
-           "Moves --size bytes over raw TCP on loopback (baseline), then over a rendr flow with\n"
-           "N loopback paths, migrating round-robin every --migrate-every bytes written. One\n"
-           "sender and one receiver thread, 1 MiB writes and reads, and the same verification\n"
-           "in both runs. Sizes accept KiB/MiB/GiB (and KB/MB/GB).",
-           {{"size", OptionSpec::Kind::value, "BYTES", "bytes to move per run (default 1GiB)"},
-            {"paths", OptionSpec::Kind::value, "N", "rendr paths (default 2)"},
-            {"migrate-every", OptionSpec::Kind::value, "BYTES",
-             "planned migration every BYTES written (default 64MiB; 0 = never)"},
-            {"repeat", OptionSpec::Kind::value, "K",
-             "run baseline+rendr K times, report medians (default 1)"},
-            {"verify", OptionSpec::Kind::value, "compare|sha256",
-             "compare (default): the receiver memcmps every byte with the known pattern; "
-             "sha256: OpenSSL SHA-256 on both ends"},
-            mode_option(),
-            json_option()}},
-          run};
+  return {
+      {"bench stream",
+       "bulk throughput in any mode, vs raw TCP or shaped links",
+       "--size BYTES --paths N [--mode prime|race|bond] [--rates MBIT,MBIT [--delays MS,MS]]\n"
+       "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K] [--json]",
+       "Moves --size bytes over a rendr flow with N loopback paths and, first, over a reference\n"
+       "in the same run: one raw TCP connection on loopback, or with --rates one plain TCP\n"
+       "connection per path through the same shaped proxies (the baseline is then the sum of\n"
+       "the path rates). Optionally migrates round-robin every --migrate-every bytes written or\n"
+       "switches modes (prime, race, prime, bond, ...) every --switch-modes-every-ms. One\n"
+       "sender and one receiver thread, 1 MiB writes and reads, and the same verification in\n"
+       "both runs. Sizes accept KiB/MiB/GiB (and KB/MB/GB).",
+       {{"size", OptionSpec::Kind::value, "BYTES",
+         "bytes to move per run (default 1GiB; with --rates 10 s at the mode's nominal rate)"},
+        {"paths", OptionSpec::Kind::value, "N",
+         "rendr paths (default 2, or one per --rates value)"},
+        {"rates", OptionSpec::Kind::value, "MBIT,MBIT,...",
+         "put path i through a FaultProxy limited to MBIT Mbit/s each way"},
+        {"delays", OptionSpec::Kind::value, "MS,MS,...",
+         "one-way delay added each way on path i (RTT grows by 2x; needs --rates)"},
+        {"migrate-every", OptionSpec::Kind::value, "BYTES",
+         "planned migration every BYTES written (default 64MiB, 0 with --rates; 0 = never)"},
+        {"switch-modes-every-ms", OptionSpec::Kind::value, "MS",
+         "switch modes prime->race->prime->bond->... every MS during the transfer"},
+        {"repeat", OptionSpec::Kind::value, "K",
+         "run reference+rendr K times, report medians (default 1)"},
+        {"verify", OptionSpec::Kind::value, "compare|sha256",
+         "compare (default): the receiver memcmps every byte with the known pattern; "
+         "sha256: OpenSSL SHA-256 on both ends"},
+        mode_option(),
+        json_option()}},
+      run};
 }
 
 }  // namespace rendr::cli

@@ -20,7 +20,8 @@ Command bench_failover_command();
 // Options several commands share.
 inline OptionSpec mode_option() {
   return {"mode", OptionSpec::Kind::value, "prime|race|bond",
-          "path scheduling mode (default prime; only prime is implemented today)"};
+          "prime: one active path (default); race: every frame on every path, first copy wins; "
+          "bond: frames striped over the paths, bandwidths add up"};
 }
 inline OptionSpec json_option() {
   return {"json", OptionSpec::Kind::flag, "", "print the result as one JSON line (always last)"};

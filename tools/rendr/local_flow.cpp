@@ -29,8 +29,10 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
   dialer.mode = config.mode;
   for (std::size_t i = 0; i < config.paths; ++i) {
     std::uint16_t port = flow->listener.port(i);
-    if (config.through_proxies) {
+    if (config.through_proxies || !config.shaping.empty()) {
       flow->proxies.push_back(std::make_unique<testing::FaultProxy>(kLoopback, kLoopback, port));
+      if (i < config.shaping.size())
+        flow->proxies.back()->set_shaping(config.shaping[i], config.shaping[i]);
       port = flow->proxies.back()->port();
     }
     dialer.paths.push_back(loopback_spec(port));

@@ -17,6 +17,8 @@ struct LocalFlowConfig {
   std::size_t paths = 2;
   bool through_proxies = false;
   rendr::Mode mode = rendr::Mode::prime;
+  // Per path, both directions; non-empty (one per path) puts every path through a proxy.
+  std::vector<testing::Shaping> shaping{};
   std::chrono::milliseconds path_up_timeout{5000};
 };
 
