@@ -124,6 +124,8 @@ int run(const Args& args) {
 
   const EchoReport report = probe.finish(kDrain);
   server_thread.join();
+  const rendr::ConnStats client_stats = flow->client.stats();
+  const rendr::ConnStats server_stats = flow->server.stats();
   const std::uint64_t errors = report.errors() + (server_error ? 1 : 0);
   if (report.send_error) log_line("[bench failover] send error: " + report.send_error.message());
   if (report.receive_error)
@@ -145,7 +147,11 @@ int run(const Args& args) {
       .add("stall_ms_p50", median(stalls_ms))
       .add("stall_ms_max", max_of(stalls_ms))
       .add("failover_ms_p50", median(failover_ms))
-      .add("stalls_ms", stalls_ms);
+      .add("stalls_ms", stalls_ms)
+      // Both ends receive (requests and echoes): duplicate copies dropped, summed; the deepest
+      // reorder buffer either end saw.
+      .add("recv_dups", client_stats.recv_dups + server_stats.recv_dups)
+      .add("recv_queue_hwm", std::max(client_stats.recv_queue_hwm, server_stats.recv_queue_hwm));
   print_result(args, "rendr bench failover", result);
   return errors == 0 && admin_errors == 0 && report.lost() == 0 && stalls_ms.size() == trials ? 0
                                                                                               : 1;
@@ -156,11 +162,12 @@ int run(const Args& args) {
 Command bench_failover_command() {
   return {{"bench failover",
            "application stall when the active path dies",
-           "--kill blackhole|reset --trials N [--interval-ms MS] [--json]",
+           "--kill blackhole|reset --trials N [--mode prime|race|bond] [--interval-ms MS] [--json]",
            "Runs a steady echo over a rendr flow with two paths, each through a fault proxy, and\n"
            "per trial kills the active path (blackhole: silently drop everything; reset: RST)\n"
            "and measures the longest gap between echo replies around the kill. After each trial\n"
-           "the dead path is removed and a fresh one added, so every trial starts with two.",
+           "the dead path is removed and a fresh one added, so every trial starts with two.\n"
+           "In race mode the other path already carries every frame: no stall is expected.",
            {{"kill", OptionSpec::Kind::value, "blackhole|reset",
              "how the path dies (default blackhole)"},
             {"trials", OptionSpec::Kind::value, "N", "kills to measure (default 10)"},

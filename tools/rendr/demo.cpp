@@ -100,9 +100,11 @@ std::string status_text(const TransferProgress& progress, std::uint64_t total,
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   char line[240];
   std::snprintf(line, sizeof line,
-                "[demo] %s / %s  %5.0f MB/s  active path %u  migrations %llu  max stall %.1f ms",
+                "[demo] %s / %s  %5.0f MB/s  mode %s  active path %u  migrations %llu  max stall "
+                "%.1f ms",
                 human_bytes(received).c_str(), human_bytes(double(total)).c_str(),
-                seconds > 0 ? received / 1e6 / seconds : 0.0, client.active_path(),
+                seconds > 0 ? received / 1e6 / seconds : 0.0,
+                std::string(rendr::to_string(client.mode())).c_str(), client.active_path(),
                 static_cast<unsigned long long>(client.migration_count()),
                 double(progress.longest_gap_ns.load()) / 1e6);
   return line;
@@ -165,11 +167,14 @@ int run(const Args& args) {
   }
 
   const bool ok = result.ok() && director_errors == 0;
-  char summary[1200];
+  const rendr::ConnStats server_stats = flow->server.stats();
+  char summary[1400];
   std::snprintf(
       summary, sizeof summary,
       "rendr demo summary\n"
       "  transferred  %s in %.2f s (%.0f MB/s), through %zu proxied paths\n"
+      "  mode         %s: %llu duplicate copies dropped, reorder buffer high-water %llu, "
+      "%llu bond stuck skips\n"
       "  sha-256      %s\n"
       "               %s (received)\n"
       "  migrations   %llu: %llu planned, %llu after a path died (%llu spurious), %llu other "
@@ -179,7 +184,11 @@ int run(const Args& args) {
       "  result       %s\n",
       human_bytes(double(result.bytes_received)).c_str(),
       std::chrono::duration<double>(result.elapsed).count(), result.megabytes_per_second(), paths,
-      result.sent_sha256.c_str(), result.received_sha256.c_str(),
+      std::string(rendr::to_string(mode)).c_str(),
+      static_cast<unsigned long long>(server_stats.recv_dups),
+      static_cast<unsigned long long>(server_stats.recv_queue_hwm),
+      static_cast<unsigned long long>(flow->client.bond_stuck_skips()), result.sent_sha256.c_str(),
+      result.received_sha256.c_str(),
       static_cast<unsigned long long>(flow->client.migration_count()),
       static_cast<unsigned long long>(migrations->requested.load()),
       static_cast<unsigned long long>(migrations->after_death.load()),
@@ -201,7 +210,7 @@ Command demo_command() {
   return {
       {"demo",
        "migration, failover and re-added path, live, in one process",
-       "[--size BYTES] [--paths 2|3] [--mode prime]",
+       "[--size BYTES] [--paths 2|3] [--mode prime|race|bond]",
        "Runs a client and a server in this process over loopback TCP paths, each through a\n"
        "fault proxy, and transfers --size bytes while migrating, blackholing the active path\n"
        "(failover) and replacing it with a new path. Live status on stderr, summary on stdout;\n"

@@ -31,7 +31,8 @@ int run(const Args& args) {
     return 1;
   }
   const std::string name = "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
-  log_line(name + ": open over " + std::to_string(dialer.paths.size()) + " path(s), active " +
+  log_line(name + ": open over " + std::to_string(dialer.paths.size()) + " path(s), mode " +
+           std::string(rendr::to_string(conn.mode())) + ", active " +
            path_spec(conn.stats(), conn.active_path()));
   watch_migrations(conn, name);
   return pipe_stdio(conn, name, dialer.migration_budget);
@@ -43,7 +44,7 @@ Command dial_command() {
   return {
       {"dial",
        "open a flow and pipe stdin/stdout over it (like nc)",
-       "--path tcp://HOST:PORT [--path ...] [--mode prime]",
+       "--path tcp://HOST:PORT[?weight=N] [--path ...] [--mode prime|race|bond]",
        "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
        "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"
        "(stdin from a file or pipe is still sent to its end). Status goes to stderr.",

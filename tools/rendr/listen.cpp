@@ -72,7 +72,7 @@ int run(const Args& args) {
       log_line("rendr listen: accept failed: " + ec.message());
       return 1;
     }
-    log_line(flow_name(conn) + ": accepted");
+    log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     watch_migrations(conn, flow_name(conn));
     const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
     listener.close();
@@ -85,7 +85,7 @@ int run(const Args& args) {
       log_line("rendr listen: accept failed: " + ec.message());
       return 1;
     }
-    log_line(flow_name(conn) + ": accepted");
+    log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     watch_migrations(conn, flow_name(conn));
     // One thread per flow, detached: flows end on their own and the listener runs until killed.
     std::thread(serve_flow, std::move(conn), service, options.migration_budget).detach();
