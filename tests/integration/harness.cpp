@@ -163,6 +163,7 @@ StreamOutcome StreamReader::run() {
       }
       offset += n;
       progress_ = offset;
+      if (spec_.after_read) spec_.after_read(offset);
     }
     if (ec == asio::error::eof) {
       out.eof = true;
@@ -265,8 +266,10 @@ PathId path_via_port(const Conn& client, std::uint16_t port) {
   std::string suffix = ":";
   suffix += std::to_string(port);
   for (const auto& p : client.stats().paths) {
-    if (p.spec.size() >= suffix.size() &&
-        p.spec.compare(p.spec.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    // The spec ends with the port, or with the port and "?weight=N".
+    const std::string address = p.spec.substr(0, p.spec.find('?'));
+    if (address.size() >= suffix.size() &&
+        address.compare(address.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return p.id;
     }
   }

@@ -99,6 +99,8 @@ struct WriteSpec {
 struct ReadSpec {
   std::uint64_t seed = 1;
   std::size_t chunk = 256 * KiB;
+  // Runs on the reader thread after each read_some that returned bytes, with the total read.
+  std::function<void(std::uint64_t read)> after_read{};
 };
 
 // A thread writing pattern bytes through blocking write_some, then (by default) close().
@@ -178,7 +180,7 @@ std::string describe(const MigrationLog& log);
 
 std::size_t paths_up(const Conn& conn);
 std::optional<PathInfo> path_info(const Conn& conn, PathId id);
-// The client path whose spec ends with ":<port>".
+// The client path whose spec ends with ":<port>" (before an optional "?weight=N").
 PathId path_via_port(const Conn& client, std::uint16_t port);
 std::string loopback(std::uint16_t port);  // "127.0.0.1:<port>"
 std::vector<PathSpec> loopback_paths(std::initializer_list<std::uint16_t> ports);
