@@ -39,6 +39,17 @@ Clock::duration stall_around(const std::vector<Clock::time_point>& replies, Cloc
   return std::max(longest, previous <= kill ? end - previous : Clock::duration{});
 }
 
+// The control: the longest gap between consecutive replies that both fall in [from, to], a
+// window with no fault, i.e. what scheduling noise alone does to the echo.
+Clock::duration longest_gap(const std::vector<Clock::time_point>& replies, Clock::time_point from,
+                            Clock::time_point to) {
+  Clock::duration longest{};
+  auto it = std::lower_bound(replies.begin(), replies.end(), from);
+  for (; it != replies.end() && std::next(it) != replies.end() && *std::next(it) <= to; ++it)
+    longest = std::max(longest, *std::next(it) - *it);
+  return longest;
+}
+
 bool wait_for_failover(const rendr::Conn& conn, rendr::PathId victim) {
   const Clock::time_point deadline = Clock::now() + kFailoverTimeout;
   while (conn.active_path() == victim || conn.active_path() == rendr::kNoPath) {
@@ -74,7 +85,7 @@ int run(const Args& args) {
                                std::chrono::microseconds(std::llround(interval_ms * 1000)));
   probe.start();
 
-  std::vector<double> stalls_ms, failover_ms;
+  std::vector<double> stalls_ms, failover_ms, steady_gaps_ms;
   std::uint64_t admin_errors = 0;
   for (std::size_t trial = 1; trial <= trials && !probe.first_error(); ++trial) {
     std::this_thread::sleep_for(kSteady);
@@ -99,16 +110,18 @@ int run(const Args& args) {
     migrations->death_expected = false;
     const Clock::time_point failover_at = Clock::now();
     std::this_thread::sleep_for(kSettle);
-    const Clock::duration stall = stall_around(probe.reply_times(), killed_at, Clock::now());
-    stalls_ms.push_back(to_ms(stall));
+    const std::vector<Clock::time_point> replies = probe.reply_times();
+    stalls_ms.push_back(to_ms(stall_around(replies, killed_at, Clock::now())));
+    steady_gaps_ms.push_back(to_ms(longest_gap(replies, killed_at - kSteady, killed_at)));
     failover_ms.push_back(to_ms(failover_at - killed_at));
 
-    char line[200];
+    char line[256];
     std::snprintf(line, sizeof line,
-                  "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms",
+                  "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms "
+                  "(longest gap before the kill %.1f ms)",
                   trial, trials, kill.c_str(), victim,
                   failed_over ? "active path moved after" : "NO failover within",
-                  failover_ms.back(), stalls_ms.back());
+                  failover_ms.back(), stalls_ms.back(), steady_gaps_ms.back());
     log_line(line);
     if (!failed_over) ++admin_errors;
 
@@ -148,6 +161,8 @@ int run(const Args& args) {
       .add("stall_ms_max", max_of(stalls_ms))
       .add("failover_ms_p50", median(failover_ms))
       .add("stalls_ms", stalls_ms)
+      .add("steady_gap_ms_p50", median(steady_gaps_ms))
+      .add("steady_gap_ms_max", max_of(steady_gaps_ms))
       // Both ends receive (requests and echoes): duplicate copies dropped, summed; the deepest
       // reorder buffer either end saw.
       .add("recv_dups", client_stats.recv_dups + server_stats.recv_dups)

@@ -68,10 +68,17 @@ std::string progress_text(const char* what, const TransferProgress& progress, st
                 human_bytes(received).c_str(), human_bytes(double(total)).c_str(),
                 seconds > 0 ? received / 1e6 / seconds : 0.0);
   std::string text = line;
-  if (conn != nullptr)
-    text += "  mode " + std::string(rendr::to_string(conn->mode())) + "  path " +
-            std::to_string(conn->active_path()) + "  migrations " +
-            std::to_string(conn->migration_count());
+  if (conn == nullptr) return text;
+  const rendr::ConnStats stats = conn->stats();
+  text += "  mode " + std::string(rendr::to_string(stats.mode)) + "  path " +
+          std::to_string(stats.active_path) + "  migrations " + std::to_string(stats.migrations);
+  // Per path: delivery-rate estimate, RTT and bytes in flight, to see a scheduler or queue drift.
+  for (const rendr::PathInfo& path : stats.paths) {
+    std::snprintf(line, sizeof line, "  [%u %.1f MB/s rtt %.1f ms flight %s]", path.id,
+                  double(path.delivery_rate) / 1e6, double(path.rtt.count()) / 1e3,
+                  human_bytes(double(path.in_flight)).c_str());
+    text += line;
+  }
   return text;
 }
 
