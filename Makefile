@@ -36,7 +36,9 @@ test-asan: deps
 test-tsan: deps
 	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
 	cmake --build $(BUILD_TSAN) -j $(JOBS)
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow
+	# Timing tests (throughput, liveness under load) cannot hold at TSan's 5-15x slowdown.
+	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		ctest --output-on-failure -j $(JOBS) --timeout 900 -LE "slow|timing"
 
 format:
 	find include src tools tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
