@@ -115,10 +115,11 @@ class ModesTest : public IntegrationTest {
     return *proxies_.back();
   }
 
+  // The path through `proxy`, with a weight in the URI when it is not the default.
   static PathSpec via(const FaultProxy& proxy, std::uint32_t weight = 1) {
-    PathSpec spec = PathSpec::parse("tcp://" + loopback(proxy.port()));
-    spec.weight = weight;
-    return spec;
+    std::string uri = "tcp://" + loopback(proxy.port());
+    if (weight != 1) uri += "?weight=" + std::to_string(weight);
+    return PathSpec::parse(uri);
   }
 
   // Dials in `mode` and waits until every path is up.
