@@ -2,6 +2,7 @@
 
 #include <future>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "path_admin.hpp"
@@ -10,6 +11,13 @@ namespace rendr::cli {
 namespace {
 
 constexpr const char* kLoopback = "127.0.0.1";
+constexpr std::chrono::milliseconds kFinishTimeout{1000};
+
+bool finished(const rendr::Conn& conn) {
+  if (!conn.is_open()) return true;
+  const std::string state = conn.state();
+  return state == "closed" || state == "failed";
+}
 
 rendr::PathSpec loopback_spec(std::uint16_t port) {
   return rendr::PathSpec::parse("tcp://127.0.0.1:" + std::to_string(port));
@@ -60,6 +68,14 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     return nullptr;
   }
   return flow;
+}
+
+LocalFlow::~LocalFlow() {
+  client.close();
+  server.close();
+  const auto deadline = std::chrono::steady_clock::now() + kFinishTimeout;
+  while (!(finished(client) && finished(server)) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 testing::FaultProxy* LocalFlow::proxy_of(rendr::PathId id) {

@@ -28,6 +28,14 @@ class LocalFlow {
   // dial's error, or std::errc::timed_out if the paths did not all come up) and returns null.
   static std::unique_ptr<LocalFlow> open(const LocalFlowConfig& config, std::error_code& ec);
 
+  LocalFlow() = default;
+  // Closes both ends and waits (bounded) until the flow has finished before the proxies go: a
+  // proxy closed under a flow still exchanging its FINs is a path death, which would be
+  // reported as a spurious migration after the measurement.
+  ~LocalFlow();
+  LocalFlow(const LocalFlow&) = delete;
+  LocalFlow& operator=(const LocalFlow&) = delete;
+
   // The proxy carrying client path `id`, or null (no proxies, or an unknown path).
   testing::FaultProxy* proxy_of(rendr::PathId id);
 
