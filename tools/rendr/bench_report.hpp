@@ -10,7 +10,7 @@ namespace rendr::cli {
 
 void print_result(const Args& args, std::string_view title, const JsonObject& result);
 
-// For a benchmark that could not run at all (e.g. an unsupported --mode): logs the reason and,
+// For a benchmark that could not run at all (e.g. its flow did not open): logs the reason and,
 // with --json, prints {"bench":...,"error":...}. Returns exit status 1.
 int report_setup_failure(const Args& args, std::string_view bench, std::string_view reason);
 

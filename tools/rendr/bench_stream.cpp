@@ -4,9 +4,7 @@
 // --migrate-every bytes or switches modes every --switch-modes-every-ms. See docs/benchmarks.md
 // for exactly what every run does.
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
