@@ -11,9 +11,9 @@ namespace rendr::core {
 using namespace std::chrono_literals;
 
 // Prime mode's move to a clearly better path (core/quality_monitor.hpp): the candidate's
-// recent minimum RTT (over the last 5-10 s of samples) must be lower than the active path's by
-// `margin` (relative) and by `min_gain`, continuously for `dwell`, and `cooldown` must have
-// passed since the previous quality switch. Only the client switches; the server follows.
+// recent minimum unloaded RTT (over the last 5-10 s of samples, rtt.hpp) must be lower than the
+// active path's by `margin` (relative) and by `min_gain`, continuously for `dwell`, and `cooldown`
+// must have passed since the previous quality switch. Only the client switches; the server follows.
 struct QualityPolicy {
   double margin = 0.25;
   Duration min_gain = 1ms;

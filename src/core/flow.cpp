@@ -17,6 +17,10 @@ namespace rendr::core {
 
 namespace {
 
+// A PING with more than this much DATA around it (ours ahead of it, or the peer's on the way
+// back) measures queueing, so prime quality switching ignores its RTT sample.
+constexpr std::uint64_t kUnloadedProbeBytes = 64 * 1024;
+
 wire::ModeCode to_wire(Mode m) {
   return static_cast<wire::ModeCode>(m);
 }
@@ -81,6 +85,10 @@ struct PathEntry {
   std::uint64_t data_sent_end = 0;
   bool fin_sent = false;
   PathFlight flight;  // unacknowledged ranges sent here, delivery rate
+  // Whether the outstanding PING has bulk data queued around it (see RttEstimator): our own
+  // in flight when it left, and what the peer sent us on this path while it was out.
+  bool ping_loaded = false;
+  std::uint64_t ping_received_mark = 0;
 
   // Scheduling.
   std::uint32_t weight = 1;       // bond
@@ -554,23 +562,25 @@ struct Flow::Impl {
     p.ping_outstanding = false;
     const std::uint64_t sent = pong.timestamp;
     const std::uint64_t t = ticks(now);
-    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now);
+    const bool loaded =
+        p.ping_loaded || p.stats.bytes_received - p.ping_received_mark > kUnloadedProbeBytes;
+    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now, !loaded);
     evaluate_quality(now);
   }
 
   // ---- modes
 
   // Prime, client: moves to a clearly better path (quality_monitor.hpp); the server follows.
-  // Paths are compared by their recent minimum RTT, which jitter does not move and the
-  // active path's own queueing moves less than the smoothed RTT.
+  // Paths are compared by their recent minimum unloaded RTT, which neither jitter nor the
+  // active path's own queueing moves (a busy path is judged by its probes between bursts).
   void evaluate_quality(Time now) {
     if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
     const PathEntry* current = find(active);
-    if (current == nullptr || !current->rtt.has_sample()) return;
+    if (current == nullptr || !current->rtt.has_unloaded_sample()) return;
     PathId candidate = kNoPath;
     Duration candidate_rtt{};
     for (const auto& [id, p] : paths) {
-      if (id == active || p.state != PathState::up || !p.rtt.has_sample()) continue;
+      if (id == active || p.state != PathState::up || !p.rtt.has_unloaded_sample()) continue;
       if (candidate == kNoPath || p.rtt.recent_min_rtt() < candidate_rtt) {
         candidate = id;
         candidate_rtt = p.rtt.recent_min_rtt();
@@ -1278,6 +1288,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
   if (p->ping_due) {
     p->ping_due = false;
     p->ping_outstanding = true;
+    p->ping_loaded = p->flight.bytes() > kUnloadedProbeBytes;
+    p->ping_received_mark = p->stats.bytes_received;
     p->ping_id += 1;
     push_control(wire::Frame{0, wire::Ping{p->ping_id, ticks(now)}}, true);
   }

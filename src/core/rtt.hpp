@@ -1,6 +1,8 @@
 #pragma once
-// Smoothed round-trip time per path (RFC 6298 weights), and the minimum of the recent samples
-// (a windowed minimum over one to two `recent_window`s), which jitter does not move.
+// Smoothed round-trip time per path (RFC 6298 weights), and the minimum of the recent *unloaded*
+// samples (a windowed minimum over one to two windows), which neither jitter nor the path's own
+// queueing moves: a sample taken while bulk data queued ahead of the probe measures the queue,
+// not the path, and would make the busy path look worse than an idle one of the same quality.
 #include <algorithm>
 
 #include "core/types.hpp"
@@ -9,14 +11,17 @@ namespace rendr::core {
 
 class RttEstimator {
  public:
-  void add_sample(Duration sample, Time now) {
+  void add_sample(Duration sample, Time now, bool unloaded = true) {
     if (sample < Duration::zero()) return;
-    if (!has_sample_ || now - window_start_ >= kRecentWindow) {
-      previous_window_min_ = has_sample_ ? window_min_ : sample;
-      window_min_ = sample;
-      window_start_ = now;
+    if (unloaded) {
+      if (!has_unloaded_ || now - window_start_ >= kRecentWindow) {
+        previous_window_min_ = has_unloaded_ ? window_min_ : sample;
+        window_min_ = sample;
+        window_start_ = now;
+      }
+      window_min_ = std::min(window_min_, sample);
+      has_unloaded_ = true;
     }
-    window_min_ = std::min(window_min_, sample);
     if (!has_sample_) {
       srtt_ = sample;
       rttvar_ = sample / 2;
@@ -30,6 +35,7 @@ class RttEstimator {
     min_rtt_ = std::min(min_rtt_, sample);
   }
   bool has_sample() const { return has_sample_; }
+  bool has_unloaded_sample() const { return has_unloaded_; }
   Duration srtt() const { return srtt_; }
   Duration rttvar() const { return rttvar_; }
   Duration min_rtt() const { return min_rtt_; }
@@ -39,6 +45,7 @@ class RttEstimator {
   static constexpr Duration kRecentWindow = std::chrono::seconds(5);
 
   bool has_sample_ = false;
+  bool has_unloaded_ = false;
   Duration window_min_{};
   Duration previous_window_min_{};
   Time window_start_{};
