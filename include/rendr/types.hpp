@@ -30,7 +30,9 @@ struct PathSpec {
   std::string transport = "tcp";
   std::string host;
   std::uint16_t port = 0;
-  std::uint32_t weight = 1;  // bond mode: relative share of this path ("?weight=N" in a URI)
+  // Bond mode: scales this path's measured rate in the delivery-time estimate, so a heavier
+  // path is preferred when paths compete; its capacity still caps its share ("?weight=N").
+  std::uint32_t weight = 1;
 
   // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT"; an optional
   // "?weight=N" (N >= 1) sets `weight`.
