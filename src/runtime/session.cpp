@@ -538,6 +538,7 @@ void Session::detach() {
   {
     std::lock_guard lock(mu_);
     detached_ = true;
+    migrate_cb_.reset();  // the application let go: its callback must not run any more
     if (flow_->state() == core::FlowState::opening) {
       flow_->abort(now());  // dial() gave up on it
     } else {
