@@ -37,6 +37,7 @@ struct StreamConfig {
   Verify verify = Verify::compare;
   PathShaping shaping;
   std::chrono::milliseconds switch_modes_every{0};
+  bool engine_per_end = false;
 };
 
 struct StreamRun {
@@ -210,6 +211,9 @@ StreamConfig parse_config(const Args& args) {
   const auto shaped_default = std::uint64_t(expected_mbps * 1e6 * kShapedSeconds);
   config.total = args.size("size", shaped ? shaped_default : std::uint64_t{1} << 30);
   config.switch_modes_every = args.millis("switch-modes-every-ms", std::chrono::milliseconds(0));
+  // Two endpoints are two processes, each with its own I/O thread; sharing one engine thread
+  // between both ends is an artefact of running them in one process (--shared-engine).
+  config.engine_per_end = !args.has("shared-engine");
   const std::string verify_name = args.text("verify", "compare");
   if (verify_name != "compare" && verify_name != "sha256")
     throw UsageError("--verify must be compare or sha256");
@@ -248,8 +252,11 @@ int run(const Args& args) {
     const ReferenceRun reference = run_reference(config, payload);
 
     std::error_code ec;
-    auto flow = LocalFlow::open(
-        {.paths = config.paths, .mode = config.mode, .shaping = shaping_by_path}, ec);
+    auto flow = LocalFlow::open({.paths = config.paths,
+                                 .mode = config.mode,
+                                 .shaping = shaping_by_path,
+                                 .engine_per_end = config.engine_per_end},
+                                ec);
     if (!flow)
       return report_setup_failure(
           args, "stream",
@@ -289,6 +296,7 @@ int run(const Args& args) {
       .add("paths", std::uint64_t{config.paths})
       .add("migrate_every", config.migrate_every)
       .add("mode", rendr::to_string(config.mode))
+      .add("engines", std::uint64_t{config.engine_per_end ? 2u : 1u})
       .add("runs", std::uint64_t{repeat})
       .add("sha256_match", all_match)
       .add("migrations", median(migrations))
@@ -353,6 +361,9 @@ Command bench_stream_command() {
          "switch modes prime->race->prime->bond->... every MS during the transfer"},
         {"repeat", OptionSpec::Kind::value, "K",
          "run reference+rendr K times, report medians (default 1)"},
+        {"shared-engine", OptionSpec::Kind::flag, "",
+         "run the rendr client and server on the default engine's single I/O thread (default: "
+         "an engine each, as two processes would have)"},
         {"verify", OptionSpec::Kind::value, "compare|sha256",
          "compare (default): the receiver memcmps every byte with the known pattern; "
          "sha256: OpenSSL SHA-256 on both ends"},

@@ -27,13 +27,20 @@ rendr::PathSpec loopback_spec(std::uint16_t port) {
 
 std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::error_code& ec) {
   auto flow = std::make_unique<LocalFlow>();
-  flow->listener = rendr::listen_tcp(std::string(kLoopback) + ":0", {}, ec);
+  rendr::ListenOptions listen_options;
+  rendr::Dialer dialer;
+  if (config.engine_per_end) {
+    flow->server_engine = std::make_unique<rendr::Engine>(1);
+    flow->client_engine = std::make_unique<rendr::Engine>(1);
+    listen_options.engine = flow->server_engine.get();
+    dialer.engine = flow->client_engine.get();
+  }
+  flow->listener = rendr::listen_tcp(std::string(kLoopback) + ":0", listen_options, ec);
   if (ec) return nullptr;
   for (std::size_t i = 1; i < config.paths && !ec; ++i)
     ec = flow->listener.listen_tcp(std::string(kLoopback) + ":0");
   if (ec) return nullptr;
 
-  rendr::Dialer dialer;
   dialer.mode = config.mode;
   for (std::size_t i = 0; i < config.paths; ++i) {
     std::uint16_t port = flow->listener.port(i);

@@ -20,6 +20,9 @@ struct LocalFlowConfig {
   // Per path, both directions; non-empty (one per path) puts every path through a proxy.
   std::vector<testing::Shaping> shaping{};
   std::chrono::milliseconds path_up_timeout{5000};
+  // One engine (I/O thread) per end, as two processes would have; otherwise both ends share
+  // the default engine's single I/O thread.
+  bool engine_per_end = false;
 };
 
 class LocalFlow {
@@ -44,6 +47,8 @@ class LocalFlow {
   rendr::PathId replace_path(rendr::PathId id, std::error_code& ec);
 
   // Declared first so they are destroyed last, after the connections that use them.
+  std::unique_ptr<rendr::Engine> server_engine;  // engine_per_end only
+  std::unique_ptr<rendr::Engine> client_engine;
   std::vector<std::unique_ptr<testing::FaultProxy>> proxies;
   rendr::Listener listener;
   rendr::Conn client;  // the dialing side
