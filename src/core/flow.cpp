@@ -811,7 +811,7 @@ struct Flow::Impl {
     }
     peer_limit = a.window;
     p.handshake_in_flight = false;
-    p.rtt.add_sample(now - p.handshake_sent, now);
+    p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     state = FlowState::established;
     path_up(p, now);
     emit(Event::Kind::established);
@@ -837,7 +837,7 @@ struct Flow::Impl {
       return;
     }
     p.handshake_in_flight = false;
-    p.rtt.add_sample(now - p.handshake_sent, now);
+    p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     ++counters.joins_accepted;
     if (a.delivered <= next_send) acknowledge(a.delivered, now);
     path_up(p, now);

@@ -3,6 +3,7 @@
 // samples (a windowed minimum over one to two windows), which neither jitter nor the path's own
 // queueing moves: a sample taken while bulk data queued ahead of the probe measures the queue,
 // not the path, and would make the busy path look worse than an idle one of the same quality.
+// Handshake round trips are not `unloaded` either: they include the peer's key agreement.
 #include <algorithm>
 
 #include "core/types.hpp"
