@@ -16,7 +16,9 @@ using namespace std::chrono_literals;
 // must have passed since the previous quality switch. Only the client switches; the server follows.
 struct QualityPolicy {
   double margin = 0.25;
-  Duration min_gain = 1ms;
+  // A few ms of RTT is within scheduling noise on a busy host (a path that is busy with bulk
+  // data is judged by few clean samples) and not worth a switch.
+  Duration min_gain = 5ms;
   Duration dwell = 2s;
   Duration cooldown = 10s;
 };
