@@ -17,9 +17,10 @@ namespace rendr::core {
 
 namespace {
 
-// A PING with more than this much DATA around it (ours ahead of it, or the peer's on the way
-// back) measures queueing, so prime quality switching ignores its RTT sample.
-constexpr std::uint64_t kUnloadedProbeBytes = 64 * 1024;
+// A PING with more than this much DATA around it (ours in flight when it left, or the peer's
+// arriving while it was out) may have queued behind it, so prime quality switching ignores its
+// RTT sample. Small on purpose: even 64 KiB is 13 ms of queue at 40 Mbit/s.
+constexpr std::uint64_t kUnloadedProbeBytes = 4 * 1024;
 
 wire::ModeCode to_wire(Mode m) {
   return static_cast<wire::ModeCode>(m);
