@@ -224,9 +224,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_ || p.reading || p.read_done) return;
     std::size_t want = FaultProxy::kReadChunkBytes;
     if (!blackholed_) {
+      // Back-pressure with a low-water mark: resume only once a whole read chunk (or half the
+      // buffer) is free, else reads and writes shrink to the few bytes each write frees.
       const std::size_t limit = cap(p.dir);
-      if (p.queued >= limit) return;  // back-pressure: resume when the writer frees space
-      want = std::min(want, limit - p.queued);
+      const std::size_t room = p.queued < limit ? limit - p.queued : 0;
+      if (room < std::min(want, limit / 2)) return;
+      want = std::min(want, room);
     }
     p.read_buf.resize(want);
     p.reading = true;
