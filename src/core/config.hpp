@@ -21,6 +21,13 @@ struct QualityPolicy {
   Duration min_gain = 5ms;
   Duration dwell = 2s;
   Duration cooldown = 10s;
+  // Unloaded RTT samples within RttEstimator::kRecentHorizon each side needs to be compared.
+  std::size_t samples_needed = 3;
+  // A busy active path has no unloaded samples; when a standby looks clearly better than its
+  // loaded RTT, the active path pauses new DATA until its flight drains and probes (one RTT of
+  // idle link), at most this often. A probe waits at most probe_drain_limit for the drain.
+  Duration probe_interval = 500ms;
+  Duration probe_drain_limit = 1s;
 };
 
 struct FlowConfig {

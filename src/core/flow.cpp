@@ -163,6 +163,11 @@ struct Flow::Impl {
   // Modes.
   ModeSync mode_sync;
   QualityMonitor quality;
+  // Prime quality probe (QualityPolicy::probe_interval): the active path holds new DATA until
+  // its flight drains, then sends a PING with nothing queued ahead of it.
+  std::optional<Time> probe_drain_since;
+  bool probe_ping_sent = false;
+  Time next_probe_at{};
   mutable std::uint64_t bond_stuck_skips = 0;  // see PathEntry::bond_skipping
 
   std::deque<Event> events;
@@ -287,6 +292,7 @@ struct Flow::Impl {
     const PathId old = active;
     active = id;
     quality.reset();
+    end_probe();
     if (old != kNoPath && id != kNoPath) {
       ++counters.migrations;
       if (cause == MigrateCause::explicit_request) ++counters.migrations_explicit;
@@ -531,6 +537,7 @@ struct Flow::Impl {
     if (next_send < send.base()) next_send = send.base();
     for (auto& [id, p] : paths)
       p.flight.on_acked(delivered, now);
+    advance_probe(now);
     signal_writable_if_room();
   }
 
@@ -566,32 +573,80 @@ struct Flow::Impl {
     const bool loaded =
         p.ping_loaded || p.stats.bytes_received - p.ping_received_mark > kUnloadedProbeBytes;
     if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now, !loaded);
+    if (p.id == active && probe_ping_sent) end_probe();
+    advance_probe(now);  // a loaded PING was out when the flight drained
     evaluate_quality(now);
   }
 
   // ---- modes
 
   // Prime, client: moves to a clearly better path (quality_monitor.hpp); the server follows.
-  // Paths are compared by their recent minimum unloaded RTT, which neither jitter nor the
-  // active path's own queueing moves (a busy path is judged by its probes between bursts).
+  // Paths are compared by the minimum of their recent unloaded RTT samples (core/rtt.hpp), which
+  // neither jitter nor the active path's own queueing moves, and only with enough of them on
+  // each side. A busy active path has none, or only old ones: if a standby beats even its
+  // loaded RTT it is probed (start_probe) to get some, and it is never left without a sample
+  // from just before the decision (QualityMonitor).
   void evaluate_quality(Time now) {
     if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
     const PathEntry* current = find(active);
-    if (current == nullptr || !current->rtt.has_unloaded_sample()) return;
+    if (current == nullptr) return;
+    const std::size_t needed = std::max<std::size_t>(config.quality.samples_needed, 1);
     PathId candidate = kNoPath;
-    Duration candidate_rtt{};
+    RecentRtt best;
     for (const auto& [id, p] : paths) {
-      if (id == active || p.state != PathState::up || !p.rtt.has_unloaded_sample()) continue;
-      if (candidate == kNoPath || p.rtt.recent_min_rtt() < candidate_rtt) {
+      if (id == active || p.state != PathState::up) continue;
+      const RecentRtt r = p.rtt.recent_unloaded(now);
+      if (r.samples < needed) continue;
+      if (candidate == kNoPath || r.min < best.min) {
         candidate = id;
-        candidate_rtt = p.rtt.recent_min_rtt();
+        best = r;
       }
     }
-    if (quality.observe(candidate, candidate_rtt, current->rtt.recent_min_rtt(), now,
-                        config.quality)) {
+    const RecentRtt mine = current->rtt.recent_unloaded(now);
+    if (mine.samples < needed) {
+      quality.reset();
+      if (candidate != kNoPath && current->rtt.has_sample() &&
+          QualityMonitor::clearly_better(best.min, current->rtt.srtt(), config.quality))
+        start_probe(now);
+      return;
+    }
+    if (quality.observe(candidate, best.min, mine.min, mine.latest, now, config.quality)) {
       set_active(candidate, MigrateCause::quality, now);  // no replay, as for migrate()
       quality.switched(now);
+    } else if (quality.wants_active_sample(now, config.quality)) {
+      start_probe(now);  // an idle path drains at once; a busy one pauses new DATA for it
+      quality.probing();
     }
+  }
+
+  void start_probe(Time now) {
+    if (probe_drain_since || now < next_probe_at) return;
+    probe_drain_since = now;
+    probe_ping_sent = false;
+    next_probe_at = now + config.quality.probe_interval;
+    advance_probe(now);
+  }
+
+  // Once the active path's flight has drained, its next PING is the probe; the drain ends with
+  // the probe's PONG or, if the path never drains, after probe_drain_limit.
+  void advance_probe(Time now) {
+    if (!probe_drain_since) return;
+    PathEntry* p = find(active);
+    if (p == nullptr || p->state != PathState::up || mode != Mode::prime ||
+        now - *probe_drain_since >= config.quality.probe_drain_limit) {
+      end_probe();
+      return;
+    }
+    if (!probe_ping_sent && !p->ping_outstanding && !p->ping_due &&
+        p->flight.bytes() <= kUnloadedProbeBytes) {
+      p->ping_due = true;
+      probe_ping_sent = true;
+    }
+  }
+
+  void end_probe() {
+    probe_drain_since.reset();
+    probe_ping_sent = false;
   }
 
   // Changes how we send. Nothing already sent is forgotten, so a switch in the middle of a
@@ -602,6 +657,7 @@ struct Flow::Impl {
     mode = next;
     ++counters.mode_switches;
     quality.reset();
+    end_probe();
     for (auto& [id, p] : paths)
       p.bond_skipping = false;
     if (next == Mode::race) {
@@ -699,7 +755,8 @@ struct Flow::Impl {
     switch (mode) {
       case Mode::prime:
         if (p.id != active) return false;
-        if (rtx.pending(send.base()) || next_send < window_end()) return true;
+        if (rtx.pending(send.base()) || (next_send < window_end() && !probe_drain_since))
+          return true;
         return fin_due(p, fin_offset && next_send == *fin_offset);
       case Mode::race: {
         const std::uint64_t cursor = std::max(p.send_cursor, send.base());
@@ -757,7 +814,7 @@ struct Flow::Impl {
       rtx.consumed(end);
     }
     const std::uint64_t limit = window_end();
-    while (b.budget > 0 && next_send < limit)
+    while (b.budget > 0 && next_send < limit && !probe_drain_since)
       next_send = push_data(b, next_send, limit);
     if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
       push_fin(b);
@@ -1325,6 +1382,7 @@ std::optional<Time> Flow::next_deadline() const {
   if (m.no_path_since) consider(*m.no_path_since + m.config.migration_budget);
   if (m.done_since) consider(*m.done_since + m.config.close_linger);
   if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
+  if (m.probe_drain_since) consider(*m.probe_drain_since + m.config.quality.probe_drain_limit);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
       case PathState::idle:
@@ -1397,6 +1455,7 @@ void Flow::on_timer(Time now) {
         break;
     }
   }
+  m.advance_probe(now);
   m.evaluate_quality(now);
 }
 

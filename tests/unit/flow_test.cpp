@@ -652,5 +652,42 @@ TEST(FlowQuality, EqualPathsWithJitterNeverFlap) {
   EXPECT_GT(stats.paths[0].srtt, 8ms);  // the jitter really was there
 }
 
+// Keeps the client writing 16 KiB every 5 ms (its flight never drains by itself) for `d`;
+// returns the bytes the server read.
+std::uint64_t keep_busy(FlowPair& net, core::Duration d) {
+  const auto chunk = pattern(16 * 1024);
+  std::vector<wire::Byte> sink(1 << 20);
+  std::uint64_t delivered = 0;
+  const core::Time end = net.now() + d;
+  while (net.now() < end) {
+    net.client().write(chunk, net.now());
+    net.settle(5ms);
+    delivered += net.server().read(sink, net.now());
+  }
+  return delivered;
+}
+
+// A busy active path has no unloaded RTT samples of its own; the flow probes it (drains its
+// flight, then pings) and still moves to the clearly better standby after the dwell.
+TEST(FlowQuality, BusyActivePathIsProbedAndLeftForAClearlyBetterOne) {
+  FlowPair net(core::FlowConfig{}, {{20ms, {}}, {2ms, {}}});
+  ASSERT_EQ(net.client().active_path(), 1u);
+  EXPECT_GT(keep_busy(net, 6s), 4u * 1024 * 1024);
+  EXPECT_EQ(net.client().active_path(), 2u);
+  EXPECT_EQ(net.client_migrations, std::vector<core::MigrateCause>{core::MigrateCause::quality});
+}
+
+// The active path's only unloaded sample is from before it got busy and its RTT fell to the
+// standby's since: that old sample must not be weighed against the standby's many fresh ones.
+TEST(FlowQuality, OneOldSampleOfABusyPathDoesNotMakeAStandbyLookBetter) {
+  FlowPair net(core::FlowConfig{}, {{20ms, {}}, {2ms, {}}});
+  net.set_poll_bytes(64 * 1024);
+  keep_busy(net, 200ms);
+  net.set_latency(1, 2ms);
+  keep_busy(net, 15s);
+  EXPECT_EQ(net.client().active_path(), 1u);
+  EXPECT_EQ(net.client().stats(net.now()).migrations_quality, 0u);
+}
+
 }  // namespace
 }  // namespace rendr::test
