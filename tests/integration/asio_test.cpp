@@ -46,12 +46,9 @@ asio::awaitable<Bytes> round_trip(Conn conn, Bytes message) {
 }
 
 TEST_F(IntegrationTest, ConnWorksWithAsioAlgorithmsCallbacksCoroutinesAndFutures) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
 
   // The test's own io_context runs the coroutines; rendr completes onto it.
   asio::io_context io;

@@ -32,10 +32,9 @@ TEST_F(IntegrationTest, TotalBlackoutPastTheBudgetFailsBothEnds) {
   FaultProxy proxy_b("127.0.0.1", "127.0.0.1", listener_.port());
   Dialer d = dialer(loopback_paths({proxy_a.port(), proxy_b.port()}));
   d.migration_budget = kBudget;
-  const auto conns = connect_all_up(d, 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(d, client, server));
 
   // The client writes without end (its write is pending once the send buffer fills); the
   // server has a read pending.
@@ -89,10 +88,9 @@ TEST_F(IntegrationTest, BlackoutPastTheBudgetFailsAnIdleClientsPendingRead) {
   FaultProxy proxy("127.0.0.1", "127.0.0.1", listener_.port());
   Dialer d = dialer(loopback_paths({proxy.port()}));
   d.migration_budget = kBudget;
-  const auto conns = connect_all_up(d, 1);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(d, client, server));
 
   StreamReader client_reader(client, {.seed = 1});
   StreamReader server_reader(server, {.seed = 2});

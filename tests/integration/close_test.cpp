@@ -10,12 +10,9 @@ namespace {
 const std::error_code kEof = asio::error::eof;
 
 TEST_F(IntegrationTest, HalfCloseDeliversEveryByteBeforeEofInBothDirections) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
 
   // The client sends and closes its direction; the server reads everything, then EOF.
   StreamWriter upload(client, {.seed = 1, .bytes = 3 * MiB + 17});
@@ -39,12 +36,9 @@ TEST_F(IntegrationTest, HalfCloseDeliversEveryByteBeforeEofInBothDirections) {
 }
 
 TEST_F(IntegrationTest, CloseRightAfterAMigrationStillDeliversEveryByte) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
 
   StreamReader upload_reader(server, {.seed = 1});
   // The last write is followed at once by a migration and the close, while bytes are in flight.
@@ -64,11 +58,9 @@ TEST_F(IntegrationTest, CloseRightAfterAMigrationStillDeliversEveryByte) {
 }
 
 TEST_F(IntegrationTest, AbortIsAnErrorForThePeerNeverEof) {
-  listen();
-  const auto conns = connect_all_up(dialer(loopback_paths({listener_.port()})), 1);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(1, client, server));
 
   StreamReader server_reader(server, {.seed = 1});
   StreamWriter upload(client, {.seed = 1, .bytes = 1 * MiB, .close_when_done = false});

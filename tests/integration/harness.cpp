@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <tuple>
 
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
@@ -337,6 +338,18 @@ std::pair<Conn, Conn> IntegrationTest::connect_all_up(const Dialer& dialer, std:
         << "only " << paths_up(conns.first) << " of " << paths << " paths came up";
   }
   return conns;
+}
+
+bool IntegrationTest::connect_all_paths(const Dialer& dialer, Conn& client, Conn& server) {
+  std::tie(client, server) = connect_all_up(dialer, dialer.paths.size());
+  return client.is_open() && server.is_open();
+}
+
+bool IntegrationTest::listen_and_connect(std::size_t paths, Conn& client, Conn& server) {
+  listen();
+  if (HasFatalFailure()) return false;
+  const PathSpec to_listener = PathSpec::parse("tcp://" + loopback(listener_.port()));
+  return connect_all_paths(dialer(std::vector<PathSpec>(paths, to_listener)), client, server);
 }
 
 // ---- RawPeer

@@ -197,6 +197,13 @@ class IntegrationTest : public ::testing::Test {
   std::pair<Conn, Conn> connect(const Dialer& dialer);
   // connect() and wait until `paths` paths are up on the client.
   std::pair<Conn, Conn> connect_all_up(const Dialer& dialer, std::size_t paths);
+  // connect_all_up() with every path of `dialer`, into `client` and `server`; true when both
+  // ends are open, for the test to ASSERT on (a failure to connect is recorded already).
+  // Out-parameters rather than a pair for structured bindings: clang before 16 cannot capture
+  // those in the tests' lambdas.
+  [[nodiscard]] bool connect_all_paths(const Dialer& dialer, Conn& client, Conn& server);
+  // listen() with default options, then connect_all_paths() over `paths` paths straight to it.
+  [[nodiscard]] bool listen_and_connect(std::size_t paths, Conn& client, Conn& server);
 
   Engine server_engine_{1};
   Engine client_engine_{1};

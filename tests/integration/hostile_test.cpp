@@ -46,9 +46,8 @@ class HostileInputTest : public IntegrationTest {
     proxy_ = std::make_unique<FaultProxy>("127.0.0.1", "127.0.0.1", listener_.port());
     proxy_->set_shaping({.rate_bps = 400'000'000}, {});
     relay_ = std::make_unique<RecordingRelay>(listener_.port());
-    std::tie(client_, server_) =
-        connect_all_up(dialer(loopback_paths({proxy_->port(), relay_->port()})), 2);
-    ASSERT_TRUE(client_.is_open() && server_.is_open());
+    ASSERT_TRUE(connect_all_paths(dialer(loopback_paths({proxy_->port(), relay_->port()})), client_,
+                                  server_));
     relayed_path_ = path_via_port(client_, relay_->port());
     upload_ = std::make_unique<StreamWriter>(client_, WriteSpec{.seed = 7});
     upload_reader_ = std::make_unique<StreamReader>(server_, ReadSpec{.seed = 7});

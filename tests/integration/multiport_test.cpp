@@ -14,10 +14,9 @@ TEST_F(IntegrationTest, FlowWithPathsOnTwoListenerPortsCarriesDataOnBoth) {
   ASSERT_NE(port_a, port_b);
   EXPECT_EQ(listener_.local_addresses().size(), 2u);
 
-  const auto conns = connect_all_up(dialer(loopback_paths({port_a, port_b})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(dialer(loopback_paths({port_a, port_b})), client, server));
   const PathId via_a = path_via_port(client, port_a);
   const PathId via_b = path_via_port(client, port_b);
   ASSERT_NE(via_a, kNoPath);
@@ -50,11 +49,13 @@ TEST_F(IntegrationTest, FlowWithPathsOnTwoListenerPortsCarriesDataOnBoth) {
   EXPECT_GE(stats.joins_accepted, 1u);
 
   // A second flow opened on the second port, joined on the first.
-  const auto second = connect_all_up(dialer(loopback_paths({port_b, port_a})), 2);
-  ASSERT_TRUE(second.first.is_open() && second.second.is_open());
-  EXPECT_NE(second.first.flow_id(), client.flow_id());
-  StreamWriter second_upload(second.first, {.seed = 3, .bytes = 2 * MiB});
-  StreamReader second_reader(second.second, {.seed = 3});
+  Conn second_client;
+  Conn second_server;
+  ASSERT_TRUE(
+      connect_all_paths(dialer(loopback_paths({port_b, port_a})), second_client, second_server));
+  EXPECT_NE(second_client.flow_id(), client.flow_id());
+  StreamWriter second_upload(second_client, {.seed = 3, .bytes = 2 * MiB});
+  StreamReader second_reader(second_server, {.seed = 3});
   finish_transfer(second_upload, second_reader, scaled(10s));
   EXPECT_EQ(listener_.stats().flows_opened, 2u);
 }

@@ -25,12 +25,9 @@ PathId other_up_path(const Conn& conn, PathId path) {
 }
 
 TEST_F(IntegrationTest, SixtyFourMiBAcrossPlannedMigrationsArrivesIntact) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
   MigrationLog client_log;
   client_log.attach(client);
 
@@ -113,20 +110,18 @@ void expect_migrations_keep_every_path_up(Conn client, Conn server, bool both_wa
 // cores, healthy loopback paths are declared dead (40 ms floor), sometimes all at once. See
 // tests/integration/README.md.
 TEST_F(IntegrationTest, PlannedMigrationsUnderLoadKeepEveryPathUp) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  ASSERT_TRUE(conns.first.is_open() && conns.second.is_open());
-  expect_migrations_keep_every_path_up(conns.first, conns.second, false);
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
+  expect_migrations_keep_every_path_up(client, server, false);
 }
 
 // DISABLED: as above, and more often with traffic both ways.
 TEST_F(IntegrationTest, PlannedMigrationsWithTrafficBothWaysKeepEveryPathUp) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  ASSERT_TRUE(conns.first.is_open() && conns.second.is_open());
-  expect_migrations_keep_every_path_up(conns.first, conns.second, true);
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
+  expect_migrations_keep_every_path_up(client, server, true);
 }
 
 struct BrokenPath {
@@ -163,10 +158,10 @@ TEST_P(PathDeathTest, ActivePathDeathFailsOverWithoutErrorOrLoss) {
   listen();
   FaultProxy proxy_a("127.0.0.1", "127.0.0.1", listener_.port());
   FaultProxy proxy_b("127.0.0.1", "127.0.0.1", listener_.port());
-  const auto conns = connect_all_up(dialer(loopback_paths({proxy_a.port(), proxy_b.port()})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(
+      connect_all_paths(dialer(loopback_paths({proxy_a.port(), proxy_b.port()})), client, server));
   MigrationLog client_log;
   client_log.attach(client);
 
@@ -235,8 +230,7 @@ class OutageTest : public IntegrationTest {
     proxy_b_ = std::make_unique<FaultProxy>("127.0.0.1", "127.0.0.1", listener_.port());
     Dialer d = dialer(loopback_paths({proxy_a_->port(), proxy_b_->port()}));
     d.migration_budget = kBudget;
-    std::tie(client_, server_) = connect_all_up(d, 2);
-    ASSERT_TRUE(client_.is_open() && server_.is_open());
+    ASSERT_TRUE(connect_all_paths(d, client_, server_));
   }
 
   // Starts the transfer and blacks out every path once it is under way.
@@ -290,12 +284,9 @@ TEST_F(OutageTest, ShortOutageEndsWhenANewPathIsAdded) {
 }
 
 TEST_F(IntegrationTest, RemovingTheActivePathMigratesWithoutLoss) {
-  listen();
-  const auto conns =
-      connect_all_up(dialer(loopback_paths({listener_.port(), listener_.port()})), 2);
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
 
   StreamWriter upload(client, {.seed = 1, .bytes = 24 * MiB});
   StreamReader upload_reader(server, {.seed = 1});
