@@ -62,6 +62,19 @@ class HostileInputTest : public IntegrationTest {
     EXPECT_LT(end.after, kHandshakeTimeout) << "closed by the timeout, not for what it sent";
   }
 
+  // Sends `bytes` on a new connection, which the listener must close promptly; returns what it
+  // answered before closing.
+  Bytes expect_refused_promptly(std::span<const std::uint8_t> bytes) {
+    RawPeer peer(listener_.port());
+    peer.send(bytes);
+    const auto end = peer.read_until_closed(scaled(3s));
+    expect_closed_promptly(end);
+    return end.received;
+  }
+  Bytes expect_refused_promptly(const wire::Frame& frame) {
+    return expect_refused_promptly(encode_frame(frame));
+  }
+
   std::uint64_t healthy_path_ups() const {
     std::uint64_t ups = 0;
     for (const auto& p : client_.stats().paths)
@@ -128,27 +141,21 @@ class HostileInputTest : public IntegrationTest {
 };
 
 TEST_F(HostileInputTest, GarbageIsRefusedAndCounted) {
-  RawPeer peer(listener_.port());
   // A whole frame of an unknown core type (0x00), so the decoder can judge it at once.
-  peer.send(Bytes{0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef, 0x13, 0x37});
-  expect_closed_promptly(peer.read_until_closed(scaled(3s)));
+  expect_refused_promptly(Bytes{0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef, 0x13, 0x37});
   expect_counted(&ListenerStats::rejected_malformed);
   expect_healthy_flow_unaffected();
 }
 
 TEST_F(HostileInputTest, OversizedFrameHeaderIsRefusedAndCounted) {
-  RawPeer peer(listener_.port());
   // DATA with a 1 GiB body: refused from the header alone, before any body is buffered.
-  peer.send(Bytes{0x10, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00});
-  expect_closed_promptly(peer.read_until_closed(scaled(3s)));
+  expect_refused_promptly(Bytes{0x10, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00});
   expect_counted(&ListenerStats::rejected_malformed);
   expect_healthy_flow_unaffected();
 }
 
 TEST_F(HostileInputTest, NonHandshakeFirstFrameIsRefusedAndCounted) {
-  RawPeer peer(listener_.port());
-  peer.send(wire::Frame{.flags = 0, .body = wire::Ping{.id = 1, .timestamp = 2}});
-  expect_closed_promptly(peer.read_until_closed(scaled(3s)));
+  expect_refused_promptly(wire::Frame{.flags = 0, .body = wire::Ping{.id = 1, .timestamp = 2}});
   expect_counted(&ListenerStats::rejected_malformed);
   expect_healthy_flow_unaffected();
 }
@@ -156,11 +163,7 @@ TEST_F(HostileInputTest, NonHandshakeFirstFrameIsRefusedAndCounted) {
 TEST_F(HostileInputTest, JoinForAnUnknownFlowIsRefusedAndCounted) {
   wire::FlowId unknown{};
   core::crypto::random_bytes(unknown);
-  RawPeer peer(listener_.port());
-  peer.send(join_frame(unknown, 2, 1));
-  const auto end = peer.read_until_closed(scaled(3s));
-  expect_closed_promptly(end);
-  const auto ack = join_ack_in(end.received);
+  const auto ack = join_ack_in(expect_refused_promptly(join_frame(unknown, 2, 1)));
   ASSERT_TRUE(ack.has_value()) << "no JOIN_ACK before the close";
   EXPECT_EQ(ack->status, wire::Status::unknown_flow);
   EXPECT_EQ(ack->mac, wire::Mac{});
@@ -170,11 +173,8 @@ TEST_F(HostileInputTest, JoinForAnUnknownFlowIsRefusedAndCounted) {
 
 TEST_F(HostileInputTest, JoinWithAWrongMacForTheRealFlowIsRefusedAndCounted) {
   // Tries to take over the healthy flow's second path, with a fresh counter but no key.
-  RawPeer peer(listener_.port());
-  peer.send(join_frame(client_.flow_id(), relayed_path_, 1'000'000));
-  const auto end = peer.read_until_closed(scaled(3s));
-  expect_closed_promptly(end);
-  const auto ack = join_ack_in(end.received);
+  const auto ack =
+      join_ack_in(expect_refused_promptly(join_frame(client_.flow_id(), relayed_path_, 1'000'000)));
   ASSERT_TRUE(ack.has_value()) << "no JOIN_ACK before the close";
   EXPECT_EQ(ack->status, wire::Status::bad_proof);
   EXPECT_EQ(ack->mac, wire::Mac{});
@@ -192,11 +192,7 @@ TEST_F(HostileInputTest, ReplayedJoinIsRefusedAndCounted) {
   ASSERT_NE(join, nullptr) << "the second path did not start with JOIN";
   ASSERT_EQ(join->flow_id, client_.flow_id());
 
-  RawPeer peer(listener_.port());
-  peer.send(frames.front());
-  const auto end = peer.read_until_closed(scaled(3s));
-  expect_closed_promptly(end);
-  const auto ack = join_ack_in(end.received);
+  const auto ack = join_ack_in(expect_refused_promptly(frames.front()));
   ASSERT_TRUE(ack.has_value()) << "no JOIN_ACK before the close";
   EXPECT_EQ(ack->status, wire::Status::replayed);
   expect_counted(&ListenerStats::rejected_replay);
