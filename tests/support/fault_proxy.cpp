@@ -311,7 +311,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const Shaping s = impl_.shaping(p.dir);
     constexpr double kBurst = static_cast<double>(FaultProxy::kBurstBytes);
     if (s.rate_bps > 0) {
-      piece = std::min(piece, FaultProxy::kBurstBytes);
+      piece = std::min(piece, FaultProxy::kPaceBytes);
       const double bytes_per_sec = static_cast<double>(s.rate_bps) / 8.0;
       const double elapsed = std::chrono::duration<double>(now - p.last_refill).count();
       p.tokens = std::min(kBurst, p.tokens + elapsed * bytes_per_sec);

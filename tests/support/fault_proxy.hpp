@@ -30,8 +30,9 @@
 // Shaping (per direction, applies to live connections from the next chunk on, and to future ones):
 //  - each chunk read is released at read_time + delay + uniform(0, jitter), but never before the
 //    previous chunk of the same direction (bytes are never reordered);
-//  - after release, chunks go through a token bucket of rate_bps (burst kBurstBytes); 0 =
-//    unlimited.
+//  - after release, chunks go through a token bucket of rate_bps (depth kBurstBytes), written in
+//    pieces of at most kPaceBytes; 0 = unlimited. The bucket is deeper than a piece so a timer
+//    that fires late does not cost the link the tokens it would have earned meanwhile.
 //
 // Back-pressure: per direction the proxy buffers at most kBaseBufferBytes plus, when delay/jitter
 // is set, what the delay line needs (rate/8 * (delay + jitter) + burst if rate-limited, otherwise
@@ -63,7 +64,8 @@ class FaultProxy {
  public:
   static constexpr std::size_t kReadChunkBytes = 32 * 1024;
   static constexpr std::size_t kBaseBufferBytes = 64 * 1024;
-  static constexpr std::size_t kBurstBytes = 16 * 1024;
+  static constexpr std::size_t kBurstBytes = 64 * 1024;
+  static constexpr std::size_t kPaceBytes = 16 * 1024;
   static constexpr std::size_t kUnlimitedDelayBufferBytes = 8 * 1024 * 1024;
   static constexpr std::size_t kMaxBufferBytes = 16 * 1024 * 1024;
 

@@ -399,16 +399,16 @@ TEST_F(FaultProxyTest, RateLimitPacesThroughputWithBoundedBuffering) {
   const auto elapsed = Clock::now() - t0;
   EXPECT_TRUE(sender.get());
   EXPECT_TRUE(got == data);
-  EXPECT_GE(elapsed, 350ms);  // ideal 2 MiB / 5 MB/s = 0.42 s (minus one 16 KiB burst)
+  EXPECT_GE(elapsed, 350ms);  // ideal 2 MiB / 5 MB/s = 0.42 s (minus one burst)
   // No delay configured: the proxy holds at most the base buffer for this direction.
   EXPECT_LE(max_queued, FaultProxy::kBaseBufferBytes);
 }
 
 TEST_F(FaultProxyTest, ShapingChangeAppliesToLiveConnections) {
-  // 8 kbit/s: after the 16 KiB burst the next piece would wait ~16 s ...
+  // 8 kbit/s: after the burst (the bucket's depth) the next piece would wait ~16 s ...
   proxy_->set_shaping(Shaping{0us, 0us, 8000}, Shaping{});
   Pair p = open_pair();
-  constexpr std::size_t kSize = 48 * 1024;
+  constexpr std::size_t kSize = FaultProxy::kBurstBytes + 32 * 1024;
   const auto data = pattern(kSize, 5);
   ASSERT_TRUE(send_all(p.client.get(), data.data(), kSize, Clock::now() + kDeadline));
   std::vector<char> got(kSize);
