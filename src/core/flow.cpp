@@ -409,7 +409,9 @@ struct Flow::Impl {
       active = kNoPath;
       active_pinned = false;
       const PathId next = best_up_path(p.id);
-      if (next != kNoPath) {
+      if (next != kNoPath && done_since) {
+        active = last_active = next;  // only the "done" notices travel now: nothing to report
+      } else if (next != kNoPath) {
         active = p.id;  // so set_active reports old -> new
         set_active(next, MigrateCause::death, now);
         if (mode == Mode::prime) schedule_replay();

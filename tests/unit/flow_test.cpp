@@ -607,6 +607,28 @@ TEST(FlowModes, SwitchesMidTransferLoseNothing) {
   EXPECT_EQ(net.server().stats(net.now()).protocol_errors, 0u);
 }
 
+// Both ends are done (FINs acknowledged) and their "done" notices are on the way when the
+// client's active path goes: losing a path in the closing exchange is no migration to report,
+// and the flow still closes (at the latest after close_linger, if the server's notice was lost
+// with the path).
+TEST(Flow, PathLostWhileClosingIsNoMigration) {
+  for (core::Mode mode : {core::Mode::prime, core::Mode::race}) {
+    FlowPair net(with_mode(mode), {{1ms, {}}, {1ms, {}}});
+    auto data = pattern(64 * 1024);
+    ASSERT_TRUE(transfer(net, data) == data);
+    net.client().close(net.now());
+    net.server().close(net.now());
+    net.settle(2500us);  // FINs and their ACKs crossed (1 ms each way); the notices did not
+    ASSERT_NE(net.client().state(), core::FlowState::closed);
+    net.client().on_path_down(net.client().active_path(), core::DownCause::eof, net.now());
+    net.settle(core::FlowConfig{}.close_linger + 1s);
+    EXPECT_EQ(net.client().state(), core::FlowState::closed) << core::to_string(mode);
+    EXPECT_EQ(net.server().state(), core::FlowState::closed) << core::to_string(mode);
+    EXPECT_EQ(net.client().migration_count(), 0u) << core::to_string(mode);
+    EXPECT_TRUE(net.client_migrations.empty()) << core::to_string(mode);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prime quality switching.
 
