@@ -104,10 +104,9 @@ int run(const Args& args) {
       break;
     }
     const Clock::time_point killed_at = Clock::now();
-    migrations->death_expected = true;
+    migrations->faulted_path = victim;
     proxy->set_mode(fault);
     const bool failed_over = wait_for_failover(flow->client, victim);
-    migrations->death_expected = false;
     const Clock::time_point failover_at = Clock::now();
     std::this_thread::sleep_for(kSettle);
     const std::vector<Clock::time_point> replies = probe.reply_times();

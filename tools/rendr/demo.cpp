@@ -48,16 +48,12 @@ class Director {
     testing::FaultProxy* proxy = flow_.proxy_of(victim_);
     if (proxy == nullptr) return fail("blackhole: no proxy for the active path");
     const Clock::time_point start = Clock::now();
-    migrations_.death_expected = true;
+    migrations_.faulted_path = victim_;
     proxy->set_mode(testing::FaultMode::blackhole);
     while (flow_.client.active_path() == victim_ || flow_.client.active_path() == rendr::kNoPath) {
-      if (Clock::now() - start > kFailoverTimeout) {
-        migrations_.death_expected = false;
-        return fail("blackhole: no failover");
-      }
+      if (Clock::now() - start > kFailoverTimeout) return fail("blackhole: no failover");
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    migrations_.death_expected = false;
     char text[160];
     std::snprintf(text, sizeof text, "blackholed path %u -> failover to path %u after %.1f ms",
                   victim_, flow_.client.active_path(), to_ms(Clock::now() - start));

@@ -72,7 +72,7 @@ std::shared_ptr<MigrationTally> watch_migrations(rendr::Conn& conn, std::string 
       ++tally->requested;
     } else if (cause == rendr::MigrateCause::death) {
       ++tally->after_death;
-      if (!tally->death_expected) {
+      if (from != tally->faulted_path) {
         ++tally->unexpected_deaths;
         note = ", no fault was injected: spurious";
       }

@@ -31,14 +31,15 @@ std::uint16_t path_port(const rendr::ConnStats& stats, rendr::PathId id);
 // "1 up active rtt 0.1 ms down 0, 2 dead ..." for diagnostics.
 std::string describe_paths(const rendr::ConnStats& stats);
 
-// Changes of a connection's active path, by cause. A death while no fault was being injected
-// (`death_expected` false) is a spurious failover: the path was alive.
+// Changes of a connection's active path, by cause. A death of any path but the one a fault was
+// injected into (`faulted_path`) is a spurious failover: the path was alive. (A path, not a
+// time window: the callback may run after the code that injected the fault saw the failover.)
 struct MigrationTally {
   std::atomic<std::uint64_t> requested{0};  // migrate()
   std::atomic<std::uint64_t> after_death{0};
   std::atomic<std::uint64_t> other{0};  // follow_peer, quality
   std::atomic<std::uint64_t> unexpected_deaths{0};
-  std::atomic<bool> death_expected{false};
+  std::atomic<rendr::PathId> faulted_path{rendr::kNoPath};
 
   std::uint64_t unrequested() const { return after_death + other; }
 };
