@@ -15,6 +15,7 @@
 #include "echo.hpp"
 #include "local_flow.hpp"
 #include "path_admin.hpp"
+#include "scheduling_noise.hpp"
 
 namespace rendr::cli {
 namespace {
@@ -26,17 +27,24 @@ constexpr std::chrono::milliseconds kPathUpTimeout{5000};
 constexpr std::chrono::seconds kDrain{3};
 
 // The longest gap between consecutive replies in (kill, end], counting the gap that spans the
-// kill; if no reply arrived after the kill at all, the time from the last reply to `end`.
-Clock::duration stall_around(const std::vector<Clock::time_point>& replies, Clock::time_point kill,
-                             Clock::time_point end) {
+// kill; if no reply arrived after the kill at all, the time from the last reply to `end`. Also
+// when that gap began, relative to the kill (negative: it spans the kill).
+struct Stall {
+  Clock::duration length{};
+  Clock::duration began_after_kill{};
+};
+
+Stall stall_around(const std::vector<Clock::time_point>& replies, Clock::time_point kill,
+                   Clock::time_point end) {
   auto first_after = std::upper_bound(replies.begin(), replies.end(), kill);
   Clock::time_point previous = first_after == replies.begin() ? kill : *std::prev(first_after);
-  Clock::duration longest{};
+  Stall stall;
   for (auto it = first_after; it != replies.end() && *it <= end; ++it) {
-    longest = std::max(longest, *it - previous);
+    if (*it - previous > stall.length) stall = {*it - previous, previous - kill};
     previous = *it;
   }
-  return std::max(longest, previous <= kill ? end - previous : Clock::duration{});
+  if (previous <= kill && end - previous > stall.length) stall = {end - previous, previous - kill};
+  return stall;
 }
 
 // The control: the longest gap between consecutive replies that both fall in [from, to], a
@@ -84,6 +92,7 @@ int run(const Args& args) {
   EchoProbe<rendr::Conn> probe(flow->client,
                                std::chrono::microseconds(std::llround(interval_ms * 1000)));
   probe.start();
+  const SchedulingNoise noise;  // the control for the stalls: how late a bare thread wakes
 
   std::vector<double> stalls_ms, failover_ms, steady_gaps_ms;
   std::uint64_t admin_errors = 0;
@@ -110,17 +119,19 @@ int run(const Args& args) {
     const Clock::time_point failover_at = Clock::now();
     std::this_thread::sleep_for(kSettle);
     const std::vector<Clock::time_point> replies = probe.reply_times();
-    stalls_ms.push_back(to_ms(stall_around(replies, killed_at, Clock::now())));
+    const Stall stall = stall_around(replies, killed_at, Clock::now());
+    stalls_ms.push_back(to_ms(stall.length));
     steady_gaps_ms.push_back(to_ms(longest_gap(replies, killed_at - kSteady, killed_at)));
     failover_ms.push_back(to_ms(failover_at - killed_at));
 
     char line[256];
     std::snprintf(line, sizeof line,
                   "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms "
-                  "(longest gap before the kill %.1f ms)",
+                  "from %+.1f ms (longest gap before the kill %.1f ms)",
                   trial, trials, kill.c_str(), victim,
                   failed_over ? "active path moved after" : "NO failover within",
-                  failover_ms.back(), stalls_ms.back(), steady_gaps_ms.back());
+                  failover_ms.back(), stalls_ms.back(), to_ms(stall.began_after_kill),
+                  steady_gaps_ms.back());
     log_line(line);
     if (!failed_over) ++admin_errors;
 
@@ -162,6 +173,7 @@ int run(const Args& args) {
       .add("stalls_ms", stalls_ms)
       .add("steady_gap_ms_p50", median(steady_gaps_ms))
       .add("steady_gap_ms_max", max_of(steady_gaps_ms))
+      .add("sched_noise_ms_max", noise.worst_ms())
       // Both ends receive (requests and echoes): duplicate copies dropped, summed; the deepest
       // reorder buffer either end saw.
       .add("recv_dups", client_stats.recv_dups + server_stats.recv_dups)
@@ -181,7 +193,10 @@ Command bench_failover_command() {
            "per trial kills the active path (blackhole: silently drop everything; reset: RST)\n"
            "and measures the longest gap between echo replies around the kill. After each trial\n"
            "the dead path is removed and a fresh one added, so every trial starts with two.\n"
-           "In race mode the other path already carries every frame: no stall is expected.",
+           "In race mode the other path already carries every frame: no stall is expected.\n"
+           "Controls measured in the same run: steady_gap_ms_* (the longest reply gap in the\n"
+           "300 ms before each kill) and sched_noise_ms_max (how late a bare thread sleeping in\n"
+           "1 ms steps woke at worst): a stall below them is the machine's, not rendr's.",
            {{"kill", OptionSpec::Kind::value, "blackhole|reset",
              "how the path dies (default blackhole)"},
             {"trials", OptionSpec::Kind::value, "N", "kills to measure (default 10)"},
