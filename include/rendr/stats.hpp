@@ -65,6 +65,9 @@ struct ListenerStats {
   std::uint64_t rejected_capacity = 0;      // half-open or flow limits
   std::uint64_t rejected_timeout = 0;       // no first frame in time
   std::uint64_t live_flows = 0;
+  // OPENs repeating the one that created a live flow (a client resending it after its first
+  // path died): answered with that flow's OPEN_ACK, then closed, never attached.
+  std::uint64_t duplicate_opens = 0;
 };
 
 }  // namespace rendr

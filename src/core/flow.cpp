@@ -125,6 +125,10 @@ struct Flow::Impl {
   crypto::ReplayWindow join_replay;  // server
   std::uint64_t next_join_counter = 1;
   bool open_sent = false;  // client: an OPEN is in flight on some path
+  // Client: the OPEN as first sent; a resend on another path repeats it (but for path_id), so
+  // the server can recognise it. Server: the OPEN that created the flow, and its one answer.
+  std::optional<wire::Open> open;
+  wire::OpenAck open_ack{};
 
   std::map<PathId, PathEntry> paths;
   PathId next_path_id = 1;
@@ -946,6 +950,15 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   impl->peer_limit = open.window;
   impl->state = FlowState::established;
   impl->advertised_limit = impl->recv.limit();
+  impl->open = open;
+  // Fixed now, so a repeated OPEN gets exactly what the first path gets.
+  wire::OpenAck& ack = impl->open_ack;
+  ack.status = wire::Status::ok;
+  ack.window = impl->recv.limit();
+  ack.key_share = impl->key_pair.public_key();
+  ack.nonce = impl->server_nonce;
+  ack.confirm =
+      crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
   PathEntry& p = impl->paths[first_path];
   p.id = first_path;
   p.open_ack_pending = true;
@@ -1085,6 +1098,15 @@ void Flow::on_dial_failed(PathId id, Time now) {
   if (p == nullptr || p->state != PathState::dialing) return;
   p->state = PathState::handshaking;  // so path_down applies the backoff uniformly
   m.path_down(*p, DownCause::error, now, false);
+}
+
+std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open) const {
+  const Impl& m = *impl_;
+  if (m.role != Role::server || m.finished() || !m.open) return std::nullopt;
+  wire::Open same_path = open;
+  same_path.path_id = m.open->path_id;
+  if (!(same_path == *m.open)) return std::nullopt;
+  return m.open_ack;
 }
 
 JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
@@ -1254,13 +1276,17 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
 
   // Handshake.
   if (p->open_pending) {
-    wire::Open open;
-    open.flow_id = m.flow_id;
-    open.mode = to_wire(m.mode);
+    if (!m.open) {
+      wire::Open first;
+      first.flow_id = m.flow_id;
+      first.mode = to_wire(m.mode);
+      first.window = m.recv.limit();
+      first.key_share = m.key_pair.public_key();
+      first.nonce = m.client_nonce;
+      m.open = first;
+    }
+    wire::Open open = *m.open;
     open.path_id = id;
-    open.window = m.recv.limit();
-    open.key_share = m.key_pair.public_key();
-    open.nonce = m.client_nonce;
     push_control(wire::Frame{0, open}, false);
     p->open_pending = false;
     p->handshake_in_flight = true;
@@ -1283,14 +1309,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     return true;
   }
   if (p->open_ack_pending) {
-    wire::OpenAck ack;
-    ack.status = wire::Status::ok;
-    ack.window = m.recv.limit();
-    ack.key_share = m.key_pair.public_key();
-    ack.nonce = m.server_nonce;
-    ack.confirm = crypto::open_ack_confirm(m.key, m.flow_id, m.client_nonce, m.server_nonce);
-    m.advertised_limit = ack.window;
-    push_control(wire::Frame{0, ack}, false);
+    m.advertised_limit = std::max(m.advertised_limit, m.open_ack.window);
+    push_control(wire::Frame{0, m.open_ack}, false);
     p->open_ack_pending = false;
   }
   if (p->join_ack_pending) {

@@ -85,6 +85,13 @@ class Flow {
   void on_path_connected(PathId id, Time now);
   // Client: connecting the carrier of `id` failed; it will be re-dialed after a backoff.
   void on_dial_failed(PathId id, Time now);
+  // Server: the answer to an OPEN for this flow that arrived on another carrier. If it repeats
+  // the OPEN that created the flow (every field but path_id, which names the carrier a client
+  // re-sends it on), it is the OPEN_ACK this flow sends on its first path, byte for byte: the
+  // client resends when that path died before the answer arrived. Nothing secret is in it, and
+  // the carrier is not attached (the sender has proven no key), so a replay gains nothing.
+  // nullopt for any other OPEN (refuse it), on a client flow, or once the flow has finished.
+  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open) const;
   // Server: checks a JOIN that arrived on a new carrier; on ok, attaches it as `id`
   // (replacing an older carrier with the same id) and queues JOIN_ACK on it.
   JoinVerdict on_join(const wire::Join& join, Time now);

@@ -42,16 +42,17 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) override;
   bool pull(std::vector<wire::OutFrame>& out, std::size_t) override {
-    if (!reject_ || reject_sent_) return false;
-    out.push_back(*reject_);
-    reject_sent_ = true;
+    if (!last_frame_ || last_frame_sent_) return false;
+    out.push_back(*last_frame_);
+    last_frame_sent_ = true;
     carrier_->close();  // after this frame is written
     return true;
   }
 
-  // Answers with `frame` (a non-ok OPEN_ACK / JOIN_ACK), then closes the connection.
-  void reject(const wire::Frame& frame) {
-    reject_ = encode_frame(frame);
+  // Answers with `frame` (a refusal, or the OPEN_ACK for a repeated OPEN), then closes the
+  // connection without attaching it to any flow.
+  void answer_and_close(const wire::Frame& frame) {
+    last_frame_ = encode_frame(frame);
     carrier_->kick();
   }
   const std::shared_ptr<carrier::Carrier>& carrier() const { return carrier_; }
@@ -61,8 +62,8 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
   std::shared_ptr<carrier::Carrier> carrier_;
   asio::steady_timer timer_;
   bool decided_ = false;
-  std::optional<wire::OutFrame> reject_;
-  bool reject_sent_ = false;
+  std::optional<wire::OutFrame> last_frame_;
+  bool last_frame_sent_ = false;
 };
 
 class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
@@ -262,12 +263,22 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   void handle_open(const std::shared_ptr<Pending>& pending, const wire::Open& open,
                    std::span<const wire::Frame> rest, const wire::Slice& backing) {
     wire::Status status = wire::Status::ok;
-    std::unique_ptr<core::Flow> flow;
+    bool known_flow = false;
+    std::shared_ptr<Session> existing;
     {
       std::lock_guard lock(mu_);
-      if (closed_ || flows_.size() >= options_.max_flows) status = wire::Status::capacity;
-      if (flows_.count(open.flow_id) != 0) status = wire::Status::bad_request;
+      if (auto it = flows_.find(open.flow_id); it != flows_.end()) {
+        known_flow = true;
+        existing = it->second.lock();
+      } else if (closed_ || flows_.size() >= options_.max_flows) {
+        status = wire::Status::capacity;
+      }
     }
+    if (known_flow) {
+      handle_repeated_open(pending, open, existing);
+      return;
+    }
+    std::unique_ptr<core::Flow> flow;
     if (status == wire::Status::ok) {
       flow = core::Flow::make_server(config_, open, static_cast<core::PathId>(open.path_id),
                                      core::Clock::now(), status);
@@ -277,7 +288,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
                                              : &ListenerStats::rejected_malformed);
       wire::OpenAck nack;
       nack.status = status;
-      pending->reject(wire::Frame{0, nack});
+      pending->answer_and_close(wire::Frame{0, nack});
       return;
     }
     auto session =
@@ -347,7 +358,26 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     }
     wire::JoinAck nack;
     nack.status = status;
-    pending->reject(wire::Frame{0, nack});
+    pending->answer_and_close(wire::Frame{0, nack});
+  }
+
+  // An OPEN naming a flow we hold. A client whose first path died before the OPEN_ACK reached
+  // it sends the same OPEN again on another path: it gets the flow's OPEN_ACK and then JOINs
+  // (with a MAC) once it holds the key. The connection itself is never attached, so a replayed
+  // OPEN gains nothing; one with any field changed is someone else's (refused).
+  void handle_repeated_open(const std::shared_ptr<Pending>& pending, const wire::Open& open,
+                            const std::shared_ptr<Session>& session) {
+    std::optional<wire::OpenAck> ack;
+    if (session) ack = session->open_ack_for_repeated_open(open);
+    if (ack) {
+      count(&ListenerStats::duplicate_opens);
+      pending->answer_and_close(wire::Frame{0, *ack});
+      return;
+    }
+    count(&ListenerStats::rejected_malformed);
+    wire::OpenAck nack;
+    nack.status = wire::Status::bad_request;
+    pending->answer_and_close(wire::Frame{0, nack});
   }
 
   void flow_finished(const FlowId& id) {
@@ -394,8 +424,8 @@ void Pending::on_frames(const std::vector<wire::Frame>& frames, const wire::Slic
   }
   listener->judge(shared_from_this(), frames, backing);
   // Accepted connections now belong to a session; rejected ones stay until their carrier
-  // reports down (this handler must outlive the reject frame's write).
-  if (!reject_) listener->pending_done(this);
+  // reports down (this handler must outlive the last frame's write).
+  if (!last_frame_) listener->pending_done(this);
 }
 
 void Pending::on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) {

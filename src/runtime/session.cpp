@@ -426,6 +426,11 @@ wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, con
   return status;
 }
 
+std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Open& open) const {
+  std::lock_guard lock(mu_);
+  return flow_->open_ack_for_repeated_open(open);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Application side.
 

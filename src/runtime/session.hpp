@@ -89,6 +89,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   // Checks a JOIN; on ok the carrier becomes the current carrier of join.path_id.
   wire::Status attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
                            std::span<const wire::Frame> rest, const wire::Slice& backing);
+  // The answer to an OPEN for this flow on another carrier: the flow's own OPEN_ACK if the
+  // OPEN repeats the one that created it, else nullopt (core::Flow::open_ack_for_repeated_open).
+  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open) const;
 
   // ---- application side (ConnCore)
   asio::any_io_executor executor() const { return ex_; }
