@@ -26,13 +26,16 @@ class FlowPair {
     core::Duration latency{};
     core::Duration jitter{};
   };
-  FlowPair(core::FlowConfig config, const std::vector<PathProfile>& paths) : config_(config) {
+  // `settle_for` 0: only what happens at once (the OPEN is still on its way).
+  FlowPair(core::FlowConfig config, const std::vector<PathProfile>& paths,
+           core::Duration settle_for = 500ms)
+      : config_(config) {
     client_ = core::Flow::make_client(config_, now_);
     for (std::size_t i = 0; i < paths.size(); ++i) {
       profiles_[static_cast<core::PathId>(i + 1)] = paths[i];
       client_->add_path(now_);
     }
-    settle(500ms);
+    settle(settle_for);
   }
 
   core::Flow& client() { return *client_; }
@@ -82,6 +85,9 @@ class FlowPair {
 
   std::uint64_t client_dials = 0;
   std::uint64_t rejected_joins = 0;
+  // OPENs for the existing server flow, as the listener judges them.
+  std::uint64_t repeated_opens_answered = 0;
+  std::uint64_t opens_refused = 0;
   // Informational events, as the runtime would see them.
   std::vector<core::Mode> client_mode_changes, server_mode_changes;
   std::vector<core::MigrateCause> client_migrations;
@@ -97,6 +103,7 @@ class FlowPair {
     bool blackholed = false;
     bool refused = false;
     std::deque<Packet> to_server, to_client;
+    bool close_when_drained = false;  // the listener answered a repeated OPEN on it
   };
 
   std::optional<core::Time> next_deadline() const {
@@ -144,7 +151,7 @@ class FlowPair {
         if (l.refused) {
           client_->on_dial_failed(e->path, now_);
         } else {
-          l = Link{false, false, l.blackholed, l.refused, {}, {}};
+          l = Link{false, false, l.blackholed, l.refused, {}, {}, false};
           l.connected = true;
           client_->on_path_connected(e->path, now_);
         }
@@ -203,6 +210,12 @@ class FlowPair {
         auto r = wire::decode(backing.bytes(), f);
         if (r.error == wire::DecodeError::none) client_->on_frame(id, f, backing, now_);
       }
+      if (l.close_when_drained && l.connected && l.to_client.empty()) {
+        progress = true;
+        l.connected = false;
+        l.to_server.clear();
+        client_->on_path_down(id, core::DownCause::eof, now_);
+      }
     }
     return progress;
   }
@@ -212,8 +225,24 @@ class FlowPair {
     wire::Frame f;
     auto r = wire::decode(backing.bytes(), f);
     if (r.error != wire::DecodeError::none) return;
+    if (l.close_when_drained) return;  // the listener only answers, then closes
     if (!l.server_attached) {
-      if (auto* open = std::get_if<wire::Open>(&f.body)) {
+      if (auto* open = std::get_if<wire::Open>(&f.body); open != nullptr && server_) {
+        // Like the listener: the flow's own OPEN_ACK for a repeat, a refusal for anything else;
+        // then the connection closes, never attached.
+        auto ack = server_->open_ack_for_repeated_open(*open);
+        if (ack) {
+          ++repeated_opens_answered;
+        } else {
+          ++opens_refused;
+          ack = wire::OpenAck{};
+          ack->status = wire::Status::bad_request;
+        }
+        wire::OutFrame out;
+        out.header_size = static_cast<std::uint8_t>(wire::encode(wire::Frame{0, *ack}, out.header));
+        encode_into(id, {out}, l.to_client);
+        l.close_when_drained = true;
+      } else if (open != nullptr) {
         wire::Status status;
         server_ = core::Flow::make_server(config_, *open, static_cast<core::PathId>(open->path_id),
                                           now_, status);

@@ -276,6 +276,114 @@ TEST(Flow, FreshServerPathOnLongRttIsNotDeclaredDead) {
   EXPECT_NE(server->path_state(id), core::PathState::up);
 }
 
+// The OPEN's path dies after the server got it but before its OPEN_ACK reached the client: the
+// client sends the same OPEN on its other path, and the server answers it with the OPEN_ACK it
+// sent first. Anything else naming the flow gets nothing.
+TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
+  core::FlowConfig config;
+  const core::Time t0{std::chrono::seconds(1000)};
+  auto client = core::Flow::make_client(config, t0);
+  const core::PathId first = client->add_path(t0);
+  const core::PathId second = client->add_path(t0);
+  while (client->poll_event()) {
+  }
+  client->on_path_connected(first, t0);
+  client->on_path_connected(second, t0);
+  auto sent_on = [&](core::Flow& flow, core::PathId id, core::Time now) {
+    std::vector<wire::OutFrame> out;
+    EXPECT_TRUE(flow.poll_transmit(id, now, 1 << 20, out));
+    std::vector<wire::Byte> bytes(out.at(0).header_bytes().begin(), out.at(0).header_bytes().end());
+    wire::Frame frame;
+    EXPECT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
+    return frame;
+  };
+  const wire::Open open = std::get<wire::Open>(sent_on(*client, first, t0).body);
+  EXPECT_FALSE(client->wants_transmit(second));  // waits for the OPEN_ACK, then JOINs
+  wire::Status status{};
+  auto server = core::Flow::make_server(config, open, first, t0, status);
+  ASSERT_NE(server, nullptr);
+  const wire::OpenAck first_ack = std::get<wire::OpenAck>(sent_on(*server, first, t0).body);
+
+  // The first path dies with the OPEN_ACK on it.
+  client->on_path_down(first, core::DownCause::reset, t0 + 1ms);
+  server->on_path_down(first, core::DownCause::reset, t0 + 1ms);
+  const wire::Frame resent = sent_on(*client, second, t0 + 1ms);
+  const wire::Open repeated = std::get<wire::Open>(resent.body);
+  EXPECT_EQ(repeated.path_id, second);
+  const auto answer = server->open_ack_for_repeated_open(repeated);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(*answer, first_ack);
+
+  // A FlowId alone, or a captured OPEN with anything changed, is someone else's.
+  std::vector<std::function<void(wire::Open&)>> changes = {
+      [](wire::Open& o) { o.key_share[0] ^= 1; },
+      [](wire::Open& o) { o.nonce[15] ^= 1; },
+      [](wire::Open& o) { o.window += 1; },
+      [](wire::Open& o) { o.mode = wire::ModeCode::race; },
+      [](wire::Open& o) { o.version += 1; },
+      [](wire::Open& o) { o.flow_id[0] ^= 1; },
+  };
+  for (const auto& change : changes) {
+    wire::Open other = open;
+    change(other);
+    EXPECT_FALSE(server->open_ack_for_repeated_open(other).has_value());
+  }
+  EXPECT_FALSE(client->open_ack_for_repeated_open(open).has_value());  // servers only
+
+  // The client takes the answer; the listener then closes that connection, unattached. The
+  // flow stays established (no error), and the path is re-dialed and JOINs with a MAC.
+  client->on_frame(second, wire::Frame{0, *answer}, {}, t0 + 2ms);
+  client->on_path_down(second, core::DownCause::eof, t0 + 2ms);
+  EXPECT_EQ(client->error(), core::FlowError::none);
+  EXPECT_NE(client->state(), core::FlowState::failed);
+  EXPECT_NE(client->state(), core::FlowState::opening);
+  bool established = false;
+  while (auto e = client->poll_event())
+    established = established || e->kind == core::Event::Kind::established;
+  EXPECT_TRUE(established);
+  EXPECT_EQ(client->path_state(second), core::PathState::idle);
+  const core::Time later = t0 + config.redial_initial + 2ms;
+  client->on_timer(later);
+  std::vector<core::PathId> dialed;
+  while (auto e = client->poll_event()) {
+    if (e->kind == core::Event::Kind::dial_path) dialed.push_back(e->path);
+  }
+  ASSERT_EQ(dialed.size(), 2u);
+  for (core::PathId id : dialed) {
+    client->on_path_connected(id, later);
+    const wire::Join join = std::get<wire::Join>(sent_on(*client, id, later).body);
+    EXPECT_EQ(server->on_join(join, later).status, wire::Status::ok);
+    client->on_frame(id, sent_on(*server, id, later), {}, later);
+    EXPECT_EQ(client->path_state(id), core::PathState::up);
+  }
+  EXPECT_EQ(client->state(), core::FlowState::established);
+}
+
+// The same through the harness: the dial completes on the one server flow and data flows.
+TEST(Flow, OpenAckLostWithItsPathStillEstablishesTheFlow) {
+  core::FlowConfig config;
+  FlowPair net(config, {{.latency = 20ms}, {.latency = 5ms}}, 0ms);
+  net.settle(30ms);  // the OPEN has arrived (20 ms), its OPEN_ACK is on its way back
+  ASSERT_TRUE(net.has_server());
+  ASSERT_EQ(net.client().state(), core::FlowState::opening);
+  const core::Flow* server = &net.server();
+  net.kill(1);
+  net.settle(500ms);
+  EXPECT_EQ(net.repeated_opens_answered, 1u);
+  EXPECT_EQ(net.opens_refused, 0u);
+  EXPECT_EQ(&net.server(), server);
+  EXPECT_EQ(net.client().state(), core::FlowState::established);
+  EXPECT_EQ(net.client().error(), core::FlowError::none);
+  EXPECT_EQ(net.client().path_state(1), core::PathState::up);
+  EXPECT_EQ(net.client().path_state(2), core::PathState::up);
+  EXPECT_EQ(net.server().path_state(1), core::PathState::up);
+  EXPECT_EQ(net.server().path_state(2), core::PathState::up);
+  const auto data = pattern(300'000);
+  const auto got = transfer(net, data);
+  ASSERT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
 TEST(Flow, AbortReachesPeer) {
   FlowPair net;
   net.client().abort(net.now());
