@@ -30,8 +30,9 @@ struct PathSpec {
   std::string transport = "tcp";
   std::string host;
   std::uint16_t port = 0;
-  // Bond mode: scales this path's measured rate in the delivery-time estimate, so a heavier
-  // path is preferred when paths compete; its capacity still caps its share ("?weight=N").
+  // Bond mode: the path's share while the paths have room (weights 3 and 1 split what the
+  // application writes 75/25); when it writes more than they carry, each path's capacity caps
+  // its share. Also scales the path's rate in the delivery-time estimate ("?weight=N").
   std::uint32_t weight = 1;
 
   // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT"; an optional

@@ -22,6 +22,10 @@ namespace {
 // RTT sample. Small on purpose: even 64 KiB is 13 ms of queue at 40 Mbit/s.
 constexpr std::uint64_t kUnloadedProbeBytes = 4 * 1024;
 
+// Bond: bytes per unit of weight a path may send per round of the weighted shares. A few
+// frames, so the split follows the weights closely without interleaving every frame.
+constexpr std::int64_t kBondQuantum = 64 * 1024;
+
 wire::ModeCode to_wire(Mode m) {
   return static_cast<wire::ModeCode>(m);
 }
@@ -97,6 +101,10 @@ struct PathEntry {
   // Bond: passed over since it last was admitted; one stuck skip is counted per episode.
   // Mutable because wants_transmit (const) is where the scheduler usually decides.
   mutable bool bond_skipping = false;
+  // Bond shares (bond_share_admits): bytes this path may still send in the current round, and
+  // whether its carrier is idle (its last pull got no DATA; the next kick makes it pull).
+  std::int64_t bond_credit = 0;
+  bool bond_idle = false;
 
   // Mode agreement: send MODE{seq, mode} as our announcement (ack-eliciting) or as the answer
   // to the peer's.
@@ -720,7 +728,8 @@ struct Flow::Impl {
 
   // ---- bond scheduling
 
-  // Whether `p` may take the next DATA frame (bond_scheduler.hpp).
+  // Whether `p` may take the next DATA frame: its estimated arrival is close enough to the best
+  // path's (bond_scheduler.hpp), and it is within its weighted share (bond_share_admits).
   bool bond_admits_path(const PathEntry& p) const {
     // A path without an RTT sample yet is assumed as slow as the slowest measured one.
     Duration unmeasured_srtt{};
@@ -728,30 +737,64 @@ struct Flow::Impl {
       if (q.state == PathState::up && q.rtt.has_sample())
         unmeasured_srtt = std::max(unmeasured_srtt, q.rtt.srtt());
     }
+    auto candidate = [&](const PathEntry& q) {
+      const double measured = q.flight.delivery_rate();
+      return BondCandidate{q.rtt.has_sample() ? q.rtt.srtt() : unmeasured_srtt, q.flight.bytes(),
+                           measured > 0 ? measured : config.bond_initial_rate, q.weight};
+    };
     double best = 0;
-    double own = 0;
     double aggregate_rate = 0;
     bool any = false;
     for (const auto& [id, q] : paths) {
       if (q.state != PathState::up) continue;
-      const double measured = q.flight.delivery_rate();
-      const BondCandidate c{q.rtt.has_sample() ? q.rtt.srtt() : unmeasured_srtt, q.flight.bytes(),
-                            measured > 0 ? measured : config.bond_initial_rate, q.weight};
+      const BondCandidate c = candidate(q);
       const double arrival = estimated_arrival(c, config.max_data_payload);
       best = any ? std::min(best, arrival) : arrival;
       any = true;
       aggregate_rate += c.delivery_rate;
-      if (&q == &p) own = arrival;
     }
     const std::uint64_t room = peer_limit > send.base() ? peer_limit - send.base() : 0;
-    const bool admitted = bond_admits(own, best, aggregate_rate, room);
-    if (admitted) {
-      p.bond_skipping = false;
-    } else if (!p.bond_skipping) {
-      p.bond_skipping = true;
-      ++bond_stuck_skips;
+    auto in_time = [&](const PathEntry& q) {
+      return bond_admits(estimated_arrival(candidate(q), config.max_data_payload), best,
+                         aggregate_rate, room);
+    };
+    if (!in_time(p)) {
+      if (!p.bond_skipping) {
+        p.bond_skipping = true;
+        ++bond_stuck_skips;
+      }
+      return false;
     }
-    return admitted;
+    p.bond_skipping = false;
+    return bond_share_admits(p, in_time);
+  }
+
+  // Weights as shares, by rounds (deficit round robin): each round gives every up path
+  // kBondQuantum bytes per unit of weight. A path with credit left may send; one without may
+  // not while another path whose carrier is idle (it asked and got nothing, so it takes bytes
+  // at once; the pump kicks it) still has credit and is in time. Otherwise a new round starts
+  // (bond_charge). A busy carrier never holds the others back: when the application writes
+  // less than the paths carry, the weights decide the split; when it writes more, each path
+  // takes what it can and the bandwidths add up. (Only the carrier's idleness is a sure sign
+  // that a path can take more now; its flight against its BDP is not: a path at exactly its
+  // capacity has no queue and no room either.)
+  template <class InTime>
+  bool bond_share_admits(const PathEntry& p, const InTime& in_time) const {
+    if (p.bond_credit > 0) return true;
+    for (const auto& [id, q] : paths) {
+      if (&q != &p && q.state == PathState::up && q.bond_idle && q.bond_credit > 0 && in_time(q))
+        return false;
+    }
+    return true;
+  }
+
+  void bond_charge(PathEntry& p, std::uint64_t bytes) {
+    if (p.bond_credit <= 0) {
+      for (auto& [id, q] : paths)
+        q.bond_credit = kBondQuantum * std::max<std::uint32_t>(q.weight, 1);
+    }
+    p.bond_credit -= static_cast<std::int64_t>(bytes);
+    p.bond_idle = false;
   }
 
   // ---- data out
@@ -798,6 +841,7 @@ struct Flow::Impl {
     mark_sent_eliciting(b.path, b.now);
     b.path.data_sent_end = std::max(b.path.data_sent_end, end);
     b.path.flight.on_sent(from, end, b.now);
+    if (mode == Mode::bond) bond_charge(b.path, end - from);
     return end;
   }
 
@@ -1382,9 +1426,12 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     case Mode::race:
       m.send_race(batch);
       break;
-    case Mode::bond:
+    case Mode::bond: {
+      const std::uint64_t sent_before = p->stats.bytes_sent;
       m.send_bond(batch);
+      if (p->stats.bytes_sent == sent_before) p->bond_idle = true;
       break;
+    }
   }
   m.maybe_finish(now);  // the last ACK may just have gone out
   return out.size() > before;

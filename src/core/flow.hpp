@@ -75,8 +75,8 @@ class Flow {
   // ---- path management
   // Client: adds a path to keep alive (dialed at once, re-dialed after death). Returns its id.
   PathId add_path(Time now);
-  // The same with a bond scheduling weight (0 counts as 1): a weight-2 path is believed to
-  // drain twice as fast, so it is given about twice the bytes of an equal weight-1 path.
+  // The same with a bond scheduling weight (0 counts as 1): while the paths have room a
+  // weight-2 path gets twice the bytes of a weight-1 path; a full path takes what it can.
   PathId add_path(Time now, std::uint32_t weight);
   bool set_path_weight(PathId id, std::uint32_t weight);
   // Removes a path (client: stops re-dialing it). Fails if it is the last path.

@@ -185,7 +185,9 @@ class FlowPair {
     for (auto& [id, l] : links_) {
       if (!l.connected) continue;
       std::vector<wire::OutFrame> out;
-      if (client_->wants_transmit(id) && client_->poll_transmit(id, now_, poll_bytes_, out)) {
+      // Like a carrier whose socket is always writable: it pulls whenever it is idle, asked
+      // or not (the core learns from an empty pull that the path's carrier is idle).
+      if (client_->poll_transmit(id, now_, poll_bytes_, out)) {
         progress = true;
         if (!l.blackholed) encode_into(id, out, l.to_server);
       }

@@ -556,6 +556,28 @@ TEST(FlowModes, BondWeightScalesTheEstimate) {
   EXPECT_EQ(net.client().stats(net.now()).paths[2].weight, 5u);
 }
 
+// While the paths have room (the application writes less than they carry), the bytes are split
+// by the weights; the delivery-time estimate alone would split them evenly.
+TEST(FlowModes, BondSplitsByWeightWhilePathsHaveRoom) {
+  FlowPair net(with_mode(core::Mode::bond), {{1ms, {}}, {1ms, {}}});
+  ASSERT_TRUE(net.client().set_path_weight(1, 3));
+  const auto chunk = pattern(32 * 1024);
+  std::vector<wire::Byte> sink(1 << 20);
+  std::uint64_t written = 0;
+  std::uint64_t delivered = 0;
+  for (int i = 0; i < 512; ++i) {
+    written += net.client().write(chunk, net.now());
+    net.settle(1ms);
+    delivered += net.server().read(sink, net.now());
+  }
+  net.settle(50ms);
+  delivered += net.server().read(sink, net.now());
+  ASSERT_EQ(delivered, written);
+  const auto stats = net.client().stats(net.now());
+  EXPECT_NEAR(double(bytes_sent_on(stats, 1)) / double(written), 0.75, 0.05);
+  EXPECT_NEAR(double(bytes_sent_on(stats, 2)) / double(written), 0.25, 0.05);
+}
+
 TEST(FlowModes, BondPathDeathResendsItsRangesOnTheOthers) {
   for (bool silent : {false, true}) {
     FlowPair net(with_mode(core::Mode::bond), {{1ms, {}}, {1ms, {}}, {1ms, {}}});
