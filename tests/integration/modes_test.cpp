@@ -10,6 +10,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/config.hpp"
@@ -132,6 +133,25 @@ class ModesTest : public IntegrationTest {
   }
 
   void expect_no_quality_migration(Shaping equal, std::chrono::milliseconds observed);
+
+  // A bond flow over two paths shaped alike, weighted 3 (heavy) and 1 (light); fatal failures
+  // if it does not come up.
+  struct WeightedPaths {
+    Conn client;
+    Conn server;
+    PathId heavy = kNoPath;
+    PathId light = kNoPath;
+  };
+  void connect_weighted(Shaping shaping, WeightedPaths& out) {
+    FaultProxy& heavy = add_proxy(shaping);
+    FaultProxy& light = add_proxy(shaping);
+    std::tie(out.client, out.server) = connect_in(Mode::bond, {via(heavy, 3), via(light, 1)});
+    ASSERT_TRUE(out.client.is_open() && out.server.is_open());
+    out.heavy = path_via_port(out.client, heavy.port());
+    out.light = path_via_port(out.client, light.port());
+    ASSERT_NE(out.heavy, kNoPath);
+    ASSERT_NE(out.light, kNoPath);
+  }
 
   std::vector<std::unique_ptr<FaultProxy>> proxies_;
 };
@@ -400,16 +420,12 @@ TEST_F(ModesTest, SwitchBetweenRaceAndBondIsIllegalAndChangesNothing) {
 // the byte) and the light path is not starved.
 TEST_F(ModesTest, BondWeightsAreReportedAndCapacityDecidesTheShares) {
   listen();
-  FaultProxy& heavy = add_proxy(limited(kPathRate));
-  FaultProxy& light = add_proxy(limited(kPathRate));
-  const auto conns = connect_in(Mode::bond, {via(heavy, 3), via(light, 1)});
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
-  const PathId heavy_path = path_via_port(client, heavy.port());
-  const PathId light_path = path_via_port(client, light.port());
-  ASSERT_NE(heavy_path, kNoPath);
-  ASSERT_NE(light_path, kNoPath);
+  WeightedPaths paths;
+  ASSERT_NO_FATAL_FAILURE(connect_weighted(limited(kPathRate), paths));
+  Conn& client = paths.client;
+  Conn& server = paths.server;
+  const PathId heavy_path = paths.heavy;
+  const PathId light_path = paths.light;
   EXPECT_EQ(path_info(client, heavy_path)->weight, 3u);
   EXPECT_EQ(path_info(client, light_path)->weight, 1u);
 
@@ -427,16 +443,12 @@ TEST_F(ModesTest, BondWeightsAreReportedAndCapacityDecidesTheShares) {
 // An application writing ~16 MB/s over two unlimited loopback paths: 3:1 weights give 3:1.
 TEST_F(ModesTest, BondSplitsByWeightWhileThePathsHaveRoom) {
   listen();
-  FaultProxy& heavy = add_proxy({});
-  FaultProxy& light = add_proxy({});
-  const auto conns = connect_in(Mode::bond, {via(heavy, 3), via(light, 1)});
-  Conn client = conns.first;
-  Conn server = conns.second;
-  ASSERT_TRUE(client.is_open() && server.is_open());
-  const PathId heavy_path = path_via_port(client, heavy.port());
-  const PathId light_path = path_via_port(client, light.port());
-  ASSERT_NE(heavy_path, kNoPath);
-  ASSERT_NE(light_path, kNoPath);
+  WeightedPaths paths;
+  ASSERT_NO_FATAL_FAILURE(connect_weighted({}, paths));
+  Conn& client = paths.client;
+  Conn& server = paths.server;
+  const PathId heavy_path = paths.heavy;
+  const PathId light_path = paths.light;
 
   constexpr std::uint64_t kBytes = 8 * MiB;
   // Pacing is the workload's shape (the application is the bottleneck), not synchronisation.
