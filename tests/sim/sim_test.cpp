@@ -6,6 +6,7 @@
 //   RENDR_SIM_VERBOSE=1           trace every event of the run(s) to stderr (also: --verbose)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -44,6 +45,9 @@ TEST(Sim, RandomSchedules) {
 
   int failures = 0;
   std::uint64_t budget_runs = 0;
+  std::uint64_t handshake_fault_runs = 0, repeated_open_runs = 0, repeated_opens = 0;
+  std::uint64_t stranger_opens = 0, dark_while_opening = 0;
+  double slowest_open = 0;
   double virtual_seconds = 0;
   const auto started = std::chrono::steady_clock::now();
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
@@ -51,6 +55,13 @@ TEST(Sim, RandomSchedules) {
     virtual_seconds += r.virtual_seconds;
     if (g_single_seed) std::cerr << r.summary << "\n";
     if (r.outcome == rendr::sim::Outcome::budget_exceeded) ++budget_runs;
+    if (r.outcome == rendr::sim::Outcome::budget_exceeded && r.established_after == 0)
+      ++dark_while_opening;
+    handshake_fault_runs += r.handshake_faults ? 1 : 0;
+    repeated_open_runs += r.repeated_opens > 0 ? 1 : 0;
+    repeated_opens += r.repeated_opens;
+    stranger_opens += r.stranger_opens;
+    slowest_open = std::max(slowest_open, r.established_after);
     if (!r.ok) {
       ADD_FAILURE() << "simulation seed " << seed << " failed: " << r.failure << "  " << r.summary
                     << "\n  reproduce: RENDR_SIM_SEED=" << seed << " RENDR_SIM_VERBOSE=1 "
@@ -61,7 +72,12 @@ TEST(Sim, RandomSchedules) {
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << count << " seeds in " << wall << " s (" << count / wall << " seeds/s, "
-            << virtual_seconds << " s virtual, " << budget_runs << " budget-exceeded runs)\n";
+            << virtual_seconds << " s virtual, " << budget_runs << " budget-exceeded runs, "
+            << dark_while_opening << " of them while opening)\n"
+            << "  handshake: " << handshake_fault_runs << " runs with handshake faults, "
+            << repeated_open_runs << " recovered via a repeated OPEN (" << repeated_opens
+            << " answered), " << stranger_opens << " stranger OPENs, slowest open " << slowest_open
+            << " s virtual\n";
 }
 
 }  // namespace

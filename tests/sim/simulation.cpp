@@ -99,6 +99,7 @@ struct Connection {
     Time busy_until{};    // the last queued byte leaves the sender
     Time last_arrival{};  // arrivals never overtake each other
     bool wake_scheduled = false;
+    bool sent_any = false;  // the sender's core wrote on it (a JOIN/JOIN_ACK comes first)
   };
   std::uint64_t id = 0;
   int route = 0;
@@ -108,7 +109,9 @@ struct Connection {
   bool blackholed = false;
   std::array<bool, 2> open{true, true};  // each end: not yet closed or reset
   bool server_attached = false;          // the server's flow took it (OPEN or JOIN accepted)
-  std::array<Direction, 2> direction;    // indexed by the sending side
+  // Not the client flow's: a stranger who replays the flow's OPEN or sends a forged one.
+  enum class Stranger { none, replay, forged } stranger = Stranger::none;
+  std::array<Direction, 2> direction;  // indexed by the sending side
 };
 
 // The runtime keeps the kernel's unsent bytes small (TCP_NOTSENT_LOWAT): it pulls frames only
@@ -197,6 +200,13 @@ class Simulation {
 
   // ---- faults and admin
   void fault_tick();
+  void handshake_fault_tick();
+  void route_fault_until(int route, bool kill, Time until);
+  void lose_open_ack(Connection& c);
+  void spike_route(int route, Duration to_server, Duration to_client, Time until);
+  void stranger_open();
+  void stranger_answer(const Connection& c, const wire::Frame& frame);
+  void note_open_ack(const wire::OpenAck& ack, const char* where);
   bool other_route_healthy(int route) const;
   std::vector<PathId> client_path_ids() const;
   void start_long_dark();
@@ -246,10 +256,24 @@ class Simulation {
   std::optional<Time> long_dark_since_;
   std::optional<Time> unhealthy_until_;  // a short all-dark period is in progress
   std::array<Time, 2> last_path_up_{};   // last time each side had a path up
+  // Handshake faults: until this time (or the OPEN_ACK) faults also hit the opening client.
+  // Every one of them ends by then, so the client can still open within its budget.
+  std::optional<Time> handshake_faults_until_;
+  Duration handshake_gap_max_{};
+  enum class LoseOpenAck { no, reset, blackhole, delay } lose_open_ack_ = LoseOpenAck::no;
+  double stranger_chance_ = 0;  // per fault tick: a stranger sends the flow's OPEN, maybe forged
+  std::optional<Time> established_at_;
+  std::vector<std::optional<RouteProfile>> unspiked_;  // per route, while a latency spike lasts
+  std::vector<Time> spiked_until_;
+
+  // The listener's view of the handshake.
+  std::optional<wire::Open> first_open_;         // the OPEN that created the server flow
+  std::optional<wire::OpenAck> first_open_ack_;  // the first ok OPEN_ACK on any wire
 
   // Counters for the summary.
   std::uint64_t faults_ = 0, duplicates_ = 0, dials_ = 0, explicit_migrations_ = 0;
   std::uint64_t mode_switches_ = 0, illegal_switches_ = 0;
+  std::uint64_t handshake_faults_ = 0, repeated_opens_ = 0, stranger_opens_ = 0;
   // The last legal set_mode came when its side may have been done already: the peer may have
   // closed without it, so the ends need not agree.
   bool switched_late_ = false;
@@ -312,6 +336,20 @@ void Simulation::choose_scenario() {
   short_dark_planned_ = rng_.chance(0.15);
   long_dark_ = rng_.chance(0.05);
   if (long_dark_) apps_[kClient].endless = apps_[kServer].endless = rng_.chance(0.5);
+  // A third of the runs fault the handshake too. Those faults end within 1.2 s, so even after
+  // a dial or handshake timeout (1 s each) and a backoff the client opens well within its 5 s
+  // budget (it counts from make_client while opening).
+  if (rng_.chance(0.33)) {
+    handshake_faults_until_ = start_ + rng_.millis(50, 1200);
+    handshake_gap_max_ = rng_.millis(5, 150);
+  }
+  // Some runs lose the first OPEN_ACK with its path once the OPEN reached the server.
+  const std::uint64_t lose = rng_.between(0, 19);
+  lose_open_ack_ = lose == 0   ? LoseOpenAck::reset
+                   : lose == 1 ? LoseOpenAck::blackhole
+                   : lose == 2 ? LoseOpenAck::delay
+                               : LoseOpenAck::no;
+  stranger_chance_ = rng_.chance(0.8) ? 0.0 : rng_.between(1, 5) / 100.0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,6 +485,13 @@ bool Simulation::transmit(Connection& c, Side from) {
     std::vector<Byte> bytes;
     std::vector<std::pair<std::size_t, std::size_t>> data_frames;  // (start, size) in bytes
     for (const auto& frame : out) {
+      if (from == kServer && !first_open_ack_ && frame.payload.empty()) {
+        wire::Frame decoded;
+        if (wire::decode(frame.header_bytes(), decoded).error == wire::DecodeError::none) {
+          if (const auto* ack = std::get_if<wire::OpenAck>(&decoded.body))
+            note_open_ack(*ack, "the server flow's OPEN_ACK");
+        }
+      }
       if (!frame.payload.empty()) data_frames.emplace_back(bytes.size(), frame.size());
       bytes.insert(bytes.end(), frame.header_bytes().begin(), frame.header_bytes().end());
       bytes.insert(bytes.end(), frame.payload.bytes().begin(), frame.payload.bytes().end());
@@ -462,6 +507,7 @@ bool Simulation::transmit(Connection& c, Side from) {
 
 void Simulation::send_bytes(Connection& c, Side from, std::vector<Byte> bytes) {
   auto& dir = c.direction[from];
+  dir.sent_any = true;
   const RouteProfile& p = routes_[c.route].profile;
   const Time tx_start = std::max(now_, dir.busy_until);
   dir.busy_until =
@@ -486,8 +532,9 @@ void Simulation::maybe_duplicate(
   for (const auto& [path, id] : carriers_[from]) {
     const Connection* t = connection(id);
     if (t == nullptr || t->id == c.id || t->path == c.path || t->dialing || !t->open[kClient] ||
-        !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t)
-      continue;
+        !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t ||
+        !t->direction[from].sent_any)
+      continue;  // nor ahead of the handshake answer the core has yet to write on it
     if (flow(from)->path_state(t->path) != core::PathState::up) continue;
     targets.push_back(id);
   }
@@ -514,6 +561,10 @@ void Simulation::deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>
     }
     offset += r.consumed;
     if (!c->open[to]) return;  // the end was closed by what an earlier frame caused
+    if (to == kClient && c->stranger != Connection::Stranger::none) {
+      stranger_answer(*c, frame);
+      continue;
+    }
     if (to == kServer && !c->server_attached) {
       accept(*c, frame);
       continue;
@@ -524,23 +575,73 @@ void Simulation::deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>
   }
 }
 
-// The listener: the first frame of a connection is an OPEN (new flow) or a JOIN (new path).
+// The listener: the first frame of a connection is an OPEN (new flow) or a JOIN (new path). An
+// OPEN naming the flow we hold is answered as the real listener does (handle_repeated_open):
+// a repeat of the creating OPEN gets the flow's first OPEN_ACK, any other OPEN a refusal; either
+// way the connection is closed, never attached.
 void Simulation::accept(Connection& c, const wire::Frame& first) {
-  if (const auto* open = std::get_if<wire::Open>(&first.body); open && !server_) {
-    wire::Status status{};
-    server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
+  if (const auto* open = std::get_if<wire::Open>(&first.body)) {
+    const bool honest = c.stranger == Connection::Stranger::none;
+    if (honest && open->path_id != c.path)
+      return fail("the client's OPEN on path " + std::to_string(c.path) + " names path " +
+                  std::to_string(open->path_id));
     if (!server_) {
-      fail("make_server refused an honest OPEN");
+      if (!honest) return fail("a stranger's OPEN came before the client's");
+      wire::Status status{};
+      server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
+      if (!server_) return fail("make_server refused an honest OPEN");
+      first_open_ = *open;
+      c.server_attached = true;
+      carriers_[kServer][c.path] = c.id;
+      last_path_up_[kServer] = now_;
+      trace("server created from OPEN on conn ", c.id, " path ", c.path);
+      start_app(kServer);
+      if (lose_open_ack_ != LoseOpenAck::no) lose_open_ack(c);
       return;
     }
-    c.server_attached = true;
-    carriers_[kServer][c.path] = c.id;
-    trace("server created from OPEN on conn ", c.id, " path ", c.path);
-    start_app(kServer);
+    if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
+      // The real listener has forgotten the flow and would open a second one from this OPEN.
+      if (honest)
+        return fail(
+            "an OPEN of the client reached the listener after its server flow ended: "
+            "a second server flow for one client flow");
+      close_end(c, kServer);  // a late stranger: a flow of its own, out of this model
+      return;
+    }
+    if (honest) {
+      wire::Open same_path = *open;
+      same_path.path_id = first_open_->path_id;
+      if (!(same_path == *first_open_))
+        return fail("the client's repeated OPEN differs from its first in more than path_id");
+    }
+    std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(*open);
+    const bool verbatim = c.stranger != Connection::Stranger::forged;
+    if (ack.has_value() != verbatim)
+      return fail(std::string("open_ack_for_repeated_open ") + (ack ? "answered" : "refused") +
+                  (verbatim ? " a repeat of the creating OPEN" : " a forged OPEN"));
+    if (ack) {
+      note_open_ack(*ack, "the listener's answer to a repeated OPEN");
+      if (failed_) return;
+      if (honest) ++repeated_opens_;
+    } else {
+      ack = wire::OpenAck{};
+      ack->status = wire::Status::bad_request;
+    }
+    trace("listener: ",
+          honest     ? "repeated"
+          : verbatim ? "replayed"
+                     : "forged",
+          " OPEN on conn ", c.id, " path ", c.path, " -> ",
+          ack->status == wire::Status::ok ? "OPEN_ACK" : "refused", ", close");
+    const wire::Frame answer{0, *ack};
+    std::vector<Byte> bytes(wire::encoded_size(answer));
+    wire::encode(answer, bytes);
+    send_bytes(c, kServer, std::move(bytes));
+    close_end(c, kServer);
     return;
   }
   const auto* join = std::get_if<wire::Join>(&first.body);
-  if (join == nullptr || !server_) {
+  if (join == nullptr || !server_ || c.stranger != Connection::Stranger::none) {
     fail("the listener got an unexpected first frame on conn " + std::to_string(c.id));
     return;
   }
@@ -644,6 +745,7 @@ void Simulation::on_event(Side s, const core::Event& e) {
       }
       break;
     case Kind::established:
+      established_at_ = now_;
       trace("client established");
       break;
     case Kind::migrated:
@@ -819,6 +921,7 @@ void Simulation::fault_tick() {
      [this] { fault_tick(); });
   if (unhealthy_until_ && now_ < *unhealthy_until_) return;
   if (rng_.chance(mode_switch_chance_)) return switch_mode_at_random();
+  if (rng_.chance(stranger_chance_)) return stranger_open();
 
   const int route = static_cast<int>(rng_.between(0, routes_.size() - 1));
   const std::vector<PathId> paths = client_path_ids();
@@ -901,6 +1004,199 @@ void Simulation::fault_tick() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Handshake faults: the client is still opening (OPEN unsent, in flight, or its OPEN_ACK on the
+// way). Everything here ends by handshake_faults_until_, except a long dark.
+
+void Simulation::handshake_fault_tick() {
+  if (established_at_ || long_dark_since_ || now_ >= *handshake_faults_until_ ||
+      client_->state() != FlowState::opening)
+    return;
+  at(now_ + rng_.micros(
+                500, static_cast<std::uint64_t>(
+                         std::chrono::duration_cast<std::chrono::microseconds>(handshake_gap_max_)
+                             .count())),
+     [this] { handshake_fault_tick(); });
+  if (rng_.chance(stranger_chance_)) return stranger_open();
+  const Time until = *handshake_faults_until_;
+  const int route = static_cast<int>(rng_.between(0, routes_.size() - 1));
+  const std::vector<PathId> paths = client_path_ids();
+  const PathId path = rng_.pick(paths);
+  Connection* carrier = carrier_of(kClient, path);
+  const std::uint64_t action = rng_.between(0, 99);
+  ++handshake_faults_;
+  if (long_dark_ && rng_.chance(0.1)) {
+    start_long_dark();  // dark for good while opening: handshake_failed after the budget
+  } else if (action < 20) {
+    if (carrier && !carrier->blackholed) {
+      trace("HANDSHAKE FAULT blackhole conn ", carrier->id, " of path ", path,
+            carrier->dialing ? " (dialing)" : "");
+      carrier->blackholed = true;
+    }
+  } else if (action < 40) {
+    if (carrier && (carrier->open[kClient] || carrier->open[kServer])) {
+      trace("HANDSHAKE FAULT reset conn ", carrier->id, " of path ", path);
+      reset(*carrier);
+    }
+  } else if (action < 65) {
+    // Every route may be dark or dead at once here: it ends by `until`.
+    route_fault_until(route, action >= 55, std::min(now_ + rng_.millis(20, 800), until));
+  } else if (action < 80) {
+    const Duration up = rng_.millis(100, 600), down = rng_.millis(100, 600);
+    trace("HANDSHAKE FAULT route ", route, " delays ", seconds(up), "s/", seconds(down), "s");
+    spike_route(route, up, down, std::min(now_ + rng_.millis(50, 800), until));
+  } else if (action < 88) {
+    if (paths.size() < 4) {
+      const PathId id = client_->add_path(now_);
+      if (id != core::kNoPath) {
+        client_routes_[id] = route;
+        trace("client add_path -> ", id, " on route ", route, " while opening");
+      }
+    }
+  } else if (action < 95) {
+    // Perhaps the path carrying the OPEN: another path must carry it instead.
+    if (paths.size() > 1 && client_->remove_path(path, now_)) {
+      trace("client remove_path(", path, ") while opening");
+      client_routes_.erase(path);
+      carriers_[kClient].erase(path);
+      if (carrier) close_end(*carrier, kClient);
+    }
+  } else {
+    --handshake_faults_;
+  }
+}
+
+void Simulation::route_fault_until(int route, bool kill, Time until) {
+  if (kill) {
+    if (routes_[route].refusing) return;
+    trace("HANDSHAKE FAULT kill route ", route, " for ", seconds(until - now_), "s");
+    routes_[route].refusing = true;
+    for (auto& [id, c] : connections_) {
+      if (c.route == route && (c.open[kClient] || c.open[kServer])) reset(c);
+    }
+    at(until, [this, route] { routes_[route].refusing = false; });
+    return;
+  }
+  if (routes_[route].blackholed) return;
+  trace("HANDSHAKE FAULT blackhole route ", route, " for ", seconds(until - now_), "s");
+  blackhole_route(route);
+  at(until, [this, route] {
+    if (!long_dark_since_) routes_[route].blackholed = false;
+  });
+}
+
+// Bytes sent on the route meanwhile take this long (each connection keeps its order); then the
+// route's profile comes back.
+void Simulation::spike_route(int route, Duration to_server, Duration to_client, Time until) {
+  if (!unspiked_[route]) unspiked_[route] = routes_[route].profile;
+  routes_[route].profile.latency[kClient] = to_server;
+  routes_[route].profile.latency[kServer] = to_client;
+  spiked_until_[route] = std::max(spiked_until_[route], until);
+  at(spiked_until_[route], [this, route] {
+    if (!unspiked_[route] || now_ < spiked_until_[route]) return;
+    routes_[route].profile = *unspiked_[route];
+    unspiked_[route].reset();
+  });
+}
+
+// The OPEN has just created the server flow on `c`; its OPEN_ACK is lost with the path, so the
+// client must send the OPEN again (on another path, or on this one re-dialed).
+void Simulation::lose_open_ack(Connection& c) {
+  const std::uint64_t id = c.id;
+  switch (lose_open_ack_) {
+    case LoseOpenAck::reset:
+      // Before the OPEN_ACK can arrive (it takes at least the route's latency).
+      at(now_ + rng_.micros(0, static_cast<std::uint64_t>(
+                                   std::chrono::duration_cast<std::chrono::microseconds>(
+                                       routes_[c.route].profile.latency[kServer])
+                                       .count())),
+         [this, id] {
+           Connection* cc = connection(id);
+           if (cc == nullptr || !(cc->open[kClient] || cc->open[kServer])) return;
+           trace("FAULT reset conn ", id, " with the OPEN_ACK on it");
+           reset(*cc);
+         });
+      break;
+    case LoseOpenAck::blackhole:
+      trace("FAULT blackhole conn ", id, " with the OPEN_ACK on it");
+      c.blackholed = true;
+      break;
+    case LoseOpenAck::delay: {
+      // Longer than the client's handshake timeout: it gives up on the path first.
+      const RouteProfile& p = routes_[c.route].profile;
+      trace("FAULT the OPEN_ACK on conn ", id, " outlasts the handshake timeout");
+      spike_route(c.route, p.latency[kClient], config_.handshake_timeout + rng_.millis(50, 400),
+                  now_ + rng_.millis(1, 300));
+      break;
+    }
+    case LoseOpenAck::no:
+      break;
+  }
+}
+
+// A stranger who saw the flow's OPEN sends it again from elsewhere, verbatim or changed. The
+// listener must answer the verbatim one with the first OPEN_ACK and refuse the other; either
+// way the flow must not notice.
+void Simulation::stranger_open() {
+  if (!first_open_ || !server_ || server_->state() == FlowState::closed ||
+      server_->state() == FlowState::failed)
+    return;
+  const int route = static_cast<int>(rng_.between(0, routes_.size() - 1));
+  if (routes_[route].blackholed || routes_[route].refusing) return;
+  wire::Open open = *first_open_;
+  open.path_id = rng_.between(1, 6);
+  const bool forged = rng_.chance(0.5);
+  if (forged) {
+    switch (rng_.between(0, 3)) {
+      case 0:
+        open.key_share[rng_.between(0, open.key_share.size() - 1)] ^= 1;
+        break;
+      case 1:
+        open.nonce[rng_.between(0, open.nonce.size() - 1)] ^= 0x80;
+        break;
+      case 2:
+        open.window += rng_.between(1, 4096);
+        break;
+      default:
+        open.mode =
+            open.mode == wire::ModeCode::prime ? wire::ModeCode::bond : wire::ModeCode::prime;
+        break;
+    }
+  }
+  Connection& c = connections_[next_connection_];
+  c.id = next_connection_++;
+  c.route = route;
+  c.path = static_cast<PathId>(open.path_id);
+  c.dialed_at = now_;
+  c.dialing = false;
+  c.stranger = forged ? Connection::Stranger::forged : Connection::Stranger::replay;
+  ++stranger_opens_;
+  trace("stranger ", forged ? "forges" : "replays", " the OPEN on conn ", c.id, " route ", route);
+  const wire::Frame frame{0, open};
+  std::vector<Byte> bytes(wire::encoded_size(frame));
+  wire::encode(frame, bytes);
+  send_bytes(c, kClient, std::move(bytes));
+}
+
+void Simulation::stranger_answer(const Connection& c, const wire::Frame& frame) {
+  const auto* ack = std::get_if<wire::OpenAck>(&frame.body);
+  if (ack == nullptr) return fail("a stranger got something other than an OPEN_ACK");
+  if (c.stranger == Connection::Stranger::replay)
+    return note_open_ack(*ack, "the answer to a replayed OPEN");
+  if (ack->status != wire::Status::bad_request)
+    return fail("a forged OPEN was not refused with bad_request");
+}
+
+// Every ok OPEN_ACK of the flow, on its first path or to a repeated OPEN, is the same one.
+void Simulation::note_open_ack(const wire::OpenAck& ack, const char* where) {
+  if (ack.status != wire::Status::ok) return fail(std::string(where) + " is not ok");
+  if (!first_open_ack_) {
+    first_open_ack_ = ack;
+  } else if (!(ack == *first_open_ack_)) {
+    fail(std::string(where) + " differs from the flow's first OPEN_ACK");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Checks.
 
 void Simulation::fail(const std::string& what) {
@@ -925,8 +1221,14 @@ void Simulation::check_invariants() {
     if (f->state() == FlowState::failed) {
       if (!long_dark_since_)
         return fail(std::string(name(s)) + " failed although a route was usable");
-      if (f->error() != core::FlowError::migration_budget_exceeded)
-        return fail(std::string(name(s)) + " failed with an error other than the budget");
+      // A client still opening counts its budget from make_client and fails the handshake.
+      const core::FlowError allowed = s == kClient && !established_at_
+                                          ? core::FlowError::handshake_failed
+                                          : core::FlowError::migration_budget_exceeded;
+      if (f->error() != allowed)
+        return fail(std::string(name(s)) + " failed with error " +
+                    std::to_string(static_cast<int>(f->error())) + ", not " +
+                    std::to_string(static_cast<int>(allowed)));
       if (now_ - last_path_up_[s] < config_.migration_budget)
         return fail(std::string(name(s)) + " failed " +
                     std::to_string(seconds(now_ - last_path_up_[s])) +
@@ -939,7 +1241,9 @@ void Simulation::check_invariants() {
 }
 
 bool Simulation::done() const {
-  if (!client_ || !server_) return false;
+  if (!client_) return false;
+  if (!server_) return client_->state() == FlowState::failed;  // no OPEN ever got through
+
   auto finished = [](const Flow& f) {
     return f.state() == FlowState::closed || f.state() == FlowState::failed;
   };
@@ -951,10 +1255,15 @@ bool Simulation::done() const {
 void Simulation::check_outcome() {
   if (long_dark_since_) {
     for (Side s : {kClient, kServer}) {
-      if (flow(s)->state() != FlowState::failed ||
-          flow(s)->error() != core::FlowError::migration_budget_exceeded)
-        return fail(std::string(name(s)) +
-                    " did not fail with migration_budget_exceeded after the long dark period");
+      if (!flow(s)) continue;  // the dark came before any OPEN got through
+      const core::FlowError allowed = s == kClient && !established_at_
+                                          ? core::FlowError::handshake_failed
+                                          : core::FlowError::migration_budget_exceeded;
+      if (flow(s)->state() != FlowState::failed || flow(s)->error() != allowed)
+        return fail(std::string(name(s)) + " did not fail with " +
+                    (allowed == core::FlowError::handshake_failed ? "handshake_failed"
+                                                                  : "migration_budget_exceeded") +
+                    " after the long dark period");
       if (apps_[s].saw_eof) return fail(std::string(name(s)) + " saw EOF in a failed flow");
       // Detection (a few RTT-variances, capped) plus the budget bounds the failure time.
       const Duration late = config_.migration_budget + config_.dead_cap + 2s;
@@ -1020,6 +1329,10 @@ RunResult Simulation::run() {
   trace("seed ", seed_, ": ", routes_.size(), " routes, client writes ", apps_[kClient].total,
         ", server writes ", apps_[kServer].total, long_dark_ ? ", long dark" : "");
   client_ = Flow::make_client(config_, now_);
+  last_path_up_ = {now_, now_};  // the opening client's budget runs from make_client
+  unspiked_.resize(routes_.size());
+  spiked_until_.assign(routes_.size(), now_);
+  if (handshake_faults_until_) at(now_ + rng_.millis(0, 20), [this] { handshake_fault_tick(); });
   const std::size_t initial_paths = rng_.between(1, routes_.size());
   for (std::size_t i = 0; i < initial_paths; ++i) {
     const PathId id = client_->add_path(now_);
@@ -1074,13 +1387,20 @@ RunResult Simulation::run() {
   result.ok = !failed_;
   result.outcome = long_dark_since_ ? Outcome::budget_exceeded : Outcome::closed;
   result.virtual_seconds = seconds(now_ - start_);
+  result.handshake_faults = handshake_faults_until_.has_value();
+  result.repeated_opens = repeated_opens_;
+  result.stranger_opens = stranger_opens_;
+  result.established_after = established_at_ ? seconds(*established_at_ - start_) : 0;
   std::ostringstream summary;
   summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "
           << apps_[kClient].written << " s->c " << apps_[kServer].written << ", faults " << faults_
           << ", dials " << dials_ << ", duplicates " << duplicates_ << ", mode "
           << core::to_string(config_.mode) << " + " << mode_switches_ << " switches ("
           << illegal_switches_ << " illegal refused), migrations "
-          << (client_ ? client_->migration_count() : 0) << ", "
+          << (client_ ? client_->migration_count() : 0) << ", handshake faults "
+          << handshake_faults_ << ", repeated OPENs " << repeated_opens_ << ", stranger OPENs "
+          << stranger_opens_ << ", opened after "
+          << (established_at_ ? seconds(*established_at_ - start_) : -1) << "s, "
           << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
           << result.virtual_seconds << "s virtual";
   result.summary = summary.str();

@@ -3,9 +3,10 @@
 //
 // One seed fixes everything random about a run: the network (2-4 routes, each a reliable
 // ordered byte pipe per connection with latency, order-preserving jitter and a bandwidth
-// limit), the fault schedule (blackholes, resets, route kills, latency changes, dark periods),
-// the admin schedule (migrate, add_path, remove_path) and the application's writes and reads
-// in both directions. Every run is checked against the contract of DESIGN.md §1.
+// limit), the fault schedule (blackholes, resets, route kills, latency changes, dark periods;
+// on some seeds already during the OPEN/OPEN_ACK handshake), the admin schedule (migrate,
+// add_path, remove_path), strangers replaying or forging the OPEN, and the application's writes
+// and reads in both directions. Every run is checked against the contract of DESIGN.md §1.
 #include <cstdint>
 #include <string>
 
@@ -18,6 +19,7 @@ struct RunOptions {
 enum class Outcome {
   closed,           // both ends closed cleanly, every byte delivered both ways
   budget_exceeded,  // a dark period longer than the budget: both ends failed as allowed
+                    // (the client with handshake_failed if it was still opening)
 };
 
 struct RunResult {
@@ -26,6 +28,10 @@ struct RunResult {
   std::string failure;  // what broke, then the state of both flows
   std::string summary;  // one line: scenario and counters
   double virtual_seconds = 0;
+  bool handshake_faults = false;     // the fault schedule also hit the handshake
+  std::uint64_t repeated_opens = 0;  // honest repeated OPENs the listener answered
+  std::uint64_t stranger_opens = 0;  // replayed or forged OPENs the listener answered/refused
+  double established_after = 0;      // virtual seconds from dial to the client's OPEN_ACK
 };
 
 RunResult run_seed(std::uint64_t seed, const RunOptions& options = {});
