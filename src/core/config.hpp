@@ -47,6 +47,9 @@ struct FlowConfig {
   // before the path's first RTT sample, handshake_timeout stands in for the formula.
   Duration dead_floor = 40ms;
   Duration dead_cap = 3s;
+  // ... unless the peer has been silent on every path as long: it may be starved of CPU, not
+  // gone, and no other path would do better. Such a path dies after this much silence.
+  Duration silent_peer_grace = 500ms;
   Duration ping_interval_active = 50ms;  // keeps the active path measured when idle
   Duration ping_interval_standby = 250ms;
   Duration handshake_timeout = 2s;  // OPEN/JOIN without an answer

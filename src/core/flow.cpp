@@ -72,6 +72,12 @@ struct PathEntry {
   // Liveness.
   Time last_heard{};
   std::optional<Time> unanswered_since;  // first ack-eliciting send not yet followed by input
+  // Silence past the deadline is death only if the peer has been heard on another path since
+  // (it is alive; this path is not). A peer silent on every path may only be starved of CPU,
+  // so then death waits for silent_peer_grace. Halfway to the deadline the other paths are
+  // pinged, so that an alive peer has answered somewhere by then (corroboration_sought).
+  bool corroboration_sought = false;
+  bool suspect = false;  // past the deadline, but the peer is silent everywhere
   Time next_ping{};
   bool ping_due = false;
   bool ping_outstanding = false;
@@ -187,6 +193,8 @@ struct Flow::Impl {
   bool writable_signalled = false;
 
   FlowStats counters;
+  // Set when a path hears the peer while another path is suspect: re-judge that one now.
+  std::optional<Time> liveness_recheck;
 
   Impl(const FlowConfig& c, Role r)
       : config(c),
@@ -406,6 +414,7 @@ struct Flow::Impl {
     p.pong_pending = p.ping_outstanding = false;
     p.ack_owed = p.ack_due = false;
     p.unanswered_since.reset();
+    p.corroboration_sought = p.suspect = false;
     p.fin_sent = false;
     p.mode_announce_pending = p.mode_answer_pending = false;
     if (role == Role::client && cause != DownCause::removed) {
@@ -445,10 +454,55 @@ struct Flow::Impl {
     } else {
       p.unanswered_since.reset();
     }
+    p.corroboration_sought = p.suspect = false;
+    for (const auto& [id, q] : paths) {
+      if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
+    }
   }
 
   void mark_sent_eliciting(PathEntry& p, Time now) {
-    if (!p.unanswered_since) p.unanswered_since = now;
+    if (!p.unanswered_since) {
+      p.unanswered_since = now;
+      p.corroboration_sought = p.suspect = false;
+    }
+  }
+
+  // Whether the peer was heard on another up path in the second half of `p`'s silence, after
+  // the corroborating pings went out (or `p` is alone, so nothing can tell a dead path from a
+  // stalled peer). Frames already in flight when the peer stalled arrive within one one-way
+  // delay, less than half the deadline (at least srtt), so they do not count.
+  bool peer_heard_elsewhere(const PathEntry& p) const {
+    const Time since = *p.unanswered_since + dead_deadline(p) / 2;
+    bool others = false;
+    for (const auto& [id, q] : paths) {
+      if (&q == &p || q.state != PathState::up) continue;
+      others = true;
+      if (q.last_heard > since) return true;
+    }
+    return !others;
+  }
+
+  void seek_corroboration(PathEntry& p) {
+    p.corroboration_sought = true;
+    for (auto& [id, q] : paths) {
+      if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.ping_due = true;
+    }
+  }
+
+  // A path silent for its deadline is dead if the peer is alive elsewhere, else after
+  // silent_peer_grace; returns whether it was declared dead.
+  bool judge_silence(PathEntry& p, Time now) {
+    if (!p.unanswered_since) return false;
+    const Duration silent = now - *p.unanswered_since;
+    const Duration deadline = dead_deadline(p);
+    if (!p.corroboration_sought && silent >= deadline / 2) seek_corroboration(p);
+    if (silent < deadline) return false;
+    if (peer_heard_elsewhere(p) || silent >= std::max(deadline, config.silent_peer_grace)) {
+      path_down(p, DownCause::silent, now, true);
+      return true;
+    }
+    p.suspect = true;
+    return false;
   }
 
   void path_up(PathEntry& p, Time now) {
@@ -458,6 +512,7 @@ struct Flow::Impl {
     ++p.stats.up_count;
     p.last_heard = now;
     p.unanswered_since.reset();
+    p.corroboration_sought = p.suspect = false;
     p.next_ping = now;
     p.ping_outstanding = false;
     // A new carrier: nothing of ours is on it yet.
@@ -1452,6 +1507,7 @@ std::optional<Time> Flow::next_deadline() const {
   if (m.done_since) consider(*m.done_since + m.config.close_linger);
   if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
   if (m.probe_drain_since) consider(*m.probe_drain_since + m.config.quality.probe_drain_limit);
+  if (m.liveness_recheck) consider(*m.liveness_recheck);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
       case PathState::idle:
@@ -1461,7 +1517,12 @@ std::optional<Time> Flow::next_deadline() const {
         consider(p.handshake_sent + m.config.handshake_timeout);
         break;
       case PathState::up:
-        if (p.unanswered_since) consider(*p.unanswered_since + m.dead_deadline(p));
+        if (p.unanswered_since) {
+          const Duration deadline = m.dead_deadline(p);
+          if (!p.corroboration_sought) consider(*p.unanswered_since + deadline / 2);
+          consider(*p.unanswered_since +
+                   (p.suspect ? std::max(deadline, m.config.silent_peer_grace) : deadline));
+        }
         if (!p.ping_outstanding && !p.ping_due) consider(p.next_ping);
         break;
       default:
@@ -1474,6 +1535,7 @@ std::optional<Time> Flow::next_deadline() const {
 void Flow::on_timer(Time now) {
   Impl& m = *impl_;
   if (m.finished()) return;
+  m.liveness_recheck.reset();
   if (m.done_since && now - *m.done_since >= m.config.close_linger) {
     m.close_now();  // the peer's "done" was lost; everything of ours is confirmed
     return;
@@ -1508,10 +1570,7 @@ void Flow::on_timer(Time now) {
           m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
       case PathState::up:
-        if (p->unanswered_since && now - *p->unanswered_since >= m.dead_deadline(*p)) {
-          m.path_down(*p, DownCause::silent, now, true);
-          break;
-        }
+        if (m.judge_silence(*p, now)) break;
         if (!p->ping_outstanding && !p->ping_due && now >= p->next_ping) {
           p->ping_due = true;
           // In race and bond every up path carries data, so each is pinged as the active one.

@@ -65,6 +65,9 @@ class FlowPair {
     l.server_attached = false;
   }
 
+  // The server process stops for `d` (no timers, nothing read or sent; frames to it wait).
+  void stall_server(core::Duration d) { server_stalled_until_ = now_ + d; }
+
   // Moves frames and fires timers until nothing happens, or `limit` of virtual time passes.
   void settle(core::Duration limit = 0ms) {
     const core::Time stop = now_ + limit;
@@ -77,7 +80,7 @@ class FlowPair {
       }
       now_ = std::max(now_, *d);
       client_->on_timer(now_);
-      if (server_) server_->on_timer(now_);
+      if (server_ && server_running()) server_->on_timer(now_);
     }
   }
 
@@ -93,6 +96,8 @@ class FlowPair {
   std::vector<core::MigrateCause> client_migrations;
 
  private:
+  bool server_running() const { return now_ >= server_stalled_until_; }
+
   struct Packet {
     core::Time at;
     std::vector<wire::Byte> bytes;
@@ -112,9 +117,12 @@ class FlowPair {
       if (x && (!t || *x < *t)) t = x;
     };
     consider(client_->next_deadline());
-    if (server_) consider(server_->next_deadline());
+    if (server_) {
+      const auto d = server_->next_deadline();
+      consider(server_running() || !d ? d : std::max(*d, server_stalled_until_));
+    }
     for (const auto& [id, l] : links_) {
-      if (!l.to_server.empty()) consider(l.to_server.front().at);
+      if (!l.to_server.empty()) consider(std::max(l.to_server.front().at, server_stalled_until_));
       if (!l.to_client.empty()) consider(l.to_client.front().at);
     }
     return t;
@@ -166,7 +174,7 @@ class FlowPair {
         l.server_attached = false;
       }
     }
-    if (server_) {
+    if (server_ && server_running()) {
       while (auto e = server_->poll_event()) {
         progress = true;
         if (e->kind == core::Event::Kind::mode_changed) server_mode_changes.push_back(e->mode);
@@ -192,12 +200,13 @@ class FlowPair {
         if (!l.blackholed) encode_into(id, out, l.to_server);
       }
       out.clear();
-      if (server_ && l.server_attached && server_->wants_transmit(id) &&
+      if (server_ && server_running() && l.server_attached && server_->wants_transmit(id) &&
           server_->poll_transmit(id, now_, poll_bytes_, out)) {
         progress = true;
         if (!l.blackholed) encode_into(id, out, l.to_client);
       }
-      while (!l.to_server.empty() && l.to_server.front().at <= now_ && l.connected) {
+      while (server_running() && !l.to_server.empty() && l.to_server.front().at <= now_ &&
+             l.connected) {
         progress = true;
         auto bytes = std::move(l.to_server.front().bytes);
         l.to_server.pop_front();
@@ -270,6 +279,7 @@ class FlowPair {
   std::map<core::PathId, Link> links_;
   std::map<core::PathId, PathProfile> profiles_;
   std::size_t poll_bytes_ = 1 << 20;
+  core::Time server_stalled_until_{};
   std::uint64_t rng_ = 42;
 };
 

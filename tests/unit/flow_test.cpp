@@ -759,6 +759,60 @@ TEST(Flow, PathLostWhileClosingIsNoMigration) {
   }
 }
 
+// The server process stalls for 150 ms (descheduled, stopped), far past the 40 ms dead-path
+// floor: it is silent on every path at once, so nothing shows that one path is worse than the
+// other, and no path is declared dead: nothing is re-dialed or replayed.
+TEST(Flow, PeerSilentOnEveryPathIsNotDeclaredDeadWithinTheGrace) {
+  for (core::Mode mode : {core::Mode::prime, core::Mode::race, core::Mode::bond}) {
+    FlowPair net(with_mode(mode), {{1ms, {}}, {1ms, {}}});
+    auto data = pattern(256 * 1024);
+    ASSERT_TRUE(transfer(net, data) == data);
+    net.stall_server(150ms);
+    net.client().write(data, net.now());
+    net.settle(1s);
+    std::vector<wire::Byte> got(data.size());
+    EXPECT_EQ(net.server().read(got, net.now()), data.size()) << core::to_string(mode);
+    EXPECT_TRUE(got == data) << core::to_string(mode);
+    for (core::Flow* side : {&net.client(), &net.server()}) {
+      for (const auto& p : side->stats(net.now()).paths)
+        EXPECT_EQ(p.down_count, 0u) << core::to_string(mode) << " path " << p.id;
+      EXPECT_EQ(side->migration_count(), 0u) << core::to_string(mode);
+    }
+  }
+}
+
+// Past the grace, a peer silent everywhere does cost the paths (and then the budget decides).
+TEST(Flow, PeerSilentOnEveryPathBeyondTheGraceLosesItsPaths) {
+  FlowPair net(core::FlowConfig{}, {{1ms, {}}, {1ms, {}}});
+  auto data = pattern(64 * 1024);
+  ASSERT_TRUE(transfer(net, data) == data);
+  net.stall_server(core::FlowConfig{}.silent_peer_grace + 200ms);
+  net.client().write(data, net.now());
+  net.settle(core::FlowConfig{}.silent_peer_grace + 100ms);
+  EXPECT_NE(net.client().path_state(1), core::PathState::up);
+  EXPECT_NE(net.client().path_state(2), core::PathState::up);
+  net.settle(3s);  // the server wakes up; the client re-dials and the flow carries on
+  std::vector<wire::Byte> got(data.size());
+  EXPECT_EQ(net.server().read(got, net.now()), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+// The active path is blackholed while the other answers: the peer is alive, so the silent path
+// is dead at its deadline (40 ms floor), not after the grace.
+TEST(Flow, SilentPathIsDeadAtItsDeadlineWhenThePeerAnswersElsewhere) {
+  FlowPair net(core::FlowConfig{}, {{1ms, {}}, {1ms, {}}});
+  auto data = pattern(64 * 1024);
+  ASSERT_TRUE(transfer(net, data) == data);
+  net.blackhole(1);
+  const core::Time start = net.now();
+  net.client().write(data, net.now());
+  for (int i = 0; i < 1000 && net.client().path_state(1) == core::PathState::up; ++i)
+    net.settle(1ms);
+  EXPECT_NE(net.client().path_state(1), core::PathState::up);
+  EXPECT_LE(net.now() - start, 50ms);
+  EXPECT_EQ(net.client().active_path(), 2u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prime quality switching.
 
