@@ -50,6 +50,10 @@ struct FlowConfig {
   // ... unless the peer has been silent on every path as long: it may be starved of CPU, not
   // gone, and no other path would do better. Such a path dies after this much silence.
   Duration silent_peer_grace = 500ms;
+  // In race every path already carries every byte, so a path's death is not on the
+  // application's path and detecting it can wait longer; a false death (a path whose answers
+  // queue behind bulk data) costs a re-dial and the whole window sent again.
+  Duration race_dead_floor = 250ms;
   Duration ping_interval_active = 50ms;  // keeps the active path measured when idle
   Duration ping_interval_standby = 250ms;
   Duration handshake_timeout = 2s;  // OPEN/JOIN without an answer

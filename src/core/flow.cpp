@@ -210,7 +210,9 @@ struct Flow::Impl {
     // handshake is allowed, or a long path would be declared dead before its first answer.
     Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config.max_ack_delay
                                     : config.handshake_timeout;
-    return std::clamp(d, config.dead_floor, config.dead_cap);
+    const Duration floor = mode == Mode::race ? std::max(config.dead_floor, config.race_dead_floor)
+                                              : config.dead_floor;
+    return std::clamp(d, floor, std::max(floor, config.dead_cap));
   }
 
   bool any_up() const {
