@@ -78,6 +78,11 @@ struct PathEntry {
   // pinged, so that an alive peer has answered somewhere by then (corroboration_sought).
   bool corroboration_sought = false;
   bool suspect = false;  // past the deadline, but the peer is silent everywhere
+  // A new silence (or none): the judgement of the previous one no longer applies.
+  void restart_silence(std::optional<Time> since) {
+    unanswered_since = since;
+    corroboration_sought = suspect = false;
+  }
   Time next_ping{};
   bool ping_due = false;
   bool ping_outstanding = false;
@@ -415,8 +420,7 @@ struct Flow::Impl {
     p.open_ack_pending = p.join_ack_pending = false;
     p.pong_pending = p.ping_outstanding = false;
     p.ack_owed = p.ack_due = false;
-    p.unanswered_since.reset();
-    p.corroboration_sought = p.suspect = false;
+    p.restart_silence(std::nullopt);
     p.fin_sent = false;
     p.mode_announce_pending = p.mode_answer_pending = false;
     if (role == Role::client && cause != DownCause::removed) {
@@ -451,22 +455,14 @@ struct Flow::Impl {
     p.last_heard = now;
     const bool outstanding =
         p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
-    if (outstanding) {
-      p.unanswered_since = now;
-    } else {
-      p.unanswered_since.reset();
-    }
-    p.corroboration_sought = p.suspect = false;
+    p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
     for (const auto& [id, q] : paths) {
       if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
     }
   }
 
   void mark_sent_eliciting(PathEntry& p, Time now) {
-    if (!p.unanswered_since) {
-      p.unanswered_since = now;
-      p.corroboration_sought = p.suspect = false;
-    }
+    if (!p.unanswered_since) p.restart_silence(now);
   }
 
   // Whether the peer was heard on another up path in the second half of `p`'s silence, after
@@ -491,6 +487,10 @@ struct Flow::Impl {
     }
   }
 
+  Duration uncorroborated_deadline(const PathEntry& p) const {
+    return std::max(dead_deadline(p), config.silent_peer_grace);
+  }
+
   // A path silent for its deadline is dead if the peer is alive elsewhere, else after
   // silent_peer_grace; returns whether it was declared dead.
   bool judge_silence(PathEntry& p, Time now) {
@@ -499,7 +499,7 @@ struct Flow::Impl {
     const Duration deadline = dead_deadline(p);
     if (!p.corroboration_sought && silent >= deadline / 2) seek_corroboration(p);
     if (silent < deadline) return false;
-    if (peer_heard_elsewhere(p) || silent >= std::max(deadline, config.silent_peer_grace)) {
+    if (peer_heard_elsewhere(p) || silent >= uncorroborated_deadline(p)) {
       path_down(p, DownCause::silent, now, true);
       return true;
     }
@@ -513,8 +513,7 @@ struct Flow::Impl {
     p.backoff = Duration::zero();
     ++p.stats.up_count;
     p.last_heard = now;
-    p.unanswered_since.reset();
-    p.corroboration_sought = p.suspect = false;
+    p.restart_silence(std::nullopt);
     p.next_ping = now;
     p.ping_outstanding = false;
     // A new carrier: nothing of ours is on it yet.
@@ -1522,8 +1521,7 @@ std::optional<Time> Flow::next_deadline() const {
         if (p.unanswered_since) {
           const Duration deadline = m.dead_deadline(p);
           if (!p.corroboration_sought) consider(*p.unanswered_since + deadline / 2);
-          consider(*p.unanswered_since +
-                   (p.suspect ? std::max(deadline, m.config.silent_peer_grace) : deadline));
+          consider(*p.unanswered_since + (p.suspect ? m.uncorroborated_deadline(p) : deadline));
         }
         if (!p.ping_outstanding && !p.ping_due) consider(p.next_ping);
         break;
