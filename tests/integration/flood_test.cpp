@@ -3,8 +3,12 @@
 // listener (defect 4: abandoned flows were held for the whole migration budget, so the flow
 // table filled and healthy dials were refused), nor cost a running flow a byte.
 #include <algorithm>
+#include <array>
+#include <future>
 #include <memory>
 #include <thread>
+
+#include <asio/use_future.hpp>
 
 #include "harness.hpp"
 #include "support/fault_proxy.hpp"
@@ -115,6 +119,55 @@ TEST_F(OpenFloodTest, HealthyDialsSucceedAndARunningFlowLosesNothingDuringAndAft
   upload.stop();
   finish_transfer(upload, upload_reader, scaled(20s));
   EXPECT_EQ(client.stats().migrations, 0u) << "the running flow lost its path";
+}
+
+// Defect 4 in small: an OPEN whose sender vanished at once is dropped after
+// abandoned_flow_timeout, not held for the migration budget; the application that accepted it
+// sees its Conn fail.
+TEST_F(IntegrationTest, FlowAbandonedRightAfterItsOpenIsDroppedAfterTheShortTimeout) {
+  ListenOptions options;
+  options.abandoned_flow_timeout = 300ms;
+  listen(options);
+  auto accepted = listener_.async_accept(asio::use_future);
+  {
+    RawPeer peer(listener_.port());
+    peer.send(testing::fresh_open_bytes());
+    ASSERT_TRUE(wait_until([&] { return listener_.stats().flows_opened == 1; }, scaled(2s)));
+  }  // gone without a word after its OPEN
+  ASSERT_EQ(accepted.wait_for(scaled(2s)), std::future_status::ready);
+  Conn conn = accepted.get();
+  const auto started = Clock::now();
+  ASSERT_TRUE(wait_until([&] { return listener_.stats().dropped_abandoned == 1; }, scaled(3s)))
+      << "the abandoned flow was kept";
+  EXPECT_GE(Clock::now() - started, 300ms - 100ms);
+  EXPECT_EQ(listener_.stats().live_flows, 0u);
+  std::array<std::uint8_t, 16> buf{};
+  std::error_code ec;
+  conn.read_some(asio::buffer(buf), ec);
+  EXPECT_TRUE(ec) << "a read on the dropped flow did not fail";
+}
+
+// Defect 3: the protocol's `capacity` refusal of a JOIN is enforced. A client with one path
+// more than max_paths_per_flow keeps the paths it has, its extra JOINs are refused and
+// counted, and its flow carries every byte.
+TEST_F(IntegrationTest, JoinBeyondMaxPathsPerFlowIsRefusedWithCapacityAndTheFlowIsUnharmed) {
+  ListenOptions options;
+  options.max_paths_per_flow = 2;
+  listen(options);
+  auto [client, server] =
+      connect(dialer(loopback_paths({listener_.port(), listener_.port(), listener_.port()})));
+  ASSERT_TRUE(client.is_open() && server.is_open());
+  ASSERT_TRUE(
+      wait_until([&] { return listener_.stats().rejected_paths_per_flow >= 1; }, scaled(3s)))
+      << "no JOIN beyond the limit was refused";
+  EXPECT_EQ(listener_.stats().joins_accepted, 1u);
+  EXPECT_EQ(listener_.stats().rejected_capacity, 0u);
+  EXPECT_EQ(paths_up(client), 2u);
+  EXPECT_EQ(server.stats().paths.size(), 2u);
+  StreamWriter upload(client, WriteSpec{.seed = 5, .bytes = 4 * MiB});
+  StreamReader reader(server, ReadSpec{.seed = 5});
+  finish_transfer(upload, reader, scaled(20s));
+  EXPECT_EQ(client.stats().migrations, 0u);
 }
 
 }  // namespace

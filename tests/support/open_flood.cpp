@@ -10,9 +10,7 @@
 
 namespace rendr::testing {
 
-namespace {
-
-std::vector<std::uint8_t> fresh_open() {
+std::vector<std::uint8_t> fresh_open_bytes() {
   wire::Open open;
   core::crypto::random_bytes(open.flow_id);
   core::crypto::random_bytes(open.nonce);
@@ -24,8 +22,6 @@ std::vector<std::uint8_t> fresh_open() {
   wire::encode(frame, bytes);
   return bytes;
 }
-
-}  // namespace
 
 OpenFlood::OpenFlood(const Options& options) : options_(options) {}
 
@@ -68,7 +64,7 @@ void OpenFlood::run(int index) {
       ++connect_errors_;
       continue;
     }
-    const auto open = fresh_open();
+    const auto open = fresh_open_bytes();
     asio::write(socket, asio::buffer(open), ec);
     if (ec) continue;
     ++opens_;

@@ -15,6 +15,9 @@
 
 namespace rendr::testing {
 
+// The bytes of a well-formed OPEN for a fresh flow (random FlowId, real X25519 key share).
+std::vector<std::uint8_t> fresh_open_bytes();
+
 class OpenFlood {
  public:
   struct Options {
