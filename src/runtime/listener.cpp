@@ -347,11 +347,11 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     AcceptCallback waiter;
     {
       std::lock_guard lock(mu_);
-      auto it = flows_.find(ref.id);
-      if (it == flows_.end() || it->second.serial != ref.serial) {
-        return;  // it finished (failed or was dropped) before anyone could take it
-      } else if (closed_) {
+      const auto it = flows_.find(ref.id);
+      if (closed_) {
         // close() ran meanwhile: this flow was never handed out.
+      } else if (it == flows_.end() || it->second.serial != ref.serial) {
+        return;  // it finished (failed or was dropped) before anyone could take it
       } else if (!waiters_.empty()) {
         waiter = std::move(waiters_.front());
         waiters_.pop_front();
