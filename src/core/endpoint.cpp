@@ -50,7 +50,7 @@ void Endpoint::on_connection_lost(ConnectionId connection, bool protocol_error) 
 
 Admission Endpoint::on_first_frame(ConnectionId connection, const wire::Frame& first, Time now) {
   if (half_open_.erase(connection) == 0) return {};  // evicted or timed out meanwhile
-  if (const auto* o = std::get_if<wire::Open>(&first.body)) return open(connection, *o, now);
+  if (const auto* o = std::get_if<wire::Open>(&first.body)) return open(*o, now);
   if (const auto* j = std::get_if<wire::Join>(&first.body)) return join(*j);
   ++stats_.rejected_malformed;
   return {};
@@ -63,7 +63,7 @@ Admission Endpoint::refusal(wire::Frame answer) {
   return a;
 }
 
-Admission Endpoint::open(ConnectionId, const wire::Open& open, Time now) {
+Admission Endpoint::open(const wire::Open& open, Time now) {
   if (auto it = flows_.find(open.flow_id); it != flows_.end()) {
     if (it->second.dropping) {
       // Its flow is going: nothing to answer with, and the FlowId is not free yet.
@@ -173,7 +173,6 @@ void Endpoint::on_flow_report(const FlowRef& flow, const FlowReport& report, Tim
   Record* r = find(flow);
   if (r == nullptr || report.version <= r->report_version) return;
   r->report_version = report.version;
-  r->paths = report.paths;
   if (report.heard) set_heard(flow.id, *r);
   set_pathless(flow.id, *r, report.paths == 0, now);
 }

@@ -171,17 +171,16 @@ class Endpoint {
  private:
   struct Record {
     std::uint64_t serial = 0;
-    std::size_t paths = 1;  // the OPEN's connection
     bool heard = false;
     bool accepted = false;
     bool dropping = false;  // dropped; waits for on_flow_finished, counts for no limit
     std::uint64_t report_version = 0;
-    std::optional<Time> pathless_since;
+    std::optional<Time> pathless_since;  // unset while a carrier is attached (the OPEN's first)
   };
   // Eviction order of pathless flows: never heard first, then the longest without a path.
   using PathlessKey = std::tuple<bool, Time, wire::FlowId>;
 
-  Admission open(ConnectionId connection, const wire::Open& open, Time now);
+  Admission open(const wire::Open& open, Time now);
   Admission join(const wire::Join& join);
   Record* find(const FlowRef& flow);
   // Evicts the first pathless flow (of those not yet accepted, if `unaccepted_only`).
