@@ -170,5 +170,30 @@ TEST_F(IntegrationTest, JoinBeyondMaxPathsPerFlowIsRefusedWithCapacityAndTheFlow
   EXPECT_EQ(client.stats().migrations, 0u);
 }
 
+// The accept queue is bounded: with max_unaccepted flows waiting for accept(), a new OPEN is
+// refused (its dial fails) and counted; once the application takes one, the next dial succeeds.
+TEST_F(IntegrationTest, OpenBeyondTheAcceptQueueIsRefusedAndCountedUntilTheApplicationAccepts) {
+  ListenOptions options;
+  options.max_unaccepted = 1;
+  listen(options);
+  Dialer d = dialer(loopback_paths({listener_.port()}));
+  d.dial_timeout = scaled(2s);
+  std::error_code ec;
+  Conn waiting = d.dial(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const Conn refused = d.dial(ec);
+  EXPECT_EQ(ec, make_error_code(errc::handshake_failed));
+  EXPECT_FALSE(refused.is_open());
+  EXPECT_GE(listener_.stats().rejected_accept_queue, 1u);
+  EXPECT_EQ(listener_.stats().rejected_capacity, 0u);
+  EXPECT_EQ(listener_.stats().unaccepted_flows, 1u);
+
+  Conn taken = listener_.accept();
+  EXPECT_EQ(taken.flow_id(), waiting.flow_id());
+  EXPECT_EQ(listener_.stats().unaccepted_flows, 0u);
+  Conn next = d.dial(ec);
+  EXPECT_FALSE(ec) << "the dial after accept(): " << ec.message();
+}
+
 }  // namespace
 }  // namespace rendr::itest
