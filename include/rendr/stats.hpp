@@ -62,12 +62,20 @@ struct ListenerStats {
   std::uint64_t rejected_unknown_flow = 0;  // JOIN for a flow that does not exist
   std::uint64_t rejected_bad_proof = 0;     // JOIN MAC wrong
   std::uint64_t rejected_replay = 0;        // JOIN counter replayed
-  std::uint64_t rejected_capacity = 0;      // half-open or flow limits
+  std::uint64_t rejected_capacity = 0;      // max_flows flows, none of them evictable
   std::uint64_t rejected_timeout = 0;       // no first frame in time
   std::uint64_t live_flows = 0;
   // OPENs repeating the one that created a live flow (a client resending it after its first
   // path died): answered with that flow's OPEN_ACK, then closed, never attached.
   std::uint64_t duplicate_opens = 0;
+  // Limits of the flow table (ListenOptions).
+  std::uint64_t rejected_accept_queue = 0;  // OPEN while max_unaccepted flows wait, none evictable
+  std::uint64_t rejected_paths_per_flow = 0;  // JOIN beyond max_paths_per_flow (status capacity)
+  std::uint64_t evicted_half_open = 0;        // oldest half-open connection closed for a new one
+  std::uint64_t evicted_flows = 0;            // pathless flows dropped to make room for an OPEN
+  std::uint64_t dropped_abandoned = 0;  // silent since OPEN, pathless for abandoned_flow_timeout
+  std::uint64_t half_open = 0;          // connections waiting for their first frame now
+  std::uint64_t unaccepted_flows = 0;   // flows opened and not yet taken by accept() now
 };
 
 }  // namespace rendr

@@ -1097,6 +1097,13 @@ PathState Flow::path_state(PathId id) const {
   return p ? p->state : PathState::removed;
 }
 
+std::size_t Flow::path_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(impl_->paths.begin(), impl_->paths.end(), [](const auto& kv) {
+        return kv.second.state != PathState::dead && kv.second.state != PathState::removed;
+      }));
+}
+
 FlowStats Flow::stats(Time now) const {
   const Impl& m = *impl_;
   FlowStats s = m.counters;

@@ -71,6 +71,7 @@ class Flow {
   std::uint64_t migration_count() const;
   FlowStats stats(Time now) const;
   PathState path_state(PathId id) const;  // PathState::removed for unknown ids
+  std::size_t path_count() const;         // paths neither dead nor removed
 
   // ---- path management
   // Client: adds a path to keep alive (dialed at once, re-dialed after death). Returns its id.

@@ -88,10 +88,12 @@ std::shared_ptr<Session> Session::make_client(asio::any_io_executor ex,
 
 std::shared_ptr<Session> Session::make_server(asio::any_io_executor ex,
                                               std::unique_ptr<core::Flow> flow,
-                                              FinishedCallback on_finished) {
+                                              FinishedCallback on_finished,
+                                              ReportCallback on_report) {
   auto s = std::make_shared<Session>(Private{}, ex, std::move(flow));
   s->established_ = true;
   s->on_finished_ = std::move(on_finished);
+  s->on_report_ = std::move(on_report);
   KeepAlive::of(ex).hold(s);
   return s;
 }
@@ -157,7 +159,21 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
       a.kicks.push_back(att.carrier);
   }
   arm_timer();
+  report(a);
   maybe_release(a);
+}
+
+// Tells the listener's endpoint when the number of attached paths, or whether the client has
+// spoken since its OPEN, changed. Versions order reports that run on different threads.
+void Session::report(Actions& a) {
+  if (!on_report_ || finished_) return;
+  std::size_t paths = 0;
+  for (const auto& [id, entry] : paths_) {
+    if (entry.current != nullptr) ++paths;
+  }
+  if (paths == reported_.paths && heard_after_open_ == reported_.heard) return;
+  reported_ = {reported_.version + 1, paths, heard_after_open_};
+  a.callbacks.push_back([cb = on_report_, r = reported_] { cb(r); });
 }
 
 // Completes the pending async operations that can complete; wakes blocked callers.
@@ -228,6 +244,7 @@ void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::Pat
   if (role_ == core::Role::server) {
     // The listener calls us on the carrier's executor with the carrier already reading.
     carrier->set_handler(handler);
+    if (!rest.empty()) heard_after_open_ = true;
     for (const auto& f : rest)
       flow_->on_frame(path, f, backing, t);
     a.kicks.push_back(std::move(carrier));
@@ -409,14 +426,16 @@ void Session::attach_first(std::shared_ptr<carrier::Carrier> carrier, core::Path
 }
 
 wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
-                                  std::span<const wire::Frame> rest, const wire::Slice& backing) {
+                                  std::span<const wire::Frame> rest, const wire::Slice& backing,
+                                  std::size_t max_paths) {
   Actions a;
   wire::Status status;
   {
     std::lock_guard lock(mu_);
     const core::Time t = now();
-    status = flow_->on_join(join, t).status;
+    status = core::admit_join(*flow_, join, max_paths, t).status;
     if (status == wire::Status::ok) {
+      heard_after_open_ = true;
       attach_locked(std::move(carrier), static_cast<core::PathId>(join.path_id), rest, backing, t,
                     a);
     }
@@ -695,6 +714,7 @@ void Session::carrier_frames(core::PathId path, carrier::Carrier* c,
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return;
     const core::Time t = now();
+    if (!frames.empty()) heard_after_open_ = true;
     for (const auto& f : frames)
       flow_->on_frame(path, f, backing, t);
     pump(a);

@@ -34,6 +34,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "carrier/carrier.hpp"
+#include "core/endpoint.hpp"
 #include "core/flow.hpp"
 #include "rendr/conn.hpp"
 
@@ -61,15 +62,19 @@ class PathHandler final : public carrier::CarrierHandler {
 class Session final : public std::enable_shared_from_this<Session> {
  public:
   using FinishedCallback = std::function<void(const FlowId&)>;
+  // What the listener's core::Endpoint needs to know of a server flow (paths, heard).
+  using ReportCallback = std::function<void(const core::FlowReport&)>;
 
   // Client: a fresh flow. Paths are added with add_path.
   static std::shared_ptr<Session> make_client(asio::any_io_executor ex,
                                               const core::FlowConfig& config);
   // Server: a flow created from an OPEN. `on_finished` runs (outside all session locks) once
-  // the flow has finished.
+  // the flow has finished; `on_report` (likewise) whenever its number of attached paths or
+  // whether the client has spoken after its OPEN changes, until then.
   static std::shared_ptr<Session> make_server(asio::any_io_executor ex,
                                               std::unique_ptr<core::Flow> flow,
-                                              FinishedCallback on_finished);
+                                              FinishedCallback on_finished,
+                                              ReportCallback on_report);
 
   struct Private {};
   Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> flow);
@@ -86,9 +91,11 @@ class Session final : public std::enable_shared_from_this<Session> {
   // it the frames that followed OPEN in the same read.
   void attach_first(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
                     std::span<const wire::Frame> rest, const wire::Slice& backing);
-  // Checks a JOIN; on ok the carrier becomes the current carrier of join.path_id.
+  // Checks a JOIN (core::admit_join: a new path beyond `max_paths` is refused with capacity);
+  // on ok the carrier becomes the current carrier of join.path_id.
   wire::Status attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
-                           std::span<const wire::Frame> rest, const wire::Slice& backing);
+                           std::span<const wire::Frame> rest, const wire::Slice& backing,
+                           std::size_t max_paths);
   // The answer to an OPEN for this flow on another carrier: the flow's own OPEN_ACK if the
   // OPEN repeats the one that created it, else nullopt (core::Flow::open_ack_for_repeated_open).
   std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open) const;
@@ -161,6 +168,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   void arm_timer_at(core::Time at);
   void on_finished_locked(Actions& a);
   void maybe_release(Actions& a);
+  void report(Actions& a);
   std::error_code read_error() const;
   std::error_code write_error() const;
 
@@ -202,6 +210,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool released_ = false;
   std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
   FinishedCallback on_finished_;
+  ReportCallback on_report_;
+  core::FlowReport reported_{0, 1, false};  // the OPEN's carrier is attached first
+  bool heard_after_open_ = false;
 };
 
 // The application handle behind rendr::Conn: forwards to the session and detaches it when the

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/endpoint.hpp"
 #include "core/flow.hpp"
 
 namespace rendr::sim {
@@ -109,6 +110,8 @@ struct Connection {
   bool blackholed = false;
   std::array<bool, 2> open{true, true};  // each end: not yet closed or reset
   bool server_attached = false;          // the server's flow took it (OPEN or JOIN accepted)
+  // The listener accepted it and waits for its first frame (the endpoint's half-open entry).
+  std::optional<core::ConnectionId> half_open;
   // Not the client flow's: a stranger who replays the flow's OPEN or sends a forged one.
   enum class Stranger { none, replay, forged } stranger = Stranger::none;
   std::array<Direction, 2> direction;  // indexed by the sending side
@@ -182,6 +185,13 @@ class Simulation {
                        const std::vector<std::pair<std::size_t, std::size_t>>& data_frames);
   void deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>& bytes);
   void accept(Connection& c, const wire::Frame& first);
+  void accept_open(Connection& c, const wire::Open& open, core::Admission admission);
+  void accept_join(Connection& c, const wire::Join& join, const core::Admission& admission);
+  void answer_and_close(Connection& c, const wire::Frame& answer);
+  void listener_accepts(Connection& c);
+  void forget_half_open(Connection& c);
+  void run_endpoint_actions();
+  void report_server_flow();
   void close_end(Connection& c, Side s);
   void reset(Connection& c);
   void eof_arrives(std::uint64_t conn_id, Side to);
@@ -215,6 +225,7 @@ class Simulation {
   // ---- checks
   void check_invariants();
   void check_outcome();
+  void check_endpoint_counters();
   bool done() const;
   void fail(const std::string& what);
   std::string describe() const;
@@ -265,6 +276,15 @@ class Simulation {
   std::optional<Time> established_at_;
   std::vector<std::optional<RouteProfile>> unspiked_;  // per route, while a latency spike lasts
   std::vector<Time> spiked_until_;
+
+  // The listener: the real core::Endpoint, and what the runtime tells it of the server flow.
+  std::optional<core::Endpoint> endpoint_;
+  std::map<core::ConnectionId, std::uint64_t> half_open_;  // endpoint id -> connection
+  core::FlowRef server_ref_;
+  core::FlowReport server_report_{0, 1, false};
+  bool server_heard_ = false;              // the client sent something after its OPEN
+  std::uint64_t late_stranger_flows_ = 0;  // stranger OPENs after the flow ended: new flows
+  std::uint64_t answered_repeats_ = 0;     // OPENs answered with the flow's OPEN_ACK
 
   // The listener's view of the handshake.
   std::optional<wire::Open> first_open_;         // the OPEN that created the server flow
@@ -368,6 +388,7 @@ std::optional<Time> Simulation::next_time() const {
   if (!queue_.empty()) consider(queue_.front().at);
   if (client_) consider(client_->next_deadline());
   if (server_) consider(server_->next_deadline());
+  if (endpoint_) consider(endpoint_->next_deadline());
   return t;
 }
 
@@ -437,6 +458,7 @@ void Simulation::dial_result(std::uint64_t conn_id, bool refused) {
     return;
   }
   trace("conn ", c->id, " connected for path ", c->path);
+  listener_accepts(*c);
   client_->on_path_connected(c->path, now_);
 }
 
@@ -571,82 +593,127 @@ void Simulation::deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>
     }
     Flow* f = flow(to);
     if (f == nullptr || carrier_of(to, c->path) != c) return;
+    if (to == kServer) server_heard_ = true;
     f->on_frame(c->path, frame, backing, now_);
   }
 }
 
-// The listener: the first frame of a connection is an OPEN (new flow) or a JOIN (new path). An
-// OPEN naming the flow we hold is answered as the real listener does (handle_repeated_open):
-// a repeat of the creating OPEN gets the flow's first OPEN_ACK, any other OPEN a refusal; either
-// way the connection is closed, never attached.
+// The listener (runtime::Listener's part, around the real core::Endpoint): it accepts every
+// connection that connects, and the endpoint judges its first frame. The model has one client
+// flow, so the endpoint must never refuse, drop or evict anything of the client's.
+void Simulation::listener_accepts(Connection& c) {
+  const core::ConnectionId id = endpoint_->on_connection(now_);
+  c.half_open = id;
+  half_open_[id] = c.id;
+  run_endpoint_actions();
+}
+
+void Simulation::forget_half_open(Connection& c) {
+  if (!c.half_open) return;
+  endpoint_->on_connection_lost(*c.half_open, false);
+  half_open_.erase(*c.half_open);
+  c.half_open.reset();
+}
+
 void Simulation::accept(Connection& c, const wire::Frame& first) {
-  if (const auto* open = std::get_if<wire::Open>(&first.body)) {
-    const bool honest = c.stranger == Connection::Stranger::none;
-    if (honest && open->path_id != c.path)
-      return fail("the client's OPEN on path " + std::to_string(c.path) + " names path " +
-                  std::to_string(open->path_id));
-    if (!server_) {
-      if (!honest) return fail("a stranger's OPEN came before the client's");
-      wire::Status status{};
-      server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
-      if (!server_) return fail("make_server refused an honest OPEN");
-      first_open_ = *open;
-      c.server_attached = true;
-      carriers_[kServer][c.path] = c.id;
-      last_path_up_[kServer] = now_;
-      trace("server created from OPEN on conn ", c.id, " path ", c.path);
-      start_app(kServer);
-      if (lose_open_ack_ != LoseOpenAck::no) lose_open_ack(c);
-      return;
-    }
-    if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
-      // The real listener has forgotten the flow and would open a second one from this OPEN.
+  if (!c.half_open)
+    return fail("a first frame on conn " + std::to_string(c.id) +
+                " that the listener no longer waits for");
+  const core::ConnectionId id = *c.half_open;
+  half_open_.erase(id);
+  c.half_open.reset();
+  core::Admission admission = endpoint_->on_first_frame(id, first, now_);
+  run_endpoint_actions();
+  if (failed_) return;
+  const bool honest = c.stranger == Connection::Stranger::none;
+  switch (admission.kind) {
+    case core::Admission::Kind::open:
+    case core::Admission::Kind::repeated_open:
+      return accept_open(c, std::get<wire::Open>(first.body), std::move(admission));
+    case core::Admission::Kind::join:
+      if (!honest) return fail("a stranger sent a JOIN");
+      return accept_join(c, std::get<wire::Join>(first.body), admission);
+    case core::Admission::Kind::refuse:
+      if (honest && std::holds_alternative<wire::Join>(first.body) && server_ &&
+          (server_->state() == FlowState::closed || server_->state() == FlowState::failed)) {
+        return close_end(c, kServer);  // a JOIN racing the end of the flow
+      }
+      if (honest)
+        return fail("the endpoint refused the client's first frame on conn " +
+                    std::to_string(c.id));
+      return answer_and_close(c, *admission.answer);
+    case core::Admission::Kind::drop:
+      return fail("the endpoint dropped a first frame on conn " + std::to_string(c.id));
+  }
+}
+
+// An OPEN: a new flow, or one naming the flow we hold. A repeat of the creating OPEN gets the
+// flow's first OPEN_ACK, any other OPEN a refusal; either way the connection is closed, never
+// attached.
+void Simulation::accept_open(Connection& c, const wire::Open& open, core::Admission admission) {
+  const bool honest = c.stranger == Connection::Stranger::none;
+  if (honest && open.path_id != c.path)
+    return fail("the client's OPEN on path " + std::to_string(c.path) + " names path " +
+                std::to_string(open.path_id));
+  if (admission.kind == core::Admission::Kind::open) {
+    if (server_) {
+      // The endpoint has forgotten the flow (it ended) and opened a second one.
       if (honest)
         return fail(
             "an OPEN of the client reached the listener after its server flow ended: "
             "a second server flow for one client flow");
-      close_end(c, kServer);  // a late stranger: a flow of its own, out of this model
-      return;
+      ++late_stranger_flows_;
+      endpoint_->on_flow_finished(admission.flow);  // a late stranger's flow, out of this model
+      return close_end(c, kServer);
     }
-    if (honest) {
-      wire::Open same_path = *open;
-      same_path.path_id = first_open_->path_id;
-      if (!(same_path == *first_open_))
-        return fail("the client's repeated OPEN differs from its first in more than path_id");
-    }
-    std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(*open);
-    const bool verbatim = c.stranger != Connection::Stranger::forged;
-    if (ack.has_value() != verbatim)
-      return fail(std::string("open_ack_for_repeated_open ") + (ack ? "answered" : "refused") +
-                  (verbatim ? " a repeat of the creating OPEN" : " a forged OPEN"));
-    if (ack) {
-      note_open_ack(*ack, "the listener's answer to a repeated OPEN");
-      if (failed_) return;
-      if (honest) ++repeated_opens_;
-    } else {
-      ack = wire::OpenAck{};
-      ack->status = wire::Status::bad_request;
-    }
-    trace("listener: ",
-          honest     ? "repeated"
-          : verbatim ? "replayed"
-                     : "forged",
-          " OPEN on conn ", c.id, " path ", c.path, " -> ",
-          ack->status == wire::Status::ok ? "OPEN_ACK" : "refused", ", close");
-    const wire::Frame answer{0, *ack};
-    std::vector<Byte> bytes(wire::encoded_size(answer));
-    wire::encode(answer, bytes);
-    send_bytes(c, kServer, std::move(bytes));
-    close_end(c, kServer);
+    if (!honest) return fail("a stranger's OPEN came before the client's");
+    server_ = std::move(admission.created);
+    server_ref_ = admission.flow;
+    first_open_ = open;
+    c.server_attached = true;
+    carriers_[kServer][c.path] = c.id;
+    last_path_up_[kServer] = now_;
+    trace("server created from OPEN on conn ", c.id, " path ", c.path);
+    endpoint_->on_flow_accepted(server_ref_);  // the application accepts at once
+    start_app(kServer);
+    if (lose_open_ack_ != LoseOpenAck::no) lose_open_ack(c);
     return;
   }
-  const auto* join = std::get_if<wire::Join>(&first.body);
-  if (join == nullptr || !server_ || c.stranger != Connection::Stranger::none) {
-    fail("the listener got an unexpected first frame on conn " + std::to_string(c.id));
-    return;
+  if (!server_ || admission.flow.serial != server_ref_.serial)
+    return fail("the endpoint routed an OPEN to a flow it never created");
+  if (honest) {
+    wire::Open same_path = open;
+    same_path.path_id = first_open_->path_id;
+    if (!(same_path == *first_open_))
+      return fail("the client's repeated OPEN differs from its first in more than path_id");
   }
-  const auto verdict = server_->on_join(*join, now_);
-  if (verdict.status != wire::Status::ok) {
+  const std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(open);
+  const bool verbatim = c.stranger != Connection::Stranger::forged;
+  if (ack.has_value() != verbatim)
+    return fail(std::string("open_ack_for_repeated_open ") + (ack ? "answered" : "refused") +
+                (verbatim ? " a repeat of the creating OPEN" : " a forged OPEN"));
+  const wire::Frame answer = endpoint_->answer_repeated_open(ack);
+  if (ack) {
+    ++answered_repeats_;
+    note_open_ack(*ack, "the listener's answer to a repeated OPEN");
+    if (failed_) return;
+    if (honest) ++repeated_opens_;
+  }
+  trace("listener: ",
+        honest     ? "repeated"
+        : verbatim ? "replayed"
+                   : "forged",
+        " OPEN on conn ", c.id, " path ", c.path, " -> ", ack ? "OPEN_ACK" : "refused", ", close");
+  answer_and_close(c, answer);
+}
+
+void Simulation::accept_join(Connection& c, const wire::Join& join,
+                             const core::Admission& admission) {
+  if (!server_ || admission.flow.serial != server_ref_.serial)
+    return fail("the endpoint routed a JOIN to a flow it never created");
+  const auto verdict =
+      core::admit_join(*server_, join, endpoint_->limits().max_paths_per_flow, now_);
+  if (endpoint_->on_join_result(admission.flow, verdict.status)) {
     if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
       close_end(c, kServer);  // a JOIN racing the end of the flow
       return;
@@ -656,6 +723,7 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
     return;
   }
   trace("server: JOIN accepted on conn ", c.id, " path ", c.path);
+  server_heard_ = true;
   if (Connection* old = carrier_of(kServer, c.path); old != nullptr && old != &c) {
     // The runtime closes the carrier the new one replaced.
     carriers_[kServer].erase(c.path);
@@ -663,6 +731,43 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
   }
   c.server_attached = true;
   carriers_[kServer][c.path] = c.id;
+}
+
+void Simulation::answer_and_close(Connection& c, const wire::Frame& answer) {
+  std::vector<Byte> bytes(wire::encoded_size(answer));
+  wire::encode(answer, bytes);
+  send_bytes(c, kServer, std::move(bytes));
+  close_end(c, kServer);
+}
+
+// What the endpoint decided: close a half-open connection (timed out or evicted), drop a flow.
+void Simulation::run_endpoint_actions() {
+  while (auto action = endpoint_->poll_action()) {
+    if (action->kind == core::EndpointAction::Kind::drop_flow) {
+      if (server_ && action->flow.serial == server_ref_.serial)
+        return fail("the endpoint dropped the client's flow (abandoned or evicted)");
+      continue;
+    }
+    auto it = half_open_.find(action->connection);
+    if (it == half_open_.end()) continue;
+    Connection* c = connection(it->second);
+    half_open_.erase(it);
+    if (c == nullptr) continue;
+    c->half_open.reset();
+    trace("listener closes conn ", c->id, ": no first frame in time");
+    close_end(*c, kServer);
+  }
+}
+
+// The runtime's Session reports its attached carriers and whether the client has spoken since
+// its OPEN; so does the simulation.
+void Simulation::report_server_flow() {
+  if (!server_ || server_->state() == FlowState::closed || server_->state() == FlowState::failed)
+    return;
+  const std::size_t paths = carriers_[kServer].size();
+  if (paths == server_report_.paths && server_heard_ == server_report_.heard) return;
+  server_report_ = {server_report_.version + 1, paths, server_heard_};
+  endpoint_->on_flow_report(server_ref_, server_report_, now_);
 }
 
 // Graceful close of one end: the other end reads EOF after every byte already sent.
@@ -685,6 +790,7 @@ void Simulation::eof_arrives(std::uint64_t conn_id, Side to) {
   Connection* c = connection(conn_id);
   if (c == nullptr || c->blackholed || !c->open[to]) return;
   c->open[to] = false;
+  if (to == kServer) forget_half_open(*c);
   if (carrier_of(to, c->path) != c) return;
   carriers_[to].erase(c->path);
   trace(name(to), " sees EOF on conn ", c->id, " path ", c->path);
@@ -696,6 +802,7 @@ void Simulation::reset(Connection& c) {
   for (Side s : {kClient, kServer}) {
     if (!c.open[s]) continue;
     c.open[s] = false;
+    if (s == kServer) forget_half_open(c);
     if (carrier_of(s, c.path) != &c) continue;
     carriers_[s].erase(c.path);
     if (c.dialing) {
@@ -762,6 +869,7 @@ void Simulation::on_event(Side s, const core::Event& e) {
       break;
     case Kind::finished:
       apps_[s].finished_at = now_;
+      if (s == kServer) endpoint_->on_flow_finished(server_ref_);
       trace(name(s), " finished: ", core::to_string(flow(s)->state()));
       break;
   }
@@ -1169,6 +1277,7 @@ void Simulation::stranger_open() {
   c.dialed_at = now_;
   c.dialing = false;
   c.stranger = forged ? Connection::Stranger::forged : Connection::Stranger::replay;
+  listener_accepts(c);
   ++stranger_opens_;
   trace("stranger ", forged ? "forges" : "replays", " the OPEN on conn ", c.id, " route ", route);
   const wire::Frame frame{0, open};
@@ -1287,6 +1396,25 @@ void Simulation::check_outcome() {
   }
 }
 
+// The endpoint counted what the listener saw: one flow (plus strangers' after it ended), each
+// answered repeat, each accepted JOIN, and nothing refused, evicted or dropped.
+void Simulation::check_endpoint_counters() {
+  const core::EndpointStats e = endpoint_->stats();
+  auto expect = [&](const char* what, std::uint64_t got, std::uint64_t want) {
+    if (got != want && !failed_)
+      fail(std::string("endpoint counted ") + std::to_string(got) + " " + what + ", expected " +
+           std::to_string(want));
+  };
+  expect("flows opened", e.flows_opened, (server_ ? 1 : 0) + late_stranger_flows_);
+  expect("duplicate OPENs", e.duplicate_opens, answered_repeats_);
+  if (server_) expect("JOINs accepted", e.joins_accepted, server_->stats(now_).joins_accepted);
+  expect("evicted or dropped flows", e.evicted_flows + e.dropped_abandoned, 0);
+  expect("capacity refusals",
+         e.rejected_capacity + e.rejected_accept_queue + e.rejected_paths_per_flow +
+             e.evicted_half_open,
+         0);
+}
+
 std::string Simulation::describe() const {
   std::ostringstream out;
   out << "  at t=" << seconds(now_ - start_) << "s, step " << steps_ << "\n";
@@ -1328,6 +1456,12 @@ RunResult Simulation::run() {
   choose_scenario();
   trace("seed ", seed_, ": ", routes_.size(), " routes, client writes ", apps_[kClient].total,
         ", server writes ", apps_[kServer].total, long_dark_ ? ", long dark" : "");
+  // The listener's defaults, but an abandoned flow outlives the client's budget here: the
+  // model has one client flow, which must never be dropped (tests/unit/endpoint_test.cpp
+  // covers the drop itself).
+  core::EndpointLimits limits;
+  limits.abandoned_flow_timeout = config_.migration_budget + 1s;
+  endpoint_.emplace(config_, limits);
   client_ = Flow::make_client(config_, now_);
   last_path_up_ = {now_, now_};  // the opening client's budget runs from make_client
   unspiked_.resize(routes_.size());
@@ -1348,6 +1482,7 @@ RunResult Simulation::run() {
       const bool sent = transmit_all();
       if (!events && !sent) break;
     }
+    report_server_flow();
     if (failed_) break;
     if (!faults_started_ && server_ && client_->state() == FlowState::established) {
       faults_started_ = true;
@@ -1375,6 +1510,10 @@ RunResult Simulation::run() {
       now_ = *next;
     }
     run_due();
+    if (auto d = endpoint_->next_deadline(); d && *d <= now_ && !failed_) {
+      endpoint_->on_timer(now_);
+      run_endpoint_actions();
+    }
     for (Side s : {kClient, kServer}) {
       const Flow* f = flow(s);
       if (f == nullptr || failed_) continue;
@@ -1382,6 +1521,7 @@ RunResult Simulation::run() {
     }
   }
   if (!failed_) check_outcome();
+  if (!failed_) check_endpoint_counters();
 
   RunResult result;
   result.ok = !failed_;
