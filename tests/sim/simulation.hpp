@@ -32,6 +32,10 @@ struct RunResult {
   std::uint64_t repeated_opens = 0;  // honest repeated OPENs the listener answered
   std::uint64_t stranger_opens = 0;  // replayed or forged OPENs the listener answered/refused
   double established_after = 0;      // virtual seconds from dial to the client's OPEN_ACK
+  // Blackholes of the active path whose failover time was judged (timing_watch.hpp), and the
+  // slowest of them as a fraction of its allowance (deadline + bound; at most 1 when ok).
+  std::uint64_t failovers_checked = 0;
+  double worst_failover_ratio = 0;
 };
 
 RunResult run_seed(std::uint64_t seed, const RunOptions& options = {});
