@@ -453,11 +453,14 @@ struct Flow::Impl {
   // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
   // still waits for an answer: clearing it while a PING is outstanding would leave a path
   // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
+  // Something sent on `p` still awaits its answer (a PONG, an ACK of its DATA or FIN).
+  bool awaits_answer(const PathEntry& p) const {
+    return p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
+  }
+
   void mark_heard(PathEntry& p, Time now) {
     p.last_heard = now;
-    const bool outstanding =
-        p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
-    p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
+    p.restart_silence(awaits_answer(p) ? std::optional<Time>(now) : std::nullopt);
     for (const auto& [id, q] : paths) {
       if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
     }
@@ -497,6 +500,13 @@ struct Flow::Impl {
   // silent_peer_grace; returns whether it was declared dead.
   bool judge_silence(PathEntry& p, Time now) {
     if (!p.unanswered_since) return false;
+    if (p.last_heard >= *p.unanswered_since && !awaits_answer(p)) {
+      // The silence began at an answer, while more was outstanding, and that has since been
+      // acknowledged on another path (a bond FIN or DATA whose copy ACK here came too early to
+      // cover it): nothing here awaits an answer any more.
+      p.restart_silence(std::nullopt);
+      return false;
+    }
     const Duration silent = now - *p.unanswered_since;
     const Duration deadline = dead_deadline(p);
     if (!p.corroboration_sought && silent >= deadline / 2) seek_corroboration(p);
@@ -625,7 +635,7 @@ struct Flow::Impl {
   }
 
   void handle_fin(PathEntry& p, const wire::Fin& f, Time now) {
-    (void)p;
+    p.ack_owed = true;  // ack-eliciting: answered on this path too, as DATA is (ack_owed)
     if (peer_fin && *peer_fin != f.final_offset) {
       ++counters.protocol_errors;
       return;

@@ -145,7 +145,7 @@ struct App {
 class Simulation {
  public:
   Simulation(std::uint64_t seed, const RunOptions& options)
-      : seed_(seed), rng_(seed), verbose_(options.verbose) {}
+      : seed_(seed), rng_(seed), verbose_(options.verbose), timing_(options.deaths_in_every_mode) {}
 
   RunResult run();
 

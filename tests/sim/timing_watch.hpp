@@ -15,8 +15,8 @@
 //   mode switch before it) is not judged.
 // - No false deaths. A client path whose route and carriers never saw a fault (blackhole,
 //   reset, kill, latency or rate change, spike, dark period, removal, a repeated OPEN's
-//   connection the listener closes) never goes down while both flows run in prime mode,
-//   however much bulk data it carries.
+//   connection the listener closes) never goes down while both flows run in prime mode (in
+//   every mode with RunOptions::deaths_in_every_mode), however much bulk data it carries.
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -30,6 +30,8 @@ namespace rendr::sim {
 
 class TimingWatch {
  public:
+  explicit TimingWatch(bool deaths_in_every_mode) : deaths_in_every_mode_(deaths_in_every_mode) {}
+
   struct Failover {
     core::PathId path = core::kNoPath;
     core::Time at{};
@@ -56,10 +58,7 @@ class TimingWatch {
       deaths_watched_ = false;  // paths go down with a finished flow
       return {};
     }
-    // Bond and race are not judged yet: a path whose last FIN or DATA was acknowledged on
-    // another path after an answer here keeps a silence clock running that nothing will stop
-    // (issue 7 report; seeds 124, 475, 646, 831, 833 of the CI sweep).
-    if (client.mode() != core::Mode::prime) deaths_watched_ = false;
+    if (client.mode() != core::Mode::prime && !deaths_in_every_mode_) deaths_watched_ = false;
     const core::FlowStats st = client.stats(now);
     if (pending_) {
       const auto p = std::find_if(st.paths.begin(), st.paths.end(),
@@ -103,6 +102,7 @@ class TimingWatch {
     return b.count() > 0 ? static_cast<double>(a.count()) / static_cast<double>(b.count()) : 0;
   }
 
+  bool deaths_in_every_mode_;
   std::set<int> faulted_routes_;
   std::set<core::PathId> faulted_paths_;
   std::optional<Failover> pending_;
