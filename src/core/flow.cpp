@@ -450,14 +450,14 @@ struct Flow::Impl {
     if (role == Role::server && p.state == PathState::dead) paths.erase(p.id);
   }
 
-  // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
-  // still waits for an answer: clearing it while a PING is outstanding would leave a path
-  // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
   // Something sent on `p` still awaits its answer (a PONG, an ACK of its DATA or FIN).
   bool awaits_answer(const PathEntry& p) const {
     return p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
   }
 
+  // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
+  // still waits for an answer: clearing it while a PING is outstanding would leave a path
+  // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
   void mark_heard(PathEntry& p, Time now) {
     p.last_heard = now;
     p.restart_silence(awaits_answer(p) ? std::optional<Time>(now) : std::nullopt);
