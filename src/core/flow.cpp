@@ -7,6 +7,7 @@
 #include "core/bond_scheduler.hpp"
 #include "core/mode_sync.hpp"
 #include "core/path_flight.hpp"
+#include "core/peer_follow.hpp"
 #include "core/quality_monitor.hpp"
 #include "core/recv_buffer.hpp"
 #include "core/retransmit_queue.hpp"
@@ -156,6 +157,7 @@ struct Flow::Impl {
   bool active_pinned = false;    // server: admin chose the path; do not follow the peer
   std::uint64_t peer_data_end_seen = 0;
   std::uint64_t peer_ack_seen = 0;
+  PeerFollow peer_follow;
   std::optional<Time> no_path_since;
 
   // Send side.
@@ -448,14 +450,17 @@ struct Flow::Impl {
     if (role == Role::server && p.state == PathState::dead) paths.erase(p.id);
   }
 
+  // Something sent on `p` still awaits its answer (a PONG, an ACK of its DATA or FIN).
+  bool awaits_answer(const PathEntry& p) const {
+    return p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
+  }
+
   // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
   // still waits for an answer: clearing it while a PING is outstanding would leave a path
   // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
   void mark_heard(PathEntry& p, Time now) {
     p.last_heard = now;
-    const bool outstanding =
-        p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
-    p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
+    p.restart_silence(awaits_answer(p) ? std::optional<Time>(now) : std::nullopt);
     for (const auto& [id, q] : paths) {
       if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
     }
@@ -495,6 +500,13 @@ struct Flow::Impl {
   // silent_peer_grace; returns whether it was declared dead.
   bool judge_silence(PathEntry& p, Time now) {
     if (!p.unanswered_since) return false;
+    if (p.last_heard >= *p.unanswered_since && !awaits_answer(p)) {
+      // The silence began at an answer, while more was outstanding, and that has since been
+      // acknowledged on another path (a bond FIN or DATA whose copy ACK here came too early to
+      // cover it): nothing here awaits an answer any more.
+      p.restart_silence(std::nullopt);
+      return false;
+    }
     const Duration silent = now - *p.unanswered_since;
     const Duration deadline = dead_deadline(p);
     if (!p.corroboration_sought && silent >= deadline / 2) seek_corroboration(p);
@@ -540,8 +552,9 @@ struct Flow::Impl {
     p.ack_owed = true;
     const std::uint64_t end = d.offset + d.payload.size();
     // In race and bond DATA arrives on every path by design: following it would flap.
-    if (role == Role::server && mode == Mode::prime && !active_pinned && end > peer_data_end_seen &&
-        p.id != active && p.state == PathState::up) {
+    if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
+        peer_follow.should_follow(PeerFollow::Signal::data, p.id, active,
+                                  end > peer_data_end_seen)) {
       set_active(p.id, MigrateCause::follow_peer, now);
     }
     peer_data_end_seen = std::max(peer_data_end_seen, end);
@@ -582,12 +595,18 @@ struct Flow::Impl {
     if (immediate) ack_immediate = true;
   }
 
-  void handle_ack(PathEntry& p, const wire::Ack& a, Time now) {
-    if (role == Role::server && mode == Mode::prime && !active_pinned &&
-        a.delivered > peer_ack_seen && p.id != active && p.state == PathState::up) {
-      set_active(p.id, MigrateCause::follow_peer, now);
+  void handle_ack(PathEntry& p, const wire::Ack& a, std::uint8_t flags, Time now) {
+    // A copy says nothing about the peer's active path; nor may it take the advance from the
+    // ACK that does.
+    if ((flags & wire::Ack::kFlagCopy) == 0) {
+      if (role == Role::server && mode == Mode::prime && !active_pinned &&
+          p.state == PathState::up &&
+          peer_follow.should_follow(PeerFollow::Signal::ack, p.id, active,
+                                    a.delivered > peer_ack_seen)) {
+        set_active(p.id, MigrateCause::follow_peer, now);
+      }
+      peer_ack_seen = std::max(peer_ack_seen, a.delivered);
     }
-    peer_ack_seen = std::max(peer_ack_seen, a.delivered);
     if (a.delivered > next_send) {
       // Acknowledging bytes never sent: a broken or malicious peer.
       ++counters.protocol_errors;
@@ -616,7 +635,7 @@ struct Flow::Impl {
   }
 
   void handle_fin(PathEntry& p, const wire::Fin& f, Time now) {
-    (void)p;
+    p.ack_owed = true;  // ack-eliciting: answered on this path too, as DATA is (ack_owed)
     if (peer_fin && *peer_fin != f.final_offset) {
       ++counters.protocol_errors;
       return;
@@ -1313,7 +1332,7 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
         if constexpr (std::is_same_v<T, wire::Data>) {
           m.handle_data(*p, body, backing, now);
         } else if constexpr (std::is_same_v<T, wire::Ack>) {
-          m.handle_ack(*p, body, now);
+          m.handle_ack(*p, body, frame.flags, now);
         } else if constexpr (std::is_same_v<T, wire::Fin>) {
           m.handle_fin(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Ping>) {
@@ -1448,7 +1467,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     ack.delivered = m.recv.next();
     ack.limit = m.recv.limit();
     ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
-    push_control(wire::Frame{0, ack}, false);
+    // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
+    push_control(wire::Frame{carries_acks ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false);
     m.advertised_limit = ack.limit;
     p->ack_owed = p->ack_due = false;
     if (flow_ack) {

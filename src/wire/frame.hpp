@@ -128,6 +128,9 @@ struct Data {
 // ACK: cumulative contiguous offset received, and the highest offset the sender may send.
 struct Ack {
   static constexpr std::uint8_t kFlagFinReceived = 0x01;
+  // Sent on a path that does not carry the sender's ACKs (a copy that keeps the path's
+  // liveness answered); the receiver never follows the sender's active path on it.
+  static constexpr std::uint8_t kFlagCopy = 0x02;
   std::uint64_t delivered = 0;
   std::uint64_t limit = 0;
   bool fin_received = false;

@@ -13,6 +13,7 @@
 
 #include "core/endpoint.hpp"
 #include "core/flow.hpp"
+#include "timing_watch.hpp"
 
 namespace rendr::sim {
 
@@ -147,7 +148,7 @@ struct App {
 class Simulation {
  public:
   Simulation(std::uint64_t seed, const RunOptions& options)
-      : seed_(seed), rng_(seed), verbose_(options.verbose) {}
+      : seed_(seed), rng_(seed), verbose_(options.verbose), timing_(options.deaths_in_every_mode) {}
 
   RunResult run();
 
@@ -221,6 +222,7 @@ class Simulation {
   std::vector<PathId> client_path_ids() const;
   void start_long_dark();
   void switch_mode_at_random();
+  void expect_failover(PathId path);
 
   // ---- checks
   void check_invariants();
@@ -255,6 +257,7 @@ class Simulation {
 
   std::unique_ptr<Flow> client_, server_;
   std::array<App, 2> apps_;
+  TimingWatch timing_;
   bool faults_started_ = false;
 
   // Scenario knobs.
@@ -791,6 +794,8 @@ void Simulation::eof_arrives(std::uint64_t conn_id, Side to) {
   if (c == nullptr || c->blackholed || !c->open[to]) return;
   c->open[to] = false;
   if (to == kServer) forget_half_open(*c);
+  // The listener closes what it never attached (it answered a repeated OPEN): not a death.
+  if (to == kClient && !c->server_attached) timing_.path_faulted(c->path);
   if (carrier_of(to, c->path) != c) return;
   carriers_[to].erase(c->path);
   trace(name(to), " sees EOF on conn ", c->id, " path ", c->path);
@@ -799,6 +804,7 @@ void Simulation::eof_arrives(std::uint64_t conn_id, Side to) {
 
 void Simulation::reset(Connection& c) {
   trace("reset conn ", c.id, " path ", c.path);
+  if (c.stranger == Connection::Stranger::none) timing_.path_faulted(c.path);
   for (Side s : {kClient, kServer}) {
     if (!c.open[s]) continue;
     c.open[s] = false;
@@ -815,6 +821,7 @@ void Simulation::reset(Connection& c) {
 }
 
 void Simulation::blackhole_route(int route) {
+  timing_.route_faulted(route);
   routes_[route].blackholed = true;
   for (auto& [id, c] : connections_) {
     if (c.route == route) c.blackholed = true;
@@ -1018,6 +1025,42 @@ void Simulation::switch_mode_at_random() {
   }
 }
 
+// The allowance of a blackhole of the client's active path `path` (see timing_watch.hpp).
+void Simulation::expect_failover(PathId path) {
+  if (client_->state() != FlowState::established || client_->mode() != core::Mode::prime ||
+      client_->active_path() != path || !server_)
+    return;
+  const core::FlowStats st = client_->stats(now_);
+  const auto rtt_sample = [&](const core::PathStats& p) {
+    return p.srtt > Duration::zero() ? 2 * p.srtt + 8 * p.rttvar + config_.max_ack_delay
+                                     : config_.handshake_timeout;
+  };
+  Duration deadline{};
+  for (const auto& p : st.paths)
+    if (p.id == path)
+      deadline = std::clamp(rtt_sample(p), config_.dead_floor,
+                            std::max(config_.dead_floor, config_.dead_cap));
+  // Another up path corroborates in time if its route answers a PING within deadline/2: both
+  // latencies and jitters, and what may be queued ahead of the PING and the PONG at its rate.
+  bool others = false, timely = false;
+  for (const auto& p : st.paths) {
+    if (p.id == path || p.state != core::PathState::up) continue;
+    others = true;
+    const Connection* c = carrier_of(kClient, p.id);
+    if (c == nullptr || c->blackholed || routes_[c->route].blackholed) continue;
+    const RouteProfile& r = routes_[c->route].profile;
+    const Duration queued = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
+        2.0 * (kUnsentLowWater + kPollBytes) / static_cast<double>(r.bytes_per_second)));
+    const Duration round_trip = r.latency[0] + r.latency[1] + r.jitter[0] + r.jitter[1] + queued;
+    timely = timely || round_trip <= deadline / 2;
+  }
+  const Duration late_corroboration =
+      !others || timely ? Duration::zero()
+                        : std::max(deadline, config_.silent_peer_grace) - deadline;
+  timing_.active_blackholed(
+      {path, now_, deadline, config_.ping_interval_active + 1ms + late_corroboration});
+}
+
 void Simulation::fault_tick() {
   const bool finished =
       client_->state() == FlowState::closed || client_->state() == FlowState::failed;
@@ -1028,6 +1071,7 @@ void Simulation::fault_tick() {
                     std::chrono::duration_cast<std::chrono::microseconds>(fault_gap_max_).count())),
      [this] { fault_tick(); });
   if (unhealthy_until_ && now_ < *unhealthy_until_) return;
+  timing_.interrupted();
   if (rng_.chance(mode_switch_chance_)) return switch_mode_at_random();
   if (rng_.chance(stranger_chance_)) return stranger_open();
 
@@ -1056,6 +1100,8 @@ void Simulation::fault_tick() {
     if (carrier && !carrier->blackholed) {
       trace("FAULT blackhole conn ", carrier->id, " of path ", path);
       carrier->blackholed = true;
+      timing_.path_faulted(path);
+      expect_failover(path);
     }
   } else if (action < 25) {
     if (!routes_[route].blackholed && other_route_healthy(route)) {
@@ -1071,6 +1117,7 @@ void Simulation::fault_tick() {
       const Duration length = rng_.millis(20, 800);
       trace("FAULT kill route ", route, " for ", seconds(length), "s");
       routes_[route].refusing = true;
+      timing_.route_faulted(route);
       for (auto& [id, c] : connections_) {
         if (c.route == route && (c.open[kClient] || c.open[kServer])) reset(c);
       }
@@ -1081,6 +1128,7 @@ void Simulation::fault_tick() {
   } else if (action < 53) {
     trace("route ", route, " changes its latency/rate");
     routes_[route].profile = random_profile();
+    timing_.route_faulted(route);
   } else if (action < 70) {
     ++explicit_migrations_;
     const bool ok = client_->migrate(path, now_);
@@ -1093,6 +1141,7 @@ void Simulation::fault_tick() {
   } else if (action < 85) {
     if (paths.size() > 1 && client_->remove_path(path, now_)) {
       trace("client remove_path(", path, ")");
+      timing_.path_faulted(path);
       client_routes_.erase(path);
       carriers_[kClient].erase(path);  // the close_path event was already queued
       if (carrier) close_end(*carrier, kClient);
@@ -1139,6 +1188,7 @@ void Simulation::handshake_fault_tick() {
       trace("HANDSHAKE FAULT blackhole conn ", carrier->id, " of path ", path,
             carrier->dialing ? " (dialing)" : "");
       carrier->blackholed = true;
+      timing_.path_faulted(path);
     }
   } else if (action < 40) {
     if (carrier && (carrier->open[kClient] || carrier->open[kServer])) {
@@ -1164,6 +1214,7 @@ void Simulation::handshake_fault_tick() {
     // Perhaps the path carrying the OPEN: another path must carry it instead.
     if (paths.size() > 1 && client_->remove_path(path, now_)) {
       trace("client remove_path(", path, ") while opening");
+      timing_.path_faulted(path);
       client_routes_.erase(path);
       carriers_[kClient].erase(path);
       if (carrier) close_end(*carrier, kClient);
@@ -1178,6 +1229,7 @@ void Simulation::route_fault_until(int route, bool kill, Time until) {
     if (routes_[route].refusing) return;
     trace("HANDSHAKE FAULT kill route ", route, " for ", seconds(until - now_), "s");
     routes_[route].refusing = true;
+    timing_.route_faulted(route);
     for (auto& [id, c] : connections_) {
       if (c.route == route && (c.open[kClient] || c.open[kServer])) reset(c);
     }
@@ -1195,6 +1247,7 @@ void Simulation::route_fault_until(int route, bool kill, Time until) {
 // Bytes sent on the route meanwhile take this long (each connection keeps its order); then the
 // route's profile comes back.
 void Simulation::spike_route(int route, Duration to_server, Duration to_client, Time until) {
+  timing_.route_faulted(route);
   if (!unspiked_[route]) unspiked_[route] = routes_[route].profile;
   routes_[route].profile.latency[kClient] = to_server;
   routes_[route].profile.latency[kServer] = to_client;
@@ -1227,6 +1280,7 @@ void Simulation::lose_open_ack(Connection& c) {
     case LoseOpenAck::blackhole:
       trace("FAULT blackhole conn ", id, " with the OPEN_ACK on it");
       c.blackholed = true;
+      timing_.path_faulted(c.path);
       break;
     case LoseOpenAck::delay: {
       // Longer than the client's handshake timeout: it gives up on the path first.
@@ -1347,6 +1401,9 @@ void Simulation::check_invariants() {
                     [](const auto& p) { return p.state == core::PathState::up; }))
       last_path_up_[s] = now_;
   }
+  if (const std::string broken = timing_.observe(*client_, server_.get(), client_routes_, now_);
+      !broken.empty())
+    fail(broken);
 }
 
 bool Simulation::done() const {
@@ -1531,6 +1588,8 @@ RunResult Simulation::run() {
   result.repeated_opens = repeated_opens_;
   result.stranger_opens = stranger_opens_;
   result.established_after = established_at_ ? seconds(*established_at_ - start_) : 0;
+  result.failovers_checked = timing_.failovers_checked();
+  result.worst_failover_ratio = timing_.worst_ratio();
   std::ostringstream summary;
   summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "
           << apps_[kClient].written << " s->c " << apps_[kServer].written << ", faults " << faults_
@@ -1539,9 +1598,9 @@ RunResult Simulation::run() {
           << illegal_switches_ << " illegal refused), migrations "
           << (client_ ? client_->migration_count() : 0) << ", handshake faults "
           << handshake_faults_ << ", repeated OPENs " << repeated_opens_ << ", stranger OPENs "
-          << stranger_opens_ << ", opened after "
-          << (established_at_ ? seconds(*established_at_ - start_) : -1) << "s, "
-          << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
+          << stranger_opens_ << ", failovers timed " << timing_.failovers_checked()
+          << ", opened after " << (established_at_ ? seconds(*established_at_ - start_) : -1)
+          << "s, " << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
           << result.virtual_seconds << "s virtual";
   result.summary = summary.str();
   if (failed_) result.failure = failure_ + "\n" + describe();

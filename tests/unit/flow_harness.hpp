@@ -94,6 +94,7 @@ class FlowPair {
   // Informational events, as the runtime would see them.
   std::vector<core::Mode> client_mode_changes, server_mode_changes;
   std::vector<core::MigrateCause> client_migrations;
+  std::vector<core::Time> client_migration_times;  // when each of client_migrations happened
 
  private:
   bool server_running() const { return now_ >= server_stalled_until_; }
@@ -152,7 +153,10 @@ class FlowPair {
     while (auto e = client_->poll_event()) {
       progress = true;
       if (e->kind == core::Event::Kind::mode_changed) client_mode_changes.push_back(e->mode);
-      if (e->kind == core::Event::Kind::migrated) client_migrations.push_back(e->cause);
+      if (e->kind == core::Event::Kind::migrated) {
+        client_migrations.push_back(e->cause);
+        client_migration_times.push_back(now_);
+      }
       if (e->kind == core::Event::Kind::dial_path) {
         ++client_dials;
         auto& l = links_[e->path];

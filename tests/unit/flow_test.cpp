@@ -1,8 +1,10 @@
 // Unit tests of core::Flow over the in-memory harness (virtual time, no sockets).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <numeric>
+#include <tuple>
 
 #include "core/bond_scheduler.hpp"
 #include "flow_harness.hpp"
@@ -95,15 +97,58 @@ TEST(Flow, ExplicitMigrationsLoseNothingAndServerFollows) {
   EXPECT_EQ(net.server().active_path(), net.client().active_path());
 }
 
+// The client's ACK goes on its new active path and a copy on the path it just left (which
+// still delivered the server's DATA). On a faster old path the copy arrives first; a server
+// that followed it would flip back and forth. Each planned migration is followed exactly once.
+TEST(Flow, ServerFollowsEachPlannedMigrationOnceNotAnAckCopy) {
+  FlowPair net(core::FlowConfig{}, {{1ms, {}}, {4ms, {}}});
+  auto data = pattern(64 * 1024);
+  std::vector<wire::Byte> sink(1 << 20);
+  int migrations = 0;
+  for (int round = 0; round < 600 && migrations < 6; ++round) {
+    net.client().write(data, net.now());
+    net.server().write(data, net.now());
+    net.settle(1ms);
+    while (net.server().read(sink, net.now()) > 0) {
+    }
+    while (net.client().read(sink, net.now()) > 0) {
+    }
+    if (round % 50 == 49) {
+      const core::PathId target = net.client().active_path() == 1 ? 2 : 1;
+      ASSERT_TRUE(net.client().migrate(target, net.now()));
+      ++migrations;
+    }
+  }
+  for (int round = 0; round < 50; ++round) {  // traffic after the last migration
+    net.client().write(data, net.now());
+    net.server().write(data, net.now());
+    net.settle(1ms);
+    while (net.server().read(sink, net.now()) > 0) {
+    }
+    while (net.client().read(sink, net.now()) > 0) {
+    }
+  }
+  ASSERT_EQ(migrations, 6);
+  EXPECT_EQ(net.client().migration_count(), 6u);
+  EXPECT_EQ(net.server().migration_count(), 6u);
+  EXPECT_EQ(net.server().active_path(), net.client().active_path());
+}
+
 TEST(Flow, SilentPathDeathFailsOverWithinMilliseconds) {
-  FlowPair net;
+  // 1 ms paths: at zero latency a corroborating PONG would arrive at the very instant the ping
+  // left, which the dead-path rule does not count (only frames after it do).
+  FlowPair net(core::FlowConfig{}, {{1ms, {}}, {1ms, {}}});
   auto data = pattern(2 * 1024 * 1024);
   bool killed = false;
   core::Time killed_at{};
+  core::Duration srtt{}, rttvar{};  // of path 1 when it was blackholed
   auto got = transfer(net, data, [&](std::size_t off) {
     if (!killed && off > 512 * 1024) {
       killed = true;
       killed_at = net.now();
+      for (const auto& p : net.client().stats(net.now()).paths) {
+        if (p.id == 1) std::tie(srtt, rttvar) = std::tuple(p.srtt, p.rttvar);
+      }
       net.blackhole(1);
       net.refuse(1);
     }
@@ -113,7 +158,19 @@ TEST(Flow, SilentPathDeathFailsOverWithinMilliseconds) {
   EXPECT_EQ(net.client().active_path(), 2u);
   EXPECT_GE(net.client().migration_count(), 1u);
   EXPECT_EQ(net.client().error(), core::FlowError::none);
-  (void)killed_at;
+  // Bulk data is in flight, so the path's silence starts at the blackhole, or up to one RTT
+  // (2 ms) before it when an answer to that send was still to come; the other path's PONG
+  // corroborates 2 ms after the ping at half the deadline. So the failover (the first
+  // migration) comes at the dead-path deadline, give or take the RTT and the loop's 1 ms step.
+  ASSERT_FALSE(net.client_migrations.empty());
+  EXPECT_EQ(net.client_migrations.front(), core::MigrateCause::death);
+  const core::FlowConfig config;
+  const core::Duration deadline =
+      std::clamp(2 * srtt + 8 * rttvar + config.max_ack_delay, config.dead_floor, config.dead_cap);
+  const core::Duration failover = net.client_migration_times.front() - killed_at;
+  EXPECT_GE(failover, deadline - 2ms);
+  EXPECT_LE(failover, deadline + 1ms);
+  EXPECT_LE(failover, 100ms);  // "within milliseconds": a few RTTs on top of the 40 ms floor
 }
 
 TEST(Flow, AllPathsDeadPastBudgetFailsBothEnds) {
