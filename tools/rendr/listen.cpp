@@ -8,7 +8,7 @@
 #include "commands.hpp"
 #include "console.hpp"
 #include "echo.hpp"
-#include "path_admin.hpp"
+#include "migration_logger.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
 
@@ -35,6 +35,7 @@ std::error_code serve_discard(rendr::Conn& conn, std::uint64_t& discarded) {
 
 void serve_flow(rendr::Conn conn, Service service, std::chrono::milliseconds flush_timeout) {
   const std::string name = flow_name(conn);
+  const MigrationLogger migrations(conn, name);
   std::uint64_t bytes = 0;
   const std::error_code ec =
       service == Service::echo ? serve_echo(conn, bytes) : serve_discard(conn, bytes);
@@ -73,7 +74,7 @@ int run(const Args& args) {
       return 1;
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
-    watch_migrations(conn, flow_name(conn));
+    const MigrationLogger migrations(conn, flow_name(conn));
     const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
     listener.close();
     return status;
@@ -86,7 +87,6 @@ int run(const Args& args) {
       return 1;
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
-    watch_migrations(conn, flow_name(conn));
     // One thread per flow, detached: flows end on their own and the listener runs until killed.
     std::thread(serve_flow, std::move(conn), service, options.migration_budget).detach();
   }
