@@ -55,6 +55,7 @@ struct ConnStats {
   // handshake-timeout | protocol-error | replaced | removed | flow-finished.
   PathId last_down_path = kNoPath;
   std::string last_down_cause;
+  std::uint64_t joins_accepted = 0;  // server: paths that joined after the first (JOIN ok)
 };
 
 // Counters of a listener: what it refused and why.
