@@ -8,6 +8,7 @@
 
 #include <asio/executor_work_guard.hpp>
 
+#include "carrier/carrier.hpp"
 #include "runtime/keepalive.hpp"
 
 namespace rendr {
@@ -28,6 +29,9 @@ struct Engine::Impl {
 };
 
 Engine::Engine(unsigned threads) : impl_(std::make_unique<Impl>()) {
+  // Constructed first, the transport registry outlives the default engine (a static too), whose
+  // destructor may still re-dial paths of closing flows at process exit.
+  (void)carrier::Registry::instance();
   impl_->threads.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([ctx = &impl_->context] { ctx->run(); });
