@@ -51,6 +51,11 @@ struct ConnStats {
   std::uint64_t migrations_death = 0;
   std::uint64_t migrations_follow = 0;
   std::uint64_t migrations_quality = 0;
+  // The path that went down last (kNoPath: none yet) and why: eof | reset | error | silent |
+  // handshake-timeout | protocol-error | replaced | removed | flow-finished.
+  PathId last_down_path = kNoPath;
+  std::string last_down_cause;
+  std::uint64_t joins_accepted = 0;  // server: paths that joined after the first (JOIN ok)
 };
 
 // Counters of a listener: what it refused and why.

@@ -397,7 +397,11 @@ struct Flow::Impl {
   void path_down(PathEntry& p, DownCause cause, Time now, bool notify_runtime) {
     if (p.state == PathState::dead || p.state == PathState::removed) return;
     const bool was_up = p.state == PathState::up;
-    if (was_up) ++p.stats.down_count;
+    if (was_up) {
+      ++p.stats.down_count;
+      counters.last_down_path = p.id;
+      counters.last_down_cause = cause;
+    }
     if (notify_runtime) emit(Event::Kind::close_path, p.id);
     if (was_up) recover_from_loss_of(p);
     // So may our last ACK (if it opened the window, the peer would wait for it forever) and

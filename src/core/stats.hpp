@@ -50,6 +50,9 @@ struct FlowStats {
   std::uint64_t migrations_quality = 0;  // prime mode moved to a clearly better path
   std::uint64_t mode_switches = 0;       // mode changes, by set_mode or by the peer's MODE
   std::uint64_t bond_stuck_skips = 0;    // bond: a path that wanted data was passed over
+  // The path that went down last (kNoPath: none yet) and why, e.g. for "path 2 died (silent)".
+  PathId last_down_path = kNoPath;
+  DownCause last_down_cause = DownCause::eof;
   std::vector<PathStats> paths;
 };
 

@@ -119,6 +119,10 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   out.recv_buffered = s.recv_buffered;
   out.retransmitted_bytes = s.retransmitted_bytes;
   out.joins_rejected = s.joins_rejected;
+  out.joins_accepted = s.joins_accepted;
+  out.last_down_path = s.last_down_path;
+  if (s.last_down_path != core::kNoPath)
+    out.last_down_cause = std::string(core::to_string(s.last_down_cause));
   for (const auto& p : s.paths) {
     PathInfo info;
     info.id = p.id;

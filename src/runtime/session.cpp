@@ -160,6 +160,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
   }
   arm_timer();
   report(a);
+  maybe_mark_closing();
   maybe_release(a);
 }
 
@@ -316,6 +317,15 @@ void Session::on_linger() {
     maybe_release(a);
   }
   run(a);
+}
+
+// Both directions closed, or the flow has finished: what is left is the close handshake and
+// the carriers' shutdown, which the peer needs (its last ACK, our CLOSE).
+void Session::maybe_mark_closing() {
+  if (closing_ || released_) return;
+  if (!finished_ && !(flow_->send_closed() && flow_->eof())) return;
+  closing_ = true;
+  KeepAlive::of(ex_).mark_closing(this);
 }
 
 // Once finished and with no carrier left, the I/O side no longer needs the session.

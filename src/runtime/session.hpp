@@ -18,7 +18,8 @@
 //    last handle closes the sending direction gracefully and discards what arrives afterwards.
 //  - The I/O side keeps the session alive (KeepAlive registry) until the flow has finished and
 //    its carriers have drained (bounded by a linger timer), so a close() completes even if the
-//    application has let go.
+//    application has let go. Once both directions are closed (or the flow has finished) the
+//    session is marked closing there, so the engine's destructor lets it finish (bounded).
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -167,6 +168,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   void arm_timer();
   void arm_timer_at(core::Time at);
   void on_finished_locked(Actions& a);
+  void maybe_mark_closing();
   void maybe_release(Actions& a);
   void report(Actions& a);
   std::error_code read_error() const;
@@ -208,6 +210,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool finish_handled_ = false;
   bool detached_ = false;
   bool released_ = false;
+  bool closing_ = false;  // marked closing in KeepAlive
   std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
   FinishedCallback on_finished_;
   ReportCallback on_report_;

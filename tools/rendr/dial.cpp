@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "migration_logger.hpp"
 #include "path_admin.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
@@ -34,7 +35,7 @@ int run(const Args& args) {
   log_line(name + ": open over " + std::to_string(dialer.paths.size()) + " path(s), mode " +
            std::string(rendr::to_string(conn.mode())) + ", active " +
            path_spec(conn.stats(), conn.active_path()));
-  watch_migrations(conn, name);
+  const MigrationLogger migrations(conn, name);
   return pipe_stdio(conn, name, dialer.migration_budget);
 }
 
