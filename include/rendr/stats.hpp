@@ -68,6 +68,10 @@ struct ListenerStats {
   // OPENs repeating the one that created a live flow (a client resending it after its first
   // path died): answered with that flow's OPEN_ACK, then closed, never attached.
   std::uint64_t duplicate_opens = 0;
+  // Clients that did not prove the flow key (docs/protocol.md §8): a wrong PROOF (e.g. another
+  // pre-shared key), another frame in its place, or none within the handshake timeout, after an
+  // OPEN or a JOIN. Such a flow is never offered to accept(); such a path is never attached.
+  std::uint64_t authentication_failures = 0;
 };
 
 }  // namespace rendr

@@ -291,10 +291,18 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       pending->answer_and_close(wire::Frame{0, nack});
       return;
     }
-    auto session =
-        Session::make_server(ex_, std::move(flow), [weak = weak_from_this()](const FlowId& id) {
-          if (auto self = weak.lock()) self->flow_finished(id);
-        });
+    // The flow is offered to accept() only once the client has proven the key (PROOF).
+    Session::ServerHooks hooks;
+    hooks.finished = [weak = weak_from_this()](const FlowId& id) {
+      if (auto self = weak.lock()) self->flow_finished(id);
+    };
+    hooks.authenticated = [weak = weak_from_this()](std::shared_ptr<Session> s) {
+      if (auto self = weak.lock()) self->flow_authenticated(std::move(s));
+    };
+    hooks.authentication_failed = [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->count(&ListenerStats::authentication_failures);
+    };
+    auto session = Session::make_server(ex_, std::move(flow), std::move(hooks));
     {
       std::lock_guard lock(mu_);
       if (closed_ || !flows_.emplace(open.flow_id, session).second) {
@@ -303,12 +311,15 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
         return;
       }
     }
+    count(&ListenerStats::flows_opened);
     session->attach_first(pending->carrier(), static_cast<core::PathId>(open.path_id), rest,
                           backing);
+  }
+
+  void flow_authenticated(std::shared_ptr<Session> session) {
     AcceptCallback waiter;
     {
       std::lock_guard lock(mu_);
-      ++stats_.flows_opened;
       if (closed_) {
         // close() ran meanwhile: this flow was never handed out.
       } else if (!waiters_.empty()) {

@@ -109,6 +109,9 @@ struct Connection {
   bool blackholed = false;
   std::array<bool, 2> open{true, true};  // each end: not yet closed or reset
   bool server_attached = false;          // the server's flow took it (OPEN or JOIN accepted)
+  // The server flow's id for it: a provisional id after a JOIN, the path's once its PROOF came.
+  PathId server_path = core::kNoPath;
+  bool proven = false;  // the server has the client's PROOF on it: frames behind it are attached
   // Not the client flow's: a stranger who replays the flow's OPEN or sends a forged one.
   enum class Stranger { none, replay, forged } stranger = Stranger::none;
   std::array<Direction, 2> direction;  // indexed by the sending side
@@ -173,6 +176,8 @@ class Simulation {
   std::map<PathId, std::uint64_t>& carriers(Side s) { return carriers_[s]; }
   Connection* connection(std::uint64_t id);
   Connection* carrier_of(Side s, PathId path);
+  // The id under which side `s`'s flow knows the connection.
+  static PathId id_on(const Connection& c, Side s) { return s == kClient ? c.path : c.server_path; }
   void dial(PathId path);
   void dial_result(std::uint64_t conn_id, bool refused);
   bool transmit_all();
@@ -459,8 +464,9 @@ bool Simulation::transmit(Connection& c, Side from) {
   bool progress = false;
   std::vector<wire::OutFrame> out;
   for (int guard = 0; guard < 10'000; ++guard) {
-    if (c.dialing || !c.open[from] || carrier_of(from, c.path) != &c) return progress;
-    if (!f.wants_transmit(c.path)) return progress;
+    const PathId id = id_on(c, from);
+    if (c.dialing || !c.open[from] || carrier_of(from, id) != &c) return progress;
+    if (!f.wants_transmit(id)) return progress;
     auto& dir = c.direction[from];
     const Route& route = routes_[c.route];
     const Duration slack = std::chrono::nanoseconds(kUnsentLowWater * 1'000'000'000ull /
@@ -476,8 +482,8 @@ bool Simulation::transmit(Connection& c, Side from) {
       return progress;
     }
     out.clear();
-    if (!f.poll_transmit(c.path, now_, kPollBytes, out)) {
-      fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(c.path) +
+    if (!f.poll_transmit(id, now_, kPollBytes, out)) {
+      fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(id) +
            ") was true but poll_transmit produced nothing");
       return progress;
     }
@@ -533,8 +539,8 @@ void Simulation::maybe_duplicate(
     const Connection* t = connection(id);
     if (t == nullptr || t->id == c.id || t->path == c.path || t->dialing || !t->open[kClient] ||
         !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t ||
-        !t->direction[from].sent_any)
-      continue;  // nor ahead of the handshake answer the core has yet to write on it
+        !t->direction[from].sent_any || !t->proven)
+      continue;  // nor ahead of the handshake answer or PROOF the core has yet to write on it
     if (flow(from)->path_state(t->path) != core::PathState::up) continue;
     targets.push_back(id);
   }
@@ -570,8 +576,15 @@ void Simulation::deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>
       continue;
     }
     Flow* f = flow(to);
-    if (f == nullptr || carrier_of(to, c->path) != c) return;
-    f->on_frame(c->path, frame, backing, now_);
+    if (f == nullptr || carrier_of(to, id_on(*c, to)) != c) return;
+    f->on_frame(id_on(*c, to), frame, backing, now_);
+    if (to == kServer && std::holds_alternative<wire::Proof>(frame.body)) {
+      // As the runtime does: a proven JOIN path takes its id before the frames behind it.
+      drain_events();
+      c = connection(conn_id);
+      if (c == nullptr) return;
+      c->proven = f->path_state(c->server_path) == core::PathState::up;
+    }
   }
 }
 
@@ -585,6 +598,18 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
     if (honest && open->path_id != c.path)
       return fail("the client's OPEN on path " + std::to_string(c.path) + " names path " +
                   std::to_string(open->path_id));
+    if (honest && server_ && server_->state() == FlowState::failed && !server_->authenticated()) {
+      // No PROOF came in time (its OPEN_ACK was lost): the listener forgot that flow, and the
+      // client, still opening, opens another.
+      trace("server flow abandoned unauthenticated; a new one from the OPEN on conn ", c.id);
+      for (const auto& [path, id] : carriers_[kServer]) {
+        if (Connection* old = connection(id)) close_end(*old, kServer);
+      }
+      carriers_[kServer].clear();
+      server_.reset();
+      first_open_.reset();
+      first_open_ack_.reset();
+    }
     if (!server_) {
       if (!honest) return fail("a stranger's OPEN came before the client's");
       wire::Status status{};
@@ -592,11 +617,12 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
       if (!server_) return fail("make_server refused an honest OPEN");
       first_open_ = *open;
       c.server_attached = true;
+      c.server_path = c.path;
       carriers_[kServer][c.path] = c.id;
       last_path_up_[kServer] = now_;
       trace("server created from OPEN on conn ", c.id, " path ", c.path);
-      start_app(kServer);
       if (lose_open_ack_ != LoseOpenAck::no) lose_open_ack(c);
+      lose_open_ack_ = LoseOpenAck::no;  // one fault; a later server flow's answer gets through
       return;
     }
     if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
@@ -614,7 +640,7 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
       if (!(same_path == *first_open_))
         return fail("the client's repeated OPEN differs from its first in more than path_id");
     }
-    std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(*open);
+    std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(*open, now_);
     const bool verbatim = c.stranger != Connection::Stranger::forged;
     if (ack.has_value() != verbatim)
       return fail(std::string("open_ack_for_repeated_open ") + (ack ? "answered" : "refused") +
@@ -655,14 +681,11 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
          std::to_string(static_cast<int>(verdict.status)));
     return;
   }
-  trace("server: JOIN accepted on conn ", c.id, " path ", c.path);
-  if (Connection* old = carrier_of(kServer, c.path); old != nullptr && old != &c) {
-    // The runtime closes the carrier the new one replaced.
-    carriers_[kServer].erase(c.path);
-    close_end(*old, kServer);
-  }
+  trace("server: JOIN accepted on conn ", c.id, " path ", c.path, " as provisional path ",
+        verdict.provisional);
   c.server_attached = true;
-  carriers_[kServer][c.path] = c.id;
+  c.server_path = verdict.provisional;
+  carriers_[kServer][c.server_path] = c.id;
 }
 
 // Graceful close of one end: the other end reads EOF after every byte already sent.
@@ -685,10 +708,11 @@ void Simulation::eof_arrives(std::uint64_t conn_id, Side to) {
   Connection* c = connection(conn_id);
   if (c == nullptr || c->blackholed || !c->open[to]) return;
   c->open[to] = false;
-  if (carrier_of(to, c->path) != c) return;
-  carriers_[to].erase(c->path);
+  const PathId id = id_on(*c, to);
+  if (carrier_of(to, id) != c) return;
+  carriers_[to].erase(id);
   trace(name(to), " sees EOF on conn ", c->id, " path ", c->path);
-  if (flow(to)) flow(to)->on_path_down(c->path, core::DownCause::eof, now_);
+  if (flow(to)) flow(to)->on_path_down(id, core::DownCause::eof, now_);
 }
 
 void Simulation::reset(Connection& c) {
@@ -696,13 +720,14 @@ void Simulation::reset(Connection& c) {
   for (Side s : {kClient, kServer}) {
     if (!c.open[s]) continue;
     c.open[s] = false;
-    if (carrier_of(s, c.path) != &c) continue;
-    carriers_[s].erase(c.path);
+    const PathId id = id_on(c, s);
+    if (carrier_of(s, id) != &c) continue;
+    carriers_[s].erase(id);
     if (c.dialing) {
       c.dialing = false;
       client_->on_dial_failed(c.path, now_);
     } else if (flow(s)) {
-      flow(s)->on_path_down(c.path, core::DownCause::reset, now_);
+      flow(s)->on_path_down(id, core::DownCause::reset, now_);
     }
   }
 }
@@ -748,12 +773,35 @@ void Simulation::on_event(Side s, const core::Event& e) {
       established_at_ = now_;
       trace("client established");
       break;
+    case Kind::authenticated:
+      trace("server authenticated the client");
+      start_app(kServer);  // the listener's accept() returns only now
+      break;
+    case Kind::authentication_failed:
+      // An honest client's PROOF can only be lost with its path (or never sent, if its path
+      // died first): the server gave up waiting.
+      trace("server: no proof on path ", e.path);
+      break;
+    case Kind::path_joined:
+      // As the runtime does: the older carrier of the path closes, the proven one takes over.
+      trace("server: provisional path ", e.old_path, " proved itself as path ", e.path);
+      if (Connection* old = carrier_of(kServer, e.path)) {
+        carriers_[kServer].erase(e.path);
+        close_end(*old, kServer);
+      }
+      if (Connection* c = carrier_of(kServer, e.old_path)) {
+        carriers_[kServer].erase(e.old_path);
+        c->server_path = e.path;
+        carriers_[kServer][e.path] = c->id;
+      }
+      break;
     case Kind::migrated:
       trace(name(s), " migrated ", e.old_path, " -> ", e.path, " (", core::to_string(e.cause), ")");
       break;
     case Kind::readable:
-      // Some readers react at once, the others only poll.
-      if (rng_.chance(0.5)) read_some(s);
+      // Some readers react at once, the others only poll. (A server flow has no reader before
+      // it is accepted.)
+      if (!apps_[s].scratch.empty() && rng_.chance(0.5)) read_some(s);
       break;
     case Kind::writable:
       break;
@@ -1218,7 +1266,9 @@ void Simulation::check_invariants() {
                   std::to_string(st.recv_buffered) + " bytes > window " +
                   std::to_string(config_.recv_window));
     if (st.protocol_errors != 0) return fail(std::string(name(s)) + " counted a protocol error");
-    if (f->state() == FlowState::failed) {
+    // An unauthenticated server flow ends after the handshake timeout; the listener forgets it.
+    const bool abandoned = s == kServer && !f->authenticated();
+    if (f->state() == FlowState::failed && !abandoned) {
       if (!long_dark_since_)
         return fail(std::string(name(s)) + " failed although a route was usable");
       // A client still opening counts its budget from make_client and fails the handshake.
@@ -1256,9 +1306,9 @@ void Simulation::check_outcome() {
   if (long_dark_since_) {
     for (Side s : {kClient, kServer}) {
       if (!flow(s)) continue;  // the dark came before any OPEN got through
-      const core::FlowError allowed = s == kClient && !established_at_
-                                          ? core::FlowError::handshake_failed
-                                          : core::FlowError::migration_budget_exceeded;
+      const bool opening = s == kClient ? !established_at_ : !flow(s)->authenticated();
+      const core::FlowError allowed =
+          opening ? core::FlowError::handshake_failed : core::FlowError::migration_budget_exceeded;
       if (flow(s)->state() != FlowState::failed || flow(s)->error() != allowed)
         return fail(std::string(name(s)) + " did not fail with " +
                     (allowed == core::FlowError::handshake_failed ? "handshake_failed"
