@@ -673,9 +673,13 @@ struct Flow::Impl {
   // loaded RTT it is probed (start_probe) to get some, and it is never left without a sample
   // from just before the decision (QualityMonitor).
   void evaluate_quality(Time now) {
-    if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
     const PathEntry* current = find(active);
-    if (current == nullptr) return;
+    if (role != Role::client || mode != Mode::prime || state != FlowState::established ||
+        current == nullptr) {
+      // No judgement now: a candidate kept from before would leave its deadline in the past.
+      quality.reset();
+      return;
+    }
     const std::size_t needed = std::max<std::size_t>(config.quality.samples_needed, 1);
     PathId candidate = kNoPath;
     RecentRtt best;
