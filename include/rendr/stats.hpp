@@ -57,6 +57,8 @@ struct ConnStats {
 struct ListenerStats {
   std::uint64_t connections_accepted = 0;  // transport connections
   std::uint64_t flows_opened = 0;
+  // JOINs whose MAC verified; each is then held until its PROOF answers the server's challenge
+  // (docs/protocol.md §8): a failed or missing PROOF counts in authentication_failures.
   std::uint64_t joins_accepted = 0;
   std::uint64_t rejected_malformed = 0;     // garbage or a non-OPEN/JOIN first frame
   std::uint64_t rejected_unknown_flow = 0;  // JOIN for a flow that does not exist
