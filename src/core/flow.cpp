@@ -1619,7 +1619,8 @@ std::optional<Time> Flow::next_deadline() const {
         break;
       case PathState::handshaking:
         // The first path of an unauthenticated flow ends with the flow.
-        if (!p.awaiting_open_proof) consider(p.handshake_sent + m.config.handshake_timeout);
+        if (!p.awaiting_open_proof || m.authenticated)
+          consider(p.handshake_sent + m.config.handshake_timeout);
         break;
       case PathState::up:
         if (p.unanswered_since) {
@@ -1676,7 +1677,11 @@ void Flow::on_timer(Time now) {
         }
         break;
       case PathState::handshaking:
-        if (p->awaiting_open_proof || now - p->handshake_sent < m.config.handshake_timeout) break;
+        // The first path of an unauthenticated flow ends with the flow (a proven JOIN may have
+        // authenticated it meanwhile; then that path gets the usual timeout).
+        if ((p->awaiting_open_proof && !m.authenticated) ||
+            now - p->handshake_sent < m.config.handshake_timeout)
+          break;
         if (p->joins_as != kNoPath) {
           // A provisional JOIN path without its PROOF.
           ++m.counters.joins_rejected;

@@ -221,5 +221,23 @@ TEST(Handshake, ProvisionalPathWithoutProofIsClosedAfterTheHandshakeTimeout) {
   EXPECT_EQ(o.server->state(), FlowState::established);  // the flow itself is unaffected
 }
 
+// The OPEN's path went silent before its PROOF (the client's answer came on another path, as a
+// JOIN): once the flow is authenticated that first path times out like any handshake.
+TEST(Handshake, FirstPathStillWaitingAfterAProvenJoinTimesOut) {
+  Opening o({}, {}, 2);
+  o.answer_open();  // its PROOF is lost with the first path
+  const wire::Join join = first_of<wire::Join>(pull(*o.client, 2, t0));
+  const JoinVerdict verdict = o.server->on_join(join, t0);
+  ASSERT_EQ(verdict.status, wire::Status::ok);
+  o.client->on_frame(2, pull(*o.server, verdict.provisional, t0).at(0), {}, t0);
+  o.server->on_frame(verdict.provisional, pull(*o.client, 2, t0).at(0), {}, t0);
+  ASSERT_TRUE(o.server->authenticated());
+  EXPECT_EQ(o.server->path_state(2), PathState::up);
+  EXPECT_EQ(o.server->path_state(1), PathState::handshaking);
+  o.server->on_timer(t0 + o.config.handshake_timeout);
+  EXPECT_EQ(o.server->path_state(1), PathState::removed);
+  EXPECT_EQ(o.server->state(), FlowState::established);
+}
+
 }  // namespace
 }  // namespace rendr::core
