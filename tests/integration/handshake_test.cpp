@@ -359,5 +359,65 @@ TEST_F(AuthenticationTest, RecordedJoinTheServerNeverSawCannotTakeOverALivePath)
   EXPECT_EQ(paths_up(server), 2u);
 }
 
+// The defect's other case: the JOIN was refused at the half-open limit (the listener closed its
+// connection unread), and is replayed after the client re-joined that path.
+TEST_F(AuthenticationTest, JoinRefusedAtTheHalfOpenLimitCannotTakeOverThePathLater) {
+  ListenOptions options;
+  options.handshake_timeout = kHandshakeTimeout;
+  options.max_half_open = 1;
+  listen(options);
+  FaultProxy cut("127.0.0.1", "127.0.0.1", listener_.port());
+  RecordingRelay relay(cut.port());
+  Dialer d = dialer(loopback_paths({listener_.port(), relay.port()}));
+  auto [client, server] = connect(d);
+  ASSERT_TRUE(client.is_open() && server.is_open());
+  const PathId relayed = path_via_port(client, relay.port());
+  ASSERT_TRUE(wait_until([&] { return paths_up(client) == 2; }, scaled(5s)));
+  const std::size_t joins_seen = relay.recorded().size();
+
+  // A silent stranger holds the only half-open slot; the relayed path is reset and re-dials:
+  // its JOINs are refused at the limit, unread, until the stranger is timed out.
+  RawPeer squatter(listener_.port());
+  ASSERT_TRUE(wait_until([&] { return listener_.stats().connections_accepted >= 3; }, scaled(2s)));
+  const auto capacity_before = listener_.stats().rejected_capacity;
+  cut.set_mode(FaultMode::reset);
+  ASSERT_TRUE(wait_until([&] { return paths_up(client) == 1; }, scaled(5s)));
+  cut.set_mode(FaultMode::pass);
+  ASSERT_TRUE(
+      wait_until([&] { return listener_.stats().rejected_capacity > capacity_before; }, scaled(5s)))
+      << "no JOIN met the half-open limit";
+  EXPECT_TRUE(squatter.read_until_closed(kHandshakeTimeout + scaled(3s)).closed);
+  ASSERT_TRUE(wait_until([&] { return paths_up(client) == 2; }, scaled(10s)))
+      << "the path never re-joined";
+  ASSERT_TRUE(wait_until([&] { return paths_up(server) == 2; }, scaled(5s)));
+  const auto downs_before = path_info(client, relayed)->down_count;
+  const auto failures_before = listener_.stats().authentication_failures;
+
+  // Replay every JOIN recorded since: those the listener never read are answered with a
+  // challenge (status ok) the replayer cannot meet, the others are refused as replays.
+  std::size_t challenged = 0;
+  const auto records = relay.recorded();
+  for (std::size_t i = joins_seen; i < records.size(); ++i) {
+    const auto frames = decode_frames(records[i]);
+    if (frames.empty() || !std::holds_alternative<wire::Join>(frames.front().body)) continue;
+    RawPeer replayer(listener_.port());
+    replayer.send(frames.front());
+    const auto end = replayer.read_until_closed(kHandshakeTimeout + scaled(3s));
+    EXPECT_TRUE(end.closed);
+    const auto answers = decode_frames(end.received);
+    ASSERT_EQ(answers.size(), 1u);
+    const auto* ack = std::get_if<wire::JoinAck>(&answers.front().body);
+    ASSERT_NE(ack, nullptr);
+    if (ack->status == wire::Status::ok) ++challenged;
+  }
+  EXPECT_GE(challenged, 1u) << "no recorded JOIN was one the listener never processed";
+  EXPECT_TRUE(wait_until(
+      [&] { return listener_.stats().authentication_failures == failures_before + challenged; },
+      scaled(3s)));
+  EXPECT_EQ(path_info(client, relayed)->down_count, downs_before) << "the live path was replaced";
+  EXPECT_EQ(paths_up(server), 2u);
+  expect_both_ways_intact(client, server);
+}
+
 }  // namespace
 }  // namespace rendr::itest
