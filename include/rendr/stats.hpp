@@ -62,6 +62,8 @@ struct ConnStats {
 struct ListenerStats {
   std::uint64_t connections_accepted = 0;  // transport connections
   std::uint64_t flows_opened = 0;
+  // JOINs whose MAC verified; each is then held until its PROOF answers the server's challenge
+  // (docs/protocol.md §8): a failed or missing PROOF counts in authentication_failures.
   std::uint64_t joins_accepted = 0;
   std::uint64_t rejected_malformed = 0;     // garbage or a non-OPEN/JOIN first frame
   std::uint64_t rejected_unknown_flow = 0;  // JOIN for a flow that does not exist
@@ -81,6 +83,10 @@ struct ListenerStats {
   std::uint64_t dropped_abandoned = 0;  // silent since OPEN, pathless for abandoned_flow_timeout
   std::uint64_t half_open = 0;          // connections waiting for their first frame now
   std::uint64_t unaccepted_flows = 0;   // flows opened and not yet taken by accept() now
+  // Clients that did not prove the flow key (docs/protocol.md §8): a wrong PROOF (e.g. another
+  // pre-shared key), another frame in its place, or none within the handshake timeout, after an
+  // OPEN or a JOIN. Such a flow is never offered to accept(); such a path is never attached.
+  std::uint64_t authentication_failures = 0;
 };
 
 }  // namespace rendr

@@ -66,9 +66,19 @@ struct PathEntry {
   std::uint64_t join_counter = 0;
   wire::Nonce join_nonce{};
 
+  // Client: the PROOF of the flow key, sent first on this path once the OPEN_ACK or JOIN_ACK
+  // on it verified.
+  std::optional<wire::Mac> proof;
+
   // Server: handshake answers to send.
   bool open_ack_pending = false;
   bool join_ack_pending = false;
+  // Server: the path waits for the client's PROOF and carries nothing until then: the first
+  // path after OPEN, or a provisional path after a JOIN for `joins_as` (answered with
+  // `join_challenge`), which replaces nothing until its PROOF attaches it.
+  bool awaiting_open_proof = false;
+  PathId joins_as = kNoPath;
+  wire::Nonce join_challenge{};
 
   // Liveness.
   Time last_heard{};
@@ -149,6 +159,11 @@ struct Flow::Impl {
   // the server can recognise it. Server: the OPEN that created the flow, and its one answer.
   std::optional<wire::Open> open;
   wire::OpenAck open_ack{};
+  // Server: the client has proven the key (PROOF). Until then the flow is opening, delivers
+  // nothing and ends at authentication_deadline.
+  bool authenticated = false;
+  Time authentication_deadline{};
+  PathId next_provisional = kFirstProvisionalPath;
 
   std::map<PathId, PathEntry> paths;
   PathId next_path_id = 1;
@@ -424,6 +439,7 @@ struct Flow::Impl {
     }
     p.open_pending = p.join_pending = p.handshake_in_flight = false;
     p.open_ack_pending = p.join_ack_pending = false;
+    p.proof.reset();
     p.pong_pending = p.ping_outstanding = false;
     p.ack_owed = p.ack_due = false;
     p.restart_silence(std::nullopt);
@@ -680,9 +696,13 @@ struct Flow::Impl {
   // loaded RTT it is probed (start_probe) to get some, and it is never left without a sample
   // from just before the decision (QualityMonitor).
   void evaluate_quality(Time now) {
-    if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
     const PathEntry* current = find(active);
-    if (current == nullptr) return;
+    if (role != Role::client || mode != Mode::prime || state != FlowState::established ||
+        current == nullptr) {
+      // No judgement now: a candidate kept from before would leave its deadline in the past.
+      quality.reset();
+      return;
+    }
     const std::size_t needed = std::max<std::size_t>(config.quality.samples_needed, 1);
     PathId candidate = kNoPath;
     RecentRtt best;
@@ -993,11 +1013,13 @@ struct Flow::Impl {
     key = crypto::derive_flow_key(shared, config.psk, client_nonce, server_nonce, flow_id);
     if (!crypto::equal(a.confirm,
                        crypto::open_ack_confirm(key, flow_id, client_nonce, server_nonce))) {
-      fail(FlowError::handshake_failed, now);
+      // The server derived another key: with X25519 done right, only another PSK does that.
+      fail(FlowError::authentication_failed, now);
       return;
     }
     peer_limit = a.window;
     p.handshake_in_flight = false;
+    p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
     p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     state = FlowState::established;
     path_up(p, now);
@@ -1016,17 +1038,71 @@ struct Flow::Impl {
       path_down(p, DownCause::protocol_error, now, true);
       return;
     }
-    const wire::Mac expected = crypto::join_ack_mac(key, flow_id, p.id, p.join_counter,
-                                                    p.join_nonce, a.status, a.delivered);
+    const wire::Mac expected = crypto::join_ack_mac(
+        key, flow_id, p.id, p.join_counter, p.join_nonce, a.status, a.delivered, a.challenge);
     if (a.status != wire::Status::ok || !crypto::equal(a.mac, expected)) {
       ++counters.joins_rejected;
       path_down(p, DownCause::protocol_error, now, true);
       return;
     }
     p.handshake_in_flight = false;
+    p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
     p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     ++counters.joins_accepted;
     if (a.delivered <= next_send) acknowledge(a.delivered, now);
+    path_up(p, now);
+  }
+
+  // Server: the first frame on a path that waits for the client's PROOF.
+  void handle_awaited_proof(PathEntry& p, const wire::Frame& frame, Time now) {
+    const auto* proof = std::get_if<wire::Proof>(&frame.body);
+    const wire::Mac expected = p.awaiting_open_proof
+                                   ? crypto::open_proof(key, flow_id, client_nonce, server_nonce)
+                                   : crypto::join_proof(key, flow_id, p.joins_as, p.join_counter,
+                                                        p.join_nonce, p.join_challenge);
+    if (proof == nullptr || !crypto::equal(proof->mac, expected)) {
+      refuse_proof(p, now);
+      return;
+    }
+    if (!authenticated) {
+      authenticated = true;
+      state = FlowState::established;
+      emit(Event::Kind::authenticated);
+    }
+    if (p.awaiting_open_proof) {
+      p.awaiting_open_proof = false;
+      path_up(p, now);
+    } else {
+      attach_joined(p, now);
+    }
+  }
+
+  // A path that did not prove the key is closed. After an OPEN nothing was proven at all: the
+  // flow fails (the client never sends anything else first; a wrong PROOF means another PSK).
+  void refuse_proof(PathEntry& p, Time now) {
+    emit(Event::Kind::authentication_failed, p.id);
+    if (p.awaiting_open_proof) {
+      fail(FlowError::authentication_failed, now);
+      return;
+    }
+    ++counters.joins_rejected;
+    path_down(p, DownCause::protocol_error, now, true);
+  }
+
+  // A provisional JOIN path proved itself: it becomes the JOIN's path, replacing an older
+  // carrier with that id (the runtime closes it when it sees path_joined).
+  void attach_joined(PathEntry& provisional, Time now) {
+    const PathId id = provisional.joins_as;
+    const PathId provisional_id = provisional.id;
+    const PathStats stats = provisional.stats;
+    paths.erase(provisional_id);
+    if (PathEntry* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
+    PathEntry& p = paths[id];
+    p = PathEntry{};
+    p.id = id;
+    p.stats = stats;
+    ++counters.joins_accepted;
+    events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
     path_up(p, now);
   }
 };
@@ -1042,6 +1118,7 @@ std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
   crypto::random_bytes(impl->flow_id);
   crypto::random_bytes(impl->client_nonce);
   impl->state = FlowState::opening;
+  impl->authenticated = true;  // the client checks the server's key confirmation instead
   impl->no_path_since = now;
   impl->advertised_limit = impl->recv.limit();
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
@@ -1071,7 +1148,8 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   impl->key =
       crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
   impl->peer_limit = open.window;
-  impl->state = FlowState::established;
+  impl->state = FlowState::opening;  // until the client's PROOF
+  impl->authentication_deadline = now + c.handshake_timeout;
   impl->advertised_limit = impl->recv.limit();
   impl->open = open;
   // Fixed now, so a repeated OPEN gets exactly what the first path gets.
@@ -1084,8 +1162,10 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
       crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
   PathEntry& p = impl->paths[first_path];
   p.id = first_path;
+  p.state = PathState::handshaking;
+  p.handshake_sent = now;
   p.open_ack_pending = true;
-  impl->path_up(p, now);
+  p.awaiting_open_proof = true;
   status = wire::Status::ok;
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
 }
@@ -1127,6 +1207,10 @@ std::size_t Flow::path_count() const {
       }));
 }
 
+bool Flow::authenticated() const {
+  return impl_->authenticated;
+}
+
 FlowStats Flow::stats(Time now) const {
   const Impl& m = *impl_;
   FlowStats s = m.counters;
@@ -1142,6 +1226,7 @@ FlowStats Flow::stats(Time now) const {
   s.recv_buffered = m.recv.buffered();
   s.bond_stuck_skips = m.bond_stuck_skips;
   for (const auto& [id, p] : m.paths) {
+    if (p.joins_as != kNoPath) continue;  // provisional: not a path of the flow (yet)
     PathStats ps = p.stats;
     ps.id = id;
     ps.state = p.state;
@@ -1230,12 +1315,15 @@ void Flow::on_dial_failed(PathId id, Time now) {
   m.path_down(*p, DownCause::error, now, false);
 }
 
-std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open) const {
-  const Impl& m = *impl_;
+std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open, Time now) {
+  Impl& m = *impl_;
   if (m.role != Role::server || m.finished() || !m.open) return std::nullopt;
   wire::Open same_path = open;
   same_path.path_id = m.open->path_id;
   if (!(same_path == *m.open)) return std::nullopt;
+  if (!m.authenticated)
+    m.authentication_deadline =
+        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
   return m.open_ack;
 }
 
@@ -1243,7 +1331,8 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
   Impl& m = *impl_;
   if (m.role != Role::server || m.finished()) return {wire::Status::unknown_flow};
   if (join.version != wire::kVersion) return {wire::Status::version};
-  if (join.path_id == kNoPath || join.path_id > 0xffffffffu) return {wire::Status::bad_request};
+  if (join.path_id == kNoPath || join.path_id >= kFirstProvisionalPath)
+    return {wire::Status::bad_request};
   const wire::Mac expected =
       crypto::join_mac(m.key, m.flow_id, join.path_id, join.counter, join.nonce);
   if (!crypto::equal(expected, join.mac)) {
@@ -1254,20 +1343,24 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
     ++m.counters.joins_rejected;
     return {wire::Status::replayed};
   }
-  const PathId id = static_cast<PathId>(join.path_id);
-  if (PathEntry* old = m.find(id); old != nullptr && old->state == PathState::up) {
-    // A newer carrier replaces the old one; the runtime closes the old carrier itself.
-    m.path_down(*old, DownCause::replaced, now, false);
-  }
+  // The MAC may be a recording of a JOIN this server never processed: the path waits for a
+  // PROOF over a fresh challenge before it may carry or replace anything.
+  const PathId id = m.next_provisional++;
+  if (m.next_provisional == 0) m.next_provisional = kFirstProvisionalPath;
   PathEntry& p = m.paths[id];
   p = PathEntry{};
   p.id = id;
+  p.state = PathState::handshaking;
+  p.handshake_sent = now;
+  p.joins_as = static_cast<PathId>(join.path_id);
   p.join_ack_pending = true;
   p.join_counter = join.counter;
   p.join_nonce = join.nonce;
-  ++m.counters.joins_accepted;
-  m.path_up(p, now);
-  return {wire::Status::ok};
+  crypto::random_bytes(p.join_challenge);
+  if (!m.authenticated)
+    m.authentication_deadline =
+        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
+  return {wire::Status::ok, id};
 }
 
 void Flow::on_path_down(PathId id, DownCause cause, Time now) {
@@ -1316,6 +1409,10 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
   p->last_heard = now;
 
   const bool handshaking = p->state == PathState::handshaking;
+  if (handshaking && m.role == Role::server) {
+    m.handle_awaited_proof(*p, frame, now);
+    return;
+  }
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
     m.handle_open_ack(*p, *a, now);
     return;
@@ -1378,7 +1475,7 @@ bool Flow::wants_transmit(PathId id) const {
   const Impl& m = *impl_;
   const PathEntry* p = m.find(id);
   if (p == nullptr) return false;
-  if (p->open_pending || p->open_ack_pending || p->join_ack_pending || p->close_pending)
+  if (p->open_pending || p->open_ack_pending || p->join_ack_pending || p->close_pending || p->proof)
     return true;
   if (p->join_pending && m.state != FlowState::opening && !m.finished()) return true;
   if (p->state != PathState::up) return false;
@@ -1438,6 +1535,10 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     p->handshake_sent = now;
     return true;
   }
+  if (p->proof) {
+    push_control(wire::Frame{0, wire::Proof{*p->proof}}, false);
+    p->proof.reset();
+  }
   if (p->open_ack_pending) {
     m.advertised_limit = std::max(m.advertised_limit, m.open_ack.window);
     push_control(wire::Frame{0, m.open_ack}, false);
@@ -1447,8 +1548,9 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     wire::JoinAck ack;
     ack.status = wire::Status::ok;
     ack.delivered = m.recv.next();
-    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce, ack.status,
-                                   ack.delivered);
+    ack.challenge = p->join_challenge;
+    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, p->joins_as, p->join_counter, p->join_nonce,
+                                   ack.status, ack.delivered, ack.challenge);
     push_control(wire::Frame{0, ack}, false);
     p->join_ack_pending = false;
   }
@@ -1540,13 +1642,16 @@ std::optional<Time> Flow::next_deadline() const {
   if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
   if (m.probe_drain_since) consider(*m.probe_drain_since + m.config.quality.probe_drain_limit);
   if (m.liveness_recheck) consider(*m.liveness_recheck);
+  if (!m.authenticated) consider(m.authentication_deadline);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
       case PathState::idle:
         consider(p.next_dial);
         break;
       case PathState::handshaking:
-        consider(p.handshake_sent + m.config.handshake_timeout);
+        // The first path of an unauthenticated flow ends with the flow.
+        if (!p.awaiting_open_proof || m.authenticated)
+          consider(p.handshake_sent + m.config.handshake_timeout);
         break;
       case PathState::up:
         if (p.unanswered_since) {
@@ -1581,6 +1686,12 @@ void Flow::on_timer(Time now) {
            now);
     return;
   }
+  if (!m.authenticated && now >= m.authentication_deadline) {
+    // No PROOF came: an abandoned or hostile OPEN costs no more than this.
+    m.emit(Event::Kind::authentication_failed);
+    m.fail(FlowError::handshake_failed, now);
+    return;
+  }
   if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
   std::vector<PathId> ids;
   ids.reserve(m.paths.size());
@@ -1597,8 +1708,17 @@ void Flow::on_timer(Time now) {
         }
         break;
       case PathState::handshaking:
-        if (now - p->handshake_sent >= m.config.handshake_timeout)
-          m.path_down(*p, DownCause::handshake_timeout, now, true);
+        // The first path of an unauthenticated flow ends with the flow (a proven JOIN may have
+        // authenticated it meanwhile; then that path gets the usual timeout).
+        if ((p->awaiting_open_proof && !m.authenticated) ||
+            now - p->handshake_sent < m.config.handshake_timeout)
+          break;
+        if (p->joins_as != kNoPath) {
+          // A provisional JOIN path without its PROOF.
+          ++m.counters.joins_rejected;
+          m.emit(Event::Kind::authentication_failed, id);
+        }
+        m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
       case PathState::up:
         if (m.judge_silence(*p, now)) break;

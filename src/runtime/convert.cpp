@@ -86,6 +86,8 @@ std::error_code to_error_code(core::FlowError e) {
       return errc::aborted;
     case core::FlowError::handshake_failed:
       return errc::handshake_failed;
+    case core::FlowError::authentication_failed:
+      return errc::authentication_failed;
   }
   return errc::protocol_error;
 }

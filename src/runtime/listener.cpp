@@ -199,6 +199,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     s.dropped_abandoned = e.dropped_abandoned;
     s.half_open = e.half_open;
     s.unaccepted_flows = e.unaccepted_flows;
+    s.authentication_failures = authentication_failures_;
     return s;
   }
 
@@ -325,24 +326,36 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
                  core::PathId first_path, std::span<const wire::Frame> rest,
                  const wire::Slice& backing) {
     const core::FlowRef ref = admission.flow;
-    auto session = Session::make_server(
-        ex_, std::move(admission.created),
-        [weak = weak_from_this(), ref](const FlowId&) {
-          if (auto self = weak.lock()) self->flow_finished(ref);
-        },
-        [weak = weak_from_this(), ref](const core::FlowReport& report) {
-          if (auto self = weak.lock()) self->flow_report(ref, report);
-        });
+    // The flow is offered to accept() only once the client has proven the key (PROOF).
+    Session::ServerHooks hooks;
+    hooks.finished = [weak = weak_from_this(), ref](const FlowId&) {
+      if (auto self = weak.lock()) self->flow_finished(ref);
+    };
+    hooks.authenticated = [weak = weak_from_this(), ref](std::shared_ptr<Session> s) {
+      if (auto self = weak.lock()) self->hand_to_accept(ref, std::move(s));
+    };
+    hooks.authentication_failed = [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->count_authentication_failure();
+    };
+    hooks.report = [weak = weak_from_this(), ref](const core::FlowReport& report) {
+      if (auto self = weak.lock()) self->flow_report(ref, report);
+    };
+    auto session = Session::make_server(ex_, std::move(admission.created), std::move(hooks));
     {
       std::lock_guard lock(mu_);
       if (!closed_) flows_[ref.id] = FlowEntry{ref.serial, session};
     }
     session->attach_first(pending->carrier(), first_path, rest, backing);
-    hand_to_accept(ref, std::move(session));
   }
 
-  // Hands a server flow to accept(): to a waiting async_accept, else to the queue of flows
-  // waiting for one. The endpoint counts the flow as unaccepted from its OPEN until then.
+  void count_authentication_failure() {
+    std::lock_guard lock(mu_);
+    ++authentication_failures_;
+  }
+
+  // Hands an authenticated server flow to accept(): to a waiting async_accept, else to the
+  // queue of flows waiting for one. The endpoint counts the flow as unaccepted from its OPEN
+  // until then.
   void hand_to_accept(const core::FlowRef& ref, std::shared_ptr<Session> session) {
     AcceptCallback waiter;
     {
@@ -501,6 +514,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   std::vector<asio::ip::tcp::endpoint> endpoints_;
   std::map<FlowId, FlowEntry> flows_;
   std::deque<Ready> ready_;
+  std::uint64_t authentication_failures_ = 0;  // not the endpoint's: the session sees them
   std::deque<AcceptCallback> waiters_;
   std::map<core::ConnectionId, std::shared_ptr<Pending>> pending_;
 };

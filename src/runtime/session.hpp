@@ -44,11 +44,12 @@ namespace rendr::runtime {
 class Session;
 
 // The CarrierHandler of one carrier attached to a session path. Holds the session weakly, so a
-// carrier never keeps a flow alive.
+// carrier never keeps a flow alive. The session knows which path the carrier serves (a
+// provisional JOIN path changes its id when it proves itself).
 class PathHandler final : public carrier::CarrierHandler {
  public:
-  PathHandler(std::weak_ptr<Session> session, core::PathId path, carrier::Carrier* carrier)
-      : session_(std::move(session)), path_(path), carrier_(carrier) {}
+  PathHandler(std::weak_ptr<Session> session, carrier::Carrier* carrier)
+      : session_(std::move(session)), carrier_(carrier) {}
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, std::error_code ec,
                wire::DecodeError decode_error) override;
@@ -56,26 +57,30 @@ class PathHandler final : public carrier::CarrierHandler {
 
  private:
   std::weak_ptr<Session> session_;
-  core::PathId path_;
   carrier::Carrier* carrier_;  // identity only
 };
 
 class Session final : public std::enable_shared_from_this<Session> {
  public:
   using FinishedCallback = std::function<void(const FlowId&)>;
-  // What the listener's core::Endpoint needs to know of a server flow (paths, heard).
-  using ReportCallback = std::function<void(const core::FlowReport&)>;
+  // What a server session tells its listener; each runs outside all session locks.
+  struct ServerHooks {
+    FinishedCallback finished;  // the flow has finished
+    // The client proved the key: the session may be offered to accept() (once).
+    std::function<void(std::shared_ptr<Session>)> authenticated;
+    // A client did not prove the key on one of its paths (docs/protocol.md §8).
+    std::function<void()> authentication_failed;
+    // What the listener's core::Endpoint needs to know of the flow (paths, heard), whenever it
+    // changes, until the flow has finished.
+    std::function<void(const core::FlowReport&)> report;
+  };
 
   // Client: a fresh flow. Paths are added with add_path.
   static std::shared_ptr<Session> make_client(asio::any_io_executor ex,
                                               const core::FlowConfig& config);
-  // Server: a flow created from an OPEN. `on_finished` runs (outside all session locks) once
-  // the flow has finished; `on_report` (likewise) whenever its number of attached paths or
-  // whether the client has spoken after its OPEN changes, until then.
+  // Server: a flow created from an OPEN, not yet authenticated (hooks.authenticated says when).
   static std::shared_ptr<Session> make_server(asio::any_io_executor ex,
-                                              std::unique_ptr<core::Flow> flow,
-                                              FinishedCallback on_finished,
-                                              ReportCallback on_report);
+                                              std::unique_ptr<core::Flow> flow, ServerHooks hooks);
 
   struct Private {};
   Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> flow);
@@ -93,13 +98,14 @@ class Session final : public std::enable_shared_from_this<Session> {
   void attach_first(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
                     std::span<const wire::Frame> rest, const wire::Slice& backing);
   // Checks a JOIN (core::admit_join: a new path beyond `max_paths` is refused with capacity);
-  // on ok the carrier becomes the current carrier of join.path_id.
+  // on ok the carrier is a provisional path of the flow, and becomes the current carrier of
+  // join.path_id once its PROOF arrives (core::Flow::on_join).
   wire::Status attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
                            std::span<const wire::Frame> rest, const wire::Slice& backing,
                            std::size_t max_paths);
   // The answer to an OPEN for this flow on another carrier: the flow's own OPEN_ACK if the
   // OPEN repeats the one that created it, else nullopt (core::Flow::open_ack_for_repeated_open).
-  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open) const;
+  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open);
 
   // ---- application side (ConnCore)
   asio::any_io_executor executor() const { return ex_; }
@@ -128,11 +134,10 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool finished() const;
 
   // ---- carrier glue (PathHandler)
-  void carrier_frames(core::PathId path, carrier::Carrier* c,
-                      const std::vector<wire::Frame>& frames, const wire::Slice& backing);
-  void carrier_down(core::PathId path, carrier::Carrier* c, carrier::DownReason reason);
-  bool carrier_pull(core::PathId path, carrier::Carrier* c, std::vector<wire::OutFrame>& out,
-                    std::size_t max_bytes);
+  void carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
+                      const wire::Slice& backing);
+  void carrier_down(carrier::Carrier* c, carrier::DownReason reason);
+  bool carrier_pull(carrier::Carrier* c, std::vector<wire::OutFrame>& out, std::size_t max_bytes);
 
  private:
   struct Actions;
@@ -165,6 +170,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   void attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
                      std::span<const wire::Frame> rest, const wire::Slice& backing, core::Time now,
                      Actions& a);
+  void feed_locked(carrier::Carrier* c, std::span<const wire::Frame> frames,
+                   const wire::Slice& backing, core::Time t, Actions& a);
+  void adopt_joined(core::PathId path, core::PathId provisional, Actions& a);
   void arm_timer();
   void arm_timer_at(core::Time at);
   void on_finished_locked(Actions& a);
@@ -212,8 +220,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool released_ = false;
   bool closing_ = false;  // marked closing in KeepAlive
   std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
-  FinishedCallback on_finished_;
-  ReportCallback on_report_;
+  ServerHooks hooks_;
   core::FlowReport reported_{0, 1, false};  // the OPEN's carrier is attached first
   bool heard_after_open_ = false;
 };

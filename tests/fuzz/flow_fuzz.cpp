@@ -67,6 +67,9 @@ Byte pattern_byte(int side, std::uint64_t offset) {
 struct Connection {
   bool connected = false;
   bool server_attached = false;
+  // The server flow's id for it: a provisional id after a JOIN, the path's once its PROOF came
+  // (Event::path_joined).
+  PathId server_path = core::kNoPath;
   std::array<std::deque<std::vector<Byte>>, 2> to;  // indexed by the receiving side
 };
 
@@ -190,7 +193,7 @@ class World {
         Flow* f = flow(s);
         if (f == nullptr || (s == kServer && !c.server_attached)) continue;
         std::vector<wire::OutFrame> out;
-        if (!f->poll_transmit(id, now_, 96 * 1024, out)) continue;
+        if (!f->poll_transmit(s == kServer ? c.server_path : id, now_, 96 * 1024, out)) continue;
         for (const auto& o : out) {
           std::vector<Byte> bytes(o.header_bytes().begin(), o.header_bytes().end());
           bytes.insert(bytes.end(), o.payload.bytes().begin(), o.payload.bytes().end());
@@ -208,22 +211,26 @@ class World {
     if (hostile && std::holds_alternative<wire::Data>(frame.body)) apps_[side].tainted = true;
     Connection& c = conns_[path];
     if (side == kServer && !c.server_attached) return route_first_frame(path, c, frame);
-    if (Flow* f = flow(side)) f->on_frame(path, frame, backing, now_);
+    if (Flow* f = flow(side))
+      f->on_frame(side == kServer ? c.server_path : path, frame, backing, now_);
   }
 
   // The listener's rules for the first frame of a connection (see the Endpoint hook above).
   void route_first_frame(PathId path, Connection& c, const wire::Frame& frame) {
     if (const auto* open = std::get_if<wire::Open>(&frame.body)) {
       if (server_) {
-        (void)server_->open_ack_for_repeated_open(*open);  // answered or refused, then closed
+        (void)server_->open_ack_for_repeated_open(*open, now_);  // answered or refused, then closed
         return;
       }
       wire::Status status;
       server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
       c.server_attached = server_ != nullptr && open->path_id == path;
+      c.server_path = path;
     } else if (const auto* join = std::get_if<wire::Join>(&frame.body); join && server_) {
-      if (server_->on_join(*join, now_).status == wire::Status::ok) {
-        if (join->path_id == path) c.server_attached = true;
+      const core::JoinVerdict verdict = server_->on_join(*join, now_);
+      if (verdict.status == wire::Status::ok && join->path_id == path) {
+        c.server_attached = true;
+        c.server_path = verdict.provisional;
       }
     }
   }
@@ -263,6 +270,12 @@ class World {
               c = Connection{};
               c.connected = true;
               client_->on_path_connected(e->path, now_);
+            }
+          } else if (e->kind == core::Event::Kind::path_joined && s == kServer) {
+            // As the runtime does: the proven provisional path takes the path's id.
+            for (auto& [id, c] : conns_) {
+              if (c.server_attached && c.server_path == e->path) c.server_attached = false;
+              if (c.server_attached && c.server_path == e->old_path) c.server_path = e->path;
             }
           } else if (e->kind == core::Event::Kind::close_path) {
             auto it = conns_.find(e->path);

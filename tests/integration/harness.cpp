@@ -368,6 +368,33 @@ void RawPeer::send(const wire::Frame& frame) {
   send(encode_frame(frame));
 }
 
+bool RawPeer::read_frame(Bytes& received, wire::Frame& frame, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::array<std::uint8_t, 4096> buffer{};
+  for (;;) {
+    if (!received.empty() && wire::decode(received, frame).error == wire::DecodeError::none)
+      return true;
+    if (Clock::now() >= deadline) return false;
+    std::optional<std::error_code> result;
+    std::size_t n = 0;
+    socket_.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t k) {
+      result = ec;
+      n = k;
+    });
+    io_.restart();
+    io_.run_for(deadline - Clock::now());
+    if (!result) {
+      std::error_code ignored;
+      socket_.cancel(ignored);
+      io_.restart();
+      io_.run();
+      return false;
+    }
+    if (*result) return false;
+    received.insert(received.end(), buffer.begin(), buffer.begin() + n);
+  }
+}
+
 RawPeer::Ending RawPeer::read_until_closed(std::chrono::milliseconds timeout) {
   Ending end;
   std::array<std::uint8_t, 4096> buffer{};

@@ -224,6 +224,9 @@ class RawPeer {
   };
   // Reads until the listener closes the connection or `timeout` passes.
   Ending read_until_closed(std::chrono::milliseconds timeout);
+  // Reads into `received` until it begins with one whole frame (decoded into `frame`, which may
+  // point into `received`); false if the connection ends or `timeout` passes first.
+  bool read_frame(Bytes& received, wire::Frame& frame, std::chrono::milliseconds timeout);
 
  private:
   asio::io_context io_;

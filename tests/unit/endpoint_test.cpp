@@ -30,19 +30,36 @@ class Client {
     EXPECT_EQ(wire::decode(out.at(0).header_bytes(), first).error, wire::DecodeError::none);
     return first;
   }
-  // The server flow's OPEN_ACK reaches the client on path 1.
+  // The server flow's OPEN_ACK reaches the client on path 1, and the client's PROOF the server.
   void establish(Flow& server, Time now) {
-    std::vector<wire::OutFrame> out;
-    ASSERT_TRUE(server.poll_transmit(1, now, 64 * 1024, out));
-    for (const auto& f : out) {
-      wire::Frame frame;
-      ASSERT_EQ(wire::decode(f.header_bytes(), frame).error, wire::DecodeError::none);
-      flow_->on_frame(1, frame, {}, now);
-    }
+    exchange(server, 1, 1, now);
     ASSERT_EQ(flow_->state(), FlowState::established);
+    ASSERT_TRUE(server.authenticated());
+  }
+  // A JOIN the server verified as `provisional`: its JOIN_ACK (challenge) reaches the client on
+  // `path`, and the client's PROOF attaches the path.
+  void prove_join(Flow& server, PathId path, PathId provisional, Time now) {
+    exchange(server, provisional, path, now);
   }
   Flow& flow() { return *flow_; }
 
+ private:
+  // What the server writes on `server_path` goes to the client on `path`, and back.
+  void exchange(Flow& server, PathId server_path, PathId path, Time now) {
+    deliver(server, server_path, *flow_, path, now);
+    deliver(*flow_, path, server, server_path, now);
+  }
+  static void deliver(Flow& from, PathId from_path, Flow& to, PathId to_path, Time now) {
+    std::vector<wire::OutFrame> out;
+    ASSERT_TRUE(from.poll_transmit(from_path, now, 64 * 1024, out));
+    for (const auto& f : out) {
+      wire::Frame frame;
+      ASSERT_EQ(wire::decode(f.header_bytes(), frame).error, wire::DecodeError::none);
+      to.on_frame(to_path, frame, {}, now);
+    }
+  }
+
+ public:
  private:
   std::unique_ptr<Flow> flow_;
 };
@@ -102,7 +119,7 @@ TEST_F(EndpointTest, OpenCreatesAFlowAndItsRepeatIsRoutedToIt) {
   ASSERT_EQ(again.kind, Admission::Kind::repeated_open);
   EXPECT_EQ(again.flow.serial, first.flow.serial);
   const wire::Frame answer = endpoint_->answer_repeated_open(
-      first.created->open_ack_for_repeated_open(std::get<wire::Open>(open.body)));
+      first.created->open_ack_for_repeated_open(std::get<wire::Open>(open.body), t0_));
   EXPECT_EQ(std::get<wire::OpenAck>(answer.body).status, wire::Status::ok);
 
   const EndpointStats s = endpoint_->stats();
@@ -303,8 +320,10 @@ TEST_F(EndpointTest, JoinBeyondMaxPathsPerFlowIsRefusedWithCapacityAndTheFlowIsU
   auto join_on_new_connection = [&](const wire::Frame& frame) {
     const Admission a = endpoint_->on_first_frame(endpoint_->on_connection(t0_), frame, t0_);
     EXPECT_EQ(a.kind, Admission::Kind::join);
-    const auto verdict = admit_join(server, std::get<wire::Join>(frame.body),
-                                    endpoint_->limits().max_paths_per_flow, t0_);
+    const wire::Join& join = std::get<wire::Join>(frame.body);
+    const auto verdict = admit_join(server, join, endpoint_->limits().max_paths_per_flow, t0_);
+    if (verdict.status == wire::Status::ok)
+      client.prove_join(server, static_cast<PathId>(join.path_id), verdict.provisional, t0_);
     return std::make_pair(verdict.status, endpoint_->on_join_result(a.flow, verdict.status));
   };
   const auto [second, second_answer] = join_on_new_connection(client.connect_new_path(t0_));

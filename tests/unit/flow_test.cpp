@@ -322,9 +322,22 @@ TEST(Flow, FreshServerPathOnLongRttIsNotDeclaredDead) {
   wire::Status status{};
   auto server = core::Flow::make_server(config, std::get<wire::Open>(frame.body), id, t0, status);
   ASSERT_NE(server, nullptr);
+  // OPEN_ACK to the client, its PROOF back: the server path is up, still without an RTT sample.
+  out.clear();
+  ASSERT_TRUE(server->poll_transmit(id, t0, 1 << 20, out));
+  bytes.assign(out[0].header_bytes().begin(), out[0].header_bytes().end());
+  ASSERT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
+  client->on_frame(id, frame, {}, t0);
+  out.clear();
+  ASSERT_TRUE(client->poll_transmit(id, t0, 1 << 20, out));
+  bytes.assign(out[0].header_bytes().begin(), out[0].header_bytes().end());
+  ASSERT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
+  ASSERT_TRUE(std::holds_alternative<wire::Proof>(frame.body));
+  server->on_frame(id, frame, {}, t0);
+  ASSERT_EQ(server->path_state(id), core::PathState::up);
   server->on_timer(t0);
   out.clear();
-  ASSERT_TRUE(server->poll_transmit(id, t0, 1 << 20, out));  // OPEN_ACK and a PING
+  ASSERT_TRUE(server->poll_transmit(id, t0, 1 << 20, out));  // a PING
   // A 150 ms round trip: nothing back yet, and the path must still be up.
   server->on_timer(t0 + 150ms);
   EXPECT_EQ(server->path_state(id), core::PathState::up);
@@ -367,7 +380,7 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   const wire::Frame resent = sent_on(*client, second, t0 + 1ms);
   const wire::Open repeated = std::get<wire::Open>(resent.body);
   EXPECT_EQ(repeated.path_id, second);
-  const auto answer = server->open_ack_for_repeated_open(repeated);
+  const auto answer = server->open_ack_for_repeated_open(repeated, t0 + 1ms);
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(*answer, first_ack);
 
@@ -383,9 +396,9 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   for (const auto& change : changes) {
     wire::Open other = open;
     change(other);
-    EXPECT_FALSE(server->open_ack_for_repeated_open(other).has_value());
+    EXPECT_FALSE(server->open_ack_for_repeated_open(other, t0 + 1ms).has_value());
   }
-  EXPECT_FALSE(client->open_ack_for_repeated_open(open).has_value());  // servers only
+  EXPECT_FALSE(client->open_ack_for_repeated_open(open, t0).has_value());  // servers only
 
   // The client takes the answer; the listener then closes that connection, unattached. The
   // flow stays established (no error), and the path is re-dialed and JOINs with a MAC.
@@ -409,11 +422,17 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   for (core::PathId id : dialed) {
     client->on_path_connected(id, later);
     const wire::Join join = std::get<wire::Join>(sent_on(*client, id, later).body);
-    EXPECT_EQ(server->on_join(join, later).status, wire::Status::ok);
-    client->on_frame(id, sent_on(*server, id, later), {}, later);
+    const core::JoinVerdict verdict = server->on_join(join, later);
+    EXPECT_EQ(verdict.status, wire::Status::ok);
+    client->on_frame(id, sent_on(*server, verdict.provisional, later), {}, later);
     EXPECT_EQ(client->path_state(id), core::PathState::up);
+    // The client's PROOF over the JOIN_ACK's challenge attaches the path (and, as no PROOF
+    // came on the first path, authenticates the flow).
+    server->on_frame(verdict.provisional, sent_on(*client, id, later), {}, later);
+    EXPECT_EQ(server->path_state(id), core::PathState::up);
   }
   EXPECT_EQ(client->state(), core::FlowState::established);
+  EXPECT_TRUE(server->authenticated());
 }
 
 // The same through the harness: the dial completes on the one server flow and data flows.

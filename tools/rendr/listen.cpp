@@ -10,6 +10,7 @@
 #include "echo.hpp"
 #include "json.hpp"
 #include "migration_logger.hpp"
+#include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
 
@@ -94,6 +95,7 @@ int run(const Args& args) {
                                                 : Service::stdio;
   rendr::ListenOptions options;
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
+  if (const auto psk = args.value("psk-file")) options.options.psk = read_psk_file(*psk);
 
   std::error_code ec;
   rendr::Listener listener = rendr::listen_tcp(addresses[0], options, ec);
@@ -141,10 +143,12 @@ int run(const Args& args) {
 Command listen_command() {
   return {{"listen",
            "accept flows; serve them on stdio, as echo or discard",
-           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio] [--log-json]",
+           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio] [--log-json] "
+           "[--psk-file FILE]",
            "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
            "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"
-           "--discard serve flows until interrupted. Status goes to stderr.",
+           "--discard serve flows until interrupted. With --psk-file, only clients holding the\n"
+           "same key reach a service (others are counted and closed). Status goes to stderr.",
            {{"tcp", OptionSpec::Kind::repeated, "HOST:PORT", "address to listen on (port 0: any)"},
             {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
             {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
@@ -152,6 +156,7 @@ Command listen_command() {
             {"log-json", OptionSpec::Kind::flag, "",
              "also log listening addresses and each flow's start and end as JSON lines on "
              "stderr"},
+            psk_option(),
             budget_option()}},
           run};
 }
