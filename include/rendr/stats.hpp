@@ -42,6 +42,7 @@ struct ConnStats {
   std::uint64_t bytes_delivered = 0;
   std::uint64_t send_buffered = 0;
   std::uint64_t recv_buffered = 0;
+  std::uint64_t recv_memory = 0;  // storage held for recv_buffered (pinned read blocks, copies)
   std::uint64_t retransmitted_bytes = 0;
   std::uint64_t joins_rejected = 0;
   std::vector<PathInfo> paths;

@@ -564,6 +564,8 @@ struct Flow::Impl {
     }
     const auto result = recv.insert(d.offset, std::move(slice));
     counters.recv_dups += result.duplicate ? 1 : 0;
+    // Only a hostile peer splits its window into that many out-of-order pieces.
+    counters.protocol_errors += result.refused ? 1 : 0;
     counters.recv_queue_hwm = std::max<std::uint64_t>(counters.recv_queue_hwm, recv.segments());
     if (result.advanced > 0) {
       unacked_bytes += result.advanced;
@@ -1110,6 +1112,7 @@ FlowStats Flow::stats(Time now) const {
   s.bytes_delivered = m.recv.next();
   s.send_buffered = m.send.end() - m.send.base();
   s.recv_buffered = m.recv.buffered();
+  s.recv_memory = m.recv.memory();
   s.bond_stuck_skips = m.bond_stuck_skips;
   for (const auto& [id, p] : m.paths) {
     PathStats ps = p.stats;

@@ -1,0 +1,63 @@
+// Receive memory under hostile framing (defect 5): a peer that sends small out-of-order DATA
+// frames, each followed by duplicates that fill the rest of a read block, must not make the
+// listener hold a whole read block per small frame. Its flow's receive memory stays within a
+// small multiple of the window, and a healthy flow on the same listener carries on intact.
+#include <memory>
+
+#include "core/crypto.hpp"
+#include "core/recv_buffer.hpp"
+#include "harness.hpp"
+
+namespace rendr::itest {
+namespace {
+
+constexpr std::size_t kWindow = 1 * MiB;
+constexpr std::size_t kFrame = 4096;
+constexpr std::size_t kReadBlock = 256 * 1024;  // the TCP carrier's read block
+
+TEST_F(IntegrationTest, SmallOutOfOrderFramesCannotPinReadBlocks) {
+  ListenOptions options;
+  options.options.recv_window = kWindow;
+  listen(options);
+  Conn client, server;
+  ASSERT_TRUE(connect_all_paths(dialer(loopback_paths({listener_.port()})), client, server));
+  StreamWriter upload(client, WriteSpec{.seed = 3});
+  StreamReader upload_reader(server, ReadSpec{.seed = 3});
+
+  wire::Open open{.flow_id = {}, .path_id = 1, .window = kWindow};
+  core::crypto::random_bytes(open.flow_id);
+  core::crypto::random_bytes(open.key_share);
+  core::crypto::random_bytes(open.nonce);
+  RawPeer hostile(listener_.port());
+  hostile.send(wire::Frame{.flags = 0, .body = open});
+  Conn hostile_flow = listener_.accept();
+
+  // Every other 4 KiB of the window after a hole at 0, each frame followed by duplicates of
+  // itself up to a read block's worth of bytes.
+  const std::vector<std::uint8_t> payload(kFrame, 0x5a);
+  std::size_t kept = 0;
+  for (std::uint64_t offset = kFrame; offset + kFrame <= kWindow; offset += 2 * kFrame) {
+    const Bytes data = encode_frame(
+        wire::Frame{.flags = 0, .body = wire::Data{.offset = offset, .payload = payload}});
+    Bytes burst;
+    while (burst.size() + data.size() <= kReadBlock)
+      burst.insert(burst.end(), data.begin(), data.end());
+    hostile.send(burst);
+    kept += kFrame;
+  }
+  ASSERT_TRUE(wait_until([&] { return hostile_flow.stats().recv_buffered == kept; }, scaled(10s)))
+      << "buffered " << hostile_flow.stats().recv_buffered << " of " << kept;
+  const ConnStats stats = hostile_flow.stats();
+  EXPECT_LE(stats.recv_memory,
+            core::RecvBuffer::kMaxWaste * kWindow + core::RecvBuffer::kCompactSlack)
+      << "pinned " << stats.recv_memory << " bytes for " << stats.recv_buffered << " buffered";
+
+  const std::uint64_t seen = upload_reader.progress();
+  EXPECT_TRUE(wait_until([&] { return upload_reader.progress() >= seen + 1 * MiB; }, scaled(5s)))
+      << "the healthy flow stalled";
+  upload.stop();
+  finish_transfer(upload, upload_reader, scaled(20s));
+}
+
+}  // namespace
+}  // namespace rendr::itest
