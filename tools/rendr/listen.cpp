@@ -2,12 +2,11 @@
 // serves each one: echo it, discard it, or (default) carry it over stdin/stdout for one flow.
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "commands.hpp"
 #include "console.hpp"
-#include "echo.hpp"
+#include "flow_service.hpp"
 #include "path_admin.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
@@ -21,29 +20,6 @@ std::string flow_name(const rendr::Conn& conn) {
   return "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
 }
 
-std::error_code serve_discard(rendr::Conn& conn, std::uint64_t& discarded) {
-  std::vector<std::byte> buffer(256 * 1024);
-  std::error_code ec;
-  for (;;) {
-    discarded += conn.read_some(asio::buffer(buffer), ec);
-    if (ec) break;
-  }
-  if (ec != asio::error::eof) return ec;
-  conn.close();
-  return {};
-}
-
-void serve_flow(rendr::Conn conn, Service service, std::chrono::milliseconds flush_timeout) {
-  const std::string name = flow_name(conn);
-  std::uint64_t bytes = 0;
-  const std::error_code ec =
-      service == Service::echo ? serve_echo(conn, bytes) : serve_discard(conn, bytes);
-  if (!ec) wait_until_acked(conn, flush_timeout);
-  log_line(name + ": " + (service == Service::echo ? "echoed " : "discarded ") +
-           std::to_string(bytes) + " bytes, " + std::to_string(conn.migration_count()) +
-           " migrations" + (ec ? ", error: " + ec.message() : ", closed"));
-}
-
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
   if (addresses.empty()) throw UsageError("rendr listen needs at least one --tcp HOST:PORT");
@@ -54,6 +30,7 @@ int run(const Args& args) {
                                                 : Service::stdio;
   rendr::ListenOptions options;
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
+  options.max_flows = args.count("max-flows", options.max_flows);
 
   std::error_code ec;
   rendr::Listener listener = rendr::listen_tcp(addresses[0], options, ec);
@@ -87,8 +64,9 @@ int run(const Args& args) {
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     watch_migrations(conn, flow_name(conn));
-    // One thread per flow, detached: flows end on their own and the listener runs until killed.
-    std::thread(serve_flow, std::move(conn), service, options.migration_budget).detach();
+    // Served on the engine's threads; the listener runs until killed.
+    serve_async(std::move(conn),
+                service == Service::echo ? FlowService::echo : FlowService::discard);
   }
 }
 
@@ -97,7 +75,7 @@ int run(const Args& args) {
 Command listen_command() {
   return {{"listen",
            "accept flows; serve them on stdio, as echo or discard",
-           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio]",
+           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio] [--max-flows N]",
            "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
            "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"
            "--discard serve flows until interrupted. Status goes to stderr.",
@@ -105,6 +83,8 @@ Command listen_command() {
             {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
             {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
             {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
+            {"max-flows", OptionSpec::Kind::value, "N",
+             "flows held at once; more OPENs are refused (default 4096)"},
             budget_option()}},
           run};
 }
