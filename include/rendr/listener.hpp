@@ -20,6 +20,11 @@ struct ListenOptions {
   std::size_t max_flows = 4096;
   std::size_t max_half_open = 256;  // transport connections before OPEN/JOIN
   std::chrono::milliseconds handshake_timeout{5'000};
+  // Receive memory shared by all flows: the window a flow advertises beyond what its application
+  // has read is reserved from it (a new flow starts with 64 KiB and grows to its full window as
+  // it is read). When it is used up, windows stop opening (back-pressure) and new flows are
+  // refused with `capacity` (ListenerStats::rejected_memory).
+  std::size_t memory_budget = 1024 * 1024 * 1024;
   Engine* engine = nullptr;  // nullptr: the default engine
 };
 

@@ -69,6 +69,7 @@ struct ListenerStats {
   // OPENs repeating the one that created a live flow (a client resending it after its first
   // path died): answered with that flow's OPEN_ACK, then closed, never attached.
   std::uint64_t duplicate_opens = 0;
+  std::uint64_t rejected_memory = 0;  // OPENs refused (capacity): the memory budget is used up
 };
 
 }  // namespace rendr

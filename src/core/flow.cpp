@@ -157,6 +157,7 @@ struct Flow::Impl {
   std::uint64_t peer_data_end_seen = 0;
   std::uint64_t peer_ack_seen = 0;
   std::optional<Time> no_path_since;
+  Time last_data{};  // the last DATA received or bytes written by the application
 
   // Send side.
   SendBuffer send;
@@ -182,6 +183,7 @@ struct Flow::Impl {
   Time ack_deadline{};
   std::uint64_t unacked_bytes = 0;
   std::uint64_t advertised_limit = 0;
+  std::uint64_t granted_limit = 0;  // with a memory budget: reserved up to here
 
   // Modes.
   ModeSync mode_sync;
@@ -207,6 +209,37 @@ struct Flow::Impl {
         mode(c.mode),
         send(std::max<std::size_t>(c.max_data_payload, 1024), c.send_buffer),
         recv(c.recv_window) {}
+  ~Impl() {
+    if (config.memory_budget) config.memory_budget->release(granted_limit - recv.read_offset());
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // One path and nothing to deliver either way for a while: it is pinged at the idle interval,
+  // so thousands of idle flows cost their listener little. There is no other path to compare
+  // (quality) or fail over to, and new DATA is ack-eliciting, so a dead path is still found fast
+  // once there is something to send.
+  bool quiet(Time now) const {
+    return paths.size() == 1 && send.base() == send.end() && now - last_data >= config.idle_after;
+  }
+
+  // ---- receive window and the memory budget
+
+  // The limit to advertise now: the full window, or with a memory budget as much of it as the
+  // budget grants ([read offset, granted_limit) stays reserved until read).
+  std::uint64_t window_limit() {
+    if (!config.memory_budget) return recv.limit();
+    if (recv.limit() > granted_limit)
+      granted_limit += config.memory_budget->reserve(recv.limit() - granted_limit);
+    return granted_limit;
+  }
+  // What the peer may send up to: what we granted (a budget), else the window.
+  std::uint64_t accept_limit() const { return config.memory_budget ? granted_limit : recv.limit(); }
+  // The peer has used the whole window we could grant it, and it is less than the full window.
+  bool budget_starved() const {
+    return config.memory_budget && granted_limit < recv.limit() &&
+           peer_data_end_seen >= granted_limit;
+  }
 
   // ---- helpers
 
@@ -538,6 +571,7 @@ struct Flow::Impl {
   void handle_data(PathEntry& p, const wire::Data& d, const wire::Slice& backing, Time now) {
     p.stats.bytes_received += d.payload.size();
     p.ack_owed = true;
+    last_data = now;
     const std::uint64_t end = d.offset + d.payload.size();
     // In race and bond DATA arrives on every path by design: following it would flap.
     if (role == Role::server && mode == Mode::prime && !active_pinned && end > peer_data_end_seen &&
@@ -549,7 +583,7 @@ struct Flow::Impl {
       ++counters.protocol_errors;
       return;
     }
-    const std::uint64_t limit = recv.limit();
+    const std::uint64_t limit = accept_limit();
     if (end > limit) {
       // The peer ignored our window: drop what does not fit, never buffer it.
       ++counters.protocol_errors;
@@ -1051,12 +1085,17 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
       crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
   impl->peer_limit = open.window;
   impl->state = FlowState::established;
-  impl->advertised_limit = impl->recv.limit();
+  // With a memory budget, a first window that is enough to start (idle flows reserve little).
+  impl->granted_limit =
+      c.memory_budget
+          ? c.memory_budget->reserve(std::min(c.recv_window, MemoryBudget::kInitialWindow))
+          : 0;
+  impl->advertised_limit = c.memory_budget ? impl->granted_limit : impl->recv.limit();
   impl->open = open;
   // Fixed now, so a repeated OPEN gets exactly what the first path gets.
   wire::OpenAck& ack = impl->open_ack;
   ack.status = wire::Status::ok;
-  ack.window = impl->recv.limit();
+  ack.window = impl->advertised_limit;
   ack.key_share = impl->key_pair.public_key();
   ack.nonce = impl->server_nonce;
   ack.confirm =
@@ -1442,7 +1481,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     const bool flow_ack = m.ack_pending && carries_acks;  // not just a copy for this path
     wire::Ack ack;
     ack.delivered = m.recv.next();
-    ack.limit = m.recv.limit();
+    ack.limit = m.window_limit();
     ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
     push_control(wire::Frame{0, ack}, false);
     m.advertised_limit = ack.limit;
@@ -1554,6 +1593,8 @@ void Flow::on_timer(Time now) {
     return;
   }
   if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
+  // A peer held back by an exhausted budget learns of room as soon as some is given back.
+  if (m.budget_starved() && m.config.memory_budget->available() > 0) m.request_ack(true, now);
   std::vector<PathId> ids;
   ids.reserve(m.paths.size());
   for (const auto& kv : m.paths)
@@ -1578,8 +1619,9 @@ void Flow::on_timer(Time now) {
           p->ping_due = true;
           // In race and bond every up path carries data, so each is pinged as the active one.
           const bool carrying = id == m.active || m.mode != Mode::prime;
-          p->next_ping =
-              now + (carrying ? m.config.ping_interval_active : m.config.ping_interval_standby);
+          p->next_ping = now + (m.quiet(now) ? m.config.ping_interval_idle
+                                : carrying   ? m.config.ping_interval_active
+                                             : m.config.ping_interval_standby);
         }
         break;
       default:
@@ -1605,8 +1647,8 @@ std::optional<Event> Flow::poll_event() {
 
 std::size_t Flow::write(wire::ConstBytes bytes, Time now) {
   Impl& m = *impl_;
-  (void)now;
   if (m.finished() || m.fin_offset) return 0;
+  m.last_data = now;
   return m.send.append(bytes);
 }
 
@@ -1619,6 +1661,7 @@ std::size_t Flow::write_capacity() const {
 std::size_t Flow::read(wire::MutableBytes out, Time now) {
   Impl& m = *impl_;
   const std::size_t n = m.recv.read(out);
+  if (n > 0 && m.config.memory_budget) m.config.memory_budget->release(n);
   if (n > 0 && !m.finished()) {
     // Window update once a quarter of the window has opened since the last advertisement.
     if (m.recv.limit() - m.advertised_limit >= m.config.recv_window / 4) m.request_ack(true, now);

@@ -66,13 +66,20 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
   bool last_frame_sent_ = false;
 };
 
+// Every flow of a listener shares one receive memory budget.
+core::FlowConfig flow_config(const ListenOptions& options) {
+  core::FlowConfig config = make_config(Mode::prime, options.migration_budget, options.options);
+  config.memory_budget = std::make_shared<core::MemoryBudget>(options.memory_budget);
+  return config;
+}
+
 class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
  public:
   explicit ListenerImpl(const ListenOptions& options)
       : options_(options),
         ex_(options.engine != nullptr ? options.engine->executor()
                                       : Engine::default_engine().executor()),
-        config_(make_config(Mode::prime, options.migration_budget, options.options)) {}
+        config_(flow_config(options)) {}
 
   asio::any_io_executor executor() const { return ex_; }
 
@@ -264,6 +271,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
                    std::span<const wire::Frame> rest, const wire::Slice& backing) {
     wire::Status status = wire::Status::ok;
     bool known_flow = false;
+    bool out_of_memory = false;
     std::shared_ptr<Session> existing;
     {
       std::lock_guard lock(mu_);
@@ -272,6 +280,9 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
         existing = it->second.lock();
       } else if (closed_ || flows_.size() >= options_.max_flows) {
         status = wire::Status::capacity;
+      } else if (config_.memory_budget->available() < core::MemoryBudget::kInitialWindow) {
+        status = wire::Status::capacity;
+        out_of_memory = true;
       }
     }
     if (known_flow) {
@@ -284,8 +295,9 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
                                      core::Clock::now(), status);
     }
     if (!flow) {
-      count(status == wire::Status::capacity ? &ListenerStats::rejected_capacity
-                                             : &ListenerStats::rejected_malformed);
+      count(out_of_memory                      ? &ListenerStats::rejected_memory
+            : status == wire::Status::capacity ? &ListenerStats::rejected_capacity
+                                               : &ListenerStats::rejected_malformed);
       wire::OpenAck nack;
       nack.status = status;
       pending->answer_and_close(wire::Frame{0, nack});
