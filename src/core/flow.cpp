@@ -208,9 +208,13 @@ struct Flow::Impl {
         role(r),
         mode(c.mode),
         send(std::max<std::size_t>(c.max_data_payload, 1024), c.send_buffer),
-        recv(c.recv_window) {}
+        recv(c.recv_window) {
+    if (config.memory_budget) config.memory_budget->add_flow();
+  }
   ~Impl() {
-    if (config.memory_budget) config.memory_budget->release(granted_limit - recv.read_offset());
+    if (!config.memory_budget) return;
+    config.memory_budget->release(granted_limit - recv.read_offset());
+    config.memory_budget->remove_flow();
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -227,18 +231,25 @@ struct Flow::Impl {
 
   // The limit to advertise now: the full window, or with a memory budget as much of it as the
   // budget grants ([read offset, granted_limit) stays reserved until read).
+  std::uint64_t window_target() const {
+    if (!config.memory_budget) return recv.limit();
+    return std::min<std::uint64_t>(recv.limit(),
+                                   recv.read_offset() + config.memory_budget->fair_share());
+  }
   std::uint64_t window_limit() {
     if (!config.memory_budget) return recv.limit();
-    if (recv.limit() > granted_limit)
-      granted_limit += config.memory_budget->reserve(recv.limit() - granted_limit);
+    const std::uint64_t target = window_target();
+    if (target > granted_limit)
+      granted_limit += config.memory_budget->reserve(target - granted_limit);
     return granted_limit;
   }
   // What the peer may send up to: what we granted (a budget), else the window.
   std::uint64_t accept_limit() const { return config.memory_budget ? granted_limit : recv.limit(); }
   // The peer has used the whole window we could grant it, and it is less than the full window.
   bool budget_starved() const {
-    return config.memory_budget && granted_limit < recv.limit() &&
-           peer_data_end_seen >= granted_limit;
+    return config.memory_budget && peer_data_end_seen >= granted_limit &&
+           granted_limit - recv.read_offset() < config.memory_budget->fair_share() &&
+           granted_limit < recv.limit();
   }
 
   // ---- helpers
@@ -1664,7 +1675,9 @@ std::size_t Flow::read(wire::MutableBytes out, Time now) {
   if (n > 0 && m.config.memory_budget) m.config.memory_budget->release(n);
   if (n > 0 && !m.finished()) {
     // Window update once a quarter of the window has opened since the last advertisement.
-    if (m.recv.limit() - m.advertised_limit >= m.config.recv_window / 4) m.request_ack(true, now);
+    const std::uint64_t target = m.window_target();
+    const std::uint64_t window = target - m.recv.read_offset();
+    if (target >= m.advertised_limit + window / 4) m.request_ack(true, now);
   }
   return n;
 }

@@ -29,6 +29,15 @@ class MemoryBudget {
   }
   void release(std::size_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
 
+  // Flows sharing the budget. One flow's window is capped at its fair share, so flows that went
+  // idle after a burst (their grant cannot be taken back) hold little of it.
+  void add_flow() { flows_.fetch_add(1, std::memory_order_relaxed); }
+  void remove_flow() { flows_.fetch_sub(1, std::memory_order_relaxed); }
+  std::size_t fair_share() const {
+    const std::size_t flows = std::max<std::size_t>(1, flows_.load(std::memory_order_relaxed));
+    return std::max(kInitialWindow, limit_ / flows);
+  }
+
   std::size_t limit() const { return limit_; }
   std::size_t used() const { return used_.load(std::memory_order_relaxed); }
   std::size_t available() const { return limit_ - std::min(used(), limit_); }
@@ -36,6 +45,7 @@ class MemoryBudget {
  private:
   const std::size_t limit_;
   std::atomic<std::size_t> used_{0};
+  std::atomic<std::size_t> flows_{0};
 };
 
 }  // namespace rendr::core
