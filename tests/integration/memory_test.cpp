@@ -2,6 +2,8 @@
 // frames, each followed by duplicates that fill the rest of a read block, must not make the
 // listener hold a whole read block per small frame. Its flow's receive memory stays within a
 // small multiple of the window, and a healthy flow on the same listener carries on intact.
+#include <atomic>
+#include <future>
 #include <memory>
 
 #include "core/crypto.hpp"
@@ -57,6 +59,56 @@ TEST_F(IntegrationTest, SmallOutOfOrderFramesCannotPinReadBlocks) {
       << "the healthy flow stalled";
   upload.stop();
   finish_transfer(upload, upload_reader, scaled(20s));
+}
+
+}  // namespace
+}  // namespace rendr::itest
+
+namespace rendr::itest {
+namespace {
+
+constexpr std::size_t kBudget = 256 * 1024;
+
+// The listener's memory budget: a flow's peer can fill only the window the budget granted
+// (64 KiB at first, the fair share once the application reads), a new flow is refused while the
+// budget is used up, every byte still arrives as the application reads, and a finished flow's
+// share is given back.
+TEST_F(IntegrationTest, MemoryBudgetIsBackPressureNotLoss) {
+  ListenOptions options;
+  options.options.recv_window = kWindow;
+  options.memory_budget = kBudget;
+  listen(options);
+  Conn client, server;
+  ASSERT_TRUE(connect_all_paths(dialer(loopback_paths({listener_.port()})), client, server));
+  StreamWriter upload(client, WriteSpec{.seed = 5, .bytes = 1 * MiB});
+
+  ASSERT_TRUE(wait_until([&] { return server.stats().recv_buffered >= 64 * KiB; }, scaled(5s)));
+  EXPECT_EQ(server.stats().recv_buffered, 64 * KiB) << "the peer went beyond the first window";
+
+  // The reader's first read opens the window to the fair share (the whole budget: one flow);
+  // then it waits at the gate while the peer fills that.
+  std::promise<void> open_gate;
+  std::shared_future<void> gate = open_gate.get_future().share();
+  std::atomic<std::uint64_t> most_buffered{0};
+  Conn server_handle = server;
+  StreamReader download(server, ReadSpec{.seed = 5, .after_read = [&](std::uint64_t) {
+                                           gate.wait();
+                                           most_buffered = std::max<std::uint64_t>(
+                                               most_buffered, server_handle.stats().recv_buffered);
+                                         }});
+  ASSERT_TRUE(wait_until([&] { return server.stats().recv_buffered >= kBudget; }, scaled(5s)));
+  EXPECT_EQ(server.stats().recv_buffered, kBudget) << "the peer went beyond the budget";
+
+  Dialer refused = dialer(loopback_paths({listener_.port()}));
+  refused.dial_timeout = 1s;
+  std::error_code ec;
+  Conn none = refused.dial(ec);
+  EXPECT_TRUE(ec) << "a flow opened with the budget used up";
+  EXPECT_GE(listener_.stats().rejected_memory, 1u);
+
+  open_gate.set_value();
+  finish_transfer(upload, download, scaled(20s));
+  EXPECT_LE(most_buffered.load(), kBudget);
 }
 
 }  // namespace
