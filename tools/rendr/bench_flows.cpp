@@ -75,6 +75,15 @@ class ListenerProcess {
   }
 
   pid_t pid() const { return pid_; }
+  // "" while it runs, else how it ended.
+  std::string ended() {
+    int status = 0;
+    if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) return "";
+    pid_ = -1;
+    if (WIFSIGNALED(status))
+      return "; the listener died of signal " + std::to_string(WTERMSIG(status));
+    return "; the listener exited with status " + std::to_string(WEXITSTATUS(status));
+  }
   std::uint16_t port() const { return port_.load(); }
   std::uint64_t accepted() const { return accepted_.load(); }
 
@@ -137,7 +146,8 @@ int run(const Args& args) {
   const double open_s = std::chrono::duration<double>(Clock::now() - start).count();
   if (ec)
     return report_setup_failure(
-        args, "flows", "flow " + std::to_string(flows.size()) + " failed: " + ec.message());
+        args, "flows",
+        "flow " + std::to_string(flows.size()) + " failed: " + ec.message() + listener.ended());
   if (!ListenerProcess::wait_for([&] { return listener.accepted() == count + 1; },
                                  std::chrono::seconds(30)))
     return report_setup_failure(args, "flows", "the listener did not accept every flow");

@@ -139,6 +139,8 @@ void TcpCarrier::do_start() {
 
 // ---- reading ----------------------------------------------------------------------------------
 
+constexpr std::size_t kIdleReadBytes = 16 * 1024;
+
 // With nothing to read, a carrier holds no read block: it waits for readability and takes one
 // (from the block pool) when bytes arrive, so an idle connection costs no buffer.
 void TcpCarrier::start_wait() {
@@ -189,7 +191,9 @@ void TcpCarrier::on_read(std::error_code ec, std::size_t n) {
   }
   counters_.reads.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_read.fetch_add(n, std::memory_order_relaxed);
-  socket_drained_ = n < block_->capacity - block_->used;
+  // A short read drained the socket: the connection is idle or trickling, not streaming (bulk
+  // reads keep their block and read again at once, which usually finds more bytes).
+  socket_drained_ = n < std::min(kIdleReadBytes, block_->capacity - block_->used);
   block_->used += n;
   deliver_frames();
 }

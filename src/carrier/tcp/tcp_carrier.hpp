@@ -157,7 +157,7 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   // Read side: bytes [0, block_->used) of block_ are received; the block has never been handed
   // to a handler (or is solely owned again). Frames decoded per read are collected in frames_.
   wire::BlockPtr block_;         // null while waiting for readability with nothing pending
-  bool socket_drained_ = false;  // the last read returned less than there was room for
+  bool socket_drained_ = false;  // the last read was short: nothing more is waiting
   std::vector<wire::Frame> frames_;
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
