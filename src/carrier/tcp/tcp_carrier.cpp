@@ -141,15 +141,28 @@ void TcpCarrier::do_start() {
 
 constexpr std::size_t kIdleReadBytes = 16 * 1024;
 
-// With nothing to read, a carrier holds no read block: it waits for readability and takes one
-// (from the block pool) when bytes arrive, so an idle connection costs no buffer.
+// With nothing to read, a carrier holds no read block: it reads into a small inline buffer and
+// takes a block (from the block pool) when bytes arrive, so an idle connection costs no buffer.
+// (A real read, not async_wait: asio's wait_read can miss readiness that arrived while no
+// operation was pending.)
 void TcpCarrier::start_wait() {
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     asio::bind_executor(strand_, [self = shared_from_this()](std::error_code) {
-                       // Errors surface from the read (or the state says we are done).
-                       if (self->state_ == State::open || self->state_ == State::closing)
-                         self->start_read();
-                     }));
+  socket_.async_read_some(
+      asio::buffer(probe_),
+      asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+        self->on_probe(ec, n);
+      }));
+}
+
+void TcpCarrier::on_probe(std::error_code ec, std::size_t n) {
+  if (!ec) {
+    if (!block_) {
+      block_ = wire::make_block(options_.read_block_size);
+      counters_.blocks_allocated.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::memcpy(block_->data.get() + block_->used, probe_.data(), n);
+  }
+  probe_filled_ = n == probe_.size();
+  on_read(ec, n);
 }
 
 void TcpCarrier::start_read() {
@@ -193,7 +206,8 @@ void TcpCarrier::on_read(std::error_code ec, std::size_t n) {
   counters_.bytes_read.fetch_add(n, std::memory_order_relaxed);
   // A short read drained the socket: the connection is idle or trickling, not streaming (bulk
   // reads keep their block and read again at once, which usually finds more bytes).
-  socket_drained_ = n < std::min(kIdleReadBytes, block_->capacity - block_->used);
+  socket_drained_ = n < std::min(kIdleReadBytes, block_->capacity - block_->used) && !probe_filled_;
+  probe_filled_ = false;
   block_->used += n;
   deliver_frames();
 }

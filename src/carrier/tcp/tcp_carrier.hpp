@@ -45,6 +45,7 @@
 // Writing. Pull model: with no write in flight the carrier calls pull(out, max_write_bytes) and
 // writes everything pulled in one gathered write (headers and payload slices, no copy), then
 // pulls again; when pull yields nothing the writer idles until kick().
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -128,6 +129,7 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   std::shared_ptr<CarrierHandler> lock_handler();
   void do_start();
   void start_wait();
+  void on_probe(std::error_code ec, std::size_t n);
   void start_read();
   void on_read(std::error_code ec, std::size_t n);
   void deliver_frames();
@@ -156,8 +158,10 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   State state_ = State::idle;
   // Read side: bytes [0, block_->used) of block_ are received; the block has never been handed
   // to a handler (or is solely owned again). Frames decoded per read are collected in frames_.
-  wire::BlockPtr block_;         // null while waiting for readability with nothing pending
-  bool socket_drained_ = false;  // the last read was short: nothing more is waiting
+  wire::BlockPtr block_;                 // null while waiting for readability with nothing pending
+  bool socket_drained_ = false;          // the last read was short: nothing more is waiting
+  std::array<wire::Byte, 256> probe_{};  // an idle connection's read buffer
+  bool probe_filled_ = false;            // the probe read filled it: more may be waiting
   std::vector<wire::Frame> frames_;
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
