@@ -245,11 +245,11 @@ struct Flow::Impl {
   }
   // What the peer may send up to: what we granted (a budget), else the window.
   std::uint64_t accept_limit() const { return config.memory_budget ? granted_limit : recv.limit(); }
-  // The peer has used the whole window we could grant it, and it is less than the full window.
+  // The peer has used the whole window we could grant, the application has read it all, and
+  // the budget held the window below its target: only a timer can reopen it.
   bool budget_starved() const {
-    return config.memory_budget && peer_data_end_seen >= granted_limit &&
-           granted_limit - recv.read_offset() < config.memory_budget->fair_share() &&
-           granted_limit < recv.limit();
+    return config.memory_budget && peer_data_end_seen >= granted_limit && recv.buffered() == 0 &&
+           granted_limit < window_target();
   }
 
   // ---- helpers
