@@ -236,10 +236,13 @@ struct Flow::Impl {
     return std::min<std::uint64_t>(recv.limit(),
                                    recv.read_offset() + config.memory_budget->fair_share());
   }
+  // The grant grows only once the peer has used half of what it has: an idle flow keeps its
+  // first 64 KiB, a busy one grows to its target within a round trip.
   std::uint64_t window_limit() {
     if (!config.memory_budget) return recv.limit();
     const std::uint64_t target = window_target();
-    if (target > granted_limit)
+    const std::uint64_t in_use = std::max(peer_data_end_seen, recv.read_offset());
+    if (target > granted_limit && 2 * in_use >= granted_limit + recv.read_offset())
       granted_limit += config.memory_budget->reserve(target - granted_limit);
     return granted_limit;
   }
