@@ -28,6 +28,11 @@ struct ListenOptions {
   // A flow whose client sent nothing after its OPEN and which has no path is dropped after this
   // (anyone may OPEN without a PSK: such flows must not be held for the migration budget).
   std::chrono::milliseconds abandoned_flow_timeout{10'000};
+  // Receive memory shared by all flows: the window a flow advertises beyond what its application
+  // has read is reserved from it (a new flow starts with 64 KiB and grows to its full window as
+  // it is read). When it is used up, windows stop opening (back-pressure) and new flows are
+  // refused with `capacity` (ListenerStats::rejected_memory).
+  std::size_t memory_budget = 1024 * 1024 * 1024;
   Engine* engine = nullptr;  // nullptr: the default engine
 };
 

@@ -42,6 +42,7 @@ struct ConnStats {
   std::uint64_t bytes_delivered = 0;
   std::uint64_t send_buffered = 0;
   std::uint64_t recv_buffered = 0;
+  std::uint64_t recv_memory = 0;  // storage held for recv_buffered (pinned read blocks, copies)
   std::uint64_t retransmitted_bytes = 0;
   std::uint64_t joins_rejected = 0;
   std::vector<PathInfo> paths;
@@ -87,6 +88,7 @@ struct ListenerStats {
   // pre-shared key), another frame in its place, or none within the handshake timeout, after an
   // OPEN or a JOIN. Such a flow is never offered to accept(); such a path is never attached.
   std::uint64_t authentication_failures = 0;
+  std::uint64_t rejected_memory = 0;  // OPENs refused (capacity): the memory budget is used up
 };
 
 }  // namespace rendr

@@ -87,6 +87,11 @@ Admission Endpoint::open(const wire::Open& open, Time now) {
     ++stats_.rejected_accept_queue;
     return refusal({0, wire::OpenAck{.status = wire::Status::capacity}});
   }
+  // A new flow needs its first window from the listener's receive memory budget.
+  if (config_.memory_budget && config_.memory_budget->available() < MemoryBudget::kInitialWindow) {
+    ++stats_.rejected_memory;
+    return refusal({0, wire::OpenAck{.status = wire::Status::capacity}});
+  }
   wire::Status status = wire::Status::ok;
   auto flow = Flow::make_server(config_, open, static_cast<PathId>(open.path_id), now, status);
   if (!flow) {

@@ -70,6 +70,7 @@ struct EndpointStats {
   std::uint64_t rejected_capacity = 0;        // OPEN: max_flows flows, none evictable
   std::uint64_t rejected_accept_queue = 0;    // OPEN: max_unaccepted flows, none evictable
   std::uint64_t rejected_paths_per_flow = 0;  // JOIN: max_paths_per_flow paths already
+  std::uint64_t rejected_memory = 0;          // OPEN: the flows' memory budget is used up
   std::uint64_t rejected_timeout = 0;         // no first frame within first_frame_timeout
   std::uint64_t evicted_half_open = 0;        // oldest half-open closed for a new connection
   std::uint64_t evicted_flows = 0;            // pathless flows dropped for a new OPEN

@@ -174,6 +174,7 @@ struct Flow::Impl {
   std::uint64_t peer_ack_seen = 0;
   PeerFollow peer_follow;
   std::optional<Time> no_path_since;
+  Time last_data{};  // the last DATA received or bytes written by the application
 
   // Send side.
   SendBuffer send;
@@ -199,6 +200,7 @@ struct Flow::Impl {
   Time ack_deadline{};
   std::uint64_t unacked_bytes = 0;
   std::uint64_t advertised_limit = 0;
+  std::uint64_t granted_limit = 0;  // with a memory budget: reserved up to here
 
   // Modes.
   ModeSync mode_sync;
@@ -223,7 +225,52 @@ struct Flow::Impl {
         role(r),
         mode(c.mode),
         send(std::max<std::size_t>(c.max_data_payload, 1024), c.send_buffer),
-        recv(c.recv_window) {}
+        recv(c.recv_window) {
+    if (config.memory_budget) config.memory_budget->add_flow();
+  }
+  ~Impl() {
+    if (!config.memory_budget) return;
+    config.memory_budget->release(granted_limit - recv.read_offset());
+    config.memory_budget->remove_flow();
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // One path and nothing to deliver either way for a while: it is pinged at the idle interval,
+  // so thousands of idle flows cost their listener little. There is no other path to compare
+  // (quality) or fail over to, and new DATA is ack-eliciting, so a dead path is still found fast
+  // once there is something to send.
+  bool quiet(Time now) const {
+    return paths.size() == 1 && send.base() == send.end() && now - last_data >= config.idle_after;
+  }
+
+  // ---- receive window and the memory budget
+
+  // The limit to advertise now: the full window, or with a memory budget as much of it as the
+  // budget grants ([read offset, granted_limit) stays reserved until read).
+  std::uint64_t window_target() const {
+    if (!config.memory_budget) return recv.limit();
+    return std::min<std::uint64_t>(recv.limit(),
+                                   recv.read_offset() + config.memory_budget->fair_share());
+  }
+  // The grant grows only once the peer has used half of what it has: an idle flow keeps its
+  // first 64 KiB, a busy one grows to its target within a round trip.
+  std::uint64_t window_limit() {
+    if (!config.memory_budget) return recv.limit();
+    const std::uint64_t target = window_target();
+    const std::uint64_t in_use = std::max(peer_data_end_seen, recv.read_offset());
+    if (target > granted_limit && 2 * in_use >= granted_limit + recv.read_offset())
+      granted_limit += config.memory_budget->reserve(target - granted_limit);
+    return granted_limit;
+  }
+  // What the peer may send up to: what we granted (a budget), else the window.
+  std::uint64_t accept_limit() const { return config.memory_budget ? granted_limit : recv.limit(); }
+  // The peer has used the whole window we could grant, the application has read it all, and
+  // the budget held the window below its target: only a timer can reopen it.
+  bool budget_starved() const {
+    return config.memory_budget && peer_data_end_seen >= granted_limit && recv.buffered() == 0 &&
+           granted_limit < window_target();
+  }
 
   // ---- helpers
 
@@ -570,6 +617,7 @@ struct Flow::Impl {
   void handle_data(PathEntry& p, const wire::Data& d, const wire::Slice& backing, Time now) {
     p.stats.bytes_received += d.payload.size();
     p.ack_owed = true;
+    last_data = now;
     const std::uint64_t end = d.offset + d.payload.size();
     // In race and bond DATA arrives on every path by design: following it would flap.
     if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
@@ -582,7 +630,7 @@ struct Flow::Impl {
       ++counters.protocol_errors;
       return;
     }
-    const std::uint64_t limit = recv.limit();
+    const std::uint64_t limit = accept_limit();
     if (end > limit) {
       // The peer ignored our window: drop what does not fit, never buffer it.
       ++counters.protocol_errors;
@@ -597,6 +645,8 @@ struct Flow::Impl {
     }
     const auto result = recv.insert(d.offset, std::move(slice));
     counters.recv_dups += result.duplicate ? 1 : 0;
+    // Only a hostile peer splits its window into that many out-of-order pieces.
+    counters.protocol_errors += result.refused ? 1 : 0;
     counters.recv_queue_hwm = std::max<std::uint64_t>(counters.recv_queue_hwm, recv.segments());
     if (result.advanced > 0) {
       unacked_bytes += result.advanced;
@@ -1120,6 +1170,7 @@ std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
   impl->state = FlowState::opening;
   impl->authenticated = true;  // the client checks the server's key confirmation instead
   impl->no_path_since = now;
+  impl->last_data = now;  // a new flow is not idle yet
   impl->advertised_limit = impl->recv.limit();
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
 }
@@ -1150,12 +1201,18 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   impl->peer_limit = open.window;
   impl->state = FlowState::opening;  // until the client's PROOF
   impl->authentication_deadline = now + c.handshake_timeout;
-  impl->advertised_limit = impl->recv.limit();
+  impl->last_data = now;  // a new flow is not idle yet
+  // With a memory budget, a first window that is enough to start (idle flows reserve little).
+  impl->granted_limit =
+      c.memory_budget
+          ? c.memory_budget->reserve(std::min(c.recv_window, MemoryBudget::kInitialWindow))
+          : 0;
+  impl->advertised_limit = c.memory_budget ? impl->granted_limit : impl->recv.limit();
   impl->open = open;
   // Fixed now, so a repeated OPEN gets exactly what the first path gets.
   wire::OpenAck& ack = impl->open_ack;
   ack.status = wire::Status::ok;
-  ack.window = impl->recv.limit();
+  ack.window = impl->advertised_limit;
   ack.key_share = impl->key_pair.public_key();
   ack.nonce = impl->server_nonce;
   ack.confirm =
@@ -1224,6 +1281,7 @@ FlowStats Flow::stats(Time now) const {
   s.bytes_delivered = m.recv.next();
   s.send_buffered = m.send.end() - m.send.base();
   s.recv_buffered = m.recv.buffered();
+  s.recv_memory = m.recv.memory();
   s.bond_stuck_skips = m.bond_stuck_skips;
   for (const auto& [id, p] : m.paths) {
     if (p.joins_as != kNoPath) continue;  // provisional: not a path of the flow (yet)
@@ -1571,7 +1629,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     const bool flow_ack = m.ack_pending && carries_acks;  // not just a copy for this path
     wire::Ack ack;
     ack.delivered = m.recv.next();
-    ack.limit = m.recv.limit();
+    ack.limit = m.window_limit();
     ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
     // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
     push_control(wire::Frame{carries_acks ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false);
@@ -1693,6 +1751,8 @@ void Flow::on_timer(Time now) {
     return;
   }
   if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
+  // A peer held back by an exhausted budget learns of room as soon as some is given back.
+  if (m.budget_starved() && m.config.memory_budget->available() > 0) m.request_ack(true, now);
   std::vector<PathId> ids;
   ids.reserve(m.paths.size());
   for (const auto& kv : m.paths)
@@ -1726,8 +1786,9 @@ void Flow::on_timer(Time now) {
           p->ping_due = true;
           // In race and bond every up path carries data, so each is pinged as the active one.
           const bool carrying = id == m.active || m.mode != Mode::prime;
-          p->next_ping =
-              now + (carrying ? m.config.ping_interval_active : m.config.ping_interval_standby);
+          p->next_ping = now + (m.quiet(now) ? m.config.ping_interval_idle
+                                : carrying   ? m.config.ping_interval_active
+                                             : m.config.ping_interval_standby);
         }
         break;
       default:
@@ -1753,8 +1814,8 @@ std::optional<Event> Flow::poll_event() {
 
 std::size_t Flow::write(wire::ConstBytes bytes, Time now) {
   Impl& m = *impl_;
-  (void)now;
   if (m.finished() || m.fin_offset) return 0;
+  m.last_data = now;
   return m.send.append(bytes);
 }
 
@@ -1767,9 +1828,12 @@ std::size_t Flow::write_capacity() const {
 std::size_t Flow::read(wire::MutableBytes out, Time now) {
   Impl& m = *impl_;
   const std::size_t n = m.recv.read(out);
+  if (n > 0 && m.config.memory_budget) m.config.memory_budget->release(n);
   if (n > 0 && !m.finished()) {
     // Window update once a quarter of the window has opened since the last advertisement.
-    if (m.recv.limit() - m.advertised_limit >= m.config.recv_window / 4) m.request_ack(true, now);
+    const std::uint64_t target = m.window_target();
+    const std::uint64_t window = target - m.recv.read_offset();
+    if (target >= m.advertised_limit + window / 4) m.request_ack(true, now);
   }
   return n;
 }

@@ -41,6 +41,7 @@ struct FlowStats {
   std::uint64_t bytes_delivered = 0;  // given to the application
   std::uint64_t send_buffered = 0;    // written but not yet acknowledged
   std::uint64_t recv_buffered = 0;    // received but not yet read (incl. reorder)
+  std::uint64_t recv_memory = 0;      // block storage those bytes hold (RecvBuffer::memory)
   std::uint64_t recv_queue_hwm = 0;   // largest reorder-buffer depth (segments)
   std::uint64_t recv_dups = 0;        // DATA frames (or parts) already received
   std::uint64_t retransmitted_bytes = 0;

@@ -119,6 +119,7 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   out.bytes_delivered = s.bytes_delivered;
   out.send_buffered = s.send_buffered;
   out.recv_buffered = s.recv_buffered;
+  out.recv_memory = s.recv_memory;
   out.retransmitted_bytes = s.retransmitted_bytes;
   out.joins_rejected = s.joins_rejected;
   out.joins_accepted = s.joins_accepted;

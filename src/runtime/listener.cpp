@@ -66,6 +66,13 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
   bool last_frame_sent_ = false;
 };
 
+// Every flow of a listener shares one receive memory budget.
+core::FlowConfig flow_config(const ListenOptions& options) {
+  core::FlowConfig config = make_config(Mode::prime, options.migration_budget, options.options);
+  config.memory_budget = std::make_shared<core::MemoryBudget>(options.memory_budget);
+  return config;
+}
+
 core::EndpointLimits endpoint_limits(const ListenOptions& o) {
   return {.max_half_open = o.max_half_open,
           .first_frame_timeout = o.handshake_timeout,
@@ -84,7 +91,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       : options_(options),
         ex_(options.engine != nullptr ? options.engine->executor()
                                       : Engine::default_engine().executor()),
-        config_(make_config(Mode::prime, options.migration_budget, options.options)),
+        config_(flow_config(options)),
         endpoint_(config_, endpoint_limits(options)),
         timer_(asio::make_strand(ex_)) {}
 
@@ -200,6 +207,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     s.half_open = e.half_open;
     s.unaccepted_flows = e.unaccepted_flows;
     s.authentication_failures = authentication_failures_;
+    s.rejected_memory = e.rejected_memory;
     return s;
   }
 

@@ -133,25 +133,12 @@ TEST_F(IntegrationTest, FlowAbandonedRightAfterItsHandshakeIsDroppedAfterTheShor
   auto accepted = listener_.async_accept(asio::use_future);
   {
     RawPeer peer(listener_.port());
-    core::crypto::KeyPair keys;
     wire::Open open;
     core::crypto::random_bytes(open.flow_id);
     core::crypto::random_bytes(open.nonce);
     open.path_id = 1;
     open.window = 1 << 20;
-    open.key_share = keys.public_key();
-    peer.send(wire::Frame{0, open});
-    Bytes received;
-    wire::Frame answer;
-    ASSERT_TRUE(peer.read_frame(received, answer, scaled(2s)));
-    const auto* ack = std::get_if<wire::OpenAck>(&answer.body);
-    ASSERT_NE(ack, nullptr);
-    std::array<wire::Byte, 32> shared{};
-    ASSERT_TRUE(keys.agree(ack->key_share, shared));
-    const auto key =
-        core::crypto::derive_flow_key(shared, {}, open.nonce, ack->nonce, open.flow_id);
-    peer.send(wire::Frame{
-        0, wire::Proof{core::crypto::open_proof(key, open.flow_id, open.nonce, ack->nonce)}});
+    ASSERT_TRUE(open_and_prove(peer, open, scaled(2s)));
     ASSERT_EQ(accepted.wait_for(scaled(2s)), std::future_status::ready);
   }  // gone without another word after its PROOF
   Conn conn = accepted.get();

@@ -359,6 +359,5 @@ TEST_F(AuthenticationTest, RecordedJoinTheServerNeverSawCannotTakeOverALivePath)
   EXPECT_EQ(paths_up(server), 2u);
 }
 
-
 }  // namespace
 }  // namespace rendr::itest

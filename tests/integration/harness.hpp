@@ -234,6 +234,11 @@ class RawPeer {
   Clock::time_point connected_at_;
 };
 
+// The client's half of the opening handshake on `peer`, without a PSK: sends `open` (its key
+// share replaced by a fresh one), then the PROOF over the listener's OPEN_ACK. False if no
+// OPEN_ACK came within `timeout`.
+bool open_and_prove(RawPeer& peer, wire::Open open, std::chrono::milliseconds timeout);
+
 Bytes encode_frame(const wire::Frame& frame);
 // Decodes the frames at the front of `bytes` (stops at the first incomplete or bad one).
 // DATA payloads point into `bytes`.

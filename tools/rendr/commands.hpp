@@ -16,6 +16,7 @@ Command demo_command();
 Command bench_stream_command();
 Command bench_echo_command();
 Command bench_failover_command();
+Command bench_flows_command();
 
 // Options several commands share.
 inline OptionSpec mode_option() {

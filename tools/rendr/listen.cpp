@@ -2,12 +2,11 @@
 // serves each one: echo it, discard it, or (default) carry it over stdin/stdout for one flow.
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "commands.hpp"
 #include "console.hpp"
-#include "echo.hpp"
+#include "flow_service.hpp"
 #include "json.hpp"
 #include "migration_logger.hpp"
 #include "psk_file.hpp"
@@ -59,32 +58,6 @@ class JsonLog {
   bool enabled_;
 };
 
-std::error_code serve_discard(rendr::Conn& conn, std::uint64_t& discarded) {
-  std::vector<std::byte> buffer(256 * 1024);
-  std::error_code ec;
-  for (;;) {
-    discarded += conn.read_some(asio::buffer(buffer), ec);
-    if (ec) break;
-  }
-  if (ec != asio::error::eof) return ec;
-  conn.close();
-  return {};
-}
-
-void serve_flow(rendr::Conn conn, Service service, std::chrono::milliseconds flush_timeout,
-                JsonLog json) {
-  const std::string name = flow_name(conn);
-  const MigrationLogger migrations(conn, name);
-  std::uint64_t bytes = 0;
-  const std::error_code ec =
-      service == Service::echo ? serve_echo(conn, bytes) : serve_discard(conn, bytes);
-  if (!ec) wait_until_acked(conn, flush_timeout);
-  log_line(name + ": " + (service == Service::echo ? "echoed " : "discarded ") +
-           std::to_string(bytes) + " bytes, " + std::to_string(conn.migration_count()) +
-           " migrations" + (ec ? ", error: " + ec.message() : ", closed"));
-  json.flow_ended(conn, bytes, ec);
-}
-
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
   if (addresses.empty()) throw UsageError("rendr listen needs at least one --tcp HOST:PORT");
@@ -96,6 +69,7 @@ int run(const Args& args) {
   rendr::ListenOptions options;
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
   if (const auto psk = args.value("psk-file")) options.options.psk = read_psk_file(*psk);
+  options.max_flows = args.count("max-flows", options.max_flows);
 
   std::error_code ec;
   rendr::Listener listener = rendr::listen_tcp(addresses[0], options, ec);
@@ -133,8 +107,13 @@ int run(const Args& args) {
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     json.flow_accepted(conn);
-    // One thread per flow, detached: flows end on their own and the listener runs until killed.
-    std::thread(serve_flow, std::move(conn), service, options.migration_budget, json).detach();
+    const std::string name = flow_name(conn);
+    // Served on the engine's threads; the listener runs until killed.
+    serve_async(std::move(conn),
+                service == Service::echo ? FlowService::echo : FlowService::discard, name,
+                [json](const rendr::Conn& ended, std::uint64_t bytes, std::error_code ec) {
+                  json.flow_ended(ended, bytes, ec);
+                });
   }
 }
 
@@ -144,7 +123,7 @@ Command listen_command() {
   return {{"listen",
            "accept flows; serve them on stdio, as echo or discard",
            "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio] [--log-json] "
-           "[--psk-file FILE]",
+           "[--psk-file FILE] [--max-flows N]",
            "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
            "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"
            "--discard serve flows until interrupted. With --psk-file, only clients holding the\n"
@@ -157,6 +136,8 @@ Command listen_command() {
              "also log listening addresses and each flow's start and end as JSON lines on "
              "stderr"},
             psk_option(),
+            {"max-flows", OptionSpec::Kind::value, "N",
+             "flows held at once; more OPENs are refused (default 4096)"},
             budget_option()}},
           run};
 }
