@@ -51,6 +51,8 @@ class ListenerCore {
 };
 }  // namespace detail
 
+// Close a Listener (close(), or let go of its last copy) before its Engine is destroyed; a closed
+// Listener may outlive it.
 class Listener {
  public:
   Listener() = default;

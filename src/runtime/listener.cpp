@@ -93,7 +93,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
                                       : Engine::default_engine().executor()),
         config_(flow_config(options)),
         endpoint_(config_, endpoint_limits(options)),
-        timer_(asio::make_strand(ex_)) {}
+        timer_(std::in_place, asio::make_strand(ex_)) {}
 
   asio::any_io_executor executor() const { return ex_; }
 
@@ -224,7 +224,9 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       unaccepted.swap(ready_);
       waiters.swap(waiters_);
       pending.swap(pending_);
-      timer_.cancel();
+      // Gone now (a pending wait completes as aborted), so a closed listener may outlive its
+      // engine.
+      timer_.reset();
     }
     cv_.notify_all();
     for (auto& a : acceptors)
@@ -491,8 +493,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     const auto next = endpoint_.next_deadline();
     if (!next || (timer_at_ && *timer_at_ <= *next)) return;
     timer_at_ = *next;
-    timer_.expires_at(*next);
-    timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+    timer_->expires_at(*next);
+    timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
       if (ec == asio::error::operation_aborted) return;
       if (auto self = weak.lock()) self->on_timer();
     });
@@ -516,7 +518,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   std::condition_variable cv_;
   bool closed_ = false;
   core::Endpoint endpoint_;
-  asio::steady_timer timer_;
+  std::optional<asio::steady_timer> timer_;  // until close()
   std::optional<core::Time> timer_at_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::vector<asio::ip::tcp::endpoint> endpoints_;

@@ -91,10 +91,11 @@ class FleetTest : public ::testing::Test {
                                  "--budget-ms", "10000", "--log-json"},
         log));
     static const std::regex listening(R"re("event":"listening","address":"127\.0\.0\.1:(\d+)")re");
+    std::string text;  // outlives `match`, which points into it
     std::smatch match;
     ASSERT_TRUE(poll_until(
         [&] {
-          const std::string text = read_file(log);
+          text = read_file(log);
           return std::regex_search(text, match, listening);
         },
         kStartup))
