@@ -73,7 +73,7 @@ struct Flow::Impl {
   std::optional<wire::Open> open;
   wire::OpenAck open_ack{};
 
-  std::map<PathId, PathEntry> paths;
+  std::map<PathId, Path> paths;
   PathId next_path_id = 1;
   PathId active = kNoPath;
   PathId last_active = kNoPath;  // the active path before "no path", to count migrations
@@ -115,7 +115,7 @@ struct Flow::Impl {
   std::optional<Time> probe_drain_since;
   bool probe_ping_sent = false;
   Time next_probe_at{};
-  mutable std::uint64_t bond_stuck_skips = 0;  // see PathEntry::bond_skipping
+  mutable std::uint64_t bond_stuck_skips = 0;  // see Path::bond_skipping
 
   std::deque<Event> events;
   bool readable_signalled = false;
@@ -134,7 +134,7 @@ struct Flow::Impl {
 
   // ---- helpers
 
-  Duration dead_deadline(const PathEntry& p) const {
+  Duration dead_deadline(const Path& p) const {
     // Without a sample (a server path just joined) the RTT may be anything: allow what a
     // handshake is allowed, or a long path would be declared dead before its first answer.
     Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config.max_ack_delay
@@ -149,11 +149,11 @@ struct Flow::Impl {
                        [](const auto& kv) { return kv.second.state == PathState::up; });
   }
 
-  PathEntry* find(PathId id) {
+  Path* find(PathId id) {
     auto it = paths.find(id);
     return it == paths.end() ? nullptr : &it->second;
   }
-  const PathEntry* find(PathId id) const {
+  const Path* find(PathId id) const {
     auto it = paths.find(id);
     return it == paths.end() ? nullptr : &it->second;
   }
@@ -199,7 +199,7 @@ struct Flow::Impl {
   }
 
   // What a path that went down carried and the peer has not acknowledged may be lost.
-  void recover_from_loss_of(PathEntry& p) {
+  void recover_from_loss_of(Path& p) {
     switch (mode) {
       case Mode::prime:
         if (p.data_sent_end > send.base() || p.fin_sent) schedule_replay();
@@ -233,7 +233,7 @@ struct Flow::Impl {
   std::uint64_t window_end() const { return std::min<std::uint64_t>(send.end(), peer_limit); }
 
   // The FIN goes out on a data-carrying path once it has sent everything before it.
-  bool fin_due(const PathEntry& p, bool caught_up) const {
+  bool fin_due(const Path& p, bool caught_up) const {
     return fin_offset && !p.fin_sent && !fin_acked && caught_up;
   }
 
@@ -252,7 +252,7 @@ struct Flow::Impl {
       if (cause == MigrateCause::quality) ++counters.migrations_quality;
       events.push_back(Event{Event::Kind::migrated, id, old, cause});
     }
-    if (PathEntry* p = find(id)) {
+    if (Path* p = find(id)) {
       // The new active path gets an immediate ping (fresh RTT) and the pending ACK.
       p->next_ping = now;
       if (ack_pending) ack_immediate = true;
@@ -287,7 +287,7 @@ struct Flow::Impl {
     for (auto& [id, p] : paths) {
       const bool live = p.state == PathState::up || p.state == PathState::handshaking ||
                         p.state == PathState::dialing;
-      if (live && !p.close_pending) emit(Event::Kind::close_path, id);
+      if (live && !p.control.owes(Control::abort_close)) emit(Event::Kind::close_path, id);
       p.state = PathState::dead;
     }
     active = kNoPath;
@@ -316,7 +316,7 @@ struct Flow::Impl {
   void close_now() { end_flow(FlowState::closed); }
 
   // A path stops carrying frames. `notify_runtime`: the core, not the carrier, decided.
-  void path_down(PathEntry& p, DownCause cause, Time now, bool notify_runtime) {
+  void path_down(Path& p, DownCause cause, Time now, bool notify_runtime) {
     if (p.state == PathState::dead || p.state == PathState::removed) return;
     const bool was_up = p.state == PathState::up;
     if (was_up) ++p.stats.down_count;
@@ -326,27 +326,32 @@ struct Flow::Impl {
     // our "done".
     if (was_up) request_ack(true, now);
     if (was_up && done_since) done_notice_pending = true;
-    if (p.open_pending || (role == Role::client && state == FlowState::opening &&
-                           p.handshake_in_flight && !p.join_pending)) {
+    if (p.handshake == HandshakeStep::open_queued ||
+        (role == Role::client && state == FlowState::opening && p.handshake_in_flight())) {
       // Another connected path carries the OPEN instead.
       open_sent = false;
       for (auto& [qid, q] : paths) {
-        if (qid != p.id && q.state == PathState::handshaking && !q.handshake_in_flight &&
-            !q.open_pending) {
-          q.open_pending = true;
+        if (qid != p.id && q.state == PathState::handshaking && !q.handshake_in_flight() &&
+            q.handshake != HandshakeStep::open_queued) {
+          q.handshake = HandshakeStep::open_queued;
           q.handshake_sent = now;
           open_sent = true;
           break;
         }
       }
     }
-    p.open_pending = p.join_pending = p.handshake_in_flight = false;
-    p.open_ack_pending = p.join_ack_pending = false;
-    p.pong_pending = p.ping_outstanding = false;
-    p.ack_owed = p.ack_due = false;
+    // What was owed to the old carrier is void, but for the CLOSE of an abort (the flow is
+    // over) and a due PING (it goes out as soon as the path is up again).
+    const bool abort_close = p.control.owes(Control::abort_close);
+    const bool ping = p.control.owes(Control::ping);
+    p.handshake = HandshakeStep::none;
+    p.control.clear();
+    p.control.owe_if(Control::abort_close, abort_close);
+    p.control.owe_if(Control::ping, ping);
+    p.ping_outstanding = false;
+    p.ack_owed = false;
     p.restart_silence(std::nullopt);
     p.fin_sent = false;
-    p.mode_announce_pending = p.mode_answer_pending = false;
     if (role == Role::client && cause != DownCause::removed) {
       p.state = PathState::idle;
       p.backoff = p.backoff == Duration::zero()
@@ -375,7 +380,7 @@ struct Flow::Impl {
   // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
   // still waits for an answer: clearing it while a PING is outstanding would leave a path
   // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
-  void mark_heard(PathEntry& p, Time now) {
+  void mark_heard(Path& p, Time now) {
     p.last_heard = now;
     const bool outstanding =
         p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
@@ -385,7 +390,7 @@ struct Flow::Impl {
     }
   }
 
-  void mark_sent_eliciting(PathEntry& p, Time now) {
+  void mark_sent_eliciting(Path& p, Time now) {
     if (!p.unanswered_since) p.restart_silence(now);
   }
 
@@ -393,7 +398,7 @@ struct Flow::Impl {
   // the corroborating pings went out (or `p` is alone, so nothing can tell a dead path from a
   // stalled peer). Frames already in flight when the peer stalled arrive within one one-way
   // delay, less than half the deadline (at least srtt), so they do not count.
-  bool peer_heard_elsewhere(const PathEntry& p) const {
+  bool peer_heard_elsewhere(const Path& p) const {
     const Time since = *p.unanswered_since + dead_deadline(p) / 2;
     bool others = false;
     for (const auto& [id, q] : paths) {
@@ -404,20 +409,20 @@ struct Flow::Impl {
     return !others;
   }
 
-  void seek_corroboration(PathEntry& p) {
+  void seek_corroboration(Path& p) {
     p.corroboration_sought = true;
     for (auto& [id, q] : paths) {
-      if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.ping_due = true;
+      if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.control.owe(Control::ping);
     }
   }
 
-  Duration uncorroborated_deadline(const PathEntry& p) const {
+  Duration uncorroborated_deadline(const Path& p) const {
     return std::max(dead_deadline(p), config.silent_peer_grace);
   }
 
   // A path silent for its deadline is dead if the peer is alive elsewhere, else after
   // silent_peer_grace; returns whether it was declared dead.
-  bool judge_silence(PathEntry& p, Time now) {
+  bool judge_silence(Path& p, Time now) {
     if (!p.unanswered_since) return false;
     const Duration silent = now - *p.unanswered_since;
     const Duration deadline = dead_deadline(p);
@@ -431,7 +436,7 @@ struct Flow::Impl {
     return false;
   }
 
-  void path_up(PathEntry& p, Time now) {
+  void path_up(Path& p, Time now) {
     const bool first = !any_up();
     p.state = PathState::up;
     p.backoff = Duration::zero();
@@ -445,7 +450,7 @@ struct Flow::Impl {
     p.send_cursor = 0;
     p.flight.clear();
     p.bond_skipping = false;
-    p.mode_announce_pending = mode_sync.unconfirmed();
+    p.control.owe_if(Control::mode_announce, mode_sync.unconfirmed());
     if (first || active == kNoPath) {
       // Coming back from "no path" onto another path is a migration too.
       active = last_active;
@@ -459,7 +464,7 @@ struct Flow::Impl {
 
   // ---- frame handling
 
-  void handle_data(PathEntry& p, const wire::Data& d, const wire::Slice& backing, Time now) {
+  void handle_data(Path& p, const wire::Data& d, const wire::Slice& backing, Time now) {
     p.stats.bytes_received += d.payload.size();
     p.ack_owed = true;
     const std::uint64_t end = d.offset + d.payload.size();
@@ -506,7 +511,7 @@ struct Flow::Impl {
     if (immediate) ack_immediate = true;
   }
 
-  void handle_ack(PathEntry& p, const wire::Ack& a, Time now) {
+  void handle_ack(Path& p, const wire::Ack& a, Time now) {
     if (role == Role::server && mode == Mode::prime && !active_pinned &&
         a.delivered > peer_ack_seen && p.id != active && p.state == PathState::up) {
       set_active(p.id, MigrateCause::follow_peer, now);
@@ -539,7 +544,7 @@ struct Flow::Impl {
     if (!fin_offset && send.free_space() > 0) signal_writable();
   }
 
-  void handle_fin(PathEntry& p, const wire::Fin& f, Time now) {
+  void handle_fin(Path& p, const wire::Fin& f, Time now) {
     (void)p;
     if (peer_fin && *peer_fin != f.final_offset) {
       ++counters.protocol_errors;
@@ -554,12 +559,12 @@ struct Flow::Impl {
     if (recv.next() == *peer_fin) signal_readable();
   }
 
-  void handle_ping(PathEntry& p, const wire::Ping& ping) {
-    p.pong_pending = true;
+  void handle_ping(Path& p, const wire::Ping& ping) {
+    p.control.owe(Control::pong);
     p.pong = wire::Pong{ping.id, ping.timestamp};
   }
 
-  void handle_pong(PathEntry& p, const wire::Pong& pong, Time now) {
+  void handle_pong(Path& p, const wire::Pong& pong, Time now) {
     if (!p.ping_outstanding || pong.id != p.ping_id) return;
     p.ping_outstanding = false;
     const std::uint64_t sent = pong.timestamp;
@@ -582,7 +587,7 @@ struct Flow::Impl {
   // from just before the decision (QualityMonitor).
   void evaluate_quality(Time now) {
     if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
-    const PathEntry* current = find(active);
+    const Path* current = find(active);
     if (current == nullptr) return;
     const std::size_t needed = std::max<std::size_t>(config.quality.samples_needed, 1);
     PathId candidate = kNoPath;
@@ -625,15 +630,15 @@ struct Flow::Impl {
   // the probe's PONG or, if the path never drains, after probe_drain_limit.
   void advance_probe(Time now) {
     if (!probe_drain_since) return;
-    PathEntry* p = find(active);
+    Path* p = find(active);
     if (p == nullptr || p->state != PathState::up || mode != Mode::prime ||
         now - *probe_drain_since >= config.quality.probe_drain_limit) {
       end_probe();
       return;
     }
-    if (!probe_ping_sent && !p->ping_outstanding && !p->ping_due &&
+    if (!probe_ping_sent && !p->ping_outstanding && !p->control.owes(Control::ping) &&
         p->flight.bytes() <= kUnloadedProbeBytes) {
-      p->ping_due = true;
+      p->control.owe(Control::ping);
       probe_ping_sent = true;
     }
   }
@@ -663,12 +668,12 @@ struct Flow::Impl {
     } else if (previous == Mode::race) {
       // Race paths lag one another; bytes only a dead (or lagging) path carried must still
       // reach the peer, so the new carrier sends what it has not sent itself.
-      const PathEntry* carrier = find(active != kNoPath ? active : first_up_path());
+      const Path* carrier = find(active != kNoPath ? active : first_up_path());
       if (carrier != nullptr) rtx.reset(std::max(carrier->send_cursor, send.base()), next_send);
     }
   }
 
-  void handle_mode(PathEntry& p, const wire::Mode& frame) {
+  void handle_mode(Path& p, const wire::Mode& frame) {
     const Mode wanted = from_wire(frame.mode);
     switch (mode_sync.receive(frame.seq)) {
       case ModeSync::Received::next:
@@ -677,20 +682,20 @@ struct Flow::Impl {
         } else {
           ++counters.protocol_errors;  // ignored; our answer tells the peer the mode we keep
         }
-        p.mode_answer_pending = true;
+        p.control.owe(Control::mode_answer);
         break;
       case ModeSync::Received::skipping:
         apply_peer_mode(wanted);
-        p.mode_answer_pending = true;
+        p.control.owe(Control::mode_answer);
         break;
       case ModeSync::Received::repeat:
-        p.mode_answer_pending = true;
+        p.control.owe(Control::mode_answer);
         break;
       case ModeSync::Received::confirm:
         // Crossing announcements with the same seq: the client's mode wins.
         if (role == Role::server && wanted != mode) {
           apply_peer_mode(wanted);
-          p.mode_answer_pending = true;
+          p.control.owe(Control::mode_answer);
         }
         break;
       case ModeSync::Received::stale:
@@ -710,14 +715,14 @@ struct Flow::Impl {
 
   // Whether `p` may take the next DATA frame: its estimated arrival is close enough to the best
   // path's (bond_scheduler.hpp), and it is within its weighted share (bond_share_admits).
-  bool bond_admits_path(const PathEntry& p) const {
+  bool bond_admits_path(const Path& p) const {
     // A path without an RTT sample yet is assumed as slow as the slowest measured one.
     Duration unmeasured_srtt{};
     for (const auto& [id, q] : paths) {
       if (q.state == PathState::up && q.rtt.has_sample())
         unmeasured_srtt = std::max(unmeasured_srtt, q.rtt.srtt());
     }
-    auto candidate = [&](const PathEntry& q) {
+    auto candidate = [&](const Path& q) {
       const double measured = q.flight.delivery_rate();
       return BondCandidate{q.rtt.has_sample() ? q.rtt.srtt() : unmeasured_srtt, q.flight.bytes(),
                            measured > 0 ? measured : config.bond_initial_rate, q.weight};
@@ -734,7 +739,7 @@ struct Flow::Impl {
       aggregate_rate += c.delivery_rate;
     }
     const std::uint64_t room = peer_limit > send.base() ? peer_limit - send.base() : 0;
-    auto in_time = [&](const PathEntry& q) {
+    auto in_time = [&](const Path& q) {
       return bond_admits(estimated_arrival(candidate(q), config.max_data_payload), best,
                          aggregate_rate, room);
     };
@@ -759,7 +764,7 @@ struct Flow::Impl {
   // that a path can take more now; its flight against its BDP is not: a path at exactly its
   // capacity has no queue and no room either.)
   template <class InTime>
-  bool bond_share_admits(const PathEntry& p, const InTime& in_time) const {
+  bool bond_share_admits(const Path& p, const InTime& in_time) const {
     if (p.bond_credit > 0) return true;
     for (const auto& [id, q] : paths) {
       if (&q != &p && q.state == PathState::up && q.bond_idle && q.bond_credit > 0 && in_time(q))
@@ -768,7 +773,7 @@ struct Flow::Impl {
     return true;
   }
 
-  void bond_charge(PathEntry& p, std::uint64_t bytes) {
+  void bond_charge(Path& p, std::uint64_t bytes) {
     if (p.bond_credit <= 0) {
       for (auto& [id, q] : paths)
         q.bond_credit = kBondQuantum * std::max<std::uint32_t>(q.weight, 1);
@@ -780,7 +785,7 @@ struct Flow::Impl {
   // ---- data out
 
   // Whether `p` has DATA or a FIN to send now, by mode.
-  bool wants_data(const PathEntry& p) const {
+  bool wants_data(const Path& p) const {
     switch (mode) {
       case Mode::prime:
         if (p.id != active) return false;
@@ -800,7 +805,7 @@ struct Flow::Impl {
 
   // One poll_transmit's worth of frames for a path.
   struct Batch {
-    PathEntry& path;
+    Path& path;
     Time now;
     std::size_t budget;
     std::vector<OutFrame>& out;
@@ -852,7 +857,7 @@ struct Flow::Impl {
 
   // Race: every up path sends the whole stream from its own cursor.
   void send_race(Batch& b) {
-    PathEntry& p = b.path;
+    Path& p = b.path;
     const std::uint64_t limit = window_end();
     std::uint64_t cursor = std::max(p.send_cursor, send.base());
     while (b.budget > 0 && cursor < limit)
@@ -879,8 +884,8 @@ struct Flow::Impl {
       push_fin(b);
   }
 
-  void handle_open_ack(PathEntry& p, const wire::OpenAck& a, Time now) {
-    if (role != Role::client || state != FlowState::opening || !p.handshake_in_flight) {
+  void handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
+    if (role != Role::client || state != FlowState::opening || !p.handshake_in_flight()) {
       ++counters.protocol_errors;
       path_down(p, DownCause::protocol_error, now, true);
       return;
@@ -898,7 +903,7 @@ struct Flow::Impl {
       return;
     }
     peer_limit = a.window;
-    p.handshake_in_flight = false;
+    p.handshake = HandshakeStep::none;
     p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     state = FlowState::established;
     path_up(p, now);
@@ -906,13 +911,14 @@ struct Flow::Impl {
     signal_writable();
     // Paths that connected while OPEN was in flight may now JOIN.
     for (auto& [id, q] : paths) {
-      if (q.state == PathState::handshaking && !q.handshake_in_flight && !q.open_pending)
-        q.join_pending = true;
+      if (q.state == PathState::handshaking && !q.handshake_in_flight() &&
+          q.handshake != HandshakeStep::open_queued)
+        q.handshake = HandshakeStep::join_queued;
     }
   }
 
-  void handle_join_ack(PathEntry& p, const wire::JoinAck& a, Time now) {
-    if (role != Role::client || !p.handshake_in_flight || p.open_pending) {
+  void handle_join_ack(Path& p, const wire::JoinAck& a, Time now) {
+    if (role != Role::client || !p.handshake_in_flight()) {
       ++counters.protocol_errors;
       path_down(p, DownCause::protocol_error, now, true);
       return;
@@ -924,7 +930,7 @@ struct Flow::Impl {
       path_down(p, DownCause::protocol_error, now, true);
       return;
     }
-    p.handshake_in_flight = false;
+    p.handshake = HandshakeStep::none;
     p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     ++counters.joins_accepted;
     if (a.delivered <= next_send) acknowledge(a.delivered, now);
@@ -983,9 +989,9 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   ack.nonce = impl->server_nonce;
   ack.confirm =
       crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
-  PathEntry& p = impl->paths[first_path];
+  Path& p = impl->paths[first_path];
   p.id = first_path;
-  p.open_ack_pending = true;
+  p.control.owe(Control::open_ack);
   impl->path_up(p, now);
   status = wire::Status::ok;
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
@@ -1017,7 +1023,7 @@ std::uint64_t Flow::migration_count() const {
 }
 
 PathState Flow::path_state(PathId id) const {
-  const PathEntry* p = impl_->find(id);
+  const Path* p = impl_->find(id);
   return p ? p->state : PathState::removed;
 }
 
@@ -1063,7 +1069,7 @@ PathId Flow::add_path(Time now, std::uint32_t weight) {
   Impl& m = *impl_;
   if (m.role != Role::client || m.finished()) return kNoPath;
   const PathId id = m.next_path_id++;
-  PathEntry& p = m.paths[id];
+  Path& p = m.paths[id];
   p.id = id;
   p.weight = std::max<std::uint32_t>(weight, 1);
   p.state = PathState::dialing;
@@ -1073,7 +1079,7 @@ PathId Flow::add_path(Time now, std::uint32_t weight) {
 }
 
 bool Flow::set_path_weight(PathId id, std::uint32_t weight) {
-  PathEntry* p = impl_->find(id);
+  Path* p = impl_->find(id);
   if (p == nullptr) return false;
   p->weight = std::max<std::uint32_t>(weight, 1);
   return true;
@@ -1081,7 +1087,7 @@ bool Flow::set_path_weight(PathId id, std::uint32_t weight) {
 
 bool Flow::remove_path(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || p->state == PathState::removed) return false;
   // Keep at least one other path that is (or will be) usable.
   const bool other = std::any_of(m.paths.begin(), m.paths.end(), [&](const auto& kv) {
@@ -1098,7 +1104,7 @@ bool Flow::remove_path(PathId id, Time now) {
 
 void Flow::on_path_connected(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || m.finished() || p->state != PathState::dialing) {
     m.emit(Event::Kind::close_path, id);  // nobody wants this carrier any more
     return;
@@ -1106,19 +1112,17 @@ void Flow::on_path_connected(PathId id, Time now) {
   p->state = PathState::handshaking;
   p->handshake_sent = now;  // the handshake timeout also covers waiting for the OPEN_ACK
   if (m.state == FlowState::opening) {
-    if (!m.open_sent) {
-      m.open_sent = true;
-      p->open_pending = true;
-    }
-    // Otherwise it waits for OPEN_ACK, then JOINs.
+    // One path carries the OPEN; the others wait for its OPEN_ACK, then JOIN.
+    p->handshake = m.open_sent ? HandshakeStep::awaiting_open : HandshakeStep::open_queued;
+    m.open_sent = true;
   } else {
-    p->join_pending = true;
+    p->handshake = HandshakeStep::join_queued;
   }
 }
 
 void Flow::on_dial_failed(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || p->state != PathState::dialing) return;
   p->state = PathState::handshaking;  // so path_down applies the backoff uniformly
   m.path_down(*p, DownCause::error, now, false);
@@ -1149,14 +1153,14 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
     return {wire::Status::replayed};
   }
   const PathId id = static_cast<PathId>(join.path_id);
-  if (PathEntry* old = m.find(id); old != nullptr && old->state == PathState::up) {
+  if (Path* old = m.find(id); old != nullptr && old->state == PathState::up) {
     // A newer carrier replaces the old one; the runtime closes the old carrier itself.
     m.path_down(*old, DownCause::replaced, now, false);
   }
-  PathEntry& p = m.paths[id];
-  p = PathEntry{};
+  Path& p = m.paths[id];
+  p = Path{};
   p.id = id;
-  p.join_ack_pending = true;
+  p.control.owe(Control::join_ack);
   p.join_counter = join.counter;
   p.join_nonce = join.nonce;
   ++m.counters.joins_accepted;
@@ -1166,14 +1170,14 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
 
 void Flow::on_path_down(PathId id, DownCause cause, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || m.finished()) return;
   m.path_down(*p, cause, now, false);
 }
 
 bool Flow::migrate(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || p->state != PathState::up || m.finished()) return false;
   if (m.role == Role::server) m.active_pinned = true;
   if (id == m.active) return true;
@@ -1194,7 +1198,7 @@ SetModeResult Flow::set_mode(Mode mode, Time now) {
   m.enter_mode(mode);
   m.mode_sync.announce();
   for (auto& [id, p] : m.paths)
-    p.mode_announce_pending = p.state == PathState::up;
+    p.control.owe_if(Control::mode_announce, p.state == PathState::up);
   return SetModeResult::ok;
 }
 
@@ -1203,7 +1207,7 @@ SetModeResult Flow::set_mode(Mode mode, Time now) {
 
 void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || m.finished()) return;
   if (p->state != PathState::up && p->state != PathState::handshaking) return;
   ++p->stats.frames_received;
@@ -1261,7 +1265,7 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
       },
       frame.body);
   // After the frame took effect (an ACK or PONG may have answered what was outstanding).
-  if (PathEntry* q = m.find(id); q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
+  if (Path* q = m.find(id); q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
   m.maybe_finish(now);
 }
 
@@ -1270,15 +1274,19 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
 
 bool Flow::wants_transmit(PathId id) const {
   const Impl& m = *impl_;
-  const PathEntry* p = m.find(id);
+  const Path* p = m.find(id);
   if (p == nullptr) return false;
-  if (p->open_pending || p->open_ack_pending || p->join_ack_pending || p->close_pending)
+  if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::open_ack) ||
+      p->control.owes(Control::join_ack) || p->control.owes(Control::abort_close))
     return true;
-  if (p->join_pending && m.state != FlowState::opening && !m.finished()) return true;
+  if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening && !m.finished())
+    return true;
   if (p->state != PathState::up) return false;
   if (m.finished()) return false;
-  if (p->pong_pending || p->ack_due || p->ping_due) return true;
-  if (p->mode_announce_pending || p->mode_answer_pending) return true;
+  if (p->control.owes(Control::pong) || p->control.owes(Control::ack_copy) ||
+      p->control.owes(Control::ping))
+    return true;
+  if (p->control.owes(Control::mode_announce) || p->control.owes(Control::mode_answer)) return true;
   if (m.carries_acks(id) && ((m.ack_pending && m.ack_immediate) || m.done_notice_pending))
     return true;
   return m.wants_data(*p);
@@ -1286,7 +1294,7 @@ bool Flow::wants_transmit(PathId id) const {
 
 bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr) return false;
   const std::size_t before = out.size();
   std::size_t budget = max_bytes;
@@ -1299,7 +1307,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
   };
 
   // Handshake.
-  if (p->open_pending) {
+  if (p->handshake == HandshakeStep::open_queued) {
     if (!m.open) {
       wire::Open first;
       first.flow_id = m.flow_id;
@@ -1312,12 +1320,12 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     wire::Open open = *m.open;
     open.path_id = id;
     push_control(wire::Frame{0, open}, false);
-    p->open_pending = false;
-    p->handshake_in_flight = true;
+    p->handshake = HandshakeStep::open_sent;
     p->handshake_sent = now;
     return true;
   }
-  if (p->join_pending && m.state != FlowState::opening && !m.finished()) {
+  if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening &&
+      !m.finished()) {
     wire::Join join;
     join.flow_id = m.flow_id;
     join.path_id = id;
@@ -1327,39 +1335,32 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     p->join_counter = join.counter;
     p->join_nonce = join.nonce;
     push_control(wire::Frame{0, join}, false);
-    p->join_pending = false;
-    p->handshake_in_flight = true;
+    p->handshake = HandshakeStep::join_sent;
     p->handshake_sent = now;
     return true;
   }
-  if (p->open_ack_pending) {
+  if (p->control.take(Control::open_ack)) {
     m.advertised_limit = std::max(m.advertised_limit, m.open_ack.window);
     push_control(wire::Frame{0, m.open_ack}, false);
-    p->open_ack_pending = false;
   }
-  if (p->join_ack_pending) {
+  if (p->control.take(Control::join_ack)) {
     wire::JoinAck ack;
     ack.status = wire::Status::ok;
     ack.delivered = m.recv.next();
     ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce, ack.status,
                                    ack.delivered);
     push_control(wire::Frame{0, ack}, false);
-    p->join_ack_pending = false;
   }
-  if (p->close_pending) {
+  if (p->control.take(Control::abort_close)) {
     push_control(wire::Frame{0, wire::Close{wire::CloseCode::aborted, "aborted"}}, false);
-    p->close_pending = false;
     m.emit(Event::Kind::close_path, id);
     return true;
   }
   if (p->state != PathState::up || m.finished()) return out.size() > before;
 
-  if (p->pong_pending) {
-    push_control(wire::Frame{0, p->pong}, false);
-    p->pong_pending = false;
-  }
+  if (p->control.take(Control::pong)) push_control(wire::Frame{0, p->pong}, false);
   const bool carries_acks = m.carries_acks(id);
-  if ((m.ack_pending && carries_acks) || p->ack_due) {
+  if ((m.ack_pending && carries_acks) || p->control.owes(Control::ack_copy)) {
     const bool flow_ack = m.ack_pending && carries_acks;  // not just a copy for this path
     wire::Ack ack;
     ack.delivered = m.recv.next();
@@ -1367,14 +1368,15 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
     push_control(wire::Frame{0, ack}, false);
     m.advertised_limit = ack.limit;
-    p->ack_owed = p->ack_due = false;
+    p->ack_owed = false;
+    p->control.drop(Control::ack_copy);
     if (flow_ack) {
       m.ack_pending = m.ack_immediate = false;
       m.unacked_bytes = 0;
       // Race: ACKs go on every path, so a dead path never holds back the sender's window.
       for (auto& [qid, q] : m.paths) {
         if (qid != id && (q.ack_owed || m.mode == Mode::race) && q.state == PathState::up)
-          q.ack_due = true;
+          q.control.owe(Control::ack_copy);
       }
     }
     m.fin_ack_sent = m.fin_ack_sent || ack.fin_received;
@@ -1384,13 +1386,10 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     push_control(wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false);
     m.done_notice_pending = false;
   }
-  if (p->mode_announce_pending || p->mode_answer_pending) {
-    const bool announcement = p->mode_announce_pending;
-    p->mode_announce_pending = p->mode_answer_pending = false;
+  const bool announcement = p->control.take(Control::mode_announce);
+  if (p->control.take(Control::mode_answer) || announcement)
     push_control(wire::Frame{0, wire::Mode{m.mode_sync.seq(), to_wire(m.mode)}}, announcement);
-  }
-  if (p->ping_due) {
-    p->ping_due = false;
+  if (p->control.take(Control::ping)) {
     p->ping_outstanding = true;
     p->ping_loaded = p->flight.bytes() > kUnloadedProbeBytes;
     p->ping_received_mark = p->stats.bytes_received;
@@ -1447,7 +1446,7 @@ std::optional<Time> Flow::next_deadline() const {
           if (!p.corroboration_sought) consider(*p.unanswered_since + deadline / 2);
           consider(*p.unanswered_since + (p.suspect ? m.uncorroborated_deadline(p) : deadline));
         }
-        if (!p.ping_outstanding && !p.ping_due) consider(p.next_ping);
+        if (!p.ping_outstanding && !p.control.owes(Control::ping)) consider(p.next_ping);
         break;
       default:
         break;
@@ -1480,7 +1479,7 @@ void Flow::on_timer(Time now) {
   for (const auto& kv : m.paths)
     ids.push_back(kv.first);
   for (PathId id : ids) {
-    PathEntry* p = m.find(id);
+    Path* p = m.find(id);
     if (p == nullptr) continue;
     switch (p->state) {
       case PathState::idle:
@@ -1495,8 +1494,8 @@ void Flow::on_timer(Time now) {
         break;
       case PathState::up:
         if (m.judge_silence(*p, now)) break;
-        if (!p->ping_outstanding && !p->ping_due && now >= p->next_ping) {
-          p->ping_due = true;
+        if (!p->ping_outstanding && !p->control.owes(Control::ping) && now >= p->next_ping) {
+          p->control.owe(Control::ping);
           // In race and bond every up path carries data, so each is pinged as the active one.
           const bool carrying = id == m.active || m.mode != Mode::prime;
           p->next_ping =
@@ -1567,7 +1566,7 @@ void Flow::abort(Time now) {
   Impl& m = *impl_;
   if (m.finished()) return;
   for (auto& [id, p] : m.paths)
-    p.close_pending = p.state == PathState::up;
+    p.control.owe_if(Control::abort_close, p.state == PathState::up);
   m.fail(FlowError::aborted, now);
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/control_queue.hpp"
 #include "core/path_flight.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
@@ -12,23 +13,31 @@
 
 namespace rendr::core {
 
-struct PathEntry {
+// Where a client path in PathState::handshaking stands (none in every other state).
+enum class HandshakeStep : std::uint8_t {
+  none,
+  awaiting_open,  // connected while another path carries the flow's OPEN; JOINs after OPEN_ACK
+  open_queued,    // the OPEN goes out on this path
+  open_sent,      // OPEN sent, waiting for OPEN_ACK
+  join_queued,    // the JOIN goes out on this path (the flow is established)
+  join_sent,      // JOIN sent, waiting for JOIN_ACK
+};
+
+struct Path {
   PathId id = kNoPath;
   PathState state = PathState::idle;
+  HandshakeStep handshake = HandshakeStep::none;
+  ControlQueue control;  // control frames owed on this path
 
   // Client: dialing and handshake.
   Time next_dial{};
   Duration backoff{};
   Time handshake_sent{};
-  bool open_pending = false;  // send OPEN on this path
-  bool join_pending = false;  // send JOIN on this path (once the flow is established)
-  bool handshake_in_flight = false;
   std::uint64_t join_counter = 0;
   wire::Nonce join_nonce{};
-
-  // Server: handshake answers to send.
-  bool open_ack_pending = false;
-  bool join_ack_pending = false;
+  bool handshake_in_flight() const {
+    return handshake == HandshakeStep::open_sent || handshake == HandshakeStep::join_sent;
+  }
 
   // Liveness.
   Time last_heard{};
@@ -45,17 +54,13 @@ struct PathEntry {
     corroboration_sought = suspect = false;
   }
   Time next_ping{};
-  bool ping_due = false;
   bool ping_outstanding = false;
   std::uint64_t ping_id = 0;
-  bool close_pending = false;  // send CLOSE (abort) before the carrier closes
-  bool pong_pending = false;
   // DATA arrived here while another path carries the flow's ACKs. The peer judges this path's
-  // liveness by answers on it, so the next ACK is copied here too (ack_due) — otherwise a path
-  // just migrated away from would look silent and be declared dead.
+  // liveness by answers on it, so the next ACK is copied here too (Control::ack_copy) —
+  // otherwise a path just migrated away from would look silent and be declared dead.
   bool ack_owed = false;
-  bool ack_due = false;
-  wire::Pong pong{};
+  wire::Pong pong{};  // sent with Control::pong
   RttEstimator rtt;
 
   // Data carried, to decide whether its death needs a replay.
@@ -77,11 +82,6 @@ struct PathEntry {
   // whether its carrier is idle (its last pull got no DATA; the next kick makes it pull).
   std::int64_t bond_credit = 0;
   bool bond_idle = false;
-
-  // Mode agreement: send MODE{seq, mode} as our announcement (ack-eliciting) or as the answer
-  // to the peer's.
-  bool mode_announce_pending = false;
-  bool mode_answer_pending = false;
 
   PathStats stats;
 };
