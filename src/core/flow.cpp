@@ -9,10 +9,9 @@
 #include "core/path.hpp"
 #include "core/path_flight.hpp"
 #include "core/quality_monitor.hpp"
-#include "core/recv_buffer.hpp"
 #include "core/retransmit_queue.hpp"
 #include "core/rtt.hpp"
-#include "core/send_buffer.hpp"
+#include "core/stream_payload.hpp"
 
 namespace rendr::core {
 
@@ -82,30 +81,15 @@ struct Flow::Impl {
   std::uint64_t peer_ack_seen = 0;
   std::optional<Time> no_path_since;
 
-  // Send side.
-  SendBuffer send;
-  std::uint64_t next_send = 0;   // next never-sent offset: no path has sent anything above it
-  RetransmitQueue rtx;           // prime and bond: ranges to send again (race needs none)
-  std::uint64_t peer_limit = 0;  // flow control: we may send below this offset
-  std::optional<std::uint64_t> fin_offset;
-  bool fin_acked = false;
+  // What is sent and received (the byte stream).
+  std::unique_ptr<Payload> payload;
 
   // Close handshake. A side is *done* when its FIN is acknowledged and it has sent an ACK for
   // the peer's whole stream; it then sends CLOSE(normal) ("done") and stays up, re-acknowledging,
   // until the peer's "done" proves the peer has that ACK too, or close_linger passes.
-  bool fin_ack_sent = false;         // an ACK with fin_received went out
   bool done_notice_pending = false;  // send CLOSE(normal) on the active path
   bool peer_done = false;            // the peer's CLOSE(normal) arrived
   std::optional<Time> done_since;
-
-  // Receive side.
-  RecvBuffer recv;
-  std::optional<std::uint64_t> peer_fin;
-  bool ack_pending = false;
-  bool ack_immediate = false;
-  Time ack_deadline{};
-  std::uint64_t unacked_bytes = 0;
-  std::uint64_t advertised_limit = 0;
 
   // Modes.
   ModeSync mode_sync;
@@ -126,11 +110,7 @@ struct Flow::Impl {
   std::optional<Time> liveness_recheck;
 
   Impl(const FlowConfig& c, Role r)
-      : config(c),
-        role(r),
-        mode(c.mode),
-        send(std::max<std::size_t>(c.max_data_payload, 1024), c.send_buffer),
-        recv(c.recv_window) {}
+      : config(c), role(r), mode(c.mode), payload(std::make_unique<StreamPayload>(c)) {}
 
   // ---- helpers
 
@@ -195,20 +175,20 @@ struct Flow::Impl {
   void schedule_replay() {
     for (auto& [id, p] : paths)
       p.fin_sent = false;
-    if (mode != Mode::race) rtx.reset(send.base(), next_send);
+    if (mode != Mode::race) payload->retransmits().reset(payload->acked(), payload->next_new());
   }
 
   // What a path that went down carried and the peer has not acknowledged may be lost.
   void recover_from_loss_of(Path& p) {
     switch (mode) {
       case Mode::prime:
-        if (p.data_sent_end > send.base() || p.fin_sent) schedule_replay();
+        if (p.data_sent_end > payload->acked() || p.fin_sent) schedule_replay();
         break;
       case Mode::race:
         break;  // the other up paths carry (or will carry) every byte themselves
       case Mode::bond:
         // Only its own ranges, at once, on whichever paths pull next.
-        p.flight.requeue_unacked(send.base(), rtx);
+        p.flight.requeue_unacked(payload->acked(), payload->retransmits());
         if (p.fin_sent) {
           for (auto& [id, q] : paths)
             q.fin_sent = false;
@@ -230,11 +210,9 @@ struct Flow::Impl {
     return id == active || active == kNoPath || mode == Mode::race;
   }
 
-  std::uint64_t window_end() const { return std::min<std::uint64_t>(send.end(), peer_limit); }
-
   // The FIN goes out on a data-carrying path once it has sent everything before it.
   bool fin_due(const Path& p, bool caught_up) const {
-    return fin_offset && !p.fin_sent && !fin_acked && caught_up;
+    return payload->fin_offset() && !p.fin_sent && !payload->fin_acked() && caught_up;
   }
 
   void set_active(PathId id, MigrateCause cause, Time now) {
@@ -255,7 +233,7 @@ struct Flow::Impl {
     if (Path* p = find(id)) {
       // The new active path gets an immediate ping (fresh RTT) and the pending ACK.
       p->next_ping = now;
-      if (ack_pending) ack_immediate = true;
+      if (payload->ack_pending()) payload->request_ack(true, now);
     }
   }
 
@@ -297,10 +275,8 @@ struct Flow::Impl {
   }
 
   bool done() const {
-    const bool sent_done = fin_offset && fin_acked && send.base() == *fin_offset;
-    const bool recv_done = peer_fin && recv.next() == *peer_fin;
     // An unconfirmed MODE keeps us open, so both ends end in the same mode.
-    return sent_done && recv_done && fin_ack_sent && !mode_sync.unconfirmed();
+    return payload->complete() && !mode_sync.unconfirmed();
   }
 
   void maybe_finish(Time now) {
@@ -324,7 +300,7 @@ struct Flow::Impl {
     if (was_up) recover_from_loss_of(p);
     // So may our last ACK (if it opened the window, the peer would wait for it forever) and
     // our "done".
-    if (was_up) request_ack(true, now);
+    if (was_up) payload->request_ack(true, now);
     if (was_up && done_since) done_notice_pending = true;
     if (p.handshake == HandshakeStep::open_queued ||
         (role == Role::client && state == FlowState::opening && p.handshake_in_flight())) {
@@ -382,8 +358,8 @@ struct Flow::Impl {
   // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
   void mark_heard(Path& p, Time now) {
     p.last_heard = now;
-    const bool outstanding =
-        p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
+    const bool outstanding = p.ping_outstanding || p.data_sent_end > payload->acked() ||
+                             (p.fin_sent && !payload->fin_acked());
     p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
     for (const auto& [id, q] : paths) {
       if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
@@ -474,41 +450,7 @@ struct Flow::Impl {
       set_active(p.id, MigrateCause::follow_peer, now);
     }
     peer_data_end_seen = std::max(peer_data_end_seen, end);
-    if (peer_fin && end > *peer_fin) {
-      ++counters.protocol_errors;
-      return;
-    }
-    const std::uint64_t limit = recv.limit();
-    if (end > limit) {
-      // The peer ignored our window: drop what does not fit, never buffer it.
-      ++counters.protocol_errors;
-      if (d.offset >= limit) return;
-    }
-    const std::size_t keep =
-        static_cast<std::size_t>(std::min<std::uint64_t>(end, limit) - d.offset);
-    wire::Slice slice;
-    if (!d.payload.empty()) {
-      const auto start = static_cast<std::size_t>(d.payload.data() - backing.data());
-      slice = backing.sub(start, keep);
-    }
-    const auto result = recv.insert(d.offset, std::move(slice));
-    counters.recv_dups += result.duplicate ? 1 : 0;
-    counters.recv_queue_hwm = std::max<std::uint64_t>(counters.recv_queue_hwm, recv.segments());
-    if (result.advanced > 0) {
-      unacked_bytes += result.advanced;
-      counters.bytes_delivered = recv.next();
-      signal_readable();
-    }
-    request_ack(result.duplicate || unacked_bytes >= config.ack_every_bytes, now);
-    if (peer_fin && recv.next() == *peer_fin) signal_readable();
-  }
-
-  void request_ack(bool immediate, Time now) {
-    if (!ack_pending) {
-      ack_pending = true;
-      ack_deadline = now + config.max_ack_delay;
-    }
-    if (immediate) ack_immediate = true;
+    if (payload->on_data(d, backing, counters, now)) signal_readable();
   }
 
   void handle_ack(Path& p, const wire::Ack& a, Time now) {
@@ -517,46 +459,36 @@ struct Flow::Impl {
       set_active(p.id, MigrateCause::follow_peer, now);
     }
     peer_ack_seen = std::max(peer_ack_seen, a.delivered);
-    if (a.delivered > next_send) {
-      // Acknowledging bytes never sent: a broken or malicious peer.
+    if (!payload->on_ack(a)) {
       ++counters.protocol_errors;
       return;
     }
-    acknowledge(a.delivered, now);
-    if (a.limit > peer_limit) peer_limit = a.limit;
-    if (a.fin_received && fin_offset && a.delivered >= *fin_offset) fin_acked = true;
+    acknowledged(now);
     maybe_finish(now);
   }
 
+  // The peer acknowledged `delivered` by other means than an ACK.
   void acknowledge(std::uint64_t delivered, Time now) {
-    if (delivered <= send.base()) return;
-    delivered = std::min(delivered, send.end());
-    send.release_to(delivered);
-    counters.bytes_acked = send.base();
-    if (next_send < send.base()) next_send = send.base();
+    if (payload->release_to(delivered)) acknowledged(now);
+  }
+
+  // The acknowledged offset may have moved: paths, the probe and the writer learn of it.
+  void acknowledged(Time now) {
+    const std::uint64_t base = payload->acked();
+    if (base == counters.bytes_acked) return;
+    counters.bytes_acked = base;
     for (auto& [id, p] : paths)
-      p.flight.on_acked(delivered, now);
+      p.flight.on_acked(base, now);
     advance_probe(now);
     signal_writable_if_room();
   }
 
   void signal_writable_if_room() {
-    if (!fin_offset && send.free_space() > 0) signal_writable();
+    if (payload->write_capacity() > 0) signal_writable();
   }
 
-  void handle_fin(Path& p, const wire::Fin& f, Time now) {
-    (void)p;
-    if (peer_fin && *peer_fin != f.final_offset) {
-      ++counters.protocol_errors;
-      return;
-    }
-    if (f.final_offset < recv.next()) {
-      ++counters.protocol_errors;
-      return;
-    }
-    peer_fin = f.final_offset;
-    request_ack(true, now);
-    if (recv.next() == *peer_fin) signal_readable();
+  void handle_fin(const wire::Fin& f, Time now) {
+    if (payload->on_fin(f.final_offset, counters, now)) signal_readable();
   }
 
   void handle_ping(Path& p, const wire::Ping& ping) {
@@ -663,13 +595,15 @@ struct Flow::Impl {
       // Every path sends every unacknowledged byte, from the acknowledged offset: simpler than
       // proving which bytes a path already carried, and it makes pending replays moot.
       for (auto& [id, p] : paths)
-        p.send_cursor = send.base();
-      rtx.clear();
+        p.send_cursor = payload->acked();
+      payload->retransmits().clear();
     } else if (previous == Mode::race) {
       // Race paths lag one another; bytes only a dead (or lagging) path carried must still
       // reach the peer, so the new carrier sends what it has not sent itself.
       const Path* carrier = find(active != kNoPath ? active : first_up_path());
-      if (carrier != nullptr) rtx.reset(std::max(carrier->send_cursor, send.base()), next_send);
+      if (carrier != nullptr)
+        payload->retransmits().reset(std::max(carrier->send_cursor, payload->acked()),
+                                     payload->next_new());
     }
   }
 
@@ -738,7 +672,8 @@ struct Flow::Impl {
       any = true;
       aggregate_rate += c.delivery_rate;
     }
-    const std::uint64_t room = peer_limit > send.base() ? peer_limit - send.base() : 0;
+    const std::uint64_t room =
+        payload->peer_limit() > payload->acked() ? payload->peer_limit() - payload->acked() : 0;
     auto in_time = [&](const Path& q) {
       return bond_admits(estimated_arrival(candidate(q), config.max_data_payload), best,
                          aggregate_rate, room);
@@ -786,19 +721,23 @@ struct Flow::Impl {
 
   // Whether `p` has DATA or a FIN to send now, by mode.
   bool wants_data(const Path& p) const {
+    const Payload& out = *payload;
+    const std::uint64_t base = out.acked();
+    const std::uint64_t next = out.next_new();
+    const auto fin = out.fin_offset();
     switch (mode) {
       case Mode::prime:
         if (p.id != active) return false;
-        if (rtx.pending(send.base()) || (next_send < window_end() && !probe_drain_since))
+        if (out.retransmits().pending(base) || (next < out.window_end() && !probe_drain_since))
           return true;
-        return fin_due(p, fin_offset && next_send == *fin_offset);
+        return fin_due(p, fin && next == *fin);
       case Mode::race: {
-        const std::uint64_t cursor = std::max(p.send_cursor, send.base());
-        return cursor < window_end() || fin_due(p, fin_offset && cursor == *fin_offset);
+        const std::uint64_t cursor = std::max(p.send_cursor, base);
+        return cursor < out.window_end() || fin_due(p, fin && cursor == *fin);
       }
       case Mode::bond:
-        if (rtx.pending(send.base()) || next_send < window_end()) return bond_admits_path(p);
-        return fin_due(p, fin_offset && next_send == *fin_offset);
+        if (out.retransmits().pending(base) || next < out.window_end()) return bond_admits_path(p);
+        return fin_due(p, fin && next == *fin);
     }
     return false;
   }
@@ -813,7 +752,7 @@ struct Flow::Impl {
 
   // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
   std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
-    wire::Slice slice = send.slice(from, to, config.max_data_payload);
+    wire::Slice slice = payload->frame_payload(from, to, config.max_data_payload);
     const std::uint64_t end = from + slice.size();
     OutFrame o;
     o.header_size =
@@ -831,7 +770,7 @@ struct Flow::Impl {
   }
 
   void push_fin(Batch& b) {
-    OutFrame o = encode_control(wire::Frame{0, wire::Fin{*fin_offset}});
+    OutFrame o = encode_control(wire::Frame{0, wire::Fin{*payload->fin_offset()}});
     b.budget -= std::min(b.budget, o.size());
     b.out.push_back(std::move(o));
     ++b.path.stats.frames_sent;
@@ -841,47 +780,53 @@ struct Flow::Impl {
 
   // Prime: retransmissions first, then new bytes within the peer's window, on the active path.
   void send_prime(Batch& b) {
+    Payload& out = *payload;
+    RetransmitQueue& rtx = out.retransmits();
     while (b.budget > 0) {
-      const auto r = rtx.next(send.base());
+      const auto r = rtx.next(out.acked());
       if (!r) break;
       const std::uint64_t end = push_data(b, r->from, r->to);
       counters.retransmitted_bytes += end - r->from;
       rtx.consumed(end);
     }
-    const std::uint64_t limit = window_end();
-    while (b.budget > 0 && next_send < limit && !probe_drain_since)
-      next_send = push_data(b, next_send, limit);
-    if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
-      push_fin(b);
+    const std::uint64_t limit = out.window_end();
+    while (b.budget > 0 && out.next_new() < limit && !probe_drain_since)
+      out.sent_new_to(push_data(b, out.next_new(), limit));
+    const auto fin = out.fin_offset();
+    if (fin_due(b.path, fin && out.next_new() == *fin && !rtx.pending(out.acked()))) push_fin(b);
   }
 
   // Race: every up path sends the whole stream from its own cursor.
   void send_race(Batch& b) {
+    Payload& out = *payload;
     Path& p = b.path;
-    const std::uint64_t limit = window_end();
-    std::uint64_t cursor = std::max(p.send_cursor, send.base());
+    const std::uint64_t limit = out.window_end();
+    std::uint64_t cursor = std::max(p.send_cursor, out.acked());
     while (b.budget > 0 && cursor < limit)
       cursor = push_data(b, cursor, limit);
     p.send_cursor = cursor;
-    next_send = std::max(next_send, cursor);
-    if (fin_due(p, fin_offset && cursor == *fin_offset)) push_fin(b);
+    out.sent_new_to(cursor);
+    const auto fin = out.fin_offset();
+    if (fin_due(p, fin && cursor == *fin)) push_fin(b);
   }
 
   // Bond: like prime, but each frame only while the scheduler admits this path.
   void send_bond(Batch& b) {
+    Payload& out = *payload;
+    RetransmitQueue& rtx = out.retransmits();
     while (b.budget > 0) {
-      const auto r = rtx.next(send.base());
+      const auto r = rtx.next(out.acked());
       if (!r || !bond_admits_path(b.path)) break;
       const std::uint64_t end = push_data(b, r->from, r->to);
       counters.retransmitted_bytes += end - r->from;
       rtx.consumed(end);
     }
-    const std::uint64_t limit = window_end();
-    while (b.budget > 0 && next_send < limit && !rtx.pending(send.base()) &&
+    const std::uint64_t limit = out.window_end();
+    while (b.budget > 0 && out.next_new() < limit && !rtx.pending(out.acked()) &&
            bond_admits_path(b.path))
-      next_send = push_data(b, next_send, limit);
-    if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
-      push_fin(b);
+      out.sent_new_to(push_data(b, out.next_new(), limit));
+    const auto fin = out.fin_offset();
+    if (fin_due(b.path, fin && out.next_new() == *fin && !rtx.pending(out.acked()))) push_fin(b);
   }
 
   void handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
@@ -902,7 +847,7 @@ struct Flow::Impl {
       fail(FlowError::handshake_failed, now);
       return;
     }
-    peer_limit = a.window;
+    payload->raise_peer_limit(a.window);
     p.handshake = HandshakeStep::none;
     p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     state = FlowState::established;
@@ -933,7 +878,7 @@ struct Flow::Impl {
     p.handshake = HandshakeStep::none;
     p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
     ++counters.joins_accepted;
-    if (a.delivered <= next_send) acknowledge(a.delivered, now);
+    if (a.delivered <= payload->next_new()) acknowledge(a.delivered, now);
     path_up(p, now);
   }
 };
@@ -950,7 +895,6 @@ std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
   crypto::random_bytes(impl->client_nonce);
   impl->state = FlowState::opening;
   impl->no_path_since = now;
-  impl->advertised_limit = impl->recv.limit();
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
 }
 
@@ -977,14 +921,13 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   crypto::random_bytes(impl->server_nonce);
   impl->key =
       crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
-  impl->peer_limit = open.window;
+  impl->payload->raise_peer_limit(open.window);
   impl->state = FlowState::established;
-  impl->advertised_limit = impl->recv.limit();
   impl->open = open;
   // Fixed now, so a repeated OPEN gets exactly what the first path gets.
   wire::OpenAck& ack = impl->open_ack;
   ack.status = wire::Status::ok;
-  ack.window = impl->recv.limit();
+  ack.window = impl->payload->received_limit();
   ack.key_share = impl->key_pair.public_key();
   ack.nonce = impl->server_nonce;
   ack.confirm =
@@ -1035,11 +978,11 @@ FlowStats Flow::stats(Time now) const {
   s.mode = m.mode;
   s.state = m.state;
   s.active_path = m.active;
-  s.bytes_written = m.send.end();
-  s.bytes_acked = m.send.base();
-  s.bytes_delivered = m.recv.next();
-  s.send_buffered = m.send.end() - m.send.base();
-  s.recv_buffered = m.recv.buffered();
+  s.bytes_written = m.payload->written();
+  s.bytes_acked = m.payload->acked();
+  s.bytes_delivered = m.payload->delivered();
+  s.send_buffered = m.payload->written() - m.payload->acked();
+  s.recv_buffered = m.payload->received_buffered();
   s.bond_stuck_skips = m.bond_stuck_skips;
   for (const auto& [id, p] : m.paths) {
     PathStats ps = p.stats;
@@ -1236,17 +1179,17 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
         } else if constexpr (std::is_same_v<T, wire::Ack>) {
           m.handle_ack(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Fin>) {
-          m.handle_fin(*p, body, now);
+          m.handle_fin(body, now);
         } else if constexpr (std::is_same_v<T, wire::Ping>) {
           m.handle_ping(*p, body);
         } else if constexpr (std::is_same_v<T, wire::Pong>) {
           m.handle_pong(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Close>) {
-          if (body.code == wire::CloseCode::normal && m.fin_offset) {
+          if (body.code == wire::CloseCode::normal && m.payload->fin_offset()) {
             // The peer is done: it has every byte and the FIN we sent, whatever ACK was lost.
             m.peer_done = true;
-            m.fin_acked = true;
-            m.acknowledge(*m.fin_offset, now);
+            m.payload->set_fin_acked();
+            m.acknowledge(*m.payload->fin_offset(), now);
           } else {
             m.fail(body.code == wire::CloseCode::migration_budget_exceeded
                        ? FlowError::migration_budget_exceeded
@@ -1287,8 +1230,7 @@ bool Flow::wants_transmit(PathId id) const {
       p->control.owes(Control::ping))
     return true;
   if (p->control.owes(Control::mode_announce) || p->control.owes(Control::mode_answer)) return true;
-  if (m.carries_acks(id) && ((m.ack_pending && m.ack_immediate) || m.done_notice_pending))
-    return true;
+  if (m.carries_acks(id) && (m.payload->ack_due_now() || m.done_notice_pending)) return true;
   return m.wants_data(*p);
 }
 
@@ -1312,7 +1254,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
       wire::Open first;
       first.flow_id = m.flow_id;
       first.mode = to_wire(m.mode);
-      first.window = m.recv.limit();
+      first.window = m.payload->received_limit();
       first.key_share = m.key_pair.public_key();
       first.nonce = m.client_nonce;
       m.open = first;
@@ -1340,13 +1282,13 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     return true;
   }
   if (p->control.take(Control::open_ack)) {
-    m.advertised_limit = std::max(m.advertised_limit, m.open_ack.window);
+    m.payload->advertised(m.open_ack.window);
     push_control(wire::Frame{0, m.open_ack}, false);
   }
   if (p->control.take(Control::join_ack)) {
     wire::JoinAck ack;
     ack.status = wire::Status::ok;
-    ack.delivered = m.recv.next();
+    ack.delivered = m.payload->delivered();
     ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce, ack.status,
                                    ack.delivered);
     push_control(wire::Frame{0, ack}, false);
@@ -1360,26 +1302,20 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
 
   if (p->control.take(Control::pong)) push_control(wire::Frame{0, p->pong}, false);
   const bool carries_acks = m.carries_acks(id);
-  if ((m.ack_pending && carries_acks) || p->control.owes(Control::ack_copy)) {
-    const bool flow_ack = m.ack_pending && carries_acks;  // not just a copy for this path
-    wire::Ack ack;
-    ack.delivered = m.recv.next();
-    ack.limit = m.recv.limit();
-    ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
+  if ((m.payload->ack_pending() && carries_acks) || p->control.owes(Control::ack_copy)) {
+    const bool flow_ack = m.payload->ack_pending() && carries_acks;  // not just a copy
+    const wire::Ack ack = m.payload->make_ack();
     push_control(wire::Frame{0, ack}, false);
-    m.advertised_limit = ack.limit;
+    m.payload->ack_sent(ack, flow_ack);
     p->ack_owed = false;
     p->control.drop(Control::ack_copy);
     if (flow_ack) {
-      m.ack_pending = m.ack_immediate = false;
-      m.unacked_bytes = 0;
       // Race: ACKs go on every path, so a dead path never holds back the sender's window.
       for (auto& [qid, q] : m.paths) {
         if (qid != id && (q.ack_owed || m.mode == Mode::race) && q.state == PathState::up)
           q.control.owe(Control::ack_copy);
       }
     }
-    m.fin_ack_sent = m.fin_ack_sent || ack.fin_received;
     m.maybe_finish(now);  // this may have been the ACK that makes us done
   }
   if (m.done_notice_pending && carries_acks) {
@@ -1426,7 +1362,7 @@ std::optional<Time> Flow::next_deadline() const {
   auto consider = [&](Time x) {
     if (!t || x < *t) t = x;
   };
-  if (m.ack_pending && !m.ack_immediate) consider(m.ack_deadline);
+  if (auto due = m.payload->ack_timer()) consider(*due);
   if (m.no_path_since) consider(*m.no_path_since + m.config.migration_budget);
   if (m.done_since) consider(*m.done_since + m.config.close_linger);
   if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
@@ -1473,7 +1409,7 @@ void Flow::on_timer(Time now) {
            now);
     return;
   }
-  if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
+  m.payload->on_timer(now);
   std::vector<PathId> ids;
   ids.reserve(m.paths.size());
   for (const auto& kv : m.paths)
@@ -1526,39 +1462,36 @@ std::optional<Event> Flow::poll_event() {
 std::size_t Flow::write(wire::ConstBytes bytes, Time now) {
   Impl& m = *impl_;
   (void)now;
-  if (m.finished() || m.fin_offset) return 0;
-  return m.send.append(bytes);
+  if (m.finished()) return 0;
+  return m.payload->write(bytes);
 }
 
 std::size_t Flow::write_capacity() const {
   const Impl& m = *impl_;
-  if (m.finished() || m.fin_offset) return 0;
-  return m.send.free_space();
+  if (m.finished()) return 0;
+  return m.payload->write_capacity();
 }
 
 std::size_t Flow::read(wire::MutableBytes out, Time now) {
   Impl& m = *impl_;
-  const std::size_t n = m.recv.read(out);
-  if (n > 0 && !m.finished()) {
-    // Window update once a quarter of the window has opened since the last advertisement.
-    if (m.recv.limit() - m.advertised_limit >= m.config.recv_window / 4) m.request_ack(true, now);
-  }
+  const std::size_t n = m.payload->read(out);
+  // Window update once a quarter of the window has opened since the last advertisement.
+  if (n > 0 && !m.finished() && m.payload->window_update_due()) m.payload->request_ack(true, now);
   return n;
 }
 
 std::size_t Flow::readable_bytes() const {
-  return impl_->recv.readable();
+  return impl_->payload->readable_bytes();
 }
 
 bool Flow::eof() const {
-  const Impl& m = *impl_;
-  return m.peer_fin && m.recv.read_offset() == *m.peer_fin;
+  return impl_->payload->eof();
 }
 
 void Flow::close(Time now) {
   Impl& m = *impl_;
-  if (m.finished() || m.fin_offset) return;
-  m.fin_offset = m.send.end();
+  if (m.finished() || m.payload->send_closed()) return;
+  m.payload->close();
   m.maybe_finish(now);
 }
 
@@ -1571,7 +1504,7 @@ void Flow::abort(Time now) {
 }
 
 bool Flow::send_closed() const {
-  return impl_->fin_offset.has_value();
+  return impl_->payload->send_closed();
 }
 
 }  // namespace rendr::core
