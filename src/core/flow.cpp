@@ -8,7 +8,9 @@
 #include "core/mode_sync.hpp"
 #include "core/path.hpp"
 #include "core/path_flight.hpp"
+#include "core/prime_scheduler.hpp"
 #include "core/quality_monitor.hpp"
+#include "core/race_scheduler.hpp"
 #include "core/retransmit_queue.hpp"
 #include "core/rtt.hpp"
 #include "core/stream_payload.hpp"
@@ -21,10 +23,6 @@ namespace {
 // arriving while it was out) may have queued behind it, so prime quality switching ignores its
 // RTT sample. Small on purpose: even 64 KiB is 13 ms of queue at 40 Mbit/s.
 constexpr std::uint64_t kUnloadedProbeBytes = 4 * 1024;
-
-// Bond: bytes per unit of weight a path may send per round of the weighted shares. A few
-// frames, so the split follows the weights closely without interleaving every frame.
-constexpr std::int64_t kBondQuantum = 64 * 1024;
 
 wire::ModeCode to_wire(Mode m) {
   return static_cast<wire::ModeCode>(m);
@@ -99,7 +97,11 @@ struct Flow::Impl {
   std::optional<Time> probe_drain_since;
   bool probe_ping_sent = false;
   Time next_probe_at{};
-  mutable std::uint64_t bond_stuck_skips = 0;  // see Path::bond_skipping
+  // Where payload goes, one scheduler per mode (scheduler.hpp).
+  SchedulerContext scheduling{*payload, paths, active, config, counters, probe_drain_since};
+  PrimeScheduler prime{scheduling};
+  RaceScheduler race{scheduling};
+  BondScheduler bond{scheduling};
 
   std::deque<Event> events;
   bool readable_signalled = false;
@@ -170,49 +172,32 @@ struct Flow::Impl {
     return best;
   }
 
+  Scheduler& scheduler() {
+    switch (mode) {
+      case Mode::race:
+        return race;
+      case Mode::bond:
+        return bond;
+      case Mode::prime:
+        break;
+    }
+    return prime;
+  }
+  const Scheduler& scheduler() const { return const_cast<Impl*>(this)->scheduler(); }
+
   // Everything unacknowledged (and the FIN) goes out again: in prime on the active path, in
   // bond on whichever paths pull. Race needs nothing: every up path sends the whole stream.
-  void schedule_replay() {
-    for (auto& [id, p] : paths)
-      p.fin_sent = false;
-    if (mode != Mode::race) payload->retransmits().reset(payload->acked(), payload->next_new());
-  }
+  void schedule_replay() { scheduler().replay_unacked(); }
 
   // What a path that went down carried and the peer has not acknowledged may be lost.
   void recover_from_loss_of(Path& p) {
-    switch (mode) {
-      case Mode::prime:
-        if (p.data_sent_end > payload->acked() || p.fin_sent) schedule_replay();
-        break;
-      case Mode::race:
-        break;  // the other up paths carry (or will carry) every byte themselves
-      case Mode::bond:
-        // Only its own ranges, at once, on whichever paths pull next.
-        p.flight.requeue_unacked(payload->acked(), payload->retransmits());
-        if (p.fin_sent) {
-          for (auto& [id, q] : paths)
-            q.fin_sent = false;
-        }
-        break;
-    }
+    scheduler().on_path_lost(p);
     p.flight.clear();
-  }
-
-  PathId first_up_path() const {
-    for (const auto& [id, p] : paths) {
-      if (p.state == PathState::up) return id;
-    }
-    return kNoPath;
   }
 
   // The path that carries the flow's ACKs and "done": the active one, or any in race mode.
   bool carries_acks(PathId id) const {
     return id == active || active == kNoPath || mode == Mode::race;
-  }
-
-  // The FIN goes out on a data-carrying path once it has sent everything before it.
-  bool fin_due(const Path& p, bool caught_up) const {
-    return payload->fin_offset() && !p.fin_sent && !payload->fin_acked() && caught_up;
   }
 
   void set_active(PathId id, MigrateCause cause, Time now) {
@@ -591,20 +576,7 @@ struct Flow::Impl {
     end_probe();
     for (auto& [id, p] : paths)
       p.bond_skipping = false;
-    if (next == Mode::race) {
-      // Every path sends every unacknowledged byte, from the acknowledged offset: simpler than
-      // proving which bytes a path already carried, and it makes pending replays moot.
-      for (auto& [id, p] : paths)
-        p.send_cursor = payload->acked();
-      payload->retransmits().clear();
-    } else if (previous == Mode::race) {
-      // Race paths lag one another; bytes only a dead (or lagging) path carried must still
-      // reach the peer, so the new carrier sends what it has not sent itself.
-      const Path* carrier = find(active != kNoPath ? active : first_up_path());
-      if (carrier != nullptr)
-        payload->retransmits().reset(std::max(carrier->send_cursor, payload->acked()),
-                                     payload->next_new());
-    }
+    scheduler().on_enter(previous);
   }
 
   void handle_mode(Path& p, const wire::Mode& frame) {
@@ -645,109 +617,23 @@ struct Flow::Impl {
     events.push_back(e);
   }
 
-  // ---- bond scheduling
-
-  // Whether `p` may take the next DATA frame: its estimated arrival is close enough to the best
-  // path's (bond_scheduler.hpp), and it is within its weighted share (bond_share_admits).
-  bool bond_admits_path(const Path& p) const {
-    // A path without an RTT sample yet is assumed as slow as the slowest measured one.
-    Duration unmeasured_srtt{};
-    for (const auto& [id, q] : paths) {
-      if (q.state == PathState::up && q.rtt.has_sample())
-        unmeasured_srtt = std::max(unmeasured_srtt, q.rtt.srtt());
-    }
-    auto candidate = [&](const Path& q) {
-      const double measured = q.flight.delivery_rate();
-      return BondCandidate{q.rtt.has_sample() ? q.rtt.srtt() : unmeasured_srtt, q.flight.bytes(),
-                           measured > 0 ? measured : config.bond_initial_rate, q.weight};
-    };
-    double best = 0;
-    double aggregate_rate = 0;
-    bool any = false;
-    for (const auto& [id, q] : paths) {
-      if (q.state != PathState::up) continue;
-      const BondCandidate c = candidate(q);
-      const double arrival = estimated_arrival(c, config.max_data_payload);
-      best = any ? std::min(best, arrival) : arrival;
-      any = true;
-      aggregate_rate += c.delivery_rate;
-    }
-    const std::uint64_t room =
-        payload->peer_limit() > payload->acked() ? payload->peer_limit() - payload->acked() : 0;
-    auto in_time = [&](const Path& q) {
-      return bond_admits(estimated_arrival(candidate(q), config.max_data_payload), best,
-                         aggregate_rate, room);
-    };
-    if (!in_time(p)) {
-      if (!p.bond_skipping) {
-        p.bond_skipping = true;
-        ++bond_stuck_skips;
-      }
-      return false;
-    }
-    p.bond_skipping = false;
-    return bond_share_admits(p, in_time);
-  }
-
-  // Weights as shares, by rounds (deficit round robin): each round gives every up path
-  // kBondQuantum bytes per unit of weight. A path with credit left may send; one without may
-  // not while another path whose carrier is idle (it asked and got nothing, so it takes bytes
-  // at once; the pump kicks it) still has credit and is in time. Otherwise a new round starts
-  // (bond_charge). A busy carrier never holds the others back: when the application writes
-  // less than the paths carry, the weights decide the split; when it writes more, each path
-  // takes what it can and the bandwidths add up. (Only the carrier's idleness is a sure sign
-  // that a path can take more now; its flight against its BDP is not: a path at exactly its
-  // capacity has no queue and no room either.)
-  template <class InTime>
-  bool bond_share_admits(const Path& p, const InTime& in_time) const {
-    if (p.bond_credit > 0) return true;
-    for (const auto& [id, q] : paths) {
-      if (&q != &p && q.state == PathState::up && q.bond_idle && q.bond_credit > 0 && in_time(q))
-        return false;
-    }
-    return true;
-  }
-
-  void bond_charge(Path& p, std::uint64_t bytes) {
-    if (p.bond_credit <= 0) {
-      for (auto& [id, q] : paths)
-        q.bond_credit = kBondQuantum * std::max<std::uint32_t>(q.weight, 1);
-    }
-    p.bond_credit -= static_cast<std::int64_t>(bytes);
-    p.bond_idle = false;
-  }
-
   // ---- data out
 
-  // Whether `p` has DATA or a FIN to send now, by mode.
-  bool wants_data(const Path& p) const {
-    const Payload& out = *payload;
-    const std::uint64_t base = out.acked();
-    const std::uint64_t next = out.next_new();
-    const auto fin = out.fin_offset();
-    switch (mode) {
-      case Mode::prime:
-        if (p.id != active) return false;
-        if (out.retransmits().pending(base) || (next < out.window_end() && !probe_drain_since))
-          return true;
-        return fin_due(p, fin && next == *fin);
-      case Mode::race: {
-        const std::uint64_t cursor = std::max(p.send_cursor, base);
-        return cursor < out.window_end() || fin_due(p, fin && cursor == *fin);
-      }
-      case Mode::bond:
-        if (out.retransmits().pending(base) || next < out.window_end()) return bond_admits_path(p);
-        return fin_due(p, fin && next == *fin);
-    }
-    return false;
-  }
-
   // One poll_transmit's worth of frames for a path.
-  struct Batch {
+  struct Batch final : DataSink {
+    Impl& flow;
     Path& path;
     Time now;
     std::size_t budget;
     std::vector<OutFrame>& out;
+
+    Batch(Impl& f, Path& p, Time t, std::size_t b, std::vector<OutFrame>& o)
+        : flow(f), path(p), now(t), budget(b), out(o) {}
+    bool has_room() const override { return budget > 0; }
+    std::uint64_t send_data(std::uint64_t from, std::uint64_t to) override {
+      return flow.push_data(*this, from, to);
+    }
+    void send_fin() override { flow.push_fin(*this); }
   };
 
   // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
@@ -765,7 +651,6 @@ struct Flow::Impl {
     mark_sent_eliciting(b.path, b.now);
     b.path.data_sent_end = std::max(b.path.data_sent_end, end);
     b.path.flight.on_sent(from, end, b.now);
-    if (mode == Mode::bond) bond_charge(b.path, end - from);
     return end;
   }
 
@@ -776,57 +661,6 @@ struct Flow::Impl {
     ++b.path.stats.frames_sent;
     mark_sent_eliciting(b.path, b.now);
     b.path.fin_sent = true;
-  }
-
-  // Prime: retransmissions first, then new bytes within the peer's window, on the active path.
-  void send_prime(Batch& b) {
-    Payload& out = *payload;
-    RetransmitQueue& rtx = out.retransmits();
-    while (b.budget > 0) {
-      const auto r = rtx.next(out.acked());
-      if (!r) break;
-      const std::uint64_t end = push_data(b, r->from, r->to);
-      counters.retransmitted_bytes += end - r->from;
-      rtx.consumed(end);
-    }
-    const std::uint64_t limit = out.window_end();
-    while (b.budget > 0 && out.next_new() < limit && !probe_drain_since)
-      out.sent_new_to(push_data(b, out.next_new(), limit));
-    const auto fin = out.fin_offset();
-    if (fin_due(b.path, fin && out.next_new() == *fin && !rtx.pending(out.acked()))) push_fin(b);
-  }
-
-  // Race: every up path sends the whole stream from its own cursor.
-  void send_race(Batch& b) {
-    Payload& out = *payload;
-    Path& p = b.path;
-    const std::uint64_t limit = out.window_end();
-    std::uint64_t cursor = std::max(p.send_cursor, out.acked());
-    while (b.budget > 0 && cursor < limit)
-      cursor = push_data(b, cursor, limit);
-    p.send_cursor = cursor;
-    out.sent_new_to(cursor);
-    const auto fin = out.fin_offset();
-    if (fin_due(p, fin && cursor == *fin)) push_fin(b);
-  }
-
-  // Bond: like prime, but each frame only while the scheduler admits this path.
-  void send_bond(Batch& b) {
-    Payload& out = *payload;
-    RetransmitQueue& rtx = out.retransmits();
-    while (b.budget > 0) {
-      const auto r = rtx.next(out.acked());
-      if (!r || !bond_admits_path(b.path)) break;
-      const std::uint64_t end = push_data(b, r->from, r->to);
-      counters.retransmitted_bytes += end - r->from;
-      rtx.consumed(end);
-    }
-    const std::uint64_t limit = out.window_end();
-    while (b.budget > 0 && out.next_new() < limit && !rtx.pending(out.acked()) &&
-           bond_admits_path(b.path))
-      out.sent_new_to(push_data(b, out.next_new(), limit));
-    const auto fin = out.fin_offset();
-    if (fin_due(b.path, fin && out.next_new() == *fin && !rtx.pending(out.acked()))) push_fin(b);
   }
 
   void handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
@@ -983,7 +817,7 @@ FlowStats Flow::stats(Time now) const {
   s.bytes_delivered = m.payload->delivered();
   s.send_buffered = m.payload->written() - m.payload->acked();
   s.recv_buffered = m.payload->received_buffered();
-  s.bond_stuck_skips = m.bond_stuck_skips;
+  s.bond_stuck_skips = m.bond.stuck_skips();
   for (const auto& [id, p] : m.paths) {
     PathStats ps = p.stats;
     ps.id = id;
@@ -1231,7 +1065,7 @@ bool Flow::wants_transmit(PathId id) const {
     return true;
   if (p->control.owes(Control::mode_announce) || p->control.owes(Control::mode_answer)) return true;
   if (m.carries_acks(id) && (m.payload->ack_due_now() || m.done_notice_pending)) return true;
-  return m.wants_data(*p);
+  return m.scheduler().wants_data(*p);
 }
 
 bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out) {
@@ -1333,21 +1167,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     push_control(wire::Frame{0, wire::Ping{p->ping_id, ticks(now)}}, true);
   }
 
-  Impl::Batch batch{*p, now, budget, out};
-  switch (m.mode) {
-    case Mode::prime:
-      if (id == m.active) m.send_prime(batch);
-      break;
-    case Mode::race:
-      m.send_race(batch);
-      break;
-    case Mode::bond: {
-      const std::uint64_t sent_before = p->stats.bytes_sent;
-      m.send_bond(batch);
-      if (p->stats.bytes_sent == sent_before) p->bond_idle = true;
-      break;
-    }
-  }
+  Impl::Batch batch(m, *p, now, budget, out);
+  m.scheduler().fill(*p, batch);
   m.maybe_finish(now);  // the last ACK may just have gone out
   return out.size() > before;
 }

@@ -2,6 +2,7 @@
 // One path of a flow as the core sees it: its state, handshake progress, liveness, what it
 // carries and how the schedulers treat it.
 #include <cstdint>
+#include <map>
 #include <optional>
 
 #include "core/control_queue.hpp"
@@ -85,5 +86,8 @@ struct Path {
 
   PathStats stats;
 };
+
+// A flow's paths by id (ordered: every "first" or "lowest" choice is by id).
+using PathTable = std::map<PathId, Path>;
 
 }  // namespace rendr::core
