@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/bond_scheduler.hpp"
+#include "core/liveness.hpp"
 #include "core/mode_sync.hpp"
 #include "core/path.hpp"
 #include "core/path_flight.hpp"
@@ -19,21 +20,11 @@ namespace rendr::core {
 
 namespace {
 
-// A PING with more than this much DATA around it (ours in flight when it left, or the peer's
-// arriving while it was out) may have queued behind it, so prime quality switching ignores its
-// RTT sample. Small on purpose: even 64 KiB is 13 ms of queue at 40 Mbit/s.
-constexpr std::uint64_t kUnloadedProbeBytes = 4 * 1024;
-
 wire::ModeCode to_wire(Mode m) {
   return static_cast<wire::ModeCode>(m);
 }
 Mode from_wire(wire::ModeCode m) {
   return static_cast<Mode>(m);
-}
-
-std::uint64_t ticks(Time t) {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 OutFrame encode_control(const wire::Frame& frame) {
@@ -108,23 +99,12 @@ struct Flow::Impl {
   bool writable_signalled = false;
 
   FlowStats counters;
-  // Set when a path hears the peer while another path is suspect: re-judge that one now.
-  std::optional<Time> liveness_recheck;
+  Liveness liveness{config, mode};
 
   Impl(const FlowConfig& c, Role r)
       : config(c), role(r), mode(c.mode), payload(std::make_unique<StreamPayload>(c)) {}
 
   // ---- helpers
-
-  Duration dead_deadline(const Path& p) const {
-    // Without a sample (a server path just joined) the RTT may be anything: allow what a
-    // handshake is allowed, or a long path would be declared dead before its first answer.
-    Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config.max_ack_delay
-                                    : config.handshake_timeout;
-    const Duration floor = mode == Mode::race ? std::max(config.dead_floor, config.race_dead_floor)
-                                              : config.dead_floor;
-    return std::clamp(d, floor, std::max(floor, config.dead_cap));
-  }
 
   bool any_up() const {
     return std::any_of(paths.begin(), paths.end(),
@@ -338,63 +318,12 @@ struct Flow::Impl {
     if (role == Role::server && p.state == PathState::dead) paths.erase(p.id);
   }
 
-  // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
-  // still waits for an answer: clearing it while a PING is outstanding would leave a path
-  // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
+  // Anything arrived on `p` (after the frame took effect: an ACK or PONG may have answered
+  // what was outstanding).
   void mark_heard(Path& p, Time now) {
-    p.last_heard = now;
     const bool outstanding = p.ping_outstanding || p.data_sent_end > payload->acked() ||
                              (p.fin_sent && !payload->fin_acked());
-    p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
-    for (const auto& [id, q] : paths) {
-      if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
-    }
-  }
-
-  void mark_sent_eliciting(Path& p, Time now) {
-    if (!p.unanswered_since) p.restart_silence(now);
-  }
-
-  // Whether the peer was heard on another up path in the second half of `p`'s silence, after
-  // the corroborating pings went out (or `p` is alone, so nothing can tell a dead path from a
-  // stalled peer). Frames already in flight when the peer stalled arrive within one one-way
-  // delay, less than half the deadline (at least srtt), so they do not count.
-  bool peer_heard_elsewhere(const Path& p) const {
-    const Time since = *p.unanswered_since + dead_deadline(p) / 2;
-    bool others = false;
-    for (const auto& [id, q] : paths) {
-      if (&q == &p || q.state != PathState::up) continue;
-      others = true;
-      if (q.last_heard > since) return true;
-    }
-    return !others;
-  }
-
-  void seek_corroboration(Path& p) {
-    p.corroboration_sought = true;
-    for (auto& [id, q] : paths) {
-      if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.control.owe(Control::ping);
-    }
-  }
-
-  Duration uncorroborated_deadline(const Path& p) const {
-    return std::max(dead_deadline(p), config.silent_peer_grace);
-  }
-
-  // A path silent for its deadline is dead if the peer is alive elsewhere, else after
-  // silent_peer_grace; returns whether it was declared dead.
-  bool judge_silence(Path& p, Time now) {
-    if (!p.unanswered_since) return false;
-    const Duration silent = now - *p.unanswered_since;
-    const Duration deadline = dead_deadline(p);
-    if (!p.corroboration_sought && silent >= deadline / 2) seek_corroboration(p);
-    if (silent < deadline) return false;
-    if (peer_heard_elsewhere(p) || silent >= uncorroborated_deadline(p)) {
-      path_down(p, DownCause::silent, now, true);
-      return true;
-    }
-    p.suspect = true;
-    return false;
+    liveness.heard(p, outstanding, paths, now);
   }
 
   void path_up(Path& p, Time now) {
@@ -482,13 +411,7 @@ struct Flow::Impl {
   }
 
   void handle_pong(Path& p, const wire::Pong& pong, Time now) {
-    if (!p.ping_outstanding || pong.id != p.ping_id) return;
-    p.ping_outstanding = false;
-    const std::uint64_t sent = pong.timestamp;
-    const std::uint64_t t = ticks(now);
-    const bool loaded =
-        p.ping_loaded || p.stats.bytes_received - p.ping_received_mark > kUnloadedProbeBytes;
-    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now, !loaded);
+    if (!liveness.on_pong(p, pong, now)) return;
     if (p.id == active && probe_ping_sent) end_probe();
     advance_probe(now);  // a loaded PING was out when the flight drained
     evaluate_quality(now);
@@ -648,7 +571,7 @@ struct Flow::Impl {
     b.path.stats.bytes_sent += o.payload.size();
     ++b.path.stats.frames_sent;
     b.out.push_back(std::move(o));
-    mark_sent_eliciting(b.path, b.now);
+    liveness.sent_eliciting(b.path, b.now);
     b.path.data_sent_end = std::max(b.path.data_sent_end, end);
     b.path.flight.on_sent(from, end, b.now);
     return end;
@@ -659,7 +582,7 @@ struct Flow::Impl {
     b.budget -= std::min(b.budget, o.size());
     b.out.push_back(std::move(o));
     ++b.path.stats.frames_sent;
-    mark_sent_eliciting(b.path, b.now);
+    liveness.sent_eliciting(b.path, b.now);
     b.path.fin_sent = true;
   }
 
@@ -1079,7 +1002,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     budget -= std::min(budget, o.size());
     out.push_back(std::move(o));
     ++p->stats.frames_sent;
-    if (eliciting) m.mark_sent_eliciting(*p, now);
+    if (eliciting) m.liveness.sent_eliciting(*p, now);
   };
 
   // Handshake.
@@ -1159,13 +1082,8 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
   const bool announcement = p->control.take(Control::mode_announce);
   if (p->control.take(Control::mode_answer) || announcement)
     push_control(wire::Frame{0, wire::Mode{m.mode_sync.seq(), to_wire(m.mode)}}, announcement);
-  if (p->control.take(Control::ping)) {
-    p->ping_outstanding = true;
-    p->ping_loaded = p->flight.bytes() > kUnloadedProbeBytes;
-    p->ping_received_mark = p->stats.bytes_received;
-    p->ping_id += 1;
-    push_control(wire::Frame{0, wire::Ping{p->ping_id, ticks(now)}}, true);
-  }
+  if (p->control.take(Control::ping))
+    push_control(wire::Frame{0, m.liveness.make_ping(*p, now)}, true);
 
   Impl::Batch batch(m, *p, now, budget, out);
   m.scheduler().fill(*p, batch);
@@ -1188,7 +1106,7 @@ std::optional<Time> Flow::next_deadline() const {
   if (m.done_since) consider(*m.done_since + m.config.close_linger);
   if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
   if (m.probe_drain_since) consider(*m.probe_drain_since + m.config.quality.probe_drain_limit);
-  if (m.liveness_recheck) consider(*m.liveness_recheck);
+  if (auto due = m.liveness.recheck()) consider(*due);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
       case PathState::idle:
@@ -1198,12 +1116,7 @@ std::optional<Time> Flow::next_deadline() const {
         consider(p.handshake_sent + m.config.handshake_timeout);
         break;
       case PathState::up:
-        if (p.unanswered_since) {
-          const Duration deadline = m.dead_deadline(p);
-          if (!p.corroboration_sought) consider(*p.unanswered_since + deadline / 2);
-          consider(*p.unanswered_since + (p.suspect ? m.uncorroborated_deadline(p) : deadline));
-        }
-        if (!p.ping_outstanding && !p.control.owes(Control::ping)) consider(p.next_ping);
+        if (auto due = m.liveness.next_deadline(p)) consider(*due);
         break;
       default:
         break;
@@ -1215,7 +1128,7 @@ std::optional<Time> Flow::next_deadline() const {
 void Flow::on_timer(Time now) {
   Impl& m = *impl_;
   if (m.finished()) return;
-  m.liveness_recheck.reset();
+  m.liveness.clear_recheck();
   if (m.done_since && now - *m.done_since >= m.config.close_linger) {
     m.close_now();  // the peer's "done" was lost; everything of ours is confirmed
     return;
@@ -1250,14 +1163,12 @@ void Flow::on_timer(Time now) {
           m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
       case PathState::up:
-        if (m.judge_silence(*p, now)) break;
-        if (!p->ping_outstanding && !p->control.owes(Control::ping) && now >= p->next_ping) {
-          p->control.owe(Control::ping);
-          // In race and bond every up path carries data, so each is pinged as the active one.
-          const bool carrying = id == m.active || m.mode != Mode::prime;
-          p->next_ping =
-              now + (carrying ? m.config.ping_interval_active : m.config.ping_interval_standby);
+        if (m.liveness.dead(*p, m.paths, now)) {
+          m.path_down(*p, DownCause::silent, now, true);
+          break;
         }
+        // In race and bond every up path carries data, so each is pinged as the active one.
+        m.liveness.schedule_ping(*p, id == m.active || m.mode != Mode::prime, now);
         break;
       default:
         break;
