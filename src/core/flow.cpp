@@ -547,12 +547,10 @@ struct Flow::Impl {
     Impl& flow;
     Path& path;
     Time now;
-    std::size_t budget;
-    std::vector<OutFrame>& out;
+    TransmitBatch& out;
 
-    Batch(Impl& f, Path& p, Time t, std::size_t b, std::vector<OutFrame>& o)
-        : flow(f), path(p), now(t), budget(b), out(o) {}
-    bool has_room() const override { return budget > 0; }
+    Batch(Impl& f, Path& p, Time t, TransmitBatch& o) : flow(f), path(p), now(t), out(o) {}
+    bool has_room() const override { return out.room() > 0; }
     std::uint64_t send_data(std::uint64_t from, std::uint64_t to) override {
       return flow.push_data(*this, from, to);
     }
@@ -567,10 +565,9 @@ struct Flow::Impl {
     o.header_size =
         static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
     o.payload = std::move(slice);
-    b.budget -= std::min(b.budget, o.size());
     b.path.stats.bytes_sent += o.payload.size();
     ++b.path.stats.frames_sent;
-    b.out.push_back(std::move(o));
+    b.out.push(std::move(o));
     liveness.sent_eliciting(b.path, b.now);
     b.path.data_sent_end = std::max(b.path.data_sent_end, end);
     b.path.flight.on_sent(from, end, b.now);
@@ -579,8 +576,7 @@ struct Flow::Impl {
 
   void push_fin(Batch& b) {
     OutFrame o = encode_control(wire::Frame{0, wire::Fin{*payload->fin_offset()}});
-    b.budget -= std::min(b.budget, o.size());
-    b.out.push_back(std::move(o));
+    b.out.push(std::move(o));
     ++b.path.stats.frames_sent;
     liveness.sent_eliciting(b.path, b.now);
     b.path.fin_sent = true;
@@ -991,16 +987,13 @@ bool Flow::wants_transmit(PathId id) const {
   return m.scheduler().wants_data(*p);
 }
 
-bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out) {
+bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   Impl& m = *impl_;
   Path* p = m.find(id);
   if (p == nullptr) return false;
-  const std::size_t before = out.size();
-  std::size_t budget = max_bytes;
+  const std::size_t before = out.frame_count();
   auto push_control = [&](const wire::Frame& f, bool eliciting) {
-    OutFrame o = encode_control(f);
-    budget -= std::min(budget, o.size());
-    out.push_back(std::move(o));
+    out.push(encode_control(f));
     ++p->stats.frames_sent;
     if (eliciting) m.liveness.sent_eliciting(*p, now);
   };
@@ -1055,7 +1048,7 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
     m.emit(Event::Kind::close_path, id);
     return true;
   }
-  if (p->state != PathState::up || m.finished()) return out.size() > before;
+  if (p->state != PathState::up || m.finished()) return out.frame_count() > before;
 
   if (p->control.take(Control::pong)) push_control(wire::Frame{0, p->pong}, false);
   const bool carries_acks = m.carries_acks(id);
@@ -1085,10 +1078,10 @@ bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector
   if (p->control.take(Control::ping))
     push_control(wire::Frame{0, m.liveness.make_ping(*p, now)}, true);
 
-  Impl::Batch batch(m, *p, now, budget, out);
+  Impl::Batch batch(m, *p, now, out);
   m.scheduler().fill(*p, batch);
   m.maybe_finish(now);  // the last ACK may just have gone out
-  return out.size() > before;
+  return out.frame_count() > before;
 }
 
 // ---------------------------------------------------------------------------------------------

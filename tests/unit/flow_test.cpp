@@ -257,17 +257,18 @@ TEST(Flow, FreshServerPathOnLongRttIsNotDeclaredDead) {
   while (client->poll_event()) {
   }
   client->on_path_connected(id, t0);
-  std::vector<wire::OutFrame> out;
-  ASSERT_TRUE(client->poll_transmit(id, t0, 1 << 20, out));
-  std::vector<wire::Byte> bytes(out[0].header_bytes().begin(), out[0].header_bytes().end());
+  wire::TransmitBatch out(1 << 20);
+  ASSERT_TRUE(client->poll_transmit(id, t0, out));
+  const wire::OutFrame& first = out.frames()[0];
+  std::vector<wire::Byte> bytes(first.header_bytes().begin(), first.header_bytes().end());
   wire::Frame frame;
   ASSERT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
   wire::Status status{};
   auto server = core::Flow::make_server(config, std::get<wire::Open>(frame.body), id, t0, status);
   ASSERT_NE(server, nullptr);
   server->on_timer(t0);
-  out.clear();
-  ASSERT_TRUE(server->poll_transmit(id, t0, 1 << 20, out));  // OPEN_ACK and a PING
+  out.reset(1 << 20);
+  ASSERT_TRUE(server->poll_transmit(id, t0, out));  // OPEN_ACK and a PING
   // A 150 ms round trip: nothing back yet, and the path must still be up.
   server->on_timer(t0 + 150ms);
   EXPECT_EQ(server->path_state(id), core::PathState::up);
@@ -290,9 +291,10 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   client->on_path_connected(first, t0);
   client->on_path_connected(second, t0);
   auto sent_on = [&](core::Flow& flow, core::PathId id, core::Time now) {
-    std::vector<wire::OutFrame> out;
-    EXPECT_TRUE(flow.poll_transmit(id, now, 1 << 20, out));
-    std::vector<wire::Byte> bytes(out.at(0).header_bytes().begin(), out.at(0).header_bytes().end());
+    wire::TransmitBatch out(1 << 20);
+    EXPECT_TRUE(flow.poll_transmit(id, now, out));
+    const wire::OutFrame& first = out.frames()[0];
+    std::vector<wire::Byte> bytes(first.header_bytes().begin(), first.header_bytes().end());
     wire::Frame frame;
     EXPECT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
     return frame;
