@@ -542,6 +542,14 @@ struct Flow::Impl {
 
   // ---- data out
 
+  // Whether the path's transport lets DATA out now (congestion window, pacing; always, for a
+  // reliable path). `now` nullopt: whether it will once its pacing time has come.
+  bool may_send(const Path& p, std::optional<Time> now) const {
+    if (p.transport->send_allowance() == 0) return false;
+    const auto at = p.transport->next_send_time();
+    return !at || !now || *at <= *now;
+  }
+
   // One poll_transmit's worth of frames for a path.
   struct Batch final : DataSink {
     Impl& flow;
@@ -550,7 +558,7 @@ struct Flow::Impl {
     TransmitBatch& out;
 
     Batch(Impl& f, Path& p, Time t, TransmitBatch& o) : flow(f), path(p), now(t), out(o) {}
-    bool has_room() const override { return out.room() > 0; }
+    bool has_room() const override { return out.room() > 0 && flow.may_send(path, now); }
     std::uint64_t send_data(std::uint64_t from, std::uint64_t to) override {
       return flow.push_data(*this, from, to);
     }
@@ -567,6 +575,7 @@ struct Flow::Impl {
     o.payload = std::move(slice);
     b.path.stats.bytes_sent += o.payload.size();
     ++b.path.stats.frames_sent;
+    b.path.transport->on_sent(o.size(), true, b.now);
     b.out.push(std::move(o));
     liveness.sent_eliciting(b.path, b.now);
     b.path.data_sent_end = std::max(b.path.data_sent_end, end);
@@ -576,6 +585,7 @@ struct Flow::Impl {
 
   void push_fin(Batch& b) {
     OutFrame o = encode_control(wire::Frame{0, wire::Fin{*payload->fin_offset()}});
+    b.path.transport->on_sent(o.size(), true, b.now);
     b.out.push(std::move(o));
     ++b.path.stats.frames_sent;
     liveness.sent_eliciting(b.path, b.now);
@@ -984,7 +994,7 @@ bool Flow::wants_transmit(PathId id) const {
     return true;
   if (p->control.owes(Control::mode_announce) || p->control.owes(Control::mode_answer)) return true;
   if (m.carries_acks(id) && (m.payload->ack_due_now() || m.done_notice_pending)) return true;
-  return m.scheduler().wants_data(*p);
+  return m.may_send(*p, std::nullopt) && m.scheduler().wants_data(*p);
 }
 
 bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
@@ -993,7 +1003,9 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   if (p == nullptr) return false;
   const std::size_t before = out.frame_count();
   auto push_control = [&](const wire::Frame& f, bool eliciting) {
-    out.push(encode_control(f));
+    OutFrame o = encode_control(f);
+    p->transport->on_sent(o.size(), eliciting, now);
+    out.push(std::move(o));
     ++p->stats.frames_sent;
     if (eliciting) m.liveness.sent_eliciting(*p, now);
   };
@@ -1110,6 +1122,8 @@ std::optional<Time> Flow::next_deadline() const {
         break;
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
+        if (auto due = p.transport->next_timer()) consider(*due);
+        if (auto due = p.transport->next_send_time()) consider(*due);
         break;
       default:
         break;
@@ -1160,6 +1174,7 @@ void Flow::on_timer(Time now) {
           m.path_down(*p, DownCause::silent, now, true);
           break;
         }
+        p->transport->on_timer(now, m.payload->retransmits());
         // In race and bond every up path carries data, so each is pinged as the active one.
         m.liveness.schedule_ping(*p, id == m.active || m.mode != Mode::prime, now);
         break;

@@ -9,6 +9,7 @@
 #include "core/path_flight.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
+#include "core/transport.hpp"
 #include "core/types.hpp"
 #include "wire/frame.hpp"
 
@@ -29,6 +30,8 @@ struct Path {
   PathState state = PathState::idle;
   HandshakeStep handshake = HandshakeStep::none;
   ControlQueue control;  // control frames owed on this path
+  // Reliable (the carrier repairs loss) for every path today; see core/transport.hpp.
+  std::unique_ptr<PathTransport> transport = std::make_unique<ReliableTransport>();
 
   // Client: dialing and handshake.
   Time next_dial{};
