@@ -30,7 +30,8 @@ void Liveness::heard(Path& p, bool outstanding, PathTable& paths, Time now) {
   p.last_heard = now;
   p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
   for (const auto& [id, q] : paths) {
-    if (q.suspect) recheck_ = now;  // the peer is alive: a suspect path is dead
+    if (q.silence == SilenceStep::suspect)
+      recheck_ = now;  // the peer is alive: a suspect path is dead
   }
 }
 
@@ -50,7 +51,7 @@ bool Liveness::peer_heard_elsewhere(const Path& p, const PathTable& paths) const
 }
 
 void Liveness::seek_corroboration(Path& p, PathTable& paths) {
-  p.corroboration_sought = true;
+  p.silence = SilenceStep::corroborating;
   for (auto& [id, q] : paths) {
     if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.control.owe(Control::ping);
   }
@@ -60,10 +61,10 @@ bool Liveness::dead(Path& p, PathTable& paths, Time now) {
   if (!p.unanswered_since) return false;
   const Duration silent = now - *p.unanswered_since;
   const Duration limit = deadline(p);
-  if (!p.corroboration_sought && silent >= limit / 2) seek_corroboration(p, paths);
+  if (p.silence == SilenceStep::early && silent >= limit / 2) seek_corroboration(p, paths);
   if (silent < limit) return false;
   if (peer_heard_elsewhere(p, paths) || silent >= uncorroborated_deadline(p)) return true;
-  p.suspect = true;
+  p.silence = SilenceStep::suspect;
   return false;
 }
 
@@ -99,8 +100,9 @@ std::optional<Time> Liveness::next_deadline(const Path& p) const {
   };
   if (p.unanswered_since) {
     const Duration limit = deadline(p);
-    if (!p.corroboration_sought) consider(*p.unanswered_since + limit / 2);
-    consider(*p.unanswered_since + (p.suspect ? uncorroborated_deadline(p) : limit));
+    if (p.silence == SilenceStep::early) consider(*p.unanswered_since + limit / 2);
+    consider(*p.unanswered_since +
+             (p.silence == SilenceStep::suspect ? uncorroborated_deadline(p) : limit));
   }
   if (!p.ping_outstanding && !p.control.owes(Control::ping)) consider(p.next_ping);
   return t;

@@ -15,6 +15,17 @@
 
 namespace rendr::core {
 
+// How far the judgement of an up path's silence has gone (core/liveness.hpp). Silence past
+// the deadline is death only if the peer has been heard on another path since (it is alive;
+// this path is not). A peer silent on every path may only be starved of CPU, so then death
+// waits for silent_peer_grace. Halfway to the deadline the other paths are pinged, so that an
+// alive peer has answered somewhere by then.
+enum class SilenceStep : std::uint8_t {
+  early,          // less than half the deadline (or nothing awaits an answer)
+  corroborating,  // past half the deadline: the other up paths were pinged
+  suspect,        // past the deadline, but the peer is silent everywhere
+};
+
 // Where a client path in PathState::handshaking stands (none in every other state).
 enum class HandshakeStep : std::uint8_t {
   none,
@@ -46,16 +57,11 @@ struct Path {
   // Liveness.
   Time last_heard{};
   std::optional<Time> unanswered_since;  // first ack-eliciting send not yet followed by input
-  // Silence past the deadline is death only if the peer has been heard on another path since
-  // (it is alive; this path is not). A peer silent on every path may only be starved of CPU,
-  // so then death waits for silent_peer_grace. Halfway to the deadline the other paths are
-  // pinged, so that an alive peer has answered somewhere by then (corroboration_sought).
-  bool corroboration_sought = false;
-  bool suspect = false;  // past the deadline, but the peer is silent everywhere
+  SilenceStep silence = SilenceStep::early;
   // A new silence (or none): the judgement of the previous one no longer applies.
   void restart_silence(std::optional<Time> since) {
     unanswered_since = since;
-    corroboration_sought = suspect = false;
+    silence = SilenceStep::early;
   }
   Time next_ping{};
   bool ping_outstanding = false;

@@ -69,7 +69,7 @@ TEST(Liveness, APeerSilentEverywhereMakesThePathSuspectUntilTheGrace) {
   f.liveness.sent_eliciting(silent, t0);
   EXPECT_FALSE(f.liveness.dead(silent, f.paths, t0 + 20ms));
   EXPECT_FALSE(f.liveness.dead(silent, f.paths, t0 + 40ms));  // the peer may be stalled
-  EXPECT_TRUE(silent.suspect);
+  EXPECT_EQ(silent.silence, SilenceStep::suspect);
   EXPECT_EQ(f.liveness.next_deadline(silent), t0 + f.config.silent_peer_grace);
   // The peer answers on the other path: the suspect path is re-judged at once, and dies.
   f.liveness.heard(f.paths[2], false, f.paths, t0 + 60ms);
