@@ -1,8 +1,9 @@
 #pragma once
 // Flow::Impl: the state of one flow and the steps its public calls are made of. Private to
-// src/core. flow.cpp has the public API (frames in and out, timers, the application side)
-// and the handshake; flow_paths.cpp the path lifecycle and the flow's state; flow_frames.cpp
-// the frame handlers, DATA out and mode switches; flow_quality.cpp prime's quality switching.
+// src/core. flow.cpp has the public API (frames in and out, the application side) and the
+// handshake; flow_timers.cpp next_deadline and on_timer; flow_paths.cpp the path lifecycle and
+// the flow's state; flow_frames.cpp the frame handlers, DATA out and mode switches;
+// flow_quality.cpp prime's quality switching.
 // What is sent is the payload's (payload.hpp), where it goes the scheduler's (scheduler.hpp),
 // when a path is dead the liveness judge's (liveness.hpp).
 #include <algorithm>
