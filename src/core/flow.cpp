@@ -419,11 +419,7 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   if (p == nullptr) return false;
   const std::size_t before = out.frame_count();
   auto push_control = [&](const wire::Frame& f, bool eliciting) {
-    OutFrame o = encode_control(f);
-    p->transport->on_sent(o.size(), eliciting, now);
-    out.push(std::move(o));
-    ++p->stats.frames_sent;
-    if (eliciting) m.liveness.sent_eliciting(*p, now);
+    m.push_control(*p, f, eliciting, now, out);
   };
 
   // Handshake.
@@ -478,34 +474,7 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   }
   if (p->state != PathState::up || m.finished()) return out.frame_count() > before;
 
-  if (p->control.take(Control::pong)) push_control(wire::Frame{0, p->pong}, false);
-  const bool carries_acks = m.carries_acks(id);
-  if ((m.payload->ack_pending() && carries_acks) || p->control.owes(Control::ack_copy)) {
-    const bool flow_ack = m.payload->ack_pending() && carries_acks;  // not just a copy
-    const wire::Ack ack = m.payload->make_ack();
-    push_control(wire::Frame{0, ack}, false);
-    m.payload->ack_sent(ack, flow_ack);
-    p->ack_owed = false;
-    p->control.drop(Control::ack_copy);
-    if (flow_ack) {
-      // Race: ACKs go on every path, so a dead path never holds back the sender's window.
-      for (auto& [qid, q] : m.paths) {
-        if (qid != id && (q.ack_owed || m.mode == Mode::race) && q.state == PathState::up)
-          q.control.owe(Control::ack_copy);
-      }
-    }
-    m.maybe_finish(now);  // this may have been the ACK that makes us done
-  }
-  if (m.done_notice_pending && carries_acks) {
-    push_control(wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false);
-    m.done_notice_pending = false;
-  }
-  const bool announcement = p->control.take(Control::mode_announce);
-  if (p->control.take(Control::mode_answer) || announcement)
-    push_control(wire::Frame{0, wire::Mode{m.mode_sync.seq(), to_wire(m.mode)}}, announcement);
-  if (p->control.take(Control::ping))
-    push_control(wire::Frame{0, m.liveness.make_ping(*p, now)}, true);
-
+  m.write_control(*p, now, out);
   Impl::Batch batch(m, *p, now, out);
   m.scheduler().fill(*p, batch);
   m.maybe_finish(now);  // the last ACK may just have gone out

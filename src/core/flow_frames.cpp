@@ -129,12 +129,48 @@ std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t 
 }
 
 void Flow::Impl::push_fin(Batch& b) {
-  OutFrame o = encode_control(wire::Frame{0, wire::Fin{*payload->fin_offset()}});
-  b.path.transport->on_sent(o.size(), true, b.now);
-  b.out.push(std::move(o));
-  ++b.path.stats.frames_sent;
-  liveness.sent_eliciting(b.path, b.now);
+  push_control(b.path, wire::Frame{0, wire::Fin{*payload->fin_offset()}}, true, b.now, b.out);
   b.path.fin_sent = true;
+}
+
+void Flow::Impl::push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now,
+                              TransmitBatch& out) {
+  OutFrame o = encode_control(frame);
+  p.transport->on_sent(o.size(), eliciting, now);
+  out.push(std::move(o));
+  ++p.stats.frames_sent;
+  if (eliciting) liveness.sent_eliciting(p, now);
+}
+
+void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
+  if (p.control.take(Control::pong)) push_control(p, wire::Frame{0, p.pong}, false, now, out);
+  const bool acks_here = carries_acks(p.id);
+  if ((payload->ack_pending() && acks_here) || p.control.owes(Control::ack_copy)) {
+    const bool flow_ack = payload->ack_pending() && acks_here;  // not just a copy
+    const wire::Ack ack = payload->make_ack();
+    push_control(p, wire::Frame{0, ack}, false, now, out);
+    payload->ack_sent(ack, flow_ack);
+    p.ack_owed = false;
+    p.control.drop(Control::ack_copy);
+    if (flow_ack) {
+      // Race: ACKs go on every path, so a dead path never holds back the sender's window.
+      for (auto& [qid, q] : paths) {
+        if (qid != p.id && (q.ack_owed || mode == Mode::race) && q.state == PathState::up)
+          q.control.owe(Control::ack_copy);
+      }
+    }
+    maybe_finish(now);  // this may have been the ACK that makes us done
+  }
+  if (done_notice_pending && acks_here) {
+    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false, now, out);
+    done_notice_pending = false;
+  }
+  const bool announcement = p.control.take(Control::mode_announce);
+  if (p.control.take(Control::mode_answer) || announcement)
+    push_control(p, wire::Frame{0, wire::Mode{mode_sync.seq(), to_wire(mode)}}, announcement, now,
+                 out);
+  if (p.control.take(Control::ping))
+    push_control(p, wire::Frame{0, liveness.make_ping(p, now)}, true, now, out);
 }
 
 }  // namespace rendr::core

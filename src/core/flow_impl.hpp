@@ -260,6 +260,14 @@ struct Flow::Impl {
     void send_fin() override { flow.push_fin(*this); }
   };
 
+  // Appends a control frame for `p`; `eliciting`: the peer must answer it (liveness clock).
+  void push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now,
+                    TransmitBatch& out);
+  // The control frames an up path owes, in priority order (ControlQueue's enum), with the
+  // flow's ACK and close notice where this path carries them: PONG, ACK (the flow's, or a copy
+  // for this path), the close notice, MODE, PING.
+  void write_control(Path& p, Time now, TransmitBatch& out);
+
   // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
   std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to);
   void push_fin(Batch& b);
