@@ -9,6 +9,7 @@ PACKAGES=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format
+  haproxy
 )
 
 missing=()

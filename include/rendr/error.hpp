@@ -17,6 +17,7 @@ enum class errc {
   bad_path_spec,                  // unparsable or unsupported path spec
   not_connected,                  // operation on an empty Conn/Listener
   listener_closed,
+  authentication_failed,  // the peer did not prove the flow key: pre-shared keys differ
 };
 
 const std::error_category& category() noexcept;

@@ -18,8 +18,21 @@ struct ListenOptions {
   std::chrono::milliseconds migration_budget{90'000};
   FlowOptions options;
   std::size_t max_flows = 4096;
-  std::size_t max_half_open = 256;  // transport connections before OPEN/JOIN
+  // Transport connections before OPEN/JOIN; when full, a new one evicts the oldest.
+  std::size_t max_half_open = 256;
   std::chrono::milliseconds handshake_timeout{5'000};
+  // Flow-table limits (core::Endpoint, docs/design.md "Endpoint"). When max_flows or
+  // max_unaccepted is reached, flows without a path are evicted before an OPEN is refused.
+  std::size_t max_unaccepted = 1024;    // flows opened and not yet taken by accept()
+  std::size_t max_paths_per_flow = 16;  // a JOIN beyond it is refused with status `capacity`
+  // A flow whose client sent nothing after its OPEN and which has no path is dropped after this
+  // (anyone may OPEN without a PSK: such flows must not be held for the migration budget).
+  std::chrono::milliseconds abandoned_flow_timeout{10'000};
+  // Receive memory shared by all flows: the window a flow advertises beyond what its application
+  // has read is reserved from it (a new flow starts with 64 KiB and grows to its full window as
+  // it is read). When it is used up, windows stop opening (back-pressure) and new flows are
+  // refused with `capacity` (ListenerStats::rejected_memory).
+  std::size_t memory_budget = 1024 * 1024 * 1024;
   Engine* engine = nullptr;  // nullptr: the default engine
 };
 

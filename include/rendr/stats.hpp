@@ -42,6 +42,7 @@ struct ConnStats {
   std::uint64_t bytes_delivered = 0;
   std::uint64_t send_buffered = 0;
   std::uint64_t recv_buffered = 0;
+  std::uint64_t recv_memory = 0;  // storage held for recv_buffered (pinned read blocks, copies)
   std::uint64_t retransmitted_bytes = 0;
   std::uint64_t joins_rejected = 0;
   std::vector<PathInfo> paths;
@@ -51,23 +52,43 @@ struct ConnStats {
   std::uint64_t migrations_death = 0;
   std::uint64_t migrations_follow = 0;
   std::uint64_t migrations_quality = 0;
+  // The path that went down last (kNoPath: none yet) and why: eof | reset | error | silent |
+  // handshake-timeout | protocol-error | replaced | removed | flow-finished.
+  PathId last_down_path = kNoPath;
+  std::string last_down_cause;
+  std::uint64_t joins_accepted = 0;  // server: paths that joined after the first (JOIN ok)
 };
 
 // Counters of a listener: what it refused and why.
 struct ListenerStats {
   std::uint64_t connections_accepted = 0;  // transport connections
   std::uint64_t flows_opened = 0;
+  // JOINs whose MAC verified; each is then held until its PROOF answers the server's challenge
+  // (docs/protocol.md §8): a failed or missing PROOF counts in authentication_failures.
   std::uint64_t joins_accepted = 0;
   std::uint64_t rejected_malformed = 0;     // garbage or a non-OPEN/JOIN first frame
   std::uint64_t rejected_unknown_flow = 0;  // JOIN for a flow that does not exist
   std::uint64_t rejected_bad_proof = 0;     // JOIN MAC wrong
   std::uint64_t rejected_replay = 0;        // JOIN counter replayed
-  std::uint64_t rejected_capacity = 0;      // half-open or flow limits
+  std::uint64_t rejected_capacity = 0;      // max_flows flows, none of them evictable
   std::uint64_t rejected_timeout = 0;       // no first frame in time
   std::uint64_t live_flows = 0;
   // OPENs repeating the one that created a live flow (a client resending it after its first
   // path died): answered with that flow's OPEN_ACK, then closed, never attached.
   std::uint64_t duplicate_opens = 0;
+  // Limits of the flow table (ListenOptions).
+  std::uint64_t rejected_accept_queue = 0;  // OPEN while max_unaccepted flows wait, none evictable
+  std::uint64_t rejected_paths_per_flow = 0;  // JOIN beyond max_paths_per_flow (status capacity)
+  std::uint64_t evicted_half_open = 0;        // oldest half-open connection closed for a new one
+  std::uint64_t evicted_flows = 0;            // pathless flows dropped to make room for an OPEN
+  std::uint64_t dropped_abandoned = 0;  // silent since OPEN, pathless for abandoned_flow_timeout
+  std::uint64_t half_open = 0;          // connections waiting for their first frame now
+  std::uint64_t unaccepted_flows = 0;   // flows opened and not yet taken by accept() now
+  // Clients that did not prove the flow key (docs/protocol.md §8): a wrong PROOF (e.g. another
+  // pre-shared key), another frame in its place, or none within the handshake timeout, after an
+  // OPEN or a JOIN. Such a flow is never offered to accept(); such a path is never attached.
+  std::uint64_t authentication_failures = 0;
+  std::uint64_t rejected_memory = 0;  // OPENs refused (capacity): the memory budget is used up
 };
 
 }  // namespace rendr

@@ -32,6 +32,8 @@ class Category final : public std::error_category {
         return "not connected";
       case errc::listener_closed:
         return "listener closed";
+      case errc::authentication_failed:
+        return "authentication failed (pre-shared keys differ)";
     }
     return "unknown rendr error";
   }

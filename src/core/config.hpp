@@ -2,8 +2,10 @@
 // Tunables of a flow. Defaults are documented in docs/design.md (liveness, buffers, redial).
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
+#include "core/memory_budget.hpp"
 #include "core/types.hpp"
 
 namespace rendr::core {
@@ -37,6 +39,9 @@ struct FlowConfig {
   std::size_t send_buffer = 8 * 1024 * 1024;  // bytes kept until acknowledged
   std::size_t recv_window = 8 * 1024 * 1024;  // bytes the peer may have in flight to us
   std::size_t max_data_payload = 64 * 1024;   // per DATA frame on reliable carriers
+  // Shared by a listener's flows (core/memory_budget.hpp): the receive window advertised beyond
+  // what was read is reserved from it. nullptr: recv_window alone bounds the peer.
+  std::shared_ptr<MemoryBudget> memory_budget;
 
   // Acknowledgements: an ACK goes out after this many new bytes or this delay.
   std::size_t ack_every_bytes = 256 * 1024;
@@ -56,6 +61,9 @@ struct FlowConfig {
   Duration race_dead_floor = 250ms;
   Duration ping_interval_active = 50ms;  // keeps the active path measured when idle
   Duration ping_interval_standby = 250ms;
+  // A one-path flow with nothing unacknowledged and no DATA for idle_after pings this often.
+  Duration idle_after = 2s;
+  Duration ping_interval_idle = 2s;
   Duration handshake_timeout = 2s;  // OPEN/JOIN without an answer
 
   // Client: re-dial a dead path with exponential backoff.

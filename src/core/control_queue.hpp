@@ -10,6 +10,7 @@
 namespace rendr::core {
 
 enum class Control : std::uint8_t {
+  proof,          // client: the PROOF of the flow key, first on a path once its handshake verified
   open_ack,       // server: the answer to the OPEN that created the flow on this path
   join_ack,       // server: the answer to the JOIN that attached this path
   abort_close,    // CLOSE(aborted), after which the carrier closes

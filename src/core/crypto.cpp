@@ -124,6 +124,16 @@ wire::Mac open_ack_confirm(const FlowKey& key, const wire::FlowId& flow_id,
   return hmac(key, msg);
 }
 
+wire::Mac open_proof(const FlowKey& key, const wire::FlowId& flow_id,
+                     const wire::Nonce& client_nonce, const wire::Nonce& server_nonce) {
+  std::vector<wire::Byte> msg;
+  put_label(msg, "rendr client-open");
+  put(msg, flow_id);
+  put(msg, client_nonce);
+  put(msg, server_nonce);
+  return hmac(key, msg);
+}
+
 wire::Mac join_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
                    std::uint64_t counter, const wire::Nonce& nonce) {
   std::vector<wire::Byte> msg;
@@ -137,7 +147,7 @@ wire::Mac join_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_
 
 wire::Mac join_ack_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
                        std::uint64_t counter, const wire::Nonce& nonce, wire::Status status,
-                       std::uint64_t delivered) {
+                       std::uint64_t delivered, const wire::Nonce& challenge) {
   std::vector<wire::Byte> msg;
   put_label(msg, "rendr join-ack");
   put(msg, flow_id);
@@ -146,6 +156,20 @@ wire::Mac join_ack_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uin
   put(msg, nonce);
   msg.push_back(static_cast<wire::Byte>(status));
   put_u64(msg, delivered);
+  put(msg, challenge);
+  return hmac(key, msg);
+}
+
+wire::Mac join_proof(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
+                     std::uint64_t counter, const wire::Nonce& nonce,
+                     const wire::Nonce& challenge) {
+  std::vector<wire::Byte> msg;
+  put_label(msg, "rendr client-join");
+  put(msg, flow_id);
+  put_u64(msg, path_id);
+  put_u64(msg, counter);
+  put(msg, nonce);
+  put(msg, challenge);
   return hmac(key, msg);
 }
 

@@ -38,11 +38,19 @@ FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire
 
 wire::Mac open_ack_confirm(const FlowKey& key, const wire::FlowId& flow_id,
                            const wire::Nonce& client_nonce, const wire::Nonce& server_nonce);
+// The client's PROOF after a verified OPEN_ACK: HMAC(key, "rendr client-open" || flow_id || Nc ||
+// Ns). Until it arrives the server delivers nothing and does not offer the flow to accept().
+wire::Mac open_proof(const FlowKey& key, const wire::FlowId& flow_id,
+                     const wire::Nonce& client_nonce, const wire::Nonce& server_nonce);
 wire::Mac join_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
                    std::uint64_t counter, const wire::Nonce& nonce);
 wire::Mac join_ack_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
                        std::uint64_t counter, const wire::Nonce& nonce, wire::Status status,
-                       std::uint64_t delivered);
+                       std::uint64_t delivered, const wire::Nonce& challenge);
+// The client's PROOF after a verified JOIN_ACK: binds the JOIN to the server's fresh challenge,
+// so a recorded JOIN replayed later cannot attach a path.
+wire::Mac join_proof(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
+                     std::uint64_t counter, const wire::Nonce& nonce, const wire::Nonce& challenge);
 
 // Constant-time comparison.
 bool equal(const wire::Mac& a, const wire::Mac& b);

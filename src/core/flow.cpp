@@ -24,11 +24,14 @@ void Flow::Impl::handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
   key = crypto::derive_flow_key(shared, config.psk, client_nonce, server_nonce, flow_id);
   if (!crypto::equal(a.confirm,
                      crypto::open_ack_confirm(key, flow_id, client_nonce, server_nonce))) {
-    fail(FlowError::handshake_failed, now);
+    // The server derived another key: with X25519 done right, only another PSK does that.
+    fail(FlowError::authentication_failed, now);
     return;
   }
   payload->raise_peer_limit(a.window);
   p.handshake = HandshakeStep::none;
+  p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
+  p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
   state = FlowState::established;
   path_up(p, now);
@@ -48,17 +51,68 @@ void Flow::Impl::handle_join_ack(Path& p, const wire::JoinAck& a, Time now) {
     path_down(p, DownCause::protocol_error, now, true);
     return;
   }
-  const wire::Mac expected =
-      crypto::join_ack_mac(key, flow_id, p.id, p.join_counter, p.join_nonce, a.status, a.delivered);
+  const wire::Mac expected = crypto::join_ack_mac(key, flow_id, p.id, p.join_counter, p.join_nonce,
+                                                  a.status, a.delivered, a.challenge);
   if (a.status != wire::Status::ok || !crypto::equal(a.mac, expected)) {
     ++counters.joins_rejected;
     path_down(p, DownCause::protocol_error, now, true);
     return;
   }
   p.handshake = HandshakeStep::none;
+  p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
+  p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
   ++counters.joins_accepted;
   if (a.delivered <= payload->next_new()) acknowledge(a.delivered, now);
+  path_up(p, now);
+}
+
+void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time now) {
+  const auto* proof = std::get_if<wire::Proof>(&frame.body);
+  const bool after_open = p.handshake == HandshakeStep::open_proof_awaited;
+  const wire::Mac expected = after_open
+                                 ? crypto::open_proof(key, flow_id, client_nonce, server_nonce)
+                                 : crypto::join_proof(key, flow_id, p.joins_as, p.join_counter,
+                                                      p.join_nonce, p.join_challenge);
+  if (proof == nullptr || !crypto::equal(proof->mac, expected)) {
+    refuse_proof(p, now);
+    return;
+  }
+  if (!authenticated) {
+    authenticated = true;
+    state = FlowState::established;
+    emit(Event::Kind::authenticated);
+  }
+  if (after_open) {
+    p.handshake = HandshakeStep::none;
+    path_up(p, now);
+  } else {
+    attach_joined(p, now);
+  }
+}
+
+void Flow::Impl::refuse_proof(Path& p, Time now) {
+  emit(Event::Kind::authentication_failed, p.id);
+  if (p.handshake == HandshakeStep::open_proof_awaited) {
+    fail(FlowError::authentication_failed, now);
+    return;
+  }
+  ++counters.joins_rejected;
+  path_down(p, DownCause::protocol_error, now, true);
+}
+
+void Flow::Impl::attach_joined(Path& provisional, Time now) {
+  const PathId id = provisional.joins_as;
+  const PathId provisional_id = provisional.id;
+  const PathStats stats = provisional.stats;
+  paths.erase(provisional_id);
+  if (Path* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
+  Path& p = paths[id];
+  p = Path{};
+  p.id = id;
+  p.stats = stats;
+  ++counters.joins_accepted;
+  events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
   path_up(p, now);
 }
 
@@ -73,7 +127,9 @@ std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
   crypto::random_bytes(impl->flow_id);
   crypto::random_bytes(impl->client_nonce);
   impl->state = FlowState::opening;
+  impl->authenticated = true;  // the client checks the server's key confirmation instead
   impl->no_path_since = now;
+  impl->last_data = now;  // a new flow is not idle yet
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
 }
 
@@ -101,20 +157,24 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   impl->key =
       crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
   impl->payload->raise_peer_limit(open.window);
-  impl->state = FlowState::established;
+  impl->state = FlowState::opening;  // until the client's PROOF
+  impl->authentication_deadline = now + c.handshake_timeout;
+  impl->last_data = now;  // a new flow is not idle yet
   impl->open = open;
   // Fixed now, so a repeated OPEN gets exactly what the first path gets.
   wire::OpenAck& ack = impl->open_ack;
   ack.status = wire::Status::ok;
-  ack.window = impl->payload->received_limit();
+  ack.window = impl->payload->open_window();
   ack.key_share = impl->key_pair.public_key();
   ack.nonce = impl->server_nonce;
   ack.confirm =
       crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
   Path& p = impl->paths[first_path];
   p.id = first_path;
+  p.state = PathState::handshaking;
+  p.handshake = HandshakeStep::open_proof_awaited;
+  p.handshake_sent = now;
   p.control.owe(Control::open_ack);
-  impl->path_up(p, now);
   status = wire::Status::ok;
   return std::unique_ptr<Flow>(new Flow(std::move(impl)));
 }
@@ -149,6 +209,17 @@ PathState Flow::path_state(PathId id) const {
   return p ? p->state : PathState::removed;
 }
 
+bool Flow::authenticated() const {
+  return impl_->authenticated;
+}
+
+std::size_t Flow::path_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(impl_->paths.begin(), impl_->paths.end(), [](const auto& kv) {
+        return kv.second.state != PathState::dead && kv.second.state != PathState::removed;
+      }));
+}
+
 FlowStats Flow::stats(Time now) const {
   const Impl& m = *impl_;
   FlowStats s = m.counters;
@@ -162,8 +233,10 @@ FlowStats Flow::stats(Time now) const {
   s.bytes_delivered = m.payload->delivered();
   s.send_buffered = m.payload->written() - m.payload->acked();
   s.recv_buffered = m.payload->received_buffered();
+  s.recv_memory = m.payload->received_memory();
   s.bond_stuck_skips = m.bond.stuck_skips();
   for (const auto& [id, p] : m.paths) {
+    if (p.joins_as != kNoPath) continue;  // provisional: not a path of the flow (yet)
     PathStats ps = p.stats;
     ps.id = id;
     ps.state = p.state;
@@ -250,12 +323,15 @@ void Flow::on_dial_failed(PathId id, Time now) {
   m.path_down(*p, DownCause::error, now, false);
 }
 
-std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open) const {
-  const Impl& m = *impl_;
+std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open, Time now) {
+  Impl& m = *impl_;
   if (m.role != Role::server || m.finished() || !m.open) return std::nullopt;
   wire::Open same_path = open;
   same_path.path_id = m.open->path_id;
   if (!(same_path == *m.open)) return std::nullopt;
+  if (!m.authenticated)
+    m.authentication_deadline =
+        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
   return m.open_ack;
 }
 
@@ -263,7 +339,8 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
   Impl& m = *impl_;
   if (m.role != Role::server || m.finished()) return {wire::Status::unknown_flow};
   if (join.version != wire::kVersion) return {wire::Status::version};
-  if (join.path_id == kNoPath || join.path_id > 0xffffffffu) return {wire::Status::bad_request};
+  if (join.path_id == kNoPath || join.path_id >= kFirstProvisionalPath)
+    return {wire::Status::bad_request};
   const wire::Mac expected =
       crypto::join_mac(m.key, m.flow_id, join.path_id, join.counter, join.nonce);
   if (!crypto::equal(expected, join.mac)) {
@@ -274,20 +351,25 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
     ++m.counters.joins_rejected;
     return {wire::Status::replayed};
   }
-  const PathId id = static_cast<PathId>(join.path_id);
-  if (Path* old = m.find(id); old != nullptr && old->state == PathState::up) {
-    // A newer carrier replaces the old one; the runtime closes the old carrier itself.
-    m.path_down(*old, DownCause::replaced, now, false);
-  }
+  // The MAC may be a recording of a JOIN this server never processed: the path waits for a
+  // PROOF over a fresh challenge before it may carry or replace anything.
+  const PathId id = m.next_provisional++;
+  if (m.next_provisional == 0) m.next_provisional = kFirstProvisionalPath;
   Path& p = m.paths[id];
   p = Path{};
   p.id = id;
+  p.state = PathState::handshaking;
+  p.handshake = HandshakeStep::join_proof_awaited;
+  p.handshake_sent = now;
+  p.joins_as = static_cast<PathId>(join.path_id);
   p.control.owe(Control::join_ack);
   p.join_counter = join.counter;
   p.join_nonce = join.nonce;
-  ++m.counters.joins_accepted;
-  m.path_up(p, now);
-  return {wire::Status::ok};
+  crypto::random_bytes(p.join_challenge);
+  if (!m.authenticated)
+    m.authentication_deadline =
+        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
+  return {wire::Status::ok, id};
 }
 
 void Flow::on_path_down(PathId id, DownCause cause, Time now) {
@@ -336,6 +418,10 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
   p->last_heard = now;
 
   const bool handshaking = p->state == PathState::handshaking;
+  if (handshaking && m.role == Role::server) {
+    m.handle_awaited_proof(*p, frame, now);
+    return;
+  }
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
     m.handle_open_ack(*p, *a, now);
     return;
@@ -356,9 +442,9 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
         if constexpr (std::is_same_v<T, wire::Data>) {
           m.handle_data(*p, body, backing, now);
         } else if constexpr (std::is_same_v<T, wire::Ack>) {
-          m.handle_ack(*p, body, now);
+          m.handle_ack(*p, body, frame.flags, now);
         } else if constexpr (std::is_same_v<T, wire::Fin>) {
-          m.handle_fin(body, now);
+          m.handle_fin(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Ping>) {
           m.handle_ping(*p, body);
         } else if constexpr (std::is_same_v<T, wire::Pong>) {
@@ -398,8 +484,9 @@ bool Flow::wants_transmit(PathId id) const {
   const Impl& m = *impl_;
   const Path* p = m.find(id);
   if (p == nullptr) return false;
-  if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::open_ack) ||
-      p->control.owes(Control::join_ack) || p->control.owes(Control::abort_close))
+  if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::proof) ||
+      p->control.owes(Control::open_ack) || p->control.owes(Control::join_ack) ||
+      p->control.owes(Control::abort_close))
     return true;
   if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening && !m.finished())
     return true;
@@ -455,6 +542,7 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
     p->handshake_sent = now;
     return true;
   }
+  if (p->control.take(Control::proof)) push_control(wire::Frame{0, wire::Proof{p->proof}}, false);
   if (p->control.take(Control::open_ack)) {
     m.payload->advertised(m.open_ack.window);
     push_control(wire::Frame{0, m.open_ack}, false);
@@ -463,8 +551,9 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
     wire::JoinAck ack;
     ack.status = wire::Status::ok;
     ack.delivered = m.payload->delivered();
-    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, id, p->join_counter, p->join_nonce, ack.status,
-                                   ack.delivered);
+    ack.challenge = p->join_challenge;
+    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, p->joins_as, p->join_counter, p->join_nonce,
+                                   ack.status, ack.delivered, ack.challenge);
     push_control(wire::Frame{0, ack}, false);
   }
   if (p->control.take(Control::abort_close)) {
@@ -499,8 +588,8 @@ std::optional<Event> Flow::poll_event() {
 
 std::size_t Flow::write(wire::ConstBytes bytes, Time now) {
   Impl& m = *impl_;
-  (void)now;
   if (m.finished()) return 0;
+  m.last_data = now;
   return m.payload->write(bytes);
 }
 

@@ -37,6 +37,15 @@ struct Event {
     writable,      // write() can accept bytes again
     finished,      // the flow is closed or failed; the runtime may release it
     mode_changed,  // the peer's MODE changed our mode to `mode`
+    // Server: the client proved the flow key (a valid PROOF); only now may the flow be offered
+    // to accept(). Once per flow.
+    authenticated,
+    // Server: a client did not prove the key on `path` (a wrong PROOF, another frame in its
+    // place, or none in time). The path is closed; after an OPEN the flow fails too.
+    authentication_failed,
+    // Server: the provisional JOIN path `old_path` proved itself and is now `path`. A
+    // close_path for an older carrier of `path` (replaced) comes just before.
+    path_joined,
   };
   Kind kind;
   PathId path = kNoPath;
@@ -45,10 +54,15 @@ struct Event {
   Mode mode = Mode::prime;
 };
 
-// Result of a server-side JOIN check.
+// Result of a server-side JOIN check. On ok the carrier is a *provisional* path, known to the
+// flow as `provisional` until its PROOF attaches it under the JOIN's path id (path_joined).
 struct JoinVerdict {
   wire::Status status = wire::Status::ok;
+  PathId provisional = kNoPath;
 };
+
+// Path ids from here up name provisional JOIN paths on a server; a client's ids stay below.
+inline constexpr PathId kFirstProvisionalPath = PathId{1} << 31;
 
 class Flow {
  public:
@@ -73,6 +87,10 @@ class Flow {
   std::uint64_t migration_count() const;
   FlowStats stats(Time now) const;
   PathState path_state(PathId id) const;  // PathState::removed for unknown ids
+  std::size_t path_count() const;         // paths neither dead nor removed
+  // Server: the client has proven the flow key (PROOF). Until then nothing is delivered, nothing
+  // but the handshake answers is sent, and the flow ends after handshake_timeout. Client: true.
+  bool authenticated() const;
 
   // ---- path management
   // Client: adds a path to keep alive (dialed at once, re-dialed after death). Returns its id.
@@ -93,9 +111,14 @@ class Flow {
   // client resends when that path died before the answer arrived. Nothing secret is in it, and
   // the carrier is not attached (the sender has proven no key), so a replay gains nothing.
   // nullopt for any other OPEN (refuse it), on a client flow, or once the flow has finished.
-  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open) const;
-  // Server: checks a JOIN that arrived on a new carrier; on ok, attaches it as `id`
-  // (replacing an older carrier with the same id) and queues JOIN_ACK on it.
+  // An answered repeat also gives an unauthenticated flow another handshake_timeout: the
+  // client will JOIN once it has the OPEN_ACK.
+  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open, Time now);
+  // Server: checks a JOIN that arrived on a new carrier; on ok, holds it as a provisional path
+  // (verdict.provisional) and queues JOIN_ACK with a fresh challenge on it. That path carries
+  // nothing and replaces nothing: only a valid PROOF on it attaches it under the JOIN's path id
+  // (replacing an older carrier with that id: close_path, then path_joined); anything else, or
+  // no PROOF within handshake_timeout, closes it (authentication_failed).
   JoinVerdict on_join(const wire::Join& join, Time now);
   // A carrier went down (transport error, EOF, reset). Never an application EOF.
   void on_path_down(PathId id, DownCause cause, Time now);

@@ -8,22 +8,28 @@ namespace rendr::core {
 void Flow::Impl::handle_data(Path& p, const wire::Data& d, const wire::Slice& backing, Time now) {
   p.stats.bytes_received += d.payload.size();
   p.ack_owed = true;
+  last_data = now;
   const std::uint64_t end = d.offset + d.payload.size();
   // In race and bond DATA arrives on every path by design: following it would flap.
-  if (role == Role::server && mode == Mode::prime && !active_pinned && end > peer_data_end_seen &&
-      p.id != active && p.state == PathState::up) {
+  if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
+      peer_follow.should_follow(PeerFollow::Signal::data, p.id, active, end > peer_data_end_seen)) {
     set_active(p.id, MigrateCause::follow_peer, now);
   }
   peer_data_end_seen = std::max(peer_data_end_seen, end);
   if (payload->on_data(d, backing, counters, now)) signal_readable();
 }
 
-void Flow::Impl::handle_ack(Path& p, const wire::Ack& a, Time now) {
-  if (role == Role::server && mode == Mode::prime && !active_pinned &&
-      a.delivered > peer_ack_seen && p.id != active && p.state == PathState::up) {
-    set_active(p.id, MigrateCause::follow_peer, now);
+void Flow::Impl::handle_ack(Path& p, const wire::Ack& a, std::uint8_t flags, Time now) {
+  // A copy says nothing about the peer's active path; nor may it take the advance from the
+  // ACK that does.
+  if ((flags & wire::Ack::kFlagCopy) == 0) {
+    if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
+        peer_follow.should_follow(PeerFollow::Signal::ack, p.id, active,
+                                  a.delivered > peer_ack_seen)) {
+      set_active(p.id, MigrateCause::follow_peer, now);
+    }
+    peer_ack_seen = std::max(peer_ack_seen, a.delivered);
   }
-  peer_ack_seen = std::max(peer_ack_seen, a.delivered);
   if (!payload->on_ack(a)) {
     ++counters.protocol_errors;
     return;
@@ -46,7 +52,8 @@ void Flow::Impl::acknowledged(Time now) {
   signal_writable_if_room();
 }
 
-void Flow::Impl::handle_fin(const wire::Fin& f, Time now) {
+void Flow::Impl::handle_fin(Path& p, const wire::Fin& f, Time now) {
+  p.ack_owed = true;  // ack-eliciting: answered on this path too, as DATA is (ack_owed)
   if (payload->on_fin(f.final_offset, counters, now)) signal_readable();
 }
 
@@ -148,7 +155,9 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
   if ((payload->ack_pending() && acks_here) || p.control.owes(Control::ack_copy)) {
     const bool flow_ack = payload->ack_pending() && acks_here;  // not just a copy
     const wire::Ack ack = payload->make_ack();
-    push_control(p, wire::Frame{0, ack}, false, now, out);
+    // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
+    push_control(p, wire::Frame{acks_here ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false,
+                 now, out);
     payload->ack_sent(ack, flow_ack);
     p.ack_owed = false;
     p.control.drop(Control::ack_copy);

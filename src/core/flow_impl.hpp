@@ -20,6 +20,7 @@
 #include "core/mode_sync.hpp"
 #include "core/path.hpp"
 #include "core/payload.hpp"
+#include "core/peer_follow.hpp"
 #include "core/prime_scheduler.hpp"
 #include "core/quality_monitor.hpp"
 #include "core/race_scheduler.hpp"
@@ -64,6 +65,11 @@ struct Flow::Impl {
   // the server can recognise it. Server: the OPEN that created the flow, and its one answer.
   std::optional<wire::Open> open;
   wire::OpenAck open_ack{};
+  // Server: the client has proven the key (PROOF). Until then the flow is opening, delivers
+  // nothing and ends at authentication_deadline.
+  bool authenticated = false;
+  Time authentication_deadline{};
+  PathId next_provisional = kFirstProvisionalPath;
 
   PathTable paths;
   PathId next_path_id = 1;
@@ -72,7 +78,9 @@ struct Flow::Impl {
   bool active_pinned = false;    // server: admin chose the path; do not follow the peer
   std::uint64_t peer_data_end_seen = 0;
   std::uint64_t peer_ack_seen = 0;
+  PeerFollow peer_follow;
   std::optional<Time> no_path_since;
+  Time last_data{};  // the last DATA received or bytes written by the application
 
   // What is sent and received (the byte stream).
   std::unique_ptr<Payload> payload;
@@ -122,6 +130,15 @@ struct Flow::Impl {
   const Path* find(PathId id) const {
     auto it = paths.find(id);
     return it == paths.end() ? nullptr : &it->second;
+  }
+
+  // One path and nothing to deliver either way for a while: it is pinged at the idle interval,
+  // so thousands of idle flows cost their listener little. There is no other path to compare
+  // (quality) or fail over to, and new DATA is ack-eliciting, so a dead path is still found fast
+  // once there is something to send.
+  bool quiet(Time now) const {
+    return paths.size() == 1 && payload->acked() == payload->written() &&
+           now - last_data >= config.idle_after;
   }
 
   bool finished() const { return state == FlowState::closed || state == FlowState::failed; }
@@ -189,6 +206,12 @@ struct Flow::Impl {
   // A path stops carrying frames. `notify_runtime`: the core, not the carrier, decided.
   void path_down(Path& p, DownCause cause, Time now, bool notify_runtime);
 
+  // Something sent on `p` still awaits its answer (a PONG, an ACK of its DATA or FIN).
+  bool awaits_answer(const Path& p) const {
+    return p.ping_outstanding || p.data_sent_end > payload->acked() ||
+           (p.fin_sent && !payload->fin_acked());
+  }
+
   // Anything arrived on `p` (after the frame took effect: an ACK or PONG may have answered
   // what was outstanding).
   void mark_heard(Path& p, Time now);
@@ -197,7 +220,7 @@ struct Flow::Impl {
   // ---- frame handling
 
   void handle_data(Path& p, const wire::Data& d, const wire::Slice& backing, Time now);
-  void handle_ack(Path& p, const wire::Ack& a, Time now);
+  void handle_ack(Path& p, const wire::Ack& a, std::uint8_t flags, Time now);
 
   // The peer acknowledged `delivered` by other means than an ACK.
   void acknowledge(std::uint64_t delivered, Time now);
@@ -209,7 +232,7 @@ struct Flow::Impl {
     if (payload->write_capacity() > 0) signal_writable();
   }
 
-  void handle_fin(const wire::Fin& f, Time now);
+  void handle_fin(Path& p, const wire::Fin& f, Time now);
   void handle_ping(Path& p, const wire::Ping& ping);
   void handle_pong(Path& p, const wire::Pong& pong, Time now);
 
@@ -273,6 +296,14 @@ struct Flow::Impl {
   void push_fin(Batch& b);
   void handle_open_ack(Path& p, const wire::OpenAck& a, Time now);
   void handle_join_ack(Path& p, const wire::JoinAck& a, Time now);
+  // Server: the first frame on a path that waits for the client's PROOF.
+  void handle_awaited_proof(Path& p, const wire::Frame& frame, Time now);
+  // A path that did not prove the key is closed. After an OPEN nothing was proven at all: the
+  // flow fails (the client never sends anything else first; a wrong PROOF means another PSK).
+  void refuse_proof(Path& p, Time now);
+  // A provisional JOIN path proved itself: it becomes the JOIN's path, replacing an older
+  // carrier with that id (the runtime closes it when it sees path_joined).
+  void attach_joined(Path& provisional, Time now);
 };
 
 }  // namespace rendr::core

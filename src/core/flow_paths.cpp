@@ -94,7 +94,11 @@ void Flow::Impl::maybe_finish(Time now) {
 void Flow::Impl::path_down(Path& p, DownCause cause, Time now, bool notify_runtime) {
   if (p.state == PathState::dead || p.state == PathState::removed) return;
   const bool was_up = p.state == PathState::up;
-  if (was_up) ++p.stats.down_count;
+  if (was_up) {
+    ++p.stats.down_count;
+    counters.last_down_path = p.id;
+    counters.last_down_cause = cause;
+  }
   if (notify_runtime) emit(Event::Kind::close_path, p.id);
   if (was_up) recover_from_loss_of(p);
   // So may our last ACK (if it opened the window, the peer would wait for it forever) and
@@ -153,9 +157,7 @@ void Flow::Impl::path_down(Path& p, DownCause cause, Time now, bool notify_runti
 }
 
 void Flow::Impl::mark_heard(Path& p, Time now) {
-  const bool outstanding = p.ping_outstanding || p.data_sent_end > payload->acked() ||
-                           (p.fin_sent && !payload->fin_acked());
-  liveness.heard(p, outstanding, paths, now);
+  liveness.heard(p, awaits_answer(p), paths, now);
 }
 
 void Flow::Impl::path_up(Path& p, Time now) {

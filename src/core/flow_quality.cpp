@@ -6,9 +6,13 @@
 namespace rendr::core {
 
 void Flow::Impl::evaluate_quality(Time now) {
-  if (role != Role::client || mode != Mode::prime || state != FlowState::established) return;
   const Path* current = find(active);
-  if (current == nullptr) return;
+  if (role != Role::client || mode != Mode::prime || state != FlowState::established ||
+      current == nullptr) {
+    // No judgement now: a candidate kept from before would leave its deadline in the past.
+    quality.reset();
+    return;
+  }
   const std::size_t needed = std::max<std::size_t>(config.quality.samples_needed, 1);
   PathId candidate = kNoPath;
   RecentRtt best;

@@ -20,13 +20,16 @@ std::optional<Time> Flow::next_deadline() const {
   if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
   if (m.probe_drain_since) consider(*m.probe_drain_since + m.config.quality.probe_drain_limit);
   if (auto due = m.liveness.recheck()) consider(*due);
+  if (!m.authenticated) consider(m.authentication_deadline);
   for (const auto& [id, p] : m.paths) {
     switch (p.state) {
       case PathState::idle:
         consider(p.next_dial);
         break;
       case PathState::handshaking:
-        consider(p.handshake_sent + m.config.handshake_timeout);
+        // The first path of an unauthenticated flow ends with the flow.
+        if (p.handshake != HandshakeStep::open_proof_awaited || m.authenticated)
+          consider(p.handshake_sent + m.config.handshake_timeout);
         break;
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
@@ -58,6 +61,12 @@ void Flow::on_timer(Time now) {
            now);
     return;
   }
+  if (!m.authenticated && now >= m.authentication_deadline) {
+    // No PROOF came: an abandoned or hostile OPEN costs no more than this.
+    m.emit(Event::Kind::authentication_failed);
+    m.fail(FlowError::handshake_failed, now);
+    return;
+  }
   m.payload->on_timer(now);
   std::vector<PathId> ids;
   ids.reserve(m.paths.size());
@@ -74,18 +83,33 @@ void Flow::on_timer(Time now) {
         }
         break;
       case PathState::handshaking:
-        if (now - p->handshake_sent >= m.config.handshake_timeout)
-          m.path_down(*p, DownCause::handshake_timeout, now, true);
+        // The first path of an unauthenticated flow ends with the flow (a proven JOIN may have
+        // authenticated it meanwhile; then that path gets the usual timeout).
+        if ((p->handshake == HandshakeStep::open_proof_awaited && !m.authenticated) ||
+            now - p->handshake_sent < m.config.handshake_timeout)
+          break;
+        if (p->joins_as != kNoPath) {
+          // A provisional JOIN path without its PROOF.
+          ++m.counters.joins_rejected;
+          m.emit(Event::Kind::authentication_failed, id);
+        }
+        m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
-      case PathState::up:
-        if (m.liveness.dead(*p, m.paths, now)) {
+      case PathState::up: {
+        if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);
           break;
         }
         p->transport->on_timer(now, m.payload->retransmits());
         // In race and bond every up path carries data, so each is pinged as the active one.
-        m.liveness.schedule_ping(*p, id == m.active || m.mode != Mode::prime, now);
+        const bool carrying = id == m.active || m.mode != Mode::prime;
+        m.liveness.schedule_ping(*p,
+                                 m.quiet(now) ? m.config.ping_interval_idle
+                                 : carrying   ? m.config.ping_interval_active
+                                              : m.config.ping_interval_standby,
+                                 now);
         break;
+      }
       default:
         break;
     }

@@ -57,8 +57,15 @@ void Liveness::seek_corroboration(Path& p, PathTable& paths) {
   }
 }
 
-bool Liveness::dead(Path& p, PathTable& paths, Time now) {
+bool Liveness::dead(Path& p, PathTable& paths, bool awaits_answer, Time now) {
   if (!p.unanswered_since) return false;
+  if (p.last_heard >= *p.unanswered_since && !awaits_answer) {
+    // The silence began at an answer, while more was outstanding, and that has since been
+    // acknowledged on another path (a bond FIN or DATA whose copy ACK here came too early to
+    // cover it): nothing here awaits an answer any more.
+    p.restart_silence(std::nullopt);
+    return false;
+  }
   const Duration silent = now - *p.unanswered_since;
   const Duration limit = deadline(p);
   if (p.silence == SilenceStep::early && silent >= limit / 2) seek_corroboration(p, paths);
@@ -68,10 +75,10 @@ bool Liveness::dead(Path& p, PathTable& paths, Time now) {
   return false;
 }
 
-void Liveness::schedule_ping(Path& p, bool carrying, Time now) {
+void Liveness::schedule_ping(Path& p, Duration interval, Time now) {
   if (p.ping_outstanding || p.control.owes(Control::ping) || now < p.next_ping) return;
   p.control.owe(Control::ping);
-  p.next_ping = now + (carrying ? config_.ping_interval_active : config_.ping_interval_standby);
+  p.next_ping = now + interval;
 }
 
 wire::Ping Liveness::make_ping(Path& p, Time now) {

@@ -44,11 +44,11 @@ class Liveness {
     if (!p.unanswered_since) p.restart_silence(now);
   }
   // Judges `p`'s silence at `now` (and owes corroborating PINGs on the others halfway); true
-  // if `p` is dead.
-  bool dead(Path& p, PathTable& paths, Time now);
+  // if `p` is dead. `awaits_answer`: something sent on `p` still awaits its answer.
+  bool dead(Path& p, PathTable& paths, bool awaits_answer, Time now);
 
-  // Owes a PING on `p` if one is due; `carrying`: it carries data (the active-path interval).
-  void schedule_ping(Path& p, bool carrying, Time now);
+  // Owes a PING on `p` if one is due; the next is due `interval` later.
+  void schedule_ping(Path& p, Duration interval, Time now);
   // The PING to send on `p` now (it is then outstanding).
   wire::Ping make_ping(Path& p, Time now);
   // A PONG on `p`: true if it answers the outstanding PING (an RTT sample was taken).

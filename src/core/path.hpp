@@ -26,14 +26,19 @@ enum class SilenceStep : std::uint8_t {
   suspect,        // past the deadline, but the peer is silent everywhere
 };
 
-// Where a client path in PathState::handshaking stands (none in every other state).
+// Where a path in PathState::handshaking stands (none in every other state).
 enum class HandshakeStep : std::uint8_t {
   none,
+  // Client.
   awaiting_open,  // connected while another path carries the flow's OPEN; JOINs after OPEN_ACK
   open_queued,    // the OPEN goes out on this path
   open_sent,      // OPEN sent, waiting for OPEN_ACK
   join_queued,    // the JOIN goes out on this path (the flow is established)
   join_sent,      // JOIN sent, waiting for JOIN_ACK
+  // Server: the path carries nothing until the client's PROOF of the flow key arrives on it.
+  open_proof_awaited,  // the flow's first path (after the OPEN)
+  join_proof_awaited,  // a provisional path after a JOIN for `joins_as`, challenged; it
+                       // replaces nothing until its PROOF attaches it
 };
 
 struct Path {
@@ -50,6 +55,13 @@ struct Path {
   Time handshake_sent{};
   std::uint64_t join_counter = 0;
   wire::Nonce join_nonce{};
+  // Client: the PROOF of the flow key (Control::proof), sent first on this path once the
+  // OPEN_ACK or JOIN_ACK on it verified.
+  wire::Mac proof{};
+  // Server, HandshakeStep::join_proof_awaited: the path id the JOIN asked for, and the fresh
+  // challenge its JOIN_ACK carries.
+  PathId joins_as = kNoPath;
+  wire::Nonce join_challenge{};
   bool handshake_in_flight() const {
     return handshake == HandshakeStep::open_sent || handshake == HandshakeStep::join_sent;
   }

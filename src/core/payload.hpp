@@ -67,7 +67,8 @@ class Payload {
   virtual std::uint64_t received_limit() const = 0;  // our window: DATA must end below
   virtual std::uint64_t delivered() const = 0;       // received in order
   virtual std::uint64_t received_buffered() const = 0;
-  virtual bool peer_end_delivered() const = 0;  // the peer's end reached in order
+  virtual std::size_t received_memory() const = 0;  // storage the received bytes hold
+  virtual bool peer_end_delivered() const = 0;      // the peer's end reached in order
 
   // ---- our ACKs
   virtual void request_ack(bool immediate, Time now) = 0;
@@ -75,7 +76,10 @@ class Payload {
   virtual bool ack_due_now() const = 0;               // pending and not to be delayed
   virtual std::optional<Time> ack_timer() const = 0;  // when a delayed ACK falls due
   virtual void on_timer(Time now) = 0;
-  virtual wire::Ack make_ack() const = 0;
+  // The ACK to send now (with a memory budget, its limit may reserve more of the budget).
+  virtual wire::Ack make_ack() = 0;
+  // Server: the window its OPEN_ACK advertises (with a memory budget, the first grant).
+  virtual std::uint64_t open_window() = 0;
   // `ack` went out; `flow_ack`: it was the flow's pending ACK, not a copy for one path.
   virtual void ack_sent(const wire::Ack& ack, bool flow_ack) = 0;
   virtual void advertised(std::uint64_t limit) = 0;  // a handshake answer told the peer

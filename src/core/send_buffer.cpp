@@ -28,6 +28,12 @@ void SendBuffer::release_to(std::uint64_t offset) {
   offset = std::min(offset, end_);
   if (offset <= base_) return;
   base_ = offset;
+  if (base_ == end_) {
+    // Drained: an idle flow holds no block (the next append starts a fresh one at end_).
+    blocks_.clear();
+    blocks_start_ = end_;
+    return;
+  }
   while (!blocks_.empty() && blocks_start_ + block_size_ <= base_) {
     blocks_.pop_front();
     blocks_start_ += block_size_;

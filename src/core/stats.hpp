@@ -41,6 +41,7 @@ struct FlowStats {
   std::uint64_t bytes_delivered = 0;  // given to the application
   std::uint64_t send_buffered = 0;    // written but not yet acknowledged
   std::uint64_t recv_buffered = 0;    // received but not yet read (incl. reorder)
+  std::uint64_t recv_memory = 0;      // block storage those bytes hold (RecvBuffer::memory)
   std::uint64_t recv_queue_hwm = 0;   // largest reorder-buffer depth (segments)
   std::uint64_t recv_dups = 0;        // DATA frames (or parts) already received
   std::uint64_t retransmitted_bytes = 0;
@@ -50,6 +51,9 @@ struct FlowStats {
   std::uint64_t migrations_quality = 0;  // prime mode moved to a clearly better path
   std::uint64_t mode_switches = 0;       // mode changes, by set_mode or by the peer's MODE
   std::uint64_t bond_stuck_skips = 0;    // bond: a path that wanted data was passed over
+  // The path that went down last (kNoPath: none yet) and why, e.g. for "path 2 died (silent)".
+  PathId last_down_path = kNoPath;
+  DownCause last_down_cause = DownCause::eof;
   std::vector<PathStats> paths;
 };
 

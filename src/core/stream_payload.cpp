@@ -8,9 +8,66 @@ StreamPayload::StreamPayload(const FlowConfig& config)
     : recv_window_(config.recv_window),
       ack_every_bytes_(config.ack_every_bytes),
       max_ack_delay_(config.max_ack_delay),
+      budget_(config.memory_budget),
       send_(std::max<std::size_t>(config.max_data_payload, 1024), config.send_buffer),
       recv_(config.recv_window),
-      advertised_limit_(recv_.limit()) {}
+      advertised_limit_(recv_.limit()) {
+  if (budget_) budget_->add_flow();
+}
+
+StreamPayload::~StreamPayload() {
+  if (!budget_) return;
+  budget_->release(granted_limit_ - recv_.read_offset());
+  budget_->remove_flow();
+}
+
+std::size_t StreamPayload::read(wire::MutableBytes out) {
+  const std::size_t n = recv_.read(out);
+  if (n > 0 && budget_) budget_->release(n);
+  return n;
+}
+
+// ---- the receive window and the memory budget
+
+std::uint64_t StreamPayload::window_target() const {
+  if (!budget_) return recv_.limit();
+  return std::min<std::uint64_t>(recv_.limit(), recv_.read_offset() + budget_->fair_share());
+}
+
+std::uint64_t StreamPayload::window_limit() {
+  if (!budget_) return recv_.limit();
+  const std::uint64_t target = window_target();
+  const std::uint64_t in_use = std::max(peer_data_end_, recv_.read_offset());
+  if (target > granted_limit_ && 2 * in_use >= granted_limit_ + recv_.read_offset())
+    granted_limit_ += budget_->reserve(target - granted_limit_);
+  return granted_limit_;
+}
+
+bool StreamPayload::budget_starved() const {
+  return budget_ && peer_data_end_ >= granted_limit_ && recv_.buffered() == 0 &&
+         granted_limit_ < window_target();
+}
+
+std::uint64_t StreamPayload::open_window() {
+  // With a memory budget, a first window that is enough to start (idle flows reserve little).
+  granted_limit_ =
+      budget_ ? budget_->reserve(std::min(recv_window_, MemoryBudget::kInitialWindow)) : 0;
+  advertised_limit_ = budget_ ? granted_limit_ : recv_.limit();
+  return advertised_limit_;
+}
+
+bool StreamPayload::window_update_due() const {
+  // Once a quarter of the window has opened since the last advertisement.
+  const std::uint64_t target = window_target();
+  const std::uint64_t window = target - recv_.read_offset();
+  return target >= advertised_limit_ + window / 4;
+}
+
+void StreamPayload::on_timer(Time now) {
+  if (ack_pending_ && now >= ack_deadline_) ack_immediate_ = true;
+  // A peer held back by an exhausted budget learns of room as soon as some is given back.
+  if (budget_starved() && budget_->available() > 0) request_ack(true, now);
+}
 
 // ---- application side
 
@@ -52,11 +109,12 @@ bool StreamPayload::release_to(std::uint64_t delivered) {
 bool StreamPayload::on_data(const wire::Data& d, const wire::Slice& backing, FlowStats& counters,
                             Time now) {
   const std::uint64_t end = d.offset + d.payload.size();
+  peer_data_end_ = std::max(peer_data_end_, end);
   if (peer_fin_ && end > *peer_fin_) {
     ++counters.protocol_errors;
     return false;
   }
-  const std::uint64_t limit = recv_.limit();
+  const std::uint64_t limit = accept_limit();
   if (end > limit) {
     // The peer ignored our window: drop what does not fit, never buffer it.
     ++counters.protocol_errors;
@@ -70,6 +128,8 @@ bool StreamPayload::on_data(const wire::Data& d, const wire::Slice& backing, Flo
   }
   const auto result = recv_.insert(d.offset, std::move(slice));
   counters.recv_dups += result.duplicate ? 1 : 0;
+  // Only a hostile peer splits its window into that many out-of-order pieces.
+  counters.protocol_errors += result.refused ? 1 : 0;
   counters.recv_queue_hwm = std::max<std::uint64_t>(counters.recv_queue_hwm, recv_.segments());
   if (result.advanced > 0) {
     unacked_bytes_ += result.advanced;
@@ -99,10 +159,10 @@ void StreamPayload::request_ack(bool immediate, Time now) {
   if (immediate) ack_immediate_ = true;
 }
 
-wire::Ack StreamPayload::make_ack() const {
+wire::Ack StreamPayload::make_ack() {
   wire::Ack ack;
   ack.delivered = recv_.next();
-  ack.limit = recv_.limit();
+  ack.limit = window_limit();
   ack.fin_received = peer_end_delivered();
   return ack;
 }

@@ -16,10 +16,13 @@ namespace rendr::core {
 class StreamPayload final : public Payload {
  public:
   explicit StreamPayload(const FlowConfig& config);
+  ~StreamPayload() override;
+  StreamPayload(const StreamPayload&) = delete;
+  StreamPayload& operator=(const StreamPayload&) = delete;
 
   std::size_t write(wire::ConstBytes bytes) override;
   std::size_t write_capacity() const override;
-  std::size_t read(wire::MutableBytes out) override { return recv_.read(out); }
+  std::size_t read(wire::MutableBytes out) override;
   std::size_t readable_bytes() const override { return recv_.readable(); }
   bool eof() const override { return peer_fin_ && recv_.read_offset() == *peer_fin_; }
   void close() override;
@@ -55,6 +58,7 @@ class StreamPayload final : public Payload {
   std::uint64_t received_limit() const override { return recv_.limit(); }
   std::uint64_t delivered() const override { return recv_.next(); }
   std::uint64_t received_buffered() const override { return recv_.buffered(); }
+  std::size_t received_memory() const override { return recv_.memory(); }
   bool peer_end_delivered() const override { return peer_fin_ && recv_.next() == *peer_fin_; }
 
   void request_ack(bool immediate, Time now) override;
@@ -63,17 +67,14 @@ class StreamPayload final : public Payload {
   std::optional<Time> ack_timer() const override {
     return ack_pending_ && !ack_immediate_ ? std::optional<Time>(ack_deadline_) : std::nullopt;
   }
-  void on_timer(Time now) override {
-    if (ack_pending_ && now >= ack_deadline_) ack_immediate_ = true;
-  }
-  wire::Ack make_ack() const override;
+  void on_timer(Time now) override;
+  wire::Ack make_ack() override;
+  std::uint64_t open_window() override;
   void ack_sent(const wire::Ack& ack, bool flow_ack) override;
   void advertised(std::uint64_t limit) override {
     advertised_limit_ = std::max(advertised_limit_, limit);
   }
-  bool window_update_due() const override {
-    return recv_.limit() - advertised_limit_ >= recv_window_ / 4;
-  }
+  bool window_update_due() const override;
 
   bool complete() const override;
 
@@ -81,6 +82,21 @@ class StreamPayload final : public Payload {
   const std::size_t recv_window_;
   const std::size_t ack_every_bytes_;
   const Duration max_ack_delay_;
+  // Shared by a listener's flows (core/memory_budget.hpp); nullptr: recv_window alone bounds
+  // the peer.
+  const std::shared_ptr<MemoryBudget> budget_;
+
+  // The limit to advertise now: the full window, or with a memory budget as much of it as the
+  // budget grants ([read offset, granted_limit_) stays reserved until read).
+  std::uint64_t window_target() const;
+  // The grant grows only once the peer has used half of what it has: an idle flow keeps its
+  // first 64 KiB, a busy one grows to its target within a round trip.
+  std::uint64_t window_limit();
+  // What the peer may send up to: what we granted (a budget), else the window.
+  std::uint64_t accept_limit() const { return budget_ ? granted_limit_ : recv_.limit(); }
+  // The peer has used the whole window we could grant, the application has read it all, and
+  // the budget held the window below its target: only a timer can reopen it.
+  bool budget_starved() const;
 
   // Send side.
   SendBuffer send_;
@@ -98,7 +114,9 @@ class StreamPayload final : public Payload {
   Time ack_deadline_{};
   std::uint64_t unacked_bytes_ = 0;
   std::uint64_t advertised_limit_ = 0;
-  bool fin_ack_sent_ = false;  // an ACK with fin_received went out
+  bool fin_ack_sent_ = false;        // an ACK with fin_received went out
+  std::uint64_t peer_data_end_ = 0;  // highest end of DATA received
+  std::uint64_t granted_limit_ = 0;  // with a memory budget: reserved up to here
 };
 
 }  // namespace rendr::core

@@ -66,6 +66,7 @@ enum class FlowError {
   peer_aborted,
   aborted,
   handshake_failed,
+  authentication_failed,  // the peer did not prove the flow key (pre-shared keys differ)
 };
 
 std::string_view to_string(FlowState s);

@@ -86,6 +86,8 @@ std::error_code to_error_code(core::FlowError e) {
       return errc::aborted;
     case core::FlowError::handshake_failed:
       return errc::handshake_failed;
+    case core::FlowError::authentication_failed:
+      return errc::authentication_failed;
   }
   return errc::protocol_error;
 }
@@ -117,8 +119,13 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   out.bytes_delivered = s.bytes_delivered;
   out.send_buffered = s.send_buffered;
   out.recv_buffered = s.recv_buffered;
+  out.recv_memory = s.recv_memory;
   out.retransmitted_bytes = s.retransmitted_bytes;
   out.joins_rejected = s.joins_rejected;
+  out.joins_accepted = s.joins_accepted;
+  out.last_down_path = s.last_down_path;
+  if (s.last_down_path != core::kNoPath)
+    out.last_down_cause = std::string(core::to_string(s.last_down_cause));
   for (const auto& p : s.paths) {
     PathInfo info;
     info.id = p.id;

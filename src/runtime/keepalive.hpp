@@ -5,9 +5,17 @@
 // The registry is an Asio service of the execution context, so everything it holds is released
 // when the context shuts down (Engine destructor), never leaked and never outliving the
 // context's reactor.
+//
+// A held object may also be marked *closing*: it is finishing on its own (a flow in its close
+// handshake, or one whose sockets are shutting down) and the peer needs what it still sends, its
+// last ACK or CLOSE. The Engine destructor waits (bounded) until no closing object is held, so
+// a process that exits right after its flow ended does not cut it off (issue 7, defect 7).
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/execution_context.hpp>
@@ -39,7 +47,21 @@ class KeepAlive final : public asio::execution_context::service {
     if (it == held_.end()) return nullptr;
     auto ref = std::move(it->second);
     held_.erase(it);
+    if (closing_.erase(object) > 0 && closing_.empty()) closing_done_.notify_all();
     return ref;
+  }
+
+  // `object` (held) will release itself once it has finished closing.
+  void mark_closing(const void* object) {
+    std::lock_guard lock(mu_);
+    if (held_.count(const_cast<void*>(object)) > 0) closing_.insert(object);
+  }
+
+  // Waits until no held object is closing, or until `deadline`; true if none is left. The
+  // context's threads must be running (they do the closing).
+  bool wait_closing(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    return closing_done_.wait_until(lock, deadline, [&] { return closing_.empty(); });
   }
 
   // Drops everything (the context is going away).
@@ -49,7 +71,9 @@ class KeepAlive final : public asio::execution_context::service {
       std::lock_guard lock(mu_);
       shut_down_ = true;
       held.swap(held_);
+      closing_.clear();
     }
+    closing_done_.notify_all();
     held.clear();
   }
 
@@ -59,6 +83,8 @@ class KeepAlive final : public asio::execution_context::service {
   std::mutex mu_;
   bool shut_down_ = false;
   std::unordered_map<void*, std::shared_ptr<void>> held_;
+  std::unordered_set<const void*> closing_;  // a subset of held_
+  std::condition_variable closing_done_;
 };
 
 }  // namespace rendr::runtime

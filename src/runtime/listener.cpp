@@ -4,7 +4,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -12,6 +11,7 @@
 #include <asio/strand.hpp>
 
 #include "carrier/tcp/tcp_carrier.hpp"
+#include "core/endpoint.hpp"
 #include "runtime/convert.hpp"
 #include "runtime/session.hpp"
 
@@ -33,12 +33,11 @@ class ListenerImpl;
 // the carrier's strand; the listener keeps it alive until the carrier is handed over or gone.
 class Pending final : public carrier::CarrierHandler, public std::enable_shared_from_this<Pending> {
  public:
-  Pending(std::weak_ptr<ListenerImpl> listener, std::shared_ptr<carrier::Carrier> carrier)
-      : listener_(std::move(listener)),
-        carrier_(std::move(carrier)),
-        timer_(carrier_->executor()) {}
+  Pending(std::weak_ptr<ListenerImpl> listener, core::ConnectionId id,
+          std::shared_ptr<carrier::Carrier> carrier)
+      : listener_(std::move(listener)), id_(id), carrier_(std::move(carrier)) {}
 
-  void start(std::chrono::milliseconds handshake_timeout);
+  void start() { carrier_->start(weak_from_this()); }
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) override;
   bool pull(wire::TransmitBatch& out) override {
@@ -55,24 +54,46 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
     last_frame_ = encode_frame(frame);
     carrier_->kick();
   }
+  core::ConnectionId id() const { return id_; }
   const std::shared_ptr<carrier::Carrier>& carrier() const { return carrier_; }
 
  private:
   std::weak_ptr<ListenerImpl> listener_;
+  const core::ConnectionId id_;
   std::shared_ptr<carrier::Carrier> carrier_;
-  asio::steady_timer timer_;
   bool decided_ = false;
   std::optional<wire::OutFrame> last_frame_;
   bool last_frame_sent_ = false;
 };
 
+// Every flow of a listener shares one receive memory budget.
+core::FlowConfig flow_config(const ListenOptions& options) {
+  core::FlowConfig config = make_config(Mode::prime, options.migration_budget, options.options);
+  config.memory_budget = std::make_shared<core::MemoryBudget>(options.memory_budget);
+  return config;
+}
+
+core::EndpointLimits endpoint_limits(const ListenOptions& o) {
+  return {.max_half_open = o.max_half_open,
+          .first_frame_timeout = o.handshake_timeout,
+          .max_flows = o.max_flows,
+          .max_unaccepted = o.max_unaccepted,
+          .max_paths_per_flow = o.max_paths_per_flow,
+          .abandoned_flow_timeout = o.abandoned_flow_timeout};
+}
+
+// The listener drives a core::Endpoint, which decides what each first frame leads to and owns
+// the limits; the listener does the I/O (acceptors, carriers, one timer) and owns the sessions.
+// The endpoint lives under `mu_`; a session is never called with `mu_` held.
 class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
  public:
   explicit ListenerImpl(const ListenOptions& options)
       : options_(options),
         ex_(options.engine != nullptr ? options.engine->executor()
                                       : Engine::default_engine().executor()),
-        config_(make_config(Mode::prime, options.migration_budget, options.options)) {}
+        config_(flow_config(options)),
+        endpoint_(config_, endpoint_limits(options)),
+        timer_(asio::make_strand(ex_)) {}
 
   asio::any_io_executor executor() const { return ex_; }
 
@@ -124,8 +145,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       ec = errc::listener_closed;
       return {};
     }
-    auto session = std::move(ready_.front());
-    ready_.pop_front();
+    auto session = take_ready_locked();
     lock.unlock();
     ec.clear();
     return Conn(make_conn(std::move(session)));
@@ -139,10 +159,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
         waiters_.push_back(std::move(done));
         return;
       }
-      if (!ready_.empty()) {
-        session = std::move(ready_.front());
-        ready_.pop_front();
-      }
+      if (!ready_.empty()) session = take_ready_locked();
     }
     if (session) {
       done({}, Conn(make_conn(std::move(session))));
@@ -169,16 +186,36 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
 
   ListenerStats stats() const {
     std::lock_guard lock(mu_);
-    ListenerStats s = stats_;
-    s.live_flows = flows_.size();
+    const core::EndpointStats e = endpoint_.stats();
+    ListenerStats s;
+    s.connections_accepted = e.connections;
+    s.flows_opened = e.flows_opened;
+    s.joins_accepted = e.joins_accepted;
+    s.rejected_malformed = e.rejected_malformed;
+    s.rejected_unknown_flow = e.rejected_unknown_flow;
+    s.rejected_bad_proof = e.rejected_bad_proof;
+    s.rejected_replay = e.rejected_replay;
+    s.rejected_capacity = e.rejected_capacity;
+    s.rejected_timeout = e.rejected_timeout;
+    s.live_flows = e.live_flows;
+    s.duplicate_opens = e.duplicate_opens;
+    s.rejected_accept_queue = e.rejected_accept_queue;
+    s.rejected_paths_per_flow = e.rejected_paths_per_flow;
+    s.evicted_half_open = e.evicted_half_open;
+    s.evicted_flows = e.evicted_flows;
+    s.dropped_abandoned = e.dropped_abandoned;
+    s.half_open = e.half_open;
+    s.unaccepted_flows = e.unaccepted_flows;
+    s.authentication_failures = authentication_failures_;
+    s.rejected_memory = e.rejected_memory;
     return s;
   }
 
   void close() {
     std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors;
-    std::deque<std::shared_ptr<Session>> unaccepted;
+    std::deque<Ready> unaccepted;
     std::deque<AcceptCallback> waiters;
-    std::unordered_map<Pending*, std::shared_ptr<Pending>> pending;
+    std::map<core::ConnectionId, std::shared_ptr<Pending>> pending;
     {
       std::lock_guard lock(mu_);
       if (closed_) return;
@@ -187,14 +224,15 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       unaccepted.swap(ready_);
       waiters.swap(waiters_);
       pending.swap(pending_);
+      timer_.cancel();
     }
     cv_.notify_all();
     for (auto& a : acceptors)
       asio::post(a->get_executor(), [a] { a->close(); });
-    for (auto& [raw, p] : pending)
+    for (auto& [id, p] : pending)
       p->carrier()->abort();
-    for (auto& s : unaccepted)
-      s->abort();
+    for (auto& r : unaccepted)
+      r.session->abort();
     for (auto& w : waiters)
       w(errc::listener_closed, Conn());
     // Flows already accepted belong to the application and carry on.
@@ -205,32 +243,67 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   void judge(const std::shared_ptr<Pending>& pending, const std::vector<wire::Frame>& frames,
              const wire::Slice& backing) {
     const auto rest = std::span<const wire::Frame>(frames).subspan(1);
-    const auto& first = frames.front();
-    if (const auto* open = std::get_if<wire::Open>(&first.body)) {
-      handle_open(pending, *open, rest, backing);
-    } else if (const auto* join = std::get_if<wire::Join>(&first.body)) {
-      handle_join(pending, *join, rest, backing);
-    } else {
-      count(&ListenerStats::rejected_malformed);
-      pending->carrier()->abort();
+    core::Admission admission;
+    {
+      std::lock_guard lock(mu_);
+      if (!closed_) admission = endpoint_.on_first_frame(pending->id(), frames.front(), now());
+    }
+    run_endpoint_actions();
+    switch (admission.kind) {
+      case core::Admission::Kind::drop:
+        pending->carrier()->abort();
+        break;
+      case core::Admission::Kind::refuse:
+        pending->answer_and_close(*admission.answer);
+        break;
+      case core::Admission::Kind::open:
+        open_flow(pending, std::move(admission),
+                  static_cast<core::PathId>(std::get<wire::Open>(frames.front().body).path_id),
+                  rest, backing);
+        break;
+      case core::Admission::Kind::repeated_open:
+        answer_repeated_open(pending, admission.flow, std::get<wire::Open>(frames.front().body));
+        break;
+      case core::Admission::Kind::join:
+        join_flow(pending, admission.flow, std::get<wire::Join>(frames.front().body), rest,
+                  backing);
+        break;
     }
   }
 
-  void pending_done(Pending* pending) {
+  void connection_down(core::ConnectionId id, bool undecided_protocol_error) {
+    std::shared_ptr<Pending> ref;  // dropped outside the lock
+    {
+      std::lock_guard lock(mu_);
+      endpoint_.on_connection_lost(id, undecided_protocol_error);
+      if (auto it = pending_.find(id); it != pending_.end()) {
+        ref = std::move(it->second);
+        pending_.erase(it);
+      }
+    }
+  }
+
+  void pending_done(core::ConnectionId id) {
     std::shared_ptr<Pending> ref;  // dropped outside the lock
     std::lock_guard lock(mu_);
-    if (auto it = pending_.find(pending); it != pending_.end()) {
+    if (auto it = pending_.find(id); it != pending_.end()) {
       ref = std::move(it->second);
       pending_.erase(it);
     }
   }
 
-  void count(std::uint64_t ListenerStats::*field) {
-    std::lock_guard lock(mu_);
-    ++(stats_.*field);
-  }
-
  private:
+  struct Ready {
+    core::FlowRef flow;
+    std::shared_ptr<Session> session;
+  };
+  struct FlowEntry {
+    std::uint64_t serial = 0;
+    std::weak_ptr<Session> session;
+  };
+
+  static core::Time now() { return core::Clock::now(); }
+
   void start_accept(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
     acceptor->async_accept(
         asio::make_strand(ex_),
@@ -248,74 +321,64 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     {
       std::lock_guard lock(mu_);
       if (closed_) return;
-      ++stats_.connections_accepted;
-      if (pending_.size() >= options_.max_half_open) {
-        ++stats_.rejected_capacity;
-        return;  // the socket closes as it goes out of scope
-      }
-      pending =
-          std::make_shared<Pending>(weak_from_this(), carrier::make_tcp_carrier(std::move(socket)));
-      pending_.emplace(pending.get(), pending);
+      const core::ConnectionId id = endpoint_.on_connection(now());
+      pending = std::make_shared<Pending>(weak_from_this(), id,
+                                          carrier::make_tcp_carrier(std::move(socket)));
+      pending_.emplace(id, pending);
     }
-    pending->start(options_.handshake_timeout);
+    pending->start();
+    run_endpoint_actions();  // perhaps an older half-open connection to evict
   }
 
-  void handle_open(const std::shared_ptr<Pending>& pending, const wire::Open& open,
-                   std::span<const wire::Frame> rest, const wire::Slice& backing) {
-    wire::Status status = wire::Status::ok;
-    bool known_flow = false;
-    std::shared_ptr<Session> existing;
+  void open_flow(const std::shared_ptr<Pending>& pending, core::Admission admission,
+                 core::PathId first_path, std::span<const wire::Frame> rest,
+                 const wire::Slice& backing) {
+    const core::FlowRef ref = admission.flow;
+    // The flow is offered to accept() only once the client has proven the key (PROOF).
+    Session::ServerHooks hooks;
+    hooks.finished = [weak = weak_from_this(), ref](const FlowId&) {
+      if (auto self = weak.lock()) self->flow_finished(ref);
+    };
+    hooks.authenticated = [weak = weak_from_this(), ref](std::shared_ptr<Session> s) {
+      if (auto self = weak.lock()) self->hand_to_accept(ref, std::move(s));
+    };
+    hooks.authentication_failed = [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->count_authentication_failure();
+    };
+    hooks.report = [weak = weak_from_this(), ref](const core::FlowReport& report) {
+      if (auto self = weak.lock()) self->flow_report(ref, report);
+    };
+    auto session = Session::make_server(ex_, std::move(admission.created), std::move(hooks));
     {
       std::lock_guard lock(mu_);
-      if (auto it = flows_.find(open.flow_id); it != flows_.end()) {
-        known_flow = true;
-        existing = it->second.lock();
-      } else if (closed_ || flows_.size() >= options_.max_flows) {
-        status = wire::Status::capacity;
-      }
+      if (!closed_) flows_[ref.id] = FlowEntry{ref.serial, session};
     }
-    if (known_flow) {
-      handle_repeated_open(pending, open, existing);
-      return;
-    }
-    std::unique_ptr<core::Flow> flow;
-    if (status == wire::Status::ok) {
-      flow = core::Flow::make_server(config_, open, static_cast<core::PathId>(open.path_id),
-                                     core::Clock::now(), status);
-    }
-    if (!flow) {
-      count(status == wire::Status::capacity ? &ListenerStats::rejected_capacity
-                                             : &ListenerStats::rejected_malformed);
-      wire::OpenAck nack;
-      nack.status = status;
-      pending->answer_and_close(wire::Frame{0, nack});
-      return;
-    }
-    auto session =
-        Session::make_server(ex_, std::move(flow), [weak = weak_from_this()](const FlowId& id) {
-          if (auto self = weak.lock()) self->flow_finished(id);
-        });
-    {
-      std::lock_guard lock(mu_);
-      if (closed_ || !flows_.emplace(open.flow_id, session).second) {
-        session->abort();
-        pending->carrier()->abort();
-        return;
-      }
-    }
-    session->attach_first(pending->carrier(), static_cast<core::PathId>(open.path_id), rest,
-                          backing);
+    session->attach_first(pending->carrier(), first_path, rest, backing);
+  }
+
+  void count_authentication_failure() {
+    std::lock_guard lock(mu_);
+    ++authentication_failures_;
+  }
+
+  // Hands an authenticated server flow to accept(): to a waiting async_accept, else to the
+  // queue of flows waiting for one. The endpoint counts the flow as unaccepted from its OPEN
+  // until then.
+  void hand_to_accept(const core::FlowRef& ref, std::shared_ptr<Session> session) {
     AcceptCallback waiter;
     {
       std::lock_guard lock(mu_);
-      ++stats_.flows_opened;
+      const auto it = flows_.find(ref.id);
       if (closed_) {
         // close() ran meanwhile: this flow was never handed out.
+      } else if (it == flows_.end() || it->second.serial != ref.serial) {
+        return;  // it finished (failed or was dropped) before anyone could take it
       } else if (!waiters_.empty()) {
         waiter = std::move(waiters_.front());
         waiters_.pop_front();
+        endpoint_.on_flow_accepted(ref);
       } else {
-        ready_.push_back(session);
+        ready_.push_back({ref, std::move(session)});
         cv_.notify_one();
         return;
       }
@@ -327,62 +390,122 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     }
   }
 
-  void handle_join(const std::shared_ptr<Pending>& pending, const wire::Join& join,
-                   std::span<const wire::Frame> rest, const wire::Slice& backing) {
-    std::shared_ptr<Session> session;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = flows_.find(join.flow_id); it != flows_.end()) session = it->second.lock();
-    }
-    wire::Status status = wire::Status::unknown_flow;
-    if (session) status = session->attach_join(pending->carrier(), join, rest, backing);
-    switch (status) {
-      case wire::Status::ok:
-        count(&ListenerStats::joins_accepted);
-        return;
-      case wire::Status::unknown_flow:
-        count(&ListenerStats::rejected_unknown_flow);
-        break;
-      case wire::Status::bad_proof:
-        count(&ListenerStats::rejected_bad_proof);
-        break;
-      case wire::Status::replayed:
-        count(&ListenerStats::rejected_replay);
-        break;
-      case wire::Status::capacity:
-        count(&ListenerStats::rejected_capacity);
-        break;
-      default:
-        count(&ListenerStats::rejected_malformed);
-        break;
-    }
-    wire::JoinAck nack;
-    nack.status = status;
-    pending->answer_and_close(wire::Frame{0, nack});
+  std::shared_ptr<Session> take_ready_locked() {
+    Ready r = std::move(ready_.front());
+    ready_.pop_front();
+    endpoint_.on_flow_accepted(r.flow);
+    return std::move(r.session);
+  }
+
+  std::shared_ptr<Session> session_of(const core::FlowRef& ref) {
+    std::lock_guard lock(mu_);
+    auto it = flows_.find(ref.id);
+    return it != flows_.end() && it->second.serial == ref.serial ? it->second.session.lock()
+                                                                 : nullptr;
   }
 
   // An OPEN naming a flow we hold. A client whose first path died before the OPEN_ACK reached
   // it sends the same OPEN again on another path: it gets the flow's OPEN_ACK and then JOINs
   // (with a MAC) once it holds the key. The connection itself is never attached, so a replayed
   // OPEN gains nothing; one with any field changed is someone else's (refused).
-  void handle_repeated_open(const std::shared_ptr<Pending>& pending, const wire::Open& open,
-                            const std::shared_ptr<Session>& session) {
+  void answer_repeated_open(const std::shared_ptr<Pending>& pending, const core::FlowRef& ref,
+                            const wire::Open& open) {
     std::optional<wire::OpenAck> ack;
-    if (session) ack = session->open_ack_for_repeated_open(open);
-    if (ack) {
-      count(&ListenerStats::duplicate_opens);
-      pending->answer_and_close(wire::Frame{0, *ack});
-      return;
+    if (auto session = session_of(ref)) ack = session->open_ack_for_repeated_open(open);
+    wire::Frame answer;
+    {
+      std::lock_guard lock(mu_);
+      answer = endpoint_.answer_repeated_open(ack);
     }
-    count(&ListenerStats::rejected_malformed);
-    wire::OpenAck nack;
-    nack.status = wire::Status::bad_request;
-    pending->answer_and_close(wire::Frame{0, nack});
+    pending->answer_and_close(answer);
   }
 
-  void flow_finished(const FlowId& id) {
+  void join_flow(const std::shared_ptr<Pending>& pending, const core::FlowRef& ref,
+                 const wire::Join& join, std::span<const wire::Frame> rest,
+                 const wire::Slice& backing) {
+    wire::Status status = wire::Status::unknown_flow;
+    if (auto session = session_of(ref)) {
+      status = session->attach_join(pending->carrier(), join, rest, backing,
+                                    options_.max_paths_per_flow);
+    }
+    std::optional<wire::Frame> refusal;
+    {
+      std::lock_guard lock(mu_);
+      refusal = endpoint_.on_join_result(ref, status);
+    }
+    if (refusal) pending->answer_and_close(*refusal);
+  }
+
+  void flow_report(const core::FlowRef& ref, const core::FlowReport& report) {
+    {
+      std::lock_guard lock(mu_);
+      endpoint_.on_flow_report(ref, report, now());
+    }
+    run_endpoint_actions();  // a deadline to arm
+  }
+
+  void flow_finished(const core::FlowRef& ref) {
+    std::shared_ptr<Session> unaccepted;  // dropped outside the lock
     std::lock_guard lock(mu_);
-    flows_.erase(id);
+    endpoint_.on_flow_finished(ref);
+    if (auto it = flows_.find(ref.id); it != flows_.end() && it->second.serial == ref.serial)
+      flows_.erase(it);
+    // A flow that failed before anyone accepted it is nobody's: the queue stays bounded.
+    for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+      if (it->flow.serial == ref.serial) {
+        unaccepted = std::move(it->session);
+        ready_.erase(it);
+        break;
+      }
+    }
+  }
+
+  // Carries out what the endpoint decided (close evicted or timed-out connections, abort
+  // dropped flows) outside the lock, and arms the timer for its next deadline.
+  void run_endpoint_actions() {
+    std::vector<std::shared_ptr<carrier::Carrier>> closes;
+    std::vector<std::shared_ptr<Session>> drops;
+    {
+      std::lock_guard lock(mu_);
+      while (auto action = endpoint_.poll_action()) {
+        if (action->kind == core::EndpointAction::Kind::close_connection) {
+          if (auto it = pending_.find(action->connection); it != pending_.end())
+            closes.push_back(it->second->carrier());
+          continue;
+        }
+        const core::FlowRef& ref = action->flow;
+        if (auto it = flows_.find(ref.id); it != flows_.end() && it->second.serial == ref.serial) {
+          if (auto s = it->second.session.lock()) drops.push_back(std::move(s));
+        }
+        std::erase_if(ready_, [&](const Ready& r) { return r.flow.serial == ref.serial; });
+      }
+      if (!closed_) arm_timer_locked();
+    }
+    for (auto& c : closes)
+      c->abort();
+    for (auto& s : drops)
+      s->abort();  // its finish reaches flow_finished, which frees the FlowId
+  }
+
+  void arm_timer_locked() {
+    const auto next = endpoint_.next_deadline();
+    if (!next || (timer_at_ && *timer_at_ <= *next)) return;
+    timer_at_ = *next;
+    timer_.expires_at(*next);
+    timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+      if (ec == asio::error::operation_aborted) return;
+      if (auto self = weak.lock()) self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      timer_at_.reset();
+      endpoint_.on_timer(now());
+    }
+    run_endpoint_actions();
   }
 
   const ListenOptions options_;
@@ -392,31 +515,21 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool closed_ = false;
+  core::Endpoint endpoint_;
+  asio::steady_timer timer_;
+  std::optional<core::Time> timer_at_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::vector<asio::ip::tcp::endpoint> endpoints_;
-  std::map<FlowId, std::weak_ptr<Session>> flows_;
-  std::deque<std::shared_ptr<Session>> ready_;
+  std::map<FlowId, FlowEntry> flows_;
+  std::deque<Ready> ready_;
+  std::uint64_t authentication_failures_ = 0;  // not the endpoint's: the session sees them
   std::deque<AcceptCallback> waiters_;
-  std::unordered_map<Pending*, std::shared_ptr<Pending>> pending_;
-  ListenerStats stats_;
+  std::map<core::ConnectionId, std::shared_ptr<Pending>> pending_;
 };
-
-void Pending::start(std::chrono::milliseconds handshake_timeout) {
-  timer_.expires_after(handshake_timeout);
-  timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->decided_) return;
-    self->decided_ = true;
-    if (auto l = self->listener_.lock()) l->count(&ListenerStats::rejected_timeout);
-    self->carrier_->abort();
-  });
-  carrier_->start(weak_from_this());
-}
 
 void Pending::on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) {
   if (decided_ || frames.empty()) return;
   decided_ = true;
-  timer_.cancel();
   auto listener = listener_.lock();
   if (!listener) {
     carrier_->abort();
@@ -425,17 +538,14 @@ void Pending::on_frames(const std::vector<wire::Frame>& frames, const wire::Slic
   listener->judge(shared_from_this(), frames, backing);
   // Accepted connections now belong to a session; rejected ones stay until their carrier
   // reports down (this handler must outlive the last frame's write).
-  if (!last_frame_) listener->pending_done(this);
+  if (!last_frame_) listener->pending_done(id_);
 }
 
 void Pending::on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) {
-  timer_.cancel();
   auto listener = listener_.lock();
   if (!listener) return;
-  if (!decided_ && reason == carrier::DownReason::protocol_error)
-    listener->count(&ListenerStats::rejected_malformed);
+  listener->connection_down(id_, !decided_ && reason == carrier::DownReason::protocol_error);
   decided_ = true;
-  listener->pending_done(this);
 }
 
 // The public handle: closing the listener when the application lets go of it.

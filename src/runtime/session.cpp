@@ -14,6 +14,14 @@ namespace rendr::runtime {
 
 namespace {
 
+// Whether the client said anything beyond the PROOF that completes its handshake: a flow whose
+// client proved the key and then fell silent without a path is abandoned (core::Endpoint).
+bool speaks_beyond_handshake(std::span<const wire::Frame> frames) {
+  return std::any_of(frames.begin(), frames.end(), [](const wire::Frame& f) {
+    return !std::holds_alternative<wire::Proof>(f.body);
+  });
+}
+
 core::Time now() {
   return core::Clock::now();
 }
@@ -54,16 +62,16 @@ struct Session::Actions {
 // PathHandler: forwards carrier callbacks to the session, if it still exists.
 
 void PathHandler::on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) {
-  if (auto s = session_.lock()) s->carrier_frames(path_, carrier_, frames, backing);
+  if (auto s = session_.lock()) s->carrier_frames(carrier_, frames, backing);
 }
 
 void PathHandler::on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) {
-  if (auto s = session_.lock()) s->carrier_down(path_, carrier_, reason);
+  if (auto s = session_.lock()) s->carrier_down(carrier_, reason);
 }
 
 bool PathHandler::pull(wire::TransmitBatch& out) {
   auto s = session_.lock();
-  return s && s->carrier_pull(path_, carrier_, out);
+  return s && s->carrier_pull(carrier_, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,11 +95,10 @@ std::shared_ptr<Session> Session::make_client(asio::any_io_executor ex,
 }
 
 std::shared_ptr<Session> Session::make_server(asio::any_io_executor ex,
-                                              std::unique_ptr<core::Flow> flow,
-                                              FinishedCallback on_finished) {
+                                              std::unique_ptr<core::Flow> flow, ServerHooks hooks) {
   auto s = std::make_shared<Session>(Private{}, ex, std::move(flow));
   s->established_ = true;
-  s->on_finished_ = std::move(on_finished);
+  s->hooks_ = std::move(hooks);
   KeepAlive::of(ex).hold(s);
   return s;
 }
@@ -126,6 +133,17 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
           established_ = true;
           a.notify = true;
           break;
+        case core::Event::Kind::authenticated:
+          if (hooks_.authenticated)
+            a.callbacks.push_back(
+                [cb = hooks_.authenticated, self = shared_from_this()] { cb(self); });
+          break;
+        case core::Event::Kind::authentication_failed:
+          if (hooks_.authentication_failed) a.callbacks.push_back(hooks_.authentication_failed);
+          break;
+        case core::Event::Kind::path_joined:
+          adopt_joined(e->path, e->old_path, a);
+          break;
         case core::Event::Kind::migrated:
           if (migrate_cb_) {
             a.callbacks.push_back(
@@ -157,7 +175,22 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
       a.kicks.push_back(att.carrier);
   }
   arm_timer();
+  report(a);
+  maybe_mark_closing();
   maybe_release(a);
+}
+
+// Tells the listener's endpoint when the number of attached paths, or whether the client has
+// spoken since its OPEN, changed. Versions order reports that run on different threads.
+void Session::report(Actions& a) {
+  if (!hooks_.report || finished_) return;
+  std::size_t paths = 0;
+  for (const auto& [id, entry] : paths_) {
+    if (entry.current != nullptr) ++paths;
+  }
+  if (paths == reported_.paths && heard_after_open_ == reported_.heard) return;
+  reported_ = {reported_.version + 1, paths, heard_after_open_};
+  a.callbacks.push_back([cb = hooks_.report, r = reported_] { cb(r); });
 }
 
 // Completes the pending async operations that can complete; wakes blocked callers.
@@ -202,10 +235,39 @@ void Session::retire(core::PathId path, bool graceful, Actions& a) {
   if (pit == paths_.end() || pit->second.current == nullptr) return;
   auto it = carriers_.find(pit->second.current);
   pit->second.current = nullptr;
+  if (path >= core::kFirstProvisionalPath) paths_.erase(pit);  // such an id is never reused
   if (it == carriers_.end()) return;
   it->second.current = false;
   (graceful ? a.closes : a.aborts).push_back(it->second.carrier);
   if (!it->second.started) carriers_.erase(it);  // never started: no on_down will follow
+}
+
+// Hands frames from carrier `c` to the flow. A PROOF may turn a provisional path into its JOIN's
+// path: the frames behind it then belong to that path.
+void Session::feed_locked(carrier::Carrier* c, std::span<const wire::Frame> frames,
+                          const wire::Slice& backing, core::Time t, Actions& a) {
+  for (const auto& f : frames) {
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return;
+    flow_->on_frame(it->second.path, f, backing, t);
+    if (std::holds_alternative<wire::Proof>(f.body)) pump(a);
+  }
+}
+
+// The provisional path `provisional` proved itself: its carrier now serves `path`, replacing
+// the older carrier of `path` (if any).
+void Session::adopt_joined(core::PathId path, core::PathId provisional, Actions& a) {
+  auto pit = paths_.find(provisional);
+  if (pit == paths_.end()) return;
+  carrier::Carrier* c = pit->second.current;
+  paths_.erase(pit);
+  auto it = carriers_.find(c);
+  if (it == carriers_.end()) return;
+  retire(path, false, a);
+  it->second.path = path;
+  auto& entry = paths_[path];
+  entry.current = c;
+  entry.peer = it->second.peer;
 }
 
 void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
@@ -216,7 +278,7 @@ void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::Pat
   Attached att;
   att.path = path;
   att.carrier = carrier;
-  att.handler = std::make_shared<PathHandler>(weak_from_this(), path, key);
+  att.handler = std::make_shared<PathHandler>(weak_from_this(), key);
   att.peer = carrier->peer_address();
   att.current = true;
   att.started = true;
@@ -228,8 +290,8 @@ void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::Pat
   if (role_ == core::Role::server) {
     // The listener calls us on the carrier's executor with the carrier already reading.
     carrier->set_handler(handler);
-    for (const auto& f : rest)
-      flow_->on_frame(path, f, backing, t);
+    if (speaks_beyond_handshake(rest)) heard_after_open_ = true;
+    feed_locked(key, rest, backing, t, a);
     a.kicks.push_back(std::move(carrier));
   } else {
     a.starts.emplace_back(std::move(carrier), std::move(handler));
@@ -279,7 +341,8 @@ void Session::on_finished_locked(Actions& a) {
   if (finish_handled_) return;
   finish_handled_ = true;
   a.notify = true;
-  if (on_finished_) a.callbacks.push_back([cb = std::move(on_finished_), id = id_] { cb(id); });
+  if (hooks_.finished)
+    a.callbacks.push_back([cb = std::move(hooks_.finished), id = id_] { cb(id); });
   linger_.expires_after(kFinishLinger);
   linger_.async_wait([weak = weak_from_this()](std::error_code ec) {
     if (ec == asio::error::operation_aborted) return;
@@ -299,6 +362,15 @@ void Session::on_linger() {
     maybe_release(a);
   }
   run(a);
+}
+
+// Both directions closed, or the flow has finished: what is left is the close handshake and
+// the carriers' shutdown, which the peer needs (its last ACK, our CLOSE).
+void Session::maybe_mark_closing() {
+  if (closing_ || released_) return;
+  if (!finished_ && !(flow_->send_closed() && flow_->eof())) return;
+  closing_ = true;
+  KeepAlive::of(ex_).mark_closing(this);
 }
 
 // Once finished and with no carrier left, the I/O side no longer needs the session.
@@ -409,16 +481,18 @@ void Session::attach_first(std::shared_ptr<carrier::Carrier> carrier, core::Path
 }
 
 wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
-                                  std::span<const wire::Frame> rest, const wire::Slice& backing) {
+                                  std::span<const wire::Frame> rest, const wire::Slice& backing,
+                                  std::size_t max_paths) {
   Actions a;
   wire::Status status;
   {
     std::lock_guard lock(mu_);
     const core::Time t = now();
-    status = flow_->on_join(join, t).status;
+    const core::JoinVerdict verdict = core::admit_join(*flow_, join, max_paths, t);
+    status = verdict.status;
     if (status == wire::Status::ok) {
-      attach_locked(std::move(carrier), static_cast<core::PathId>(join.path_id), rest, backing, t,
-                    a);
+      heard_after_open_ = true;
+      attach_locked(std::move(carrier), verdict.provisional, rest, backing, t, a);
     }
     pump(a);
   }
@@ -426,9 +500,16 @@ wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, con
   return status;
 }
 
-std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Open& open) const {
-  std::lock_guard lock(mu_);
-  return flow_->open_ack_for_repeated_open(open);
+std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Open& open) {
+  Actions a;
+  std::optional<wire::OpenAck> ack;
+  {
+    std::lock_guard lock(mu_);
+    ack = flow_->open_ack_for_repeated_open(open, now());
+    pump(a);  // the flow's deadline may have moved
+  }
+  run(a);
+  return ack;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -687,33 +768,35 @@ bool Session::finished() const {
 // ---------------------------------------------------------------------------------------------
 // Carrier glue.
 
-void Session::carrier_frames(core::PathId path, carrier::Carrier* c,
-                             const std::vector<wire::Frame>& frames, const wire::Slice& backing) {
+void Session::carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
+                             const wire::Slice& backing) {
   Actions a;
   {
     std::lock_guard lock(mu_);
-    auto it = carriers_.find(c);
-    if (it == carriers_.end() || !it->second.current) return;
-    const core::Time t = now();
-    for (const auto& f : frames)
-      flow_->on_frame(path, f, backing, t);
+    if (speaks_beyond_handshake(frames)) heard_after_open_ = true;
+    feed_locked(c, frames, backing, now(), a);
     pump(a);
   }
   run(a);
 }
 
-void Session::carrier_down(core::PathId path, carrier::Carrier* c, carrier::DownReason reason) {
+void Session::carrier_down(carrier::Carrier* c, carrier::DownReason reason) {
   Actions a;
   {
     std::lock_guard lock(mu_);
     auto it = carriers_.find(c);
     if (it == carriers_.end()) return;
     const bool current = it->second.current;
+    const core::PathId path = it->second.path;
     a.releases.push_back(it->second.handler);  // the handler may be the caller: drop it later
     a.releases.push_back(it->second.carrier);
     carriers_.erase(it);
     if (current) {
-      paths_[path].current = nullptr;
+      if (path >= core::kFirstProvisionalPath) {
+        paths_.erase(path);
+      } else {
+        paths_[path].current = nullptr;
+      }
       if (reason != carrier::DownReason::closed)
         flow_->on_path_down(path, down_cause(static_cast<int>(reason)), now());
     }
@@ -722,14 +805,14 @@ void Session::carrier_down(core::PathId path, carrier::Carrier* c, carrier::Down
   run(a);
 }
 
-bool Session::carrier_pull(core::PathId path, carrier::Carrier* c, wire::TransmitBatch& out) {
+bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
   Actions a;
   bool any = false;
   {
     std::lock_guard lock(mu_);
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
-    any = flow_->poll_transmit(path, now(), out);
+    any = flow_->poll_transmit(it->second.path, now(), out);
     pump(a, c);
   }
   run(a);

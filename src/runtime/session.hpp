@@ -18,7 +18,8 @@
 //    last handle closes the sending direction gracefully and discards what arrives afterwards.
 //  - The I/O side keeps the session alive (KeepAlive registry) until the flow has finished and
 //    its carriers have drained (bounded by a linger timer), so a close() completes even if the
-//    application has let go.
+//    application has let go. Once both directions are closed (or the flow has finished) the
+//    session is marked closing there, so the engine's destructor lets it finish (bounded).
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -34,6 +35,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "carrier/carrier.hpp"
+#include "core/endpoint.hpp"
 #include "core/flow.hpp"
 #include "rendr/conn.hpp"
 
@@ -42,11 +44,12 @@ namespace rendr::runtime {
 class Session;
 
 // The CarrierHandler of one carrier attached to a session path. Holds the session weakly, so a
-// carrier never keeps a flow alive.
+// carrier never keeps a flow alive. The session knows which path the carrier serves (a
+// provisional JOIN path changes its id when it proves itself).
 class PathHandler final : public carrier::CarrierHandler {
  public:
-  PathHandler(std::weak_ptr<Session> session, core::PathId path, carrier::Carrier* carrier)
-      : session_(std::move(session)), path_(path), carrier_(carrier) {}
+  PathHandler(std::weak_ptr<Session> session, carrier::Carrier* carrier)
+      : session_(std::move(session)), carrier_(carrier) {}
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, std::error_code ec,
                wire::DecodeError decode_error) override;
@@ -54,22 +57,30 @@ class PathHandler final : public carrier::CarrierHandler {
 
  private:
   std::weak_ptr<Session> session_;
-  core::PathId path_;
   carrier::Carrier* carrier_;  // identity only
 };
 
 class Session final : public std::enable_shared_from_this<Session> {
  public:
   using FinishedCallback = std::function<void(const FlowId&)>;
+  // What a server session tells its listener; each runs outside all session locks.
+  struct ServerHooks {
+    FinishedCallback finished;  // the flow has finished
+    // The client proved the key: the session may be offered to accept() (once).
+    std::function<void(std::shared_ptr<Session>)> authenticated;
+    // A client did not prove the key on one of its paths (docs/protocol.md §8).
+    std::function<void()> authentication_failed;
+    // What the listener's core::Endpoint needs to know of the flow (paths, heard), whenever it
+    // changes, until the flow has finished.
+    std::function<void(const core::FlowReport&)> report;
+  };
 
   // Client: a fresh flow. Paths are added with add_path.
   static std::shared_ptr<Session> make_client(asio::any_io_executor ex,
                                               const core::FlowConfig& config);
-  // Server: a flow created from an OPEN. `on_finished` runs (outside all session locks) once
-  // the flow has finished.
+  // Server: a flow created from an OPEN, not yet authenticated (hooks.authenticated says when).
   static std::shared_ptr<Session> make_server(asio::any_io_executor ex,
-                                              std::unique_ptr<core::Flow> flow,
-                                              FinishedCallback on_finished);
+                                              std::unique_ptr<core::Flow> flow, ServerHooks hooks);
 
   struct Private {};
   Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> flow);
@@ -86,12 +97,15 @@ class Session final : public std::enable_shared_from_this<Session> {
   // it the frames that followed OPEN in the same read.
   void attach_first(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
                     std::span<const wire::Frame> rest, const wire::Slice& backing);
-  // Checks a JOIN; on ok the carrier becomes the current carrier of join.path_id.
+  // Checks a JOIN (core::admit_join: a new path beyond `max_paths` is refused with capacity);
+  // on ok the carrier is a provisional path of the flow, and becomes the current carrier of
+  // join.path_id once its PROOF arrives (core::Flow::on_join).
   wire::Status attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
-                           std::span<const wire::Frame> rest, const wire::Slice& backing);
+                           std::span<const wire::Frame> rest, const wire::Slice& backing,
+                           std::size_t max_paths);
   // The answer to an OPEN for this flow on another carrier: the flow's own OPEN_ACK if the
   // OPEN repeats the one that created it, else nullopt (core::Flow::open_ack_for_repeated_open).
-  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open) const;
+  std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open);
 
   // ---- application side (ConnCore)
   asio::any_io_executor executor() const { return ex_; }
@@ -120,10 +134,10 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool finished() const;
 
   // ---- carrier glue (PathHandler)
-  void carrier_frames(core::PathId path, carrier::Carrier* c,
-                      const std::vector<wire::Frame>& frames, const wire::Slice& backing);
-  void carrier_down(core::PathId path, carrier::Carrier* c, carrier::DownReason reason);
-  bool carrier_pull(core::PathId path, carrier::Carrier* c, wire::TransmitBatch& out);
+  void carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
+                      const wire::Slice& backing);
+  void carrier_down(carrier::Carrier* c, carrier::DownReason reason);
+  bool carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out);
 
  private:
   struct Actions;
@@ -156,10 +170,15 @@ class Session final : public std::enable_shared_from_this<Session> {
   void attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
                      std::span<const wire::Frame> rest, const wire::Slice& backing, core::Time now,
                      Actions& a);
+  void feed_locked(carrier::Carrier* c, std::span<const wire::Frame> frames,
+                   const wire::Slice& backing, core::Time t, Actions& a);
+  void adopt_joined(core::PathId path, core::PathId provisional, Actions& a);
   void arm_timer();
   void arm_timer_at(core::Time at);
   void on_finished_locked(Actions& a);
+  void maybe_mark_closing();
   void maybe_release(Actions& a);
+  void report(Actions& a);
   std::error_code read_error() const;
   std::error_code write_error() const;
 
@@ -199,8 +218,11 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool finish_handled_ = false;
   bool detached_ = false;
   bool released_ = false;
+  bool closing_ = false;  // marked closing in KeepAlive
   std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
-  FinishedCallback on_finished_;
+  ServerHooks hooks_;
+  core::FlowReport reported_{0, 1, false};  // the OPEN's carrier is attached first
+  bool heard_after_open_ = false;
 };
 
 // The application handle behind rendr::Conn: forwards to the session and detaches it when the

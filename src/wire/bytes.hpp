@@ -59,6 +59,8 @@ class Slice {
   std::size_t size() const { return length_; }
   bool empty() const { return length_ == 0; }
   ConstBytes bytes() const { return {data(), length_}; }
+  // The block this slice keeps alive (for memory accounting), or nullptr.
+  const Block* block() const { return block_.get(); }
 
   // Narrows the view to [from, from + count) relative to its current start.
   Slice sub(std::size_t from, std::size_t count) const {

@@ -162,10 +162,18 @@ DecodeError decode_body(std::uint8_t type, std::uint8_t flags, ConstBytes body, 
       std::uint8_t status = 0;
       r.u8(status);
       r.varint(f.delivered);
+      r.bytes(f.challenge);
       r.bytes(f.mac);
       if (auto e = r.finish(); e != DecodeError::none) return e;
       if (!valid_status(status)) return DecodeError::bad_value;
       f.status = static_cast<Status>(status);
+      out.body = f;
+      return DecodeError::none;
+    }
+    case FrameType::proof: {
+      Proof f;
+      r.bytes(f.mac);
+      if (auto e = r.finish(); e != DecodeError::none) return e;
       out.body = f;
       return DecodeError::none;
     }
@@ -270,7 +278,10 @@ struct BodySize {
     return 1 + kFlowIdSize + varint_size(f.path_id) + varint_size(f.counter) + kNonceSize +
            kMacSize;
   }
-  std::size_t operator()(const JoinAck& f) const { return 1 + varint_size(f.delivered) + kMacSize; }
+  std::size_t operator()(const JoinAck& f) const {
+    return 1 + varint_size(f.delivered) + kNonceSize + kMacSize;
+  }
+  std::size_t operator()(const Proof&) const { return kMacSize; }
   std::size_t operator()(const Data& f) const { return varint_size(f.offset) + f.payload.size(); }
   std::size_t operator()(const Ack& f) const {
     return varint_size(f.delivered) + varint_size(f.limit);
@@ -316,8 +327,10 @@ struct BodyWriter {
   void operator()(const JoinAck& f) const {
     w.u8(static_cast<std::uint8_t>(f.status));
     w.varint(f.delivered);
+    w.bytes(f.challenge);
     w.bytes(f.mac);
   }
+  void operator()(const Proof& f) const { w.bytes(f.mac); }
   void operator()(const Data& f) const {
     w.varint(f.offset);
     w.bytes(f.payload);

@@ -39,6 +39,7 @@ enum class FrameType : std::uint8_t {
   open_ack = 0x02,
   join = 0x03,
   join_ack = 0x04,
+  proof = 0x05,
   data = 0x10,
   ack = 0x11,
   fin = 0x12,
@@ -104,14 +105,24 @@ struct Join {
   friend bool operator==(const Join&, const Join&) = default;
 };
 
-// JOIN_ACK: `delivered` is the server's contiguous receive offset; `mac` proves the server holds
-// the flow key (all zero when status != ok).
+// JOIN_ACK: `delivered` is the server's contiguous receive offset; `challenge` is a fresh random
+// nonce the client must answer with a PROOF before the path is attached; `mac` proves the server
+// holds the flow key (all zero when status != ok).
 struct JoinAck {
   Status status = Status::ok;
   std::uint64_t delivered = 0;
+  Nonce challenge{};
   Mac mac{};
 
   friend bool operator==(const JoinAck&, const JoinAck&) = default;
+};
+
+// PROOF: client -> server, the first frame after a verified OPEN_ACK or JOIN_ACK: the client's
+// proof of the flow key (and so of the PSK, if one is configured). See docs/protocol.md §8.
+struct Proof {
+  Mac mac{};
+
+  friend bool operator==(const Proof&, const Proof&) = default;
 };
 
 // DATA: stream bytes at `offset`. The payload references the decoder's input buffer.
@@ -128,6 +139,9 @@ struct Data {
 // ACK: cumulative contiguous offset received, and the highest offset the sender may send.
 struct Ack {
   static constexpr std::uint8_t kFlagFinReceived = 0x01;
+  // Sent on a path that does not carry the sender's ACKs (a copy that keeps the path's
+  // liveness answered); the receiver never follows the sender's active path on it.
+  static constexpr std::uint8_t kFlagCopy = 0x02;
   std::uint64_t delivered = 0;
   std::uint64_t limit = 0;
   bool fin_received = false;
@@ -183,8 +197,9 @@ struct Extension {
   friend bool operator==(const Extension&, const Extension&) = default;
 };
 
-using Body =
-    std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode, Extension>;
+// New alternatives go at the end, so the indexes of the others (type_of) stay.
+using Body = std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode,
+                          Extension, Proof>;
 
 struct Frame {
   std::uint8_t flags = 0;
@@ -230,12 +245,14 @@ std::size_t encode_varint(std::uint64_t v, Byte* out);  // out has >= varint_siz
 // Returns bytes read, or 0 if `in` is too short.
 std::size_t decode_varint(ConstBytes in, std::uint64_t& v);
 
+// Indexed by Body's alternatives; Extension has no fixed type (0).
 inline FrameType type_of(const Frame& f) {
-  constexpr FrameType kTypes[] = {FrameType::open,     FrameType::open_ack, FrameType::join,
-                                  FrameType::join_ack, FrameType::data,     FrameType::ack,
-                                  FrameType::fin,      FrameType::close,    FrameType::ping,
-                                  FrameType::pong,     FrameType::mode};
-  return f.body.index() < std::size(kTypes) ? kTypes[f.body.index()] : FrameType{0};
+  constexpr FrameType kTypes[] = {
+      FrameType::open, FrameType::open_ack, FrameType::join,  FrameType::join_ack, FrameType::data,
+      FrameType::ack,  FrameType::fin,      FrameType::close, FrameType::ping,     FrameType::pong,
+      FrameType::mode, FrameType{0},        FrameType::proof};
+  static_assert(std::size(kTypes) == std::variant_size_v<Body>);
+  return kTypes[f.body.index()];
 }
 
 // True for frames the peer must answer (directly or by an ACK), used for liveness.

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   OpenAck open_ack{Status::ok, 8 << 20, pattern<kKeyShareSize>(4), pattern<kNonceSize>(5),
                    pattern<kMacSize>(6)};
   Join join{kVersion, open.flow_id, 2, 17, pattern<kNonceSize>(7), pattern<kMacSize>(8)};
-  JoinAck join_ack{Status::ok, 123456, pattern<kMacSize>(9)};
+  JoinAck join_ack{Status::ok, 123456, pattern<kNonceSize>(10), pattern<kMacSize>(9)};
+  Proof proof{pattern<kMacSize>(11)};
   const Buf payload = [] {
     Buf p(100);
     for (std::size_t i = 0; i < p.size(); ++i)
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   put("open_ack", enc({Frame{0, open_ack}}));
   put("join", enc({Frame{0, join}}));
   put("join_ack", enc({Frame{0, join_ack}}));
+  put("proof", enc({Frame{0, proof}}));
   put("join_ack_replayed", enc({Frame{0, JoinAck{Status::replayed, 0, {}}}}));
   put("data", enc({Frame{0, Data{0, pl.first(16)}}}));
   put("data_empty", enc({Frame{0, Data{kMaxVarint, {}}}}));
@@ -77,10 +79,11 @@ int main(int argc, char** argv) {
   put("pong", enc({Frame{0, Pong{64, 0xfffffffffffffffeull}}}));
   put("mode", enc({Frame{0, Mode{3, ModeCode::bond}}}));
   put("extension", Buf{0xc5, 0x07, 0x04, 0xde, 0xad, 0xbe, 0xef});
-  put("multi_handshake",
-      enc({Frame{0, open}, Frame{0, open_ack}, Frame{0, Mode{1, ModeCode::prime}}}));
-  put("multi_join",
-      enc({Frame{0, join}, Frame{0, join_ack}, Frame{0, Ping{1, 2}}, Frame{0, Pong{1, 2}}}));
+  put("multi_handshake", enc({Frame{0, open}, Frame{0, open_ack}, Frame{0, proof},
+                              Frame{0, Mode{1, ModeCode::prime}}}));
+  put("multi_join", enc({Frame{0, join}, Frame{0, join_ack}, Frame{0, proof}, Frame{0, Ping{1, 2}},
+                         Frame{0, Pong{1, 2}}}));
+  put("multi_proof_data", enc({Frame{0, proof}, Frame{0, Data{0, pl.first(24)}}}));
   {
     Buf s = enc({Frame{0, Data{0, pl.first(40)}}, Frame{0, Data{40, pl.subspan(40)}},
                  Frame{0, Ack{100, 1000, false}}});

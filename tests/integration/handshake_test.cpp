@@ -7,6 +7,7 @@
 
 #include <asio/use_future.hpp>
 
+#include "core/crypto.hpp"
 #include "harness.hpp"
 #include "support/fault_proxy.hpp"
 
@@ -206,6 +207,156 @@ TEST_F(HandshakeReplayTest, ReplayWithAnyFieldChangedIsRefusedAndCounted) {
       scaled(2s)));
   EXPECT_EQ(listener_.stats().duplicate_opens, before_.duplicate_opens);
   expect_healthy_flow_untouched();
+}
+
+// ---- Authentication (issue 7): the client proves the key before the server delivers anything
+// or offers the flow to accept(), and a JOIN attaches only after a PROOF over a fresh challenge.
+
+std::vector<std::uint8_t> key_of(std::uint8_t fill) {
+  return std::vector<std::uint8_t>(32, fill);
+}
+
+// A syntactically perfect OPEN from someone who will not (or cannot) prove a key.
+wire::Frame stranger_open() {
+  wire::Open open;
+  core::crypto::random_bytes(open.flow_id);
+  open.path_id = 1;
+  open.window = 1 * MiB;
+  open.key_share = core::crypto::KeyPair().public_key();
+  core::crypto::random_bytes(open.nonce);
+  return {.flags = 0, .body = open};
+}
+
+class AuthenticationTest : public IntegrationTest {
+ protected:
+  void listen_with(std::vector<std::uint8_t> psk) {
+    ListenOptions options;
+    options.handshake_timeout = kHandshakeTimeout;
+    options.options.psk = std::move(psk);
+    listen(options);
+  }
+};
+
+TEST_F(AuthenticationTest, WrongPskFailsTheDialIsCountedAndNeverReachesAccept) {
+  listen_with(key_of(1));
+  auto accepted = listener_.async_accept(asio::use_future);
+  Dialer d = dialer(loopback_paths({listener_.port()}));
+  d.dial_timeout = scaled(5s);
+  d.options.psk = key_of(2);
+  std::error_code ec;
+  const Conn refused = d.dial(ec);
+  EXPECT_EQ(ec, make_error_code(errc::authentication_failed)) << ec.message();
+  EXPECT_FALSE(refused.is_open());
+  EXPECT_TRUE(
+      wait_until([&] { return listener_.stats().authentication_failures == 1; }, scaled(5s)));
+  EXPECT_TRUE(wait_until([&] { return listener_.stats().live_flows == 0; }, scaled(5s)))
+      << "the listener kept the unauthenticated flow";
+  EXPECT_EQ(accepted.wait_for(0s), std::future_status::timeout) << "accept() returned it";
+
+  // The right key opens a flow, and only that one is accepted.
+  d.options.psk = key_of(1);
+  const Conn client = d.dial(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(accepted.wait_for(scaled(5s)), std::future_status::ready);
+  const Conn server = accepted.get();
+  EXPECT_EQ(server.flow_id(), client.flow_id());
+  expect_both_ways_intact(client, server);
+  EXPECT_EQ(listener_.stats().authentication_failures, 1u);
+}
+
+TEST_F(AuthenticationTest, OpenWithoutProofDeliversNothingAndNeverReachesAccept) {
+  listen_with(key_of(1));
+  auto accepted = listener_.async_accept(asio::use_future);
+  Conn server;
+  listener_.async_accept([&server](std::error_code ec, Conn conn) {
+    if (!ec) server = std::move(conn);
+  });
+
+  // DATA right behind the OPEN, in place of the PROOF: refused at once.
+  RawPeer pipelined(listener_.port());
+  Bytes bytes = encode_frame(stranger_open());
+  const Bytes payload(1000, 0x5a);
+  const Bytes data = encode_frame({.flags = 0, .body = wire::Data{0, payload}});
+  bytes.insert(bytes.end(), data.begin(), data.end());
+  pipelined.send(bytes);
+  const auto refused = pipelined.read_until_closed(scaled(3s));
+  EXPECT_TRUE(refused.closed);
+  EXPECT_LT(refused.after, kHandshakeTimeout) << "closed by the timeout, not for the DATA";
+
+  // An OPEN and then nothing: the flow is dropped after the handshake timeout.
+  RawPeer silent(listener_.port());
+  silent.send(stranger_open());
+  const auto dropped = silent.read_until_closed(kHandshakeTimeout + scaled(3s));
+  EXPECT_TRUE(dropped.closed) << "an OPEN without a PROOF was kept";
+  EXPECT_GE(dropped.after, kHandshakeTimeout - 50ms);
+  const auto answers = decode_frames(dropped.received);
+  ASSERT_EQ(answers.size(), 1u) << "the server sent more than its OPEN_ACK";
+  EXPECT_TRUE(std::holds_alternative<wire::OpenAck>(answers.front().body));
+
+  EXPECT_TRUE(
+      wait_until([&] { return listener_.stats().authentication_failures == 2; }, scaled(3s)));
+  EXPECT_TRUE(wait_until([&] { return listener_.stats().live_flows == 0; }, scaled(3s)));
+  EXPECT_EQ(accepted.wait_for(0s), std::future_status::timeout) << "accept() returned a stranger";
+  EXPECT_FALSE(server.is_open());
+}
+
+// A JOIN the server never processed (its connection went nowhere) is replayed once the genuine
+// client has re-joined that path: its MAC and counter are good, so only the server's fresh
+// challenge stops it. The replayer cannot answer it; the live path and the flow are untouched.
+TEST_F(AuthenticationTest, RecordedJoinTheServerNeverSawCannotTakeOverALivePath) {
+  listen_with({});
+  FaultProxy gate("127.0.0.1", "127.0.0.1", listener_.port());
+  gate.set_mode(FaultMode::blackhole);
+  RecordingRelay relay(gate.port());
+  Dialer d = dialer(loopback_paths({listener_.port(), relay.port()}));
+  auto [client, server] = connect(d);
+  ASSERT_TRUE(client.is_open() && server.is_open());
+  const PathId gated = path_via_port(client, relay.port());
+
+  std::optional<wire::Frame> recorded_join;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& record : relay.recorded()) {
+          const auto frames = decode_frames(record);
+          if (!frames.empty() && std::holds_alternative<wire::Join>(frames.front().body))
+            recorded_join = frames.front();
+        }
+        return recorded_join.has_value();
+      },
+      scaled(5s)))
+      << "the gated path sent no JOIN";
+  gate.set_mode(FaultMode::pass);
+  ASSERT_TRUE(wait_until([&] { return paths_up(client) == 2; }, scaled(10s)))
+      << "the gated path never joined";
+  ASSERT_TRUE(wait_until([&] { return paths_up(server) == 2; }, scaled(5s)));
+  const auto before = listener_.stats();
+  const auto downs_before = path_info(client, gated)->down_count;
+
+  StreamWriter upload(client, WriteSpec{.seed = 21, .bytes = 16 * MiB});
+  StreamReader upload_reader(server, ReadSpec{.seed = 21});
+  // The replayer gets the challenge and has no PROOF to give: the path is closed after the
+  // handshake timeout, never attached.
+  RawPeer replayer(listener_.port());
+  replayer.send(*recorded_join);
+  const auto end = replayer.read_until_closed(kHandshakeTimeout + scaled(3s));
+  EXPECT_TRUE(end.closed);
+  EXPECT_GE(end.after, kHandshakeTimeout - 50ms);
+  const auto answers = decode_frames(end.received);
+  ASSERT_EQ(answers.size(), 1u) << "the replayer got more than a JOIN_ACK";
+  const auto* ack = std::get_if<wire::JoinAck>(&answers.front().body);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_EQ(ack->status, wire::Status::ok);  // the MAC was genuine; the challenge is what stops it
+  EXPECT_NE(ack->challenge, wire::Nonce{});
+
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return listener_.stats().authentication_failures == before.authentication_failures + 1;
+      },
+      scaled(3s)));
+  finish_transfer(upload, upload_reader, scaled(30s));
+  EXPECT_EQ(path_info(client, gated)->down_count, downs_before) << "the live path was replaced";
+  EXPECT_EQ(paths_up(client), 2u);
+  EXPECT_EQ(paths_up(server), 2u);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include "core/crypto.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -366,6 +368,50 @@ void RawPeer::send(std::span<const std::uint8_t> bytes) {
 
 void RawPeer::send(const wire::Frame& frame) {
   send(encode_frame(frame));
+}
+
+bool open_and_prove(RawPeer& peer, wire::Open open, std::chrono::milliseconds timeout) {
+  core::crypto::KeyPair keys;
+  open.key_share = keys.public_key();
+  peer.send(wire::Frame{0, open});
+  Bytes received;
+  wire::Frame answer;
+  if (!peer.read_frame(received, answer, timeout)) return false;
+  const auto* ack = std::get_if<wire::OpenAck>(&answer.body);
+  std::array<wire::Byte, 32> shared{};
+  if (ack == nullptr || ack->status != wire::Status::ok || !keys.agree(ack->key_share, shared))
+    return false;
+  const auto key = core::crypto::derive_flow_key(shared, {}, open.nonce, ack->nonce, open.flow_id);
+  peer.send(wire::Frame{
+      0, wire::Proof{core::crypto::open_proof(key, open.flow_id, open.nonce, ack->nonce)}});
+  return true;
+}
+
+bool RawPeer::read_frame(Bytes& received, wire::Frame& frame, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::array<std::uint8_t, 4096> buffer{};
+  for (;;) {
+    if (!received.empty() && wire::decode(received, frame).error == wire::DecodeError::none)
+      return true;
+    if (Clock::now() >= deadline) return false;
+    std::optional<std::error_code> result;
+    std::size_t n = 0;
+    socket_.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t k) {
+      result = ec;
+      n = k;
+    });
+    io_.restart();
+    io_.run_for(deadline - Clock::now());
+    if (!result) {
+      std::error_code ignored;
+      socket_.cancel(ignored);
+      io_.restart();
+      io_.run();
+      return false;
+    }
+    if (*result) return false;
+    received.insert(received.end(), buffer.begin(), buffer.begin() + n);
+  }
 }
 
 RawPeer::Ending RawPeer::read_until_closed(std::chrono::milliseconds timeout) {

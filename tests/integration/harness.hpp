@@ -224,12 +224,20 @@ class RawPeer {
   };
   // Reads until the listener closes the connection or `timeout` passes.
   Ending read_until_closed(std::chrono::milliseconds timeout);
+  // Reads into `received` until it begins with one whole frame (decoded into `frame`, which may
+  // point into `received`); false if the connection ends or `timeout` passes first.
+  bool read_frame(Bytes& received, wire::Frame& frame, std::chrono::milliseconds timeout);
 
  private:
   asio::io_context io_;
   asio::ip::tcp::socket socket_{io_};
   Clock::time_point connected_at_;
 };
+
+// The client's half of the opening handshake on `peer`, without a PSK: sends `open` (its key
+// share replaced by a fresh one), then the PROOF over the listener's OPEN_ACK. False if no
+// OPEN_ACK came within `timeout`.
+bool open_and_prove(RawPeer& peer, wire::Open open, std::chrono::milliseconds timeout);
 
 Bytes encode_frame(const wire::Frame& frame);
 // Decodes the frames at the front of `bytes` (stops at the first incomplete or bad one).

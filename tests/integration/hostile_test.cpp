@@ -219,20 +219,30 @@ TEST_F(HostileInputTest, SilentAndStalledClientsAreClosedAfterTheHandshakeTimeou
   expect_healthy_flow_unaffected();
 }
 
-TEST_F(HostileInputTest, HalfOpenConnectionsBeyondTheLimitAreRefusedAndCounted) {
+// Idle half-open sockets must not lock out newcomers (a healthy client's re-dial or JOIN): a
+// connection beyond max_half_open evicts the oldest waiting one and is judged itself.
+TEST_F(HostileInputTest, HalfOpenConnectionBeyondTheLimitEvictsTheOldestAndIsCounted) {
   RawPeer first(listener_.port());
+  ASSERT_TRUE(wait_until(
+      [&] { return listener_.stats().connections_accepted >= before_.connections_accepted + 1; },
+      scaled(2s)));
   RawPeer second(listener_.port());
   // Both are half-open once the listener has accepted them.
   ASSERT_TRUE(wait_until(
       [&] { return listener_.stats().connections_accepted >= before_.connections_accepted + 2; },
       scaled(2s)));
   RawPeer beyond(listener_.port());
-  expect_closed_promptly(beyond.read_until_closed(scaled(3s)));
-  // Not exactly one: a re-dial of the healthy flow meeting the full table is refused too.
-  expect_counted(&ListenerStats::rejected_capacity, false);
-  for (RawPeer* peer : {&first, &second}) {
-    EXPECT_TRUE(peer->read_until_closed(kHandshakeTimeout + scaled(3s)).closed);
-  }
+  expect_closed_promptly(first.read_until_closed(scaled(3s)));
+  // Not exactly one: a re-dial of the healthy flow meeting the full table evicts one too.
+  expect_counted(&ListenerStats::evicted_half_open, false);
+  // The newcomer is heard: its JOIN for an unknown flow gets its answer.
+  beyond.send(join_frame(wire::FlowId{1, 2, 3}, 1, 1));
+  const auto end = beyond.read_until_closed(scaled(3s));
+  expect_closed_promptly(end);
+  const auto ack = join_ack_in(end.received);
+  ASSERT_TRUE(ack.has_value()) << "the connection beyond the limit was not judged";
+  EXPECT_EQ(ack->status, wire::Status::unknown_flow);
+  EXPECT_TRUE(second.read_until_closed(kHandshakeTimeout + scaled(3s)).closed);
   expect_healthy_flow_unaffected();
 }
 

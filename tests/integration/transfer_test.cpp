@@ -146,6 +146,7 @@ BrokenPath break_active_path(const Conn& client, FaultProxy& a, FaultProxy& b,
 struct Kill {
   FaultMode how;
   const char* name;
+  const char* seen;  // ConnStats::last_down_cause of the broken path
 };
 // Names the ctest entries (gtest would print the enum as raw bytes).
 void PrintTo(const Kill& kill, std::ostream* out) {
@@ -182,6 +183,9 @@ TEST_P(PathDeathTest, ActivePathDeathFailsOverWithoutErrorOrLoss) {
   ASSERT_TRUE(wait_until([&] { return failover_entry().has_value(); }, scaled(5s)))
       << "no failover after the active path died:\n"
       << describe(client.stats()) << describe(client_log);
+  const ConnStats after_failover = client.stats();
+  EXPECT_EQ(after_failover.last_down_path, broken.path);
+  EXPECT_EQ(after_failover.last_down_cause, GetParam().seen);
   const auto failover =
       std::chrono::duration_cast<std::chrono::milliseconds>(failover_entry()->at - broken.at);
   RecordProperty("failover_ms", static_cast<int>(failover.count()));
@@ -196,8 +200,8 @@ TEST_P(PathDeathTest, ActivePathDeathFailsOverWithoutErrorOrLoss) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kill, PathDeathTest,
-                         ::testing::Values(Kill{FaultMode::blackhole, "Blackhole"},
-                                           Kill{FaultMode::reset, "Reset"}),
+                         ::testing::Values(Kill{FaultMode::blackhole, "Blackhole", "silent"},
+                                           Kill{FaultMode::reset, "Reset", "reset"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(IntegrationTest, ResetPathIsRedialedOnceItPassesAgain) {

@@ -11,7 +11,9 @@
 #include <sstream>
 #include <vector>
 
+#include "core/endpoint.hpp"
 #include "core/flow.hpp"
+#include "timing_watch.hpp"
 
 namespace rendr::sim {
 
@@ -109,6 +111,11 @@ struct Connection {
   bool blackholed = false;
   std::array<bool, 2> open{true, true};  // each end: not yet closed or reset
   bool server_attached = false;          // the server's flow took it (OPEN or JOIN accepted)
+  // The listener accepted it and waits for its first frame (the endpoint's half-open entry).
+  std::optional<core::ConnectionId> half_open;
+  // The server flow's id for it: a provisional id after a JOIN, the path's once its PROOF came.
+  PathId server_path = core::kNoPath;
+  bool proven = false;  // the server has the client's PROOF on it: frames behind it are attached
   // Not the client flow's: a stranger who replays the flow's OPEN or sends a forged one.
   enum class Stranger { none, replay, forged } stranger = Stranger::none;
   std::array<Direction, 2> direction;  // indexed by the sending side
@@ -144,7 +151,7 @@ struct App {
 class Simulation {
  public:
   Simulation(std::uint64_t seed, const RunOptions& options)
-      : seed_(seed), rng_(seed), verbose_(options.verbose) {}
+      : seed_(seed), rng_(seed), verbose_(options.verbose), timing_(options.deaths_in_every_mode) {}
 
   RunResult run();
 
@@ -173,6 +180,8 @@ class Simulation {
   std::map<PathId, std::uint64_t>& carriers(Side s) { return carriers_[s]; }
   Connection* connection(std::uint64_t id);
   Connection* carrier_of(Side s, PathId path);
+  // The id under which side `s`'s flow knows the connection.
+  static PathId id_on(const Connection& c, Side s) { return s == kClient ? c.path : c.server_path; }
   void dial(PathId path);
   void dial_result(std::uint64_t conn_id, bool refused);
   bool transmit_all();
@@ -182,6 +191,13 @@ class Simulation {
                        const std::vector<std::pair<std::size_t, std::size_t>>& data_frames);
   void deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>& bytes);
   void accept(Connection& c, const wire::Frame& first);
+  void accept_open(Connection& c, const wire::Open& open, core::Admission admission);
+  void accept_join(Connection& c, const wire::Join& join, const core::Admission& admission);
+  void answer_and_close(Connection& c, const wire::Frame& answer);
+  void listener_accepts(Connection& c);
+  void forget_half_open(Connection& c);
+  void run_endpoint_actions();
+  void report_server_flow();
   void close_end(Connection& c, Side s);
   void reset(Connection& c);
   void eof_arrives(std::uint64_t conn_id, Side to);
@@ -211,11 +227,21 @@ class Simulation {
   std::vector<PathId> client_path_ids() const;
   void start_long_dark();
   void switch_mode_at_random();
+  void expect_failover(PathId path);
 
   // ---- checks
   void check_invariants();
   void check_outcome();
+  void check_endpoint_counters();
   bool done() const;
+  // Every PROOF the established client sent was lost, and no JOIN of it got through before the
+  // server's handshake timeout: the server forgot the flow, and the client's JOINs now meet
+  // unknown_flow until its budget runs out. A known limit (docs/design.md, "Handshake and
+  // attach security"), not a broken contract.
+  bool proof_lost() const {
+    return server_ && established_at_ && server_->state() == FlowState::failed &&
+           !server_->authenticated();
+  }
   void fail(const std::string& what);
   std::string describe() const;
   template <class... Args>
@@ -244,6 +270,7 @@ class Simulation {
 
   std::unique_ptr<Flow> client_, server_;
   std::array<App, 2> apps_;
+  TimingWatch timing_;
   bool faults_started_ = false;
 
   // Scenario knobs.
@@ -265,6 +292,18 @@ class Simulation {
   std::optional<Time> established_at_;
   std::vector<std::optional<RouteProfile>> unspiked_;  // per route, while a latency spike lasts
   std::vector<Time> spiked_until_;
+
+  // The listener: the real core::Endpoint, and what the runtime tells it of the server flow.
+  std::optional<core::Endpoint> endpoint_;
+  std::map<core::ConnectionId, std::uint64_t> half_open_;  // endpoint id -> connection
+  core::FlowRef server_ref_;
+  core::FlowReport server_report_{0, 1, false};
+  bool server_heard_ = false;  // the client sent something after its OPEN
+  // Server flows never authenticated (every PROOF lost) after which the client opened again.
+  std::uint64_t abandoned_server_flows_ = 0;
+  std::uint64_t joins_verified_ = 0;  // JOINs the server verified (provisional paths)
+  std::uint64_t late_stranger_flows_ = 0;  // stranger OPENs after the flow ended: new flows
+  std::uint64_t answered_repeats_ = 0;     // OPENs answered with the flow's OPEN_ACK
 
   // The listener's view of the handshake.
   std::optional<wire::Open> first_open_;         // the OPEN that created the server flow
@@ -368,6 +407,7 @@ std::optional<Time> Simulation::next_time() const {
   if (!queue_.empty()) consider(queue_.front().at);
   if (client_) consider(client_->next_deadline());
   if (server_) consider(server_->next_deadline());
+  if (endpoint_) consider(endpoint_->next_deadline());
   return t;
 }
 
@@ -437,6 +477,7 @@ void Simulation::dial_result(std::uint64_t conn_id, bool refused) {
     return;
   }
   trace("conn ", c->id, " connected for path ", c->path);
+  listener_accepts(*c);
   client_->on_path_connected(c->path, now_);
 }
 
@@ -459,8 +500,9 @@ bool Simulation::transmit(Connection& c, Side from) {
   bool progress = false;
   wire::TransmitBatch out;
   for (int guard = 0; guard < 10'000; ++guard) {
-    if (c.dialing || !c.open[from] || carrier_of(from, c.path) != &c) return progress;
-    if (!f.wants_transmit(c.path)) return progress;
+    const PathId id = id_on(c, from);
+    if (c.dialing || !c.open[from] || carrier_of(from, id) != &c) return progress;
+    if (!f.wants_transmit(id)) return progress;
     auto& dir = c.direction[from];
     const Route& route = routes_[c.route];
     const Duration slack = std::chrono::nanoseconds(kUnsentLowWater * 1'000'000'000ull /
@@ -476,8 +518,8 @@ bool Simulation::transmit(Connection& c, Side from) {
       return progress;
     }
     out.reset(kPollBytes);
-    if (!f.poll_transmit(c.path, now_, out)) {
-      fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(c.path) +
+    if (!f.poll_transmit(id, now_, out)) {
+      fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(id) +
            ") was true but poll_transmit produced nothing");
       return progress;
     }
@@ -533,8 +575,8 @@ void Simulation::maybe_duplicate(
     const Connection* t = connection(id);
     if (t == nullptr || t->id == c.id || t->path == c.path || t->dialing || !t->open[kClient] ||
         !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t ||
-        !t->direction[from].sent_any)
-      continue;  // nor ahead of the handshake answer the core has yet to write on it
+        !t->direction[from].sent_any || !t->proven)
+      continue;  // nor ahead of the handshake answer or PROOF the core has yet to write on it
     if (flow(from)->path_state(t->path) != core::PathState::up) continue;
     targets.push_back(id);
   }
@@ -570,83 +612,151 @@ void Simulation::deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>
       continue;
     }
     Flow* f = flow(to);
-    if (f == nullptr || carrier_of(to, c->path) != c) return;
-    f->on_frame(c->path, frame, backing, now_);
+    if (f == nullptr || carrier_of(to, id_on(*c, to)) != c) return;
+    if (to == kServer) server_heard_ = true;
+    f->on_frame(id_on(*c, to), frame, backing, now_);
+    if (to == kServer && std::holds_alternative<wire::Proof>(frame.body)) {
+      // As the runtime does: a proven JOIN path takes its id before the frames behind it.
+      drain_events();
+      c = connection(conn_id);
+      if (c == nullptr) return;
+      c->proven = f->path_state(c->server_path) == core::PathState::up;
+    }
   }
 }
 
-// The listener: the first frame of a connection is an OPEN (new flow) or a JOIN (new path). An
-// OPEN naming the flow we hold is answered as the real listener does (handle_repeated_open):
-// a repeat of the creating OPEN gets the flow's first OPEN_ACK, any other OPEN a refusal; either
-// way the connection is closed, never attached.
+// The listener (runtime::Listener's part, around the real core::Endpoint): it accepts every
+// connection that connects, and the endpoint judges its first frame. The model has one client
+// flow, so the endpoint must never refuse, drop or evict anything of the client's.
+void Simulation::listener_accepts(Connection& c) {
+  const core::ConnectionId id = endpoint_->on_connection(now_);
+  c.half_open = id;
+  half_open_[id] = c.id;
+  run_endpoint_actions();
+}
+
+void Simulation::forget_half_open(Connection& c) {
+  if (!c.half_open) return;
+  endpoint_->on_connection_lost(*c.half_open, false);
+  half_open_.erase(*c.half_open);
+  c.half_open.reset();
+}
+
 void Simulation::accept(Connection& c, const wire::Frame& first) {
-  if (const auto* open = std::get_if<wire::Open>(&first.body)) {
-    const bool honest = c.stranger == Connection::Stranger::none;
-    if (honest && open->path_id != c.path)
-      return fail("the client's OPEN on path " + std::to_string(c.path) + " names path " +
-                  std::to_string(open->path_id));
-    if (!server_) {
-      if (!honest) return fail("a stranger's OPEN came before the client's");
-      wire::Status status{};
-      server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
-      if (!server_) return fail("make_server refused an honest OPEN");
-      first_open_ = *open;
-      c.server_attached = true;
-      carriers_[kServer][c.path] = c.id;
-      last_path_up_[kServer] = now_;
-      trace("server created from OPEN on conn ", c.id, " path ", c.path);
-      start_app(kServer);
-      if (lose_open_ack_ != LoseOpenAck::no) lose_open_ack(c);
-      return;
+  if (!c.half_open)
+    return fail("a first frame on conn " + std::to_string(c.id) +
+                " that the listener no longer waits for");
+  const core::ConnectionId id = *c.half_open;
+  half_open_.erase(id);
+  c.half_open.reset();
+  core::Admission admission = endpoint_->on_first_frame(id, first, now_);
+  run_endpoint_actions();
+  if (failed_) return;
+  const bool honest = c.stranger == Connection::Stranger::none;
+  switch (admission.kind) {
+    case core::Admission::Kind::open:
+    case core::Admission::Kind::repeated_open:
+      return accept_open(c, std::get<wire::Open>(first.body), std::move(admission));
+    case core::Admission::Kind::join:
+      if (!honest) return fail("a stranger sent a JOIN");
+      return accept_join(c, std::get<wire::Join>(first.body), admission);
+    case core::Admission::Kind::refuse:
+      if (honest && std::holds_alternative<wire::Join>(first.body) && server_ &&
+          (server_->state() == FlowState::closed || server_->state() == FlowState::failed)) {
+        return close_end(c, kServer);  // a JOIN racing the end of the flow
+      }
+      if (honest)
+        return fail("the endpoint refused the client's first frame on conn " +
+                    std::to_string(c.id));
+      return answer_and_close(c, *admission.answer);
+    case core::Admission::Kind::drop:
+      return fail("the endpoint dropped a first frame on conn " + std::to_string(c.id));
+  }
+}
+
+// An OPEN: a new flow, or one naming the flow we hold. A repeat of the creating OPEN gets the
+// flow's first OPEN_ACK, any other OPEN a refusal; either way the connection is closed, never
+// attached.
+void Simulation::accept_open(Connection& c, const wire::Open& open, core::Admission admission) {
+  const bool honest = c.stranger == Connection::Stranger::none;
+  if (honest && open.path_id != c.path)
+    return fail("the client's OPEN on path " + std::to_string(c.path) + " names path " +
+                std::to_string(open.path_id));
+  if (admission.kind == core::Admission::Kind::open) {
+    if (server_ && honest && server_->state() == FlowState::failed && !server_->authenticated()) {
+      // No PROOF came in time (its OPEN_ACK was lost): the listener forgot that flow, and the
+      // client, still opening, opens another.
+      trace("server flow abandoned unauthenticated; a new one from the OPEN on conn ", c.id);
+      for (const auto& [path, id] : carriers_[kServer]) {
+        if (Connection* old = connection(id)) close_end(*old, kServer);
+      }
+      carriers_[kServer].clear();
+      server_.reset();
+      first_open_.reset();
+      first_open_ack_.reset();
+      server_report_ = {0, 1, false};
+      server_heard_ = false;
+      ++abandoned_server_flows_;
     }
-    if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
-      // The real listener has forgotten the flow and would open a second one from this OPEN.
+    if (server_) {
+      // The endpoint has forgotten the flow (it ended) and opened a second one.
       if (honest)
         return fail(
             "an OPEN of the client reached the listener after its server flow ended: "
             "a second server flow for one client flow");
-      close_end(c, kServer);  // a late stranger: a flow of its own, out of this model
-      return;
+      ++late_stranger_flows_;
+      endpoint_->on_flow_finished(admission.flow);  // a late stranger's flow, out of this model
+      return close_end(c, kServer);
     }
-    if (honest) {
-      wire::Open same_path = *open;
-      same_path.path_id = first_open_->path_id;
-      if (!(same_path == *first_open_))
-        return fail("the client's repeated OPEN differs from its first in more than path_id");
-    }
-    std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(*open);
-    const bool verbatim = c.stranger != Connection::Stranger::forged;
-    if (ack.has_value() != verbatim)
-      return fail(std::string("open_ack_for_repeated_open ") + (ack ? "answered" : "refused") +
-                  (verbatim ? " a repeat of the creating OPEN" : " a forged OPEN"));
-    if (ack) {
-      note_open_ack(*ack, "the listener's answer to a repeated OPEN");
-      if (failed_) return;
-      if (honest) ++repeated_opens_;
-    } else {
-      ack = wire::OpenAck{};
-      ack->status = wire::Status::bad_request;
-    }
-    trace("listener: ",
-          honest     ? "repeated"
-          : verbatim ? "replayed"
-                     : "forged",
-          " OPEN on conn ", c.id, " path ", c.path, " -> ",
-          ack->status == wire::Status::ok ? "OPEN_ACK" : "refused", ", close");
-    const wire::Frame answer{0, *ack};
-    std::vector<Byte> bytes(wire::encoded_size(answer));
-    wire::encode(answer, bytes);
-    send_bytes(c, kServer, std::move(bytes));
-    close_end(c, kServer);
+    if (!honest) return fail("a stranger's OPEN came before the client's");
+    server_ = std::move(admission.created);
+    server_ref_ = admission.flow;
+    first_open_ = open;
+    c.server_attached = true;
+    c.server_path = c.path;
+    carriers_[kServer][c.path] = c.id;
+    last_path_up_[kServer] = now_;
+    trace("server created from OPEN on conn ", c.id, " path ", c.path);
+    // The application accepts it once the client has proven the key (Event::authenticated).
+    if (lose_open_ack_ != LoseOpenAck::no) lose_open_ack(c);
+    lose_open_ack_ = LoseOpenAck::no;  // one fault; a later server flow's answer gets through
     return;
   }
-  const auto* join = std::get_if<wire::Join>(&first.body);
-  if (join == nullptr || !server_ || c.stranger != Connection::Stranger::none) {
-    fail("the listener got an unexpected first frame on conn " + std::to_string(c.id));
-    return;
+  if (!server_ || admission.flow.serial != server_ref_.serial)
+    return fail("the endpoint routed an OPEN to a flow it never created");
+  if (honest) {
+    wire::Open same_path = open;
+    same_path.path_id = first_open_->path_id;
+    if (!(same_path == *first_open_))
+      return fail("the client's repeated OPEN differs from its first in more than path_id");
   }
-  const auto verdict = server_->on_join(*join, now_);
-  if (verdict.status != wire::Status::ok) {
+  const std::optional<wire::OpenAck> ack = server_->open_ack_for_repeated_open(open, now_);
+  const bool verbatim = c.stranger != Connection::Stranger::forged;
+  if (ack.has_value() != verbatim)
+    return fail(std::string("open_ack_for_repeated_open ") + (ack ? "answered" : "refused") +
+                (verbatim ? " a repeat of the creating OPEN" : " a forged OPEN"));
+  const wire::Frame answer = endpoint_->answer_repeated_open(ack);
+  if (ack) {
+    ++answered_repeats_;
+    note_open_ack(*ack, "the listener's answer to a repeated OPEN");
+    if (failed_) return;
+    if (honest) ++repeated_opens_;
+  }
+  trace("listener: ",
+        honest     ? "repeated"
+        : verbatim ? "replayed"
+                   : "forged",
+        " OPEN on conn ", c.id, " path ", c.path, " -> ", ack ? "OPEN_ACK" : "refused", ", close");
+  answer_and_close(c, answer);
+}
+
+void Simulation::accept_join(Connection& c, const wire::Join& join,
+                             const core::Admission& admission) {
+  if (!server_ || admission.flow.serial != server_ref_.serial)
+    return fail("the endpoint routed a JOIN to a flow it never created");
+  const auto verdict =
+      core::admit_join(*server_, join, endpoint_->limits().max_paths_per_flow, now_);
+  if (endpoint_->on_join_result(admission.flow, verdict.status)) {
     if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
       close_end(c, kServer);  // a JOIN racing the end of the flow
       return;
@@ -655,14 +765,50 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
          std::to_string(static_cast<int>(verdict.status)));
     return;
   }
-  trace("server: JOIN accepted on conn ", c.id, " path ", c.path);
-  if (Connection* old = carrier_of(kServer, c.path); old != nullptr && old != &c) {
-    // The runtime closes the carrier the new one replaced.
-    carriers_[kServer].erase(c.path);
-    close_end(*old, kServer);
-  }
+  trace("server: JOIN accepted on conn ", c.id, " path ", c.path, " as provisional path ",
+        verdict.provisional);
+  ++joins_verified_;
+  server_heard_ = true;
   c.server_attached = true;
-  carriers_[kServer][c.path] = c.id;
+  c.server_path = verdict.provisional;
+  carriers_[kServer][c.server_path] = c.id;
+}
+
+void Simulation::answer_and_close(Connection& c, const wire::Frame& answer) {
+  std::vector<Byte> bytes(wire::encoded_size(answer));
+  wire::encode(answer, bytes);
+  send_bytes(c, kServer, std::move(bytes));
+  close_end(c, kServer);
+}
+
+// What the endpoint decided: close a half-open connection (timed out or evicted), drop a flow.
+void Simulation::run_endpoint_actions() {
+  while (auto action = endpoint_->poll_action()) {
+    if (action->kind == core::EndpointAction::Kind::drop_flow) {
+      if (server_ && action->flow.serial == server_ref_.serial)
+        return fail("the endpoint dropped the client's flow (abandoned or evicted)");
+      continue;
+    }
+    auto it = half_open_.find(action->connection);
+    if (it == half_open_.end()) continue;
+    Connection* c = connection(it->second);
+    half_open_.erase(it);
+    if (c == nullptr) continue;
+    c->half_open.reset();
+    trace("listener closes conn ", c->id, ": no first frame in time");
+    close_end(*c, kServer);
+  }
+}
+
+// The runtime's Session reports its attached carriers and whether the client has spoken since
+// its OPEN; so does the simulation.
+void Simulation::report_server_flow() {
+  if (!server_ || server_->state() == FlowState::closed || server_->state() == FlowState::failed)
+    return;
+  const std::size_t paths = carriers_[kServer].size();
+  if (paths == server_report_.paths && server_heard_ == server_report_.heard) return;
+  server_report_ = {server_report_.version + 1, paths, server_heard_};
+  endpoint_->on_flow_report(server_ref_, server_report_, now_);
 }
 
 // Graceful close of one end: the other end reads EOF after every byte already sent.
@@ -685,29 +831,37 @@ void Simulation::eof_arrives(std::uint64_t conn_id, Side to) {
   Connection* c = connection(conn_id);
   if (c == nullptr || c->blackholed || !c->open[to]) return;
   c->open[to] = false;
-  if (carrier_of(to, c->path) != c) return;
-  carriers_[to].erase(c->path);
+  if (to == kServer) forget_half_open(*c);
+  // The listener closes what it never attached (it answered a repeated OPEN): not a death.
+  if (to == kClient && !c->server_attached) timing_.path_faulted(c->path);
+  const PathId id = id_on(*c, to);
+  if (carrier_of(to, id) != c) return;
+  carriers_[to].erase(id);
   trace(name(to), " sees EOF on conn ", c->id, " path ", c->path);
-  if (flow(to)) flow(to)->on_path_down(c->path, core::DownCause::eof, now_);
+  if (flow(to)) flow(to)->on_path_down(id, core::DownCause::eof, now_);
 }
 
 void Simulation::reset(Connection& c) {
   trace("reset conn ", c.id, " path ", c.path);
+  if (c.stranger == Connection::Stranger::none) timing_.path_faulted(c.path);
   for (Side s : {kClient, kServer}) {
     if (!c.open[s]) continue;
     c.open[s] = false;
-    if (carrier_of(s, c.path) != &c) continue;
-    carriers_[s].erase(c.path);
+    if (s == kServer) forget_half_open(c);
+    const PathId id = id_on(c, s);
+    if (carrier_of(s, id) != &c) continue;
+    carriers_[s].erase(id);
     if (c.dialing) {
       c.dialing = false;
       client_->on_dial_failed(c.path, now_);
     } else if (flow(s)) {
-      flow(s)->on_path_down(c.path, core::DownCause::reset, now_);
+      flow(s)->on_path_down(id, core::DownCause::reset, now_);
     }
   }
 }
 
 void Simulation::blackhole_route(int route) {
+  timing_.route_faulted(route);
   routes_[route].blackholed = true;
   for (auto& [id, c] : connections_) {
     if (c.route == route) c.blackholed = true;
@@ -748,12 +902,36 @@ void Simulation::on_event(Side s, const core::Event& e) {
       established_at_ = now_;
       trace("client established");
       break;
+    case Kind::authenticated:
+      trace("server authenticated the client");
+      endpoint_->on_flow_accepted(server_ref_);
+      start_app(kServer);  // the listener's accept() returns only now
+      break;
+    case Kind::authentication_failed:
+      // An honest client's PROOF can only be lost with its path (or never sent, if its path
+      // died first): the server gave up waiting.
+      trace("server: no proof on path ", e.path);
+      break;
+    case Kind::path_joined:
+      // As the runtime does: the older carrier of the path closes, the proven one takes over.
+      trace("server: provisional path ", e.old_path, " proved itself as path ", e.path);
+      if (Connection* old = carrier_of(kServer, e.path)) {
+        carriers_[kServer].erase(e.path);
+        close_end(*old, kServer);
+      }
+      if (Connection* c = carrier_of(kServer, e.old_path)) {
+        carriers_[kServer].erase(e.old_path);
+        c->server_path = e.path;
+        carriers_[kServer][e.path] = c->id;
+      }
+      break;
     case Kind::migrated:
       trace(name(s), " migrated ", e.old_path, " -> ", e.path, " (", core::to_string(e.cause), ")");
       break;
     case Kind::readable:
-      // Some readers react at once, the others only poll.
-      if (rng_.chance(0.5)) read_some(s);
+      // Some readers react at once, the others only poll. (A server flow has no reader before
+      // it is accepted.)
+      if (!apps_[s].scratch.empty() && rng_.chance(0.5)) read_some(s);
       break;
     case Kind::writable:
       break;
@@ -762,6 +940,7 @@ void Simulation::on_event(Side s, const core::Event& e) {
       break;
     case Kind::finished:
       apps_[s].finished_at = now_;
+      if (s == kServer) endpoint_->on_flow_finished(server_ref_);
       trace(name(s), " finished: ", core::to_string(flow(s)->state()));
       break;
   }
@@ -910,6 +1089,42 @@ void Simulation::switch_mode_at_random() {
   }
 }
 
+// The allowance of a blackhole of the client's active path `path` (see timing_watch.hpp).
+void Simulation::expect_failover(PathId path) {
+  if (client_->state() != FlowState::established || client_->mode() != core::Mode::prime ||
+      client_->active_path() != path || !server_)
+    return;
+  const core::FlowStats st = client_->stats(now_);
+  const auto rtt_sample = [&](const core::PathStats& p) {
+    return p.srtt > Duration::zero() ? 2 * p.srtt + 8 * p.rttvar + config_.max_ack_delay
+                                     : config_.handshake_timeout;
+  };
+  Duration deadline{};
+  for (const auto& p : st.paths)
+    if (p.id == path)
+      deadline = std::clamp(rtt_sample(p), config_.dead_floor,
+                            std::max(config_.dead_floor, config_.dead_cap));
+  // Another up path corroborates in time if its route answers a PING within deadline/2: both
+  // latencies and jitters, and what may be queued ahead of the PING and the PONG at its rate.
+  bool others = false, timely = false;
+  for (const auto& p : st.paths) {
+    if (p.id == path || p.state != core::PathState::up) continue;
+    others = true;
+    const Connection* c = carrier_of(kClient, p.id);
+    if (c == nullptr || c->blackholed || routes_[c->route].blackholed) continue;
+    const RouteProfile& r = routes_[c->route].profile;
+    const Duration queued = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
+        2.0 * (kUnsentLowWater + kPollBytes) / static_cast<double>(r.bytes_per_second)));
+    const Duration round_trip = r.latency[0] + r.latency[1] + r.jitter[0] + r.jitter[1] + queued;
+    timely = timely || round_trip <= deadline / 2;
+  }
+  const Duration late_corroboration =
+      !others || timely ? Duration::zero()
+                        : std::max(deadline, config_.silent_peer_grace) - deadline;
+  timing_.active_blackholed(
+      {path, now_, deadline, config_.ping_interval_active + 1ms + late_corroboration});
+}
+
 void Simulation::fault_tick() {
   const bool finished =
       client_->state() == FlowState::closed || client_->state() == FlowState::failed;
@@ -920,6 +1135,7 @@ void Simulation::fault_tick() {
                     std::chrono::duration_cast<std::chrono::microseconds>(fault_gap_max_).count())),
      [this] { fault_tick(); });
   if (unhealthy_until_ && now_ < *unhealthy_until_) return;
+  timing_.interrupted();
   if (rng_.chance(mode_switch_chance_)) return switch_mode_at_random();
   if (rng_.chance(stranger_chance_)) return stranger_open();
 
@@ -948,6 +1164,8 @@ void Simulation::fault_tick() {
     if (carrier && !carrier->blackholed) {
       trace("FAULT blackhole conn ", carrier->id, " of path ", path);
       carrier->blackholed = true;
+      timing_.path_faulted(path);
+      expect_failover(path);
     }
   } else if (action < 25) {
     if (!routes_[route].blackholed && other_route_healthy(route)) {
@@ -963,6 +1181,7 @@ void Simulation::fault_tick() {
       const Duration length = rng_.millis(20, 800);
       trace("FAULT kill route ", route, " for ", seconds(length), "s");
       routes_[route].refusing = true;
+      timing_.route_faulted(route);
       for (auto& [id, c] : connections_) {
         if (c.route == route && (c.open[kClient] || c.open[kServer])) reset(c);
       }
@@ -973,6 +1192,7 @@ void Simulation::fault_tick() {
   } else if (action < 53) {
     trace("route ", route, " changes its latency/rate");
     routes_[route].profile = random_profile();
+    timing_.route_faulted(route);
   } else if (action < 70) {
     ++explicit_migrations_;
     const bool ok = client_->migrate(path, now_);
@@ -985,6 +1205,7 @@ void Simulation::fault_tick() {
   } else if (action < 85) {
     if (paths.size() > 1 && client_->remove_path(path, now_)) {
       trace("client remove_path(", path, ")");
+      timing_.path_faulted(path);
       client_routes_.erase(path);
       carriers_[kClient].erase(path);  // the close_path event was already queued
       if (carrier) close_end(*carrier, kClient);
@@ -1031,6 +1252,7 @@ void Simulation::handshake_fault_tick() {
       trace("HANDSHAKE FAULT blackhole conn ", carrier->id, " of path ", path,
             carrier->dialing ? " (dialing)" : "");
       carrier->blackholed = true;
+      timing_.path_faulted(path);
     }
   } else if (action < 40) {
     if (carrier && (carrier->open[kClient] || carrier->open[kServer])) {
@@ -1056,6 +1278,7 @@ void Simulation::handshake_fault_tick() {
     // Perhaps the path carrying the OPEN: another path must carry it instead.
     if (paths.size() > 1 && client_->remove_path(path, now_)) {
       trace("client remove_path(", path, ") while opening");
+      timing_.path_faulted(path);
       client_routes_.erase(path);
       carriers_[kClient].erase(path);
       if (carrier) close_end(*carrier, kClient);
@@ -1070,6 +1293,7 @@ void Simulation::route_fault_until(int route, bool kill, Time until) {
     if (routes_[route].refusing) return;
     trace("HANDSHAKE FAULT kill route ", route, " for ", seconds(until - now_), "s");
     routes_[route].refusing = true;
+    timing_.route_faulted(route);
     for (auto& [id, c] : connections_) {
       if (c.route == route && (c.open[kClient] || c.open[kServer])) reset(c);
     }
@@ -1087,6 +1311,7 @@ void Simulation::route_fault_until(int route, bool kill, Time until) {
 // Bytes sent on the route meanwhile take this long (each connection keeps its order); then the
 // route's profile comes back.
 void Simulation::spike_route(int route, Duration to_server, Duration to_client, Time until) {
+  timing_.route_faulted(route);
   if (!unspiked_[route]) unspiked_[route] = routes_[route].profile;
   routes_[route].profile.latency[kClient] = to_server;
   routes_[route].profile.latency[kServer] = to_client;
@@ -1119,6 +1344,7 @@ void Simulation::lose_open_ack(Connection& c) {
     case LoseOpenAck::blackhole:
       trace("FAULT blackhole conn ", id, " with the OPEN_ACK on it");
       c.blackholed = true;
+      timing_.path_faulted(c.path);
       break;
     case LoseOpenAck::delay: {
       // Longer than the client's handshake timeout: it gives up on the path first.
@@ -1169,6 +1395,7 @@ void Simulation::stranger_open() {
   c.dialed_at = now_;
   c.dialing = false;
   c.stranger = forged ? Connection::Stranger::forged : Connection::Stranger::replay;
+  listener_accepts(c);
   ++stranger_opens_;
   trace("stranger ", forged ? "forges" : "replays", " the OPEN on conn ", c.id, " route ", route);
   const wire::Frame frame{0, open};
@@ -1218,7 +1445,9 @@ void Simulation::check_invariants() {
                   std::to_string(st.recv_buffered) + " bytes > window " +
                   std::to_string(config_.recv_window));
     if (st.protocol_errors != 0) return fail(std::string(name(s)) + " counted a protocol error");
-    if (f->state() == FlowState::failed) {
+    // An unauthenticated server flow ends after the handshake timeout; the listener forgets it.
+    const bool abandoned = s == kServer ? !f->authenticated() : proof_lost();
+    if (f->state() == FlowState::failed && !abandoned) {
       if (!long_dark_since_)
         return fail(std::string(name(s)) + " failed although a route was usable");
       // A client still opening counts its budget from make_client and fails the handshake.
@@ -1238,6 +1467,9 @@ void Simulation::check_invariants() {
                     [](const auto& p) { return p.state == core::PathState::up; }))
       last_path_up_[s] = now_;
   }
+  if (const std::string broken = timing_.observe(*client_, server_.get(), client_routes_, now_);
+      !broken.empty())
+    fail(broken);
 }
 
 bool Simulation::done() const {
@@ -1253,12 +1485,13 @@ bool Simulation::done() const {
 }
 
 void Simulation::check_outcome() {
+  if (proof_lost()) return;
   if (long_dark_since_) {
     for (Side s : {kClient, kServer}) {
       if (!flow(s)) continue;  // the dark came before any OPEN got through
-      const core::FlowError allowed = s == kClient && !established_at_
-                                          ? core::FlowError::handshake_failed
-                                          : core::FlowError::migration_budget_exceeded;
+      const bool opening = s == kClient ? !established_at_ : !flow(s)->authenticated();
+      const core::FlowError allowed =
+          opening ? core::FlowError::handshake_failed : core::FlowError::migration_budget_exceeded;
       if (flow(s)->state() != FlowState::failed || flow(s)->error() != allowed)
         return fail(std::string(name(s)) + " did not fail with " +
                     (allowed == core::FlowError::handshake_failed ? "handshake_failed"
@@ -1285,6 +1518,27 @@ void Simulation::check_outcome() {
       return fail(std::string(name(s)) + " received " + std::to_string(apps_[s].received) + " of " +
                   std::to_string(apps_[other(s)].total) + " bytes");
   }
+}
+
+// The endpoint counted what the listener saw: one flow (plus strangers' after it ended), each
+// answered repeat, each accepted JOIN, and nothing refused, evicted or dropped.
+void Simulation::check_endpoint_counters() {
+  const core::EndpointStats e = endpoint_->stats();
+  auto expect = [&](const char* what, std::uint64_t got, std::uint64_t want) {
+    if (got != want && !failed_)
+      fail(std::string("endpoint counted ") + std::to_string(got) + " " + what + ", expected " +
+           std::to_string(want));
+  };
+  expect("flows opened", e.flows_opened,
+         (server_ ? 1 : 0) + abandoned_server_flows_ + late_stranger_flows_);
+  expect("duplicate OPENs", e.duplicate_opens, answered_repeats_);
+  // The endpoint counts JOINs whose MAC verified (each then awaits its PROOF).
+  expect("JOINs accepted", e.joins_accepted, joins_verified_);
+  expect("evicted or dropped flows", e.evicted_flows + e.dropped_abandoned, 0);
+  expect("capacity refusals",
+         e.rejected_capacity + e.rejected_accept_queue + e.rejected_paths_per_flow +
+             e.evicted_half_open,
+         0);
 }
 
 std::string Simulation::describe() const {
@@ -1328,6 +1582,12 @@ RunResult Simulation::run() {
   choose_scenario();
   trace("seed ", seed_, ": ", routes_.size(), " routes, client writes ", apps_[kClient].total,
         ", server writes ", apps_[kServer].total, long_dark_ ? ", long dark" : "");
+  // The listener's defaults, but an abandoned flow outlives the client's budget here: the
+  // model has one client flow, which must never be dropped (tests/unit/endpoint_test.cpp
+  // covers the drop itself).
+  core::EndpointLimits limits;
+  limits.abandoned_flow_timeout = config_.migration_budget + 1s;
+  endpoint_.emplace(config_, limits);
   client_ = Flow::make_client(config_, now_);
   last_path_up_ = {now_, now_};  // the opening client's budget runs from make_client
   unspiked_.resize(routes_.size());
@@ -1348,6 +1608,7 @@ RunResult Simulation::run() {
       const bool sent = transmit_all();
       if (!events && !sent) break;
     }
+    report_server_flow();
     if (failed_) break;
     if (!faults_started_ && server_ && client_->state() == FlowState::established) {
       faults_started_ = true;
@@ -1375,6 +1636,10 @@ RunResult Simulation::run() {
       now_ = *next;
     }
     run_due();
+    if (auto d = endpoint_->next_deadline(); d && *d <= now_ && !failed_) {
+      endpoint_->on_timer(now_);
+      run_endpoint_actions();
+    }
     for (Side s : {kClient, kServer}) {
       const Flow* f = flow(s);
       if (f == nullptr || failed_) continue;
@@ -1382,6 +1647,7 @@ RunResult Simulation::run() {
     }
   }
   if (!failed_) check_outcome();
+  if (!failed_) check_endpoint_counters();
 
   RunResult result;
   result.ok = !failed_;
@@ -1391,6 +1657,8 @@ RunResult Simulation::run() {
   result.repeated_opens = repeated_opens_;
   result.stranger_opens = stranger_opens_;
   result.established_after = established_at_ ? seconds(*established_at_ - start_) : 0;
+  result.failovers_checked = timing_.failovers_checked();
+  result.worst_failover_ratio = timing_.worst_ratio();
   std::ostringstream summary;
   summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "
           << apps_[kClient].written << " s->c " << apps_[kServer].written << ", faults " << faults_
@@ -1399,9 +1667,9 @@ RunResult Simulation::run() {
           << illegal_switches_ << " illegal refused), migrations "
           << (client_ ? client_->migration_count() : 0) << ", handshake faults "
           << handshake_faults_ << ", repeated OPENs " << repeated_opens_ << ", stranger OPENs "
-          << stranger_opens_ << ", opened after "
-          << (established_at_ ? seconds(*established_at_ - start_) : -1) << "s, "
-          << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
+          << stranger_opens_ << ", failovers timed " << timing_.failovers_checked()
+          << ", opened after " << (established_at_ ? seconds(*established_at_ - start_) : -1)
+          << "s, " << (long_dark_since_ ? "long dark -> budget exceeded" : "closed") << ", "
           << result.virtual_seconds << "s virtual";
   result.summary = summary.str();
   if (failed_) result.failure = failure_ + "\n" + describe();

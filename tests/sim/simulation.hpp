@@ -14,6 +14,10 @@ namespace rendr::sim {
 
 struct RunOptions {
   bool verbose = false;  // trace every network, flow and application event to stderr
+  // The no-false-death check (timing_watch.hpp) in race and bond too, not only in prime. Off in
+  // the sweep: a path on a slow route (1 MB/s) whose RTT was sampled idle dies under its first
+  // burst (40 ms floor; seed 831), and seed 833 loses a fast bond path; both open.
+  bool deaths_in_every_mode = false;
 };
 
 enum class Outcome {
@@ -32,6 +36,10 @@ struct RunResult {
   std::uint64_t repeated_opens = 0;  // honest repeated OPENs the listener answered
   std::uint64_t stranger_opens = 0;  // replayed or forged OPENs the listener answered/refused
   double established_after = 0;      // virtual seconds from dial to the client's OPEN_ACK
+  // Blackholes of the active path whose failover time was judged (timing_watch.hpp), and the
+  // slowest of them as a fraction of its allowance (deadline + bound; at most 1 when ok).
+  std::uint64_t failovers_checked = 0;
+  double worst_failover_ratio = 0;
 };
 
 RunResult run_seed(std::uint64_t seed, const RunOptions& options = {});

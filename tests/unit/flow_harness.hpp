@@ -61,7 +61,8 @@ class FlowPair {
     l.to_server.clear();
     l.to_client.clear();
     client_->on_path_down(id, core::DownCause::reset, now_);
-    if (server_ && l.server_attached) server_->on_path_down(id, core::DownCause::reset, now_);
+    if (server_ && l.server_attached)
+      server_->on_path_down(l.server_path, core::DownCause::reset, now_);
     l.server_attached = false;
   }
 
@@ -88,12 +89,15 @@ class FlowPair {
 
   std::uint64_t client_dials = 0;
   std::uint64_t rejected_joins = 0;
+  std::uint64_t server_authenticated = 0;            // Event::Kind::authenticated
+  std::uint64_t server_authentication_failures = 0;  // Event::Kind::authentication_failed
   // OPENs for the existing server flow, as the listener judges them.
   std::uint64_t repeated_opens_answered = 0;
   std::uint64_t opens_refused = 0;
   // Informational events, as the runtime would see them.
   std::vector<core::Mode> client_mode_changes, server_mode_changes;
   std::vector<core::MigrateCause> client_migrations;
+  std::vector<core::Time> client_migration_times;  // when each of client_migrations happened
 
  private:
   bool server_running() const { return now_ >= server_stalled_until_; }
@@ -109,7 +113,16 @@ class FlowPair {
     bool refused = false;
     std::deque<Packet> to_server, to_client;
     bool close_when_drained = false;  // the listener answered a repeated OPEN on it
+    // The server flow's id for this connection: a provisional id until a JOIN's PROOF.
+    core::PathId server_path = core::kNoPath;
   };
+
+  Link* link_of_server_path(core::PathId server_path) {
+    for (auto& [id, l] : links_) {
+      if (l.server_attached && l.server_path == server_path) return &l;
+    }
+    return nullptr;
+  }
 
   std::optional<core::Time> next_deadline() const {
     std::optional<core::Time> t;
@@ -146,12 +159,45 @@ class FlowPair {
     }
   }
 
+  void close_from_server(Link& l) {
+    l.server_attached = false;
+    l.connected = false;
+    l.to_server.clear();
+    l.to_client.clear();
+    for (auto& [id, link] : links_) {
+      if (&link == &l) client_->on_path_down(id, core::DownCause::eof, now_);
+    }
+  }
+
+  // Server events, as the runtime would act on them.
+  bool drain_server_events() {
+    bool progress = false;
+    while (auto e = server_->poll_event()) {
+      progress = true;
+      if (e->kind == core::Event::Kind::mode_changed) server_mode_changes.push_back(e->mode);
+      if (e->kind == core::Event::Kind::authenticated) ++server_authenticated;
+      if (e->kind == core::Event::Kind::authentication_failed) ++server_authentication_failures;
+      if (e->kind == core::Event::Kind::path_joined) {
+        // Like the runtime: the older carrier of the path closes, the proven one takes over.
+        if (Link* old = link_of_server_path(e->path)) close_from_server(*old);
+        if (Link* joined = link_of_server_path(e->old_path)) joined->server_path = e->path;
+      }
+      if (e->kind == core::Event::Kind::close_path) {
+        if (Link* l = link_of_server_path(e->path)) close_from_server(*l);
+      }
+    }
+    return progress;
+  }
+
   bool step() {
     bool progress = false;
     while (auto e = client_->poll_event()) {
       progress = true;
       if (e->kind == core::Event::Kind::mode_changed) client_mode_changes.push_back(e->mode);
-      if (e->kind == core::Event::Kind::migrated) client_migrations.push_back(e->cause);
+      if (e->kind == core::Event::Kind::migrated) {
+        client_migrations.push_back(e->cause);
+        client_migration_times.push_back(now_);
+      }
       if (e->kind == core::Event::Kind::dial_path) {
         ++client_dials;
         auto& l = links_[e->path];
@@ -169,26 +215,11 @@ class FlowPair {
         l.to_client.clear();
         // The server's side of a closed TCP connection sees EOF.
         if (server_ && l.server_attached)
-          server_->on_path_down(e->path, core::DownCause::eof, now_);
+          server_->on_path_down(l.server_path, core::DownCause::eof, now_);
         l.server_attached = false;
       }
     }
-    if (server_ && server_running()) {
-      while (auto e = server_->poll_event()) {
-        progress = true;
-        if (e->kind == core::Event::Kind::mode_changed) server_mode_changes.push_back(e->mode);
-        if (e->kind == core::Event::Kind::close_path) {
-          auto& l = links_[e->path];
-          if (l.server_attached) {
-            l.server_attached = false;
-            l.connected = false;
-            l.to_server.clear();
-            l.to_client.clear();
-            client_->on_path_down(e->path, core::DownCause::eof, now_);
-          }
-        }
-      }
-    }
+    if (server_ && server_running()) progress |= drain_server_events();
     for (auto& [id, l] : links_) {
       if (!l.connected) continue;
       // Like a carrier whose socket is always writable: it pulls whenever it is idle, asked
@@ -199,8 +230,9 @@ class FlowPair {
         if (!l.blackholed) encode_into(id, out_, l.to_server);
       }
       out_.reset(poll_bytes_);
-      if (server_ && server_running() && l.server_attached && server_->wants_transmit(id) &&
-          server_->poll_transmit(id, now_, out_)) {
+      if (server_ && server_running() && l.server_attached &&
+          server_->wants_transmit(l.server_path) &&
+          server_->poll_transmit(l.server_path, now_, out_)) {
         progress = true;
         if (!l.blackholed) encode_into(id, out_, l.to_client);
       }
@@ -240,7 +272,7 @@ class FlowPair {
       if (auto* open = std::get_if<wire::Open>(&f.body); open != nullptr && server_) {
         // Like the listener: the flow's own OPEN_ACK for a repeat, a refusal for anything else;
         // then the connection closes, never attached.
-        auto ack = server_->open_ack_for_repeated_open(*open);
+        auto ack = server_->open_ack_for_repeated_open(*open, now_);
         if (ack) {
           ++repeated_opens_answered;
         } else {
@@ -259,10 +291,12 @@ class FlowPair {
         server_ = core::Flow::make_server(config_, *open, static_cast<core::PathId>(open->path_id),
                                           now_, status);
         l.server_attached = server_ != nullptr;
+        l.server_path = id;
       } else if (auto* join = std::get_if<wire::Join>(&f.body)) {
         auto verdict = server_->on_join(*join, now_);
         if (verdict.status == wire::Status::ok) {
           l.server_attached = true;
+          l.server_path = verdict.provisional;
         } else {
           ++rejected_joins;
           l.connected = false;
@@ -271,7 +305,9 @@ class FlowPair {
       }
       return;
     }
-    server_->on_frame(id, f, backing, now_);
+    server_->on_frame(l.server_path, f, backing, now_);
+    // A proven JOIN path takes its id before the frames behind it arrive (as in the runtime).
+    if (std::holds_alternative<wire::Proof>(f.body)) drain_server_events();
   }
 
   core::FlowConfig config_;

@@ -2,20 +2,29 @@
 // (the dead-path rule; the judge itself is tested in liveness_test.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "flow_scenarios.hpp"
 
 namespace rendr::test {
 namespace {
 
 TEST(Flow, SilentPathDeathFailsOverWithinMilliseconds) {
-  FlowPair net;
+  // 1 ms paths: at zero latency a corroborating PONG would arrive at the very instant the ping
+  // left, which the dead-path rule does not count (only frames after it do).
+  FlowPair net(core::FlowConfig{}, {{1ms, {}}, {1ms, {}}});
   auto data = pattern(2 * 1024 * 1024);
   bool killed = false;
   core::Time killed_at{};
+  core::Duration srtt{}, rttvar{};  // of path 1 when it was blackholed
   auto got = transfer(net, data, [&](std::size_t off) {
     if (!killed && off > 512 * 1024) {
       killed = true;
       killed_at = net.now();
+      for (const auto& p : net.client().stats(net.now()).paths) {
+        if (p.id == 1) std::tie(srtt, rttvar) = std::tuple(p.srtt, p.rttvar);
+      }
       net.blackhole(1);
       net.refuse(1);
     }
@@ -25,7 +34,19 @@ TEST(Flow, SilentPathDeathFailsOverWithinMilliseconds) {
   EXPECT_EQ(net.client().active_path(), 2u);
   EXPECT_GE(net.client().migration_count(), 1u);
   EXPECT_EQ(net.client().error(), core::FlowError::none);
-  (void)killed_at;
+  // Bulk data is in flight, so the path's silence starts at the blackhole, or up to one RTT
+  // (2 ms) before it when an answer to that send was still to come; the other path's PONG
+  // corroborates 2 ms after the ping at half the deadline. So the failover (the first
+  // migration) comes at the dead-path deadline, give or take the RTT and the loop's 1 ms step.
+  ASSERT_FALSE(net.client_migrations.empty());
+  EXPECT_EQ(net.client_migrations.front(), core::MigrateCause::death);
+  const core::FlowConfig config;
+  const core::Duration deadline =
+      std::clamp(2 * srtt + 8 * rttvar + config.max_ack_delay, config.dead_floor, config.dead_cap);
+  const core::Duration failover = net.client_migration_times.front() - killed_at;
+  EXPECT_GE(failover, deadline - 2ms);
+  EXPECT_LE(failover, deadline + 1ms);
+  EXPECT_LE(failover, 100ms);  // "within milliseconds": a few RTTs on top of the 40 ms floor
 }
 
 TEST(Flow, AllPathsDeadPastBudgetFailsBothEnds) {
@@ -123,9 +144,23 @@ TEST(Flow, FreshServerPathOnLongRttIsNotDeclaredDead) {
   wire::Status status{};
   auto server = core::Flow::make_server(config, std::get<wire::Open>(frame.body), id, t0, status);
   ASSERT_NE(server, nullptr);
+  // OPEN_ACK to the client, its PROOF back: the server path is up, still without an RTT sample.
+  auto first_frame = [&](const wire::TransmitBatch& b) {
+    bytes.assign(b.frames()[0].header_bytes().begin(), b.frames()[0].header_bytes().end());
+    EXPECT_EQ(wire::decode(bytes, frame).error, wire::DecodeError::none);
+    return frame;
+  };
+  out.reset(1 << 20);
+  ASSERT_TRUE(server->poll_transmit(id, t0, out));
+  client->on_frame(id, first_frame(out), {}, t0);
+  out.reset(1 << 20);
+  ASSERT_TRUE(client->poll_transmit(id, t0, out));
+  ASSERT_TRUE(std::holds_alternative<wire::Proof>(first_frame(out).body));
+  server->on_frame(id, frame, {}, t0);
+  ASSERT_EQ(server->path_state(id), core::PathState::up);
   server->on_timer(t0);
   out.reset(1 << 20);
-  ASSERT_TRUE(server->poll_transmit(id, t0, out));  // OPEN_ACK and a PING
+  ASSERT_TRUE(server->poll_transmit(id, t0, out));  // a PING
   // A 150 ms round trip: nothing back yet, and the path must still be up.
   server->on_timer(t0 + 150ms);
   EXPECT_EQ(server->path_state(id), core::PathState::up);

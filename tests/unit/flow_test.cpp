@@ -56,6 +56,43 @@ TEST(Flow, ExplicitMigrationsLoseNothingAndServerFollows) {
   EXPECT_EQ(net.server().active_path(), net.client().active_path());
 }
 
+// The client's ACK goes on its new active path and a copy on the path it just left (which
+// still delivered the server's DATA). On a faster old path the copy arrives first; a server
+// that followed it would flip back and forth. Each planned migration is followed exactly once.
+TEST(Flow, ServerFollowsEachPlannedMigrationOnceNotAnAckCopy) {
+  FlowPair net(core::FlowConfig{}, {{1ms, {}}, {4ms, {}}});
+  auto data = pattern(64 * 1024);
+  std::vector<wire::Byte> sink(1 << 20);
+  int migrations = 0;
+  for (int round = 0; round < 600 && migrations < 6; ++round) {
+    net.client().write(data, net.now());
+    net.server().write(data, net.now());
+    net.settle(1ms);
+    while (net.server().read(sink, net.now()) > 0) {
+    }
+    while (net.client().read(sink, net.now()) > 0) {
+    }
+    if (round % 50 == 49) {
+      const core::PathId target = net.client().active_path() == 1 ? 2 : 1;
+      ASSERT_TRUE(net.client().migrate(target, net.now()));
+      ++migrations;
+    }
+  }
+  for (int round = 0; round < 50; ++round) {  // traffic after the last migration
+    net.client().write(data, net.now());
+    net.server().write(data, net.now());
+    net.settle(1ms);
+    while (net.server().read(sink, net.now()) > 0) {
+    }
+    while (net.client().read(sink, net.now()) > 0) {
+    }
+  }
+  ASSERT_EQ(migrations, 6);
+  EXPECT_EQ(net.client().migration_count(), 6u);
+  EXPECT_EQ(net.server().migration_count(), 6u);
+  EXPECT_EQ(net.server().active_path(), net.client().active_path());
+}
+
 TEST(Flow, BackPressureBoundsSendBuffer) {
   core::FlowConfig config;
   config.send_buffer = 64 * 1024;
@@ -146,7 +183,7 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   const wire::Frame resent = sent_on(*client, second, t0 + 1ms);
   const wire::Open repeated = std::get<wire::Open>(resent.body);
   EXPECT_EQ(repeated.path_id, second);
-  const auto answer = server->open_ack_for_repeated_open(repeated);
+  const auto answer = server->open_ack_for_repeated_open(repeated, t0 + 1ms);
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(*answer, first_ack);
 
@@ -162,9 +199,9 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   for (const auto& change : changes) {
     wire::Open other = open;
     change(other);
-    EXPECT_FALSE(server->open_ack_for_repeated_open(other).has_value());
+    EXPECT_FALSE(server->open_ack_for_repeated_open(other, t0 + 1ms).has_value());
   }
-  EXPECT_FALSE(client->open_ack_for_repeated_open(open).has_value());  // servers only
+  EXPECT_FALSE(client->open_ack_for_repeated_open(open, t0).has_value());  // servers only
 
   // The client takes the answer; the listener then closes that connection, unattached. The
   // flow stays established (no error), and the path is re-dialed and JOINs with a MAC.
@@ -188,11 +225,17 @@ TEST(Flow, RepeatedOpenIsAnsweredWithTheFirstOpenAckOnly) {
   for (core::PathId id : dialed) {
     client->on_path_connected(id, later);
     const wire::Join join = std::get<wire::Join>(sent_on(*client, id, later).body);
-    EXPECT_EQ(server->on_join(join, later).status, wire::Status::ok);
-    client->on_frame(id, sent_on(*server, id, later), {}, later);
+    const core::JoinVerdict verdict = server->on_join(join, later);
+    EXPECT_EQ(verdict.status, wire::Status::ok);
+    client->on_frame(id, sent_on(*server, verdict.provisional, later), {}, later);
     EXPECT_EQ(client->path_state(id), core::PathState::up);
+    // The client's PROOF over the JOIN_ACK's challenge attaches the path (and, as no PROOF
+    // came on the first path, authenticates the flow).
+    server->on_frame(verdict.provisional, sent_on(*client, id, later), {}, later);
+    EXPECT_EQ(server->path_state(id), core::PathState::up);
   }
   EXPECT_EQ(client->state(), core::FlowState::established);
+  EXPECT_TRUE(server->authenticated());
 }
 
 // The same through the harness: the dial completes on the one server flow and data flows.

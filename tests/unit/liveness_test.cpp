@@ -43,10 +43,10 @@ TEST(Liveness, SilenceIsDeathOnlyAfterAnUnansweredSend) {
   Fixture f(1);
   Path& p = f.paths[1];
   p.rtt.add_sample(1ms, t0);
-  EXPECT_FALSE(f.liveness.dead(p, f.paths, t0 + 10s));  // nothing awaits an answer
+  EXPECT_FALSE(f.liveness.dead(p, f.paths, true, t0 + 10s));  // nothing awaits an answer
   f.liveness.sent_eliciting(p, t0);
-  EXPECT_FALSE(f.liveness.dead(p, f.paths, t0 + 39ms));
-  EXPECT_TRUE(f.liveness.dead(p, f.paths, t0 + 40ms));  // alone: nothing can corroborate
+  EXPECT_FALSE(f.liveness.dead(p, f.paths, true, t0 + 39ms));
+  EXPECT_TRUE(f.liveness.dead(p, f.paths, true, t0 + 40ms));  // alone: nothing can corroborate
 }
 
 TEST(Liveness, HalfwayTheOtherPathsArePingedAndAnAnswerThereCorroborates) {
@@ -55,10 +55,10 @@ TEST(Liveness, HalfwayTheOtherPathsArePingedAndAnAnswerThereCorroborates) {
   Path& other = f.paths[2];
   silent.rtt.add_sample(1ms, t0);
   f.liveness.sent_eliciting(silent, t0);
-  EXPECT_FALSE(f.liveness.dead(silent, f.paths, t0 + 20ms));
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 20ms));
   EXPECT_TRUE(other.control.owes(Control::ping));  // corroboration sought
   f.liveness.heard(other, false, f.paths, t0 + 25ms);
-  EXPECT_TRUE(f.liveness.dead(silent, f.paths, t0 + 40ms));
+  EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 40ms));
 }
 
 TEST(Liveness, APeerSilentEverywhereMakesThePathSuspectUntilTheGrace) {
@@ -67,14 +67,14 @@ TEST(Liveness, APeerSilentEverywhereMakesThePathSuspectUntilTheGrace) {
   silent.rtt.add_sample(1ms, t0);
   silent.next_ping = t0 + 1h;  // only the silence matters here
   f.liveness.sent_eliciting(silent, t0);
-  EXPECT_FALSE(f.liveness.dead(silent, f.paths, t0 + 20ms));
-  EXPECT_FALSE(f.liveness.dead(silent, f.paths, t0 + 40ms));  // the peer may be stalled
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 20ms));
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 40ms));  // the peer may be stalled
   EXPECT_EQ(silent.silence, SilenceStep::suspect);
   EXPECT_EQ(f.liveness.next_deadline(silent), t0 + f.config.silent_peer_grace);
   // The peer answers on the other path: the suspect path is re-judged at once, and dies.
   f.liveness.heard(f.paths[2], false, f.paths, t0 + 60ms);
   EXPECT_EQ(f.liveness.recheck(), t0 + 60ms);
-  EXPECT_TRUE(f.liveness.dead(silent, f.paths, t0 + 60ms));
+  EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 60ms));
 }
 
 TEST(Liveness, HearingRestartsTheClockWhileSomethingIsStillOutstanding) {
@@ -84,20 +84,20 @@ TEST(Liveness, HearingRestartsTheClockWhileSomethingIsStillOutstanding) {
   f.liveness.sent_eliciting(p, t0);
   f.liveness.heard(p, true, f.paths, t0 + 30ms);
   EXPECT_EQ(p.unanswered_since, t0 + 30ms);
-  EXPECT_FALSE(f.liveness.dead(p, f.paths, t0 + 50ms));
+  EXPECT_FALSE(f.liveness.dead(p, f.paths, true, t0 + 50ms));
   f.liveness.heard(p, false, f.paths, t0 + 50ms);
   EXPECT_EQ(p.unanswered_since, std::nullopt);
 }
 
 TEST(Liveness, PingsFollowTheCarryingAndStandbyIntervalsAndOnlyOneIsOutstanding) {
   Fixture f(2);
-  f.liveness.schedule_ping(f.paths[1], true, t0);
-  f.liveness.schedule_ping(f.paths[2], false, t0);
+  f.liveness.schedule_ping(f.paths[1], f.config.ping_interval_active, t0);
+  f.liveness.schedule_ping(f.paths[2], f.config.ping_interval_standby, t0);
   EXPECT_EQ(f.paths[1].next_ping, t0 + f.config.ping_interval_active);
   EXPECT_EQ(f.paths[2].next_ping, t0 + f.config.ping_interval_standby);
   ASSERT_TRUE(f.paths[1].control.take(Control::ping));
   const wire::Ping ping = f.liveness.make_ping(f.paths[1], t0);
-  f.liveness.schedule_ping(f.paths[1], true, t0 + 1s);
+  f.liveness.schedule_ping(f.paths[1], f.config.ping_interval_active, t0 + 1s);
   EXPECT_FALSE(f.paths[1].control.owes(Control::ping));  // one is outstanding
   EXPECT_FALSE(f.liveness.on_pong(f.paths[1], wire::Pong{ping.id + 1, ping.timestamp}, t0));
   EXPECT_TRUE(f.liveness.on_pong(f.paths[1], wire::Pong{ping.id, ping.timestamp}, t0 + 3ms));

@@ -132,8 +132,10 @@ std::vector<Frame> valid_frames() {
     JoinAck ja;
     ja.status = statuses[(i + 2) % std::size(statuses)];
     ja.delivered = e;
+    ja.challenge = pattern<kNonceSize>(seed + 10);
     ja.mac = pattern<kMacSize>(seed + 9);
     v.push_back(Frame{0, ja});
+    v.push_back(Frame{0, Proof{pattern<kMacSize>(seed + 11)}});
 
     v.push_back(Frame{0, Data{e, {}}});
     if (e <= kMaxVarint - 5) {
@@ -230,9 +232,33 @@ TEST(Codec, TypeBytesOnTheWire) {
       {Frame{0, JoinAck{}}, 0x04}, {Frame{0, Data{}}, 0x10},    {Frame{0, Ack{}}, 0x11},
       {Frame{0, Fin{}}, 0x12},     {Frame{0, Close{}}, 0x13},   {Frame{0, Ping{}}, 0x20},
       {Frame{0, Pong{}}, 0x21},    {Frame{0, Mode{}}, 0x30},    {Frame{0, Extension{0xd7}}, 0xd7},
+      {Frame{0, Proof{}}, 0x05},
   };
   for (const auto& [f, type] : cases)
     EXPECT_EQ(enc(f)[0], type);
+}
+
+// PROOF is the MAC alone; JOIN_ACK carries the challenge between `delivered` and the MAC.
+TEST(Codec, ProofAndJoinAckChallengeLayout) {
+  Proof proof;
+  proof.mac[0] = 0xaa;
+  proof.mac[31] = 0xbb;
+  Buf b = enc(Frame{0, proof});
+  ASSERT_EQ(b.size(), 3u + kMacSize);
+  EXPECT_EQ(b[0], 0x05);
+  EXPECT_EQ(b[2], kMacSize);
+  EXPECT_EQ(b[3], 0xaa);
+  EXPECT_EQ(b.back(), 0xbb);
+  JoinAck ack;
+  ack.delivered = 7;
+  ack.challenge[0] = 0xcc;
+  ack.mac[0] = 0xdd;
+  b = enc(Frame{0, ack});
+  ASSERT_EQ(b.size(), 3u + 1 + 1 + kNonceSize + kMacSize);
+  EXPECT_EQ(b[3], 0);     // status ok
+  EXPECT_EQ(b[4], 7);     // delivered
+  EXPECT_EQ(b[5], 0xcc);  // challenge
+  EXPECT_EQ(b[5 + kNonceSize], 0xdd);
 }
 
 TEST(Codec, ExactBytesOfSmallFrames) {
@@ -360,14 +386,15 @@ TEST(Decode, ConcatenatedFramesDecodeInOrder) {
 // ---- malformed input -------------------------------------------------------------------------
 
 TEST(Decode, UnknownCoreTypes) {
-  for (std::uint8_t t : {0x00, 0x05, 0x0f, 0x14, 0x22, 0x31, 0x7f, 0x80, 0xbf}) {
+  for (std::uint8_t t : {0x00, 0x06, 0x0f, 0x14, 0x22, 0x31, 0x7f, 0x80, 0xbf}) {
     EXPECT_EQ(dec_err(raw(t, 0, {1, 2, 3})), DecodeError::unknown_type) << int(t);
     EXPECT_EQ(dec_err(raw(t, 0, {})), DecodeError::unknown_type) << int(t);
   }
 }
 
 TEST(Decode, EveryTypeByteIsClassified) {
-  const std::set<int> core = {0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30};
+  const std::set<int> core = {0x01, 0x02, 0x03, 0x04, 0x05, 0x10,
+                              0x11, 0x12, 0x13, 0x20, 0x21, 0x30};
   for (int t = 0; t < 256; ++t) {
     Frame out;
     const DecodeResult r = dec(raw(static_cast<std::uint8_t>(t), 0, {}), out);
@@ -586,6 +613,8 @@ TEST(Frame, TypeOfAndAckEliciting) {
   EXPECT_EQ(type_of(Frame{0, Data{}}), FrameType::data);
   EXPECT_EQ(type_of(Frame{0, Mode{}}), FrameType::mode);
   EXPECT_EQ(type_of(Frame{0, Extension{0xc1}}), FrameType{0});
+  EXPECT_EQ(type_of(Frame{0, Proof{}}), FrameType::proof);
+  EXPECT_FALSE(is_ack_eliciting(Frame{0, Proof{}}));
   EXPECT_TRUE(is_ack_eliciting(Frame{0, Data{}}));
   EXPECT_TRUE(is_ack_eliciting(Frame{0, Ping{}}));
   EXPECT_TRUE(is_ack_eliciting(Frame{0, Fin{}}));

@@ -16,6 +16,7 @@ Command demo_command();
 Command bench_stream_command();
 Command bench_echo_command();
 Command bench_failover_command();
+Command bench_flows_command();
 
 // Options several commands share.
 inline OptionSpec mode_option() {
@@ -25,6 +26,11 @@ inline OptionSpec mode_option() {
 }
 inline OptionSpec json_option() {
   return {"json", OptionSpec::Kind::flag, "", "print the result as one JSON line (always last)"};
+}
+inline OptionSpec psk_option() {
+  return {"psk-file", OptionSpec::Kind::value, "FILE",
+          "pre-shared key: the file's raw bytes; both ends need the same (a wrong key fails the "
+          "dial with \"authentication failed\")"};
 }
 inline OptionSpec budget_option() {
   return {"budget-ms", OptionSpec::Kind::value, "MS",

@@ -3,7 +3,9 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "migration_logger.hpp"
 #include "path_admin.hpp"
+#include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
 
@@ -15,6 +17,7 @@ int run(const Args& args) {
   dialer.mode = args.mode();
   dialer.migration_budget = args.millis("budget-ms", dialer.migration_budget);
   dialer.dial_timeout = args.millis("connect-timeout-ms", dialer.dial_timeout);
+  if (const auto psk = args.value("psk-file")) dialer.options.psk = read_psk_file(*psk);
   for (const std::string& text : args.values("path")) {
     std::error_code ec;
     dialer.paths.push_back(rendr::PathSpec::parse(text, ec));
@@ -34,7 +37,7 @@ int run(const Args& args) {
   log_line(name + ": open over " + std::to_string(dialer.paths.size()) + " path(s), mode " +
            std::string(rendr::to_string(conn.mode())) + ", active " +
            path_spec(conn.stats(), conn.active_path()));
-  watch_migrations(conn, name);
+  const MigrationLogger migrations(conn, name);
   return pipe_stdio(conn, name, dialer.migration_budget);
 }
 
@@ -44,7 +47,7 @@ Command dial_command() {
   return {
       {"dial",
        "open a flow and pipe stdin/stdout over it (like nc)",
-       "--path tcp://HOST:PORT[?weight=N] [--path ...] [--mode prime|race|bond]",
+       "--path tcp://HOST:PORT[?weight=N] [--path ...] [--mode prime|race|bond] [--psk-file FILE]",
        "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
        "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"
        "(stdin from a file or pipe is still sent to its end). Status goes to stderr.",
@@ -52,6 +55,7 @@ Command dial_command() {
         mode_option(),
         {"connect-timeout-ms", OptionSpec::Kind::value, "MS",
          "give up if no path completes the opening handshake in time (default 10000)"},
+        psk_option(),
         budget_option()}},
       run};
 }

@@ -2,13 +2,14 @@
 // serves each one: echo it, discard it, or (default) carry it over stdin/stdout for one flow.
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "commands.hpp"
 #include "console.hpp"
-#include "echo.hpp"
-#include "path_admin.hpp"
+#include "flow_service.hpp"
+#include "json.hpp"
+#include "migration_logger.hpp"
+#include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
 
@@ -21,28 +22,41 @@ std::string flow_name(const rendr::Conn& conn) {
   return "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
 }
 
-std::error_code serve_discard(rendr::Conn& conn, std::uint64_t& discarded) {
-  std::vector<std::byte> buffer(256 * 1024);
-  std::error_code ec;
-  for (;;) {
-    discarded += conn.read_some(asio::buffer(buffer), ec);
-    if (ec) break;
-  }
-  if (ec != asio::error::eof) return ec;
-  conn.close();
-  return {};
-}
+// --log-json: one JSON object per line on stderr for each event below, beside the lines for
+// people, for tooling (e.g. the fleet test finds out which node holds which flow). Keys are
+// only ever added.
+class JsonLog {
+ public:
+  explicit JsonLog(bool enabled) : enabled_(enabled) {}
 
-void serve_flow(rendr::Conn conn, Service service, std::chrono::milliseconds flush_timeout) {
-  const std::string name = flow_name(conn);
-  std::uint64_t bytes = 0;
-  const std::error_code ec =
-      service == Service::echo ? serve_echo(conn, bytes) : serve_discard(conn, bytes);
-  if (!ec) wait_until_acked(conn, flush_timeout);
-  log_line(name + ": " + (service == Service::echo ? "echoed " : "discarded ") +
-           std::to_string(bytes) + " bytes, " + std::to_string(conn.migration_count()) +
-           " migrations" + (ec ? ", error: " + ec.message() : ", closed"));
-}
+  void listening(const std::string& address) const {
+    if (enabled_) log_line(JsonObject().add("event", "listening").add("address", address).str());
+  }
+  void flow_accepted(const rendr::Conn& conn) const {
+    if (!enabled_) return;
+    log_line(JsonObject()
+                 .add("event", "flow_accepted")
+                 .add("flow", rendr::to_hex(conn.flow_id()))
+                 .add("mode", rendr::to_string(conn.mode()))
+                 .str());
+  }
+  // `bytes`: echoed or discarded.
+  void flow_ended(const rendr::Conn& conn, std::uint64_t bytes, const std::error_code& ec) const {
+    if (!enabled_) return;
+    const rendr::ConnStats stats = conn.stats();
+    log_line(JsonObject()
+                 .add("event", "flow_ended")
+                 .add("flow", rendr::to_hex(conn.flow_id()))
+                 .add("bytes", bytes)
+                 .add("migrations", stats.migrations)
+                 .add("joins_accepted", stats.joins_accepted)
+                 .add("error", ec ? ec.message() : std::string())
+                 .str());
+  }
+
+ private:
+  bool enabled_;
+};
 
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
@@ -54,6 +68,8 @@ int run(const Args& args) {
                                                 : Service::stdio;
   rendr::ListenOptions options;
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
+  if (const auto psk = args.value("psk-file")) options.options.psk = read_psk_file(*psk);
+  options.max_flows = args.count("max-flows", options.max_flows);
 
   std::error_code ec;
   rendr::Listener listener = rendr::listen_tcp(addresses[0], options, ec);
@@ -63,8 +79,11 @@ int run(const Args& args) {
     log_line("rendr listen: cannot listen: " + ec.message());
     return 1;
   }
-  for (const std::string& address : listener.local_addresses())
+  const JsonLog json(args.has("log-json"));
+  for (const std::string& address : listener.local_addresses()) {
     log_line("listening on " + address);
+    json.listening(address);
+  }
 
   if (service == Service::stdio) {  // one flow, like `nc -l`
     rendr::Conn conn = listener.accept(ec);
@@ -73,7 +92,8 @@ int run(const Args& args) {
       return 1;
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
-    watch_migrations(conn, flow_name(conn));
+    json.flow_accepted(conn);
+    const MigrationLogger migrations(conn, flow_name(conn));
     const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
     listener.close();
     return status;
@@ -86,9 +106,14 @@ int run(const Args& args) {
       return 1;
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
-    watch_migrations(conn, flow_name(conn));
-    // One thread per flow, detached: flows end on their own and the listener runs until killed.
-    std::thread(serve_flow, std::move(conn), service, options.migration_budget).detach();
+    json.flow_accepted(conn);
+    const std::string name = flow_name(conn);
+    // Served on the engine's threads; the listener runs until killed.
+    serve_async(std::move(conn),
+                service == Service::echo ? FlowService::echo : FlowService::discard, name,
+                [json](const rendr::Conn& ended, std::uint64_t bytes, std::error_code ec) {
+                  json.flow_ended(ended, bytes, ec);
+                });
   }
 }
 
@@ -97,14 +122,22 @@ int run(const Args& args) {
 Command listen_command() {
   return {{"listen",
            "accept flows; serve them on stdio, as echo or discard",
-           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio]",
+           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio] [--log-json] "
+           "[--psk-file FILE] [--max-flows N]",
            "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
            "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"
-           "--discard serve flows until interrupted. Status goes to stderr.",
+           "--discard serve flows until interrupted. With --psk-file, only clients holding the\n"
+           "same key reach a service (others are counted and closed). Status goes to stderr.",
            {{"tcp", OptionSpec::Kind::repeated, "HOST:PORT", "address to listen on (port 0: any)"},
             {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
             {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
             {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
+            {"log-json", OptionSpec::Kind::flag, "",
+             "also log listening addresses and each flow's start and end as JSON lines on "
+             "stderr"},
+            psk_option(),
+            {"max-flows", OptionSpec::Kind::value, "N",
+             "flows held at once; more OPENs are refused (default 4096)"},
             budget_option()}},
           run};
 }

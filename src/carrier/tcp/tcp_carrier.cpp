@@ -133,15 +133,43 @@ void TcpCarrier::abort() {
 void TcpCarrier::do_start() {
   if (state_ != State::idle) return;
   state_ = State::open;
-  block_ = wire::make_block(options_.read_block_size);
-  counters_.blocks_allocated.fetch_add(1, std::memory_order_relaxed);
-  start_read();
+  start_wait();
   do_write();
 }
 
 // ---- reading ----------------------------------------------------------------------------------
 
+constexpr std::size_t kIdleReadBytes = 16 * 1024;
+
+// With nothing to read, a carrier holds no read block: it reads into a small inline buffer and
+// takes a block (from the block pool) when bytes arrive, so an idle connection costs no buffer.
+// (A real read, not async_wait: asio's wait_read can miss readiness that arrived while no
+// operation was pending.)
+void TcpCarrier::start_wait() {
+  socket_.async_read_some(
+      asio::buffer(probe_),
+      asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+        self->on_probe(ec, n);
+      }));
+}
+
+void TcpCarrier::on_probe(std::error_code ec, std::size_t n) {
+  if (!ec) {
+    if (!block_) {
+      block_ = wire::make_block(options_.read_block_size);
+      counters_.blocks_allocated.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::memcpy(block_->data.get() + block_->used, probe_.data(), n);
+  }
+  probe_filled_ = n == probe_.size();
+  on_read(ec, n);
+}
+
 void TcpCarrier::start_read() {
+  if (!block_) {
+    block_ = wire::make_block(options_.read_block_size);
+    counters_.blocks_allocated.fetch_add(1, std::memory_order_relaxed);
+  }
   wire::Block& b = *block_;
   socket_.async_read_some(
       asio::buffer(b.data.get() + b.used, b.capacity - b.used),
@@ -176,6 +204,10 @@ void TcpCarrier::on_read(std::error_code ec, std::size_t n) {
   }
   counters_.reads.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_read.fetch_add(n, std::memory_order_relaxed);
+  // A short read drained the socket: the connection is idle or trickling, not streaming (bulk
+  // reads keep their block and read again at once, which usually finds more bytes).
+  socket_drained_ = n < std::min(kIdleReadBytes, block_->capacity - block_->used) && !probe_filled_;
+  probe_filled_ = false;
   block_->used += n;
   deliver_frames();
 }
@@ -188,8 +220,8 @@ void TcpCarrier::deliver_frames() {
   frames_.clear();
   while (pos < end) {
     frames_.emplace_back();
-    const wire::DecodeResult r =
-        wire::decode(wire::ConstBytes(base + pos, end - pos), frames_.back(), options_.max_frame_body);
+    const wire::DecodeResult r = wire::decode(wire::ConstBytes(base + pos, end - pos),
+                                              frames_.back(), options_.max_frame_body);
     if (r.error != wire::DecodeError::none) {
       frames_.pop_back();
       if (r.error != wire::DecodeError::need_more) error = r.error;
@@ -222,6 +254,11 @@ void TcpCarrier::deliver_frames() {
     return;
   }
   if (state_ != State::open) return;
+  if (pos == block_->used && socket_drained_) {
+    block_.reset();  // no partial frame: give the block back until more bytes arrive
+    start_wait();
+    return;
+  }
   prepare_next_block(handed_out, pos);
   start_read();
 }
@@ -382,8 +419,7 @@ void TcpCarrier::report_down(DownReason reason, std::error_code ec,
   if (handler) handler->on_down(reason, ec, decode_error);
 }
 
-std::shared_ptr<Carrier> make_tcp_carrier(asio::ip::tcp::socket socket,
-                                          const TcpOptions& options) {
+std::shared_ptr<Carrier> make_tcp_carrier(asio::ip::tcp::socket socket, const TcpOptions& options) {
   return std::make_shared<TcpCarrier>(std::move(socket), options);
 }
 

@@ -33,7 +33,9 @@
 // close() takes effect) bounds the whole sequence: when it passes, the socket is closed as is.
 // abort(): SO_LINGER {1, 0} and close, so the peer sees RST; a write in flight is dropped.
 //
-// Reading. Each read goes into a refcounted wire::Block; every whole frame in it is decoded and
+// Reading. Each read goes into a refcounted wire::Block, taken when the socket is readable and
+// given back when a read drained the socket with no partial frame left (an idle carrier holds
+// none); every whole frame in it is decoded and
 // delivered in one on_frames(frames, backing) call, `backing` being a Slice of that block. The
 // spans in `frames` (DATA payloads) are valid during the call; a handler that keeps a payload
 // keeps `backing.sub(...)` of it. A block handed to a handler is never written again while any
@@ -44,6 +46,7 @@
 // storage, so a write allocates nothing) to max_write_bytes, calls pull(batch) and writes
 // everything pulled in one gathered write (headers and payload slices, no copy), then pulls
 // again; when pull yields nothing the writer idles until kick().
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -127,6 +130,8 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
 
   std::shared_ptr<CarrierHandler> lock_handler();
   void do_start();
+  void start_wait();
+  void on_probe(std::error_code ec, std::size_t n);
   void start_read();
   void on_read(std::error_code ec, std::size_t n);
   void deliver_frames();
@@ -155,7 +160,10 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   State state_ = State::idle;
   // Read side: bytes [0, block_->used) of block_ are received; the block has never been handed
   // to a handler (or is solely owned again). Frames decoded per read are collected in frames_.
-  wire::BlockPtr block_;
+  wire::BlockPtr block_;                 // null while waiting for readability with nothing pending
+  bool socket_drained_ = false;          // the last read was short: nothing more is waiting
+  std::array<wire::Byte, 256> probe_{};  // an idle connection's read buffer
+  bool probe_filled_ = false;            // the probe read filled it: more may be waiting
   std::vector<wire::Frame> frames_;
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
