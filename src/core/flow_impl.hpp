@@ -1,8 +1,8 @@
 #pragma once
 // Flow::Impl: the state of one flow and the steps its public calls are made of. Private to
-// src/core. flow.cpp has the public API (frames in and out, the application side) and the
-// handshake; flow_timers.cpp next_deadline and on_timer; flow_paths.cpp the path lifecycle and
-// the flow's state; flow_frames.cpp the frame handlers, DATA out and mode switches;
+// src/core. flow.cpp has the public API (frames in and out, the application side);
+// handshake.cpp the handshake; flow_timers.cpp next_deadline and on_timer; flow_paths.cpp the path
+// lifecycle and the flow's state; flow_frames.cpp the frame handlers, DATA out and mode switches;
 // flow_quality.cpp prime's quality switching.
 // What is sent is the payload's (payload.hpp), where it goes the scheduler's (scheduler.hpp),
 // when a path is dead the liveness judge's (liveness.hpp).
@@ -294,6 +294,11 @@ struct Flow::Impl {
   // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
   std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to);
   void push_fin(Batch& b);
+  // ---- handshake (handshake.cpp)
+
+  // The handshake frames `p` owes: OPEN or JOIN (then true: nothing else goes with it), the
+  // client's PROOF, the server's OPEN_ACK or JOIN_ACK.
+  bool write_handshake(Path& p, Time now, TransmitBatch& out);
   void handle_open_ack(Path& p, const wire::OpenAck& a, Time now);
   void handle_join_ack(Path& p, const wire::JoinAck& a, Time now);
   // Server: the first frame on a path that waits for the client's PROOF.
