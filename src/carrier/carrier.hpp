@@ -16,6 +16,7 @@
 
 #include "wire/frame.hpp"
 #include "wire/out_frame.hpp"
+#include "wire/transmit_batch.hpp"
 
 namespace rendr::carrier {
 
@@ -34,8 +35,9 @@ class CarrierHandler {
   virtual void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) = 0;
   // The transport is gone; no callback follows this one.
   virtual void on_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error) = 0;
-  // The transport can take about `max_bytes` more: append frames to `out`, false if none.
-  virtual bool pull(std::vector<wire::OutFrame>& out, std::size_t max_bytes) = 0;
+  // The transport can take about `out.room()` more bytes: append frames to the carrier's
+  // batch (reused for every write), false if none.
+  virtual bool pull(wire::TransmitBatch& out) = 0;
 };
 
 class Carrier {

@@ -12,9 +12,13 @@
 // on a late path hold a hole open while the other paths keep delivering, about
 // lateness * aggregate rate bytes; we allow half of the peer's window for that, so a slow path
 // can never stall the stream on flow control. A path passed over counts as a stuck skip.
+//
+// Weights set shares, by deficit rounds (BondScheduler::share_admits). When a path dies, only
+// its own unacknowledged ranges are sent again, on whichever paths pull next.
 #include <cstddef>
 #include <cstdint>
 
+#include "core/scheduler.hpp"
 #include "core/types.hpp"
 
 namespace rendr::core {
@@ -34,5 +38,26 @@ double estimated_arrival(const BondCandidate& path, std::size_t frame_bytes);
 // has `window_room` bytes above the acknowledged offset.
 bool bond_admits(double arrival, double best_arrival, double aggregate_rate,
                  std::uint64_t window_room);
+
+class BondScheduler final : public Scheduler {
+ public:
+  using Scheduler::Scheduler;
+  bool wants_data(const Path& p) const override;
+  void fill(Path& p, DataSink& out) override;
+  void replay_unacked() override;
+  void on_path_lost(Path& p) override;
+  void on_enter(Mode previous) override;
+
+  std::uint64_t stuck_skips() const { return stuck_skips_; }
+
+ private:
+  void sent(Path& p, std::uint64_t from, std::uint64_t to) override;
+  bool admits(const Path& p) const;
+  template <class InTime>
+  bool share_admits(const Path& p, const InTime& in_time) const;
+
+  // Passed-over episodes (Path::bond_skipping); counted where wants_data decides, so mutable.
+  mutable std::uint64_t stuck_skips_ = 0;
+};
 
 }  // namespace rendr::core

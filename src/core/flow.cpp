@@ -1,1231 +1,10 @@
 #include "core/flow.hpp"
 
 #include <algorithm>
-#include <cassert>
-#include <cstring>
 
-#include "core/bond_scheduler.hpp"
-#include "core/mode_sync.hpp"
-#include "core/path_flight.hpp"
-#include "core/peer_follow.hpp"
-#include "core/quality_monitor.hpp"
-#include "core/recv_buffer.hpp"
-#include "core/retransmit_queue.hpp"
-#include "core/rtt.hpp"
-#include "core/send_buffer.hpp"
+#include "core/flow_impl.hpp"
 
 namespace rendr::core {
-
-namespace {
-
-// A PING with more than this much DATA around it (ours in flight when it left, or the peer's
-// arriving while it was out) may have queued behind it, so prime quality switching ignores its
-// RTT sample. Small on purpose: even 64 KiB is 13 ms of queue at 40 Mbit/s.
-constexpr std::uint64_t kUnloadedProbeBytes = 4 * 1024;
-
-// Bond: bytes per unit of weight a path may send per round of the weighted shares. A few
-// frames, so the split follows the weights closely without interleaving every frame.
-constexpr std::int64_t kBondQuantum = 64 * 1024;
-
-wire::ModeCode to_wire(Mode m) {
-  return static_cast<wire::ModeCode>(m);
-}
-Mode from_wire(wire::ModeCode m) {
-  return static_cast<Mode>(m);
-}
-
-std::uint64_t ticks(Time t) {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
-
-OutFrame encode_control(const wire::Frame& frame) {
-  OutFrame out;
-  const std::size_t n = wire::encode(frame, out.header);
-  assert(n != 0 && "control frame larger than OutFrame header");
-  out.header_size = static_cast<std::uint8_t>(n);
-  return out;
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Per-path state.
-
-struct PathEntry {
-  PathId id = kNoPath;
-  PathState state = PathState::idle;
-
-  // Client: dialing and handshake.
-  Time next_dial{};
-  Duration backoff{};
-  Time handshake_sent{};
-  bool open_pending = false;  // send OPEN on this path
-  bool join_pending = false;  // send JOIN on this path (once the flow is established)
-  bool handshake_in_flight = false;
-  std::uint64_t join_counter = 0;
-  wire::Nonce join_nonce{};
-
-  // Client: the PROOF of the flow key, sent first on this path once the OPEN_ACK or JOIN_ACK
-  // on it verified.
-  std::optional<wire::Mac> proof;
-
-  // Server: handshake answers to send.
-  bool open_ack_pending = false;
-  bool join_ack_pending = false;
-  // Server: the path waits for the client's PROOF and carries nothing until then: the first
-  // path after OPEN, or a provisional path after a JOIN for `joins_as` (answered with
-  // `join_challenge`), which replaces nothing until its PROOF attaches it.
-  bool awaiting_open_proof = false;
-  PathId joins_as = kNoPath;
-  wire::Nonce join_challenge{};
-
-  // Liveness.
-  Time last_heard{};
-  std::optional<Time> unanswered_since;  // first ack-eliciting send not yet followed by input
-  // Silence past the deadline is death only if the peer has been heard on another path since
-  // (it is alive; this path is not). A peer silent on every path may only be starved of CPU,
-  // so then death waits for silent_peer_grace. Halfway to the deadline the other paths are
-  // pinged, so that an alive peer has answered somewhere by then (corroboration_sought).
-  bool corroboration_sought = false;
-  bool suspect = false;  // past the deadline, but the peer is silent everywhere
-  // A new silence (or none): the judgement of the previous one no longer applies.
-  void restart_silence(std::optional<Time> since) {
-    unanswered_since = since;
-    corroboration_sought = suspect = false;
-  }
-  Time next_ping{};
-  bool ping_due = false;
-  bool ping_outstanding = false;
-  std::uint64_t ping_id = 0;
-  bool close_pending = false;  // send CLOSE (abort) before the carrier closes
-  bool pong_pending = false;
-  // DATA arrived here while another path carries the flow's ACKs. The peer judges this path's
-  // liveness by answers on it, so the next ACK is copied here too (ack_due) — otherwise a path
-  // just migrated away from would look silent and be declared dead.
-  bool ack_owed = false;
-  bool ack_due = false;
-  wire::Pong pong{};
-  RttEstimator rtt;
-
-  // Data carried, to decide whether its death needs a replay.
-  std::uint64_t data_sent_end = 0;
-  bool fin_sent = false;
-  PathFlight flight;  // unacknowledged ranges sent here, delivery rate
-  // Whether the outstanding PING has bulk data queued around it (see RttEstimator): our own
-  // in flight when it left, and what the peer sent us on this path while it was out.
-  bool ping_loaded = false;
-  std::uint64_t ping_received_mark = 0;
-
-  // Scheduling.
-  std::uint32_t weight = 1;       // bond
-  std::uint64_t send_cursor = 0;  // race: next offset to send here (at least the acked offset)
-  // Bond: passed over since it last was admitted; one stuck skip is counted per episode.
-  // Mutable because wants_transmit (const) is where the scheduler usually decides.
-  mutable bool bond_skipping = false;
-  // Bond shares (bond_share_admits): bytes this path may still send in the current round, and
-  // whether its carrier is idle (its last pull got no DATA; the next kick makes it pull).
-  std::int64_t bond_credit = 0;
-  bool bond_idle = false;
-
-  // Mode agreement: send MODE{seq, mode} as our announcement (ack-eliciting) or as the answer
-  // to the peer's.
-  bool mode_announce_pending = false;
-  bool mode_answer_pending = false;
-
-  PathStats stats;
-};
-
-// ---------------------------------------------------------------------------------------------
-
-struct Flow::Impl {
-  FlowConfig config;
-  Role role;
-  wire::FlowId flow_id{};
-  Mode mode;
-  FlowState state = FlowState::opening;
-  FlowError error = FlowError::none;
-
-  // Handshake material.
-  crypto::KeyPair key_pair;
-  wire::Nonce client_nonce{};
-  wire::Nonce server_nonce{};
-  wire::KeyShare peer_share{};
-  crypto::FlowKey key{};
-  crypto::ReplayWindow join_replay;  // server
-  std::uint64_t next_join_counter = 1;
-  bool open_sent = false;  // client: an OPEN is in flight on some path
-  // Client: the OPEN as first sent; a resend on another path repeats it (but for path_id), so
-  // the server can recognise it. Server: the OPEN that created the flow, and its one answer.
-  std::optional<wire::Open> open;
-  wire::OpenAck open_ack{};
-  // Server: the client has proven the key (PROOF). Until then the flow is opening, delivers
-  // nothing and ends at authentication_deadline.
-  bool authenticated = false;
-  Time authentication_deadline{};
-  PathId next_provisional = kFirstProvisionalPath;
-
-  std::map<PathId, PathEntry> paths;
-  PathId next_path_id = 1;
-  PathId active = kNoPath;
-  PathId last_active = kNoPath;  // the active path before "no path", to count migrations
-  bool active_pinned = false;    // server: admin chose the path; do not follow the peer
-  std::uint64_t peer_data_end_seen = 0;
-  std::uint64_t peer_ack_seen = 0;
-  PeerFollow peer_follow;
-  std::optional<Time> no_path_since;
-  Time last_data{};  // the last DATA received or bytes written by the application
-
-  // Send side.
-  SendBuffer send;
-  std::uint64_t next_send = 0;   // next never-sent offset: no path has sent anything above it
-  RetransmitQueue rtx;           // prime and bond: ranges to send again (race needs none)
-  std::uint64_t peer_limit = 0;  // flow control: we may send below this offset
-  std::optional<std::uint64_t> fin_offset;
-  bool fin_acked = false;
-
-  // Close handshake. A side is *done* when its FIN is acknowledged and it has sent an ACK for
-  // the peer's whole stream; it then sends CLOSE(normal) ("done") and stays up, re-acknowledging,
-  // until the peer's "done" proves the peer has that ACK too, or close_linger passes.
-  bool fin_ack_sent = false;         // an ACK with fin_received went out
-  bool done_notice_pending = false;  // send CLOSE(normal) on the active path
-  bool peer_done = false;            // the peer's CLOSE(normal) arrived
-  std::optional<Time> done_since;
-
-  // Receive side.
-  RecvBuffer recv;
-  std::optional<std::uint64_t> peer_fin;
-  bool ack_pending = false;
-  bool ack_immediate = false;
-  Time ack_deadline{};
-  std::uint64_t unacked_bytes = 0;
-  std::uint64_t advertised_limit = 0;
-  std::uint64_t granted_limit = 0;  // with a memory budget: reserved up to here
-
-  // Modes.
-  ModeSync mode_sync;
-  QualityMonitor quality;
-  // Prime quality probe (QualityPolicy::probe_interval): the active path holds new DATA until
-  // its flight drains, then sends a PING with nothing queued ahead of it.
-  std::optional<Time> probe_drain_since;
-  bool probe_ping_sent = false;
-  Time next_probe_at{};
-  mutable std::uint64_t bond_stuck_skips = 0;  // see PathEntry::bond_skipping
-
-  std::deque<Event> events;
-  bool readable_signalled = false;
-  bool writable_signalled = false;
-
-  FlowStats counters;
-  // Set when a path hears the peer while another path is suspect: re-judge that one now.
-  std::optional<Time> liveness_recheck;
-
-  Impl(const FlowConfig& c, Role r)
-      : config(c),
-        role(r),
-        mode(c.mode),
-        send(std::max<std::size_t>(c.max_data_payload, 1024), c.send_buffer),
-        recv(c.recv_window) {
-    if (config.memory_budget) config.memory_budget->add_flow();
-  }
-  ~Impl() {
-    if (!config.memory_budget) return;
-    config.memory_budget->release(granted_limit - recv.read_offset());
-    config.memory_budget->remove_flow();
-  }
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
-
-  // One path and nothing to deliver either way for a while: it is pinged at the idle interval,
-  // so thousands of idle flows cost their listener little. There is no other path to compare
-  // (quality) or fail over to, and new DATA is ack-eliciting, so a dead path is still found fast
-  // once there is something to send.
-  bool quiet(Time now) const {
-    return paths.size() == 1 && send.base() == send.end() && now - last_data >= config.idle_after;
-  }
-
-  // ---- receive window and the memory budget
-
-  // The limit to advertise now: the full window, or with a memory budget as much of it as the
-  // budget grants ([read offset, granted_limit) stays reserved until read).
-  std::uint64_t window_target() const {
-    if (!config.memory_budget) return recv.limit();
-    return std::min<std::uint64_t>(recv.limit(),
-                                   recv.read_offset() + config.memory_budget->fair_share());
-  }
-  // The grant grows only once the peer has used half of what it has: an idle flow keeps its
-  // first 64 KiB, a busy one grows to its target within a round trip.
-  std::uint64_t window_limit() {
-    if (!config.memory_budget) return recv.limit();
-    const std::uint64_t target = window_target();
-    const std::uint64_t in_use = std::max(peer_data_end_seen, recv.read_offset());
-    if (target > granted_limit && 2 * in_use >= granted_limit + recv.read_offset())
-      granted_limit += config.memory_budget->reserve(target - granted_limit);
-    return granted_limit;
-  }
-  // What the peer may send up to: what we granted (a budget), else the window.
-  std::uint64_t accept_limit() const { return config.memory_budget ? granted_limit : recv.limit(); }
-  // The peer has used the whole window we could grant, the application has read it all, and
-  // the budget held the window below its target: only a timer can reopen it.
-  bool budget_starved() const {
-    return config.memory_budget && peer_data_end_seen >= granted_limit && recv.buffered() == 0 &&
-           granted_limit < window_target();
-  }
-
-  // ---- helpers
-
-  Duration dead_deadline(const PathEntry& p) const {
-    // Without a sample (a server path just joined) the RTT may be anything: allow what a
-    // handshake is allowed, or a long path would be declared dead before its first answer.
-    Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config.max_ack_delay
-                                    : config.handshake_timeout;
-    const Duration floor = mode == Mode::race ? std::max(config.dead_floor, config.race_dead_floor)
-                                              : config.dead_floor;
-    return std::clamp(d, floor, std::max(floor, config.dead_cap));
-  }
-
-  bool any_up() const {
-    return std::any_of(paths.begin(), paths.end(),
-                       [](const auto& kv) { return kv.second.state == PathState::up; });
-  }
-
-  PathEntry* find(PathId id) {
-    auto it = paths.find(id);
-    return it == paths.end() ? nullptr : &it->second;
-  }
-  const PathEntry* find(PathId id) const {
-    auto it = paths.find(id);
-    return it == paths.end() ? nullptr : &it->second;
-  }
-
-  bool finished() const { return state == FlowState::closed || state == FlowState::failed; }
-
-  void emit(Event::Kind kind, PathId path = kNoPath) { events.push_back(Event{kind, path}); }
-
-  void signal_readable() {
-    if (!readable_signalled) {
-      readable_signalled = true;
-      emit(Event::Kind::readable);
-    }
-  }
-  void signal_writable() {
-    if (!writable_signalled) {
-      writable_signalled = true;
-      emit(Event::Kind::writable);
-    }
-  }
-
-  // Best up path to carry data: the lowest smoothed RTT, ties by id.
-  PathId best_up_path(PathId exclude) const {
-    PathId best = kNoPath;
-    Duration best_rtt = Duration::max();
-    for (const auto& [id, p] : paths) {
-      if (id == exclude || p.state != PathState::up) continue;
-      const Duration r = p.rtt.has_sample() ? p.rtt.srtt() : Duration::max() / 2;
-      if (best == kNoPath || r < best_rtt) {
-        best = id;
-        best_rtt = r;
-      }
-    }
-    return best;
-  }
-
-  // Everything unacknowledged (and the FIN) goes out again: in prime on the active path, in
-  // bond on whichever paths pull. Race needs nothing: every up path sends the whole stream.
-  void schedule_replay() {
-    for (auto& [id, p] : paths)
-      p.fin_sent = false;
-    if (mode != Mode::race) rtx.reset(send.base(), next_send);
-  }
-
-  // What a path that went down carried and the peer has not acknowledged may be lost.
-  void recover_from_loss_of(PathEntry& p) {
-    switch (mode) {
-      case Mode::prime:
-        if (p.data_sent_end > send.base() || p.fin_sent) schedule_replay();
-        break;
-      case Mode::race:
-        break;  // the other up paths carry (or will carry) every byte themselves
-      case Mode::bond:
-        // Only its own ranges, at once, on whichever paths pull next.
-        p.flight.requeue_unacked(send.base(), rtx);
-        if (p.fin_sent) {
-          for (auto& [id, q] : paths)
-            q.fin_sent = false;
-        }
-        break;
-    }
-    p.flight.clear();
-  }
-
-  PathId first_up_path() const {
-    for (const auto& [id, p] : paths) {
-      if (p.state == PathState::up) return id;
-    }
-    return kNoPath;
-  }
-
-  // The path that carries the flow's ACKs and "done": the active one, or any in race mode.
-  bool carries_acks(PathId id) const {
-    return id == active || active == kNoPath || mode == Mode::race;
-  }
-
-  std::uint64_t window_end() const { return std::min<std::uint64_t>(send.end(), peer_limit); }
-
-  // The FIN goes out on a data-carrying path once it has sent everything before it.
-  bool fin_due(const PathEntry& p, bool caught_up) const {
-    return fin_offset && !p.fin_sent && !fin_acked && caught_up;
-  }
-
-  void set_active(PathId id, MigrateCause cause, Time now) {
-    if (id != kNoPath) last_active = id;
-    if (id == active) return;
-    const PathId old = active;
-    active = id;
-    quality.reset();
-    end_probe();
-    if (old != kNoPath && id != kNoPath) {
-      ++counters.migrations;
-      if (cause == MigrateCause::explicit_request) ++counters.migrations_explicit;
-      if (cause == MigrateCause::death) ++counters.migrations_death;
-      if (cause == MigrateCause::follow_peer) ++counters.migrations_follow;
-      if (cause == MigrateCause::quality) ++counters.migrations_quality;
-      events.push_back(Event{Event::Kind::migrated, id, old, cause});
-    }
-    if (PathEntry* p = find(id)) {
-      // The new active path gets an immediate ping (fresh RTT) and the pending ACK.
-      p->next_ping = now;
-      if (ack_pending) ack_immediate = true;
-    }
-  }
-
-  void update_flow_state(Time now) {
-    if (finished()) return;
-    if (state == FlowState::opening) return;
-    if (any_up()) {
-      state = FlowState::established;
-      no_path_since.reset();
-    } else {
-      if (state != FlowState::migrating) {
-        state = FlowState::migrating;
-        no_path_since = now;
-      }
-    }
-  }
-
-  void fail(FlowError e, Time now) {
-    if (finished()) return;
-    error = e;
-    end_flow(FlowState::failed);
-    (void)now;
-  }
-
-  // Ends the flow: every live carrier is to be closed (a path with a CLOSE still to carry is
-  // closed once that CLOSE has been pulled), waiters are woken and the runtime is told.
-  void end_flow(FlowState final_state) {
-    state = final_state;
-    for (auto& [id, p] : paths) {
-      const bool live = p.state == PathState::up || p.state == PathState::handshaking ||
-                        p.state == PathState::dialing;
-      if (live && !p.close_pending) emit(Event::Kind::close_path, id);
-      p.state = PathState::dead;
-    }
-    active = kNoPath;
-    signal_readable();
-    signal_writable();
-    emit(Event::Kind::finished);
-  }
-
-  bool done() const {
-    const bool sent_done = fin_offset && fin_acked && send.base() == *fin_offset;
-    const bool recv_done = peer_fin && recv.next() == *peer_fin;
-    // An unconfirmed MODE keeps us open, so both ends end in the same mode.
-    return sent_done && recv_done && fin_ack_sent && !mode_sync.unconfirmed();
-  }
-
-  void maybe_finish(Time now) {
-    if (finished() || state == FlowState::opening || !done()) return;
-    if (!done_since) {
-      done_since = now;
-      done_notice_pending = true;
-    }
-    // Our own "done" goes out first, so the peer can close as well.
-    if (peer_done && !done_notice_pending) close_now();
-  }
-
-  void close_now() { end_flow(FlowState::closed); }
-
-  // A path stops carrying frames. `notify_runtime`: the core, not the carrier, decided.
-  void path_down(PathEntry& p, DownCause cause, Time now, bool notify_runtime) {
-    if (p.state == PathState::dead || p.state == PathState::removed) return;
-    const bool was_up = p.state == PathState::up;
-    if (was_up) {
-      ++p.stats.down_count;
-      counters.last_down_path = p.id;
-      counters.last_down_cause = cause;
-    }
-    if (notify_runtime) emit(Event::Kind::close_path, p.id);
-    if (was_up) recover_from_loss_of(p);
-    // So may our last ACK (if it opened the window, the peer would wait for it forever) and
-    // our "done".
-    if (was_up) request_ack(true, now);
-    if (was_up && done_since) done_notice_pending = true;
-    if (p.open_pending || (role == Role::client && state == FlowState::opening &&
-                           p.handshake_in_flight && !p.join_pending)) {
-      // Another connected path carries the OPEN instead.
-      open_sent = false;
-      for (auto& [qid, q] : paths) {
-        if (qid != p.id && q.state == PathState::handshaking && !q.handshake_in_flight &&
-            !q.open_pending) {
-          q.open_pending = true;
-          q.handshake_sent = now;
-          open_sent = true;
-          break;
-        }
-      }
-    }
-    p.open_pending = p.join_pending = p.handshake_in_flight = false;
-    p.open_ack_pending = p.join_ack_pending = false;
-    p.proof.reset();
-    p.pong_pending = p.ping_outstanding = false;
-    p.ack_owed = p.ack_due = false;
-    p.restart_silence(std::nullopt);
-    p.fin_sent = false;
-    p.mode_announce_pending = p.mode_answer_pending = false;
-    if (role == Role::client && cause != DownCause::removed) {
-      p.state = PathState::idle;
-      p.backoff = p.backoff == Duration::zero()
-                      ? config.redial_initial
-                      : std::min<Duration>(p.backoff * 2, config.redial_max);
-      p.next_dial = now + p.backoff;
-    } else {
-      p.state = cause == DownCause::removed ? PathState::removed : PathState::dead;
-    }
-    if (p.id == active) {
-      active = kNoPath;
-      active_pinned = false;
-      const PathId next = best_up_path(p.id);
-      if (next != kNoPath && done_since) {
-        active = last_active = next;  // only the "done" notices travel now: nothing to report
-      } else if (next != kNoPath) {
-        active = p.id;  // so set_active reports old -> new
-        set_active(next, MigrateCause::death, now);
-        if (mode == Mode::prime) schedule_replay();
-      }
-    }
-    update_flow_state(now);
-    if (role == Role::server && p.state == PathState::dead) paths.erase(p.id);
-  }
-
-  // Something sent on `p` still awaits its answer (a PONG, an ACK of its DATA or FIN).
-  bool awaits_answer(const PathEntry& p) const {
-    return p.ping_outstanding || p.data_sent_end > send.base() || (p.fin_sent && !fin_acked);
-  }
-
-  // Hearing anything restarts the silence clock. It stops only when nothing sent on the path
-  // still waits for an answer: clearing it while a PING is outstanding would leave a path
-  // whose PONG was lost undetectable, since no new PING goes out while one is outstanding.
-  void mark_heard(PathEntry& p, Time now) {
-    p.last_heard = now;
-    p.restart_silence(awaits_answer(p) ? std::optional<Time>(now) : std::nullopt);
-    for (const auto& [id, q] : paths) {
-      if (q.suspect) liveness_recheck = now;  // the peer is alive: a suspect path is dead
-    }
-  }
-
-  void mark_sent_eliciting(PathEntry& p, Time now) {
-    if (!p.unanswered_since) p.restart_silence(now);
-  }
-
-  // Whether the peer was heard on another up path in the second half of `p`'s silence, after
-  // the corroborating pings went out (or `p` is alone, so nothing can tell a dead path from a
-  // stalled peer). Frames already in flight when the peer stalled arrive within one one-way
-  // delay, less than half the deadline (at least srtt), so they do not count.
-  bool peer_heard_elsewhere(const PathEntry& p) const {
-    const Time since = *p.unanswered_since + dead_deadline(p) / 2;
-    bool others = false;
-    for (const auto& [id, q] : paths) {
-      if (&q == &p || q.state != PathState::up) continue;
-      others = true;
-      if (q.last_heard > since) return true;
-    }
-    return !others;
-  }
-
-  void seek_corroboration(PathEntry& p) {
-    p.corroboration_sought = true;
-    for (auto& [id, q] : paths) {
-      if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.ping_due = true;
-    }
-  }
-
-  Duration uncorroborated_deadline(const PathEntry& p) const {
-    return std::max(dead_deadline(p), config.silent_peer_grace);
-  }
-
-  // A path silent for its deadline is dead if the peer is alive elsewhere, else after
-  // silent_peer_grace; returns whether it was declared dead.
-  bool judge_silence(PathEntry& p, Time now) {
-    if (!p.unanswered_since) return false;
-    if (p.last_heard >= *p.unanswered_since && !awaits_answer(p)) {
-      // The silence began at an answer, while more was outstanding, and that has since been
-      // acknowledged on another path (a bond FIN or DATA whose copy ACK here came too early to
-      // cover it): nothing here awaits an answer any more.
-      p.restart_silence(std::nullopt);
-      return false;
-    }
-    const Duration silent = now - *p.unanswered_since;
-    const Duration deadline = dead_deadline(p);
-    if (!p.corroboration_sought && silent >= deadline / 2) seek_corroboration(p);
-    if (silent < deadline) return false;
-    if (peer_heard_elsewhere(p) || silent >= uncorroborated_deadline(p)) {
-      path_down(p, DownCause::silent, now, true);
-      return true;
-    }
-    p.suspect = true;
-    return false;
-  }
-
-  void path_up(PathEntry& p, Time now) {
-    const bool first = !any_up();
-    p.state = PathState::up;
-    p.backoff = Duration::zero();
-    ++p.stats.up_count;
-    p.last_heard = now;
-    p.restart_silence(std::nullopt);
-    p.next_ping = now;
-    p.ping_outstanding = false;
-    // A new carrier: nothing of ours is on it yet.
-    p.data_sent_end = 0;
-    p.send_cursor = 0;
-    p.flight.clear();
-    p.bond_skipping = false;
-    p.mode_announce_pending = mode_sync.unconfirmed();
-    if (first || active == kNoPath) {
-      // Coming back from "no path" onto another path is a migration too.
-      active = last_active;
-      if (active == kNoPath) active = p.id;
-      set_active(p.id, MigrateCause::death, now);
-      // Whatever was in flight on dead paths may be lost.
-      schedule_replay();
-    }
-    update_flow_state(now);
-  }
-
-  // ---- frame handling
-
-  void handle_data(PathEntry& p, const wire::Data& d, const wire::Slice& backing, Time now) {
-    p.stats.bytes_received += d.payload.size();
-    p.ack_owed = true;
-    last_data = now;
-    const std::uint64_t end = d.offset + d.payload.size();
-    // In race and bond DATA arrives on every path by design: following it would flap.
-    if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
-        peer_follow.should_follow(PeerFollow::Signal::data, p.id, active,
-                                  end > peer_data_end_seen)) {
-      set_active(p.id, MigrateCause::follow_peer, now);
-    }
-    peer_data_end_seen = std::max(peer_data_end_seen, end);
-    if (peer_fin && end > *peer_fin) {
-      ++counters.protocol_errors;
-      return;
-    }
-    const std::uint64_t limit = accept_limit();
-    if (end > limit) {
-      // The peer ignored our window: drop what does not fit, never buffer it.
-      ++counters.protocol_errors;
-      if (d.offset >= limit) return;
-    }
-    const std::size_t keep =
-        static_cast<std::size_t>(std::min<std::uint64_t>(end, limit) - d.offset);
-    wire::Slice slice;
-    if (!d.payload.empty()) {
-      const auto start = static_cast<std::size_t>(d.payload.data() - backing.data());
-      slice = backing.sub(start, keep);
-    }
-    const auto result = recv.insert(d.offset, std::move(slice));
-    counters.recv_dups += result.duplicate ? 1 : 0;
-    // Only a hostile peer splits its window into that many out-of-order pieces.
-    counters.protocol_errors += result.refused ? 1 : 0;
-    counters.recv_queue_hwm = std::max<std::uint64_t>(counters.recv_queue_hwm, recv.segments());
-    if (result.advanced > 0) {
-      unacked_bytes += result.advanced;
-      counters.bytes_delivered = recv.next();
-      signal_readable();
-    }
-    request_ack(result.duplicate || unacked_bytes >= config.ack_every_bytes, now);
-    if (peer_fin && recv.next() == *peer_fin) signal_readable();
-  }
-
-  void request_ack(bool immediate, Time now) {
-    if (!ack_pending) {
-      ack_pending = true;
-      ack_deadline = now + config.max_ack_delay;
-    }
-    if (immediate) ack_immediate = true;
-  }
-
-  void handle_ack(PathEntry& p, const wire::Ack& a, std::uint8_t flags, Time now) {
-    // A copy says nothing about the peer's active path; nor may it take the advance from the
-    // ACK that does.
-    if ((flags & wire::Ack::kFlagCopy) == 0) {
-      if (role == Role::server && mode == Mode::prime && !active_pinned &&
-          p.state == PathState::up &&
-          peer_follow.should_follow(PeerFollow::Signal::ack, p.id, active,
-                                    a.delivered > peer_ack_seen)) {
-        set_active(p.id, MigrateCause::follow_peer, now);
-      }
-      peer_ack_seen = std::max(peer_ack_seen, a.delivered);
-    }
-    if (a.delivered > next_send) {
-      // Acknowledging bytes never sent: a broken or malicious peer.
-      ++counters.protocol_errors;
-      return;
-    }
-    acknowledge(a.delivered, now);
-    if (a.limit > peer_limit) peer_limit = a.limit;
-    if (a.fin_received && fin_offset && a.delivered >= *fin_offset) fin_acked = true;
-    maybe_finish(now);
-  }
-
-  void acknowledge(std::uint64_t delivered, Time now) {
-    if (delivered <= send.base()) return;
-    delivered = std::min(delivered, send.end());
-    send.release_to(delivered);
-    counters.bytes_acked = send.base();
-    if (next_send < send.base()) next_send = send.base();
-    for (auto& [id, p] : paths)
-      p.flight.on_acked(delivered, now);
-    advance_probe(now);
-    signal_writable_if_room();
-  }
-
-  void signal_writable_if_room() {
-    if (!fin_offset && send.free_space() > 0) signal_writable();
-  }
-
-  void handle_fin(PathEntry& p, const wire::Fin& f, Time now) {
-    p.ack_owed = true;  // ack-eliciting: answered on this path too, as DATA is (ack_owed)
-    if (peer_fin && *peer_fin != f.final_offset) {
-      ++counters.protocol_errors;
-      return;
-    }
-    if (f.final_offset < recv.next()) {
-      ++counters.protocol_errors;
-      return;
-    }
-    peer_fin = f.final_offset;
-    request_ack(true, now);
-    if (recv.next() == *peer_fin) signal_readable();
-  }
-
-  void handle_ping(PathEntry& p, const wire::Ping& ping) {
-    p.pong_pending = true;
-    p.pong = wire::Pong{ping.id, ping.timestamp};
-  }
-
-  void handle_pong(PathEntry& p, const wire::Pong& pong, Time now) {
-    if (!p.ping_outstanding || pong.id != p.ping_id) return;
-    p.ping_outstanding = false;
-    const std::uint64_t sent = pong.timestamp;
-    const std::uint64_t t = ticks(now);
-    const bool loaded =
-        p.ping_loaded || p.stats.bytes_received - p.ping_received_mark > kUnloadedProbeBytes;
-    if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now, !loaded);
-    if (p.id == active && probe_ping_sent) end_probe();
-    advance_probe(now);  // a loaded PING was out when the flight drained
-    evaluate_quality(now);
-  }
-
-  // ---- modes
-
-  // Prime, client: moves to a clearly better path (quality_monitor.hpp); the server follows.
-  // Paths are compared by the minimum of their recent unloaded RTT samples (core/rtt.hpp), which
-  // neither jitter nor the active path's own queueing moves, and only with enough of them on
-  // each side. A busy active path has none, or only old ones: if a standby beats even its
-  // loaded RTT it is probed (start_probe) to get some, and it is never left without a sample
-  // from just before the decision (QualityMonitor).
-  void evaluate_quality(Time now) {
-    const PathEntry* current = find(active);
-    if (role != Role::client || mode != Mode::prime || state != FlowState::established ||
-        current == nullptr) {
-      // No judgement now: a candidate kept from before would leave its deadline in the past.
-      quality.reset();
-      return;
-    }
-    const std::size_t needed = std::max<std::size_t>(config.quality.samples_needed, 1);
-    PathId candidate = kNoPath;
-    RecentRtt best;
-    for (const auto& [id, p] : paths) {
-      if (id == active || p.state != PathState::up) continue;
-      const RecentRtt r = p.rtt.recent_unloaded(now);
-      if (r.samples < needed) continue;
-      if (candidate == kNoPath || r.min < best.min) {
-        candidate = id;
-        best = r;
-      }
-    }
-    const RecentRtt mine = current->rtt.recent_unloaded(now);
-    if (mine.samples < needed) {
-      quality.reset();
-      if (candidate != kNoPath && current->rtt.has_sample() &&
-          QualityMonitor::clearly_better(best.min, current->rtt.srtt(), config.quality))
-        start_probe(now);
-      return;
-    }
-    if (quality.observe(candidate, best.min, mine.min, mine.latest, now, config.quality)) {
-      set_active(candidate, MigrateCause::quality, now);  // no replay, as for migrate()
-      quality.switched(now);
-    } else if (quality.wants_active_sample(now, config.quality)) {
-      start_probe(now);  // an idle path drains at once; a busy one pauses new DATA for it
-      quality.probing();
-    }
-  }
-
-  void start_probe(Time now) {
-    if (probe_drain_since || now < next_probe_at) return;
-    probe_drain_since = now;
-    probe_ping_sent = false;
-    next_probe_at = now + config.quality.probe_interval;
-    advance_probe(now);
-  }
-
-  // Once the active path's flight has drained, its next PING is the probe; the drain ends with
-  // the probe's PONG or, if the path never drains, after probe_drain_limit.
-  void advance_probe(Time now) {
-    if (!probe_drain_since) return;
-    PathEntry* p = find(active);
-    if (p == nullptr || p->state != PathState::up || mode != Mode::prime ||
-        now - *probe_drain_since >= config.quality.probe_drain_limit) {
-      end_probe();
-      return;
-    }
-    if (!probe_ping_sent && !p->ping_outstanding && !p->ping_due &&
-        p->flight.bytes() <= kUnloadedProbeBytes) {
-      p->ping_due = true;
-      probe_ping_sent = true;
-    }
-  }
-
-  void end_probe() {
-    probe_drain_since.reset();
-    probe_ping_sent = false;
-  }
-
-  // Changes how we send. Nothing already sent is forgotten, so a switch in the middle of a
-  // transfer loses, duplicates (to the application) and reorders nothing.
-  void enter_mode(Mode next) {
-    if (next == mode) return;
-    const Mode previous = mode;
-    mode = next;
-    ++counters.mode_switches;
-    quality.reset();
-    end_probe();
-    for (auto& [id, p] : paths)
-      p.bond_skipping = false;
-    if (next == Mode::race) {
-      // Every path sends every unacknowledged byte, from the acknowledged offset: simpler than
-      // proving which bytes a path already carried, and it makes pending replays moot.
-      for (auto& [id, p] : paths)
-        p.send_cursor = send.base();
-      rtx.clear();
-    } else if (previous == Mode::race) {
-      // Race paths lag one another; bytes only a dead (or lagging) path carried must still
-      // reach the peer, so the new carrier sends what it has not sent itself.
-      const PathEntry* carrier = find(active != kNoPath ? active : first_up_path());
-      if (carrier != nullptr) rtx.reset(std::max(carrier->send_cursor, send.base()), next_send);
-    }
-  }
-
-  void handle_mode(PathEntry& p, const wire::Mode& frame) {
-    const Mode wanted = from_wire(frame.mode);
-    switch (mode_sync.receive(frame.seq)) {
-      case ModeSync::Received::next:
-        if (mode_switch_legal(mode, wanted)) {
-          apply_peer_mode(wanted);
-        } else {
-          ++counters.protocol_errors;  // ignored; our answer tells the peer the mode we keep
-        }
-        p.mode_answer_pending = true;
-        break;
-      case ModeSync::Received::skipping:
-        apply_peer_mode(wanted);
-        p.mode_answer_pending = true;
-        break;
-      case ModeSync::Received::repeat:
-        p.mode_answer_pending = true;
-        break;
-      case ModeSync::Received::confirm:
-        // Crossing announcements with the same seq: the client's mode wins.
-        if (role == Role::server && wanted != mode) {
-          apply_peer_mode(wanted);
-          p.mode_answer_pending = true;
-        }
-        break;
-      case ModeSync::Received::stale:
-        break;
-    }
-  }
-
-  void apply_peer_mode(Mode wanted) {
-    if (wanted == mode) return;
-    enter_mode(wanted);
-    Event e{Event::Kind::mode_changed};
-    e.mode = wanted;
-    events.push_back(e);
-  }
-
-  // ---- bond scheduling
-
-  // Whether `p` may take the next DATA frame: its estimated arrival is close enough to the best
-  // path's (bond_scheduler.hpp), and it is within its weighted share (bond_share_admits).
-  bool bond_admits_path(const PathEntry& p) const {
-    // A path without an RTT sample yet is assumed as slow as the slowest measured one.
-    Duration unmeasured_srtt{};
-    for (const auto& [id, q] : paths) {
-      if (q.state == PathState::up && q.rtt.has_sample())
-        unmeasured_srtt = std::max(unmeasured_srtt, q.rtt.srtt());
-    }
-    auto candidate = [&](const PathEntry& q) {
-      const double measured = q.flight.delivery_rate();
-      return BondCandidate{q.rtt.has_sample() ? q.rtt.srtt() : unmeasured_srtt, q.flight.bytes(),
-                           measured > 0 ? measured : config.bond_initial_rate, q.weight};
-    };
-    double best = 0;
-    double aggregate_rate = 0;
-    bool any = false;
-    for (const auto& [id, q] : paths) {
-      if (q.state != PathState::up) continue;
-      const BondCandidate c = candidate(q);
-      const double arrival = estimated_arrival(c, config.max_data_payload);
-      best = any ? std::min(best, arrival) : arrival;
-      any = true;
-      aggregate_rate += c.delivery_rate;
-    }
-    const std::uint64_t room = peer_limit > send.base() ? peer_limit - send.base() : 0;
-    auto in_time = [&](const PathEntry& q) {
-      return bond_admits(estimated_arrival(candidate(q), config.max_data_payload), best,
-                         aggregate_rate, room);
-    };
-    if (!in_time(p)) {
-      if (!p.bond_skipping) {
-        p.bond_skipping = true;
-        ++bond_stuck_skips;
-      }
-      return false;
-    }
-    p.bond_skipping = false;
-    return bond_share_admits(p, in_time);
-  }
-
-  // Weights as shares, by rounds (deficit round robin): each round gives every up path
-  // kBondQuantum bytes per unit of weight. A path with credit left may send; one without may
-  // not while another path whose carrier is idle (it asked and got nothing, so it takes bytes
-  // at once; the pump kicks it) still has credit and is in time. Otherwise a new round starts
-  // (bond_charge). A busy carrier never holds the others back: when the application writes
-  // less than the paths carry, the weights decide the split; when it writes more, each path
-  // takes what it can and the bandwidths add up. (Only the carrier's idleness is a sure sign
-  // that a path can take more now; its flight against its BDP is not: a path at exactly its
-  // capacity has no queue and no room either.)
-  template <class InTime>
-  bool bond_share_admits(const PathEntry& p, const InTime& in_time) const {
-    if (p.bond_credit > 0) return true;
-    for (const auto& [id, q] : paths) {
-      if (&q != &p && q.state == PathState::up && q.bond_idle && q.bond_credit > 0 && in_time(q))
-        return false;
-    }
-    return true;
-  }
-
-  void bond_charge(PathEntry& p, std::uint64_t bytes) {
-    if (p.bond_credit <= 0) {
-      for (auto& [id, q] : paths)
-        q.bond_credit = kBondQuantum * std::max<std::uint32_t>(q.weight, 1);
-    }
-    p.bond_credit -= static_cast<std::int64_t>(bytes);
-    p.bond_idle = false;
-  }
-
-  // ---- data out
-
-  // Whether `p` has DATA or a FIN to send now, by mode.
-  bool wants_data(const PathEntry& p) const {
-    switch (mode) {
-      case Mode::prime:
-        if (p.id != active) return false;
-        if (rtx.pending(send.base()) || (next_send < window_end() && !probe_drain_since))
-          return true;
-        return fin_due(p, fin_offset && next_send == *fin_offset);
-      case Mode::race: {
-        const std::uint64_t cursor = std::max(p.send_cursor, send.base());
-        return cursor < window_end() || fin_due(p, fin_offset && cursor == *fin_offset);
-      }
-      case Mode::bond:
-        if (rtx.pending(send.base()) || next_send < window_end()) return bond_admits_path(p);
-        return fin_due(p, fin_offset && next_send == *fin_offset);
-    }
-    return false;
-  }
-
-  // One poll_transmit's worth of frames for a path.
-  struct Batch {
-    PathEntry& path;
-    Time now;
-    std::size_t budget;
-    std::vector<OutFrame>& out;
-  };
-
-  // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
-  std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
-    wire::Slice slice = send.slice(from, to, config.max_data_payload);
-    const std::uint64_t end = from + slice.size();
-    OutFrame o;
-    o.header_size =
-        static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
-    o.payload = std::move(slice);
-    b.budget -= std::min(b.budget, o.size());
-    b.path.stats.bytes_sent += o.payload.size();
-    ++b.path.stats.frames_sent;
-    b.out.push_back(std::move(o));
-    mark_sent_eliciting(b.path, b.now);
-    b.path.data_sent_end = std::max(b.path.data_sent_end, end);
-    b.path.flight.on_sent(from, end, b.now);
-    if (mode == Mode::bond) bond_charge(b.path, end - from);
-    return end;
-  }
-
-  void push_fin(Batch& b) {
-    OutFrame o = encode_control(wire::Frame{0, wire::Fin{*fin_offset}});
-    b.budget -= std::min(b.budget, o.size());
-    b.out.push_back(std::move(o));
-    ++b.path.stats.frames_sent;
-    mark_sent_eliciting(b.path, b.now);
-    b.path.fin_sent = true;
-  }
-
-  // Prime: retransmissions first, then new bytes within the peer's window, on the active path.
-  void send_prime(Batch& b) {
-    while (b.budget > 0) {
-      const auto r = rtx.next(send.base());
-      if (!r) break;
-      const std::uint64_t end = push_data(b, r->from, r->to);
-      counters.retransmitted_bytes += end - r->from;
-      rtx.consumed(end);
-    }
-    const std::uint64_t limit = window_end();
-    while (b.budget > 0 && next_send < limit && !probe_drain_since)
-      next_send = push_data(b, next_send, limit);
-    if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
-      push_fin(b);
-  }
-
-  // Race: every up path sends the whole stream from its own cursor.
-  void send_race(Batch& b) {
-    PathEntry& p = b.path;
-    const std::uint64_t limit = window_end();
-    std::uint64_t cursor = std::max(p.send_cursor, send.base());
-    while (b.budget > 0 && cursor < limit)
-      cursor = push_data(b, cursor, limit);
-    p.send_cursor = cursor;
-    next_send = std::max(next_send, cursor);
-    if (fin_due(p, fin_offset && cursor == *fin_offset)) push_fin(b);
-  }
-
-  // Bond: like prime, but each frame only while the scheduler admits this path.
-  void send_bond(Batch& b) {
-    while (b.budget > 0) {
-      const auto r = rtx.next(send.base());
-      if (!r || !bond_admits_path(b.path)) break;
-      const std::uint64_t end = push_data(b, r->from, r->to);
-      counters.retransmitted_bytes += end - r->from;
-      rtx.consumed(end);
-    }
-    const std::uint64_t limit = window_end();
-    while (b.budget > 0 && next_send < limit && !rtx.pending(send.base()) &&
-           bond_admits_path(b.path))
-      next_send = push_data(b, next_send, limit);
-    if (fin_due(b.path, fin_offset && next_send == *fin_offset && !rtx.pending(send.base())))
-      push_fin(b);
-  }
-
-  void handle_open_ack(PathEntry& p, const wire::OpenAck& a, Time now) {
-    if (role != Role::client || state != FlowState::opening || !p.handshake_in_flight) {
-      ++counters.protocol_errors;
-      path_down(p, DownCause::protocol_error, now, true);
-      return;
-    }
-    std::array<wire::Byte, 32> shared{};
-    if (a.status != wire::Status::ok || !key_pair.agree(a.key_share, shared)) {
-      fail(FlowError::handshake_failed, now);
-      return;
-    }
-    server_nonce = a.nonce;
-    key = crypto::derive_flow_key(shared, config.psk, client_nonce, server_nonce, flow_id);
-    if (!crypto::equal(a.confirm,
-                       crypto::open_ack_confirm(key, flow_id, client_nonce, server_nonce))) {
-      // The server derived another key: with X25519 done right, only another PSK does that.
-      fail(FlowError::authentication_failed, now);
-      return;
-    }
-    peer_limit = a.window;
-    p.handshake_in_flight = false;
-    p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
-    p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
-    state = FlowState::established;
-    path_up(p, now);
-    emit(Event::Kind::established);
-    signal_writable();
-    // Paths that connected while OPEN was in flight may now JOIN.
-    for (auto& [id, q] : paths) {
-      if (q.state == PathState::handshaking && !q.handshake_in_flight && !q.open_pending)
-        q.join_pending = true;
-    }
-  }
-
-  void handle_join_ack(PathEntry& p, const wire::JoinAck& a, Time now) {
-    if (role != Role::client || !p.handshake_in_flight || p.open_pending) {
-      ++counters.protocol_errors;
-      path_down(p, DownCause::protocol_error, now, true);
-      return;
-    }
-    const wire::Mac expected = crypto::join_ack_mac(
-        key, flow_id, p.id, p.join_counter, p.join_nonce, a.status, a.delivered, a.challenge);
-    if (a.status != wire::Status::ok || !crypto::equal(a.mac, expected)) {
-      ++counters.joins_rejected;
-      path_down(p, DownCause::protocol_error, now, true);
-      return;
-    }
-    p.handshake_in_flight = false;
-    p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
-    p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
-    ++counters.joins_accepted;
-    if (a.delivered <= next_send) acknowledge(a.delivered, now);
-    path_up(p, now);
-  }
-
-  // Server: the first frame on a path that waits for the client's PROOF.
-  void handle_awaited_proof(PathEntry& p, const wire::Frame& frame, Time now) {
-    const auto* proof = std::get_if<wire::Proof>(&frame.body);
-    const wire::Mac expected = p.awaiting_open_proof
-                                   ? crypto::open_proof(key, flow_id, client_nonce, server_nonce)
-                                   : crypto::join_proof(key, flow_id, p.joins_as, p.join_counter,
-                                                        p.join_nonce, p.join_challenge);
-    if (proof == nullptr || !crypto::equal(proof->mac, expected)) {
-      refuse_proof(p, now);
-      return;
-    }
-    if (!authenticated) {
-      authenticated = true;
-      state = FlowState::established;
-      emit(Event::Kind::authenticated);
-    }
-    if (p.awaiting_open_proof) {
-      p.awaiting_open_proof = false;
-      path_up(p, now);
-    } else {
-      attach_joined(p, now);
-    }
-  }
-
-  // A path that did not prove the key is closed. After an OPEN nothing was proven at all: the
-  // flow fails (the client never sends anything else first; a wrong PROOF means another PSK).
-  void refuse_proof(PathEntry& p, Time now) {
-    emit(Event::Kind::authentication_failed, p.id);
-    if (p.awaiting_open_proof) {
-      fail(FlowError::authentication_failed, now);
-      return;
-    }
-    ++counters.joins_rejected;
-    path_down(p, DownCause::protocol_error, now, true);
-  }
-
-  // A provisional JOIN path proved itself: it becomes the JOIN's path, replacing an older
-  // carrier with that id (the runtime closes it when it sees path_joined).
-  void attach_joined(PathEntry& provisional, Time now) {
-    const PathId id = provisional.joins_as;
-    const PathId provisional_id = provisional.id;
-    const PathStats stats = provisional.stats;
-    paths.erase(provisional_id);
-    if (PathEntry* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
-    PathEntry& p = paths[id];
-    p = PathEntry{};
-    p.id = id;
-    p.stats = stats;
-    ++counters.joins_accepted;
-    events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
-    path_up(p, now);
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
-// Construction.
-
-Flow::Flow(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Flow::~Flow() = default;
-
-std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
-  auto impl = std::make_unique<Impl>(config, Role::client);
-  crypto::random_bytes(impl->flow_id);
-  crypto::random_bytes(impl->client_nonce);
-  impl->state = FlowState::opening;
-  impl->authenticated = true;  // the client checks the server's key confirmation instead
-  impl->no_path_since = now;
-  impl->last_data = now;  // a new flow is not idle yet
-  impl->advertised_limit = impl->recv.limit();
-  return std::unique_ptr<Flow>(new Flow(std::move(impl)));
-}
-
-std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Open& open,
-                                        PathId first_path, Time now, wire::Status& status) {
-  if (open.version != wire::kVersion) {
-    status = wire::Status::version;
-    return nullptr;
-  }
-  if (open.kind != wire::StreamKind::stream || first_path == kNoPath) {
-    status = wire::Status::bad_request;
-    return nullptr;
-  }
-  FlowConfig c = config;
-  c.mode = from_wire(open.mode);
-  auto impl = std::make_unique<Impl>(c, Role::server);
-  std::array<wire::Byte, 32> shared{};
-  if (!impl->key_pair.agree(open.key_share, shared)) {
-    status = wire::Status::bad_request;
-    return nullptr;
-  }
-  impl->flow_id = open.flow_id;
-  impl->client_nonce = open.nonce;
-  crypto::random_bytes(impl->server_nonce);
-  impl->key =
-      crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
-  impl->peer_limit = open.window;
-  impl->state = FlowState::opening;  // until the client's PROOF
-  impl->authentication_deadline = now + c.handshake_timeout;
-  impl->last_data = now;  // a new flow is not idle yet
-  // With a memory budget, a first window that is enough to start (idle flows reserve little).
-  impl->granted_limit =
-      c.memory_budget
-          ? c.memory_budget->reserve(std::min(c.recv_window, MemoryBudget::kInitialWindow))
-          : 0;
-  impl->advertised_limit = c.memory_budget ? impl->granted_limit : impl->recv.limit();
-  impl->open = open;
-  // Fixed now, so a repeated OPEN gets exactly what the first path gets.
-  wire::OpenAck& ack = impl->open_ack;
-  ack.status = wire::Status::ok;
-  ack.window = impl->advertised_limit;
-  ack.key_share = impl->key_pair.public_key();
-  ack.nonce = impl->server_nonce;
-  ack.confirm =
-      crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
-  PathEntry& p = impl->paths[first_path];
-  p.id = first_path;
-  p.state = PathState::handshaking;
-  p.handshake_sent = now;
-  p.open_ack_pending = true;
-  p.awaiting_open_proof = true;
-  status = wire::Status::ok;
-  return std::unique_ptr<Flow>(new Flow(std::move(impl)));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Status.
@@ -1253,8 +32,12 @@ std::uint64_t Flow::migration_count() const {
 }
 
 PathState Flow::path_state(PathId id) const {
-  const PathEntry* p = impl_->find(id);
+  const Path* p = impl_->find(id);
   return p ? p->state : PathState::removed;
+}
+
+bool Flow::authenticated() const {
+  return impl_->authenticated;
 }
 
 std::size_t Flow::path_count() const {
@@ -1262,10 +45,6 @@ std::size_t Flow::path_count() const {
       std::count_if(impl_->paths.begin(), impl_->paths.end(), [](const auto& kv) {
         return kv.second.state != PathState::dead && kv.second.state != PathState::removed;
       }));
-}
-
-bool Flow::authenticated() const {
-  return impl_->authenticated;
 }
 
 FlowStats Flow::stats(Time now) const {
@@ -1276,13 +55,13 @@ FlowStats Flow::stats(Time now) const {
   s.mode = m.mode;
   s.state = m.state;
   s.active_path = m.active;
-  s.bytes_written = m.send.end();
-  s.bytes_acked = m.send.base();
-  s.bytes_delivered = m.recv.next();
-  s.send_buffered = m.send.end() - m.send.base();
-  s.recv_buffered = m.recv.buffered();
-  s.recv_memory = m.recv.memory();
-  s.bond_stuck_skips = m.bond_stuck_skips;
+  s.bytes_written = m.payload->written();
+  s.bytes_acked = m.payload->acked();
+  s.bytes_delivered = m.payload->delivered();
+  s.send_buffered = m.payload->written() - m.payload->acked();
+  s.recv_buffered = m.payload->received_buffered();
+  s.recv_memory = m.payload->received_memory();
+  s.bond_stuck_skips = m.bond.stuck_skips();
   for (const auto& [id, p] : m.paths) {
     if (p.joins_as != kNoPath) continue;  // provisional: not a path of the flow (yet)
     PathStats ps = p.stats;
@@ -1312,7 +91,7 @@ PathId Flow::add_path(Time now, std::uint32_t weight) {
   Impl& m = *impl_;
   if (m.role != Role::client || m.finished()) return kNoPath;
   const PathId id = m.next_path_id++;
-  PathEntry& p = m.paths[id];
+  Path& p = m.paths[id];
   p.id = id;
   p.weight = std::max<std::uint32_t>(weight, 1);
   p.state = PathState::dialing;
@@ -1322,7 +101,7 @@ PathId Flow::add_path(Time now, std::uint32_t weight) {
 }
 
 bool Flow::set_path_weight(PathId id, std::uint32_t weight) {
-  PathEntry* p = impl_->find(id);
+  Path* p = impl_->find(id);
   if (p == nullptr) return false;
   p->weight = std::max<std::uint32_t>(weight, 1);
   return true;
@@ -1330,7 +109,7 @@ bool Flow::set_path_weight(PathId id, std::uint32_t weight) {
 
 bool Flow::remove_path(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || p->state == PathState::removed) return false;
   // Keep at least one other path that is (or will be) usable.
   const bool other = std::any_of(m.paths.begin(), m.paths.end(), [&](const auto& kv) {
@@ -1347,7 +126,7 @@ bool Flow::remove_path(PathId id, Time now) {
 
 void Flow::on_path_connected(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || m.finished() || p->state != PathState::dialing) {
     m.emit(Event::Kind::close_path, id);  // nobody wants this carrier any more
     return;
@@ -1355,82 +134,32 @@ void Flow::on_path_connected(PathId id, Time now) {
   p->state = PathState::handshaking;
   p->handshake_sent = now;  // the handshake timeout also covers waiting for the OPEN_ACK
   if (m.state == FlowState::opening) {
-    if (!m.open_sent) {
-      m.open_sent = true;
-      p->open_pending = true;
-    }
-    // Otherwise it waits for OPEN_ACK, then JOINs.
+    // One path carries the OPEN; the others wait for its OPEN_ACK, then JOIN.
+    p->handshake = m.open_sent ? HandshakeStep::awaiting_open : HandshakeStep::open_queued;
+    m.open_sent = true;
   } else {
-    p->join_pending = true;
+    p->handshake = HandshakeStep::join_queued;
   }
 }
 
 void Flow::on_dial_failed(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || p->state != PathState::dialing) return;
   p->state = PathState::handshaking;  // so path_down applies the backoff uniformly
   m.path_down(*p, DownCause::error, now, false);
 }
 
-std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open, Time now) {
-  Impl& m = *impl_;
-  if (m.role != Role::server || m.finished() || !m.open) return std::nullopt;
-  wire::Open same_path = open;
-  same_path.path_id = m.open->path_id;
-  if (!(same_path == *m.open)) return std::nullopt;
-  if (!m.authenticated)
-    m.authentication_deadline =
-        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
-  return m.open_ack;
-}
-
-JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
-  Impl& m = *impl_;
-  if (m.role != Role::server || m.finished()) return {wire::Status::unknown_flow};
-  if (join.version != wire::kVersion) return {wire::Status::version};
-  if (join.path_id == kNoPath || join.path_id >= kFirstProvisionalPath)
-    return {wire::Status::bad_request};
-  const wire::Mac expected =
-      crypto::join_mac(m.key, m.flow_id, join.path_id, join.counter, join.nonce);
-  if (!crypto::equal(expected, join.mac)) {
-    ++m.counters.joins_rejected;
-    return {wire::Status::bad_proof};
-  }
-  if (!m.join_replay.accept(join.counter)) {
-    ++m.counters.joins_rejected;
-    return {wire::Status::replayed};
-  }
-  // The MAC may be a recording of a JOIN this server never processed: the path waits for a
-  // PROOF over a fresh challenge before it may carry or replace anything.
-  const PathId id = m.next_provisional++;
-  if (m.next_provisional == 0) m.next_provisional = kFirstProvisionalPath;
-  PathEntry& p = m.paths[id];
-  p = PathEntry{};
-  p.id = id;
-  p.state = PathState::handshaking;
-  p.handshake_sent = now;
-  p.joins_as = static_cast<PathId>(join.path_id);
-  p.join_ack_pending = true;
-  p.join_counter = join.counter;
-  p.join_nonce = join.nonce;
-  crypto::random_bytes(p.join_challenge);
-  if (!m.authenticated)
-    m.authentication_deadline =
-        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
-  return {wire::Status::ok, id};
-}
-
 void Flow::on_path_down(PathId id, DownCause cause, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || m.finished()) return;
   m.path_down(*p, cause, now, false);
 }
 
 bool Flow::migrate(PathId id, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || p->state != PathState::up || m.finished()) return false;
   if (m.role == Role::server) m.active_pinned = true;
   if (id == m.active) return true;
@@ -1451,7 +180,7 @@ SetModeResult Flow::set_mode(Mode mode, Time now) {
   m.enter_mode(mode);
   m.mode_sync.announce();
   for (auto& [id, p] : m.paths)
-    p.mode_announce_pending = p.state == PathState::up;
+    p.control.owe_if(Control::mode_announce, p.state == PathState::up);
   return SetModeResult::ok;
 }
 
@@ -1460,7 +189,7 @@ SetModeResult Flow::set_mode(Mode mode, Time now) {
 
 void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr || m.finished()) return;
   if (p->state != PathState::up && p->state != PathState::handshaking) return;
   ++p->stats.frames_received;
@@ -1499,11 +228,11 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
         } else if constexpr (std::is_same_v<T, wire::Pong>) {
           m.handle_pong(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Close>) {
-          if (body.code == wire::CloseCode::normal && m.fin_offset) {
+          if (body.code == wire::CloseCode::normal && m.payload->fin_offset()) {
             // The peer is done: it has every byte and the FIN we sent, whatever ACK was lost.
             m.peer_done = true;
-            m.fin_acked = true;
-            m.acknowledge(*m.fin_offset, now);
+            m.payload->set_fin_acked();
+            m.acknowledge(*m.payload->fin_offset(), now);
           } else {
             m.fail(body.code == wire::CloseCode::migration_budget_exceeded
                        ? FlowError::migration_budget_exceeded
@@ -1522,7 +251,7 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
       },
       frame.body);
   // After the frame took effect (an ACK or PONG may have answered what was outstanding).
-  if (PathEntry* q = m.find(id); q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
+  if (Path* q = m.find(id); q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
   m.maybe_finish(now);
 }
 
@@ -1531,273 +260,51 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
 
 bool Flow::wants_transmit(PathId id) const {
   const Impl& m = *impl_;
-  const PathEntry* p = m.find(id);
+  const Path* p = m.find(id);
   if (p == nullptr) return false;
-  if (p->open_pending || p->open_ack_pending || p->join_ack_pending || p->close_pending || p->proof)
+  if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::proof) ||
+      p->control.owes(Control::open_ack) || p->control.owes(Control::join_ack) ||
+      p->control.owes(Control::abort_close))
     return true;
-  if (p->join_pending && m.state != FlowState::opening && !m.finished()) return true;
+  if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening && !m.finished())
+    return true;
   if (p->state != PathState::up) return false;
   if (m.finished()) return false;
-  if (p->pong_pending || p->ack_due || p->ping_due) return true;
-  if (p->mode_announce_pending || p->mode_answer_pending) return true;
-  if (m.carries_acks(id) && ((m.ack_pending && m.ack_immediate) || m.done_notice_pending))
+  if (p->control.owes(Control::pong) || p->control.owes(Control::ack_copy) ||
+      p->control.owes(Control::ping))
     return true;
-  return m.wants_data(*p);
+  if (p->control.owes(Control::mode_announce) || p->control.owes(Control::mode_answer)) return true;
+  if (m.carries_acks(id) && (m.payload->ack_due_now() || m.done_notice_pending)) return true;
+  return m.may_send(*p, std::nullopt) && m.scheduler().wants_data(*p);
 }
 
-bool Flow::poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out) {
+bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   Impl& m = *impl_;
-  PathEntry* p = m.find(id);
+  Path* p = m.find(id);
   if (p == nullptr) return false;
-  const std::size_t before = out.size();
-  std::size_t budget = max_bytes;
+  const std::size_t before = out.frame_count();
   auto push_control = [&](const wire::Frame& f, bool eliciting) {
-    OutFrame o = encode_control(f);
-    budget -= std::min(budget, o.size());
-    out.push_back(std::move(o));
-    ++p->stats.frames_sent;
-    if (eliciting) m.mark_sent_eliciting(*p, now);
+    m.push_control(*p, f, eliciting, now, out);
   };
 
-  // Handshake.
-  if (p->open_pending) {
-    if (!m.open) {
-      wire::Open first;
-      first.flow_id = m.flow_id;
-      first.mode = to_wire(m.mode);
-      first.window = m.recv.limit();
-      first.key_share = m.key_pair.public_key();
-      first.nonce = m.client_nonce;
-      m.open = first;
-    }
-    wire::Open open = *m.open;
-    open.path_id = id;
-    push_control(wire::Frame{0, open}, false);
-    p->open_pending = false;
-    p->handshake_in_flight = true;
-    p->handshake_sent = now;
-    return true;
-  }
-  if (p->join_pending && m.state != FlowState::opening && !m.finished()) {
-    wire::Join join;
-    join.flow_id = m.flow_id;
-    join.path_id = id;
-    join.counter = m.next_join_counter++;
-    crypto::random_bytes(join.nonce);
-    join.mac = crypto::join_mac(m.key, m.flow_id, id, join.counter, join.nonce);
-    p->join_counter = join.counter;
-    p->join_nonce = join.nonce;
-    push_control(wire::Frame{0, join}, false);
-    p->join_pending = false;
-    p->handshake_in_flight = true;
-    p->handshake_sent = now;
-    return true;
-  }
-  if (p->proof) {
-    push_control(wire::Frame{0, wire::Proof{*p->proof}}, false);
-    p->proof.reset();
-  }
-  if (p->open_ack_pending) {
-    m.advertised_limit = std::max(m.advertised_limit, m.open_ack.window);
-    push_control(wire::Frame{0, m.open_ack}, false);
-    p->open_ack_pending = false;
-  }
-  if (p->join_ack_pending) {
-    wire::JoinAck ack;
-    ack.status = wire::Status::ok;
-    ack.delivered = m.recv.next();
-    ack.challenge = p->join_challenge;
-    ack.mac = crypto::join_ack_mac(m.key, m.flow_id, p->joins_as, p->join_counter, p->join_nonce,
-                                   ack.status, ack.delivered, ack.challenge);
-    push_control(wire::Frame{0, ack}, false);
-    p->join_ack_pending = false;
-  }
-  if (p->close_pending) {
+  // The handshake first: an OPEN or a JOIN is the only frame of its pull.
+  if (m.write_handshake(*p, now, out)) return true;
+  if (p->control.take(Control::abort_close)) {
     push_control(wire::Frame{0, wire::Close{wire::CloseCode::aborted, "aborted"}}, false);
-    p->close_pending = false;
     m.emit(Event::Kind::close_path, id);
     return true;
   }
-  if (p->state != PathState::up || m.finished()) return out.size() > before;
+  if (p->state != PathState::up || m.finished()) return out.frame_count() > before;
 
-  if (p->pong_pending) {
-    push_control(wire::Frame{0, p->pong}, false);
-    p->pong_pending = false;
-  }
-  const bool carries_acks = m.carries_acks(id);
-  if ((m.ack_pending && carries_acks) || p->ack_due) {
-    const bool flow_ack = m.ack_pending && carries_acks;  // not just a copy for this path
-    wire::Ack ack;
-    ack.delivered = m.recv.next();
-    ack.limit = m.window_limit();
-    ack.fin_received = m.peer_fin && m.recv.next() == *m.peer_fin;
-    // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
-    push_control(wire::Frame{carries_acks ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false);
-    m.advertised_limit = ack.limit;
-    p->ack_owed = p->ack_due = false;
-    if (flow_ack) {
-      m.ack_pending = m.ack_immediate = false;
-      m.unacked_bytes = 0;
-      // Race: ACKs go on every path, so a dead path never holds back the sender's window.
-      for (auto& [qid, q] : m.paths) {
-        if (qid != id && (q.ack_owed || m.mode == Mode::race) && q.state == PathState::up)
-          q.ack_due = true;
-      }
-    }
-    m.fin_ack_sent = m.fin_ack_sent || ack.fin_received;
-    m.maybe_finish(now);  // this may have been the ACK that makes us done
-  }
-  if (m.done_notice_pending && carries_acks) {
-    push_control(wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false);
-    m.done_notice_pending = false;
-  }
-  if (p->mode_announce_pending || p->mode_answer_pending) {
-    const bool announcement = p->mode_announce_pending;
-    p->mode_announce_pending = p->mode_answer_pending = false;
-    push_control(wire::Frame{0, wire::Mode{m.mode_sync.seq(), to_wire(m.mode)}}, announcement);
-  }
-  if (p->ping_due) {
-    p->ping_due = false;
-    p->ping_outstanding = true;
-    p->ping_loaded = p->flight.bytes() > kUnloadedProbeBytes;
-    p->ping_received_mark = p->stats.bytes_received;
-    p->ping_id += 1;
-    push_control(wire::Frame{0, wire::Ping{p->ping_id, ticks(now)}}, true);
-  }
-
-  Impl::Batch batch{*p, now, budget, out};
-  switch (m.mode) {
-    case Mode::prime:
-      if (id == m.active) m.send_prime(batch);
-      break;
-    case Mode::race:
-      m.send_race(batch);
-      break;
-    case Mode::bond: {
-      const std::uint64_t sent_before = p->stats.bytes_sent;
-      m.send_bond(batch);
-      if (p->stats.bytes_sent == sent_before) p->bond_idle = true;
-      break;
-    }
-  }
+  m.write_control(*p, now, out);
+  Impl::Batch batch(m, *p, now, out);
+  m.scheduler().fill(*p, batch);
   m.maybe_finish(now);  // the last ACK may just have gone out
-  return out.size() > before;
+  return out.frame_count() > before;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Time.
-
-std::optional<Time> Flow::next_deadline() const {
-  const Impl& m = *impl_;
-  if (m.finished()) return std::nullopt;
-  std::optional<Time> t;
-  auto consider = [&](Time x) {
-    if (!t || x < *t) t = x;
-  };
-  if (m.ack_pending && !m.ack_immediate) consider(m.ack_deadline);
-  if (m.no_path_since) consider(*m.no_path_since + m.config.migration_budget);
-  if (m.done_since) consider(*m.done_since + m.config.close_linger);
-  if (auto due = m.quality.deadline(m.config.quality)) consider(*due);
-  if (m.probe_drain_since) consider(*m.probe_drain_since + m.config.quality.probe_drain_limit);
-  if (m.liveness_recheck) consider(*m.liveness_recheck);
-  if (!m.authenticated) consider(m.authentication_deadline);
-  for (const auto& [id, p] : m.paths) {
-    switch (p.state) {
-      case PathState::idle:
-        consider(p.next_dial);
-        break;
-      case PathState::handshaking:
-        // The first path of an unauthenticated flow ends with the flow.
-        if (!p.awaiting_open_proof || m.authenticated)
-          consider(p.handshake_sent + m.config.handshake_timeout);
-        break;
-      case PathState::up:
-        if (p.unanswered_since) {
-          const Duration deadline = m.dead_deadline(p);
-          if (!p.corroboration_sought) consider(*p.unanswered_since + deadline / 2);
-          consider(*p.unanswered_since + (p.suspect ? m.uncorroborated_deadline(p) : deadline));
-        }
-        if (!p.ping_outstanding && !p.ping_due) consider(p.next_ping);
-        break;
-      default:
-        break;
-    }
-  }
-  return t;
-}
-
-void Flow::on_timer(Time now) {
-  Impl& m = *impl_;
-  if (m.finished()) return;
-  m.liveness_recheck.reset();
-  if (m.done_since && now - *m.done_since >= m.config.close_linger) {
-    m.close_now();  // the peer's "done" was lost; everything of ours is confirmed
-    return;
-  }
-  if (m.no_path_since && now - *m.no_path_since >= m.config.migration_budget) {
-    if (m.done_since) {
-      m.close_now();
-      return;
-    }
-    m.fail(m.state == FlowState::opening ? FlowError::handshake_failed
-                                         : FlowError::migration_budget_exceeded,
-           now);
-    return;
-  }
-  if (!m.authenticated && now >= m.authentication_deadline) {
-    // No PROOF came: an abandoned or hostile OPEN costs no more than this.
-    m.emit(Event::Kind::authentication_failed);
-    m.fail(FlowError::handshake_failed, now);
-    return;
-  }
-  if (m.ack_pending && now >= m.ack_deadline) m.ack_immediate = true;
-  // A peer held back by an exhausted budget learns of room as soon as some is given back.
-  if (m.budget_starved() && m.config.memory_budget->available() > 0) m.request_ack(true, now);
-  std::vector<PathId> ids;
-  ids.reserve(m.paths.size());
-  for (const auto& kv : m.paths)
-    ids.push_back(kv.first);
-  for (PathId id : ids) {
-    PathEntry* p = m.find(id);
-    if (p == nullptr) continue;
-    switch (p->state) {
-      case PathState::idle:
-        if (now >= p->next_dial) {
-          p->state = PathState::dialing;
-          m.emit(Event::Kind::dial_path, id);
-        }
-        break;
-      case PathState::handshaking:
-        // The first path of an unauthenticated flow ends with the flow (a proven JOIN may have
-        // authenticated it meanwhile; then that path gets the usual timeout).
-        if ((p->awaiting_open_proof && !m.authenticated) ||
-            now - p->handshake_sent < m.config.handshake_timeout)
-          break;
-        if (p->joins_as != kNoPath) {
-          // A provisional JOIN path without its PROOF.
-          ++m.counters.joins_rejected;
-          m.emit(Event::Kind::authentication_failed, id);
-        }
-        m.path_down(*p, DownCause::handshake_timeout, now, true);
-        break;
-      case PathState::up:
-        if (m.judge_silence(*p, now)) break;
-        if (!p->ping_outstanding && !p->ping_due && now >= p->next_ping) {
-          p->ping_due = true;
-          // In race and bond every up path carries data, so each is pinged as the active one.
-          const bool carrying = id == m.active || m.mode != Mode::prime;
-          p->next_ping = now + (m.quiet(now) ? m.config.ping_interval_idle
-                                : carrying   ? m.config.ping_interval_active
-                                             : m.config.ping_interval_standby);
-        }
-        break;
-      default:
-        break;
-    }
-  }
-  m.advance_probe(now);
-  m.evaluate_quality(now);
-}
+// Events.
 
 std::optional<Event> Flow::poll_event() {
   Impl& m = *impl_;
@@ -1814,43 +321,37 @@ std::optional<Event> Flow::poll_event() {
 
 std::size_t Flow::write(wire::ConstBytes bytes, Time now) {
   Impl& m = *impl_;
-  if (m.finished() || m.fin_offset) return 0;
+  if (m.finished()) return 0;
   m.last_data = now;
-  return m.send.append(bytes);
+  return m.payload->write(bytes);
 }
 
 std::size_t Flow::write_capacity() const {
   const Impl& m = *impl_;
-  if (m.finished() || m.fin_offset) return 0;
-  return m.send.free_space();
+  if (m.finished()) return 0;
+  return m.payload->write_capacity();
 }
 
 std::size_t Flow::read(wire::MutableBytes out, Time now) {
   Impl& m = *impl_;
-  const std::size_t n = m.recv.read(out);
-  if (n > 0 && m.config.memory_budget) m.config.memory_budget->release(n);
-  if (n > 0 && !m.finished()) {
-    // Window update once a quarter of the window has opened since the last advertisement.
-    const std::uint64_t target = m.window_target();
-    const std::uint64_t window = target - m.recv.read_offset();
-    if (target >= m.advertised_limit + window / 4) m.request_ack(true, now);
-  }
+  const std::size_t n = m.payload->read(out);
+  // Window update once a quarter of the window has opened since the last advertisement.
+  if (n > 0 && !m.finished() && m.payload->window_update_due()) m.payload->request_ack(true, now);
   return n;
 }
 
 std::size_t Flow::readable_bytes() const {
-  return impl_->recv.readable();
+  return impl_->payload->readable_bytes();
 }
 
 bool Flow::eof() const {
-  const Impl& m = *impl_;
-  return m.peer_fin && m.recv.read_offset() == *m.peer_fin;
+  return impl_->payload->eof();
 }
 
 void Flow::close(Time now) {
   Impl& m = *impl_;
-  if (m.finished() || m.fin_offset) return;
-  m.fin_offset = m.send.end();
+  if (m.finished() || m.payload->send_closed()) return;
+  m.payload->close();
   m.maybe_finish(now);
 }
 
@@ -1858,12 +359,12 @@ void Flow::abort(Time now) {
   Impl& m = *impl_;
   if (m.finished()) return;
   for (auto& [id, p] : m.paths)
-    p.close_pending = p.state == PathState::up;
+    p.control.owe_if(Control::abort_close, p.state == PathState::up);
   m.fail(FlowError::aborted, now);
 }
 
 bool Flow::send_closed() const {
-  return impl_->fin_offset.has_value();
+  return impl_->payload->send_closed();
 }
 
 }  // namespace rendr::core

@@ -19,10 +19,12 @@
 #include "core/types.hpp"
 #include "wire/frame.hpp"
 #include "wire/out_frame.hpp"
+#include "wire/transmit_batch.hpp"
 
 namespace rendr::core {
 
 using wire::OutFrame;
+using wire::TransmitBatch;
 
 // Things the runtime must act on; drained with poll_event().
 struct Event {
@@ -132,9 +134,9 @@ class Flow {
   // A frame arrived on `id`. DATA payloads are taken from `backing` (the frame's payload must
   // point into it) so they can be kept without copying.
   void on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
-  // Appends frames to send on `id` to `out`, at most about `max_bytes` (control first).
-  // Returns true if anything was appended.
-  bool poll_transmit(PathId id, Time now, std::size_t max_bytes, std::vector<OutFrame>& out);
+  // Appends frames to send on `id` to the caller's batch, while it has room (control first;
+  // the last frame may overshoot). Returns true if anything was appended.
+  bool poll_transmit(PathId id, Time now, TransmitBatch& out);
   // True if poll_transmit(id) would produce something now.
   bool wants_transmit(PathId id) const;
 

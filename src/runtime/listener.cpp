@@ -40,9 +40,9 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
   void start() { carrier_->start(weak_from_this()); }
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) override;
-  bool pull(std::vector<wire::OutFrame>& out, std::size_t) override {
+  bool pull(wire::TransmitBatch& out) override {
     if (!last_frame_ || last_frame_sent_) return false;
-    out.push_back(*last_frame_);
+    out.push(wire::OutFrame(*last_frame_));
     last_frame_sent_ = true;
     carrier_->close();  // after this frame is written
     return true;

@@ -69,9 +69,9 @@ void PathHandler::on_down(carrier::DownReason reason, std::error_code, wire::Dec
   if (auto s = session_.lock()) s->carrier_down(carrier_, reason);
 }
 
-bool PathHandler::pull(std::vector<wire::OutFrame>& out, std::size_t max_bytes) {
+bool PathHandler::pull(wire::TransmitBatch& out) {
   auto s = session_.lock();
-  return s && s->carrier_pull(carrier_, out, max_bytes);
+  return s && s->carrier_pull(carrier_, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -805,15 +805,14 @@ void Session::carrier_down(carrier::Carrier* c, carrier::DownReason reason) {
   run(a);
 }
 
-bool Session::carrier_pull(carrier::Carrier* c, std::vector<wire::OutFrame>& out,
-                           std::size_t max_bytes) {
+bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
   Actions a;
   bool any = false;
   {
     std::lock_guard lock(mu_);
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
-    any = flow_->poll_transmit(it->second.path, now(), max_bytes, out);
+    any = flow_->poll_transmit(it->second.path, now(), out);
     pump(a, c);
   }
   run(a);

@@ -53,7 +53,7 @@ class PathHandler final : public carrier::CarrierHandler {
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, std::error_code ec,
                wire::DecodeError decode_error) override;
-  bool pull(std::vector<wire::OutFrame>& out, std::size_t max_bytes) override;
+  bool pull(wire::TransmitBatch& out) override;
 
  private:
   std::weak_ptr<Session> session_;
@@ -137,7 +137,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   void carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
                       const wire::Slice& backing);
   void carrier_down(carrier::Carrier* c, carrier::DownReason reason);
-  bool carrier_pull(carrier::Carrier* c, std::vector<wire::OutFrame>& out, std::size_t max_bytes);
+  bool carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out);
 
  private:
   struct Actions;

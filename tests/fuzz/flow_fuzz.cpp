@@ -192,9 +192,9 @@ class World {
       for (int s : {kClient, kServer}) {
         Flow* f = flow(s);
         if (f == nullptr || (s == kServer && !c.server_attached)) continue;
-        std::vector<wire::OutFrame> out;
-        if (!f->poll_transmit(s == kServer ? c.server_path : id, now_, 96 * 1024, out)) continue;
-        for (const auto& o : out) {
+        wire::TransmitBatch out(96 * 1024);
+        if (!f->poll_transmit(s == kServer ? c.server_path : id, now_, out)) continue;
+        for (const auto& o : out.frames()) {
           std::vector<Byte> bytes(o.header_bytes().begin(), o.header_bytes().end());
           bytes.insert(bytes.end(), o.payload.bytes().begin(), o.payload.bytes().end());
           auto& q = c.to[1 - s];

@@ -498,7 +498,7 @@ bool Simulation::transmit_all() {
 bool Simulation::transmit(Connection& c, Side from) {
   Flow& f = *flow(from);
   bool progress = false;
-  std::vector<wire::OutFrame> out;
+  wire::TransmitBatch out;
   for (int guard = 0; guard < 10'000; ++guard) {
     const PathId id = id_on(c, from);
     if (c.dialing || !c.open[from] || carrier_of(from, id) != &c) return progress;
@@ -517,8 +517,8 @@ bool Simulation::transmit(Connection& c, Side from) {
       }
       return progress;
     }
-    out.clear();
-    if (!f.poll_transmit(id, now_, kPollBytes, out)) {
+    out.reset(kPollBytes);
+    if (!f.poll_transmit(id, now_, out)) {
       fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(id) +
            ") was true but poll_transmit produced nothing");
       return progress;
@@ -526,7 +526,7 @@ bool Simulation::transmit(Connection& c, Side from) {
     progress = true;
     std::vector<Byte> bytes;
     std::vector<std::pair<std::size_t, std::size_t>> data_frames;  // (start, size) in bytes
-    for (const auto& frame : out) {
+    for (const auto& frame : out.frames()) {
       if (from == kServer && !first_open_ack_ && frame.payload.empty()) {
         wire::Frame decoded;
         if (wire::decode(frame.header_bytes(), decoded).error == wire::DecodeError::none) {

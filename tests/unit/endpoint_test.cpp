@@ -24,10 +24,10 @@ class Client {
     while (flow_->poll_event()) {
     }
     flow_->on_path_connected(id, now);
-    std::vector<wire::OutFrame> out;
-    EXPECT_TRUE(flow_->poll_transmit(id, now, 64 * 1024, out));
+    wire::TransmitBatch out(64 * 1024);
+    EXPECT_TRUE(flow_->poll_transmit(id, now, out));
     wire::Frame first;
-    EXPECT_EQ(wire::decode(out.at(0).header_bytes(), first).error, wire::DecodeError::none);
+    EXPECT_EQ(wire::decode(out.frames()[0].header_bytes(), first).error, wire::DecodeError::none);
     return first;
   }
   // The server flow's OPEN_ACK reaches the client on path 1, and the client's PROOF the server.
@@ -50,9 +50,9 @@ class Client {
     deliver(*flow_, path, server, server_path, now);
   }
   static void deliver(Flow& from, PathId from_path, Flow& to, PathId to_path, Time now) {
-    std::vector<wire::OutFrame> out;
-    ASSERT_TRUE(from.poll_transmit(from_path, now, 64 * 1024, out));
-    for (const auto& f : out) {
+    wire::TransmitBatch out(64 * 1024);
+    ASSERT_TRUE(from.poll_transmit(from_path, now, out));
+    for (const auto& f : out.frames()) {
       wire::Frame frame;
       ASSERT_EQ(wire::decode(f.header_bytes(), frame).error, wire::DecodeError::none);
       to.on_frame(to_path, frame, {}, now);

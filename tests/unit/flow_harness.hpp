@@ -142,8 +142,7 @@ class FlowPair {
   }
 
   // Frames arrive after the path's latency plus jitter, never overtaking each other.
-  void encode_into(core::PathId id, const std::vector<wire::OutFrame>& frames,
-                   std::deque<Packet>& q) {
+  void encode_into(core::PathId id, const wire::TransmitBatch& frames, std::deque<Packet>& q) {
     const PathProfile& profile = profiles_[id];
     core::Duration jitter{};
     if (profile.jitter > core::Duration::zero()) {
@@ -153,7 +152,7 @@ class FlowPair {
     }
     core::Time at = now_ + profile.latency + jitter;
     if (!q.empty()) at = std::max(at, q.back().at);
-    for (const auto& f : frames) {
+    for (const auto& f : frames.frames()) {
       std::vector<wire::Byte> bytes(f.header_bytes().begin(), f.header_bytes().end());
       bytes.insert(bytes.end(), f.payload.bytes().begin(), f.payload.bytes().end());
       q.push_back(Packet{at, std::move(bytes)});
@@ -223,19 +222,19 @@ class FlowPair {
     if (server_ && server_running()) progress |= drain_server_events();
     for (auto& [id, l] : links_) {
       if (!l.connected) continue;
-      std::vector<wire::OutFrame> out;
       // Like a carrier whose socket is always writable: it pulls whenever it is idle, asked
       // or not (the core learns from an empty pull that the path's carrier is idle).
-      if (client_->poll_transmit(id, now_, poll_bytes_, out)) {
+      out_.reset(poll_bytes_);
+      if (client_->poll_transmit(id, now_, out_)) {
         progress = true;
-        if (!l.blackholed) encode_into(id, out, l.to_server);
+        if (!l.blackholed) encode_into(id, out_, l.to_server);
       }
-      out.clear();
+      out_.reset(poll_bytes_);
       if (server_ && server_running() && l.server_attached &&
           server_->wants_transmit(l.server_path) &&
-          server_->poll_transmit(l.server_path, now_, poll_bytes_, out)) {
+          server_->poll_transmit(l.server_path, now_, out_)) {
         progress = true;
-        if (!l.blackholed) encode_into(id, out, l.to_client);
+        if (!l.blackholed) encode_into(id, out_, l.to_client);
       }
       while (server_running() && !l.to_server.empty() && l.to_server.front().at <= now_ &&
              l.connected) {
@@ -283,7 +282,9 @@ class FlowPair {
         }
         wire::OutFrame out;
         out.header_size = static_cast<std::uint8_t>(wire::encode(wire::Frame{0, *ack}, out.header));
-        encode_into(id, {out}, l.to_client);
+        wire::TransmitBatch answer;
+        answer.push(std::move(out));
+        encode_into(id, answer, l.to_client);
         l.close_when_drained = true;
       } else if (open != nullptr) {
         wire::Status status;
@@ -314,6 +315,7 @@ class FlowPair {
   std::unique_ptr<core::Flow> client_, server_;
   std::map<core::PathId, Link> links_;
   std::map<core::PathId, PathProfile> profiles_;
+  wire::TransmitBatch out_;  // reused for every pull, as a carrier does
   std::size_t poll_bytes_ = 1 << 20;
   core::Time server_stalled_until_{};
   std::uint64_t rng_ = 42;

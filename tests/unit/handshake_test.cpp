@@ -15,10 +15,10 @@ const Time t0{std::chrono::seconds(1000)};
 
 // Everything `flow` sends on `path` now, decoded (control frames only: no DATA payloads).
 std::vector<wire::Frame> pull(Flow& flow, PathId path, Time now) {
-  std::vector<wire::OutFrame> out;
-  flow.poll_transmit(path, now, 1 << 20, out);
+  wire::TransmitBatch out(1 << 20);
+  flow.poll_transmit(path, now, out);
   std::vector<wire::Frame> frames;
-  for (const auto& o : out) {
+  for (const auto& o : out.frames()) {
     std::vector<wire::Byte> bytes(o.header_bytes().begin(), o.header_bytes().end());
     bytes.insert(bytes.end(), o.payload.bytes().begin(), o.payload.bytes().end());
     wire::Frame f;

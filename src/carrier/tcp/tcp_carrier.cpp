@@ -292,13 +292,13 @@ void TcpCarrier::do_write() {
     do_close();
     return;
   }
-  out_.clear();
-  (void)handler->pull(out_, options_.max_write_bytes);
+  out_.reset(options_.max_write_bytes);
+  (void)handler->pull(out_);
   handler.reset();
 
   buffers_.clear();
   std::size_t total = 0;
-  for (const wire::OutFrame& f : out_) {
+  for (const wire::OutFrame& f : out_.frames()) {
     if (f.header_size > 0) buffers_.emplace_back(f.header.data(), f.header_size);
     if (!f.payload.empty()) buffers_.emplace_back(f.payload.data(), f.payload.size());
     total += f.size();
@@ -309,7 +309,7 @@ void TcpCarrier::do_write() {
     return;
   }
   write_in_flight_ = true;
-  counters_.frames_written.fetch_add(out_.size(), std::memory_order_relaxed);
+  counters_.frames_written.fetch_add(out_.frame_count(), std::memory_order_relaxed);
   // A span, not the vector: asio copies the buffer sequence into its operation.
   // asio's transfer_all() caps every sendmsg at 64 KiB; hand the kernel the whole gather.
   auto whole_gather = [](const std::error_code& ec, std::size_t) -> std::size_t {

@@ -42,9 +42,10 @@
 // Slice of it lives: a trailing partial frame is carried into a fresh block (or, once no Slice
 // of the old block remains, the old block is reused).
 //
-// Writing. Pull model: with no write in flight the carrier calls pull(out, max_write_bytes) and
-// writes everything pulled in one gathered write (headers and payload slices, no copy), then
-// pulls again; when pull yields nothing the writer idles until kick().
+// Writing. Pull model: with no write in flight the carrier resets its TransmitBatch (reused
+// storage, so a write allocates nothing) to max_write_bytes, calls pull(batch) and writes
+// everything pulled in one gathered write (headers and payload slices, no copy), then pulls
+// again; when pull yields nothing the writer idles until kick().
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -76,7 +77,8 @@ struct TcpOptions {
   // Size of a read block (frames are decoded in place; DATA payloads reference the block).
   // A block is always at least as large as the frame being assembled.
   std::size_t read_block_size = 256 * 1024;
-  // `max_bytes` passed to CarrierHandler::pull; everything pulled goes out in one gathered write.
+  // The room of the batch passed to CarrierHandler::pull; everything pulled goes out in one
+  // gathered write.
   std::size_t max_write_bytes = 256 * 1024;
   // Largest frame body accepted from the peer (a larger length is protocol_error/too_long).
   std::size_t max_frame_body = wire::kDefaultMaxBody;
@@ -166,7 +168,7 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
   bool write_in_flight_ = false;
-  std::vector<wire::OutFrame> out_;
+  wire::TransmitBatch out_;
   std::vector<asio::const_buffer> buffers_;
 };
 

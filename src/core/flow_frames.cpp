@@ -1,0 +1,185 @@
+// Flow::Impl: frames from the peer, DATA and FIN out, and mode switches.
+#include <algorithm>
+
+#include "core/flow_impl.hpp"
+
+namespace rendr::core {
+
+void Flow::Impl::handle_data(Path& p, const wire::Data& d, const wire::Slice& backing, Time now) {
+  p.stats.bytes_received += d.payload.size();
+  p.ack_owed = true;
+  last_data = now;
+  const std::uint64_t end = d.offset + d.payload.size();
+  // In race and bond DATA arrives on every path by design: following it would flap.
+  if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
+      peer_follow.should_follow(PeerFollow::Signal::data, p.id, active, end > peer_data_end_seen)) {
+    set_active(p.id, MigrateCause::follow_peer, now);
+  }
+  peer_data_end_seen = std::max(peer_data_end_seen, end);
+  if (payload->on_data(d, backing, counters, now)) signal_readable();
+}
+
+void Flow::Impl::handle_ack(Path& p, const wire::Ack& a, std::uint8_t flags, Time now) {
+  // A copy says nothing about the peer's active path; nor may it take the advance from the
+  // ACK that does.
+  if ((flags & wire::Ack::kFlagCopy) == 0) {
+    if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
+        peer_follow.should_follow(PeerFollow::Signal::ack, p.id, active,
+                                  a.delivered > peer_ack_seen)) {
+      set_active(p.id, MigrateCause::follow_peer, now);
+    }
+    peer_ack_seen = std::max(peer_ack_seen, a.delivered);
+  }
+  if (!payload->on_ack(a)) {
+    ++counters.protocol_errors;
+    return;
+  }
+  acknowledged(now);
+  maybe_finish(now);
+}
+
+void Flow::Impl::acknowledge(std::uint64_t delivered, Time now) {
+  if (payload->release_to(delivered)) acknowledged(now);
+}
+
+void Flow::Impl::acknowledged(Time now) {
+  const std::uint64_t base = payload->acked();
+  if (base == counters.bytes_acked) return;
+  counters.bytes_acked = base;
+  for (auto& [id, p] : paths)
+    p.flight.on_acked(base, now);
+  advance_probe(now);
+  signal_writable_if_room();
+}
+
+void Flow::Impl::handle_fin(Path& p, const wire::Fin& f, Time now) {
+  p.ack_owed = true;  // ack-eliciting: answered on this path too, as DATA is (ack_owed)
+  if (payload->on_fin(f.final_offset, counters, now)) signal_readable();
+}
+
+void Flow::Impl::handle_ping(Path& p, const wire::Ping& ping) {
+  p.control.owe(Control::pong);
+  p.pong = wire::Pong{ping.id, ping.timestamp};
+}
+
+void Flow::Impl::handle_pong(Path& p, const wire::Pong& pong, Time now) {
+  if (!liveness.on_pong(p, pong, now)) return;
+  if (p.id == active && probe_ping_sent) end_probe();
+  advance_probe(now);  // a loaded PING was out when the flight drained
+  evaluate_quality(now);
+}
+
+void Flow::Impl::enter_mode(Mode next) {
+  if (next == mode) return;
+  const Mode previous = mode;
+  mode = next;
+  ++counters.mode_switches;
+  quality.reset();
+  end_probe();
+  for (auto& [id, p] : paths)
+    p.bond_skipping = false;
+  scheduler().on_enter(previous);
+}
+
+void Flow::Impl::handle_mode(Path& p, const wire::Mode& frame) {
+  const Mode wanted = from_wire(frame.mode);
+  switch (mode_sync.receive(frame.seq)) {
+    case ModeSync::Received::next:
+      if (mode_switch_legal(mode, wanted)) {
+        apply_peer_mode(wanted);
+      } else {
+        ++counters.protocol_errors;  // ignored; our answer tells the peer the mode we keep
+      }
+      p.control.owe(Control::mode_answer);
+      break;
+    case ModeSync::Received::skipping:
+      apply_peer_mode(wanted);
+      p.control.owe(Control::mode_answer);
+      break;
+    case ModeSync::Received::repeat:
+      p.control.owe(Control::mode_answer);
+      break;
+    case ModeSync::Received::confirm:
+      // Crossing announcements with the same seq: the client's mode wins.
+      if (role == Role::server && wanted != mode) {
+        apply_peer_mode(wanted);
+        p.control.owe(Control::mode_answer);
+      }
+      break;
+    case ModeSync::Received::stale:
+      break;
+  }
+}
+
+void Flow::Impl::apply_peer_mode(Mode wanted) {
+  if (wanted == mode) return;
+  enter_mode(wanted);
+  Event e{Event::Kind::mode_changed};
+  e.mode = wanted;
+  events.push_back(e);
+}
+
+std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
+  wire::Slice slice = payload->frame_payload(from, to, config.max_data_payload);
+  const std::uint64_t end = from + slice.size();
+  OutFrame o;
+  o.header_size = static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
+  o.payload = std::move(slice);
+  b.path.stats.bytes_sent += o.payload.size();
+  ++b.path.stats.frames_sent;
+  b.path.transport->on_sent(o.size(), true, b.now);
+  b.out.push(std::move(o));
+  liveness.sent_eliciting(b.path, b.now);
+  b.path.data_sent_end = std::max(b.path.data_sent_end, end);
+  b.path.flight.on_sent(from, end, b.now);
+  return end;
+}
+
+void Flow::Impl::push_fin(Batch& b) {
+  push_control(b.path, wire::Frame{0, wire::Fin{*payload->fin_offset()}}, true, b.now, b.out);
+  b.path.fin_sent = true;
+}
+
+void Flow::Impl::push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now,
+                              TransmitBatch& out) {
+  OutFrame o = encode_control(frame);
+  p.transport->on_sent(o.size(), eliciting, now);
+  out.push(std::move(o));
+  ++p.stats.frames_sent;
+  if (eliciting) liveness.sent_eliciting(p, now);
+}
+
+void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
+  if (p.control.take(Control::pong)) push_control(p, wire::Frame{0, p.pong}, false, now, out);
+  const bool acks_here = carries_acks(p.id);
+  if ((payload->ack_pending() && acks_here) || p.control.owes(Control::ack_copy)) {
+    const bool flow_ack = payload->ack_pending() && acks_here;  // not just a copy
+    const wire::Ack ack = payload->make_ack();
+    // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
+    push_control(p, wire::Frame{acks_here ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false,
+                 now, out);
+    payload->ack_sent(ack, flow_ack);
+    p.ack_owed = false;
+    p.control.drop(Control::ack_copy);
+    if (flow_ack) {
+      // Race: ACKs go on every path, so a dead path never holds back the sender's window.
+      for (auto& [qid, q] : paths) {
+        if (qid != p.id && (q.ack_owed || mode == Mode::race) && q.state == PathState::up)
+          q.control.owe(Control::ack_copy);
+      }
+    }
+    maybe_finish(now);  // this may have been the ACK that makes us done
+  }
+  if (done_notice_pending && acks_here) {
+    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false, now, out);
+    done_notice_pending = false;
+  }
+  const bool announcement = p.control.take(Control::mode_announce);
+  if (p.control.take(Control::mode_answer) || announcement)
+    push_control(p, wire::Frame{0, wire::Mode{mode_sync.seq(), to_wire(mode)}}, announcement, now,
+                 out);
+  if (p.control.take(Control::ping))
+    push_control(p, wire::Frame{0, liveness.make_ping(p, now)}, true, now, out);
+}
+
+}  // namespace rendr::core

@@ -1,0 +1,287 @@
+// The handshake (docs/protocol.md §2, docs/design.md "Handshake and attach security"): a
+// flow's creation on both ends, OPEN/OPEN_ACK and JOIN/JOIN_ACK, and the client's PROOF of the
+// flow key, which the server waits for before a path carries anything.
+#include <algorithm>
+#include <array>
+
+#include "core/flow.hpp"
+#include "core/flow_impl.hpp"
+
+namespace rendr::core {
+
+// ---------------------------------------------------------------------------------------------
+// Construction.
+
+Flow::Flow(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Flow::~Flow() = default;
+
+std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
+  auto impl = std::make_unique<Impl>(config, Role::client);
+  crypto::random_bytes(impl->flow_id);
+  crypto::random_bytes(impl->client_nonce);
+  impl->state = FlowState::opening;
+  impl->authenticated = true;  // the client checks the server's key confirmation instead
+  impl->no_path_since = now;
+  impl->last_data = now;  // a new flow is not idle yet
+  return std::unique_ptr<Flow>(new Flow(std::move(impl)));
+}
+
+std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Open& open,
+                                        PathId first_path, Time now, wire::Status& status) {
+  if (open.version != wire::kVersion) {
+    status = wire::Status::version;
+    return nullptr;
+  }
+  if (open.kind != wire::StreamKind::stream || first_path == kNoPath) {
+    status = wire::Status::bad_request;
+    return nullptr;
+  }
+  FlowConfig c = config;
+  c.mode = from_wire(open.mode);
+  auto impl = std::make_unique<Impl>(c, Role::server);
+  std::array<wire::Byte, 32> shared{};
+  if (!impl->key_pair.agree(open.key_share, shared)) {
+    status = wire::Status::bad_request;
+    return nullptr;
+  }
+  impl->flow_id = open.flow_id;
+  impl->client_nonce = open.nonce;
+  crypto::random_bytes(impl->server_nonce);
+  impl->key =
+      crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
+  impl->payload->raise_peer_limit(open.window);
+  impl->state = FlowState::opening;  // until the client's PROOF
+  impl->authentication_deadline = now + c.handshake_timeout;
+  impl->last_data = now;  // a new flow is not idle yet
+  impl->open = open;
+  // Fixed now, so a repeated OPEN gets exactly what the first path gets.
+  wire::OpenAck& ack = impl->open_ack;
+  ack.status = wire::Status::ok;
+  ack.window = impl->payload->open_window();
+  ack.key_share = impl->key_pair.public_key();
+  ack.nonce = impl->server_nonce;
+  ack.confirm =
+      crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
+  Path& p = impl->paths[first_path];
+  p.id = first_path;
+  p.state = PathState::handshaking;
+  p.handshake = HandshakeStep::open_proof_awaited;
+  p.handshake_sent = now;
+  p.control.owe(Control::open_ack);
+  status = wire::Status::ok;
+  return std::unique_ptr<Flow>(new Flow(std::move(impl)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server: repeated OPENs and JOINs.
+
+std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& open, Time now) {
+  Impl& m = *impl_;
+  if (m.role != Role::server || m.finished() || !m.open) return std::nullopt;
+  wire::Open same_path = open;
+  same_path.path_id = m.open->path_id;
+  if (!(same_path == *m.open)) return std::nullopt;
+  if (!m.authenticated)
+    m.authentication_deadline =
+        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
+  return m.open_ack;
+}
+
+JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
+  Impl& m = *impl_;
+  if (m.role != Role::server || m.finished()) return {wire::Status::unknown_flow};
+  if (join.version != wire::kVersion) return {wire::Status::version};
+  if (join.path_id == kNoPath || join.path_id >= kFirstProvisionalPath)
+    return {wire::Status::bad_request};
+  const wire::Mac expected =
+      crypto::join_mac(m.key, m.flow_id, join.path_id, join.counter, join.nonce);
+  if (!crypto::equal(expected, join.mac)) {
+    ++m.counters.joins_rejected;
+    return {wire::Status::bad_proof};
+  }
+  if (!m.join_replay.accept(join.counter)) {
+    ++m.counters.joins_rejected;
+    return {wire::Status::replayed};
+  }
+  // The MAC may be a recording of a JOIN this server never processed: the path waits for a
+  // PROOF over a fresh challenge before it may carry or replace anything.
+  const PathId id = m.next_provisional++;
+  if (m.next_provisional == 0) m.next_provisional = kFirstProvisionalPath;
+  Path& p = m.paths[id];
+  p = Path{};
+  p.id = id;
+  p.state = PathState::handshaking;
+  p.handshake = HandshakeStep::join_proof_awaited;
+  p.handshake_sent = now;
+  p.joins_as = static_cast<PathId>(join.path_id);
+  p.control.owe(Control::join_ack);
+  p.join_counter = join.counter;
+  p.join_nonce = join.nonce;
+  crypto::random_bytes(p.join_challenge);
+  if (!m.authenticated)
+    m.authentication_deadline =
+        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
+  return {wire::Status::ok, id};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames: handshake answers in, handshake frames out.
+
+void Flow::Impl::handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
+  if (role != Role::client || state != FlowState::opening || !p.handshake_in_flight()) {
+    ++counters.protocol_errors;
+    path_down(p, DownCause::protocol_error, now, true);
+    return;
+  }
+  std::array<wire::Byte, 32> shared{};
+  if (a.status != wire::Status::ok || !key_pair.agree(a.key_share, shared)) {
+    fail(FlowError::handshake_failed, now);
+    return;
+  }
+  server_nonce = a.nonce;
+  key = crypto::derive_flow_key(shared, config.psk, client_nonce, server_nonce, flow_id);
+  if (!crypto::equal(a.confirm,
+                     crypto::open_ack_confirm(key, flow_id, client_nonce, server_nonce))) {
+    // The server derived another key: with X25519 done right, only another PSK does that.
+    fail(FlowError::authentication_failed, now);
+    return;
+  }
+  payload->raise_peer_limit(a.window);
+  p.handshake = HandshakeStep::none;
+  p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
+  p.control.owe(Control::proof);
+  p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
+  state = FlowState::established;
+  path_up(p, now);
+  emit(Event::Kind::established);
+  signal_writable();
+  // Paths that connected while OPEN was in flight may now JOIN.
+  for (auto& [id, q] : paths) {
+    if (q.state == PathState::handshaking && !q.handshake_in_flight() &&
+        q.handshake != HandshakeStep::open_queued)
+      q.handshake = HandshakeStep::join_queued;
+  }
+}
+
+void Flow::Impl::handle_join_ack(Path& p, const wire::JoinAck& a, Time now) {
+  if (role != Role::client || !p.handshake_in_flight()) {
+    ++counters.protocol_errors;
+    path_down(p, DownCause::protocol_error, now, true);
+    return;
+  }
+  const wire::Mac expected = crypto::join_ack_mac(key, flow_id, p.id, p.join_counter, p.join_nonce,
+                                                  a.status, a.delivered, a.challenge);
+  if (a.status != wire::Status::ok || !crypto::equal(a.mac, expected)) {
+    ++counters.joins_rejected;
+    path_down(p, DownCause::protocol_error, now, true);
+    return;
+  }
+  p.handshake = HandshakeStep::none;
+  p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
+  p.control.owe(Control::proof);
+  p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
+  ++counters.joins_accepted;
+  if (a.delivered <= payload->next_new()) acknowledge(a.delivered, now);
+  path_up(p, now);
+}
+
+void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time now) {
+  const auto* proof = std::get_if<wire::Proof>(&frame.body);
+  const bool after_open = p.handshake == HandshakeStep::open_proof_awaited;
+  const wire::Mac expected = after_open
+                                 ? crypto::open_proof(key, flow_id, client_nonce, server_nonce)
+                                 : crypto::join_proof(key, flow_id, p.joins_as, p.join_counter,
+                                                      p.join_nonce, p.join_challenge);
+  if (proof == nullptr || !crypto::equal(proof->mac, expected)) {
+    refuse_proof(p, now);
+    return;
+  }
+  if (!authenticated) {
+    authenticated = true;
+    state = FlowState::established;
+    emit(Event::Kind::authenticated);
+  }
+  if (after_open) {
+    p.handshake = HandshakeStep::none;
+    path_up(p, now);
+  } else {
+    attach_joined(p, now);
+  }
+}
+
+void Flow::Impl::refuse_proof(Path& p, Time now) {
+  emit(Event::Kind::authentication_failed, p.id);
+  if (p.handshake == HandshakeStep::open_proof_awaited) {
+    fail(FlowError::authentication_failed, now);
+    return;
+  }
+  ++counters.joins_rejected;
+  path_down(p, DownCause::protocol_error, now, true);
+}
+
+void Flow::Impl::attach_joined(Path& provisional, Time now) {
+  const PathId id = provisional.joins_as;
+  const PathId provisional_id = provisional.id;
+  const PathStats stats = provisional.stats;
+  paths.erase(provisional_id);
+  if (Path* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
+  Path& p = paths[id];
+  p = Path{};
+  p.id = id;
+  p.stats = stats;
+  ++counters.joins_accepted;
+  events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
+  path_up(p, now);
+}
+
+bool Flow::Impl::write_handshake(Path& p, Time now, TransmitBatch& out) {
+  if (p.handshake == HandshakeStep::open_queued) {
+    if (!open) {
+      wire::Open first;
+      first.flow_id = flow_id;
+      first.mode = to_wire(mode);
+      first.window = payload->received_limit();
+      first.key_share = key_pair.public_key();
+      first.nonce = client_nonce;
+      open = first;
+    }
+    wire::Open on_path = *open;
+    on_path.path_id = p.id;
+    push_control(p, wire::Frame{0, on_path}, false, now, out);
+    p.handshake = HandshakeStep::open_sent;
+    p.handshake_sent = now;
+    return true;
+  }
+  if (p.handshake == HandshakeStep::join_queued && state != FlowState::opening && !finished()) {
+    wire::Join join;
+    join.flow_id = flow_id;
+    join.path_id = p.id;
+    join.counter = next_join_counter++;
+    crypto::random_bytes(join.nonce);
+    join.mac = crypto::join_mac(key, flow_id, p.id, join.counter, join.nonce);
+    p.join_counter = join.counter;
+    p.join_nonce = join.nonce;
+    push_control(p, wire::Frame{0, join}, false, now, out);
+    p.handshake = HandshakeStep::join_sent;
+    p.handshake_sent = now;
+    return true;
+  }
+  if (p.control.take(Control::proof))
+    push_control(p, wire::Frame{0, wire::Proof{p.proof}}, false, now, out);
+  if (p.control.take(Control::open_ack)) {
+    payload->advertised(open_ack.window);
+    push_control(p, wire::Frame{0, open_ack}, false, now, out);
+  }
+  if (p.control.take(Control::join_ack)) {
+    wire::JoinAck ack;
+    ack.status = wire::Status::ok;
+    ack.delivered = payload->delivered();
+    ack.challenge = p.join_challenge;
+    ack.mac = crypto::join_ack_mac(key, flow_id, p.joins_as, p.join_counter, p.join_nonce,
+                                   ack.status, ack.delivered, ack.challenge);
+    push_control(p, wire::Frame{0, ack}, false, now, out);
+  }
+  return false;
+}
+
+}  // namespace rendr::core

@@ -1,0 +1,118 @@
+#include "core/liveness.hpp"
+
+#include <algorithm>
+
+namespace rendr::core {
+
+std::uint64_t ticks(Time t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+Duration Liveness::deadline(const Path& p) const {
+  // Without a sample (a server path just joined) the RTT may be anything: allow what a
+  // handshake is allowed, or a long path would be declared dead before its first answer.
+  Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config_.max_ack_delay
+                                  : config_.handshake_timeout;
+  const Duration floor = mode_ == Mode::race ? std::max(config_.dead_floor, config_.race_dead_floor)
+                                             : config_.dead_floor;
+  return std::clamp(d, floor, std::max(floor, config_.dead_cap));
+}
+
+Duration Liveness::uncorroborated_deadline(const Path& p) const {
+  return std::max(deadline(p), config_.silent_peer_grace);
+}
+
+// Hearing anything restarts the silence clock. It stops only when nothing sent on the path
+// still waits for an answer: clearing it while a PING is outstanding would leave a path whose
+// PONG was lost undetectable, since no new PING goes out while one is outstanding.
+void Liveness::heard(Path& p, bool outstanding, PathTable& paths, Time now) {
+  p.last_heard = now;
+  p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
+  for (const auto& [id, q] : paths) {
+    if (q.silence == SilenceStep::suspect)
+      recheck_ = now;  // the peer is alive: a suspect path is dead
+  }
+}
+
+// Whether the peer was heard on another up path in the second half of `p`'s silence, after
+// the corroborating pings went out (or `p` is alone, so nothing can tell a dead path from a
+// stalled peer). Frames already in flight when the peer stalled arrive within one one-way
+// delay, less than half the deadline (at least srtt), so they do not count.
+bool Liveness::peer_heard_elsewhere(const Path& p, const PathTable& paths) const {
+  const Time since = *p.unanswered_since + deadline(p) / 2;
+  bool others = false;
+  for (const auto& [id, q] : paths) {
+    if (&q == &p || q.state != PathState::up) continue;
+    others = true;
+    if (q.last_heard > since) return true;
+  }
+  return !others;
+}
+
+void Liveness::seek_corroboration(Path& p, PathTable& paths) {
+  p.silence = SilenceStep::corroborating;
+  for (auto& [id, q] : paths) {
+    if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.control.owe(Control::ping);
+  }
+}
+
+bool Liveness::dead(Path& p, PathTable& paths, bool awaits_answer, Time now) {
+  if (!p.unanswered_since) return false;
+  if (p.last_heard >= *p.unanswered_since && !awaits_answer) {
+    // The silence began at an answer, while more was outstanding, and that has since been
+    // acknowledged on another path (a bond FIN or DATA whose copy ACK here came too early to
+    // cover it): nothing here awaits an answer any more.
+    p.restart_silence(std::nullopt);
+    return false;
+  }
+  const Duration silent = now - *p.unanswered_since;
+  const Duration limit = deadline(p);
+  if (p.silence == SilenceStep::early && silent >= limit / 2) seek_corroboration(p, paths);
+  if (silent < limit) return false;
+  if (peer_heard_elsewhere(p, paths) || silent >= uncorroborated_deadline(p)) return true;
+  p.silence = SilenceStep::suspect;
+  return false;
+}
+
+void Liveness::schedule_ping(Path& p, Duration interval, Time now) {
+  if (p.ping_outstanding || p.control.owes(Control::ping) || now < p.next_ping) return;
+  p.control.owe(Control::ping);
+  p.next_ping = now + interval;
+}
+
+wire::Ping Liveness::make_ping(Path& p, Time now) {
+  p.ping_outstanding = true;
+  p.ping_loaded = p.flight.bytes() > kUnloadedProbeBytes;
+  p.ping_received_mark = p.stats.bytes_received;
+  p.ping_id += 1;
+  return wire::Ping{p.ping_id, ticks(now)};
+}
+
+bool Liveness::on_pong(Path& p, const wire::Pong& pong, Time now) {
+  if (!p.ping_outstanding || pong.id != p.ping_id) return false;
+  p.ping_outstanding = false;
+  const std::uint64_t sent = pong.timestamp;
+  const std::uint64_t t = ticks(now);
+  const bool loaded =
+      p.ping_loaded || p.stats.bytes_received - p.ping_received_mark > kUnloadedProbeBytes;
+  if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now, !loaded);
+  return true;
+}
+
+std::optional<Time> Liveness::next_deadline(const Path& p) const {
+  std::optional<Time> t;
+  auto consider = [&](Time x) {
+    if (!t || x < *t) t = x;
+  };
+  if (p.unanswered_since) {
+    const Duration limit = deadline(p);
+    if (p.silence == SilenceStep::early) consider(*p.unanswered_since + limit / 2);
+    consider(*p.unanswered_since +
+             (p.silence == SilenceStep::suspect ? uncorroborated_deadline(p) : limit));
+  }
+  if (!p.ping_outstanding && !p.control.owes(Control::ping)) consider(p.next_ping);
+  return t;
+}
+
+}  // namespace rendr::core

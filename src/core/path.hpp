@@ -1,0 +1,114 @@
+#pragma once
+// One path of a flow as the core sees it: its state, handshake progress, liveness, what it
+// carries and how the schedulers treat it.
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "core/control_queue.hpp"
+#include "core/path_flight.hpp"
+#include "core/rtt.hpp"
+#include "core/stats.hpp"
+#include "core/transport.hpp"
+#include "core/types.hpp"
+#include "wire/frame.hpp"
+
+namespace rendr::core {
+
+// How far the judgement of an up path's silence has gone (core/liveness.hpp). Silence past
+// the deadline is death only if the peer has been heard on another path since (it is alive;
+// this path is not). A peer silent on every path may only be starved of CPU, so then death
+// waits for silent_peer_grace. Halfway to the deadline the other paths are pinged, so that an
+// alive peer has answered somewhere by then.
+enum class SilenceStep : std::uint8_t {
+  early,          // less than half the deadline (or nothing awaits an answer)
+  corroborating,  // past half the deadline: the other up paths were pinged
+  suspect,        // past the deadline, but the peer is silent everywhere
+};
+
+// Where a path in PathState::handshaking stands (none in every other state).
+enum class HandshakeStep : std::uint8_t {
+  none,
+  // Client.
+  awaiting_open,  // connected while another path carries the flow's OPEN; JOINs after OPEN_ACK
+  open_queued,    // the OPEN goes out on this path
+  open_sent,      // OPEN sent, waiting for OPEN_ACK
+  join_queued,    // the JOIN goes out on this path (the flow is established)
+  join_sent,      // JOIN sent, waiting for JOIN_ACK
+  // Server: the path carries nothing until the client's PROOF of the flow key arrives on it.
+  open_proof_awaited,  // the flow's first path (after the OPEN)
+  join_proof_awaited,  // a provisional path after a JOIN for `joins_as`, challenged; it
+                       // replaces nothing until its PROOF attaches it
+};
+
+struct Path {
+  PathId id = kNoPath;
+  PathState state = PathState::idle;
+  HandshakeStep handshake = HandshakeStep::none;
+  ControlQueue control;  // control frames owed on this path
+  // Reliable (the carrier repairs loss) for every path today; see core/transport.hpp.
+  std::unique_ptr<PathTransport> transport = std::make_unique<ReliableTransport>();
+
+  // Client: dialing and handshake.
+  Time next_dial{};
+  Duration backoff{};
+  Time handshake_sent{};
+  std::uint64_t join_counter = 0;
+  wire::Nonce join_nonce{};
+  // Client: the PROOF of the flow key (Control::proof), sent first on this path once the
+  // OPEN_ACK or JOIN_ACK on it verified.
+  wire::Mac proof{};
+  // Server, HandshakeStep::join_proof_awaited: the path id the JOIN asked for, and the fresh
+  // challenge its JOIN_ACK carries.
+  PathId joins_as = kNoPath;
+  wire::Nonce join_challenge{};
+  bool handshake_in_flight() const {
+    return handshake == HandshakeStep::open_sent || handshake == HandshakeStep::join_sent;
+  }
+
+  // Liveness.
+  Time last_heard{};
+  std::optional<Time> unanswered_since;  // first ack-eliciting send not yet followed by input
+  SilenceStep silence = SilenceStep::early;
+  // A new silence (or none): the judgement of the previous one no longer applies.
+  void restart_silence(std::optional<Time> since) {
+    unanswered_since = since;
+    silence = SilenceStep::early;
+  }
+  Time next_ping{};
+  bool ping_outstanding = false;
+  std::uint64_t ping_id = 0;
+  // DATA arrived here while another path carries the flow's ACKs. The peer judges this path's
+  // liveness by answers on it, so the next ACK is copied here too (Control::ack_copy) —
+  // otherwise a path just migrated away from would look silent and be declared dead.
+  bool ack_owed = false;
+  wire::Pong pong{};  // sent with Control::pong
+  RttEstimator rtt;
+
+  // Data carried, to decide whether its death needs a replay.
+  std::uint64_t data_sent_end = 0;
+  bool fin_sent = false;
+  PathFlight flight;  // unacknowledged ranges sent here, delivery rate
+  // Whether the outstanding PING has bulk data queued around it (see RttEstimator): our own
+  // in flight when it left, and what the peer sent us on this path while it was out.
+  bool ping_loaded = false;
+  std::uint64_t ping_received_mark = 0;
+
+  // Scheduling.
+  std::uint32_t weight = 1;       // bond
+  std::uint64_t send_cursor = 0;  // race: next offset to send here (at least the acked offset)
+  // Bond: passed over since it last was admitted; one stuck skip is counted per episode.
+  // Mutable because wants_transmit (const) is where the scheduler usually decides.
+  mutable bool bond_skipping = false;
+  // Bond shares (bond_share_admits): bytes this path may still send in the current round, and
+  // whether its carrier is idle (its last pull got no DATA; the next kick makes it pull).
+  std::int64_t bond_credit = 0;
+  bool bond_idle = false;
+
+  PathStats stats;
+};
+
+// A flow's paths by id (ordered: every "first" or "lowest" choice is by id).
+using PathTable = std::map<PathId, Path>;
+
+}  // namespace rendr::core
