@@ -14,11 +14,17 @@
 // Any violation aborts. Built with clang -fsanitize=fuzzer (target flow_fuzz) and, without
 // libFuzzer, into flow_fuzz_replay (replay_main.cpp).
 //
-// core::Endpoint hook: first frames on a connection the server flow has not attached are
-// routed by route_first_frame() below (the listener's rules, as in tests/unit/flow_harness.hpp).
-// When core::Endpoint (src/core/endpoint.hpp) is merged, route_first_frame() hands the frame to
-// the Endpoint instead and the Endpoint's limits and counters join the invariants (accepted
-// flows <= limit, half-open <= limit, no flow before a valid OPEN).
+// The server side is a listener around the real core::Endpoint (small limits, so the fuzzer
+// reaches them): the client's connections are announced to it when they connect, and every
+// first frame on a connection the server flow has not attached (the client's OPEN and JOINs,
+// and hostile OPENs, JOINs and garbage on any path) goes through Endpoint::on_first_frame.
+// Flows a hostile OPEN creates are strangers: held, reported pathless at once, evicted or dropped
+// by the endpoint. An empty injection towards the server is a stranger's connection that stays
+// silent (a half-open flood). After every step the endpoint is checked too:
+//   - gauges within their limits (half-open, live flows, unaccepted flows), live flows equal to
+//     the flows held, counters never decrease;
+//   - the client's OPEN is never refused or dropped, and its flow is never dropped or evicted
+//     while it has a path.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -27,8 +33,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
+#include "core/endpoint.hpp"
 #include "core/flow.hpp"
 #include "flow_fuzz_script.hpp"
 #include "wire/frame.hpp"
@@ -71,7 +79,22 @@ struct Connection {
   // (Event::path_joined).
   PathId server_path = core::kNoPath;
   std::array<std::deque<std::vector<Byte>>, 2> to;  // indexed by the receiving side
+  // The endpoint's id while the server waits for its first frame (later frames on a connection
+  // the server did not attach are ignored, as on a connection the listener closed).
+  std::optional<core::ConnectionId> half_open;
 };
+
+// The endpoint's limits here: small, so that floods of a few frames reach them.
+core::EndpointLimits fuzz_limits() {
+  core::EndpointLimits l;
+  l.max_half_open = 4;
+  l.first_frame_timeout = 2s;
+  l.max_flows = 2;
+  l.max_unaccepted = 2;
+  l.max_paths_per_flow = 4;
+  l.abandoned_flow_timeout = 3s;
+  return l;
+}
 
 struct App {
   std::uint64_t written = 0;
@@ -83,7 +106,8 @@ struct App {
 
 class World {
  public:
-  explicit World(const core::FlowConfig& config) : config_(config) {
+  explicit World(const core::FlowConfig& config)
+      : config_(config), endpoint_(config_, fuzz_limits()) {
     client_ = Flow::make_client(config_, now_);
     client_->add_path(now_);
   }
@@ -92,7 +116,9 @@ class World {
     for (int step = 0; step < fuzz::kMaxSteps && !script.done(); ++step) {
       apply(script.next(), script);
       settle_events();
+      report_server_flow();
       check_invariants();
+      check_endpoint();
     }
   }
 
@@ -128,6 +154,11 @@ class World {
       }
       case Op::Kind::inject: {
         std::vector<Byte> bytes = script.bytes(op.arg);
+        if (bytes.empty() && side == kServer) {
+          silent_.insert(endpoint_.on_connection(now_));  // a stranger connects, says nothing
+          run_endpoint_actions();
+          break;
+        }
         deliver(side, path, bytes, true);
         break;
       }
@@ -144,6 +175,10 @@ class World {
             const auto d = f->next_deadline();
             if (d && *d <= now_) f->on_timer(now_);
           }
+        }
+        if (const auto d = endpoint_.next_deadline(); d && *d <= now_) {
+          endpoint_.on_timer(now_);
+          run_endpoint_actions();
         }
         break;
       case Op::Kind::write:
@@ -207,32 +242,132 @@ class World {
   void deliver(int side, PathId path, const std::vector<Byte>& bytes, bool hostile) {
     wire::Slice backing = wire::Slice::copy_of(bytes);
     wire::Frame frame;
-    if (wire::decode(backing.bytes(), frame).error != wire::DecodeError::none) return;
-    if (hostile && std::holds_alternative<wire::Data>(frame.body)) apps_[side].tainted = true;
     Connection& c = conns_[path];
-    if (side == kServer && !c.server_attached) return route_first_frame(path, c, frame);
-    if (Flow* f = flow(side))
+    if (wire::decode(backing.bytes(), frame).error != wire::DecodeError::none) {
+      // Garbage first on a stranger's connection: the listener closes it.
+      if (side == kServer && hostile && !c.server_attached) {
+        endpoint_.on_connection_lost(endpoint_.on_connection(now_), true);
+        run_endpoint_actions();
+      }
+      return;
+    }
+    if (hostile && std::holds_alternative<wire::Data>(frame.body)) apps_[side].tainted = true;
+    if (side == kServer && !c.server_attached) return first_frame(path, c, frame, hostile);
+    if (Flow* f = flow(side)) {
       f->on_frame(side == kServer ? c.server_path : path, frame, backing, now_);
+      if (side == kServer) server_heard_ = true;
+    }
   }
 
-  // The listener's rules for the first frame of a connection (see the Endpoint hook above).
-  void route_first_frame(PathId path, Connection& c, const wire::Frame& frame) {
-    if (const auto* open = std::get_if<wire::Open>(&frame.body)) {
-      if (server_) {
-        (void)server_->open_ack_for_repeated_open(*open, now_);  // answered or refused, then closed
-        return;
+  // A frame on a connection the server flow has not attached: the first of its connection, as
+  // a listener hands it to the endpoint. A hostile frame comes on a stranger's new connection,
+  // which is closed after it (never attached).
+  void first_frame(PathId path, Connection& c, const wire::Frame& frame, bool hostile) {
+    core::ConnectionId id = 0;
+    if (hostile) {
+      id = endpoint_.on_connection(now_);
+      run_endpoint_actions();
+    } else {
+      if (!c.half_open) return;  // closed by the listener, or not a first frame
+      id = *c.half_open;
+      c.half_open.reset();
+    }
+    core::Admission admission = endpoint_.on_first_frame(id, frame, now_);
+    run_endpoint_actions();
+    const auto* open = std::get_if<wire::Open>(&frame.body);
+    const bool client_open = !hostile && open != nullptr && !server_;
+    switch (admission.kind) {
+      case core::Admission::Kind::open:
+        if (client_open) {
+          server_ = std::move(admission.created);
+          server_ref_ = admission.flow;
+          c.server_attached = open->path_id == path;
+          c.server_path = path;
+        } else {
+          // A stranger's flow (or a second one for a client OPEN after the first ended): its
+          // opener vanishes at once.
+          endpoint_.on_flow_report(admission.flow, {1, 0, false}, now_);
+          strangers_[admission.flow.serial] = std::move(admission.created);
+        }
+        break;
+      case core::Admission::Kind::repeated_open: {
+        Flow* target = flow_of(admission.flow);
+        check(target != nullptr, "the endpoint routed an OPEN to a flow it never created");
+        (void)endpoint_.answer_repeated_open(target->open_ack_for_repeated_open(*open, now_));
+        break;
       }
-      wire::Status status;
-      server_ = Flow::make_server(config_, *open, static_cast<PathId>(open->path_id), now_, status);
-      c.server_attached = server_ != nullptr && open->path_id == path;
-      c.server_path = path;
-    } else if (const auto* join = std::get_if<wire::Join>(&frame.body); join && server_) {
-      const core::JoinVerdict verdict = server_->on_join(*join, now_);
-      if (verdict.status == wire::Status::ok && join->path_id == path) {
-        c.server_attached = true;
-        c.server_path = verdict.provisional;
+      case core::Admission::Kind::join: {
+        Flow* target = flow_of(admission.flow);
+        check(target != nullptr, "the endpoint routed a JOIN to a flow it never created");
+        const auto& join = std::get<wire::Join>(frame.body);
+        const core::JoinVerdict verdict =
+            core::admit_join(*target, join, endpoint_.limits().max_paths_per_flow, now_);
+        const bool refused = endpoint_.on_join_result(admission.flow, verdict.status).has_value();
+        check(refused == (verdict.status != wire::Status::ok), "JOIN verdict and answer differ");
+        if (!refused && !hostile && target == server_.get() && join.path_id == path) {
+          c.server_attached = true;
+          c.server_path = verdict.provisional;
+          server_heard_ = true;
+        }
+        break;
+      }
+      case core::Admission::Kind::refuse:
+      case core::Admission::Kind::drop:
+        // Strangers' flows are pathless, so one is always evictable.
+        check(!client_open, "the endpoint refused or dropped the client's OPEN");
+        break;
+    }
+    report_server_flow();
+  }
+
+  Flow* flow_of(const core::FlowRef& ref) {
+    if (server_ && ref.serial == server_ref_.serial) return server_.get();
+    auto it = strangers_.find(ref.serial);
+    return it == strangers_.end() ? nullptr : it->second.get();
+  }
+
+  // What the endpoint decided: close a half-open connection, drop a flow.
+  void run_endpoint_actions() {
+    while (auto action = endpoint_.poll_action()) {
+      if (action->kind == core::EndpointAction::Kind::drop_flow) {
+        if (server_ && action->flow.serial == server_ref_.serial) {
+          check(server_report_.paths == 0, "the endpoint dropped the client's flow with a path");
+          server_->abort(now_);
+          finish_server_flow();
+        } else {
+          check(strangers_.erase(action->flow.serial) == 1, "the endpoint dropped an unknown flow");
+          endpoint_.on_flow_finished(action->flow);
+        }
+        continue;
+      }
+      if (silent_.erase(action->connection) > 0) continue;
+      for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+        if (it->second.half_open != action->connection) continue;
+        // The listener closed the client's waiting connection: the client sees it go down.
+        const PathId path = it->first;
+        conns_.erase(it);
+        client_->on_path_down(path, core::DownCause::eof, now_);
+        break;
       }
     }
+  }
+
+  void finish_server_flow() {
+    if (server_finished_) return;
+    server_finished_ = true;
+    endpoint_.on_flow_finished(server_ref_);
+  }
+
+  // As the runtime's Session does: the server flow's attached carriers, and whether the client
+  // has spoken since its OPEN.
+  void report_server_flow() {
+    if (!server_ || server_finished_) return;
+    std::size_t paths = 0;
+    for (const auto& [id, c] : conns_)
+      paths += c.server_attached ? 1 : 0;
+    if (paths == server_report_.paths && server_heard_ == server_report_.heard) return;
+    server_report_ = {server_report_.version + 1, paths, server_heard_};
+    endpoint_.on_flow_report(server_ref_, server_report_, now_);
   }
 
   void read(int side, std::size_t want) {
@@ -267,10 +402,18 @@ class World {
               client_->on_dial_failed(e->path, now_);
             } else {
               Connection& c = conns_[e->path];
+              if (c.half_open) endpoint_.on_connection_lost(*c.half_open, false);
               c = Connection{};
               c.connected = true;
+              c.half_open =
+                  endpoint_.on_connection(now_);  // the listener waits for its first frame
               client_->on_path_connected(e->path, now_);
+              run_endpoint_actions();
             }
+          } else if (e->kind == core::Event::Kind::authenticated && s == kServer) {
+            endpoint_.on_flow_accepted(server_ref_);
+          } else if (e->kind == core::Event::Kind::finished && s == kServer) {
+            finish_server_flow();
           } else if (e->kind == core::Event::Kind::path_joined && s == kServer) {
             // As the runtime does: the proven provisional path takes the path's id.
             for (auto& [id, c] : conns_) {
@@ -320,7 +463,38 @@ class World {
     }
   }
 
+  // Gauges within the limits, counters monotonic.
+  void check_endpoint() {
+    const core::EndpointStats e = endpoint_.stats();
+    const core::EndpointLimits& l = endpoint_.limits();
+    check(e.half_open <= l.max_half_open, "half-open connections above the limit");
+    check(e.live_flows <= l.max_flows, "live flows above the limit");
+    check(e.unaccepted_flows <= l.max_unaccepted, "unaccepted flows above the limit");
+    check(strangers_.size() + (server_ && !server_finished_ ? 1 : 0) == e.live_flows,
+          "the endpoint's live flows differ from the flows held");
+    using C = std::uint64_t core::EndpointStats::*;
+    for (C counter :
+         {&core::EndpointStats::connections, &core::EndpointStats::flows_opened,
+          &core::EndpointStats::joins_accepted, &core::EndpointStats::duplicate_opens,
+          &core::EndpointStats::rejected_malformed, &core::EndpointStats::rejected_unknown_flow,
+          &core::EndpointStats::rejected_bad_proof, &core::EndpointStats::rejected_replay,
+          &core::EndpointStats::rejected_capacity, &core::EndpointStats::rejected_accept_queue,
+          &core::EndpointStats::rejected_paths_per_flow, &core::EndpointStats::rejected_memory,
+          &core::EndpointStats::rejected_timeout, &core::EndpointStats::evicted_half_open,
+          &core::EndpointStats::evicted_flows, &core::EndpointStats::dropped_abandoned})
+      check(e.*counter >= endpoint_stats_.*counter, "an endpoint counter decreased");
+    endpoint_stats_ = e;
+  }
+
   core::FlowConfig config_;
+  core::Endpoint endpoint_;
+  core::EndpointStats endpoint_stats_;
+  core::FlowRef server_ref_;
+  core::FlowReport server_report_{0, 1, false};  // the OPEN's connection is its first path
+  bool server_heard_ = false;
+  bool server_finished_ = false;
+  std::map<std::uint64_t, std::unique_ptr<Flow>> strangers_;  // by FlowRef::serial
+  std::set<core::ConnectionId> silent_;                       // strangers' half-open connections
   Time now_{std::chrono::seconds(1000)};
   std::unique_ptr<Flow> client_, server_;
   std::map<PathId, Connection> conns_;

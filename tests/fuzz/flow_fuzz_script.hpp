@@ -5,7 +5,8 @@
 //                     (1 + b % 64 KiB), max DATA payload (64 + b * 8 % 16 KiB)
 //   then ops of 4 bytes each: kind (b % kinds), target (bit 7: server side, else client;
 //                     low 3 bits + 1: path id 1..8), arg (u16 little-endian);
-//   `inject` is followed by `arg % 1024` raw bytes: a frame (or garbage) to deliver.
+//   `inject` is followed by `arg % 1024` raw bytes: a frame (or garbage) to deliver; none
+//                     towards the server: a stranger's connection that stays silent.
 // A short input ends the script; at most kMaxSteps ops run. ScriptWriter writes the format
 // (gen_flow_corpus.cpp).
 #include <algorithm>
@@ -26,7 +27,7 @@ struct Op {
     drop,         // ... is lost
     duplicate,    // ... is queued again at the end
     reorder,      // ... swaps with the one behind it
-    inject,       // hostile bytes arrive at `side` on `path`
+    inject,       // hostile bytes arrive at `side` on `path` (none: a silent connection)
     path_down,    // `side` learns its carrier of `path` went down (cause: arg)
     advance,      // time advances by arg * 100 us; due timers fire
     write,        // the application of `side` writes

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/flow.hpp"
 #include "flow_fuzz_script.hpp"
 #include "wire/frame.hpp"
 
@@ -33,6 +34,22 @@ ScriptWriter established(std::uint8_t mode) {
   w.op(K::write, kClient, 1, 300).op(K::write, kServer, 1, 200).flow_freely(4);
   w.op(K::read, kClient, 1, 500).op(K::read, kServer, 1, 500);
   return w;
+}
+
+// A valid OPEN of a fresh client flow (a stranger's): the endpoint creates a flow for it.
+std::vector<std::uint8_t> stranger_open(core::PathId path) {
+  const core::Time now{std::chrono::seconds(1)};
+  auto client = core::Flow::make_client(core::FlowConfig{}, now);
+  client->add_path(now);
+  while (client->poll_event()) {
+  }
+  client->on_path_connected(1, now);
+  wire::TransmitBatch out(64 * 1024);
+  client->poll_transmit(1, now, out);
+  wire::Frame first;
+  wire::decode(out.frames()[0].header_bytes(), first);
+  std::get<wire::Open>(first.body).path_id = path;
+  return frame(first);
 }
 
 }  // namespace
@@ -142,6 +159,43 @@ int main(int argc, char** argv) {
     w.inject(kServer, 2, frame(wire::Frame{0, wire::Data{0, pl.first(30)}}));
     w.flow_freely(4).op(K::read, kClient, 1, 500);
     put("hostile_before_handshake", w);
+  }
+
+  // The endpoint's limits (flow_fuzz.cpp: 4 half-open, 2 flows, 2 unaccepted, 4 paths a flow).
+  {
+    // Strangers' OPENs before and after the client's: flows evicted, the client's kept.
+    ScriptWriter w(0, 16, 16, 40);
+    w.op(K::add_path).op(K::pump);
+    for (core::PathId p = 3; p <= 6; ++p)
+      w.inject(kServer, p, stranger_open(p));
+    w.flow_freely(4);
+    for (core::PathId p = 3; p <= 8; ++p)
+      w.inject(kServer, p, stranger_open(p)).op(K::advance, 0, 1, 5000);
+    w.op(K::write, kClient, 1, 300).flow_freely(4).op(K::read, kServer, 1, 500);
+    put("endpoint_open_flood", w);
+  }
+  {
+    // Silent connections push the client's waiting connection out; it redials.
+    ScriptWriter w(0, 16, 16, 40);
+    w.op(K::add_path);
+    for (int i = 0; i < 6; ++i)
+      w.inject(kServer, 1, {});
+    w.flow_freely(4).op(K::advance, 0, 1, 30000).flow_freely(4);
+    for (int i = 0; i < 3; ++i)
+      w.inject(kServer, 1, {});
+    w.op(K::advance, 0, 1, 30000).flow_freely(6).op(K::write, kClient, 1, 300).flow_freely(4);
+    put("endpoint_half_open_flood", w);
+  }
+  {
+    // More paths than a flow may have, JOINs for unknown flows, garbage first frames.
+    ScriptWriter w = established(1);
+    for (core::PathId p = 3; p <= 6; ++p)
+      w.op(K::add_path, kClient, p, 1);
+    w.flow_freely(4, 6);
+    w.inject(kServer, 7, frame(wire::Frame{0, wire::Join{wire::kVersion, {9}, 7, 1, {}, {}}}));
+    w.inject(kServer, 8, {0xff, 0xff, 0xff, 0xff}).inject(kServer, 8, {0x00});
+    w.op(K::write, kClient, 1, 300).flow_freely(4, 6).op(K::read, kServer, 1, 500);
+    put("endpoint_paths_and_unknown_joins", w);
   }
   return 0;
 }
