@@ -3,7 +3,7 @@
 // truncations, splices and plain random bytes, from a fixed seed). An input that breaks an
 // invariant aborts the process; the last line printed on success is "N passed, 0 failed".
 //
-//   decode_fuzz_replay [--random N] [--seed S] PATH...
+//   decode_fuzz_replay / flow_fuzz_replay [--random N] [--seed S] PATH...
 #include <unistd.h>
 #include <algorithm>
 #include <csignal>
@@ -27,7 +27,7 @@ using Input = std::vector<std::uint8_t>;
 char g_current[512] = "";
 
 void on_abort(int) {
-  const char msg[] = "decode_fuzz_replay: aborted on input: ";
+  const char msg[] = "fuzz replay: aborted on input: ";
   (void)!write(2, msg, sizeof msg - 1);
   (void)!write(2, g_current, std::strlen(g_current));
   (void)!write(2, "\n", 1);
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     } else if (std::filesystem::is_regular_file(p)) {
       files.push_back(p);
     } else {
-      std::fprintf(stderr, "decode_fuzz_replay: no such file or directory: %s\n", p.c_str());
+      std::fprintf(stderr, "fuzz replay: no such file or directory: %s\n", p.c_str());
       return 2;
     }
   }
