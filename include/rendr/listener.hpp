@@ -20,6 +20,9 @@ struct ListenOptions {
   std::size_t max_flows = 4096;
   // Transport connections before OPEN/JOIN; when full, a new one evicts the oldest.
   std::size_t max_half_open = 256;
+  // A connection's first frame (OPEN/JOIN) must arrive within it, and a client must prove the
+  // key (PROOF) within it of its OPEN or JOIN; retries on other paths extend the latter to
+  // twice this at most.
   std::chrono::milliseconds handshake_timeout{5'000};
   // Flow-table limits (core::Endpoint, docs/design.md "Endpoint"). When max_flows or
   // max_unaccepted is reached, flows without a path are evicted before an OPEN is refused.

@@ -81,6 +81,7 @@ struct ListenerStats {
   std::uint64_t rejected_paths_per_flow = 0;  // JOIN beyond max_paths_per_flow (status capacity)
   std::uint64_t evicted_half_open = 0;        // oldest half-open connection closed for a new one
   std::uint64_t evicted_flows = 0;            // pathless flows dropped to make room for an OPEN
+  std::uint64_t evicted_unproven = 0;   // flows still awaiting their PROOF dropped for an OPEN
   std::uint64_t dropped_abandoned = 0;  // silent since OPEN, pathless for abandoned_flow_timeout
   std::uint64_t half_open = 0;          // connections waiting for their first frame now
   std::uint64_t unaccepted_flows = 0;   // flows opened and not yet taken by accept() now

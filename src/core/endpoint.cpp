@@ -98,12 +98,13 @@ Admission Endpoint::open(const wire::Open& open, Time now) {
     ++stats_.rejected_malformed;
     return refusal({0, wire::OpenAck{.status = status}});
   }
-  // An unaccepted pathless flow makes room in both tables at once.
-  if (queue_full) evict_pathless(true);
-  if (live_ >= limits_.max_flows) evict_pathless(false);
+  // An unaccepted flow makes room in both tables at once.
+  if (queue_full) evict(true);
+  if (live_ >= limits_.max_flows) evict(false);
   Record record;
   record.serial = next_serial_++;
   flows_[open.flow_id] = record;
+  unproven_[record.serial] = open.flow_id;
   ++live_;
   ++unaccepted_;
   ++stats_.flows_opened;
@@ -179,6 +180,10 @@ void Endpoint::on_flow_report(const FlowRef& flow, const FlowReport& report, Tim
   if (r == nullptr || report.version <= r->report_version) return;
   r->report_version = report.version;
   if (report.heard) set_heard(flow.id, *r);
+  if (report.authenticated && !r->authenticated) {
+    r->authenticated = true;
+    unproven_.erase(r->serial);
+  }
   set_pathless(flow.id, *r, report.paths == 0, now);
 }
 
@@ -197,6 +202,7 @@ void Endpoint::on_flow_finished(const FlowRef& flow) {
     --live_;
     if (!r.accepted) --unaccepted_;
     if (r.pathless_since) pathless_.erase({r.heard, *r.pathless_since, flow.id});
+    unproven_.erase(r.serial);
   }
   flows_.erase(it);
 }
@@ -224,14 +230,17 @@ void Endpoint::set_heard(const wire::FlowId& id, Record& r) {
 // ---------------------------------------------------------------------------------------------
 // Eviction.
 
+// An unproven flow is never accepted (accept() takes only authenticated flows), so it makes
+// room in either table.
 bool Endpoint::has_evictable(bool unaccepted_only) const {
+  if (!unproven_.empty()) return true;
   for (const auto& key : pathless_) {
     if (!unaccepted_only || !flows_.at(std::get<2>(key)).accepted) return true;
   }
   return false;
 }
 
-bool Endpoint::evict_pathless(bool unaccepted_only) {
+bool Endpoint::evict(bool unaccepted_only) {
   for (const auto& key : pathless_) {
     const wire::FlowId id = std::get<2>(key);
     Record& r = flows_.at(id);
@@ -240,12 +249,17 @@ bool Endpoint::evict_pathless(bool unaccepted_only) {
     ++stats_.evicted_flows;
     return true;
   }
-  return false;
+  if (unproven_.empty()) return false;
+  const wire::FlowId id = unproven_.begin()->second;
+  drop(id, flows_.at(id));
+  ++stats_.evicted_unproven;
+  return true;
 }
 
 void Endpoint::drop(const wire::FlowId& id, Record& r) {
   if (r.pathless_since) pathless_.erase({r.heard, *r.pathless_since, id});
   r.pathless_since.reset();
+  unproven_.erase(r.serial);
   r.dropping = true;
   --live_;
   if (!r.accepted) --unaccepted_;

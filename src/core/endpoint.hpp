@@ -74,7 +74,8 @@ struct EndpointStats {
   std::uint64_t rejected_timeout = 0;         // no first frame within first_frame_timeout
   std::uint64_t evicted_half_open = 0;        // oldest half-open closed for a new connection
   std::uint64_t evicted_flows = 0;            // pathless flows dropped for a new OPEN
-  std::uint64_t dropped_abandoned = 0;        // silent pathless flows after the timeout
+  std::uint64_t evicted_unproven = 0;   // flows still awaiting their PROOF dropped for a new OPEN
+  std::uint64_t dropped_abandoned = 0;  // silent pathless flows after the timeout
   // Gauges.
   std::uint64_t half_open = 0;
   std::uint64_t live_flows = 0;
@@ -120,8 +121,9 @@ struct Admission {
 // their way (several threads) are applied in order.
 struct FlowReport {
   std::uint64_t version = 0;
-  std::size_t paths = 0;  // carriers attached now
-  bool heard = false;     // the client sent something after its OPEN (DATA, PING, a JOIN...)
+  std::size_t paths = 0;       // carriers attached now
+  bool heard = false;          // the client sent something after its OPEN (DATA, PING, a JOIN...)
+  bool authenticated = false;  // the client's PROOF arrived (Flow::authenticated)
 };
 
 // On the flow's owner's side: a JOIN that would add a path to a flow that has
@@ -177,6 +179,7 @@ class Endpoint {
     bool dropping = false;  // dropped; waits for on_flow_finished, counts for no limit
     std::uint64_t report_version = 0;
     std::optional<Time> pathless_since;  // unset while a carrier is attached (the OPEN's first)
+    bool authenticated = false;          // reported: the client proved the key
   };
   // Eviction order of pathless flows: never heard first, then the longest without a path.
   using PathlessKey = std::tuple<bool, Time, wire::FlowId>;
@@ -184,8 +187,9 @@ class Endpoint {
   Admission open(const wire::Open& open, Time now);
   Admission join(const wire::Join& join);
   Record* find(const FlowRef& flow);
-  // Evicts the first pathless flow (of those not yet accepted, if `unaccepted_only`).
-  bool evict_pathless(bool unaccepted_only);
+  // Evicts the first pathless flow (of those not yet accepted, if `unaccepted_only`), else the
+  // oldest flow still awaiting its PROOF.
+  bool evict(bool unaccepted_only);
   bool has_evictable(bool unaccepted_only) const;
   void drop(const wire::FlowId& id, Record& record);
   void set_pathless(const wire::FlowId& id, Record& record, bool pathless, Time now);
@@ -200,6 +204,11 @@ class Endpoint {
   std::map<ConnectionId, Time> half_open_;  // ids grow with time: the first is the oldest
   std::map<wire::FlowId, Record> flows_;
   std::set<PathlessKey> pathless_;
+  // Flows whose client has not proved the key yet, oldest (lowest serial) first. Anyone can
+  // OPEN and hold the connection, so with the tables full the oldest of them makes room for a
+  // new OPEN (as the half-open table does): an attacker must then open flows faster than a
+  // genuine client's PROOF takes (one round trip) to keep it out.
+  std::map<std::uint64_t, wire::FlowId> unproven_;
   std::size_t live_ = 0;        // records not dropping
   std::size_t unaccepted_ = 0;  // of those, not yet accepted
   std::deque<EndpointAction> actions_;

@@ -43,8 +43,9 @@ struct Event {
     // Server: a client did not prove the key on `path` (a wrong PROOF, another frame in its
     // place, or none in time). The path is closed; after an OPEN the flow fails too.
     authentication_failed,
-    // Server: the provisional JOIN path `old_path` proved itself and is now `path`. A
-    // close_path for an older carrier of `path` (replaced) comes just before.
+    // Server: the provisional JOIN path `old_path` proved itself and is now `path`. No
+    // close_path comes for an older carrier of `path`: the owner closes the carrier it
+    // replaces when it sees this event.
     path_joined,
   };
   Kind kind;
@@ -117,8 +118,8 @@ class Flow {
   // Server: checks a JOIN that arrived on a new carrier; on ok, holds it as a provisional path
   // (verdict.provisional) and queues JOIN_ACK with a fresh challenge on it. That path carries
   // nothing and replaces nothing: only a valid PROOF on it attaches it under the JOIN's path id
-  // (replacing an older carrier with that id: close_path, then path_joined); anything else, or
-  // no PROOF within handshake_timeout, closes it (authentication_failed).
+  // (replacing an older carrier with that id, which the owner closes on path_joined); anything
+  // else, or no PROOF within handshake_timeout, closes it (authentication_failed).
   JoinVerdict on_join(const wire::Join& join, Time now);
   // A carrier went down (transport error, EOF, reset). Never an application EOF.
   void on_path_down(PathId id, DownCause cause, Time now);

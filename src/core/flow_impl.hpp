@@ -56,7 +56,6 @@ struct Flow::Impl {
   crypto::KeyPair key_pair;
   wire::Nonce client_nonce{};
   wire::Nonce server_nonce{};
-  wire::KeyShare peer_share{};
   crypto::FlowKey key{};
   crypto::ReplayWindow join_replay;  // server
   std::uint64_t next_join_counter = 1;
@@ -66,10 +65,19 @@ struct Flow::Impl {
   std::optional<wire::Open> open;
   wire::OpenAck open_ack{};
   // Server: the client has proven the key (PROOF). Until then the flow is opening, delivers
-  // nothing and ends at authentication_deadline.
+  // nothing and ends at authentication_deadline, which a repeated OPEN or a JOIN (a client
+  // retrying on another path) extends up to authentication_limit: a replayed OPEN must not
+  // keep a flow nobody proved alive for ever.
   bool authenticated = false;
   Time authentication_deadline{};
+  Time authentication_limit{};
   PathId next_provisional = kFirstProvisionalPath;
+  // Server, unauthenticated: a client retrying on another path has `handshake_timeout` more.
+  void extend_authentication(Time now) {
+    if (authenticated) return;
+    authentication_deadline = std::max(
+        authentication_deadline, std::min(now + config.handshake_timeout, authentication_limit));
+  }
 
   PathTable paths;
   PathId next_path_id = 1;

@@ -32,7 +32,8 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
     status = wire::Status::version;
     return nullptr;
   }
-  if (open.kind != wire::StreamKind::stream || first_path == kNoPath) {
+  if (open.kind != wire::StreamKind::stream || first_path == kNoPath || open.path_id == kNoPath ||
+      open.path_id >= kFirstProvisionalPath) {
     status = wire::Status::bad_request;
     return nullptr;
   }
@@ -52,6 +53,7 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   impl->payload->raise_peer_limit(open.window);
   impl->state = FlowState::opening;  // until the client's PROOF
   impl->authentication_deadline = now + c.handshake_timeout;
+  impl->authentication_limit = now + 2 * c.handshake_timeout;
   impl->last_data = now;  // a new flow is not idle yet
   impl->open = open;
   // Fixed now, so a repeated OPEN gets exactly what the first path gets.
@@ -81,9 +83,7 @@ std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& 
   wire::Open same_path = open;
   same_path.path_id = m.open->path_id;
   if (!(same_path == *m.open)) return std::nullopt;
-  if (!m.authenticated)
-    m.authentication_deadline =
-        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
+  m.extend_authentication(now);
   return m.open_ack;
 }
 
@@ -118,9 +118,7 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
   p.join_counter = join.counter;
   p.join_nonce = join.nonce;
   crypto::random_bytes(p.join_challenge);
-  if (!m.authenticated)
-    m.authentication_deadline =
-        std::max(m.authentication_deadline, now + m.config.handshake_timeout);
+  m.extend_authentication(now);
   return {wire::Status::ok, id};
 }
 

@@ -34,12 +34,18 @@ std::uint64_t StreamPayload::window_target() const {
   return std::min<std::uint64_t>(recv_.limit(), recv_.read_offset() + budget_->fair_share());
 }
 
-std::uint64_t StreamPayload::window_limit() {
-  if (!budget_) return recv_.limit();
+std::uint64_t StreamPayload::grant_growth_wanted() const {
   const std::uint64_t target = window_target();
   const std::uint64_t in_use = std::max(peer_data_end_, recv_.read_offset());
   if (target > granted_limit_ && 2 * in_use >= granted_limit_ + recv_.read_offset())
-    granted_limit_ += budget_->reserve(target - granted_limit_);
+    return target - granted_limit_;
+  return 0;
+}
+
+std::uint64_t StreamPayload::window_limit() {
+  if (!budget_) return recv_.limit();
+  if (const std::uint64_t want = grant_growth_wanted(); want > 0)
+    granted_limit_ += budget_->reserve(want);
   return granted_limit_;
 }
 
@@ -57,10 +63,15 @@ std::uint64_t StreamPayload::open_window() {
 }
 
 bool StreamPayload::window_update_due() const {
-  // Once a quarter of the window has opened since the last advertisement.
+  // Once a quarter of the window has opened since the last advertisement. With a budget, only
+  // what window_limit() would grant now counts: an update advertising the same limit is noise.
   const std::uint64_t target = window_target();
   const std::uint64_t window = target - recv_.read_offset();
-  return target >= advertised_limit_ + window / 4;
+  const std::uint64_t limit =
+      budget_
+          ? granted_limit_ + std::min<std::uint64_t>(grant_growth_wanted(), budget_->available())
+          : target;
+  return limit >= advertised_limit_ + window / 4;
 }
 
 void StreamPayload::on_timer(Time now) {
@@ -109,12 +120,14 @@ bool StreamPayload::release_to(std::uint64_t delivered) {
 bool StreamPayload::on_data(const wire::Data& d, const wire::Slice& backing, FlowStats& counters,
                             Time now) {
   const std::uint64_t end = d.offset + d.payload.size();
-  peer_data_end_ = std::max(peer_data_end_, end);
   if (peer_fin_ && end > *peer_fin_) {
     ++counters.protocol_errors;
     return false;
   }
   const std::uint64_t limit = accept_limit();
+  // Only what the window admits counts as the peer using its grant (window_limit): a frame far
+  // beyond it must not make the next ACK reserve the flow's whole share.
+  if (d.offset < limit) peer_data_end_ = std::max(peer_data_end_, std::min(end, limit));
   if (end > limit) {
     // The peer ignored our window: drop what does not fit, never buffer it.
     ++counters.protocol_errors;

@@ -92,6 +92,8 @@ class StreamPayload final : public Payload {
   // The grant grows only once the peer has used half of what it has: an idle flow keeps its
   // first 64 KiB, a busy one grows to its target within a round trip.
   std::uint64_t window_limit();
+  // How much window_limit() would add to the grant now (before the budget's answer).
+  std::uint64_t grant_growth_wanted() const;
   // What the peer may send up to: what we granted (a budget), else the window.
   std::uint64_t accept_limit() const { return budget_ ? granted_limit_ : recv_.limit(); }
   // The peer has used the whole window we could grant, the application has read it all, and

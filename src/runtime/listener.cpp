@@ -70,6 +70,9 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
 core::FlowConfig flow_config(const ListenOptions& options) {
   core::FlowConfig config = make_config(Mode::prime, options.migration_budget, options.options);
   config.memory_budget = std::make_shared<core::MemoryBudget>(options.memory_budget);
+  // How long a client has to prove the key (PROOF after OPEN or JOIN) as well as to send its
+  // first frame.
+  config.handshake_timeout = options.handshake_timeout;
   return config;
 }
 
@@ -203,6 +206,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     s.rejected_paths_per_flow = e.rejected_paths_per_flow;
     s.evicted_half_open = e.evicted_half_open;
     s.evicted_flows = e.evicted_flows;
+    s.evicted_unproven = e.evicted_unproven;
     s.dropped_abandoned = e.dropped_abandoned;
     s.half_open = e.half_open;
     s.unaccepted_flows = e.unaccepted_flows;

@@ -188,8 +188,11 @@ void Session::report(Actions& a) {
   for (const auto& [id, entry] : paths_) {
     if (entry.current != nullptr) ++paths;
   }
-  if (paths == reported_.paths && heard_after_open_ == reported_.heard) return;
-  reported_ = {reported_.version + 1, paths, heard_after_open_};
+  const bool authenticated = flow_->authenticated();
+  if (paths == reported_.paths && heard_after_open_ == reported_.heard &&
+      authenticated == reported_.authenticated)
+    return;
+  reported_ = {reported_.version + 1, paths, heard_after_open_, authenticated};
   a.callbacks.push_back([cb = hooks_.report, r = reported_] { cb(r); });
 }
 

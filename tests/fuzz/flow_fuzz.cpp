@@ -365,8 +365,11 @@ class World {
     std::size_t paths = 0;
     for (const auto& [id, c] : conns_)
       paths += c.server_attached ? 1 : 0;
-    if (paths == server_report_.paths && server_heard_ == server_report_.heard) return;
-    server_report_ = {server_report_.version + 1, paths, server_heard_};
+    const bool authenticated = server_->authenticated();
+    if (paths == server_report_.paths && server_heard_ == server_report_.heard &&
+        authenticated == server_report_.authenticated)
+      return;
+    server_report_ = {server_report_.version + 1, paths, server_heard_, authenticated};
     endpoint_.on_flow_report(server_ref_, server_report_, now_);
   }
 

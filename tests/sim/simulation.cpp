@@ -301,7 +301,7 @@ class Simulation {
   bool server_heard_ = false;  // the client sent something after its OPEN
   // Server flows never authenticated (every PROOF lost) after which the client opened again.
   std::uint64_t abandoned_server_flows_ = 0;
-  std::uint64_t joins_verified_ = 0;  // JOINs the server verified (provisional paths)
+  std::uint64_t joins_verified_ = 0;       // JOINs the server verified (provisional paths)
   std::uint64_t late_stranger_flows_ = 0;  // stranger OPENs after the flow ended: new flows
   std::uint64_t answered_repeats_ = 0;     // OPENs answered with the flow's OPEN_ACK
 
@@ -806,8 +806,11 @@ void Simulation::report_server_flow() {
   if (!server_ || server_->state() == FlowState::closed || server_->state() == FlowState::failed)
     return;
   const std::size_t paths = carriers_[kServer].size();
-  if (paths == server_report_.paths && server_heard_ == server_report_.heard) return;
-  server_report_ = {server_report_.version + 1, paths, server_heard_};
+  const bool authenticated = server_->authenticated();
+  if (paths == server_report_.paths && server_heard_ == server_report_.heard &&
+      authenticated == server_report_.authenticated)
+    return;
+  server_report_ = {server_report_.version + 1, paths, server_heard_, authenticated};
   endpoint_->on_flow_report(server_ref_, server_report_, now_);
 }
 

@@ -74,15 +74,17 @@ class EndpointTest : public ::testing::Test {
     const wire::Frame open = clients_.back()->connect(1, at);
     return endpoint_->on_first_frame(endpoint_->on_connection(at), open, at);
   }
-  FlowRef open_ok(Time at) {
+  // An OPEN whose client then proves the key (as most do), unless `prove` is false.
+  FlowRef open_ok(Time at, bool prove = true) {
     Admission a = open_new(at);
     EXPECT_EQ(a.kind, Admission::Kind::open);
     const FlowRef ref = a.flow;
     servers_.push_back(std::move(a.created));
+    if (prove) report(ref, 1, false, at);
     return ref;
   }
-  void report(const FlowRef& f, std::size_t paths, bool heard, Time at) {
-    endpoint_->on_flow_report(f, {++versions_[f.serial], paths, heard}, at);
+  void report(const FlowRef& f, std::size_t paths, bool heard, Time at, bool authenticated = true) {
+    endpoint_->on_flow_report(f, {++versions_[f.serial], paths, heard, authenticated}, at);
   }
   std::vector<EndpointAction> actions() {
     std::vector<EndpointAction> all;
@@ -277,6 +279,30 @@ TEST_F(EndpointTest, AcceptQueueIsBoundedAndAcceptedFlowsMakeRoom) {
   EXPECT_TRUE(drops(evicted, b));
   EXPECT_EQ(endpoint_->stats().rejected_accept_queue, 2u);
   (void)c;
+}
+
+// Anyone can OPEN without a key and hold the connection: such flows must not lock genuine
+// clients out. With the tables full, the oldest flow still awaiting its PROOF makes room.
+TEST_F(EndpointTest, FlowsAwaitingTheirProofMakeRoomOldestFirst) {
+  make({.max_unaccepted = 2});
+  const FlowRef stranger1 = open_ok(t0_, false);
+  const FlowRef stranger2 = open_ok(t0_ + 1s, false);
+  const FlowRef genuine = open_ok(t0_ + 2s);  // evicts stranger1
+  auto evicted = actions();
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_TRUE(drops(evicted, stranger1));
+  EXPECT_EQ(endpoint_->stats().evicted_unproven, 1u);
+  EXPECT_EQ(endpoint_->stats().rejected_accept_queue, 0u);
+
+  open_ok(t0_ + 3s);  // evicts stranger2, never the proven flow
+  evicted = actions();
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_TRUE(drops(evicted, stranger2));
+  // Now every flow is proven and held: a new OPEN is refused.
+  EXPECT_EQ(open_new(t0_ + 4s).kind, Admission::Kind::refuse);
+  EXPECT_EQ(endpoint_->stats().rejected_accept_queue, 1u);
+  EXPECT_TRUE(actions().empty());
+  (void)genuine;
 }
 
 TEST_F(EndpointTest, UnacceptedAccountingHoldsWhenAFlowIsHandedOutLater) {

@@ -239,5 +239,40 @@ TEST(Handshake, FirstPathStillWaitingAfterAProvenJoinTimesOut) {
   EXPECT_EQ(o.server->state(), FlowState::established);
 }
 
+// A replayed OPEN (on throw-away connections) answers with the cached OPEN_ACK and gives a
+// client retrying on another path more time, but never keeps a flow nobody proved alive beyond
+// twice the handshake timeout.
+TEST(Handshake, RepeatedOpensCannotKeepAnUnprovenFlowAliveForEver) {
+  Opening o;
+  pull(*o.server, 1, t0);  // OPEN_ACK
+  const Duration timeout = FlowConfig{}.handshake_timeout;
+  Time t = t0;
+  for (int i = 0; i < 30 && o.server->state() == FlowState::opening; ++i) {
+    t += timeout - 1ms;
+    wire::Open replay = o.open;
+    replay.path_id = 2;
+    EXPECT_TRUE(o.server->open_ack_for_repeated_open(replay, t).has_value() ||
+                o.server->state() != FlowState::opening);
+    o.server->on_timer(t);
+  }
+  EXPECT_EQ(o.server->state(), FlowState::failed);
+  EXPECT_LE(t - t0, 2 * timeout + timeout);
+}
+
+// Path ids from 2^31 up are the server's provisional JOIN paths: an OPEN naming one would be
+// overwritten by the first JOIN.
+TEST(Handshake, OpenWithAPathIdInTheProvisionalRangeIsRefused) {
+  Opening o;
+  for (const std::uint64_t id : {std::uint64_t{kFirstProvisionalPath}, std::uint64_t{1} << 32}) {
+    wire::Open open = o.open;
+    open.path_id = id;
+    wire::Status status{};
+    EXPECT_EQ(Flow::make_server(FlowConfig{}, open, static_cast<PathId>(open.path_id), t0, status),
+              nullptr)
+        << id;
+    EXPECT_EQ(status, wire::Status::bad_request);
+  }
+}
+
 }  // namespace
 }  // namespace rendr::core

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "core/memory_budget.hpp"
 #include "core/stream_payload.hpp"
 
 namespace rendr::core {
@@ -157,6 +158,52 @@ TEST(StreamPayload, CompleteOnlyWhenBothEndsAreAcknowledged) {
   EXPECT_TRUE(ack.fin_received);
   s.ack_sent(ack, true);
   EXPECT_TRUE(s.complete());
+}
+
+// DATA far beyond the window is refused, and must not count as the peer using its grant: else
+// one hostile frame makes the next ACK reserve the flow's whole share of the budget.
+TEST(StreamPayload, RefusedDataDoesNotGrowTheBudgetedGrant) {
+  FlowConfig config;
+  config.memory_budget = std::make_shared<MemoryBudget>(std::size_t{1} << 30);
+  StreamPayload s(config);
+  const std::uint64_t first = s.open_window();
+  FlowStats counters;
+  const Arriving far(std::uint64_t{1} << 40, 10);
+  s.on_data(far.data, far.backing, counters, t0);
+  EXPECT_EQ(counters.protocol_errors, 1u);
+  EXPECT_EQ(s.make_ack().limit, first) << config.memory_budget->used() << " bytes reserved";
+}
+
+// With a budget, the grant grows only once the peer has used half of it: reads before that
+// cannot widen the window, so they must not ask for an ACK that advertises the same limit.
+TEST(StreamPayload, BudgetedReadsAskForNoWindowUpdateThatChangesNothing) {
+  FlowConfig config;
+  config.memory_budget = std::make_shared<MemoryBudget>(std::size_t{1} << 30);
+  StreamPayload s(config);
+  const std::uint64_t first = s.open_window();
+  FlowStats counters;
+  std::uint64_t offset = 0;
+  int useless = 0;
+  for (int i = 0; i < 10; ++i) {
+    const Arriving d(offset, 100);
+    s.on_data(d.data, d.backing, counters, t0);
+    offset += 100;
+    std::vector<wire::Byte> out(100);
+    ASSERT_EQ(s.read(out), 100u);
+    if (s.window_update_due()) {
+      const wire::Ack ack = s.make_ack();
+      useless += ack.limit == first ? 1 : 0;
+      s.ack_sent(ack, true);
+    }
+  }
+  EXPECT_EQ(useless, 0);
+  // Once the peer has used its grant, reading half of it does open the window.
+  const Arriving bulk(offset, static_cast<std::size_t>(first - offset));
+  s.on_data(bulk.data, bulk.backing, counters, t0);
+  std::vector<wire::Byte> out(static_cast<std::size_t>(first / 2 - offset));
+  ASSERT_EQ(s.read(out), out.size());
+  EXPECT_TRUE(s.window_update_due());
+  EXPECT_GT(s.make_ack().limit, first);
 }
 
 }  // namespace
