@@ -328,36 +328,58 @@ TEST_F(UdpFaultProxyTest, RateLimitBoundsThroughputAndQueue) {
   constexpr std::size_t kSize = 1000;
   UdpFaults narrow;
   narrow.rate_bytes_per_sec = kRate;
-  narrow.queue_limit_bytes = 20 * kSize;
+  narrow.queue_limit_bytes = 100 * kSize;  // 100 ms at the rate: a late sender thread is absorbed
   proxy_->set_faults(narrow, {});
-
-  // Offer about twice the rate for half a second (pacing the load, not synchronising).
   const auto start = Clock::now();
   std::vector<UdpEnd::Got> got;
   std::uint64_t max_queued = 0;
-  for (std::uint32_t i = 0; i < 1000; ++i) {
-    std::this_thread::sleep_until(start + i * 500us);
-    client_.send(proxy_->port(), i, kSize);
+  auto watch = [&] {
     max_queued = std::max(max_queued, proxy_->bytes_queued());
     server_.drain_into(got);
+  };
+
+  // Keep the queue nearly full without overfilling it: the link should then never idle.
+  constexpr std::uint32_t kFed = 600;
+  const auto deadline = start + 10s;
+  for (std::uint32_t sent = 0; sent < kFed && Clock::now() < deadline;) {
+    const std::uint64_t in_flight = (sent - up().received) * kSize + proxy_->bytes_queued();
+    if (in_flight + kSize <= narrow.queue_limit_bytes) {
+      client_.send(proxy_->port(), sent++, kSize);
+    } else {
+      std::this_thread::sleep_for(1ms);  // condition poll, bounded by deadline
+    }
+    watch();
   }
   ASSERT_TRUE(wait_until([&] {
-    server_.drain_into(got);
-    return up().received == 1000 && proxy_->bytes_queued() == 0 && got.size() == up().forwarded;
+    watch();
+    return up().received == kFed && proxy_->bytes_queued() == 0 && got.size() == up().forwarded;
   }));
+  const double fed_seconds = std::chrono::duration<double>(got.back().at - start).count();
+  const std::size_t fed_bytes = got.size() * kSize;
+  EXPECT_GE(static_cast<double>(fed_bytes) / fed_seconds, 0.5 * kRate);  // the link is used
+
+  // Then three queues' worth at once: the excess is dropped, the queue stays within its limit.
+  for (std::uint32_t i = 0; i < 300; ++i) {
+    client_.send(proxy_->port(), kFed + i, kSize);
+    watch();
+  }
+  ASSERT_TRUE(wait_until([&] {
+    watch();
+    return up().received == kFed + 300 && proxy_->bytes_queued() == 0 &&
+           got.size() == up().forwarded;
+  }));
+  EXPECT_GT(up().overflowed, 100u);
+  EXPECT_LE(max_queued, narrow.queue_limit_bytes);
+
+  // Never more than the bucket's depth (plus the datagram that takes it into debt) and the rate
+  // since `start`, at any arrival.
   std::size_t bytes = 0;
   for (const auto& g : got) {
     bytes += g.size;
-    // The bucket never lets through more than its depth (plus the datagram that takes it into
-    // debt) and the rate since `start`.
     const double allowed = static_cast<double>(UdpFaultPipeline::kBurstBytes + kSize) +
                            std::chrono::duration<double>(g.at - start).count() * kRate;
     ASSERT_LE(static_cast<double>(bytes), allowed);
   }
-  const double elapsed = std::chrono::duration<double>(got.back().at - start).count();
-  EXPECT_GE(static_cast<double>(bytes) / elapsed, 0.5 * kRate);  // the link is used, not idle
-  EXPECT_GT(up().overflowed, 0u);                                // the excess was dropped
-  EXPECT_LE(max_queued, narrow.queue_limit_bytes);
 }
 
 TEST_F(UdpFaultProxyTest, RebindingShowsANewSourcePortAndRepliesStillReachTheClient) {
