@@ -204,6 +204,11 @@ void UdpFaultProxy::Impl::start_upstream_receive(const std::shared_ptr<Session>&
 }
 
 void UdpFaultProxy::Impl::accept(Session& s, std::size_t dir, std::vector<char> d) {
+  if (queued.load(std::memory_order_relaxed) + d.size() > UdpFaultProxy::kMaxQueuedBytes) {
+    AtomicUdpFaultCounters::bump(counters[dir].received);
+    AtomicUdpFaultCounters::bump(counters[dir].dropped);
+    return;
+  }
   const std::size_t before = s.pipes[dir].queued_bytes();
   s.pipes[dir].push(std::move(d), Clock::now());
   track_queued(before, s.pipes[dir].queued_bytes());

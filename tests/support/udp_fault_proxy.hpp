@@ -6,7 +6,8 @@
 // target_host:target_port like a NAT: each client source address gets a session with its own
 // upstream socket (a fresh ephemeral port, connected to the target); what the target sends to
 // that socket goes back to that client from the listening socket. Sessions live until the proxy
-// is destroyed; at most kMaxSessions (datagrams from further sources are counted and dropped).
+// is destroyed; at most kMaxSessions (datagrams from further sources are counted and dropped),
+// and at most kMaxQueuedBytes held for all of them, so memory stays bounded.
 // It owns one io thread (started in the constructor, joined in the destructor). All public
 // member functions are thread-safe.
 //
@@ -35,6 +36,9 @@ namespace rendr::testing {
 class UdpFaultProxy {
  public:
   static constexpr std::size_t kMaxSessions = 256;
+  // Every session's queues together; beyond it arriving datagrams are dropped (each session's
+  // own queues are capped too, see UdpFaultPipeline).
+  static constexpr std::size_t kMaxQueuedBytes = 32 * 1024 * 1024;
   static constexpr std::size_t kMaxDatagramBytes = 64 * 1024;
   static constexpr int kSocketBufferBytes = 4 * 1024 * 1024;  // asked for; the kernel may cap it
 

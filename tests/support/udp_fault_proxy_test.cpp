@@ -410,6 +410,30 @@ TEST_F(UdpFaultProxyTest, SessionsAreCapped) {
   EXPECT_EQ(up().dropped, 4u);
 }
 
+TEST_F(UdpFaultProxyTest, QueuedBytesAreCappedAcrossSessions) {
+  UdpFaults stuck;
+  stuck.delay = 10s;
+  proxy_->set_faults(stuck, stuck);
+  constexpr std::size_t kSize = 60'000;
+  constexpr std::uint32_t kPerClient = 350;  // 21 MB each: past one session's 16 MiB cap
+  std::vector<std::unique_ptr<UdpEnd>> clients;
+  std::uint64_t sent = 0;
+  for (int c = 0; c < 3; ++c) {
+    clients.push_back(std::make_unique<UdpEnd>());
+    for (std::uint32_t i = 0; i < kPerClient; ++i) {
+      clients.back()->send(proxy_->port(), i, kSize);
+      if (++sent % 32 == 0) {
+        ASSERT_TRUE(wait_until([&] { return up().received == sent; }));
+      }
+    }
+  }
+  ASSERT_TRUE(wait_until([&] { return up().received == sent; }));
+  EXPECT_LE(proxy_->bytes_queued(), UdpFaultProxy::kMaxQueuedBytes);
+  EXPECT_GT(proxy_->bytes_queued(), UdpFaultProxy::kMaxQueuedBytes - kSize);  // it was the cap
+  EXPECT_EQ(up().dropped, sent - proxy_->bytes_queued() / kSize);
+  EXPECT_FALSE(server_.recv(0ms));
+}
+
 TEST_F(UdpFaultProxyTest, DestructorReturnsPromptlyWithQueuedDatagrams) {
   UdpFaults stuck;
   stuck.delay = 10s;
