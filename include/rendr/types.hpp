@@ -25,7 +25,9 @@ std::string to_hex(const FlowId& id);
 enum class MigrateCause { explicit_request, death, follow_peer, quality };
 std::string_view to_string(MigrateCause c);
 
-// One network path: "tcp://HOST:PORT" (later "udpflow://", "quic://").
+// One network path: "tcp://HOST:PORT", "udpflow://HOST:PORT" (rendr over UDP; dialing it needs
+// the udpflow carrier), later "quic://". Which transports can be dialed is the carriers' to say:
+// parsing checks the syntax only, and dial() reports an unknown one as errc::bad_path_spec.
 struct PathSpec {
   std::string transport = "tcp";
   std::string host;
@@ -35,8 +37,9 @@ struct PathSpec {
   // its share. Also scales the path's rate in the delivery-time estimate ("?weight=N").
   std::uint32_t weight = 1;
 
-  // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT"; an optional
-  // "?weight=N" (N >= 1) sets `weight`.
+  // Parses "SCHEME://HOST:PORT" (e.g. tcp, udpflow; the scheme is case-insensitive and stored
+  // in lower case) or "HOST:PORT" (tcp); IPv6 as "udpflow://[::1]:PORT"; an optional
+  // "?weight=N" (N >= 1) sets `weight`. A malformed scheme, host or port is bad_path_spec.
   static PathSpec parse(std::string_view uri, std::error_code& ec);
   static PathSpec parse(std::string_view uri);  // throws std::system_error
   std::string to_string() const;

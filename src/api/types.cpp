@@ -38,6 +38,24 @@ std::string_view to_string(MigrateCause c) {
   return core::to_string(runtime::to_core(c));
 }
 
+namespace {
+
+// A URI scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )), case-insensitive, so
+// stored in lower case: "UDPFLOW://" names the udpflow transport.
+bool parse_scheme(std::string_view text, std::string& out) {
+  auto is_alpha = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); };
+  if (text.empty() || !is_alpha(text.front())) return false;
+  out.clear();
+  for (const char ch : text) {
+    const bool ok = is_alpha(ch) || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
+    if (!ok) return false;
+    out.push_back(ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch);
+  }
+  return true;
+}
+
+}  // namespace
+
 PathSpec PathSpec::parse(std::string_view uri, std::error_code& ec) {
   ec.clear();
   PathSpec spec;
@@ -56,7 +74,10 @@ PathSpec PathSpec::parse(std::string_view uri, std::error_code& ec) {
     uri = uri.substr(0, query);
   }
   if (const auto scheme_end = uri.find("://"); scheme_end != std::string_view::npos) {
-    spec.transport = std::string(uri.substr(0, scheme_end));
+    if (!parse_scheme(uri.substr(0, scheme_end), spec.transport)) {
+      ec = errc::bad_path_spec;
+      return {};
+    }
     uri.remove_prefix(scheme_end + 3);
   }
   std::string_view host;

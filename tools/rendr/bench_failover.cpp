@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "bench_report.hpp"
+#include "bench_transport.hpp"
 #include "commands.hpp"
 #include "console.hpp"
 #include "echo.hpp"
@@ -75,7 +76,10 @@ int run(const Args& args) {
   const std::size_t trials = args.count("trials", 10);
   const double interval_ms = args.number("interval-ms", 1);
   const rendr::Mode mode = args.mode();
+  const BenchTransport transport = parse_transport(args);
   if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
+  if (const auto why = unavailable_reason(transport))
+    return report_setup_failure(args, "failover", *why);
 
   std::error_code ec;
   auto flow = LocalFlow::open({.paths = 2, .through_proxies = true, .mode = mode}, ec);
@@ -159,6 +163,7 @@ int run(const Args& args) {
   result.add("bench", "failover")
       .add("kill", kill)
       .add("mode", rendr::to_string(mode))
+      .add("transport", to_string(transport))
       .add("interval_ms", interval_ms)
       .add("trials", std::uint64_t{stalls_ms.size()})
       .add("errors", errors)
@@ -188,7 +193,8 @@ int run(const Args& args) {
 Command bench_failover_command() {
   return {{"bench failover",
            "application stall when the active path dies",
-           "--kill blackhole|reset --trials N [--mode prime|race|bond] [--interval-ms MS] [--json]",
+           "--kill blackhole|reset --trials N [--mode prime|race|bond] [--interval-ms MS]\n"
+           "    [--transport tcp|udpflow|mixed] [--json]",
            "Runs a steady echo over a rendr flow with two paths, each through a fault proxy, and\n"
            "per trial kills the active path (blackhole: silently drop everything; reset: RST)\n"
            "and measures the longest gap between echo replies around the kill. After each trial\n"
@@ -202,6 +208,7 @@ Command bench_failover_command() {
             {"trials", OptionSpec::Kind::value, "N", "kills to measure (default 10)"},
             {"interval-ms", OptionSpec::Kind::value, "MS", "echo interval (default 1)"},
             mode_option(),
+            transport_option(),
             json_option()}},
           run};
 }

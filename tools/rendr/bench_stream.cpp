@@ -12,6 +12,7 @@
 #include <asio/io_context.hpp>
 
 #include "bench_report.hpp"
+#include "bench_transport.hpp"
 #include "commands.hpp"
 #include "console.hpp"
 #include "local_flow.hpp"
@@ -34,6 +35,7 @@ struct StreamConfig {
   std::size_t paths = 0;
   std::uint64_t migrate_every = 0;
   rendr::Mode mode = rendr::Mode::prime;
+  BenchTransport transport = BenchTransport::tcp;
   Verify verify = Verify::compare;
   PathShaping shaping;
   std::chrono::milliseconds switch_modes_every{0};
@@ -202,6 +204,7 @@ StreamConfig parse_config(const Args& args) {
   config.shaping = parse_path_shaping(args);
   config.paths = args.count("paths", config.shaping.empty() ? 2 : config.shaping.paths());
   config.mode = args.mode();
+  config.transport = parse_transport(args);
   const bool shaped = !config.shaping.empty();
   // A shaped run measures steady aggregation; planned migrations would only perturb it.
   config.migrate_every = args.size("migrate-every", shaped ? 0 : std::uint64_t{64} << 20);
@@ -223,6 +226,8 @@ StreamConfig parse_config(const Args& args) {
   if (shaped && config.paths != config.shaping.paths())
     throw UsageError("--rates needs one rate per path (--paths " + std::to_string(config.paths) +
                      ")");
+  if (config.transport == BenchTransport::mixed && config.paths < 2)
+    throw UsageError("--transport mixed needs --paths 2 or more");
   if (config.paths == 1 && config.migrate_every > 0)
     throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
   return config;
@@ -232,6 +237,8 @@ int run(const Args& args) {
   const StreamConfig config = parse_config(args);
   const std::size_t repeat = args.count("repeat", 1);
   if (repeat == 0) throw UsageError("--repeat must be >= 1");
+  if (const auto why = unavailable_reason(config.transport))
+    return report_setup_failure(args, "stream", *why);
   const bool shaped = !config.shaping.empty();
   if (shaped)
     log_line("[bench stream] " + human_bytes(double(config.total)) + " per run over " +
@@ -296,6 +303,7 @@ int run(const Args& args) {
       .add("paths", std::uint64_t{config.paths})
       .add("migrate_every", config.migrate_every)
       .add("mode", rendr::to_string(config.mode))
+      .add("transport", to_string(config.transport))
       .add("engines", std::uint64_t{config.engine_per_end ? 2u : 1u})
       .add("runs", std::uint64_t{repeat})
       .add("sha256_match", all_match)
@@ -339,7 +347,8 @@ Command bench_stream_command() {
       {"bench stream",
        "bulk throughput in any mode, vs raw TCP or shaped links",
        "--size BYTES --paths N [--mode prime|race|bond] [--rates MBIT,MBIT [--delays MS,MS]]\n"
-       "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K] [--json]",
+       "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K]\n"
+       "    [--transport tcp|udpflow|mixed] [--json]",
        "Moves --size bytes over a rendr flow with N loopback paths and, first, over a reference\n"
        "in the same run: one raw TCP connection on loopback, or with --rates one plain TCP\n"
        "connection per path through the same shaped proxies (the baseline is then the sum of\n"
@@ -368,6 +377,7 @@ Command bench_stream_command() {
          "compare (default): the receiver memcmps every byte with the known pattern; "
          "sha256: OpenSSL SHA-256 on both ends"},
         mode_option(),
+        transport_option(),
         json_option()}},
       run};
 }

@@ -1,0 +1,41 @@
+#include "bench_transport.hpp"
+
+namespace rendr::cli {
+
+std::string_view to_string(BenchTransport t) {
+  switch (t) {
+    case BenchTransport::tcp:
+      return "tcp";
+    case BenchTransport::udpflow:
+      return "udpflow";
+    case BenchTransport::mixed:
+      return "mixed";
+  }
+  return "?";
+}
+
+OptionSpec transport_option() {
+  return {"transport", OptionSpec::Kind::value, "tcp|udpflow|mixed",
+          "carrier of the rendr paths: tcp (default), udpflow (rendr over UDP), or mixed "
+          "(even paths tcp, odd paths udpflow)"};
+}
+
+BenchTransport parse_transport(const Args& args) {
+  const auto v = args.value("transport");
+  if (!v) return BenchTransport::tcp;
+  for (const BenchTransport t :
+       {BenchTransport::tcp, BenchTransport::udpflow, BenchTransport::mixed}) {
+    if (*v == to_string(t)) return t;
+  }
+  throw UsageError("--transport must be tcp, udpflow or mixed, got '" + *v + "'");
+}
+
+std::optional<std::string> unavailable_reason(BenchTransport t) {
+  // Until the udpflow carrier (src/carrier/udp) and its listener exist, only tcp paths can run;
+  // a udpflow bench must fail rather than quietly measure tcp.
+  if (t == BenchTransport::tcp) return std::nullopt;
+  return "udpflow paths are not available yet (--transport " + std::string(to_string(t)) +
+         " needs the udpflow carrier)";
+}
+
+}  // namespace rendr::cli
