@@ -36,6 +36,10 @@ FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire
                         const wire::Nonce& client_nonce, const wire::Nonce& server_nonce,
                         const wire::FlowId& flow_id);
 
+// HKDF-SHA256 (RFC 5869, extract then expand) of `ikm` into `out` (at most 255 * 32 bytes).
+void hkdf_sha256(std::span<const wire::Byte> ikm, std::span<const wire::Byte> salt,
+                 std::span<const wire::Byte> info, std::span<wire::Byte> out);
+
 wire::Mac open_ack_confirm(const FlowKey& key, const wire::FlowId& flow_id,
                            const wire::Nonce& client_nonce, const wire::Nonce& server_nonce);
 // The client's PROOF after a verified OPEN_ACK: HMAC(key, "rendr client-open" || flow_id || Nc ||
