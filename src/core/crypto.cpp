@@ -108,6 +108,24 @@ void hkdf_sha256(std::span<const wire::Byte> ikm, std::span<const wire::Byte> sa
   if (!ok) throw std::runtime_error("rendr: HKDF failed");
 }
 
+wire::datagram::PacketKeys derive_packet_keys(const FlowKey& flow_key, PacketDirection direction,
+                                              wire::datagram::ConnectionId dcid) {
+  static constexpr std::string_view kSalt = "rendr udpflow v1";
+  const std::span<const wire::Byte> salt(reinterpret_cast<const wire::Byte*>(kSalt.data()),
+                                         kSalt.size());
+  auto info = [&](std::string_view label) {
+    std::vector<wire::Byte> out;
+    put_label(out, direction == PacketDirection::client_to_server ? "c2s" : "s2c");
+    put_u64(out, dcid);
+    put_label(out, label);
+    return out;
+  };
+  wire::datagram::PacketKeys keys;
+  hkdf_sha256(flow_key, salt, info("key"), keys.key);
+  hkdf_sha256(flow_key, salt, info("iv"), keys.iv);
+  return keys;
+}
+
 FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire::Byte> psk,
                         const wire::Nonce& client_nonce, const wire::Nonce& server_nonce,
                         const wire::FlowId& flow_id) {
