@@ -386,6 +386,23 @@ TEST(UdpDemux, RemovedRouteNoLongerReceives) {
   EXPECT_EQ(f.demux->counters().unroutable.load(), 1u);
 }
 
+// Closing stops the reading loop: the socket (held by its pending wait) is released.
+TEST(UdpDemux, ClosedOrDroppedDemuxReleasesItsSocket) {
+  for (bool explicit_close : {true, false}) {
+    asio::io_context io;
+    auto demux = UdpDemux::open(io.get_executor(), kLoopback, nullptr);
+    demux->start();
+    io.run_for(20ms);  // the loop drained and is waiting
+    std::weak_ptr<UdpSocket> socket = demux->socket().shared_from_this();
+    if (explicit_close) demux->close();
+    demux.reset();
+    EXPECT_FALSE(socket.expired()) << "the pending wait still holds it";
+    io.restart();
+    io.poll();
+    EXPECT_TRUE(socket.expired()) << (explicit_close ? "close()" : "dropped");
+  }
+}
+
 // The server answers through the shared socket to the datagram's source.
 TEST(UdpDemux, ServerSendsToAClientThroughTheSharedSocket) {
   DemuxFixture f;

@@ -18,6 +18,10 @@ UdpDemux::UdpDemux(std::shared_ptr<UdpSocket> socket, Receiver on_new_connection
       on_new_connection_(std::move(on_new_connection)),
       max_routes_(options.max_routes) {}
 
+UdpDemux::~UdpDemux() {
+  socket_->close();
+}
+
 void UdpDemux::start(ErrorHandler on_error) {
   // The socket's handler holds the demux weakly: dropping the demux stops delivery.
   socket_->start_reading(

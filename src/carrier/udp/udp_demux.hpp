@@ -55,6 +55,8 @@ class UdpDemux : public std::enable_shared_from_this<UdpDemux> {
 
   UdpDemux(std::shared_ptr<UdpSocket> socket, Receiver on_new_connection,
            const UdpDemuxOptions& options);
+  // Closes the socket (its pending wait holds it until the executor runs the cancellation).
+  ~UdpDemux();
 
   // Starts delivering datagrams; `on_error` if the socket fails.
   void start(ErrorHandler on_error = nullptr);

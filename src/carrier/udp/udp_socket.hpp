@@ -11,9 +11,9 @@
 // Receiving: receive() drains up to a batch with one recvmmsg (MSG_DONTWAIT). A GRO buffer
 // (several datagrams of one flow the kernel coalesced, announced by a UDP_GRO control message
 // with their segment size) is split back into its datagrams. start_reading() runs the loop the
-// runtime wants: drain until EAGAIN, then async_wait for readability, then drain again. Draining
-// first matters: asio's epoll reactor is edge-triggered and its wait is not speculative, so a
-// wait started while datagrams are already queued could sleep forever.
+// runtime wants: drain until EAGAIN, then async_wait for readability, then drain again, so a
+// burst costs one reactor wakeup, not one per datagram, and the loop never depends on the
+// reactor reporting readiness that came before the wait started.
 //
 // Sending: send() takes one buffer of equal-size datagrams (the last may be shorter), as GSO
 // wants it, and hands it to the kernel with one sendmmsg: each message carries up to
