@@ -220,6 +220,20 @@ TEST(UdpSocket, FallsBackToPlainSendmmsgWhenTheKernelRefusesGso) {
   EXPECT_EQ(pair.sender->counters().gso_fallbacks.load(), 1u);
 }
 
+// An error that is not about GSO (here: a destination the kernel refuses) leaves GSO on.
+TEST(UdpSocket, OtherSendErrorsDoNotTurnGsoOff) {
+  asio::io_context io;
+  auto s = UdpSocket::bind(io.get_executor(), kLoopback, without_gro());
+  ASSERT_TRUE(s->info().gso);
+  const asio::ip::udp::endpoint port_zero(asio::ip::make_address("127.0.0.1"), 0);
+  const Buf one(100, 1);
+  const SendResult sent = s->send(one, 100, &port_zero);
+  EXPECT_EQ(sent.datagrams, 0u);
+  EXPECT_TRUE(sent.error);
+  EXPECT_TRUE(s->info().gso);
+  EXPECT_EQ(s->counters().gso_fallbacks.load(), 0u);
+}
+
 // ---- demultiplexing ------------------------------------------------------------------------
 
 Buf handshake_packet(dg::ConnectionId dcid, dg::ConnectionId scid, Byte tag) {

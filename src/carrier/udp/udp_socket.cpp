@@ -252,9 +252,13 @@ SendResult UdpSocket::send(wire::ConstBytes buffer, std::size_t segment_size,
   while (!buffer.empty()) {
     const bool gso = gso_.load(std::memory_order_relaxed);
     SendResult part = send_messages(buffer, segment_size, destination, gso);
-    if (gso && part.datagrams == 0 &&
+    // The first message carried UDP_SEGMENT: an EIO or EINVAL is the kernel refusing GSO, not
+    // (say) a bad destination.
+    const bool segmented =
+        gso && buffer.size() > segment_size && segments_per_message(segment_size) > 1;
+    if (segmented && part.datagrams == 0 &&
         (part.error == std::errc::io_error || part.error == std::errc::invalid_argument)) {
-      // The kernel or the device refuses GSO: remember, and send one datagram per message.
+      // Remember, and send one datagram per message from now on.
       gso_.store(false, std::memory_order_relaxed);
       counters_.gso_fallbacks.fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -268,6 +272,10 @@ SendResult UdpSocket::send(wire::ConstBytes buffer, std::size_t segment_size,
     }
   }
   return total;
+}
+
+std::size_t UdpSocket::segments_per_message(std::size_t segment_size) const {
+  return std::max<std::size_t>(1, std::min(options_.max_gso_segments, kMaxGsoBytes / segment_size));
 }
 
 SendResult UdpSocket::send_messages(wire::ConstBytes buffer, std::size_t segment_size,

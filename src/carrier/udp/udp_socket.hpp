@@ -141,6 +141,8 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
  private:
   void configure();
   void drain_then_wait();
+  // Datagrams in one GSO message: the configured cap, within the 64 KiB UDP payload limit.
+  std::size_t segments_per_message(std::size_t segment_size) const;
   SendResult send_messages(wire::ConstBytes buffer, std::size_t segment_size,
                            const asio::ip::udp::endpoint* destination, bool gso);
 
