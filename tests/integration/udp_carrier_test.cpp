@@ -136,6 +136,7 @@ TEST(UdpSocket, GsoSendArrivesAsSeparateDatagrams) {
   EXPECT_EQ(sent.datagrams, kCount);
   EXPECT_TRUE(pair.sender->info().gso) << "the kernel took the GSO send";
   EXPECT_EQ(pair.sender->counters().send_calls.load(), 1u) << "one sendmmsg";
+  EXPECT_EQ(pair.sender->counters().messages_sent.load(), 1u) << "one GSO message";
   std::vector<Buf> got;
   receive_until(*pair.receiver, got, kCount);
   ASSERT_EQ(got.size(), kCount);
@@ -218,6 +219,36 @@ TEST(UdpSocket, FallsBackToPlainSendmmsgWhenTheKernelRefusesGso) {
   // Remembered: the next send does not try GSO again.
   ASSERT_EQ(pair.sender->send(buffer, 100).datagrams, kCount);
   EXPECT_EQ(pair.sender->counters().gso_fallbacks.load(), 1u);
+}
+
+// Sealed packets of different lengths in one call: runs of one size go out as GSO messages,
+// every datagram arrives with its own length and bytes, in order.
+TEST(UdpSocket, MixedSizesGoOutAsRunsOfEqualSegments) {
+  Pair pair(without_gro(), {});
+  const std::vector<std::size_t> sizes = {1200, 1200, 1200, 1200, 1200, 800, 1200, 1200,
+                                          1200, 1452, 1452, 64,   13,   13,  13,   1200};
+  Buf buffer;
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    for (std::size_t j = 0; j < sizes[i]; ++j)
+      buffer.push_back(static_cast<Byte>(i * 17 + j));
+  const SendResult sent = pair.sender->send(buffer, sizes);
+  ASSERT_FALSE(sent.error) << sent.error.message();
+  EXPECT_EQ(sent.datagrams, sizes.size());
+  EXPECT_TRUE(pair.sender->info().gso);
+  EXPECT_EQ(pair.sender->counters().send_calls.load(), 1u);
+  // 5 x 1200 + 800 | 3 x 1200 | 2 x 1452 + 64 | 3 x 13 | 1200
+  EXPECT_EQ(pair.sender->counters().messages_sent.load(), 5u);
+  std::vector<Buf> got;
+  receive_until(*pair.receiver, got, sizes.size());
+  ASSERT_EQ(got.size(), sizes.size());
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(got[i], Buf(buffer.begin() + offset, buffer.begin() + offset + sizes[i])) << i;
+    offset += sizes[i];
+  }
+  // Sizes that do not add up to the buffer are refused, nothing sent.
+  const std::vector<std::size_t> wrong = {1200, 100};
+  EXPECT_EQ(pair.sender->send(Buf(1200, 0), wrong).error, std::errc::invalid_argument);
 }
 
 // An error that is not about GSO (here: a destination the kernel refuses) leaves GSO on.

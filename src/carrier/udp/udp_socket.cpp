@@ -65,9 +65,12 @@ struct UdpSocket::ReceiveScratch {
 };
 
 struct UdpSocket::SendScratch {
-  explicit SendScratch(std::size_t batch) : messages(batch), iovecs(batch), controls(batch) {}
+  explicit SendScratch(std::size_t batch)
+      : messages(batch), iovecs(batch), message_datagrams(batch), controls(batch) {}
   std::vector<mmsghdr> messages;
   std::vector<iovec> iovecs;
+  std::vector<std::size_t> message_datagrams;
+  std::vector<std::size_t> sizes;  // send(buffer, segment_size) as a list of sizes
   // Room for the UDP_SEGMENT control message (a u16).
   std::vector<std::array<char, CMSG_SPACE(sizeof(std::uint16_t))>> controls;
 };
@@ -245,18 +248,36 @@ void UdpSocket::drain_then_wait() {
 SendResult UdpSocket::send(wire::ConstBytes buffer, std::size_t segment_size,
                            const asio::ip::udp::endpoint* destination) {
   std::lock_guard lock(send_mutex_);
+  if (segment_size == 0) return {};
+  SendScratch& s = *send_;
+  s.sizes.clear();
+  for (std::size_t offset = 0; offset < buffer.size(); offset += segment_size)
+    s.sizes.push_back(std::min(segment_size, buffer.size() - offset));
+  return send_locked(buffer, s.sizes, destination);
+}
+
+SendResult UdpSocket::send(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
+                           const asio::ip::udp::endpoint* destination) {
+  std::lock_guard lock(send_mutex_);
+  std::size_t total = 0;
+  for (std::size_t size : sizes)
+    total += size;
+  if (total != buffer.size()) return {0, make_error_code(std::errc::invalid_argument)};
+  return send_locked(buffer, sizes, destination);
+}
+
+SendResult UdpSocket::send_locked(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
+                                  const asio::ip::udp::endpoint* destination) {
   if (closed_.load(std::memory_order_relaxed))
     return {0, make_error_code(asio::error::bad_descriptor)};
-  if (segment_size == 0 || buffer.empty()) return {};
   SendResult total;
-  while (!buffer.empty()) {
+  while (!sizes.empty()) {
     const bool gso = gso_.load(std::memory_order_relaxed);
-    SendResult part = send_messages(buffer, segment_size, destination, gso);
+    bool first_segmented = false;
+    SendResult part = send_messages(buffer, sizes, destination, gso, first_segmented);
     // The first message carried UDP_SEGMENT: an EIO or EINVAL is the kernel refusing GSO, not
     // (say) a bad destination.
-    const bool segmented =
-        gso && buffer.size() > segment_size && segments_per_message(segment_size) > 1;
-    if (segmented && part.datagrams == 0 &&
+    if (first_segmented && part.datagrams == 0 &&
         (part.error == std::errc::io_error || part.error == std::errc::invalid_argument)) {
       // Remember, and send one datagram per message from now on.
       gso_.store(false, std::memory_order_relaxed);
@@ -264,8 +285,11 @@ SendResult UdpSocket::send(wire::ConstBytes buffer, std::size_t segment_size,
       continue;
     }
     total.datagrams += part.datagrams;
-    const std::size_t sent_bytes = std::min(buffer.size(), part.datagrams * segment_size);
+    std::size_t sent_bytes = 0;
+    for (std::size_t i = 0; i < part.datagrams; ++i)
+      sent_bytes += sizes[i];
     buffer = buffer.subspan(sent_bytes);
+    sizes = sizes.subspan(part.datagrams);
     if (part.error) {
       total.error = part.error;
       break;
@@ -274,22 +298,31 @@ SendResult UdpSocket::send(wire::ConstBytes buffer, std::size_t segment_size,
   return total;
 }
 
-std::size_t UdpSocket::segments_per_message(std::size_t segment_size) const {
-  return std::max<std::size_t>(1, std::min(options_.max_gso_segments, kMaxGsoBytes / segment_size));
-}
-
-SendResult UdpSocket::send_messages(wire::ConstBytes buffer, std::size_t segment_size,
-                                    const asio::ip::udp::endpoint* destination, bool gso) {
+SendResult UdpSocket::send_messages(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
+                                    const asio::ip::udp::endpoint* destination, bool gso,
+                                    bool& first_segmented) {
   SendScratch& s = *send_;
-  const std::size_t per_message =
-      gso ? std::max<std::size_t>(1,
-                                  std::min(options_.max_gso_segments, kMaxGsoBytes / segment_size))
-          : 1;
   std::size_t count = 0;
   std::size_t offset = 0;
-  while (offset < buffer.size() && count < s.messages.size()) {
-    const std::size_t length = std::min(per_message * segment_size, buffer.size() - offset);
+  std::size_t next = 0;  // index into sizes
+  while (next < sizes.size() && count < s.messages.size()) {
+    // A GSO message: a run of datagrams of one size, perhaps ending with one shorter datagram
+    // (the kernel splits the buffer every `segment` bytes), within the segment and byte caps.
+    const std::size_t segment = sizes[next];
+    std::size_t length = 0;
+    std::size_t datagrams = 0;
+    const bool can_segment = gso && segment > 0;
+    while (next < sizes.size() && datagrams < (can_segment ? options_.max_gso_segments : 1) &&
+           length + sizes[next] <= std::max(kMaxGsoBytes, segment) &&
+           (sizes[next] == segment || (sizes[next] < segment && sizes[next] > 0))) {
+      const bool shorter = sizes[next] < segment;
+      length += sizes[next];
+      ++next;
+      ++datagrams;
+      if (shorter) break;  // only the last datagram of a message may be shorter
+    }
     s.iovecs[count] = {const_cast<wire::Byte*>(buffer.data() + offset), length};
+    s.message_datagrams[count] = datagrams;
     msghdr& h = s.messages[count].msg_hdr;
     h = {};
     if (destination != nullptr) {
@@ -298,15 +331,16 @@ SendResult UdpSocket::send_messages(wire::ConstBytes buffer, std::size_t segment
     }
     h.msg_iov = &s.iovecs[count];
     h.msg_iovlen = 1;
-    if (length > segment_size) {
+    if (datagrams > 1) {
       h.msg_control = s.controls[count].data();
       h.msg_controllen = s.controls[count].size();
       cmsghdr* c = CMSG_FIRSTHDR(&h);
       c->cmsg_level = SOL_UDP;
       c->cmsg_type = UDP_SEGMENT;
       c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-      const auto segment = static_cast<std::uint16_t>(segment_size);
-      std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+      const auto segment16 = static_cast<std::uint16_t>(segment);
+      std::memcpy(CMSG_DATA(c), &segment16, sizeof(segment16));
+      if (count == 0) first_segmented = true;
     }
     offset += length;
     ++count;
@@ -323,10 +357,10 @@ SendResult UdpSocket::send_messages(wire::ConstBytes buffer, std::size_t segment
       break;
     }
     counters_.send_calls.fetch_add(1, std::memory_order_relaxed);
+    counters_.messages_sent.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     for (int i = 0; i < n; ++i) {
-      const std::size_t length = s.iovecs[done + i].iov_len;
-      result.datagrams += (length + segment_size - 1) / segment_size;
-      counters_.bytes_sent.fetch_add(length, std::memory_order_relaxed);
+      result.datagrams += s.message_datagrams[done + i];
+      counters_.bytes_sent.fetch_add(s.iovecs[done + i].iov_len, std::memory_order_relaxed);
     }
     done += static_cast<std::size_t>(n);
   }

@@ -15,12 +15,14 @@
 // burst costs one reactor wakeup, not one per datagram, and the loop never depends on the
 // reactor reporting readiness that came before the wait started.
 //
-// Sending: send() takes one buffer of equal-size datagrams (the last may be shorter), as GSO
-// wants it, and hands it to the kernel with one sendmmsg: each message carries up to
-// max_gso_segments datagrams with a UDP_SEGMENT control message. If the kernel refuses GSO
-// (EIO: the device cannot checksum; EINVAL: segment size not accepted) the socket says so in
-// info().gso and sends one datagram per message from then on. On EAGAIN, send() reports how
-// many datagrams went; async_wait_writable() says when to go on.
+// Sending: send() takes datagrams back to back in one buffer, either all of one size (the last
+// may be shorter) or with a size each, and hands them to the kernel with one sendmmsg. With
+// GSO a message carries a run of equal-size datagrams (ending, perhaps, with one shorter) with
+// a UDP_SEGMENT control message, up to max_gso_segments and 64 KiB; a size change starts a new
+// message. If the kernel refuses GSO on a segmented message (EIO: the device cannot checksum;
+// EINVAL: segmentation not accepted) the socket says so in info().gso and sends one datagram
+// per message from then on. On EAGAIN, send() reports how many datagrams went (from the front);
+// async_wait_writable() says when to go on.
 //
 // Threading: the socket's executor must run its handlers one at a time (a strand, or an
 // io_context on one thread): reading, close() and async waits run there. send() may be called
@@ -75,7 +77,8 @@ struct UdpSocketCounters {
   std::atomic<std::uint64_t> truncated{0};      // datagrams longer than a slot, dropped
   std::atomic<std::uint64_t> datagrams_sent{0};
   std::atomic<std::uint64_t> bytes_sent{0};
-  std::atomic<std::uint64_t> send_calls{0};  // sendmmsg calls
+  std::atomic<std::uint64_t> send_calls{0};     // sendmmsg calls
+  std::atomic<std::uint64_t> messages_sent{0};  // a GSO message counts once
   std::atomic<std::uint64_t> gso_fallbacks{0};
 };
 
@@ -127,6 +130,10 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   // sends nothing.
   SendResult send(wire::ConstBytes buffer, std::size_t segment_size,
                   const asio::ip::udp::endpoint* destination = nullptr);
+  // Sends `buffer` as datagrams of the given sizes, in order (invalid_argument if they do not
+  // add up to the buffer): sealed packets of different lengths in one call.
+  SendResult send(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
+                  const asio::ip::udp::endpoint* destination = nullptr);
   // Calls `done` on the socket's executor once the socket can take more.
   void async_wait_writable(std::function<void(std::error_code)> done);
 
@@ -141,10 +148,13 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
  private:
   void configure();
   void drain_then_wait();
-  // Datagrams in one GSO message: the configured cap, within the 64 KiB UDP payload limit.
-  std::size_t segments_per_message(std::size_t segment_size) const;
-  SendResult send_messages(wire::ConstBytes buffer, std::size_t segment_size,
-                           const asio::ip::udp::endpoint* destination, bool gso);
+  SendResult send_locked(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
+                         const asio::ip::udp::endpoint* destination);
+  // One sendmmsg's worth of messages (fewer if EAGAIN); `first_segmented`: the first message
+  // carried UDP_SEGMENT.
+  SendResult send_messages(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
+                           const asio::ip::udp::endpoint* destination, bool gso,
+                           bool& first_segmented);
 
   struct ReceiveScratch;
   struct SendScratch;
