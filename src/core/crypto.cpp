@@ -84,6 +84,48 @@ bool KeyPair::agree(const wire::KeyShare& peer, std::array<wire::Byte, 32>& shar
   return acc != 0;
 }
 
+void hkdf_sha256(std::span<const wire::Byte> ikm, std::span<const wire::Byte> salt,
+                 std::span<const wire::Byte> info, std::span<wire::Byte> out) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
+  char digest[] = "SHA256";
+  // OSSL_PARAM wants non-const pointers; HKDF only reads these buffers.
+  auto octets = [](const char* name, std::span<const wire::Byte> bytes) {
+    return OSSL_PARAM_construct_octet_string(name, const_cast<wire::Byte*>(bytes.data()),
+                                             bytes.size());
+  };
+  // OpenSSL refuses an empty octet string; an absent salt or info means the same (RFC 5869).
+  OSSL_PARAM params[5];
+  std::size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = octets(OSSL_KDF_PARAM_KEY, ikm);
+  if (!salt.empty()) params[n++] = octets(OSSL_KDF_PARAM_SALT, salt);
+  if (!info.empty()) params[n++] = octets(OSSL_KDF_PARAM_INFO, info);
+  params[n] = OSSL_PARAM_construct_end();
+  const bool ok = ctx != nullptr && EVP_KDF_derive(ctx, out.data(), out.size(), params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  if (!ok) throw std::runtime_error("rendr: HKDF failed");
+}
+
+wire::datagram::PacketKeys derive_packet_keys(const FlowKey& flow_key, PacketDirection direction,
+                                              wire::datagram::ConnectionId dcid) {
+  static constexpr std::string_view kSalt = "rendr udpflow v1";
+  const std::span<const wire::Byte> salt(reinterpret_cast<const wire::Byte*>(kSalt.data()),
+                                         kSalt.size());
+  auto info = [&](std::string_view label) {
+    std::vector<wire::Byte> out;
+    put_label(out, direction == PacketDirection::client_to_server ? "c2s" : "s2c");
+    put_u64(out, dcid);
+    put_label(out, label);
+    return out;
+  };
+  wire::datagram::PacketKeys keys;
+  hkdf_sha256(flow_key, salt, info("key"), keys.key);
+  hkdf_sha256(flow_key, salt, info("iv"), keys.iv);
+  return keys;
+}
+
 FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire::Byte> psk,
                         const wire::Nonce& client_nonce, const wire::Nonce& server_nonce,
                         const wire::FlowId& flow_id) {
@@ -97,20 +139,8 @@ FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire
   put(info, flow_id);
 
   FlowKey key{};
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm.data(), ikm.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt.data(), salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
-      OSSL_PARAM_construct_end()};
-  const bool ok = ctx != nullptr && EVP_KDF_derive(ctx, key.data(), key.size(), params) == 1;
-  EVP_KDF_CTX_free(ctx);
-  EVP_KDF_free(kdf);
+  hkdf_sha256(ikm, salt, info, key);
   OPENSSL_cleanse(ikm.data(), ikm.size());
-  if (!ok) throw std::runtime_error("rendr: HKDF failed");
   return key;
 }
 

@@ -1,10 +1,12 @@
 #pragma once
-// Handshake cryptography: X25519 key agreement, HKDF flow key, HMAC proofs (OpenSSL).
+// Handshake cryptography: X25519 key agreement, HKDF flow key, HMAC proofs, udpflow packet
+// keys (OpenSSL).
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
 
+#include "wire/datagram.hpp"
 #include "wire/frame.hpp"
 
 namespace rendr::core::crypto {
@@ -35,6 +37,21 @@ class KeyPair {
 FlowKey derive_flow_key(std::span<const wire::Byte> shared, std::span<const wire::Byte> psk,
                         const wire::Nonce& client_nonce, const wire::Nonce& server_nonce,
                         const wire::FlowId& flow_id);
+
+// HKDF-SHA256 (RFC 5869, extract then expand) of `ikm` into `out` (at most 255 * 32 bytes).
+void hkdf_sha256(std::span<const wire::Byte> ikm, std::span<const wire::Byte> salt,
+                 std::span<const wire::Byte> info, std::span<wire::Byte> out);
+
+// The direction a udpflow packet travels: each direction of each path has its own keys.
+enum class PacketDirection : std::uint8_t { client_to_server, server_to_client };
+
+// The AES-128-GCM key and iv protecting one direction of one datagram path (docs/protocol.md
+// §10.4): HKDF-SHA256(secret = flow key, salt = "rendr udpflow v1",
+//                     info = ("c2s" | "s2c") || dcid (8, big-endian) || ("key" | "iv")).
+// `dcid` is the connection id the packets carry (the receiver's id for the path), so two paths
+// of one flow, whose packet numbers both start at 0, never share a key and nonce.
+wire::datagram::PacketKeys derive_packet_keys(const FlowKey& flow_key, PacketDirection direction,
+                                              wire::datagram::ConnectionId dcid);
 
 wire::Mac open_ack_confirm(const FlowKey& key, const wire::FlowId& flow_id,
                            const wire::Nonce& client_nonce, const wire::Nonce& server_nonce);

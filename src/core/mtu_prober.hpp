@@ -1,0 +1,61 @@
+#pragma once
+// Path-MTU discovery for a datagram path (DPLPMTUD, RFC 8899, in QUIC's manner): the path starts
+// at the safe 1200-byte datagram and probes upward with padded, ack-eliciting probe packets,
+// sent with DF set (the carrier sets IP_PMTUDISC_PROBE, so the kernel never fragments and never
+// lowers the size on ICMP). An acknowledged probe raises the size; a size lost `max_attempts`
+// times is too big. The search is a binary search between the largest size known to pass and
+// the smallest known to fail, stopping once they are `precision` bytes apart; it starts again
+// after `research_after` (the route may have changed).
+//
+// Sans-I/O: the owner asks probe_due(now), sends a probe of that size, and reports what became
+// of it. Sizes are UDP payload bytes (the datagram, without IP and UDP headers).
+#include <cstddef>
+#include <optional>
+
+#include "core/types.hpp"
+
+namespace rendr::core {
+
+struct MtuProbeConfig {
+  std::size_t base = 1200;  // always assumed to pass
+  // The largest size to try: 1452 fits Ethernet's 1500 after an IPv6 (40) + UDP (8) header,
+  // with room to spare over IPv4 (20 + 8). Loopback passes far more, but a flow's path rarely
+  // stays on loopback.
+  std::size_t max = 1452;
+  int max_attempts = 3;
+  std::size_t precision = 20;
+  Duration research_after = std::chrono::minutes(10);
+};
+
+class MtuProber {
+ public:
+  explicit MtuProber(const MtuProbeConfig& config = {});
+
+  // The largest datagram known to pass.
+  std::size_t current() const { return current_; }
+  // The size to probe now, if one is due: nothing in flight and the search not finished (or
+  // finished more than research_after ago).
+  std::optional<std::size_t> probe_due(Time now) const;
+  bool probe_in_flight() const { return in_flight_.has_value(); }
+
+  void on_probe_sent(std::size_t size, Time now);
+  void on_probe_acked(std::size_t size, Time now);
+  void on_probe_lost(std::size_t size, Time now);
+  // Full-size packets are being lost while small ones pass (a route change lowered the MTU):
+  // fall back to the base size and search again from there.
+  void on_black_hole(Time now);
+
+ private:
+  bool searching() const { return too_big_ - current_ > config_.precision; }
+  void finish_if_done(Time now);
+
+  MtuProbeConfig config_;
+  std::size_t current_;
+  std::size_t too_big_;  // smallest size known not to pass (max + 1 until one failed)
+  std::optional<std::size_t> in_flight_;
+  std::size_t last_probed_ = 0;
+  int attempts_ = 0;  // probes of last_probed_ lost so far
+  std::optional<Time> search_done_at_;
+};
+
+}  // namespace rendr::core
