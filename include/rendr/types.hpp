@@ -7,6 +7,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "rendr/tls.hpp"
+
 namespace rendr {
 
 enum class Mode { prime, race, bond };
@@ -25,7 +27,7 @@ std::string to_hex(const FlowId& id);
 enum class MigrateCause { explicit_request, death, follow_peer, quality };
 std::string_view to_string(MigrateCause c);
 
-// One network path: "tcp://HOST:PORT" (later "udpflow://", "quic://").
+// One network path: "tcp://HOST:PORT" or "quic://HOST:PORT" (later "udpflow://").
 struct PathSpec {
   std::string transport = "tcp";
   std::string host;
@@ -34,6 +36,9 @@ struct PathSpec {
   // application writes 75/25); when it writes more than they carry, each path's capacity caps
   // its share. Also scales the path's rate in the delivery-time estimate ("?weight=N").
   std::uint32_t weight = 1;
+  // quic:// paths: how the server is authenticated (default: the system trust store and the
+  // path's host name). Not part of the URI; set it after parse(). Other transports ignore it.
+  TlsClientConfig tls = {};
 
   // Parses "tcp://HOST:PORT" or "HOST:PORT" (tcp); IPv6 as "tcp://[::1]:PORT"; an optional
   // "?weight=N" (N >= 1) sets `weight`.
