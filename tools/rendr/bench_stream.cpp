@@ -20,6 +20,7 @@
 #include "path_shaping.hpp"
 #include "shaped_tcp.hpp"
 #include "status_ticker.hpp"
+#include "support/test_cert.hpp"
 #include "tcp_loopback.hpp"
 #include "transfer.hpp"
 
@@ -38,6 +39,7 @@ struct StreamConfig {
   PathShaping shaping;
   std::chrono::milliseconds switch_modes_every{0};
   bool engine_per_end = false;
+  std::string transport = "tcp";  // of the rendr paths (the reference is always raw TCP)
 };
 
 struct StreamRun {
@@ -225,6 +227,10 @@ StreamConfig parse_config(const Args& args) {
                      ")");
   if (config.paths == 1 && config.migrate_every > 0)
     throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
+  config.transport = args.text("transport", "tcp");
+  if (config.transport != "tcp" && config.transport != "quic")
+    throw UsageError("--transport must be tcp or quic");
+  if (config.transport == "quic" && shaped) throw UsageError("--rates needs --transport tcp");
   return config;
 }
 
@@ -241,6 +247,9 @@ int run(const Args& args) {
   for (std::size_t i = 0; i < config.shaping.paths(); ++i)
     shaping_by_path.push_back(config.shaping.of_path(i));
 
+  // QUIC paths: a throw-away certificate for this run, trusted by the client by file.
+  std::optional<testing::TestCertificate> cert;
+  if (config.transport == "quic") cert.emplace();
   const Payload payload;
   std::vector<double> reference_mbps, rendr_mbps, reference_ratios, migrations, stalls,
       reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path;
@@ -252,11 +261,17 @@ int run(const Args& args) {
     const ReferenceRun reference = run_reference(config, payload);
 
     std::error_code ec;
-    auto flow = LocalFlow::open({.paths = config.paths,
-                                 .mode = config.mode,
-                                 .shaping = shaping_by_path,
-                                 .engine_per_end = config.engine_per_end},
-                                ec);
+    auto flow = LocalFlow::open(
+        {.paths = config.paths,
+         .transport = config.transport,
+         .quic_server = cert ? rendr::TlsServerConfig{cert->cert_file(), cert->key_file()}
+                             : rendr::TlsServerConfig{},
+         .quic_client = cert ? rendr::TlsClientConfig{cert->cert_file(), "localhost", true}
+                             : rendr::TlsClientConfig{},
+         .mode = config.mode,
+         .shaping = shaping_by_path,
+         .engine_per_end = config.engine_per_end},
+        ec);
     if (!flow)
       return report_setup_failure(
           args, "stream",
@@ -298,6 +313,7 @@ int run(const Args& args) {
       .add("mode", rendr::to_string(config.mode))
       .add("engines", std::uint64_t{config.engine_per_end ? 2u : 1u})
       .add("runs", std::uint64_t{repeat})
+      .add("transport", config.transport)
       .add("sha256_match", all_match)
       .add("migrations", median(migrations))
       .add("unrequested_migrations", unrequested_migrations)
@@ -339,7 +355,9 @@ Command bench_stream_command() {
       {"bench stream",
        "bulk throughput in any mode, vs raw TCP or shaped links",
        "--size BYTES --paths N [--mode prime|race|bond] [--rates MBIT,MBIT [--delays MS,MS]]\n"
-       "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K] [--json]",
+       "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K] [--transport "
+       "tcp|quic]\n"
+       "    [--json]",
        "Moves --size bytes over a rendr flow with N loopback paths and, first, over a reference\n"
        "in the same run: one raw TCP connection on loopback, or with --rates one plain TCP\n"
        "connection per path through the same shaped proxies (the baseline is then the sum of\n"
@@ -367,6 +385,9 @@ Command bench_stream_command() {
         {"verify", OptionSpec::Kind::value, "compare|sha256",
          "compare (default): the receiver memcmps every byte with the known pattern; "
          "sha256: OpenSSL SHA-256 on both ends"},
+        {"transport", OptionSpec::Kind::value, "tcp|quic",
+         "the rendr paths' transport (default tcp); quic uses a throw-away certificate, and "
+         "the reference stays raw TCP"},
         mode_option(),
         json_option()}},
       run};
