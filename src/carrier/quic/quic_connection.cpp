@@ -527,16 +527,21 @@ void QuicConnection::compact_block(std::size_t consumed) {
 // ---- output -----------------------------------------------------------------------------------
 
 void QuicConnection::pull_frames() {
-  if (state_ != State::open || stream_id_ < 0 || stream_blocked_ ||
-      unsent_bytes_ >= options_.max_write_bytes) {
-    return;
-  }
+  if (state_ != State::open || stream_id_ < 0 || stream_blocked_) return;
+  // Pull only what the congestion window lets out soon (at most max_write_bytes): a frame
+  // pulled is "sent" for rendr's liveness clock, so frames must not wait here for a fresh
+  // path's slow start (the TCP carrier bounds unsent bytes with TCP_NOTSENT_LOWAT likewise).
+  const std::size_t sendable = std::clamp<std::size_t>(
+      static_cast<std::size_t>(std::min<std::uint64_t>(ngtcp2_conn_get_cwnd_left(conn_),
+                                                       options_.max_write_bytes)),
+      1, options_.max_write_bytes);
+  if (unsent_bytes_ >= sendable) return;
   auto handler = lock_handler();
   if (!handler) {
     do_close();
     return;
   }
-  batch_.reset(options_.max_write_bytes - unsent_bytes_);
+  batch_.reset(sendable - unsent_bytes_);
   (void)handler->pull(batch_);
   for (const wire::OutFrame& f : batch_.frames()) {
     if (f.size() == 0) continue;
@@ -713,13 +718,10 @@ void QuicConnection::do_close() {
   }
   // What was pulled goes out and is acknowledged first (flush/on_timer finish the close); the
   // linger deadline bounds it.
-  const ngtcp2_tstamp deadline = timestamp() + to_ns(options_.close_linger);
-  asio::post(strand_, [self = shared_from_this(), deadline] {
-    auto linger = std::make_shared<asio::steady_timer>(self->strand_);
-    linger->expires_after(std::chrono::nanoseconds(deadline - std::min(deadline, timestamp())));
-    linger->async_wait([self, linger](std::error_code) {
-      if (self->state_ == State::closing) self->finish_close();
-    });
+  auto linger = std::make_shared<asio::steady_timer>(strand_);
+  linger->expires_after(options_.close_linger);
+  linger->async_wait([self = shared_from_this(), linger](std::error_code) {
+    if (self->state_ == State::closing) self->finish_close();
   });
   flush();
 }
