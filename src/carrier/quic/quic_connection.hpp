@@ -168,6 +168,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   wire::TransmitBatch batch_;
   std::vector<std::uint8_t> tx_;
   bool flush_posted_ = false;
+  bool timer_armed_ = false;
+  ngtcp2_tstamp armed_expiry_ = 0;
 };
 
 }  // namespace rendr::carrier
