@@ -1,6 +1,6 @@
 #pragma once
-// rendr::Listener — accepts flows. One listener can serve several TCP ports/addresses; a flow's
-// paths may arrive on any of them.
+// rendr::Listener — accepts flows. One listener can serve several TCP and QUIC addresses; a
+// flow's paths may arrive on any of them.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -11,6 +11,7 @@
 #include "rendr/dialer.hpp"
 #include "rendr/engine.hpp"
 #include "rendr/stats.hpp"
+#include "rendr/tls.hpp"
 
 namespace rendr {
 
@@ -47,6 +48,8 @@ class ListenerCore {
   virtual Conn accept(std::error_code& ec) = 0;
   virtual void async_accept(std::function<void(std::error_code, Conn)> done) = 0;
   virtual std::error_code listen_tcp(const std::string& address) = 0;
+  virtual std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) = 0;
+  virtual std::uint16_t quic_port(std::size_t index) const = 0;
   virtual std::vector<std::string> local_addresses() const = 0;
   virtual std::uint16_t port(std::size_t index) const = 0;
   virtual ListenerStats stats() const = 0;
@@ -63,6 +66,10 @@ class Listener {
 
   // Adds another TCP address ("HOST:PORT"; port 0 picks a free one).
   std::error_code listen_tcp(const std::string& address) { return core_->listen_tcp(address); }
+  // Adds a QUIC address ("HOST:PORT" over UDP; port 0 picks a free one), serving TLS with `tls`.
+  std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
+    return core_->listen_quic(address, tls);
+  }
 
   Conn accept(std::error_code& ec) { return core_->accept(ec); }
   Conn accept() {
@@ -91,6 +98,8 @@ class Listener {
 
   std::vector<std::string> local_addresses() const { return core_->local_addresses(); }
   std::uint16_t port(std::size_t index = 0) const { return core_->port(index); }
+  // The UDP port of the index-th QUIC address (0 if there is none).
+  std::uint16_t quic_port(std::size_t index = 0) const { return core_->quic_port(index); }
   ListenerStats stats() const { return core_->stats(); }
   void close() {
     if (core_) core_->close();
@@ -103,5 +112,11 @@ class Listener {
 // Listens on a TCP address ("HOST:PORT"); more addresses can be added with listen_tcp.
 Listener listen_tcp(const std::string& address, const ListenOptions& options, std::error_code& ec);
 Listener listen_tcp(const std::string& address, const ListenOptions& options = {});
+
+// Listens on a QUIC address (UDP "HOST:PORT"); more addresses of either kind can be added.
+Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
+                     const ListenOptions& options, std::error_code& ec);
+Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
+                     const ListenOptions& options = {});
 
 }  // namespace rendr

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "rendr/tls.hpp"
+
 namespace rendr {
 
 enum class Mode { prime, race, bond };
@@ -25,9 +27,9 @@ std::string to_hex(const FlowId& id);
 enum class MigrateCause { explicit_request, death, follow_peer, quality };
 std::string_view to_string(MigrateCause c);
 
-// One network path: "tcp://HOST:PORT", "udpflow://HOST:PORT" (rendr over UDP; dialing it needs
-// the udpflow carrier), later "quic://". Which transports can be dialed is the carriers' to say:
-// parsing checks the syntax only, and dial() reports an unknown one as errc::bad_path_spec.
+// One network path: "tcp://HOST:PORT", "quic://HOST:PORT" or "udpflow://HOST:PORT" (rendr over
+// UDP; dialing it needs the udpflow carrier). Which transports can be dialed is the carriers' to
+// say: parsing checks the syntax only, and dial() reports an unknown one as errc::bad_path_spec.
 struct PathSpec {
   std::string transport = "tcp";
   std::string host;
@@ -36,6 +38,9 @@ struct PathSpec {
   // application writes 75/25); when it writes more than they carry, each path's capacity caps
   // its share. Also scales the path's rate in the delivery-time estimate ("?weight=N").
   std::uint32_t weight = 1;
+  // quic:// paths: how the server is authenticated (default: the system trust store and the
+  // path's host name). Not part of the URI; set it after parse(). Other transports ignore it.
+  TlsClientConfig tls = {};
 
   // Parses "SCHEME://HOST:PORT" (e.g. tcp, udpflow; the scheme is case-insensitive and stored
   // in lower case) or "HOST:PORT" (tcp); IPv6 as "udpflow://[::1]:PORT"; an optional

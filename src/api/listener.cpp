@@ -1,4 +1,4 @@
-// rendr::listen_tcp: a runtime listener bound to its first address.
+// rendr::listen_tcp / listen_quic: a runtime listener bound to its first address.
 #include "rendr/listener.hpp"
 
 #include "runtime/listener.hpp"
@@ -19,6 +19,25 @@ Listener listen_tcp(const std::string& address, const ListenOptions& options) {
   std::error_code ec;
   Listener l = listen_tcp(address, options, ec);
   if (ec) throw std::system_error(ec, "rendr::listen_tcp(" + address + ")");
+  return l;
+}
+
+Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
+                     const ListenOptions& options, std::error_code& ec) {
+  auto core = runtime::make_listener(options);
+  ec = core->listen_quic(address, tls);
+  if (ec) {
+    core->close();
+    return {};
+  }
+  return Listener(std::move(core));
+}
+
+Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
+                     const ListenOptions& options) {
+  std::error_code ec;
+  Listener l = listen_quic(address, tls, options, ec);
+  if (ec) throw std::system_error(ec, "rendr::listen_quic(" + address + ")");
   return l;
 }
 

@@ -5,15 +5,18 @@
 //
 // Threading: every callback runs on the carrier's executor (an engine I/O thread); kick() and
 // close() may be called from any thread.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
 
+#include "rendr/tls.hpp"
 #include "wire/frame.hpp"
 #include "wire/out_frame.hpp"
 #include "wire/transmit_batch.hpp"
@@ -60,7 +63,14 @@ class Carrier {
 
 using DialCallback = std::function<void(std::error_code, std::shared_ptr<Carrier>)>;
 
-// A transport kind ("tcp", later "udpflow", "quic") that can dial carriers.
+// Where a dial goes, with what a secure transport needs (the TLS settings of a quic:// path).
+struct DialTarget {
+  std::string host;
+  std::uint16_t port = 0;
+  TlsClientConfig tls;
+};
+
+// A transport kind ("tcp", "quic", later "udpflow") that can dial carriers.
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -68,6 +78,11 @@ class Transport {
   // Connects to host:port; calls `done` once on `executor`.
   virtual void async_dial(asio::any_io_executor executor, const std::string& host,
                           std::uint16_t port, DialCallback done) = 0;
+  // Connects to `target`; a transport without TLS ignores target.tls.
+  virtual void async_dial_to(asio::any_io_executor executor, const DialTarget& target,
+                             DialCallback done) {
+    async_dial(std::move(executor), target.host, target.port, std::move(done));
+  }
 };
 
 // Maps a transport name to its implementation ("tcp" is always registered).

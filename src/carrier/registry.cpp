@@ -2,6 +2,7 @@
 #include <utility>
 
 #include "carrier/carrier.hpp"
+#include "carrier/quic/quic_carrier.hpp"
 #include "carrier/tcp/tcp_carrier.hpp"
 
 namespace rendr::carrier {
@@ -11,7 +12,10 @@ Registry& Registry::instance() {
   return registry;
 }
 
-Registry::Registry() { transports_.push_back(std::make_shared<TcpTransport>()); }
+Registry::Registry() {
+  transports_.push_back(std::make_shared<TcpTransport>());
+  transports_.push_back(std::make_shared<QuicTransport>());
+}
 
 // A transport with the same name as an existing one replaces it.
 void Registry::add(std::shared_ptr<Transport> transport) {

@@ -10,6 +10,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "carrier/quic/quic_server.hpp"
+#include "carrier/quic/quic_tls.hpp"
 #include "carrier/tcp/tcp_carrier.hpp"
 #include "core/endpoint.hpp"
 #include "runtime/convert.hpp"
@@ -100,15 +102,15 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
 
   asio::any_io_executor executor() const { return ex_; }
 
-  std::error_code listen_tcp(const std::string& address) {
-    std::error_code ec;
+  // "HOST:PORT" (port 0: any free one) as an endpoint to bind.
+  asio::ip::tcp::endpoint resolve_passive(const std::string& address, std::error_code& ec) {
     const PathSpec spec = PathSpec::parse("tcp://" + address, ec);
     // Port 0 (any free port) is fine here, unlike in a path spec.
     std::string host = spec.host;
     std::string port;
     if (ec) {
       const auto colon = address.rfind(':');
-      if (colon == std::string::npos || address.substr(colon + 1) != "0") return ec;
+      if (colon == std::string::npos || address.substr(colon + 1) != "0") return {};
       host = address.substr(0, colon);
       if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
         host = host.substr(1, host.size() - 2);
@@ -119,9 +121,18 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     }
     asio::ip::tcp::resolver resolver(ex_);
     const auto results = resolver.resolve(host, port, asio::ip::tcp::resolver::passive, ec);
+    if (ec) return {};
+    if (results.empty()) {
+      ec = errc::bad_path_spec;
+      return {};
+    }
+    return results.begin()->endpoint();
+  }
+
+  std::error_code listen_tcp(const std::string& address) {
+    std::error_code ec;
+    const auto endpoint = resolve_passive(address, ec);
     if (ec) return ec;
-    if (results.empty()) return errc::bad_path_spec;
-    const auto endpoint = results.begin()->endpoint();
     auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(asio::make_strand(ex_));
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -139,6 +150,36 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     asio::post(acceptor->get_executor(),
                [self = shared_from_this(), acceptor] { self->start_accept(acceptor); });
     return {};
+  }
+
+  // A QUIC address: one UDP socket shared by its connections; a connection whose handshake
+  // completed is judged like an accepted TCP connection.
+  std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
+    std::error_code ec;
+    const auto endpoint = resolve_passive(address, ec);
+    if (ec) return ec;
+    auto credentials = carrier::TlsCredentials::for_server(tls, ec);
+    if (ec) return ec;
+    auto socket = carrier::QuicServerSocket::open(
+        ex_, asio::ip::udp::endpoint(endpoint.address(), endpoint.port()), std::move(credentials),
+        carrier::QuicOptions{},
+        [weak = weak_from_this()](std::shared_ptr<carrier::Carrier> c) {
+          if (auto self = weak.lock()) self->on_accept(std::move(c));
+        },
+        ec);
+    if (ec) return ec;
+    std::lock_guard lock(mu_);
+    if (closed_) {
+      socket->stop();
+      return errc::listener_closed;
+    }
+    quic_sockets_.push_back(std::move(socket));
+    return {};
+  }
+
+  std::uint16_t quic_port(std::size_t index) const {
+    std::lock_guard lock(mu_);
+    return index < quic_sockets_.size() ? quic_sockets_[index]->local_endpoint().port() : 0;
   }
 
   Conn accept(std::error_code& ec) {
@@ -179,6 +220,12 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       out.push_back((addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
                     std::to_string(ep.port()));
     }
+    for (const auto& q : quic_sockets_) {
+      const auto ep = q->local_endpoint();
+      const auto addr = ep.address();
+      out.push_back("quic://" + (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) +
+                    ":" + std::to_string(ep.port()));
+    }
     return out;
   }
 
@@ -217,6 +264,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
 
   void close() {
     std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors;
+    std::vector<std::shared_ptr<carrier::QuicServerSocket>> quic_sockets;
     std::deque<Ready> unaccepted;
     std::deque<AcceptCallback> waiters;
     std::map<core::ConnectionId, std::shared_ptr<Pending>> pending;
@@ -225,6 +273,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       if (closed_) return;
       closed_ = true;
       acceptors.swap(acceptors_);
+      quic_sockets.swap(quic_sockets_);
       unaccepted.swap(ready_);
       waiters.swap(waiters_);
       pending.swap(pending_);
@@ -235,6 +284,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     cv_.notify_all();
     for (auto& a : acceptors)
       asio::post(a->get_executor(), [a] { a->close(); });
+    for (auto& q : quic_sockets)
+      q->stop();  // its established connections carry on, like accepted TCP connections
     for (auto& [id, p] : pending)
       p->carrier()->abort();
     for (auto& r : unaccepted)
@@ -316,20 +367,22 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
         [weak = weak_from_this(), acceptor](std::error_code ec, asio::ip::tcp::socket socket) {
           auto self = weak.lock();
           if (!self || ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-          if (!ec) self->on_accept(std::move(socket));
+          if (!ec) self->on_accept(carrier::make_tcp_carrier(std::move(socket)));
           // Transient errors (EMFILE, ECONNABORTED) do not stop the listener.
           self->start_accept(acceptor);
         });
   }
 
-  void on_accept(asio::ip::tcp::socket socket) {
+  void on_accept(std::shared_ptr<carrier::Carrier> accepted) {
     std::shared_ptr<Pending> pending;
     {
       std::lock_guard lock(mu_);
-      if (closed_) return;
+      if (closed_) {
+        accepted->abort();
+        return;
+      }
       const core::ConnectionId id = endpoint_.on_connection(now());
-      pending = std::make_shared<Pending>(weak_from_this(), id,
-                                          carrier::make_tcp_carrier(std::move(socket)));
+      pending = std::make_shared<Pending>(weak_from_this(), id, std::move(accepted));
       pending_.emplace(id, pending);
     }
     pending->start();
@@ -526,6 +579,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   std::optional<core::Time> timer_at_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::vector<asio::ip::tcp::endpoint> endpoints_;
+  std::vector<std::shared_ptr<carrier::QuicServerSocket>> quic_sockets_;
   std::map<FlowId, FlowEntry> flows_;
   std::deque<Ready> ready_;
   std::uint64_t authentication_failures_ = 0;  // not the endpoint's: the session sees them
@@ -566,6 +620,10 @@ class ListenerHandle final : public detail::ListenerCore {
   std::error_code listen_tcp(const std::string& address) override {
     return impl_->listen_tcp(address);
   }
+  std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) override {
+    return impl_->listen_quic(address, tls);
+  }
+  std::uint16_t quic_port(std::size_t index) const override { return impl_->quic_port(index); }
   std::vector<std::string> local_addresses() const override { return impl_->local_addresses(); }
   std::uint16_t port(std::size_t index) const override { return impl_->port(index); }
   ListenerStats stats() const override { return impl_->stats(); }

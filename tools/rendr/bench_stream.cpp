@@ -21,6 +21,7 @@
 #include "path_shaping.hpp"
 #include "shaped_tcp.hpp"
 #include "status_ticker.hpp"
+#include "support/test_cert.hpp"
 #include "tcp_loopback.hpp"
 #include "transfer.hpp"
 
@@ -230,6 +231,8 @@ StreamConfig parse_config(const Args& args) {
     throw UsageError("--transport mixed needs --paths 2 or more");
   if (config.paths == 1 && config.migrate_every > 0)
     throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
+  if (config.transport != BenchTransport::tcp && shaped)
+    throw UsageError("--rates needs --transport tcp");
   return config;
 }
 
@@ -248,6 +251,9 @@ int run(const Args& args) {
   for (std::size_t i = 0; i < config.shaping.paths(); ++i)
     shaping_by_path.push_back(config.shaping.of_path(i));
 
+  // QUIC paths: a throw-away certificate for this run, trusted by the client by file.
+  std::optional<testing::TestCertificate> cert;
+  if (config.transport == BenchTransport::quic) cert.emplace();
   const Payload payload;
   std::vector<double> reference_mbps, rendr_mbps, reference_ratios, migrations, stalls,
       reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path;
@@ -259,11 +265,17 @@ int run(const Args& args) {
     const ReferenceRun reference = run_reference(config, payload);
 
     std::error_code ec;
-    auto flow = LocalFlow::open({.paths = config.paths,
-                                 .mode = config.mode,
-                                 .shaping = shaping_by_path,
-                                 .engine_per_end = config.engine_per_end},
-                                ec);
+    auto flow = LocalFlow::open(
+        {.paths = config.paths,
+         .transport = std::string(to_string(config.transport)),
+         .quic_server = cert ? rendr::TlsServerConfig{cert->cert_file(), cert->key_file()}
+                             : rendr::TlsServerConfig{},
+         .quic_client = cert ? rendr::TlsClientConfig{cert->cert_file(), "localhost", true}
+                             : rendr::TlsClientConfig{},
+         .mode = config.mode,
+         .shaping = shaping_by_path,
+         .engine_per_end = config.engine_per_end},
+        ec);
     if (!flow)
       return report_setup_failure(
           args, "stream",

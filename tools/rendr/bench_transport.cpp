@@ -6,6 +6,8 @@ std::string_view to_string(BenchTransport t) {
   switch (t) {
     case BenchTransport::tcp:
       return "tcp";
+    case BenchTransport::quic:
+      return "quic";
     case BenchTransport::udpflow:
       return "udpflow";
     case BenchTransport::mixed:
@@ -15,25 +17,26 @@ std::string_view to_string(BenchTransport t) {
 }
 
 OptionSpec transport_option() {
-  return {"transport", OptionSpec::Kind::value, "tcp|udpflow|mixed",
-          "carrier of the rendr paths: tcp (default), udpflow (rendr over UDP), or mixed "
-          "(even paths tcp, odd paths udpflow)"};
+  return {"transport", OptionSpec::Kind::value, "tcp|quic|udpflow|mixed",
+          "carrier of the rendr paths: tcp (default), quic (a throw-away certificate; the "
+          "reference stays raw TCP), udpflow (rendr over UDP), or mixed (even paths tcp, odd "
+          "paths udpflow)"};
 }
 
 BenchTransport parse_transport(const Args& args) {
   const auto v = args.value("transport");
   if (!v) return BenchTransport::tcp;
-  for (const BenchTransport t :
-       {BenchTransport::tcp, BenchTransport::udpflow, BenchTransport::mixed}) {
+  for (const BenchTransport t : {BenchTransport::tcp, BenchTransport::quic, BenchTransport::udpflow,
+                                 BenchTransport::mixed}) {
     if (*v == to_string(t)) return t;
   }
-  throw UsageError("--transport must be tcp, udpflow or mixed, got '" + *v + "'");
+  throw UsageError("--transport must be tcp, quic, udpflow or mixed, got '" + *v + "'");
 }
 
 std::optional<std::string> unavailable_reason(BenchTransport t) {
   // Until the udpflow carrier (src/carrier/udp) and its listener exist, only tcp paths can run;
   // a udpflow bench must fail rather than quietly measure tcp.
-  if (t == BenchTransport::tcp) return std::nullopt;
+  if (t == BenchTransport::tcp || t == BenchTransport::quic) return std::nullopt;
   return "udpflow paths are not available yet (--transport " + std::string(to_string(t)) +
          " needs the udpflow carrier)";
 }

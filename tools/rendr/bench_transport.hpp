@@ -1,6 +1,7 @@
 #pragma once
-// `--transport tcp|udpflow|mixed` for the benches: which carrier the rendr paths use. tcp: every
-// path; udpflow: every path over UDP (issue 9); mixed: path i is tcp for even i, udpflow for odd.
+// `--transport tcp|quic|udpflow|mixed` for the benches: which carrier the rendr paths use. tcp,
+// quic: every path; udpflow: every path over UDP (issue 9); mixed: path i is tcp for even i,
+// udpflow for odd.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,11 +10,11 @@
 
 namespace rendr::cli {
 
-enum class BenchTransport { tcp, udpflow, mixed };
+enum class BenchTransport { tcp, quic, udpflow, mixed };
 
 std::string_view to_string(BenchTransport t);
 OptionSpec transport_option();
-// "--transport"; tcp when absent, UsageError on anything but tcp, udpflow or mixed.
+// "--transport"; tcp when absent, UsageError on anything else but quic, udpflow or mixed.
 BenchTransport parse_transport(const Args& args);
 // Why a bench cannot run its paths over `t` in this build, or nullopt if it can.
 std::optional<std::string> unavailable_reason(BenchTransport t);

@@ -1,5 +1,7 @@
 // `rendr dial`: opens a flow over the given paths and carries stdin/stdout over it, like nc.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
 #include "console.hpp"
@@ -8,9 +10,24 @@
 #include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
+#include "tls_options.hpp"
 
 namespace rendr::cli {
 namespace {
+
+std::vector<OptionSpec> dial_options() {
+  std::vector<OptionSpec> options{
+      {"path", OptionSpec::Kind::repeated, "tcp|quic://HOST:PORT",
+       "a network path to the listener"},
+      mode_option(),
+      {"connect-timeout-ms", OptionSpec::Kind::value, "MS",
+       "give up if no path completes the opening handshake in time (default 10000)"},
+      psk_option(),
+      budget_option()};
+  for (OptionSpec& o : tls_client_options())
+    options.push_back(std::move(o));
+  return options;
+}
 
 int run(const Args& args) {
   rendr::Dialer dialer;
@@ -25,6 +42,7 @@ int run(const Args& args) {
   }
   if (dialer.paths.empty())
     throw UsageError("rendr dial needs at least one --path tcp://HOST:PORT");
+  apply_tls_client_options(args, dialer.paths);
 
   std::error_code ec;
   rendr::Conn conn = dialer.dial(ec);
@@ -45,18 +63,15 @@ int run(const Args& args) {
 
 Command dial_command() {
   return {
-      {"dial",
-       "open a flow and pipe stdin/stdout over it (like nc)",
-       "--path tcp://HOST:PORT[?weight=N] [--path ...] [--mode prime|race|bond] [--psk-file FILE]",
+      {"dial", "open a flow and pipe stdin/stdout over it (like nc)",
+       "--path tcp://HOST:PORT[?weight=N] [--path quic://HOST:PORT ...] [--mode prime|race|bond] "
+       "[--psk-file FILE] [--ca FILE | --insecure] [--server-name NAME]",
        "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
        "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"
-       "(stdin from a file or pipe is still sent to its end). Status goes to stderr.",
-       {{"path", OptionSpec::Kind::repeated, "tcp://HOST:PORT", "a network path to the listener"},
-        mode_option(),
-        {"connect-timeout-ms", OptionSpec::Kind::value, "MS",
-         "give up if no path completes the opening handshake in time (default 10000)"},
-        psk_option(),
-        budget_option()}},
+       "(stdin from a file or pipe is still sent to its end). quic:// paths verify the\n"
+       "server's certificate (system store or --ca, name = host or --server-name) unless\n"
+       "--insecure. Status goes to stderr.",
+       dial_options()},
       run};
 }
 

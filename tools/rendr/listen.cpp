@@ -2,6 +2,7 @@
 // serves each one: echo it, discard it, or (default) carry it over stdin/stdout for one flow.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -12,6 +13,7 @@
 #include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
+#include "tls_options.hpp"
 
 namespace rendr::cli {
 namespace {
@@ -60,7 +62,11 @@ class JsonLog {
 
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
-  if (addresses.empty()) throw UsageError("rendr listen needs at least one --tcp HOST:PORT");
+  const std::vector<std::string> quic_addresses = args.values("quic");
+  if (addresses.empty() && quic_addresses.empty())
+    throw UsageError("rendr listen needs at least one --tcp HOST:PORT or --quic HOST:PORT");
+  const rendr::TlsServerConfig tls =
+      quic_addresses.empty() ? rendr::TlsServerConfig{} : tls_server_config(args);
   const int services = int(args.has("echo")) + int(args.has("discard")) + int(args.has("stdio"));
   if (services > 1) throw UsageError("choose one of --echo, --discard, --stdio");
   const Service service = args.has("echo")      ? Service::echo
@@ -72,9 +78,13 @@ int run(const Args& args) {
   options.max_flows = args.count("max-flows", options.max_flows);
 
   std::error_code ec;
-  rendr::Listener listener = rendr::listen_tcp(addresses[0], options, ec);
+  rendr::Listener listener = addresses.empty()
+                                 ? rendr::listen_quic(quic_addresses[0], tls, options, ec)
+                                 : rendr::listen_tcp(addresses[0], options, ec);
   for (std::size_t i = 1; i < addresses.size() && !ec; ++i)
     ec = listener.listen_tcp(addresses[i]);
+  for (std::size_t i = addresses.empty() ? 1 : 0; i < quic_addresses.size() && !ec; ++i)
+    ec = listener.listen_quic(quic_addresses[i], tls);
   if (ec) {
     log_line("rendr listen: cannot listen: " + ec.message());
     return 1;
@@ -117,28 +127,37 @@ int run(const Args& args) {
   }
 }
 
+std::vector<OptionSpec> listen_options() {
+  std::vector<OptionSpec> options{
+      {"tcp", OptionSpec::Kind::repeated, "HOST:PORT", "address to listen on (port 0: any)"},
+      {"quic", OptionSpec::Kind::repeated, "HOST:PORT",
+       "UDP address to accept QUIC paths on (needs --cert and --key)"},
+      {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
+      {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
+      {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
+      {"log-json", OptionSpec::Kind::flag, "",
+       "also log listening addresses and each flow's start and end as JSON lines on stderr"},
+      psk_option(),
+      {"max-flows", OptionSpec::Kind::value, "N",
+       "flows held at once; more OPENs are refused (default 4096)"},
+      budget_option()};
+  for (OptionSpec& o : tls_server_options())
+    options.push_back(std::move(o));
+  return options;
+}
+
 }  // namespace
 
 Command listen_command() {
-  return {{"listen",
-           "accept flows; serve them on stdio, as echo or discard",
-           "--tcp HOST:PORT [--tcp HOST:PORT ...] [--echo | --discard | --stdio] [--log-json] "
-           "[--psk-file FILE] [--max-flows N]",
-           "Accepts rendr flows on every given TCP address (a flow's paths may arrive on any of\n"
-           "them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; --echo and\n"
+  return {{"listen", "accept flows; serve them on stdio, as echo or discard",
+           "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] "
+           "[--echo | --discard | --stdio] [--log-json] [--psk-file FILE] [--max-flows N]",
+           "Accepts rendr flows on every given TCP and QUIC address (a flow's paths may arrive on\n"
+           "any of them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; "
+           "--echo and\n"
            "--discard serve flows until interrupted. With --psk-file, only clients holding the\n"
            "same key reach a service (others are counted and closed). Status goes to stderr.",
-           {{"tcp", OptionSpec::Kind::repeated, "HOST:PORT", "address to listen on (port 0: any)"},
-            {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
-            {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
-            {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
-            {"log-json", OptionSpec::Kind::flag, "",
-             "also log listening addresses and each flow's start and end as JSON lines on "
-             "stderr"},
-            psk_option(),
-            {"max-flows", OptionSpec::Kind::value, "N",
-             "flows held at once; more OPENs are refused (default 4096)"},
-            budget_option()}},
+           listen_options()},
           run};
 }
 

@@ -35,14 +35,29 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     listen_options.engine = flow->server_engine.get();
     dialer.engine = flow->client_engine.get();
   }
-  flow->listener = rendr::listen_tcp(std::string(kLoopback) + ":0", listen_options, ec);
+  const bool quic = config.transport == "quic";
+  if (quic && (config.through_proxies || !config.shaping.empty())) {
+    ec = rendr::errc::bad_path_spec;  // the fault proxy relays TCP only
+    return nullptr;
+  }
+  const std::string any_port = std::string(kLoopback) + ":0";
+  flow->listener = quic ? rendr::listen_quic(any_port, config.quic_server, listen_options, ec)
+                        : rendr::listen_tcp(any_port, listen_options, ec);
   if (ec) return nullptr;
   for (std::size_t i = 1; i < config.paths && !ec; ++i)
-    ec = flow->listener.listen_tcp(std::string(kLoopback) + ":0");
+    ec = quic ? flow->listener.listen_quic(any_port, config.quic_server)
+              : flow->listener.listen_tcp(any_port);
   if (ec) return nullptr;
 
   dialer.mode = config.mode;
   for (std::size_t i = 0; i < config.paths; ++i) {
+    if (quic) {
+      rendr::PathSpec spec =
+          rendr::PathSpec::parse("quic://127.0.0.1:" + std::to_string(flow->listener.quic_port(i)));
+      spec.tls = config.quic_client;
+      dialer.paths.push_back(std::move(spec));
+      continue;
+    }
     std::uint16_t port = flow->listener.port(i);
     if (config.through_proxies || !config.shaping.empty()) {
       flow->proxies.push_back(std::make_unique<testing::FaultProxy>(kLoopback, kLoopback, port));

@@ -1,10 +1,11 @@
 #pragma once
-// A rendr flow inside this process over loopback: a listener with one TCP port per path and a
-// client dialing each port, directly or through a FaultProxy per path. Used by the demo and the
-// benchmarks.
+// A rendr flow inside this process over loopback: a listener with one TCP (or QUIC) port per
+// path and a client dialing each port, directly or through a FaultProxy per path. Used by the demo
+// and the benchmarks.
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -15,6 +16,11 @@ namespace rendr::cli {
 
 struct LocalFlowConfig {
   std::size_t paths = 2;
+  // "tcp", or "quic": every path a QUIC path to its own UDP port, with TLS from `quic_server`
+  // and `quic_client` (no proxies: shaping and through_proxies need tcp).
+  std::string transport = "tcp";
+  rendr::TlsServerConfig quic_server{};
+  rendr::TlsClientConfig quic_client{};
   bool through_proxies = false;
   rendr::Mode mode = rendr::Mode::prime;
   // Per path, both directions; non-empty (one per path) puts every path through a proxy.

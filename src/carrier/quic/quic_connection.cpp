@@ -1,0 +1,839 @@
+#include "carrier/quic/quic_connection.hpp"
+
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <asio/post.hpp>
+
+#include "carrier/quic/quic_error.hpp"
+#include "carrier/quic/quic_server.hpp"
+
+namespace rendr::carrier {
+
+namespace {
+
+constexpr std::size_t kCidLength = 16;
+constexpr std::size_t kMaxPacketsPerFlush = 64;
+constexpr std::size_t kMaxDatagramsPerRead = 64;
+constexpr std::size_t kMaxUdpPayload = 65527;
+
+ngtcp2_tstamp timestamp() {
+  return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::uint64_t to_ns(std::chrono::milliseconds ms) {
+  return static_cast<std::uint64_t>(ms.count()) * NGTCP2_MILLISECONDS;
+}
+
+std::string format_endpoint(const asio::ip::udp::endpoint& ep) {
+  const auto address = ep.address();
+  std::string host = address.to_string();
+  if (address.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+ngtcp2_addr to_addr(const asio::ip::udp::endpoint& ep) {
+  return {const_cast<ngtcp2_sockaddr*>(reinterpret_cast<const ngtcp2_sockaddr*>(ep.data())),
+          static_cast<ngtcp2_socklen>(ep.size())};
+}
+
+asio::ip::udp::endpoint from_addr(const ngtcp2_addr& addr) {
+  asio::ip::udp::endpoint ep;
+  std::memcpy(ep.data(), addr.addr, std::min<std::size_t>(addr.addrlen, sizeof(sockaddr_in6)));
+  ep.resize(addr.addrlen);
+  return ep;
+}
+
+void fill_random(std::uint8_t* dest, std::size_t size) {
+  (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, size);
+}
+
+std::string cid_key(const std::uint8_t* data, std::size_t size) {
+  return std::string(reinterpret_cast<const char*>(data), size);
+}
+
+bool sole_owner(const wire::BlockPtr& block) {
+#if defined(__SANITIZE_THREAD__)
+  (void)block;
+  return false;
+#else
+  if (block.use_count() != 1) return false;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return true;
+#endif
+}
+
+QuicConnection* self_of(void* user_data) {
+  return static_cast<QuicConnection*>(user_data);
+}
+
+// ---- ngtcp2 callbacks -------------------------------------------------------------------------
+
+int cb_recv_stream_data(ngtcp2_conn*, uint32_t, int64_t stream_id, uint64_t, const uint8_t* data,
+                        size_t datalen, void* user_data, void*) {
+  return self_of(user_data)->on_stream_data(stream_id, data, datalen);
+}
+
+int cb_acked_stream_data_offset(ngtcp2_conn*, int64_t stream_id, uint64_t offset, uint64_t datalen,
+                                void* user_data, void*) {
+  return self_of(user_data)->on_acked(stream_id, offset, datalen);
+}
+
+int cb_handshake_completed(ngtcp2_conn*, void* user_data) {
+  self_of(user_data)->on_handshake_completed();
+  return 0;
+}
+
+int cb_stream_close(ngtcp2_conn*, uint32_t, int64_t stream_id, uint64_t, void* user_data, void*) {
+  self_of(user_data)->on_stream_gone(stream_id);
+  return 0;
+}
+
+int cb_stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t, void* user_data, void*) {
+  self_of(user_data)->on_stream_gone(stream_id);
+  return 0;
+}
+
+int cb_stream_stop_sending(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
+  self_of(user_data)->on_stream_gone(stream_id);
+  return 0;
+}
+
+int cb_extend_max_stream_data(ngtcp2_conn*, int64_t, uint64_t, void* user_data, void*) {
+  self_of(user_data)->on_stream_window();
+  return 0;
+}
+
+void cb_rand(uint8_t* dest, size_t destlen, const ngtcp2_rand_ctx*) {
+  fill_random(dest, destlen);
+}
+
+int cb_get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen,
+                             void* user_data) {
+  return self_of(user_data)->on_new_connection_id(cid, token, cidlen);
+}
+
+int cb_remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* cid, void* user_data) {
+  return self_of(user_data)->on_remove_connection_id(cid);
+}
+
+ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) {
+  return static_cast<QuicConnection*>(ref->user_data)->native();
+}
+
+ngtcp2_callbacks make_callbacks(bool server) {
+  ngtcp2_callbacks cb{};
+  if (server) {
+    cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  } else {
+    cb.client_initial = ngtcp2_crypto_client_initial_cb;
+    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+  }
+  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb.handshake_completed = cb_handshake_completed;
+  cb.encrypt = ngtcp2_crypto_encrypt_cb;
+  cb.decrypt = ngtcp2_crypto_decrypt_cb;
+  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb.recv_stream_data = cb_recv_stream_data;
+  cb.acked_stream_data_offset = cb_acked_stream_data_offset;
+  cb.stream_close = cb_stream_close;
+  cb.stream_reset = cb_stream_reset;
+  cb.stream_stop_sending = cb_stream_stop_sending;
+  cb.extend_max_stream_data = cb_extend_max_stream_data;
+  cb.rand = cb_rand;
+  cb.get_new_connection_id = cb_get_new_connection_id;
+  cb.remove_connection_id = cb_remove_connection_id;
+  cb.update_key = ngtcp2_crypto_update_key_cb;
+  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  return cb;
+}
+
+}  // namespace
+
+// ---- construction -----------------------------------------------------------------------------
+
+QuicConnection::QuicConnection(QuicStrand strand, const QuicOptions& options,
+                               std::string peer_address)
+    : options_(options),
+      strand_(std::move(strand)),
+      timer_(strand_),
+      peer_address_(std::move(peer_address)),
+      tx_(kMaxUdpPayload) {
+  conn_ref_.get_conn = get_conn;
+  conn_ref_.user_data = this;
+}
+
+QuicConnection::~QuicConnection() {
+  if (conn_ != nullptr) ngtcp2_conn_del(conn_);
+}
+
+void QuicConnection::fill_settings(ngtcp2_settings& settings,
+                                   ngtcp2_transport_params& params) const {
+  ngtcp2_settings_default(&settings);
+  settings.initial_ts = timestamp();
+  settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  settings.max_window = options_.max_window;
+  settings.max_stream_window = options_.max_window;
+  settings.handshake_timeout = to_ns(options_.handshake_timeout);
+  ngtcp2_transport_params_default(&params);
+  params.initial_max_stream_data_bidi_local = options_.stream_window;
+  params.initial_max_stream_data_bidi_remote = options_.stream_window;
+  params.initial_max_data = options_.connection_window;
+  // One stream: the rendr stream, opened by the client. A peer cannot open more.
+  params.initial_max_streams_bidi = is_server_ ? 1 : 0;
+  params.initial_max_streams_uni = 0;
+  params.max_idle_timeout = to_ns(options_.idle_timeout);
+  params.active_connection_id_limit = std::max<std::size_t>(options_.connection_ids, 2);
+}
+
+std::shared_ptr<QuicConnection> QuicConnection::make_client(
+    QuicStrand strand, asio::ip::udp::socket socket, std::shared_ptr<TlsCredentials> credentials,
+    const TlsClientConfig& tls, const std::string& host, const QuicOptions& options,
+    Established done, std::error_code& ec) {
+  std::error_code ignored;
+  const auto remote = socket.remote_endpoint(ignored);
+  std::shared_ptr<QuicConnection> c(
+      new QuicConnection(std::move(strand), options, format_endpoint(remote)));
+  c->established_ = std::move(done);
+  ec = c->init_client(std::move(socket), std::move(credentials), tls, host);
+  if (ec) return nullptr;
+  c->start_receive();
+  c->flush();  // the first Initial
+  return c;
+}
+
+std::error_code QuicConnection::init_client(asio::ip::udp::socket socket,
+                                            std::shared_ptr<TlsCredentials> credentials,
+                                            const TlsClientConfig& tls, const std::string& host) {
+  std::error_code ec;
+  local_ = socket.local_endpoint(ec);
+  if (!ec) remote_ = socket.remote_endpoint(ec);
+  if (ec) return ec;
+  socket.non_blocking(true, ec);
+  socket_.emplace(std::move(socket));
+  rx_.resize(kMaxUdpPayload);
+
+  ngtcp2_cid scid, dcid;
+  scid.datalen = kCidLength;
+  fill_random(scid.data, scid.datalen);
+  dcid.datalen = kCidLength;
+  fill_random(dcid.data, dcid.datalen);
+  ngtcp2_settings settings;
+  ngtcp2_transport_params params;
+  fill_settings(settings, params);
+  const ngtcp2_callbacks callbacks = make_callbacks(false);
+  const ngtcp2_path path{to_addr(local_), to_addr(remote_), nullptr};
+  if (ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &callbacks,
+                             &settings, &params, nullptr, this) != 0) {
+    return quic_errc::transport_error;
+  }
+  if (auto e = tls_.init_client(*credentials, tls, host, &conn_ref_)) return e;
+  ngtcp2_conn_set_tls_native_handle(conn_, tls_.native());
+  return {};
+}
+
+std::shared_ptr<QuicConnection> QuicConnection::make_server(
+    QuicStrand strand, std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
+    const asio::ip::udp::endpoint& local, const asio::ip::udp::endpoint& remote,
+    std::shared_ptr<TlsCredentials> credentials, const QuicOptions& options, Established done,
+    std::error_code& ec) {
+  std::shared_ptr<QuicConnection> c(
+      new QuicConnection(std::move(strand), options, format_endpoint(remote)));
+  c->established_ = std::move(done);
+  ec = c->init_server(std::move(server), hd, local, remote, std::move(credentials));
+  if (ec) return nullptr;
+  return c;
+}
+
+std::error_code QuicConnection::init_server(std::shared_ptr<QuicServerSocket> server,
+                                            const ngtcp2_pkt_hd& hd,
+                                            const asio::ip::udp::endpoint& local,
+                                            const asio::ip::udp::endpoint& remote,
+                                            std::shared_ptr<TlsCredentials> credentials) {
+  is_server_ = true;
+  server_ = std::move(server);
+  local_ = local;
+  remote_ = remote;
+  ngtcp2_cid scid;
+  scid.datalen = kCidLength;
+  fill_random(scid.data, scid.datalen);
+  ngtcp2_settings settings;
+  ngtcp2_transport_params params;
+  fill_settings(settings, params);
+  settings.token = hd.token;
+  params.original_dcid = hd.dcid;
+  params.stateless_reset_token_present = 1;
+  fill_random(params.stateless_reset_token, sizeof params.stateless_reset_token);
+  const ngtcp2_callbacks callbacks = make_callbacks(true);
+  const ngtcp2_path path{to_addr(local_), to_addr(remote_), nullptr};
+  if (ngtcp2_conn_server_new(&conn_, &hd.scid, &scid, &path, hd.version, &callbacks, &settings,
+                             &params, nullptr, this) != 0) {
+    return quic_errc::transport_error;
+  }
+  if (auto e = tls_.init_server(*credentials, &conn_ref_)) return e;
+  ngtcp2_conn_set_tls_native_handle(conn_, tls_.native());
+  // The client keeps using the destination id it chose until it hears from us.
+  cids_.push_back(cid_key(hd.dcid.data, hd.dcid.datalen));
+  cids_.push_back(cid_key(scid.data, scid.datalen));
+  return {};
+}
+
+std::vector<std::string> QuicConnection::connection_ids() const {
+  return cids_;
+}
+
+int QuicConnection::on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen) {
+  cid->datalen = cidlen;
+  fill_random(cid->data, cidlen);
+  fill_random(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+  if (is_server_) {
+    cids_.push_back(cid_key(cid->data, cid->datalen));
+    if (server_) server_->route(cids_.back(), shared_from_this());
+  }
+  return 0;
+}
+
+int QuicConnection::on_remove_connection_id(const ngtcp2_cid* cid) {
+  if (!is_server_) return 0;
+  const std::string key = cid_key(cid->data, cid->datalen);
+  std::erase(cids_, key);
+  if (server_) server_->unroute(key);
+  return 0;
+}
+
+// ---- public entry points ----------------------------------------------------------------------
+
+std::shared_ptr<CarrierHandler> QuicConnection::lock_handler() {
+  std::lock_guard lock(handler_mutex_);
+  return handler_.lock();
+}
+
+void QuicConnection::start(std::weak_ptr<CarrierHandler> handler) {
+  {
+    std::lock_guard lock(handler_mutex_);
+    handler_ = std::move(handler);
+  }
+  asio::post(strand_, [self = shared_from_this()] { self->do_start(); });
+}
+
+void QuicConnection::set_handler(std::weak_ptr<CarrierHandler> handler) {
+  std::lock_guard lock(handler_mutex_);
+  handler_ = std::move(handler);
+}
+
+void QuicConnection::kick() {
+  if (kick_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->kick_pending_.store(false, std::memory_order_release);
+    self->flush();
+  });
+}
+
+void QuicConnection::close() {
+  asio::post(strand_, [self = shared_from_this()] { self->do_close(); });
+}
+
+void QuicConnection::abort() {
+  asio::post(strand_, [self = shared_from_this()] { self->do_abort(); });
+}
+
+void QuicConnection::do_start() {
+  if (started_ || state_ == State::finished) return;
+  started_ = true;
+  if (state_ == State::ready) state_ = State::open;
+  deliver_frames();  // what arrived before start()
+  flush();
+}
+
+// ---- input ------------------------------------------------------------------------------------
+
+void QuicConnection::start_receive() {
+  socket_->async_receive_from(
+      asio::buffer(rx_), rx_from_,
+      [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_receive(ec, n); });
+}
+
+void QuicConnection::on_receive(std::error_code ec, std::size_t n) {
+  if (state_ == State::finished) return;
+  if (ec) {
+    // ICMP errors (connection refused) surface here on a connected UDP socket: QUIC's timers
+    // decide when the path is dead, so only a closed socket stops reading.
+    if (ec == asio::error::operation_aborted || !socket_->is_open()) return;
+    start_receive();
+    return;
+  }
+  read_packet(rx_.data(), n, rx_from_);
+  // Drain what else is queued (the socket is non-blocking) before answering.
+  for (std::size_t i = 0; i < kMaxDatagramsPerRead && state_ != State::finished; ++i) {
+    std::error_code rec;
+    const std::size_t m = socket_->receive_from(asio::buffer(rx_), rx_from_, 0, rec);
+    if (rec) break;
+    read_packet(rx_.data(), m, rx_from_);
+  }
+  after_datagrams();
+  if (state_ != State::finished) start_receive();
+}
+
+void QuicConnection::on_datagram(const std::uint8_t* data, std::size_t size,
+                                 const asio::ip::udp::endpoint& from) {
+  read_packet(data, size, from);
+}
+
+void QuicConnection::after_datagrams() {
+  if (state_ == State::finished) return;
+  check_established();
+  deliver_frames();
+  flush();
+}
+
+void QuicConnection::read_packet(const std::uint8_t* data, std::size_t size,
+                                 const asio::ip::udp::endpoint& from) {
+  if (state_ == State::finished || conn_ == nullptr) return;
+  counters_.packets_received.fetch_add(1, std::memory_order_relaxed);
+  const ngtcp2_path path{to_addr(local_), to_addr(from), nullptr};
+  ngtcp2_pkt_info pi{};
+  const int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data, size, timestamp());
+  if (rv == 0) {
+    if (stream_error_) fail(DownReason::reset, stream_error_, wire::DecodeError::none, true);
+    return;
+  }
+  switch (rv) {
+    case NGTCP2_ERR_DRAINING:
+      peer_closed();
+      return;
+    case NGTCP2_ERR_DROP_CONN:
+      fail(DownReason::error, quic_errc::transport_error, wire::DecodeError::none, false);
+      return;
+    case NGTCP2_ERR_CRYPTO:
+      fail(DownReason::error, tls_.failure_reason(), wire::DecodeError::none, true);
+      return;
+    default:
+      fail_with_liberr(rv);
+      return;
+  }
+}
+
+void QuicConnection::check_established() {
+  if (state_ != State::handshake || !handshake_completed_) return;
+  if (!is_server_) {
+    if (ngtcp2_conn_open_bidi_stream(conn_, &stream_id_, nullptr) != 0) {
+      fail(DownReason::error, quic_errc::transport_error, wire::DecodeError::none, true);
+      return;
+    }
+  }
+  state_ = started_ ? State::open : State::ready;
+  if (auto done = std::move(established_)) {
+    established_ = nullptr;
+    done({}, shared_from_this());
+  }
+}
+
+int QuicConnection::on_stream_data(std::int64_t stream_id, const std::uint8_t* data,
+                                   std::size_t size) {
+  // The server adopts the client's (only possible) stream.
+  if (stream_id_ < 0 && is_server_) stream_id_ = stream_id;
+  if (stream_id != stream_id_) return 0;
+  counters_.stream_bytes_received.fetch_add(size, std::memory_order_relaxed);
+  const std::size_t used = block_ ? block_->used : 0;
+  if (!block_ || block_->capacity - used < size) {
+    // Undelivered bytes move into a block large enough for them and this data.
+    auto fresh = wire::make_block(std::max(options_.read_block_size, used + size));
+    if (used > 0) std::memcpy(fresh->data.get(), block_->data.get(), used);
+    fresh->used = used;
+    block_ = std::move(fresh);
+  }
+  std::memcpy(block_->data.get() + block_->used, data, size);
+  block_->used += size;
+  return 0;
+}
+
+void QuicConnection::on_stream_gone(std::int64_t stream_id) {
+  if (stream_id == stream_id_ && state_ != State::closing && state_ != State::finished)
+    stream_error_ = quic_errc::stream_reset;
+}
+
+void QuicConnection::deliver_frames() {
+  if (state_ != State::open || !block_ || block_->used == 0) return;
+  const wire::Byte* base = block_->data.get();
+  const std::size_t end = block_->used;
+  std::size_t pos = 0;
+  wire::DecodeError error = wire::DecodeError::none;
+  frames_.clear();
+  while (pos < end) {
+    frames_.emplace_back();
+    const wire::DecodeResult r = wire::decode(wire::ConstBytes(base + pos, end - pos),
+                                              frames_.back(), options_.max_frame_body);
+    if (r.error != wire::DecodeError::none) {
+      frames_.pop_back();
+      if (r.error != wire::DecodeError::need_more) error = r.error;
+      break;
+    }
+    pos += r.consumed;
+  }
+  if (!frames_.empty()) {
+    auto handler = lock_handler();
+    if (!handler) {
+      frames_.clear();
+      do_close();
+      return;
+    }
+    {
+      const wire::Slice backing(block_, 0, pos);
+      handler->on_frames(frames_, backing);
+    }
+    frames_.clear();
+  }
+  if (error != wire::DecodeError::none) {
+    fail(DownReason::protocol_error, {}, error, true);
+    return;
+  }
+  if (pos > 0 && conn_ != nullptr && state_ != State::finished) {
+    // Decoded bytes are rendr's now (its own window bounds them): reopen QUIC's windows.
+    ngtcp2_conn_extend_max_stream_offset(conn_, stream_id_, pos);
+    ngtcp2_conn_extend_max_offset(conn_, pos);
+  }
+  compact_block(pos);
+}
+
+// Keeps the partial frame [consumed, used): at the front of the same block if no handler holds
+// part of it, else in a fresh one (a block handed out is never written again).
+void QuicConnection::compact_block(std::size_t consumed) {
+  if (!block_ || consumed == 0) return;
+  const std::size_t leftover = block_->used - consumed;
+  if (leftover == 0 && !sole_owner(block_)) {
+    block_.reset();
+    return;
+  }
+  if (!sole_owner(block_)) {
+    auto fresh = wire::make_block(std::max(options_.read_block_size, leftover));
+    std::memcpy(fresh->data.get(), block_->data.get() + consumed, leftover);
+    fresh->used = leftover;
+    block_ = std::move(fresh);
+    return;
+  }
+  if (leftover > 0) std::memmove(block_->data.get(), block_->data.get() + consumed, leftover);
+  block_->used = leftover;
+}
+
+// ---- output -----------------------------------------------------------------------------------
+
+void QuicConnection::pull_frames() {
+  if (state_ != State::open || stream_id_ < 0 || stream_blocked_) return;
+  // Pull only what the congestion window lets out soon (at most max_write_bytes): a frame
+  // pulled is "sent" for rendr's liveness clock, so frames must not wait here for a fresh
+  // path's slow start (the TCP carrier bounds unsent bytes with TCP_NOTSENT_LOWAT likewise).
+  const std::size_t sendable =
+      std::clamp<std::size_t>(static_cast<std::size_t>(std::min<std::uint64_t>(
+                                  ngtcp2_conn_get_cwnd_left(conn_), options_.max_write_bytes)),
+                              1, options_.max_write_bytes);
+  if (unsent_bytes_ >= sendable) return;
+  auto handler = lock_handler();
+  if (!handler) {
+    do_close();
+    return;
+  }
+  batch_.reset(sendable - unsent_bytes_);
+  (void)handler->pull(batch_);
+  for (const wire::OutFrame& f : batch_.frames()) {
+    if (f.size() == 0) continue;
+    sendq_.push_back(f);
+    unsent_bytes_ += f.size();
+  }
+  batch_.clear();
+}
+
+// The unsent bytes from (next_frame_, next_pos_), as at most vecs.size() pieces.
+std::size_t QuicConnection::gather(std::array<ngtcp2_vec, 16>& vecs) const {
+  std::size_t n = 0;
+  std::size_t pos = next_pos_;
+  for (std::size_t i = next_frame_; i < sendq_.size() && n < vecs.size(); ++i) {
+    const wire::OutFrame& f = sendq_[i];
+    if (pos < f.header_size) {
+      vecs[n++] = {const_cast<std::uint8_t*>(f.header.data() + pos), f.header_size - pos};
+      pos = f.header_size;
+    }
+    if (n < vecs.size() && pos < f.size()) {
+      const std::size_t from = pos - f.header_size;
+      vecs[n++] = {const_cast<std::uint8_t*>(f.payload.data() + from), f.payload.size() - from};
+    }
+    pos = 0;
+  }
+  return n;
+}
+
+void QuicConnection::advance(std::size_t n) {
+  counters_.stream_bytes_sent.fetch_add(n, std::memory_order_relaxed);
+  unsent_bytes_ -= n;
+  while (n > 0) {
+    const std::size_t rest = sendq_[next_frame_].size() - next_pos_;
+    if (n < rest) {
+      next_pos_ += n;
+      return;
+    }
+    n -= rest;
+    ++next_frame_;
+    next_pos_ = 0;
+  }
+}
+
+int QuicConnection::on_acked(std::int64_t stream_id, std::uint64_t offset, std::uint64_t size) {
+  if (stream_id != stream_id_) return 0;
+  acked_offset_ = std::max(acked_offset_, offset + size);
+  while (!sendq_.empty() && next_frame_ > 0 &&
+         queue_base_ + sendq_.front().size() <= acked_offset_) {
+    queue_base_ += sendq_.front().size();
+    sendq_.pop_front();  // releases its payload
+    --next_frame_;
+  }
+  return 0;
+}
+
+void QuicConnection::flush() {
+  flush_posted_ = false;
+  if (state_ == State::finished || conn_ == nullptr) return;
+  const ngtcp2_tstamp ts = timestamp();
+  const std::size_t max_payload = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
+  const std::size_t quantum = std::clamp<std::size_t>(
+      ngtcp2_conn_get_send_quantum(conn_) / std::max<std::size_t>(max_payload, 1), 1,
+      kMaxPacketsPerFlush);
+  std::array<ngtcp2_vec, 16> vecs;
+  std::size_t packets = 0;
+  bool skip_stream = false;  // blocked for this round
+  while (packets < quantum) {
+    pull_frames();
+    if (state_ == State::finished) return;
+    const bool with_stream = !skip_stream && stream_id_ >= 0 && unsent_bytes_ > 0;
+    const std::size_t nvecs = with_stream ? gather(vecs) : 0;
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi{};
+    ngtcp2_ssize accepted = -1;
+    const ngtcp2_ssize n = ngtcp2_conn_writev_stream(
+        conn_, &ps.path, &pi, tx_.data(), max_payload, &accepted,
+        with_stream ? NGTCP2_WRITE_STREAM_FLAG_MORE : NGTCP2_WRITE_STREAM_FLAG_NONE,
+        with_stream ? stream_id_ : -1, vecs.data(), nvecs, ts);
+    if (n < 0) {
+      if (n == NGTCP2_ERR_WRITE_MORE) {
+        advance(static_cast<std::size_t>(accepted));
+        continue;
+      }
+      if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR) {
+        stream_blocked_ = n == NGTCP2_ERR_STREAM_DATA_BLOCKED;
+        skip_stream = true;
+        continue;
+      }
+      fail_with_liberr(static_cast<int>(n));
+      return;
+    }
+    if (accepted > 0) advance(static_cast<std::size_t>(accepted));
+    if (n == 0) break;  // nothing to send, or congestion / pacing limited
+    send_packet(tx_.data(), static_cast<std::size_t>(n), ps.path.remote);
+    ++packets;
+  }
+  ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  if (packets == quantum && !flush_posted_) {
+    // More may be due: let reads (acknowledgements) in first.
+    flush_posted_ = true;
+    asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+  }
+  if (state_ == State::closing && sendq_.empty()) {
+    finish_close();
+    return;
+  }
+  arm_timer();
+}
+
+void QuicConnection::send_packet(const std::uint8_t* data, std::size_t size,
+                                 const ngtcp2_addr& to) {
+  counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
+  bool sent = false;
+  if (socket_) {
+    std::error_code ec;
+    socket_->send(asio::buffer(data, size), 0, ec);
+    sent = !ec;
+  } else if (server_) {
+    sent = server_->send(data, size, from_addr(to));
+  }
+  // A datagram the socket refused is a lost packet: QUIC's recovery resends its contents.
+  if (!sent) counters_.send_drops.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Re-arming an asio timer costs a timerfd_settime syscall (it was the top item of a QUIC bulk
+// profile when done after every read and write), so the timer only moves earlier: firing
+// before ngtcp2's expiry is harmless (on_timer handles nothing and re-arms).
+void QuicConnection::arm_timer() {
+  const ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(conn_);
+  if (expiry == UINT64_MAX || (timer_armed_ && armed_expiry_ <= expiry)) return;
+  const ngtcp2_tstamp now = timestamp();
+  timer_armed_ = true;
+  armed_expiry_ = expiry;
+  timer_.expires_after(std::chrono::nanoseconds(expiry > now ? expiry - now : 0));
+  timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+    if (ec) return;
+    self->timer_armed_ = false;
+    self->on_timer();
+  });
+}
+
+void QuicConnection::on_timer() {
+  if (state_ == State::finished || conn_ == nullptr) return;
+  const int rv = ngtcp2_conn_handle_expiry(conn_, timestamp());
+  if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+    fail(DownReason::error, quic_errc::idle_timeout, wire::DecodeError::none, false);
+    return;
+  }
+  if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
+    fail(DownReason::error, quic_errc::handshake_timeout, wire::DecodeError::none, false);
+    return;
+  }
+  if (rv != 0) {
+    fail_with_liberr(rv);
+    return;
+  }
+  if (state_ == State::closing && sendq_.empty()) {
+    finish_close();
+    return;
+  }
+  flush();  // re-arms the timer
+}
+
+// ---- ending -----------------------------------------------------------------------------------
+
+void QuicConnection::do_close() {
+  if (state_ == State::finished) return;
+  if (!started_ || state_ != State::open) {
+    do_abort();
+    return;
+  }
+  state_ = State::closing;
+  if (sendq_.empty()) {
+    finish_close();
+    return;
+  }
+  // What was pulled goes out and is acknowledged first (flush/on_timer finish the close); the
+  // linger deadline bounds it.
+  auto linger = std::make_shared<asio::steady_timer>(strand_);
+  linger->expires_after(options_.close_linger);
+  linger->async_wait([self = shared_from_this(), linger](std::error_code) {
+    if (self->state_ == State::closing) self->finish_close();
+  });
+  flush();
+}
+
+void QuicConnection::finish_close() {
+  ngtcp2_connection_close_error error;
+  ngtcp2_connection_close_error_default(&error);
+  send_connection_close(error);
+  const bool owed = started_;
+  teardown();
+  if (owed) report_down(DownReason::closed, {}, wire::DecodeError::none);
+}
+
+void QuicConnection::do_abort() {
+  if (state_ == State::finished) return;
+  finish_close();
+  if (auto done = std::move(established_)) {
+    established_ = nullptr;
+    done(asio::error::operation_aborted, nullptr);
+  }
+}
+
+void QuicConnection::send_connection_close(const ngtcp2_connection_close_error& error) {
+  if (conn_ == nullptr || ngtcp2_conn_is_in_closing_period(conn_) ||
+      ngtcp2_conn_is_in_draining_period(conn_)) {
+    return;
+  }
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi{};
+  const ngtcp2_ssize n = ngtcp2_conn_write_connection_close(
+      conn_, &ps.path, &pi, tx_.data(), ngtcp2_conn_get_max_tx_udp_payload_size(conn_), &error,
+      timestamp());
+  if (n > 0) send_packet(tx_.data(), static_cast<std::size_t>(n), ps.path.remote);
+}
+
+void QuicConnection::fail_with_liberr(int liberr) {
+  if (state_ == State::finished) return;
+  ngtcp2_connection_close_error error;
+  ngtcp2_connection_close_error_set_transport_error_liberr(&error, liberr, nullptr, 0);
+  send_connection_close(error);
+  fail(DownReason::error, quic_errc::transport_error, wire::DecodeError::none, false);
+}
+
+void QuicConnection::peer_closed() {
+  ngtcp2_connection_close_error error;
+  ngtcp2_conn_get_connection_close_error(conn_, &error);
+  if (state_ == State::handshake) {
+    fail(DownReason::error, quic_errc::handshake_refused, wire::DecodeError::none, false);
+    return;
+  }
+  const bool clean = error.error_code == 0;  // NO_ERROR, transport or application
+  fail(clean ? DownReason::eof : DownReason::reset,
+       clean ? std::error_code{} : make_error_code(quic_errc::peer_closed_with_error),
+       wire::DecodeError::none, false);
+}
+
+void QuicConnection::fail(DownReason reason, std::error_code ec, wire::DecodeError decode_error,
+                          bool send_close) {
+  if (state_ == State::finished) return;
+  if (state_ == State::closing) {  // a local close is in progress: it wins
+    finish_close();
+    return;
+  }
+  if (send_close) {
+    ngtcp2_connection_close_error error;
+    if (reason == DownReason::protocol_error || ec == quic_errc::stream_reset) {
+      ngtcp2_connection_close_error_set_application_error(&error, 1, nullptr, 0);
+    } else {
+      ngtcp2_connection_close_error_set_transport_error_tls_alert(
+          &error, ngtcp2_conn_get_tls_alert(conn_), nullptr, 0);
+    }
+    send_connection_close(error);
+  }
+  const bool owed = started_;
+  teardown();
+  if (auto done = std::move(established_)) {
+    established_ = nullptr;
+    done(ec ? ec : make_error_code(quic_errc::transport_error), nullptr);
+    return;
+  }
+  if (owed) report_down(reason, ec, decode_error);
+}
+
+void QuicConnection::teardown() {
+  state_ = State::finished;
+  timer_.cancel();
+  sendq_.clear();
+  block_.reset();
+  if (socket_) {
+    std::error_code ec;
+    socket_->close(ec);
+  }
+  if (server_) {
+    auto server = std::move(server_);
+    server_.reset();
+    server->forget(cids_, this);
+  }
+}
+
+void QuicConnection::report_down(DownReason reason, std::error_code ec,
+                                 wire::DecodeError decode_error) {
+  std::shared_ptr<CarrierHandler> handler;
+  {
+    std::lock_guard lock(handler_mutex_);
+    handler = handler_.lock();
+    handler_.reset();
+  }
+  if (handler) handler->on_down(reason, ec, decode_error);
+}
+
+}  // namespace rendr::carrier

@@ -1,0 +1,175 @@
+#pragma once
+// One ngtcp2 connection carrying rendr frames on one bidirectional stream: the Carrier of a
+// quic:// path (contract and options: quic_carrier.hpp). Client connections own their UDP
+// socket; server connections send through, and are fed by, their QuicServerSocket.
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "carrier/quic/quic_carrier.hpp"
+#include "carrier/quic/quic_tls.hpp"
+
+namespace rendr::carrier {
+
+class QuicServerSocket;
+
+class QuicConnection final : public Carrier, public std::enable_shared_from_this<QuicConnection> {
+ public:
+  // Handshake outcome: the connection (stream open on the client) or why it failed. Runs on
+  // the strand, at most once; a connection that failed before it is never reported down.
+  using Established = std::function<void(std::error_code, std::shared_ptr<QuicConnection>)>;
+
+  // A client over `socket` (open, connected to `remote`, its executor the strand). Sends the
+  // first Initial at once.
+  static std::shared_ptr<QuicConnection> make_client(
+      QuicStrand strand, asio::ip::udp::socket socket, std::shared_ptr<TlsCredentials> credentials,
+      const TlsClientConfig& tls, const std::string& host, const QuicOptions& options,
+      Established done, std::error_code& ec);
+  // A server connection for the client Initial `hd`, on the server socket's strand. The caller
+  // feeds it that Initial with on_datagram().
+  static std::shared_ptr<QuicConnection> make_server(
+      QuicStrand strand, std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
+      const asio::ip::udp::endpoint& local, const asio::ip::udp::endpoint& remote,
+      std::shared_ptr<TlsCredentials> credentials, const QuicOptions& options, Established done,
+      std::error_code& ec);
+
+  ~QuicConnection() override;
+  QuicConnection(const QuicConnection&) = delete;
+  QuicConnection& operator=(const QuicConnection&) = delete;
+
+  // Server socket -> connection (on the strand): one datagram, then, after a batch of them,
+  // after_datagrams() delivers the decoded frames and writes what is due.
+  void on_datagram(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& from);
+  void after_datagrams();
+  // Every connection id this connection answers to (for the server's routing table).
+  std::vector<std::string> connection_ids() const;
+
+  void start(std::weak_ptr<CarrierHandler> handler) override;
+  void set_handler(std::weak_ptr<CarrierHandler> handler) override;
+  void kick() override;
+  void close() override;
+  void abort() override;
+  bool reliable() const override { return true; }
+  std::string peer_address() const override { return peer_address_; }
+  asio::any_io_executor executor() const override { return strand_; }
+
+  const QuicCarrierCounters& counters() const { return counters_; }
+
+  // ngtcp2 callbacks (static trampolines call these).
+  int on_stream_data(std::int64_t stream_id, const std::uint8_t* data, std::size_t size);
+  int on_acked(std::int64_t stream_id, std::uint64_t offset, std::uint64_t size);
+  int on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen);
+  int on_remove_connection_id(const ngtcp2_cid* cid);
+  void on_handshake_completed() { handshake_completed_ = true; }
+  void on_stream_gone(std::int64_t stream_id);
+  void on_stream_window() { stream_blocked_ = false; }
+  ngtcp2_conn* native() const { return conn_; }
+
+ private:
+  enum class State {
+    handshake,  // no stream yet (server: not yet handed to the listener)
+    ready,      // established, not started (frames received meanwhile wait)
+    open,       // started: delivering and pulling
+    closing,    // close(): sending what was pulled, waiting for its acknowledgement
+    finished,   // closed locally, down, or failed before start
+  };
+
+  QuicConnection(QuicStrand strand, const QuicOptions& options, std::string peer_address);
+  std::error_code init_client(asio::ip::udp::socket socket,
+                              std::shared_ptr<TlsCredentials> credentials,
+                              const TlsClientConfig& tls, const std::string& host);
+  std::error_code init_server(std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
+                              const asio::ip::udp::endpoint& local,
+                              const asio::ip::udp::endpoint& remote,
+                              std::shared_ptr<TlsCredentials> credentials);
+  void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params) const;
+
+  std::shared_ptr<CarrierHandler> lock_handler();
+  // Client socket.
+  void start_receive();
+  void on_receive(std::error_code ec, std::size_t n);
+  // Input.
+  void read_packet(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& from);
+  void check_established();
+  void deliver_frames();
+  void compact_block(std::size_t consumed);
+  // Output.
+  void flush();
+  void pull_frames();
+  std::size_t gather(std::array<ngtcp2_vec, 16>& vecs) const;
+  void advance(std::size_t n);
+  void send_packet(const std::uint8_t* data, std::size_t size, const ngtcp2_addr& to);
+  void arm_timer();
+  void on_timer();
+  // Ending.
+  void do_start();
+  void do_close();
+  void do_abort();
+  void finish_close();
+  void send_connection_close(const ngtcp2_connection_close_error& error);
+  void fail(DownReason reason, std::error_code ec, wire::DecodeError decode_error, bool send_close);
+  void fail_with_liberr(int liberr);
+  void peer_closed();
+  void teardown();
+  void report_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error);
+
+  const QuicOptions options_;
+  QuicStrand strand_;
+  asio::steady_timer timer_;
+  std::string peer_address_;
+
+  std::mutex handler_mutex_;
+  std::weak_ptr<CarrierHandler> handler_;
+  std::atomic<bool> kick_pending_{false};
+  QuicCarrierCounters counters_;
+
+  // Strand-only state.
+  State state_ = State::handshake;
+  bool started_ = false;  // start() was called (so on_down is owed)
+  Established established_;
+  ngtcp2_conn* conn_ = nullptr;
+  ngtcp2_crypto_conn_ref conn_ref_{};
+  TlsSession tls_;
+  bool is_server_ = false;
+  std::optional<asio::ip::udp::socket> socket_;  // client
+  std::shared_ptr<QuicServerSocket> server_;     // server
+  asio::ip::udp::endpoint local_;
+  asio::ip::udp::endpoint remote_;
+  std::vector<std::string> cids_;  // ours, as routing keys
+  bool handshake_completed_ = false;
+  std::int64_t stream_id_ = -1;
+  std::error_code stream_error_;  // the peer reset the stream
+  // Receive: undelivered stream bytes are [0, block_->used) of block_.
+  wire::BlockPtr block_;
+  std::vector<wire::Frame> frames_;
+  std::vector<std::uint8_t> rx_;  // client datagram buffer
+  asio::ip::udp::endpoint rx_from_;
+  // Send: pulled frames from stream offset sent_base_ (acknowledged below it); the next byte
+  // to packetize is frame next_frame_, at next_pos_ within it.
+  std::deque<wire::OutFrame> sendq_;
+  std::uint64_t acked_offset_ = 0;
+  std::uint64_t queue_base_ = 0;  // stream offset of sendq_.front()
+  std::size_t next_frame_ = 0;
+  std::size_t next_pos_ = 0;
+  std::size_t unsent_bytes_ = 0;
+  bool stream_blocked_ = false;
+  wire::TransmitBatch batch_;
+  std::vector<std::uint8_t> tx_;
+  bool flush_posted_ = false;
+  bool timer_armed_ = false;
+  ngtcp2_tstamp armed_expiry_ = 0;
+};
+
+}  // namespace rendr::carrier
