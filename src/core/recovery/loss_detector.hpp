@@ -95,7 +95,7 @@ class LossDetector {
   void declare_lost(SentPacket& p, bool by_time, Time now, RetransmitQueue& lost);
   bool persistent_congestion(const std::vector<LostPacket>& lost_now) const;
   void on_spurious_loss(const SentPacket& p);
-  void set_timer(Time now);
+  void set_timer();
   Duration loss_delay() const;
 
   RecoveryConfig config_;

@@ -8,12 +8,12 @@
 // when the packet is lost), and the largest packet number of an ACK_RANGES it carried (its
 // acknowledgement lets the receiving half forget those ranges).
 //
-// Records leave from the front once settled (acknowledged, not ack-eliciting, or declared lost
-// and kept a little longer to recognise a spurious loss), so memory follows what is in flight.
+// Records leave once settled (acknowledged; declared lost and kept a little longer to recognise
+// a spurious loss; ACK-only and old), so memory follows what is in flight.
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <optional>
 
 #include "core/recovery/config.hpp"
@@ -50,41 +50,44 @@ struct PacketContent {
 };
 
 struct SentPacket {
-  enum class State : std::uint8_t { in_flight, acked, lost, settled };
-
   PacketNumber pn = 0;
   Time sent_at{};
   std::uint32_t bytes = 0;  // whole datagram, as counted against the congestion window
-  State state = State::in_flight;
-  // Declared lost: when, and by which threshold with what reordering (spurious-loss tuning).
-  Time lost_at{};
+  // Declared lost (kept a while to recognise a spurious loss): when, by which threshold, with
+  // what reordering, in which congestion event.
+  bool lost = false;
   bool lost_by_time = false;
+  Time lost_at{};
   std::uint64_t reorder_distance = 0;  // largest acked - pn at the time of the loss
-  std::uint64_t loss_event = 0;        // the congestion event its loss belonged to
+  std::uint64_t loss_event = 0;
   PacketContent content;
 
-  // Counts against the congestion window (every ack-eliciting packet; ACK-only ones do not).
-  bool in_flight() const { return state == State::in_flight && content.ack_eliciting; }
+  // Counts against the congestion window (ack-eliciting and not declared lost).
+  bool in_flight() const { return !lost && content.ack_eliciting; }
 };
 
+// Records of packets neither acknowledged nor given up on, by packet number. Acknowledged
+// records are erased at once, so an ACK or a loss-detection pass visits only what is still
+// outstanding, however large the window.
 class SentPackets {
  public:
+  using Map = std::map<PacketNumber, SentPacket>;
+
   // Records the next packet number (next_pn) as sent, and returns its record.
   SentPacket& add(Time sent_at, std::size_t bytes, const PacketContent& content);
-  // The record of `pn`, or nullptr if it was never sent or has been dropped.
-  SentPacket* find(PacketNumber pn);
-  // Drops settled records (and lost ones declared before `keep_lost_since`) from the front.
-  void trim(Time keep_lost_since);
+  void erase(Map::iterator it) { records_.erase(it); }
+  // Drops from the front lost records declared before `horizon` and ACK-only records sent
+  // before it (the peer may never acknowledge those: nothing makes it send an ACK for them).
+  void trim(Time horizon);
 
-  // Records in packet-number order (iteration for loss detection and ACK processing).
-  std::deque<SentPacket>& records() { return records_; }
-  const std::deque<SentPacket>& records() const { return records_; }
+  Map& records() { return records_; }
+  const Map& records() const { return records_; }
   std::size_t size() const { return records_.size(); }
   // The next packet number to send.
   PacketNumber next_pn() const { return next_pn_; }
 
  private:
-  std::deque<SentPacket> records_;
+  Map records_;
   PacketNumber next_pn_ = 0;
 };
 
