@@ -68,9 +68,11 @@ void LossBasedController::on_packets_lost(std::span<const LostPacket> lost, Time
   cwnd_ = std::max(cwnd_, min_window());
 }
 
-void LossBasedController::on_persistent_congestion(Time) {
+void LossBasedController::on_persistent_congestion(Time now) {
   cwnd_ = min_window();
-  recovery_start_.reset();
+  // Unlike RFC 9002's pseudocode (which clears it), the recovery period restarts here: ACKs
+  // of packets sent before the collapse say nothing about the path as it is now.
+  recovery_start_ = now;
   undo_.reset();
   on_collapse();
 }
