@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
+#include <random>
 #include <set>
 
 namespace rendr::core::recovery {
@@ -173,6 +176,142 @@ TEST(DatagramTransport, SteadyLossyTransferKeepsRecoveringAndStaysBounded) {
   EXPECT_LE(s.packets_lost, sent / 20 + 1);
   EXPECT_GE(s.congestion_window, 2 * kMss);
   EXPECT_LT(l.a.stats().bytes_in_flight, 1000 * kMss);
+}
+
+// A lossy, duplicating, reordering link in both directions, one tick per millisecond: the
+// sender re-sends whatever the recovery declares lost, and once the link heals every byte has
+// arrived, nothing is left in flight and the sent map is empty.
+class RandomLink {
+ public:
+  explicit RandomLink(unsigned seed) : rng_(seed) {}
+
+  void run(std::uint64_t total_bytes) {
+    total_ = total_bytes;
+    for (int tick = 0; tick < 60000 && !(done_sending() && a_.stats().bytes_in_flight == 0);
+         ++tick) {
+      healed_ = tick > 20000;  // after 20 s the link is clean, so the run must converge
+      now_ = t0 + std::chrono::milliseconds(tick);
+      deliver();
+      send_data();
+      send_ack();
+      fire_timers();
+    }
+  }
+
+  std::uint64_t received_contiguous() const {
+    std::uint64_t end = 0;
+    for (const auto& [from, to] : received_) {
+      if (from > end) break;
+      end = std::max(end, to);
+    }
+    return end;
+  }
+  DatagramTransport& sender() { return a_; }
+  DatagramTransport& receiver() { return b_; }
+  std::uint64_t dropped() const { return dropped_; }
+
+ private:
+  struct InFlight {
+    Time arrives;
+    bool to_receiver;
+    PacketNumber pn;
+    PacketContent content;
+    wire::AckRanges ack;
+  };
+
+  bool chance(double p) { return !healed_ && std::uniform_real_distribution<>(0, 1)(rng_) < p; }
+  void put(InFlight f) {
+    if (chance(0.05)) {
+      ++dropped_;
+      return;
+    }
+    const int jitter = healed_ ? 0 : std::uniform_int_distribution<>(0, 15)(rng_);
+    f.arrives = now_ + std::chrono::milliseconds(10 + jitter);
+    if (chance(0.02)) link_.push_back(f);  // duplicated
+    link_.push_back(std::move(f));
+  }
+  bool done_sending() const { return next_offset_ >= total_ && !lost_.pending(0); }
+
+  void send_data() {
+    for (int n = 0; n < 50; ++n) {
+      if (a_.send_allowance() < kMss) return;
+      if (auto at = a_.next_send_time(); at && *at > now_) return;
+      PacketContent c;
+      c.ack_eliciting = true;
+      if (auto r = lost_.next(0)) {
+        const std::uint64_t to = std::min(r->to, r->from + 1000);
+        c.add_data(r->from, to);
+        lost_.consumed(to);
+      } else if (next_offset_ < total_) {
+        const std::uint64_t to = std::min(total_, next_offset_ + 1000);
+        c.add_data(next_offset_, to);
+        next_offset_ = to;
+      } else if (a_.probes_owed() == 0) {
+        return;
+      }  // else a probe with no data: a PING
+      const PacketNumber pn = a_.on_packet_sent(kMss, c, now_);
+      put(InFlight{{}, true, pn, c, {}});
+    }
+  }
+  void send_ack() {
+    if (!b_.ack_due(now_)) return;
+    PacketContent c;
+    InFlight f{{}, false, 0, {}, b_.make_ack(now_)};
+    c.ack_largest = f.ack.largest();
+    f.pn = b_.on_packet_sent(60, c, now_);
+    put(std::move(f));
+  }
+  void deliver() {
+    std::stable_sort(link_.begin(), link_.end(),
+                     [](const InFlight& x, const InFlight& y) { return x.arrives < y.arrives; });
+    while (!link_.empty() && link_.front().arrives <= now_) {
+      InFlight f = std::move(link_.front());
+      link_.pop_front();
+      if (f.to_receiver) {
+        if (b_.on_packet_received(f.pn, true, now_) == ReceivedPackets::Receipt::duplicate)
+          continue;
+        for (std::uint8_t i = 0; i < f.content.data_count; ++i)
+          add_received(f.content.data[i].from, f.content.data[i].to);
+      } else {
+        a_.on_packet_received(f.pn, false, now_);
+        ASSERT_FALSE(a_.on_ack_received(f.ack, now_, lost_).invalid);
+      }
+    }
+  }
+  void fire_timers() {
+    for (DatagramTransport* t : {&a_, &b_}) {
+      if (auto at = t->next_timer(); at && *at <= now_) t->on_timer(now_, lost_);
+    }
+  }
+  void add_received(std::uint64_t from, std::uint64_t to) {
+    auto& end = received_[from];
+    end = std::max(end, to);
+  }
+
+  std::mt19937 rng_;
+  Time now_ = t0;
+  bool healed_ = false;
+  std::uint64_t total_ = 0;
+  std::uint64_t next_offset_ = 0;
+  std::uint64_t dropped_ = 0;
+  DatagramTransport a_;
+  DatagramTransport b_;
+  RetransmitQueue lost_;
+  std::deque<InFlight> link_;
+  std::map<std::uint64_t, std::uint64_t> received_;  // from -> to
+};
+
+TEST(DatagramTransport, RandomLossReorderingAndDuplicationNeverLoseData) {
+  for (unsigned seed = 1; seed <= 30; ++seed) {
+    RandomLink link(seed);
+    link.run(2'000'000);
+    ASSERT_EQ(link.received_contiguous(), 2'000'000u) << "seed " << seed;
+    const DatagramPathStats s = link.sender().stats();
+    EXPECT_EQ(s.bytes_in_flight, 0u) << "seed " << seed;
+    EXPECT_GT(s.packets_lost, 0u) << "seed " << seed;
+    EXPECT_GE(s.congestion_window, 2 * kMss) << "seed " << seed;
+    EXPECT_GT(link.receiver().stats().duplicates_received, 0u) << "seed " << seed;
+  }
 }
 
 TEST(DatagramTransport, DatagramSizeChangeScalesTheWindow) {
