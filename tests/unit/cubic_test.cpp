@@ -63,6 +63,30 @@ TEST(Cubic, WindowFollowsTheCubicCurveAroundWmax) {
   EXPECT_GT(d.window_packets(), 1.2 * w_max);
 }
 
+// RFC 9438 §5.8: seconds in which the application left the window unused do not count as
+// time on the curve, so the window does not leap when the application sends again.
+TEST(Cubic, TimeTheWindowWasUnusedDoesNotAdvanceTheCurve) {
+  Cubic cc{RecoveryConfig{}};
+  RoundDriver d(cc, kMss, 100ms, t0);
+  for (int i = 0; i < 4; ++i)
+    d.round();
+  d.round(true);  // W_max 160, cwnd 112
+  for (int i = 0; i < 6; ++i)
+    d.round();
+  const std::uint64_t before_idle = cc.congestion_window();
+  // Ten seconds of one packet per round trip: far below the window.
+  for (int i = 0; i < 100; ++i) {
+    cc.on_packet_sent(kMss, d.now);
+    d.now += 100ms;
+    cc.on_packets_acked(std::vector<AckedPacket>{{d.next_pn++, kMss, d.now - 100ms}}, d.rtt, d.now);
+  }
+  EXPECT_EQ(cc.congestion_window(), before_idle);
+  d.round();
+  // One round of the curve where it left off (a few datagrams), not the 1.5x jump that 10 s
+  // further along the curve would allow.
+  EXPECT_LT(cc.congestion_window(), before_idle + 8 * kMss);
+}
+
 TEST(Cubic, FastConvergenceLowersWmaxWhenTheMaximumFalls) {
   Cubic cc{RecoveryConfig{}};
   RoundDriver d(cc, kMss, 100ms, t0);

@@ -37,6 +37,7 @@ bool LossBasedController::window_limited() const {
 void LossBasedController::on_packets_acked(std::span<const AckedPacket> acked, const RttStats& rtt,
                                            Time now) {
   const bool limited = window_limited();
+  if (!limited && !acked.empty()) on_window_unused(now);
   for (const AckedPacket& p : acked) {
     bytes_in_flight_ -= std::min<std::uint64_t>(bytes_in_flight_, p.bytes);
     // No growth for packets sent before the reduction, nor while the window is not the limit
