@@ -16,7 +16,8 @@
 //     the packet and time thresholds; lost DATA ranges go to the payload's retransmit queue
 //     (on_timer, and an on_ack that comes with the new ACK-ranges frame),
 //   - gate sending by its congestion window (send_allowance) and pace it (next_send_time).
-// The flow already calls every hook at its place; no datagram transport exists yet.
+// recovery::DatagramTransport (core/recovery/) is that transport; besides these hooks it has a
+// packet-level interface (datagram()) the flow uses to number packets and exchange ACK_RANGES.
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -30,13 +31,20 @@ namespace rendr::core {
 
 enum class TransportKind : std::uint8_t {
   reliable,  // the carrier repairs loss (TCP, a QUIC stream)
-  datagram,  // the core repairs loss (udpflow, QUIC DATAGRAM); not implemented yet
+  datagram,  // the core repairs loss (udpflow, QUIC DATAGRAM): recovery::DatagramTransport
 };
+
+namespace recovery {
+class DatagramTransport;
+}
 
 class PathTransport {
  public:
   virtual ~PathTransport() = default;
   virtual TransportKind kind() const = 0;
+  // The datagram transport's packet-level interface (core/recovery/datagram_transport.hpp);
+  // nullptr for a reliable path.
+  virtual recovery::DatagramTransport* datagram() { return nullptr; }
 
   // Bytes the path may put on the wire now (congestion window minus bytes in flight).
   virtual std::uint64_t send_allowance() const = 0;

@@ -6,14 +6,22 @@ namespace rendr::wire {
 
 std::string_view to_string(DecodeError e) {
   switch (e) {
-    case DecodeError::none: return "none";
-    case DecodeError::need_more: return "need more input";
-    case DecodeError::unknown_type: return "unknown frame type";
-    case DecodeError::too_long: return "frame length above limit";
-    case DecodeError::bad_varint: return "truncated varint";
-    case DecodeError::truncated_body: return "frame body too short";
-    case DecodeError::trailing_bytes: return "frame body too long";
-    case DecodeError::bad_value: return "field value out of range";
+    case DecodeError::none:
+      return "none";
+    case DecodeError::need_more:
+      return "need more input";
+    case DecodeError::unknown_type:
+      return "unknown frame type";
+    case DecodeError::too_long:
+      return "frame length above limit";
+    case DecodeError::bad_varint:
+      return "truncated varint";
+    case DecodeError::truncated_body:
+      return "frame body too short";
+    case DecodeError::trailing_bytes:
+      return "frame body too long";
+    case DecodeError::bad_value:
+      return "field value out of range";
   }
   return "unknown decode error";
 }
@@ -28,7 +36,8 @@ std::size_t varint_size(std::uint64_t v) {
 std::size_t encode_varint(std::uint64_t v, Byte* out) {
   const std::size_t n = varint_size(v);
   const std::uint8_t prefix = n == 1 ? 0x00 : n == 2 ? 0x40 : n == 4 ? 0x80 : 0xc0;
-  for (std::size_t i = 0; i < n; ++i) out[n - 1 - i] = static_cast<Byte>(v >> (8 * i));
+  for (std::size_t i = 0; i < n; ++i)
+    out[n - 1 - i] = static_cast<Byte>(v >> (8 * i));
   out[0] = static_cast<Byte>((out[0] & 0x3f) | prefix);
   return n;
 }
@@ -38,7 +47,8 @@ std::size_t decode_varint(ConstBytes in, std::uint64_t& v) {
   const std::size_t n = std::size_t{1} << (in[0] >> 6);
   if (in.size() < n) return 0;
   v = in[0] & 0x3f;
-  for (std::size_t i = 1; i < n; ++i) v = (v << 8) | in[i];
+  for (std::size_t i = 1; i < n; ++i)
+    v = (v << 8) | in[i];
   return n;
 }
 
@@ -57,7 +67,8 @@ class Reader {
   bool u64be(std::uint64_t& v) {
     if (!ok_ || in_.size() - pos_ < 8) return fail(DecodeError::truncated_body);
     v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | in_[pos_++];
+    for (int i = 0; i < 8; ++i)
+      v = (v << 8) | in_[pos_++];
     return true;
   }
   bool varint(std::uint64_t& v) {
@@ -93,6 +104,7 @@ class Reader {
     ok_ = false;
     return false;
   }
+  DecodeError error() const { return ok_ ? DecodeError::none : error_; }
   // Fixed-layout frames must consume their body exactly.
   DecodeError finish() {
     if (ok_ && pos_ != in_.size()) fail(DecodeError::trailing_bytes);
@@ -106,8 +118,45 @@ class Reader {
   DecodeError error_ = DecodeError::none;
 };
 
-bool valid_mode(std::uint8_t m) { return m >= 1 && m <= 3; }
-bool valid_status(std::uint8_t s) { return s <= static_cast<std::uint8_t>(Status::version); }
+bool valid_mode(std::uint8_t m) {
+  return m >= 1 && m <= 3;
+}
+bool valid_status(std::uint8_t s) {
+  return s <= static_cast<std::uint8_t>(Status::version);
+}
+
+// Ranges are checked as they are read: none may reach below packet number 0, and there are at
+// most AckRanges::kMaxRanges of them, so a hostile frame costs a bounded allocation.
+DecodeError decode_ack_ranges(Reader& r, Frame& out) {
+  std::uint64_t largest = 0, delay = 0, extra = 0, first = 0;
+  r.varint(largest);
+  r.varint(delay);
+  r.varint(extra);
+  r.varint(first);
+  if (auto e = r.error(); e != DecodeError::none) return e;
+  if (extra >= AckRanges::kMaxRanges) return DecodeError::too_long;
+  if (first > largest) return DecodeError::bad_value;
+  // Reuse the vector of an ACK_RANGES the caller decoded before into the same Frame.
+  AckRanges f;
+  if (auto* previous = std::get_if<AckRanges>(&out.body)) f.ranges = std::move(previous->ranges);
+  f.ranges.clear();
+  f.ack_delay_us = delay;
+  f.ranges.push_back(PacketRange{largest - first, largest});
+  for (std::uint64_t i = 0; i < extra; ++i) {
+    std::uint64_t gap = 0, length = 0;
+    r.varint(gap);
+    r.varint(length);
+    if (auto e = r.error(); e != DecodeError::none) return e;
+    const std::uint64_t below = f.ranges.back().smallest;
+    if (below < gap + 2) return DecodeError::bad_value;
+    const std::uint64_t top = below - gap - 2;
+    if (length > top) return DecodeError::bad_value;
+    f.ranges.push_back(PacketRange{top - length, top});
+  }
+  if (auto e = r.finish(); e != DecodeError::none) return e;
+  out.body = std::move(f);
+  return DecodeError::none;
+}
 
 DecodeError decode_body(std::uint8_t type, std::uint8_t flags, ConstBytes body, Frame& out) {
   Reader r(body);
@@ -228,6 +277,19 @@ DecodeError decode_body(std::uint8_t type, std::uint8_t flags, ConstBytes body, 
         out.body = Pong{id, ts};
       return DecodeError::none;
     }
+    case FrameType::ack_ranges:
+      return decode_ack_ranges(r, out);
+    case FrameType::path_challenge:
+    case FrameType::path_response: {
+      PathChallengeData data{};
+      r.bytes(data);
+      if (auto e = r.finish(); e != DecodeError::none) return e;
+      if (static_cast<FrameType>(type) == FrameType::path_challenge)
+        out.body = PathChallenge{data};
+      else
+        out.body = PathResponse{data};
+      return DecodeError::none;
+    }
     case FrameType::mode: {
       Mode f;
       std::uint8_t mode = 0;
@@ -253,7 +315,8 @@ class Writer {
   explicit Writer(Byte* out) : p_(out) {}
   void u8(std::uint8_t v) { *p_++ = v; }
   void u64be(std::uint64_t v) {
-    for (int i = 7; i >= 0; --i) *p_++ = static_cast<Byte>(v >> (8 * i));
+    for (int i = 7; i >= 0; --i)
+      *p_++ = static_cast<Byte>(v >> (8 * i));
   }
   void varint(std::uint64_t v) { p_ += encode_varint(v, p_); }
   void bytes(ConstBytes b) {
@@ -265,6 +328,25 @@ class Writer {
  private:
   Byte* p_;
 };
+
+// The encoder writes at most AckRanges::kMaxRanges ranges (the highest ones), so what it writes
+// always decodes.
+std::size_t ack_ranges_encoded_count(const AckRanges& f) {
+  return std::min(f.ranges.size(), AckRanges::kMaxRanges);
+}
+
+std::size_t ack_ranges_body_size(const AckRanges& f) {
+  const std::size_t count = ack_ranges_encoded_count(f);
+  const PacketRange first = count == 0 ? PacketRange{} : f.ranges.front();
+  std::size_t n = varint_size(first.largest) + varint_size(f.ack_delay_us) +
+                  varint_size(count == 0 ? 0 : count - 1) +
+                  varint_size(first.largest - first.smallest);
+  for (std::size_t i = 1; i < count; ++i) {
+    n += varint_size(f.ranges[i - 1].smallest - f.ranges[i].largest - 2) +
+         varint_size(f.ranges[i].largest - f.ranges[i].smallest);
+  }
+  return n;
+}
 
 struct BodySize {
   std::size_t operator()(const Open& f) const {
@@ -295,6 +377,9 @@ struct BodySize {
   std::size_t operator()(const Pong& f) const { return varint_size(f.id) + 8; }
   std::size_t operator()(const Mode& f) const { return varint_size(f.seq) + 1; }
   std::size_t operator()(const Extension&) const { return 0; }
+  std::size_t operator()(const AckRanges& f) const { return ack_ranges_body_size(f); }
+  std::size_t operator()(const PathChallenge&) const { return kPathChallengeSize; }
+  std::size_t operator()(const PathResponse&) const { return kPathChallengeSize; }
 };
 
 struct BodyWriter {
@@ -359,6 +444,20 @@ struct BodyWriter {
     w.u8(static_cast<std::uint8_t>(f.mode));
   }
   void operator()(const Extension&) const {}
+  void operator()(const AckRanges& f) const {
+    const std::size_t count = ack_ranges_encoded_count(f);
+    const PacketRange first = count == 0 ? PacketRange{} : f.ranges.front();
+    w.varint(first.largest);
+    w.varint(f.ack_delay_us);
+    w.varint(count == 0 ? 0 : count - 1);
+    w.varint(first.largest - first.smallest);
+    for (std::size_t i = 1; i < count; ++i) {
+      w.varint(f.ranges[i - 1].smallest - f.ranges[i].largest - 2);
+      w.varint(f.ranges[i].largest - f.ranges[i].smallest);
+    }
+  }
+  void operator()(const PathChallenge& f) const { w.bytes(f.data); }
+  void operator()(const PathResponse& f) const { w.bytes(f.data); }
 };
 
 std::uint8_t type_byte(const Frame& f) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "wire/bytes.hpp"
 
@@ -44,8 +45,11 @@ enum class FrameType : std::uint8_t {
   ack = 0x11,
   fin = 0x12,
   close = 0x13,
+  ack_ranges = 0x14,  // datagram paths only
   ping = 0x20,
   pong = 0x21,
+  path_challenge = 0x22,  // datagram paths only
+  path_response = 0x23,   // datagram paths only
   mode = 0x30,
 };
 
@@ -190,6 +194,52 @@ struct Mode {
   friend bool operator==(const Mode&, const Mode&) = default;
 };
 
+// ACK_RANGES (datagram paths): the packet numbers of this path the sender has received, as
+// disjoint ranges, highest first (RFC 9000 §19.3, without ECN). Packet numbers are per path and
+// per direction; the frame acknowledges packets of the path it arrives on.
+//
+// Wire body: largest (varint) | ack_delay_us (varint) | extra range count (varint) |
+// first range length (varint: largest - smallest of the first range) | extra ranges as
+// {gap (varint), length (varint)} pairs, where a range's largest = the previous range's
+// smallest - gap - 2 and its smallest = its largest - length. At most kMaxRanges ranges: a
+// decoder rejects more (too_long) and any range that would go below 0 (bad_value).
+struct PacketRange {
+  std::uint64_t smallest = 0;
+  std::uint64_t largest = 0;
+
+  friend bool operator==(const PacketRange&, const PacketRange&) = default;
+};
+
+struct AckRanges {
+  static constexpr std::size_t kMaxRanges = 32;
+  // How long the sender held the ACK after receiving `largest()` (RFC 9002 §5.3), in µs.
+  std::uint64_t ack_delay_us = 0;
+  // Disjoint, non-adjacent, highest first; never empty in a valid frame (an encoder given an
+  // empty list writes one range {0, 0}; callers never send that).
+  std::vector<PacketRange> ranges;
+
+  std::uint64_t largest() const { return ranges.empty() ? 0 : ranges.front().largest; }
+
+  friend bool operator==(const AckRanges&, const AckRanges&) = default;
+};
+
+// PATH_CHALLENGE / PATH_RESPONSE (datagram paths, RFC 9000 §19.17-18): 8 unpredictable bytes
+// the peer must echo from the address being validated.
+inline constexpr std::size_t kPathChallengeSize = 8;
+using PathChallengeData = std::array<Byte, kPathChallengeSize>;
+
+struct PathChallenge {
+  PathChallengeData data{};
+
+  friend bool operator==(const PathChallenge&, const PathChallenge&) = default;
+};
+
+struct PathResponse {
+  PathChallengeData data{};
+
+  friend bool operator==(const PathResponse&, const PathResponse&) = default;
+};
+
 // An extension frame the decoder skipped (type >= kFirstExtensionType).
 struct Extension {
   std::uint8_t type = 0;
@@ -199,7 +249,7 @@ struct Extension {
 
 // New alternatives go at the end, so the indexes of the others (type_of) stay.
 using Body = std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode,
-                          Extension, Proof>;
+                          Extension, Proof, AckRanges, PathChallenge, PathResponse>;
 
 struct Frame {
   std::uint8_t flags = 0;
@@ -248,9 +298,12 @@ std::size_t decode_varint(ConstBytes in, std::uint64_t& v);
 // Indexed by Body's alternatives; Extension has no fixed type (0).
 inline FrameType type_of(const Frame& f) {
   constexpr FrameType kTypes[] = {
-      FrameType::open, FrameType::open_ack, FrameType::join,  FrameType::join_ack, FrameType::data,
-      FrameType::ack,  FrameType::fin,      FrameType::close, FrameType::ping,     FrameType::pong,
-      FrameType::mode, FrameType{0},        FrameType::proof};
+      FrameType::open,         FrameType::open_ack,   FrameType::join,
+      FrameType::join_ack,     FrameType::data,       FrameType::ack,
+      FrameType::fin,          FrameType::close,      FrameType::ping,
+      FrameType::pong,         FrameType::mode,       FrameType{0},
+      FrameType::proof,        FrameType::ack_ranges, FrameType::path_challenge,
+      FrameType::path_response};
   static_assert(std::size(kTypes) == std::variant_size_v<Body>);
   return kTypes[f.body.index()];
 }
@@ -258,7 +311,9 @@ inline FrameType type_of(const Frame& f) {
 // True for frames the peer must answer (directly or by an ACK), used for liveness.
 inline bool is_ack_eliciting(const Frame& f) {
   return std::holds_alternative<Data>(f.body) || std::holds_alternative<Ping>(f.body) ||
-         std::holds_alternative<Fin>(f.body) || std::holds_alternative<Mode>(f.body);
+         std::holds_alternative<Fin>(f.body) || std::holds_alternative<Mode>(f.body) ||
+         std::holds_alternative<PathChallenge>(f.body) ||
+         std::holds_alternative<PathResponse>(f.body);
 }
 
 }  // namespace rendr::wire

@@ -79,6 +79,19 @@ int main(int argc, char** argv) {
   put("pong", enc({Frame{0, Pong{64, 0xfffffffffffffffeull}}}));
   put("mode", enc({Frame{0, Mode{3, ModeCode::bond}}}));
   put("extension", Buf{0xc5, 0x07, 0x04, 0xde, 0xad, 0xbe, 0xef});
+  {
+    AckRanges one;
+    one.ack_delay_us = 25000;
+    one.ranges = {{0, 1000}};
+    put("ack_ranges", enc({Frame{0, one}}));
+    AckRanges gapped;
+    gapped.ack_delay_us = 7;
+    for (std::uint64_t i = 0; i < AckRanges::kMaxRanges; ++i)
+      gapped.ranges.push_back(PacketRange{100000 - i * 100 - 40, 100000 - i * 100});
+    put("ack_ranges_max", enc({Frame{0, gapped}}));
+  }
+  put("path_challenge", enc({Frame{0, PathChallenge{{1, 2, 3, 4, 5, 6, 7, 8}}}}));
+  put("path_response", enc({Frame{0, PathResponse{{8, 7, 6, 5, 4, 3, 2, 1}}}}));
   put("multi_handshake", enc({Frame{0, open}, Frame{0, open_ack}, Frame{0, proof},
                               Frame{0, Mode{1, ModeCode::prime}}}));
   put("multi_join", enc({Frame{0, join}, Frame{0, join_ack}, Frame{0, proof}, Frame{0, Ping{1, 2}},

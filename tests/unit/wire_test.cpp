@@ -147,6 +147,14 @@ std::vector<Frame> valid_frames() {
     v.push_back(Frame{0x80, Ping{e, i % 2 ? std::numeric_limits<std::uint64_t>::max() : e}});
     v.push_back(Frame{0, Pong{e, 0x0102030405060708ull}});
     v.push_back(Frame{0, Mode{e, modes[(i + 1) % 3]}});
+    // ACK_RANGES: one range reaching down to 0, and (room permitting) a gapped second one.
+    AckRanges ar;
+    ar.ack_delay_us = kEdges[(i + 2) % std::size(kEdges)];
+    ar.ranges.push_back(PacketRange{e >= 10 ? e - 10 : 0, e});
+    if (e >= 100) ar.ranges.push_back(PacketRange{0, e - 100});
+    v.push_back(Frame{0, ar});
+    v.push_back(Frame{0, PathChallenge{pattern<kPathChallengeSize>(seed + 12)}});
+    v.push_back(Frame{0, PathResponse{pattern<kPathChallengeSize>(seed + 13)}});
     ++i;
   }
   v.push_back(Frame{0, Data{12345, ConstBytes(big_payload())}});
@@ -228,11 +236,14 @@ TEST(Codec, RoundTripEveryFrameType) {
 
 TEST(Codec, TypeBytesOnTheWire) {
   const std::pair<Frame, std::uint8_t> cases[] = {
-      {Frame{0, Open{}}, 0x01},    {Frame{0, OpenAck{}}, 0x02}, {Frame{0, Join{}}, 0x03},
-      {Frame{0, JoinAck{}}, 0x04}, {Frame{0, Data{}}, 0x10},    {Frame{0, Ack{}}, 0x11},
-      {Frame{0, Fin{}}, 0x12},     {Frame{0, Close{}}, 0x13},   {Frame{0, Ping{}}, 0x20},
-      {Frame{0, Pong{}}, 0x21},    {Frame{0, Mode{}}, 0x30},    {Frame{0, Extension{0xd7}}, 0xd7},
-      {Frame{0, Proof{}}, 0x05},
+      {Frame{0, Open{}}, 0x01},          {Frame{0, OpenAck{}}, 0x02},
+      {Frame{0, Join{}}, 0x03},          {Frame{0, JoinAck{}}, 0x04},
+      {Frame{0, Data{}}, 0x10},          {Frame{0, Ack{}}, 0x11},
+      {Frame{0, Fin{}}, 0x12},           {Frame{0, Close{}}, 0x13},
+      {Frame{0, Ping{}}, 0x20},          {Frame{0, Pong{}}, 0x21},
+      {Frame{0, Mode{}}, 0x30},          {Frame{0, Extension{0xd7}}, 0xd7},
+      {Frame{0, Proof{}}, 0x05},         {Frame{0, AckRanges{}}, 0x14},
+      {Frame{0, PathChallenge{}}, 0x22}, {Frame{0, PathResponse{}}, 0x23},
   };
   for (const auto& [f, type] : cases)
     EXPECT_EQ(enc(f)[0], type);
@@ -386,15 +397,15 @@ TEST(Decode, ConcatenatedFramesDecodeInOrder) {
 // ---- malformed input -------------------------------------------------------------------------
 
 TEST(Decode, UnknownCoreTypes) {
-  for (std::uint8_t t : {0x00, 0x06, 0x0f, 0x14, 0x22, 0x31, 0x7f, 0x80, 0xbf}) {
+  for (std::uint8_t t : {0x00, 0x06, 0x0f, 0x15, 0x24, 0x31, 0x7f, 0x80, 0xbf}) {
     EXPECT_EQ(dec_err(raw(t, 0, {1, 2, 3})), DecodeError::unknown_type) << int(t);
     EXPECT_EQ(dec_err(raw(t, 0, {})), DecodeError::unknown_type) << int(t);
   }
 }
 
 TEST(Decode, EveryTypeByteIsClassified) {
-  const std::set<int> core = {0x01, 0x02, 0x03, 0x04, 0x05, 0x10,
-                              0x11, 0x12, 0x13, 0x20, 0x21, 0x30};
+  const std::set<int> core = {0x01, 0x02, 0x03, 0x04, 0x05, 0x10, 0x11, 0x12,
+                              0x13, 0x14, 0x20, 0x21, 0x22, 0x23, 0x30};
   for (int t = 0; t < 256; ++t) {
     Frame out;
     const DecodeResult r = dec(raw(static_cast<std::uint8_t>(t), 0, {}), out);
@@ -622,6 +633,126 @@ TEST(Frame, TypeOfAndAckEliciting) {
   EXPECT_FALSE(is_ack_eliciting(Frame{0, Ack{}}));
   EXPECT_FALSE(is_ack_eliciting(Frame{0, Pong{}}));
   EXPECT_FALSE(is_ack_eliciting(Frame{0, Close{}}));
+  EXPECT_EQ(type_of(Frame{0, AckRanges{}}), FrameType::ack_ranges);
+  EXPECT_FALSE(is_ack_eliciting(Frame{0, AckRanges{}}));
+  EXPECT_TRUE(is_ack_eliciting(Frame{0, PathChallenge{}}));
+  EXPECT_TRUE(is_ack_eliciting(Frame{0, PathResponse{}}));
+}
+
+// ---- ACK_RANGES and PATH_CHALLENGE / PATH_RESPONSE --------------------------------------------
+
+// A raw ACK_RANGES body: largest, delay, extra count, first length, then gap/length pairs.
+Buf ack_ranges_body(std::initializer_list<std::uint64_t> fields) {
+  Buf body;
+  for (std::uint64_t f : fields) {
+    const Buf b = varint_bytes(f);
+    body.insert(body.end(), b.begin(), b.end());
+  }
+  return body;
+}
+
+TEST(AckRangesCodec, ExactLayoutOfGapsAndLengths) {
+  // Received 95..100, 90..92 and 0..80: gaps are "missing packets - 1" as in RFC 9000 §19.3.1.
+  AckRanges ar;
+  ar.ack_delay_us = 300;
+  ar.ranges = {{95, 100}, {90, 92}, {0, 80}};
+  const Buf b = enc(Frame{0, ar});
+  EXPECT_EQ(body_of(b), ack_ranges_body({100, 300, 2, 5, 1, 2, 8, 80}));
+  Frame out;
+  ASSERT_EQ(dec(b, out).error, DecodeError::none);
+  EXPECT_EQ(std::get<AckRanges>(out.body), ar);
+  EXPECT_EQ(std::get<AckRanges>(out.body).largest(), 100u);
+}
+
+TEST(AckRangesCodec, MaximumRangeCountRoundTripsAndOneMoreIsRejected) {
+  AckRanges ar;
+  for (std::uint64_t i = 0; i < AckRanges::kMaxRanges; ++i) {
+    const std::uint64_t top = 1000 - i * 10;
+    ar.ranges.push_back(PacketRange{top - 3, top});
+  }
+  const Buf b = enc(Frame{0, ar});
+  Frame out;
+  ASSERT_EQ(dec(b, out).error, DecodeError::none);
+  EXPECT_EQ(std::get<AckRanges>(out.body).ranges.size(), AckRanges::kMaxRanges);
+
+  // The same frame claiming one more range (its pair present) is oversize.
+  std::vector<std::uint64_t> fields = {1000, 0, AckRanges::kMaxRanges, 3};
+  for (std::uint64_t i = 1; i <= AckRanges::kMaxRanges; ++i) {
+    fields.push_back(5);
+    fields.push_back(3);
+  }
+  Buf body;
+  for (std::uint64_t f : fields) {
+    const Buf v = varint_bytes(f);
+    body.insert(body.end(), v.begin(), v.end());
+  }
+  EXPECT_EQ(dec_err(raw(0x14, 0, body)), DecodeError::too_long);
+  // A huge count with no pairs behind it is rejected without trying to read them.
+  EXPECT_EQ(dec_err(raw(0x14, 0, ack_ranges_body({1000, 0, kMaxVarint, 3}))),
+            DecodeError::too_long);
+}
+
+TEST(AckRangesCodec, EncoderWritesAtMostTheMaximumHighestRanges) {
+  AckRanges ar;
+  for (std::uint64_t i = 0; i < AckRanges::kMaxRanges + 5; ++i) {
+    const std::uint64_t top = 10000 - i * 10;
+    ar.ranges.push_back(PacketRange{top - 1, top});
+  }
+  Frame out;
+  ASSERT_EQ(dec(enc(Frame{0, ar}), out).error, DecodeError::none);
+  const auto& got = std::get<AckRanges>(out.body).ranges;
+  ASSERT_EQ(got.size(), AckRanges::kMaxRanges);
+  EXPECT_EQ(got.front(), ar.ranges.front());
+  EXPECT_EQ(got.back(), ar.ranges[AckRanges::kMaxRanges - 1]);
+}
+
+TEST(AckRangesCodec, RangesBelowZeroAreRejected) {
+  // First range longer than the largest.
+  EXPECT_EQ(dec_err(raw(0x14, 0, ack_ranges_body({5, 0, 0, 6}))), DecodeError::bad_value);
+  // A gap that would reach below 0: smallest 3, gap 2 -> largest 3 - 2 - 2 < 0.
+  EXPECT_EQ(dec_err(raw(0x14, 0, ack_ranges_body({5, 0, 1, 2, 2, 0}))), DecodeError::bad_value);
+  // A second range longer than what remains: smallest 10, gap 0 -> largest 8, length 9.
+  EXPECT_EQ(dec_err(raw(0x14, 0, ack_ranges_body({10, 0, 1, 0, 0, 9}))), DecodeError::bad_value);
+  // Just fits: largest 8, length 8 -> down to 0.
+  Frame out;
+  ASSERT_EQ(dec(raw(0x14, 0, ack_ranges_body({10, 0, 1, 0, 0, 8})), out).error, DecodeError::none);
+  EXPECT_EQ(std::get<AckRanges>(out.body).ranges.back(), (PacketRange{0, 8}));
+  // Huge varints near 2^62 do not overflow the arithmetic.
+  EXPECT_EQ(dec_err(raw(0x14, 0, ack_ranges_body({kMaxVarint, 0, 1, 0, kMaxVarint, 0}))),
+            DecodeError::bad_value);
+}
+
+TEST(AckRangesCodec, TruncatedAndTrailingBodies) {
+  const Buf full = ack_ranges_body({100, 7, 1, 2, 3, 4});
+  for (std::size_t k = 0; k < full.size(); ++k) {
+    const DecodeError e = dec_err(raw(0x14, 0, Buf(full.begin(), full.begin() + k)));
+    EXPECT_TRUE(e == DecodeError::bad_varint || e == DecodeError::truncated_body) << k;
+  }
+  Buf longer = full;
+  longer.push_back(0);
+  EXPECT_EQ(dec_err(raw(0x14, 0, longer)), DecodeError::trailing_bytes);
+}
+
+TEST(AckRangesCodec, DecodingIntoAFrameReusesNothingStale) {
+  AckRanges big;
+  big.ranges = {{50, 60}, {30, 40}, {10, 20}};
+  AckRanges small;
+  small.ranges = {{7, 9}};
+  Frame out;
+  ASSERT_EQ(dec(enc(Frame{0, big}), out).error, DecodeError::none);
+  ASSERT_EQ(dec(enc(Frame{0, small}), out).error, DecodeError::none);
+  EXPECT_EQ(std::get<AckRanges>(out.body), small);
+}
+
+TEST(PathChallengeCodec, EightBytesExactly) {
+  const PathChallengeData d{1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_EQ(enc(Frame{0, PathChallenge{d}}), raw(0x22, 0, Buf(d.begin(), d.end())));
+  EXPECT_EQ(enc(Frame{0, PathResponse{d}}), raw(0x23, 0, Buf(d.begin(), d.end())));
+  EXPECT_EQ(dec_err(raw(0x22, 0, Buf(7, 1))), DecodeError::truncated_body);
+  EXPECT_EQ(dec_err(raw(0x23, 0, Buf(9, 1))), DecodeError::trailing_bytes);
+  Frame out;
+  ASSERT_EQ(dec(raw(0x23, 0, Buf(d.begin(), d.end())), out).error, DecodeError::none);
+  EXPECT_EQ(std::get<PathResponse>(out.body).data, d);
 }
 
 }  // namespace
