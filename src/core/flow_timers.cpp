@@ -34,7 +34,10 @@ std::optional<Time> Flow::next_deadline() const {
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
         if (auto due = p.transport->next_timer()) consider(*due);
-        if (auto due = p.transport->next_send_time()) consider(*due);
+        // Pacing matters only to a path that has DATA waiting and room in its window.
+        if (auto due = p.transport->next_send_time();
+            due && p.transport->send_allowance() > 0 && m.scheduler().wants_data(p))
+          consider(*due);
         break;
       default:
         break;
@@ -96,11 +99,13 @@ void Flow::on_timer(Time now) {
         m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
       case PathState::up: {
+        // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
+        p->transport->on_timer(now, m.payload->retransmits());
+        if (p->datagram()) m.after_recovery(*p, now);
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);
           break;
         }
-        p->transport->on_timer(now, m.payload->retransmits());
         // In race and bond every up path carries data, so each is pinged as the active one.
         const bool carrying = id == m.active || m.mode != Mode::prime;
         m.liveness.schedule_ping(*p,

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/control_queue.hpp"
+#include "core/recovery/sent_packets.hpp"
 #include "core/path_flight.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
@@ -46,8 +47,14 @@ struct Path {
   PathState state = PathState::idle;
   HandshakeStep handshake = HandshakeStep::none;
   ControlQueue control;  // control frames owed on this path
-  // Reliable (the carrier repairs loss) for every path today; see core/transport.hpp.
+  // Reliable (the carrier repairs loss) or datagram (the core does); see core/transport.hpp.
+  TransportKind kind = TransportKind::reliable;
   std::unique_ptr<PathTransport> transport = std::make_unique<ReliableTransport>();
+  bool datagram() const { return kind == TransportKind::datagram; }
+  // Datagram paths: frame bytes per packet, and what the packet poll_transmit is filling
+  // carries (its record goes to the transport's sent-packet map when it closes).
+  std::size_t max_packet_payload = 0;
+  recovery::PacketContent packet;
 
   // Client: dialing and handshake.
   Time next_dial{};
