@@ -369,7 +369,10 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   m.write_control(*p, now, out);
   Impl::Batch batch(m, *p, now, out);
   m.scheduler().fill(*p, batch);
-  if (p->datagram()) m.close_packet(*p, now, out);
+  if (p->datagram()) {
+    m.close_packet(*p, now, out);
+    m.note_pacing(*p, now);
+  }
   m.maybe_finish(now);  // the last ACK may just have gone out
   return out.frame_count() > before;
 }

@@ -22,8 +22,10 @@ constexpr std::size_t kMinDataBytes = 64;
 constexpr std::size_t kAckRangesPerFrame = 8;
 
 bool elicits_ack(const wire::Frame& f) {
-  // A PROOF is sent again until acknowledged, so it must be acknowledged promptly too.
-  return wire::is_ack_eliciting(f) || std::holds_alternative<wire::Proof>(f.body);
+  // A PROOF and the close notice are sent again until acknowledged on a datagram path, so
+  // they must be acknowledged promptly too.
+  return wire::is_ack_eliciting(f) || std::holds_alternative<wire::Proof>(f.body) ||
+         std::holds_alternative<wire::Close>(f.body);
 }
 
 }  // namespace
@@ -156,6 +158,15 @@ std::size_t Flow::Impl::data_room(Path& p, std::uint64_t from, Time now, Transmi
   const std::size_t larger = room - wire::encode_data_header(from, payload, header);
   if (wire::encode_data_header(from, larger, header) + larger <= room) payload = larger;
   return payload;
+}
+
+void Flow::Impl::note_pacing(Path& p, Time now) {
+  const auto at = p.transport->next_send_time();
+  if (at && *at > now && p.transport->send_allowance() > 0 && scheduler().wants_data(p)) {
+    p.paced_until = at;
+  } else {
+    p.paced_until.reset();
+  }
 }
 
 void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {

@@ -188,8 +188,10 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
     maybe_finish(now);  // this may have been the ACK that makes us done
   }
   if (done_notice_pending && acks_here) {
-    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false, now, out,
-                 kSentCloseNotice);
+    // A datagram path may lose it: there it is ack-eliciting, so its loss is found and it is
+    // sent again (else the peer would wait out its close_linger).
+    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, p.datagram(),
+                 now, out, kSentCloseNotice);
     done_notice_pending = false;
   }
   const bool announcement = p.control.take(Control::mode_announce);

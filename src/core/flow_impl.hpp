@@ -322,6 +322,8 @@ struct Flow::Impl {
   void close_packet(Path& p, Time now, TransmitBatch& out);
   // Frame bytes for DATA the open packet (or a new one) can take.
   std::size_t data_room(Path& p, std::uint64_t from, Time now, TransmitBatch& out);
+  // After a poll: if the pacer holds back DATA that the window would let out, when it may go.
+  void note_pacing(Path& p, Time now);
   // The ACK_RANGES `p` owes, first in its packet.
   void write_ack_ranges(Path& p, Time now, TransmitBatch& out);
   // Frames of one packet (after its number was recorded as received).

@@ -33,11 +33,16 @@ std::optional<Time> Flow::next_deadline() const {
         break;
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
-        if (auto due = p.transport->next_timer()) consider(*due);
-        // Pacing matters only to a path that has DATA waiting and room in its window.
-        if (auto due = p.transport->next_send_time();
-            due && p.transport->send_allowance() > 0 && m.scheduler().wants_data(p))
+        if (const recovery::DatagramTransport* d = p.transport->datagram()) {
+          if (auto due = d->loss_timer()) consider(*due);
+          // An ACK owed already waits for the runtime's next pull, not for a timer.
+          if (auto due = d->ack_deadline(); due && !p.control.owes(Control::ack_ranges))
+            consider(*due);
+        } else if (auto due = p.transport->next_timer()) {
           consider(*due);
+        }
+        // A poll that pacing held back: the runtime pulls again then (on_timer's wake-up).
+        if (p.paced_until) consider(*p.paced_until);
         break;
       default:
         break;
@@ -99,6 +104,7 @@ void Flow::on_timer(Time now) {
         m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
       case PathState::up: {
+        if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
         // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
         p->transport->on_timer(now, m.payload->retransmits());
         if (p->datagram()) m.after_recovery(*p, now);

@@ -11,8 +11,9 @@
 //
 // A datagram path is judged by its loss recovery instead (core/recovery/): it is dead after
 // datagram_dead_ptos probe timeouts in a row without an acknowledgement. The PTO already
-// adapts to the path's RTT and variance and backs off, so no silence floor applies; PINGs are
-// ack-eliciting packets there, and a lost one is sent again.
+// adapts to the path's RTT and variance and backs off, so no silence floor applies (only the
+// dead_cap of silence once a PTO went unanswered); PINGs are ack-eliciting packets there, and a
+// lost one is sent again.
 #include <cstdint>
 #include <optional>
 

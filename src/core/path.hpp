@@ -55,6 +55,8 @@ struct Path {
   // carries (its record goes to the transport's sent-packet map when it closes).
   std::size_t max_packet_payload = 0;
   recovery::PacketContent packet;
+  // A poll left DATA waiting for the pacer until then (next_deadline wakes the runtime).
+  std::optional<Time> paced_until;
 
   // Client: dialing and handshake.
   Time next_dial{};

@@ -98,10 +98,14 @@ class DatagramPair {
           }
           received_ += n;
         }
-        if (server_->eof()) server_eof_ = true;
+        if (server_->eof() && !server_eof_) {
+          server_eof_ = true;
+          server_->close(now_);  // both directions end: the flows close
+        }
       }
       settle(1ms);
     }
+    if (close) settle(1s);  // the close handshake
     return received_;
   }
   bool corrupt() const { return corrupt_; }

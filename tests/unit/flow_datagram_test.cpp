@@ -15,6 +15,8 @@ constexpr TransportKind kReliable = TransportKind::reliable;
 FlowConfig config_for(Mode mode = Mode::prime) {
   FlowConfig c;
   c.mode = mode;
+  // A lost last "done" (CLOSE) costs its receiver this wait, as on any path.
+  c.close_linger = 500ms;
   return c;
 }
 
@@ -130,9 +132,10 @@ TEST(FlowDatagram, TheReceiverAcknowledgesPacketsWithAckRanges) {
   ASSERT_EQ(pair.transfer(50'000, 5s), 50'000u);
   pair.settle(200ms);
   ASSERT_GT(ack_frames, 0u);
-  // Every ack-eliciting packet the client sent is acknowledged: nothing is left in flight.
+  // The client's packets are acknowledged up to its last ones (the very last carry only the
+  // flow's final ACK and close notice, which elicit no ACK_RANGES).
   const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
-  EXPECT_GE(largest_acked, pair.client_packets.back().number - 1);
+  EXPECT_GE(largest_acked + 3, pair.client_packets.back().number);
   EXPECT_EQ(p.packets_lost, 0u);
 }
 
