@@ -81,6 +81,8 @@ void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) 
     path_down(p, DownCause::protocol_error, now, true);
     return;
   }
+  if ((outcome.acked_control & sent_bit(Control::ping)) != 0) p.ping_acked = true;
+  if ((outcome.acked_control & sent_bit(Control::proof)) != 0) p.proof_acked = true;
   if (outcome.rtt_sampled) {
     // The flow's own estimate (quality, bond, best path) follows the path's recovery.
     p.rtt.add_sample(t.rtt().latest(), now, /*unloaded=*/false);
@@ -117,7 +119,11 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
   }
   if (t.ack_due(now)) p.control.owe(Control::ack_ranges);
   // A PTO: probes go out whatever the window, with a PING when there is nothing else.
-  if (t.probes_owed() > 0 && p.state == PathState::up) p.control.owe(Control::ping);
+  if (t.probes_owed() > 0 && p.state == PathState::up) {
+    p.control.owe(Control::ping);
+    // No ACK comes before the server has our PROOF: no loss is ever declared, only PTOs.
+    if (role == Role::client && !p.proof_acked) p.control.owe(Control::proof);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +136,7 @@ void Flow::Impl::renew_transport(Path& p) {
   rc.max_ack_delay = config.max_ack_delay;
   p.transport = std::make_unique<recovery::DatagramTransport>(rc);
   p.packet = recovery::PacketContent{};
+  p.proof_acked = false;
 }
 
 void Flow::Impl::open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out) {

@@ -198,9 +198,11 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
   if (p.control.take(Control::mode_answer) || announcement)
     push_control(p, wire::Frame{0, wire::Mode{mode_sync.seq(), to_wire(mode)}}, announcement, now,
                  out, sent_bit(announcement ? Control::mode_announce : Control::mode_answer));
-  if (p.control.take(Control::ping))
+  if (p.control.take(Control::ping)) {
     push_control(p, wire::Frame{0, liveness.make_ping(p, now)}, true, now, out,
                  sent_bit(Control::ping));
+    p.ping_acked = false;
+  }
 }
 
 }  // namespace rendr::core

@@ -167,6 +167,7 @@ void Flow::Impl::handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
   p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
   p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
+  if (recovery::DatagramTransport* d = p.transport->datagram()) d->seed_rtt(now - p.handshake_sent, now);
   state = FlowState::established;
   path_up(p, now);
   emit(Event::Kind::established);
@@ -196,6 +197,7 @@ void Flow::Impl::handle_join_ack(Path& p, const wire::JoinAck& a, Time now) {
   p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
   p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
+  if (recovery::DatagramTransport* d = p.transport->datagram()) d->seed_rtt(now - p.handshake_sent, now);
   ++counters.joins_accepted;
   if (a.delivered <= payload->next_new()) acknowledge(a.delivered, now);
   path_up(p, now);
@@ -212,6 +214,8 @@ void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time no
     refuse_proof(p, now);
     return;
   }
+  // The handshake answer went out when its OPEN or JOIN arrived: the PROOF took a round trip.
+  if (recovery::DatagramTransport* d = p.transport->datagram()) d->seed_rtt(now - p.handshake_sent, now);
   if (!authenticated) {
     authenticated = true;
     state = FlowState::established;

@@ -55,6 +55,12 @@ struct Path {
   // carries (its record goes to the transport's sent-packet map when it closes).
   std::size_t max_packet_payload = 0;
   recovery::PacketContent packet;
+  // Datagram paths: the packet of the outstanding PING was acknowledged, so the peer has it
+  // even if its PONG is lost (which nothing would detect: a PONG elicits no ACK).
+  bool ping_acked = false;
+  // Client, datagram paths: the server acknowledged the packet with our PROOF. Until then it
+  // drops everything else we send on the path, so each probe (PTO) carries the PROOF again.
+  bool proof_acked = false;
   // A poll left DATA waiting for the pacer until then (next_deadline wakes the runtime).
   std::optional<Time> paced_until;
 

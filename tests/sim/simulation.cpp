@@ -927,7 +927,10 @@ void Simulation::answer_and_close(Connection& c, const wire::Frame& answer) {
   std::vector<Byte> bytes(wire::encoded_size(answer));
   wire::encode(answer, bytes);
   if (c.datagram) {
-    send_packet(c, kServer, 0, std::move(bytes));  // a handshake packet of the listener's
+    // A handshake packet of the listener's. No EOF follows on UDP: the client's path dies of
+    // its PTOs, which is not a fault of its route.
+    if (c.stranger == Connection::Stranger::none) timing_.path_faulted(c.path);
+    send_packet(c, kServer, 0, std::move(bytes));
   } else {
     send_bytes(c, kServer, std::move(bytes));
   }
@@ -1251,15 +1254,18 @@ void Simulation::expect_failover(PathId path) {
   const core::FlowStats st = client_->stats(now_);
   if (client_kinds_[path] == core::TransportKind::datagram) {
     // Dead after three probe timeouts in a row, each twice the last (1 + 2 + 4 PTOs), counted
-    // from the last ack-eliciting packet: the window still leaving the sender comes first.
+    // from the last ack-eliciting packet: the window still leaving the sender comes first. The
+    // PTO at the fault is an estimate (the last samples before it may have queued less than
+    // the packets still in flight), so the allowance doubles it.
     for (const auto& p : st.paths) {
       const Connection* c = carrier_of(kClient, path);
       if (p.id != path || p.srtt == Duration::zero() || c == nullptr) continue;
-      const Duration pto = p.srtt + std::max<Duration>(4 * p.rttvar, 1ms) + config_.max_ack_delay;
+      const Duration pto = p.pto;
       const Duration drain = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
           static_cast<double>(p.congestion_window + kPollBytes) /
           static_cast<double>(routes_[c->route].profile.bytes_per_second)));
-      timing_.active_blackholed({path, now_, 7 * pto + drain, config_.ping_interval_active + 1ms});
+      timing_.active_blackholed(
+          {path, now_, 14 * pto + drain, config_.ping_interval_active + 1ms});
     }
     return;
   }

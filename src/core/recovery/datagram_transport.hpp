@@ -97,6 +97,11 @@ class DatagramTransport final : public PathTransport {
   std::optional<Time> last_ack_time() const { return loss_.last_ack_time(); }
 
   const RttStats& rtt() const { return loss_.rtt(); }
+  // The path's handshake round trip, as its first RTT sample (LossDetector::seed_rtt).
+  void seed_rtt(Duration sample, Time now) {
+    loss_.seed_rtt(sample);
+    update_pacer(now);
+  }
   DatagramPathStats stats() const;
 
  private:
