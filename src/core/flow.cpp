@@ -87,7 +87,8 @@ FlowStats Flow::stats(Time now) const {
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;
       ps.max_datagram_size = d.max_datagram_size;
-      ps.pto = d.srtt + std::max<Duration>(4 * d.rttvar, m.config.datagram_recovery.timer_granularity) +
+      ps.pto = d.srtt +
+               std::max<Duration>(4 * d.rttvar, m.config.datagram_recovery.timer_granularity) +
                m.config.max_ack_delay;
     }
     s.paths.push_back(ps);
@@ -236,9 +237,8 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
     // A proven JOIN path carries on under the JOIN's id.
     if (joining) {
       const Path* joined = m.find(joins_as);
-      return m.find(id) == nullptr && joined != nullptr && joined->state == PathState::up
-                 ? joins_as
-                 : kNoPath;
+      return m.find(id) == nullptr && joined != nullptr && joined->state == PathState::up ? joins_as
+                                                                                          : kNoPath;
     }
     return m.find(id) != nullptr ? id : kNoPath;
   }

@@ -121,9 +121,9 @@ void Flow::Impl::apply_peer_mode(Mode wanted) {
 
 std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
   const bool datagram = b.path.datagram();
-  const std::size_t max = datagram ? std::min(config.max_data_payload,
-                                              data_room(b.path, from, b.now, b.out))
-                                   : config.max_data_payload;
+  const std::size_t max =
+      datagram ? std::min(config.max_data_payload, data_room(b.path, from, b.now, b.out))
+               : config.max_data_payload;
   wire::Slice slice = payload->frame_payload(from, to, max);
   const std::uint64_t end = from + slice.size();
   OutFrame o;
@@ -190,8 +190,8 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
   if (done_notice_pending && acks_here) {
     // A datagram path may lose it: there it is ack-eliciting, so its loss is found and it is
     // sent again (else the peer would wait out its close_linger).
-    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, p.datagram(),
-                 now, out, kSentCloseNotice);
+    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, p.datagram(), now,
+                 out, kSentCloseNotice);
     done_notice_pending = false;
   }
   const bool announcement = p.control.take(Control::mode_announce);

@@ -289,14 +289,12 @@ struct Flow::Impl {
   static constexpr std::uint32_t kSentFlowAck = 1u << 16;
   static constexpr std::uint32_t kSentFin = 1u << 17;
   static constexpr std::uint32_t kSentCloseNotice = 1u << 18;
-  static constexpr std::uint32_t sent_bit(Control c) {
-    return 1u << static_cast<unsigned>(c);
-  }
+  static constexpr std::uint32_t sent_bit(Control c) { return 1u << static_cast<unsigned>(c); }
 
   // Appends a control frame for `p`; `eliciting`: the peer must answer it (liveness clock).
   // `sent`: on a datagram path, what to record in its packet (sent_bit, kSent*).
-  void push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now,
-                    TransmitBatch& out, std::uint32_t sent = 0);
+  void push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now, TransmitBatch& out,
+                    std::uint32_t sent = 0);
   // The control frames an up path owes, in priority order (ControlQueue's enum), with the
   // flow's ACK and close notice where this path carries them: PONG, ACK (the flow's, or a copy
   // for this path), the close notice, MODE, PING.

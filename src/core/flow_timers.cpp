@@ -114,7 +114,8 @@ void Flow::on_timer(Time now) {
         }
         // A datagram path's PING whose packet was acknowledged is answered, PONG or not: the
         // next one may go.
-        if (p->ping_acked && p->ping_outstanding && now >= p->next_ping) p->ping_outstanding = false;
+        if (p->ping_acked && p->ping_outstanding && now >= p->next_ping)
+          p->ping_outstanding = false;
         // In race and bond every up path carries data, so each is pinged as the active one.
         const bool carrying = id == m.active || m.mode != Mode::prime;
         m.liveness.schedule_ping(*p,

@@ -167,7 +167,8 @@ void Flow::Impl::handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
   p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
   p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
-  if (recovery::DatagramTransport* d = p.transport->datagram()) d->seed_rtt(now - p.handshake_sent, now);
+  if (recovery::DatagramTransport* d = p.transport->datagram())
+    d->seed_rtt(now - p.handshake_sent, now);
   state = FlowState::established;
   path_up(p, now);
   emit(Event::Kind::established);
@@ -197,7 +198,8 @@ void Flow::Impl::handle_join_ack(Path& p, const wire::JoinAck& a, Time now) {
   p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
   p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
-  if (recovery::DatagramTransport* d = p.transport->datagram()) d->seed_rtt(now - p.handshake_sent, now);
+  if (recovery::DatagramTransport* d = p.transport->datagram())
+    d->seed_rtt(now - p.handshake_sent, now);
   ++counters.joins_accepted;
   if (a.delivered <= payload->next_new()) acknowledge(a.delivered, now);
   path_up(p, now);
@@ -215,7 +217,8 @@ void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time no
     return;
   }
   // The handshake answer went out when its OPEN or JOIN arrived: the PROOF took a round trip.
-  if (recovery::DatagramTransport* d = p.transport->datagram()) d->seed_rtt(now - p.handshake_sent, now);
+  if (recovery::DatagramTransport* d = p.transport->datagram())
+    d->seed_rtt(now - p.handshake_sent, now);
   if (!authenticated) {
     authenticated = true;
     state = FlowState::established;

@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "core/control_queue.hpp"
-#include "core/recovery/sent_packets.hpp"
 #include "core/path_flight.hpp"
+#include "core/recovery/sent_packets.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
 #include "core/transport.hpp"

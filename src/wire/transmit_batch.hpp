@@ -84,14 +84,6 @@ class TransmitBatch {
   std::span<const OutFrame> frames_of(const Packet& p) const {
     return std::span<const OutFrame>(frames_).subspan(p.first_frame, p.frame_count);
   }
-  // Drops the open packet if it holds no frame (nothing went into it after all).
-  void discard_empty_packet() {
-    if (packet_open_ && packets_.back().frame_count == 0) {
-      packets_.pop_back();
-      packet_open_ = false;
-    }
-  }
-
   std::span<const OutFrame> frames() const { return frames_; }
   std::size_t frame_count() const { return frames_.size(); }
   std::size_t bytes() const { return bytes_; }

@@ -99,8 +99,8 @@ struct DatagramProfile {
 struct Route {
   RouteProfile profile;
   DatagramProfile datagram;
-  bool blackholed = false;  // live connections vanish; new dials go unanswered
-  bool refusing = false;    // killed: new dials are refused
+  bool blackholed = false;     // live connections vanish; new dials go unanswered
+  bool refusing = false;       // killed: new dials are refused
   std::array<bool, 2> dark{};  // datagrams from this side vanish (an asymmetric blackhole)
 };
 
@@ -328,7 +328,7 @@ class Simulation {
   bool server_heard_ = false;  // the client sent something after its OPEN
   // Server flows never authenticated (every PROOF lost) after which the client opened again.
   std::uint64_t abandoned_server_flows_ = 0;
-  std::uint64_t joins_verified_ = 0;  // JOINs the server verified (provisional paths)
+  std::uint64_t joins_verified_ = 0;       // JOINs the server verified (provisional paths)
   std::uint64_t late_stranger_flows_ = 0;  // stranger OPENs after the flow ended: new flows
   std::uint64_t answered_repeats_ = 0;     // OPENs answered with the flow's OPEN_ACK
 
@@ -433,8 +433,7 @@ DatagramProfile Simulation::random_datagram_profile() {
 
 core::PathOptions Simulation::path_options() {
   core::PathOptions o;
-  if (transports_ == Transports::datagram ||
-      (transports_ == Transports::mixed && rng_.chance(0.5)))
+  if (transports_ == Transports::datagram || (transports_ == Transports::mixed && rng_.chance(0.5)))
     o.transport = core::TransportKind::datagram;
   return o;
 }
@@ -656,7 +655,8 @@ void Simulation::send_packet(Connection& c, Side from, std::uint64_t number,
   const RouteProfile& p = route.profile;
   const std::size_t size = bytes.size() + kDatagramOverhead;
   const Time tx_start = std::max(now_, dir.busy_until);
-  dir.busy_until = tx_start + std::chrono::nanoseconds(size * 1'000'000'000ull / p.bytes_per_second);
+  dir.busy_until =
+      tx_start + std::chrono::nanoseconds(size * 1'000'000'000ull / p.bytes_per_second);
   if (size > route.datagram.mtu || route.dark[from] || rng_.chance(route.datagram.loss[from]))
     return;
   const int copies = rng_.chance(route.datagram.duplicate[from]) ? 2 : 1;
@@ -718,9 +718,8 @@ void Simulation::maybe_duplicate(
   for (const auto& [path, id] : carriers_[from]) {
     const Connection* t = connection(id);
     if (t == nullptr || t->datagram || t->id == c.id || t->path == c.path || t->dialing ||
-        !t->open[kClient] ||
-        !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t ||
-        !t->direction[from].sent_any || !t->proven)
+        !t->open[kClient] || !t->open[kServer] || !t->server_attached ||
+        carrier_of(kServer, t->path) != t || !t->direction[from].sent_any || !t->proven)
       continue;  // nor ahead of the handshake answer or PROOF the core has yet to write on it
     if (flow(from)->path_state(t->path) != core::PathState::up) continue;
     targets.push_back(id);
@@ -1264,8 +1263,7 @@ void Simulation::expect_failover(PathId path) {
       const Duration drain = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
           static_cast<double>(p.congestion_window + kPollBytes) /
           static_cast<double>(routes_[c->route].profile.bytes_per_second)));
-      timing_.active_blackholed(
-          {path, now_, 14 * pto + drain, config_.ping_interval_active + 1ms});
+      timing_.active_blackholed({path, now_, 14 * pto + drain, config_.ping_interval_active + 1ms});
     }
     return;
   }
@@ -1467,7 +1465,8 @@ void Simulation::handshake_fault_tick() {
   } else if (action < 88) {
     if (paths.size() < 4) {
       const PathId id = add_client_path(route);
-      if (id != core::kNoPath) trace("client add_path -> ", id, " on route ", route, " while opening");
+      if (id != core::kNoPath)
+        trace("client add_path -> ", id, " on route ", route, " while opening");
     }
   } else if (action < 95) {
     // Perhaps the path carrying the OPEN: another path must carry it instead.

@@ -4,8 +4,8 @@
 // One seed fixes everything random about a run: the network (2-4 routes, each a reliable
 // ordered byte pipe per connection with latency, order-preserving jitter and a bandwidth
 // limit; or, for datagram paths, packets with per-direction loss, duplication, reordering
-// jitter and an MTU), the fault schedule (blackholes, resets, route kills, latency changes, dark periods;
-// on some seeds already during the OPEN/OPEN_ACK handshake), the admin schedule (migrate,
+// jitter and an MTU), the fault schedule (blackholes, resets, route kills, latency changes, dark
+// periods; on some seeds already during the OPEN/OPEN_ACK handshake), the admin schedule (migrate,
 // add_path, remove_path), strangers replaying or forging the OPEN, and the application's writes
 // and reads in both directions. Every run is checked against the contract of DESIGN.md §1.
 #include <cstdint>

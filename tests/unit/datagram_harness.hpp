@@ -149,8 +149,7 @@ class DatagramPair {
 
   void send(core::PathId id, Dir dir, const wire::TransmitBatch& out) {
     Link& l = links_[id];
-    auto emit = [&](bool datagram, std::uint64_t number,
-                    std::span<const wire::OutFrame> frames) {
+    auto emit = [&](bool datagram, std::uint64_t number, std::span<const wire::OutFrame> frames) {
       Wire w{now_ + latency_, id, dir, datagram, number, {}};
       for (const auto& f : frames) {
         w.bytes.insert(w.bytes.end(), f.header_bytes().begin(), f.header_bytes().end());

@@ -154,8 +154,8 @@ TEST(FlowDatagram, ABlackholedPathDiesAfterConsecutiveProbeTimeoutsAndTheFlowFai
   Time died{};
   std::uint32_t ptos_seen = 0;
   for (int i = 0; i < 3000 && pair.client().path_state(active) == PathState::up; ++i) {
-    ptos_seen = std::max(ptos_seen,
-                         path_stats(pair.client().stats(pair.now()), active).consecutive_ptos);
+    ptos_seen =
+        std::max(ptos_seen, path_stats(pair.client().stats(pair.now()), active).consecutive_ptos);
     pair.settle(1ms);
     died = pair.now();
   }
