@@ -159,7 +159,8 @@ class Flow {
 
   // ---- frames
   // A frame arrived on `id`. DATA payloads are taken from `backing` (the frame's payload must
-  // point into it) so they can be kept without copying.
+  // point into it) so they can be kept without copying. Stream carriers only: a datagram
+  // path's frames come in packets (on_packet); here they are ignored.
   void on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
   // A datagram path's packet arrived: `number` is its full packet number (the runtime
   // reconstructs it from the truncated one against largest_received_packet), `frames` its frames
