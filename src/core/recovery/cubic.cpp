@@ -26,6 +26,10 @@ void Cubic::reduce(Time) {
 void Cubic::grow_in_avoidance(std::size_t bytes, const RttStats& rtt, Time now) {
   const double mss = static_cast<double>(mss_);
   double cwnd = static_cast<double>(cwnd_);
+  if (unused_since_) {
+    if (state_.epoch_start) *state_.epoch_start += now - *unused_since_;
+    unused_since_.reset();
+  }
   if (!state_.epoch_start) {
     // A new epoch: after a reduction K is the time to regain W_max; leaving the first slow
     // start (no W_max yet) the curve starts at its plateau, here (§4.2, §4.8).

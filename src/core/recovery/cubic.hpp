@@ -25,6 +25,10 @@ class Cubic final : public LossBasedController {
   void save_undo_state() override { undo_ = state_; }
   void restore_undo_state() override { state_ = undo_; }
   void on_collapse() override { state_ = State{}; }
+  // RFC 9438 §5.8: time the application left the window unused does not advance the curve.
+  void on_window_unused(Time now) override {
+    if (!unused_since_) unused_since_ = now;
+  }
 
  private:
   struct State {
@@ -36,6 +40,7 @@ class Cubic final : public LossBasedController {
   };
   State state_;
   State undo_;
+  std::optional<Time> unused_since_;
 };
 
 }  // namespace rendr::core::recovery

@@ -23,7 +23,7 @@ std::uint64_t DatagramTransport::send_allowance() const {
 }
 
 std::optional<Time> DatagramTransport::next_send_time() const {
-  if (loss_.probes_owed() > 0) return std::nullopt;
+  // Probes need no exception: a PTO is far longer than the bucket takes to refill a datagram.
   return pacer_.next_send_time();
 }
 

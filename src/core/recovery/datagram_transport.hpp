@@ -61,7 +61,7 @@ class DatagramTransport final : public PathTransport {
   DatagramTransport* datagram() override { return this; }
   // Congestion window minus bytes in flight; at least one datagram while a PTO probe is owed.
   std::uint64_t send_allowance() const override;
-  // Pacing: when the next full datagram may leave (probes are not paced).
+  // Pacing: when the next full datagram may leave.
   std::optional<Time> next_send_time() const override;
   void on_sent(std::size_t, bool, Time) override {}
   void on_timer(Time now, RetransmitQueue& lost) override;

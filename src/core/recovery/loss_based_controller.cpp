@@ -37,6 +37,7 @@ bool LossBasedController::window_limited() const {
 void LossBasedController::on_packets_acked(std::span<const AckedPacket> acked, const RttStats& rtt,
                                            Time now) {
   const bool limited = window_limited();
+  if (!limited && !acked.empty()) on_window_unused(now);
   for (const AckedPacket& p : acked) {
     bytes_in_flight_ -= std::min<std::uint64_t>(bytes_in_flight_, p.bytes);
     // No growth for packets sent before the reduction, nor while the window is not the limit
@@ -68,9 +69,11 @@ void LossBasedController::on_packets_lost(std::span<const LostPacket> lost, Time
   cwnd_ = std::max(cwnd_, min_window());
 }
 
-void LossBasedController::on_persistent_congestion(Time) {
+void LossBasedController::on_persistent_congestion(Time now) {
   cwnd_ = min_window();
-  recovery_start_.reset();
+  // Unlike RFC 9002's pseudocode (which clears it), the recovery period restarts here: ACKs
+  // of packets sent before the collapse say nothing about the path as it is now.
+  recovery_start_ = now;
   undo_.reset();
   on_collapse();
 }

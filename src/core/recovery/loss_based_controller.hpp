@@ -46,6 +46,8 @@ class LossBasedController : public CongestionController {
   virtual void save_undo_state() {}
   virtual void restore_undo_state() {}
   virtual void on_collapse() {}
+  // An ACK arrived while the window was not the limit (no growth for it).
+  virtual void on_window_unused(Time) {}
 
   std::uint64_t min_window() const { return min_packets_ * mss_; }
   bool in_slow_start() const { return cwnd_ < ssthresh_; }

@@ -33,7 +33,7 @@ Duration LossDetector::loss_delay() const {
 PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent& content,
                                           Time now) {
   sent_.trim(now - kLostRetentionPtos * pto_base());
-  const SentPacket& p = sent_.add(now, bytes, content);
+  const PacketNumber pn = sent_.add(now, bytes, content);
   ++counters_.packets_sent;
   if (content.ack_eliciting) {
     last_eliciting_sent_ = now;
@@ -41,7 +41,7 @@ PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent
     if (probes_owed_ > 0) --probes_owed_;
     set_timer();
   }
-  return p.pn;
+  return pn;
 }
 
 LossDetector::AckOutcome LossDetector::on_ack_received(const wire::AckRanges& ack, Time now,
@@ -57,25 +57,43 @@ LossDetector::AckOutcome LossDetector::on_ack_received(const wire::AckRanges& ac
   acked_scratch_.clear();
   std::optional<Time> largest_newly_acked_sent;  // the ACK's largest, if newly acknowledged
   bool newly_acked_eliciting = false;
-  auto& records = sent_.records();
-  // Ranges come highest first; each visits only the records still outstanding inside it.
+  auto note = [&](PacketNumber pn, Time sent_at, std::uint32_t control,
+                  std::optional<PacketNumber> ack_largest) {
+    ++out.newly_acked;
+    out.acked_control |= control;
+    if (ack_largest) out.ack_largest = std::max(out.ack_largest.value_or(0), *ack_largest);
+    if (pn == ack.largest()) largest_newly_acked_sent = sent_at;
+  };
+  // Ranges come highest first; each visits only the records inside it, and the ranges below
+  // every record (old gaps the peer still reports) are not looked at.
+  const std::optional<PacketNumber> lowest = sent_.lowest();
   for (const wire::PacketRange& range : ack.ranges) {
-    auto it = records.lower_bound(range.smallest);
-    while (it != records.end() && it->first <= range.largest) {
-      SentPacket& p = it->second;
-      ++out.newly_acked;
-      out.acked_control |= p.content.control;
-      if (p.content.ack_largest)
-        out.ack_largest = std::max(out.ack_largest.value_or(0), *p.content.ack_largest);
-      if (p.pn == ack.largest()) largest_newly_acked_sent = p.sent_at;
-      if (p.lost) {
-        on_spurious_loss(p);
-      } else if (p.content.ack_eliciting) {
-        newly_acked_eliciting = true;
-        acked_scratch_.push_back(AckedPacket{p.pn, p.bytes, p.sent_at});
-      }
-      it = records.erase(it);
+    if (!lowest || range.largest < *lowest) break;
+    auto& outstanding = sent_.outstanding();
+    for (auto it = outstanding.lower_bound(range.smallest);
+         it != outstanding.end() && it->first <= range.largest;) {
+      const SentPacket& p = it->second;
+      note(p.pn, p.sent_at, p.content.control, p.content.ack_largest);
+      newly_acked_eliciting = true;
+      acked_scratch_.push_back(AckedPacket{p.pn, p.bytes, p.sent_at});
+      it = outstanding.erase(it);
     }
+    auto& lost_records = sent_.lost();
+    for (auto it = lost_records.lower_bound(range.smallest);
+         it != lost_records.end() && it->first <= range.largest;) {
+      const SentPacket& p = it->second;
+      note(p.pn, p.sent_at, p.content.control, p.content.ack_largest);
+      on_spurious_loss(p);
+      it = lost_records.erase(it);
+    }
+    auto& ack_only = sent_.ack_only();
+    auto first =
+        std::lower_bound(ack_only.begin(), ack_only.end(), range.smallest,
+                         [](const AckOnlyPacket& a, PacketNumber pn) { return a.pn < pn; });
+    auto last = first;
+    for (; last != ack_only.end() && last->pn <= range.largest; ++last)
+      note(last->pn, last->sent_at, last->control, last->ack_largest);
+    ack_only.erase(first, last);
   }
   if (out.newly_acked == 0) return out;
   counters_.packets_acked += out.newly_acked;
@@ -130,17 +148,13 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
   // Whether the run of consecutive lost packets (in packet number) that persistent congestion
   // looks at is still unbroken, and when its first and last ack-eliciting packets were sent.
   bool persistent = false;
-  std::optional<PacketNumber> previous_lost;
+  std::optional<std::uint64_t> previous_lost_seq;  // eliciting_seq of the previous loss
   std::optional<Time> run_start;
   const Duration congestion_period = pto_base() * config_.persistent_congestion_threshold;
 
-  auto& records = sent_.records();
-  for (auto it = records.begin(); it != records.end() && it->first <= *largest_acked_;) {
+  auto& outstanding = sent_.outstanding();
+  for (auto it = outstanding.begin(); it != outstanding.end() && it->first <= *largest_acked_;) {
     SentPacket& p = it->second;
-    if (p.lost) {
-      ++it;
-      continue;
-    }
     const bool by_packets = *largest_acked_ >= p.pn + packet_threshold_;
     const bool by_time = p.sent_at <= lost_send_time;
     if (!by_packets && !by_time) {
@@ -149,12 +163,9 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
       ++it;
       continue;
     }
-    if (previous_lost && p.pn != *previous_lost + 1) run_start.reset();
-    previous_lost = p.pn;
-    if (!p.content.ack_eliciting) {
-      it = records.erase(it);  // nothing to repair or to count
-      continue;
-    }
+    // A run of losses is broken by any ack-eliciting packet between them that was not lost.
+    if (previous_lost_seq && p.eliciting_seq != *previous_lost_seq + 1) run_start.reset();
+    previous_lost_seq = p.eliciting_seq;
     if (first_rtt_sample_at_ && p.sent_at >= *first_rtt_sample_at_) {
       if (!run_start)
         run_start = p.sent_at;
@@ -162,7 +173,7 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
         persistent = true;
     }
     declare_lost(p, by_time && !by_packets, now, lost);
-    ++it;
+    it = sent_.mark_lost(it);
   }
   if (lost_scratch_.empty()) return;
 
@@ -180,7 +191,7 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
   }
   // Losses inside the recovery period belong to the event that started it.
   for (const LostPacket& l : lost_scratch_)
-    records.at(l.pn).loss_event = event_;
+    sent_.lost().at(l.pn).loss_event = event_;
   event_lost_ += lost_scratch_.size();
   controller_->on_packets_lost(lost_scratch_, now);
   if (persistent) {
@@ -192,7 +203,6 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
 }
 
 void LossDetector::declare_lost(SentPacket& p, bool by_time, Time now, RetransmitQueue& lost) {
-  p.lost = true;
   p.lost_by_time = by_time;
   p.lost_at = now;
   p.reorder_distance = *largest_acked_ - p.pn;

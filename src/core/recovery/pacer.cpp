@@ -53,9 +53,9 @@ std::optional<Time> Pacer::next_send_time() const {
   if (rate_ == 0) return std::nullopt;
   const double missing = static_cast<double>(mss_) - tokens_;
   if (missing <= 0) return std::nullopt;
-  const auto wait = std::chrono::duration_cast<Duration>(
-      std::chrono::duration<double>(missing / static_cast<double>(rate_)));
-  return last_ + wait + Duration(1);  // round up: at that time the tokens are there
+  // To the nearest tick: a rounding error of a nanosecond's worth of tokens is immaterial.
+  return last_ + std::chrono::round<Duration>(
+                     std::chrono::duration<double>(missing / static_cast<double>(rate_)));
 }
 
 std::uint64_t Pacer::tokens(Time now) const {

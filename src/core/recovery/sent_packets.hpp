@@ -8,11 +8,10 @@
 // when the packet is lost), and the largest packet number of an ACK_RANGES it carried (its
 // acknowledgement lets the receiving half forget those ranges).
 //
-// Records leave once settled (acknowledged; declared lost and kept a little longer to recognise
-// a spurious loss; ACK-only and old), so memory follows what is in flight.
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 
@@ -53,42 +52,61 @@ struct SentPacket {
   PacketNumber pn = 0;
   Time sent_at{};
   std::uint32_t bytes = 0;  // whole datagram, as counted against the congestion window
-  // Declared lost (kept a while to recognise a spurious loss): when, by which threshold, with
-  // what reordering, in which congestion event.
-  bool lost = false;
+  // Position among the ack-eliciting packets sent (persistent congestion needs runs of lost
+  // packets with no acknowledged ack-eliciting packet between them).
+  std::uint64_t eliciting_seq = 0;
+  // Once declared lost (the record is kept a while to recognise a spurious loss): when, by
+  // which threshold, with what reordering, in which congestion event.
   bool lost_by_time = false;
   Time lost_at{};
   std::uint64_t reorder_distance = 0;  // largest acked - pn at the time of the loss
   std::uint64_t loss_event = 0;
   PacketContent content;
-
-  // Counts against the congestion window (ack-eliciting and not declared lost).
-  bool in_flight() const { return !lost && content.ack_eliciting; }
 };
 
-// Records of packets neither acknowledged nor given up on, by packet number. Acknowledged
-// records are erased at once, so an ACK or a loss-detection pass visits only what is still
-// outstanding, however large the window.
+// An ACK-only packet (not ack-eliciting): nothing to repair or to count in flight; remembered
+// only to learn from its acknowledgement that the peer saw the ACK it carried.
+struct AckOnlyPacket {
+  PacketNumber pn = 0;
+  Time sent_at{};
+  std::uint32_t control = 0;
+  std::optional<PacketNumber> ack_largest;
+};
+
+// The records, by packet number, in three sets so that an ACK or a loss-detection pass visits
+// only what it must, however large the window:
+//   - outstanding: ack-eliciting packets neither acknowledged nor declared lost (in flight);
+//   - lost: declared lost, kept until `trim`'s horizon to recognise a spurious loss;
+//   - ACK-only: the last kMaxAckOnly of them (a peer that only receives them may never
+//     acknowledge them, so older ones are simply forgotten).
+// Acknowledged records are erased at once.
 class SentPackets {
  public:
   using Map = std::map<PacketNumber, SentPacket>;
+  static constexpr std::size_t kMaxAckOnly = 256;
 
-  // Records the next packet number (next_pn) as sent, and returns its record.
-  SentPacket& add(Time sent_at, std::size_t bytes, const PacketContent& content);
-  void erase(Map::iterator it) { records_.erase(it); }
-  // Drops from the front lost records declared before `horizon` and ACK-only records sent
-  // before it (the peer may never acknowledge those: nothing makes it send an ACK for them).
+  // Records the next packet number (next_pn) as sent, and returns it.
+  PacketNumber add(Time sent_at, std::size_t bytes, const PacketContent& content);
+  // Moves an outstanding record to the lost set; returns the next outstanding one.
+  Map::iterator mark_lost(Map::iterator it);
+  // Drops lost records declared before `horizon`.
   void trim(Time horizon);
 
-  Map& records() { return records_; }
-  const Map& records() const { return records_; }
-  std::size_t size() const { return records_.size(); }
+  Map& outstanding() { return outstanding_; }
+  Map& lost() { return lost_; }
+  std::deque<AckOnlyPacket>& ack_only() { return ack_only_; }
+  // The lowest packet number of any record; nullopt: none.
+  std::optional<PacketNumber> lowest() const;
+  std::size_t size() const { return outstanding_.size() + lost_.size() + ack_only_.size(); }
   // The next packet number to send.
   PacketNumber next_pn() const { return next_pn_; }
 
  private:
-  Map records_;
+  Map outstanding_;
+  Map lost_;
+  std::deque<AckOnlyPacket> ack_only_;
   PacketNumber next_pn_ = 0;
+  std::uint64_t next_eliciting_seq_ = 0;
 };
 
 }  // namespace rendr::core::recovery
