@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/memory_budget.hpp"
+#include "core/recovery/config.hpp"
 #include "core/types.hpp"
 
 namespace rendr::core {
@@ -65,6 +66,14 @@ struct FlowConfig {
   Duration idle_after = 2s;
   Duration ping_interval_idle = 2s;
   Duration handshake_timeout = 2s;  // OPEN/JOIN without an answer
+
+  // Datagram paths (udpflow): loss recovery, congestion control and pacing per path
+  // (core/recovery/). Its max_ack_delay is the flow's (both ends use it, as for the flow's
+  // ACKs) and its datagram size the path's (PathOptions::max_packet_payload).
+  recovery::RecoveryConfig datagram_recovery;
+  // A datagram path is dead after this many probe timeouts in a row without an acknowledgement
+  // (they back off: 1 + 2 + 4 = 7 PTOs of silence for 3).
+  std::uint32_t datagram_dead_ptos = 3;
 
   // Client: re-dial a dead path with exponential backoff.
   Duration redial_initial = 20ms;

@@ -15,6 +15,7 @@ enum class Control : std::uint8_t {
   join_ack,       // server: the answer to the JOIN that attached this path
   abort_close,    // CLOSE(aborted), after which the carrier closes
   pong,           // the answer to the peer's PING
+  ack_ranges,     // datagram paths: ACK_RANGES, the packets received on this path
   ack_copy,       // the flow's ACK, copied here so the peer sees this path answer
   mode_announce,  // MODE: our announcement (ack-eliciting)
   mode_answer,    // MODE: the answer to the peer's announcement

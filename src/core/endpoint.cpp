@@ -3,12 +3,17 @@
 namespace rendr::core {
 
 JoinVerdict admit_join(Flow& flow, const wire::Join& join, std::size_t max_paths, Time now) {
+  return admit_join(flow, join, max_paths, now, PathOptions{});
+}
+
+JoinVerdict admit_join(Flow& flow, const wire::Join& join, std::size_t max_paths, Time now,
+                       const PathOptions& carrier) {
   const PathState existing = flow.path_state(static_cast<PathId>(join.path_id));
   const bool new_path =
       existing == PathState::removed || existing == PathState::dead || join.path_id > 0xffffffffu;
   // Checked before the MAC: refusing costs nothing, and the flow is not touched.
   if (new_path && flow.path_count() >= max_paths) return {wire::Status::capacity};
-  return flow.on_join(join, now);
+  return flow.on_join(join, now, carrier);
 }
 
 Endpoint::Endpoint(const FlowConfig& config, const EndpointLimits& limits)
@@ -49,8 +54,13 @@ void Endpoint::on_connection_lost(ConnectionId connection, bool protocol_error) 
 }
 
 Admission Endpoint::on_first_frame(ConnectionId connection, const wire::Frame& first, Time now) {
+  return on_first_frame(connection, first, now, PathOptions{});
+}
+
+Admission Endpoint::on_first_frame(ConnectionId connection, const wire::Frame& first, Time now,
+                                   const PathOptions& carrier) {
   if (half_open_.erase(connection) == 0) return {};  // evicted or timed out meanwhile
-  if (const auto* o = std::get_if<wire::Open>(&first.body)) return open(*o, now);
+  if (const auto* o = std::get_if<wire::Open>(&first.body)) return open(*o, now, carrier);
   if (const auto* j = std::get_if<wire::Join>(&first.body)) return join(*j);
   ++stats_.rejected_malformed;
   return {};
@@ -63,7 +73,7 @@ Admission Endpoint::refusal(wire::Frame answer) {
   return a;
 }
 
-Admission Endpoint::open(const wire::Open& open, Time now) {
+Admission Endpoint::open(const wire::Open& open, Time now, const PathOptions& carrier) {
   if (auto it = flows_.find(open.flow_id); it != flows_.end()) {
     if (it->second.dropping) {
       // Its flow is going: nothing to answer with, and the FlowId is not free yet.
@@ -93,7 +103,8 @@ Admission Endpoint::open(const wire::Open& open, Time now) {
     return refusal({0, wire::OpenAck{.status = wire::Status::capacity}});
   }
   wire::Status status = wire::Status::ok;
-  auto flow = Flow::make_server(config_, open, static_cast<PathId>(open.path_id), now, status);
+  auto flow =
+      Flow::make_server(config_, open, static_cast<PathId>(open.path_id), now, status, carrier);
   if (!flow) {
     ++stats_.rejected_malformed;
     return refusal({0, wire::OpenAck{.status = status}});

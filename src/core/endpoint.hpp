@@ -130,6 +130,9 @@ struct FlowReport {
 // `max_paths` already is refused with `capacity` (a JOIN replacing the carrier of a path the
 // flow has is not a new path); otherwise Flow::on_join decides.
 JoinVerdict admit_join(Flow& flow, const wire::Join& join, std::size_t max_paths, Time now);
+// The same for a JOIN that came over a carrier of kind `carrier.transport`.
+JoinVerdict admit_join(Flow& flow, const wire::Join& join, std::size_t max_paths, Time now,
+                       const PathOptions& carrier);
 
 class Endpoint {
  public:
@@ -148,6 +151,10 @@ class Endpoint {
   ConnectionId on_connection(Time now);
   // The connection's first frame. A connection the endpoint has closed already gets `drop`.
   Admission on_first_frame(ConnectionId connection, const wire::Frame& first, Time now);
+  // The same for a first frame that came over a carrier of kind `carrier.transport` (a new
+  // flow's first path is of that kind).
+  Admission on_first_frame(ConnectionId connection, const wire::Frame& first, Time now,
+                           const PathOptions& carrier);
   // The connection went away before its first frame (`protocol_error`: it sent garbage).
   void on_connection_lost(ConnectionId connection, bool protocol_error);
 
@@ -184,7 +191,7 @@ class Endpoint {
   // Eviction order of pathless flows: never heard first, then the longest without a path.
   using PathlessKey = std::tuple<bool, Time, wire::FlowId>;
 
-  Admission open(const wire::Open& open, Time now);
+  Admission open(const wire::Open& open, Time now, const PathOptions& carrier);
   Admission join(const wire::Join& join);
   Record* find(const FlowRef& flow);
   // Evicts the first pathless flow (of those not yet accepted, if `unaccepted_only`), else the

@@ -75,6 +75,22 @@ FlowStats Flow::stats(Time now) const {
     ps.delivery_rate = static_cast<std::uint64_t>(p.flight.delivery_rate());
     ps.in_flight = p.flight.bytes();
     ps.weight = p.weight;
+    ps.transport = p.kind;
+    if (const recovery::DatagramTransport* t = p.transport->datagram()) {
+      const recovery::DatagramPathStats d = t->stats();
+      ps.packets_sent = d.packets_sent;
+      ps.packets_lost = d.packets_lost;
+      ps.packets_received = d.packets_received;
+      ps.packets_duplicate = d.duplicates_received;
+      ps.congestion_window = d.congestion_window;
+      ps.pacing_rate = d.pacing_rate;
+      ps.pto_count = d.pto_count;
+      ps.consecutive_ptos = d.consecutive_ptos;
+      ps.max_datagram_size = d.max_datagram_size;
+      ps.pto = d.srtt +
+               std::max<Duration>(4 * d.rttvar, m.config.datagram_recovery.timer_granularity) +
+               m.config.max_ack_delay;
+    }
     s.paths.push_back(ps);
   }
   return s;
@@ -88,12 +104,20 @@ PathId Flow::add_path(Time now) {
 }
 
 PathId Flow::add_path(Time now, std::uint32_t weight) {
+  PathOptions options;
+  options.weight = weight;
+  return add_path(now, options);
+}
+
+PathId Flow::add_path(Time now, const PathOptions& options) {
   Impl& m = *impl_;
   if (m.role != Role::client || m.finished()) return kNoPath;
   const PathId id = m.next_path_id++;
   Path& p = m.paths[id];
   p.id = id;
-  p.weight = std::max<std::uint32_t>(weight, 1);
+  p.weight = std::max<std::uint32_t>(options.weight, 1);
+  p.kind = options.transport;
+  p.max_packet_payload = std::max(options.max_packet_payload, kMinPacketPayload);
   p.state = PathState::dialing;
   p.next_dial = now;
   m.emit(Event::Kind::dial_path, id);
@@ -133,6 +157,7 @@ void Flow::on_path_connected(PathId id, Time now) {
   }
   p->state = PathState::handshaking;
   p->handshake_sent = now;  // the handshake timeout also covers waiting for the OPEN_ACK
+  m.renew_transport(*p);    // a new carrier: a new packet-number space
   if (m.state == FlowState::opening) {
     // One path carries the OPEN; the others wait for its OPEN_ACK, then JOIN.
     p->handshake = m.open_sent ? HandshakeStep::awaiting_open : HandshakeStep::open_queued;
@@ -189,30 +214,47 @@ SetModeResult Flow::set_mode(Mode mode, Time now) {
 
 void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now) {
   Impl& m = *impl_;
+  const Path* p = m.find(id);
+  // A datagram path's frames come in packets (on_packet).
+  if (p == nullptr || p->datagram()) return;
+  m.receive_frame(id, frame, backing, now);
+}
+
+PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing,
+                                 Time now) {
+  Impl& m = *this;
   Path* p = m.find(id);
-  if (p == nullptr || m.finished()) return;
-  if (p->state != PathState::up && p->state != PathState::handshaking) return;
+  if (p == nullptr || m.finished()) return kNoPath;
+  if (p->state != PathState::up && p->state != PathState::handshaking) return kNoPath;
   ++p->stats.frames_received;
   p->last_heard = now;
 
   const bool handshaking = p->state == PathState::handshaking;
   if (handshaking && m.role == Role::server) {
+    const bool joining = p->joins_as != kNoPath;
+    const PathId joins_as = p->joins_as;
     m.handle_awaited_proof(*p, frame, now);
-    return;
+    // A proven JOIN path carries on under the JOIN's id.
+    if (joining) {
+      const Path* joined = m.find(joins_as);
+      return m.find(id) == nullptr && joined != nullptr && joined->state == PathState::up ? joins_as
+                                                                                          : kNoPath;
+    }
+    return m.find(id) != nullptr ? id : kNoPath;
   }
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
     m.handle_open_ack(*p, *a, now);
-    return;
+    return id;
   }
   if (const auto* a = std::get_if<wire::JoinAck>(&frame.body)) {
     m.handle_join_ack(*p, *a, now);
-    return;
+    return id;
   }
   if (handshaking) {
     // Nothing but the handshake answer may arrive before the path is up.
     ++m.counters.protocol_errors;
     m.path_down(*p, DownCause::protocol_error, now, true);
-    return;
+    return kNoPath;
   }
   std::visit(
       [&](const auto& body) {
@@ -243,6 +285,24 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
           m.handle_mode(*p, body);
         } else if constexpr (std::is_same_v<T, wire::Extension>) {
           // Ignorable by definition.
+        } else if constexpr (std::is_same_v<T, wire::AckRanges>) {
+          if (p->datagram()) {
+            m.handle_ack_ranges(*p, body, now);
+          } else {
+            ++m.counters.protocol_errors;  // a stream carrier has no packets to acknowledge
+            m.path_down(*p, DownCause::protocol_error, now, true);
+          }
+        } else if constexpr (std::is_same_v<T, wire::PathChallenge> ||
+                             std::is_same_v<T, wire::PathResponse>) {
+          // Address validation belongs to the carrier's side of a datagram path (not yet
+          // wired); a flow ignores them.
+        } else if constexpr (std::is_same_v<T, wire::Proof>) {
+          // A datagram path's PROOF is sent again when its packet seems lost: a late copy
+          // changes nothing. On a stream carrier it can only be a broken peer.
+          if (!p->datagram()) {
+            ++m.counters.protocol_errors;
+            m.path_down(*p, DownCause::protocol_error, now, true);
+          }
         } else {
           // OPEN / JOIN on an attached path.
           ++m.counters.protocol_errors;
@@ -251,8 +311,12 @@ void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& back
       },
       frame.body);
   // After the frame took effect (an ACK or PONG may have answered what was outstanding).
-  if (Path* q = m.find(id); q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
+  Path* q = m.find(id);
+  if (q != nullptr && q->state == PathState::up) m.mark_heard(*q, now);
   m.maybe_finish(now);
+  return q != nullptr && (q->state == PathState::up || q->state == PathState::handshaking)
+             ? id
+             : kNoPath;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +335,7 @@ bool Flow::wants_transmit(PathId id) const {
   if (p->state != PathState::up) return false;
   if (m.finished()) return false;
   if (p->control.owes(Control::pong) || p->control.owes(Control::ack_copy) ||
-      p->control.owes(Control::ping))
+      p->control.owes(Control::ping) || p->control.owes(Control::ack_ranges))
     return true;
   if (p->control.owes(Control::mode_announce) || p->control.owes(Control::mode_answer)) return true;
   if (m.carries_acks(id) && (m.payload->ack_due_now() || m.done_notice_pending)) return true;
@@ -288,17 +352,29 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   };
 
   // The handshake first: an OPEN or a JOIN is the only frame of its pull.
-  if (m.write_handshake(*p, now, out)) return true;
+  if (m.write_handshake(*p, now, out)) {
+    if (p->datagram()) m.close_packet(*p, now, out);
+    return true;
+  }
   if (p->control.take(Control::abort_close)) {
     push_control(wire::Frame{0, wire::Close{wire::CloseCode::aborted, "aborted"}}, false);
+    if (p->datagram()) m.close_packet(*p, now, out);
     m.emit(Event::Kind::close_path, id);
     return true;
   }
-  if (p->state != PathState::up || m.finished()) return out.frame_count() > before;
+  if (p->state != PathState::up || m.finished()) {
+    if (p->datagram()) m.close_packet(*p, now, out);
+    return out.frame_count() > before;
+  }
 
+  if (p->datagram()) m.write_ack_ranges(*p, now, out);
   m.write_control(*p, now, out);
   Impl::Batch batch(m, *p, now, out);
   m.scheduler().fill(*p, batch);
+  if (p->datagram()) {
+    m.close_packet(*p, now, out);
+    m.note_pacing(*p, now);
+  }
   m.maybe_finish(now);  // the last ACK may just have gone out
   return out.frame_count() > before;
 }

@@ -11,11 +11,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/stats.hpp"
+#include "core/transport.hpp"
 #include "core/types.hpp"
 #include "wire/frame.hpp"
 #include "wire/out_frame.hpp"
@@ -65,6 +67,22 @@ struct JoinVerdict {
 // Path ids from here up name provisional JOIN paths on a server; a client's ids stay below.
 inline constexpr PathId kFirstProvisionalPath = PathId{1} << 31;
 
+// Frame bytes a datagram path's packet may hold by default: the 1200-byte safe datagram minus
+// the protected packet's header (kind 1, dcid 8, pn 4) and its AEAD tag (16) (docs/protocol.md).
+inline constexpr std::size_t kDefaultPacketPayload = 1200 - 13 - 16;
+// A packet smaller than this could not hold a DATA frame worth sending.
+inline constexpr std::size_t kMinPacketPayload = 256;
+
+// How a path is carried and scheduled.
+struct PathOptions {
+  // reliable: the carrier repairs loss (TCP); datagram: the core numbers packets, detects loss,
+  // controls congestion and paces (udpflow). A flow may mix both.
+  TransportKind transport = TransportKind::reliable;
+  std::uint32_t weight = 1;  // bond scheduling weight (0 counts as 1)
+  // Datagram paths: frame bytes per packet (at least kMinPacketPayload).
+  std::size_t max_packet_payload = kDefaultPacketPayload;
+};
+
 class Flow {
  public:
   // Client side: a new flow with a fresh FlowId and key pair. Paths are added with add_path.
@@ -73,6 +91,10 @@ class Flow {
   // Returns nullptr (and sets `status`) if the OPEN is unacceptable (version, bad key share).
   static std::unique_ptr<Flow> make_server(const FlowConfig& config, const wire::Open& open,
                                            PathId first_path, Time now, wire::Status& status);
+  // The same for an OPEN that came over a carrier of kind `first.transport`.
+  static std::unique_ptr<Flow> make_server(const FlowConfig& config, const wire::Open& open,
+                                           PathId first_path, Time now, wire::Status& status,
+                                           const PathOptions& first);
 
   ~Flow();
   Flow(const Flow&) = delete;
@@ -99,6 +121,9 @@ class Flow {
   // The same with a bond scheduling weight (0 counts as 1): while the paths have room a
   // weight-2 path gets twice the bytes of a weight-1 path; a full path takes what it can.
   PathId add_path(Time now, std::uint32_t weight);
+  // The same with its transport kind (a datagram path is dialed like any other: on_path_connected
+  // once its socket can send, then the OPEN or JOIN goes out in its first packet).
+  PathId add_path(Time now, const PathOptions& options);
   bool set_path_weight(PathId id, std::uint32_t weight);
   // Removes a path (client: stops re-dialing it). Fails if it is the last path.
   bool remove_path(PathId id, Time now);
@@ -121,6 +146,8 @@ class Flow {
   // (replacing an older carrier with that id, which the owner closes on path_joined); anything
   // else, or no PROOF within handshake_timeout, closes it (authentication_failed).
   JoinVerdict on_join(const wire::Join& join, Time now);
+  // The same for a JOIN that came over a carrier of kind `carrier.transport`.
+  JoinVerdict on_join(const wire::Join& join, Time now, const PathOptions& carrier);
   // A carrier went down (transport error, EOF, reset). Never an application EOF.
   void on_path_down(PathId id, DownCause cause, Time now);
   // Explicit migration to an up path.
@@ -133,10 +160,27 @@ class Flow {
 
   // ---- frames
   // A frame arrived on `id`. DATA payloads are taken from `backing` (the frame's payload must
-  // point into it) so they can be kept without copying.
+  // point into it) so they can be kept without copying. Stream carriers only: a datagram
+  // path's frames come in packets (on_packet); here they are ignored.
   void on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
+  // A datagram path's packet arrived: `number` is its full packet number (the runtime
+  // reconstructs it from the truncated one against largest_received_packet), `frames` its frames
+  // in order (DATA payloads point into `backing`). A packet received before is dropped whole;
+  // so is one on a server path still waiting for its PROOF that does not start with it (the
+  // client sends it again). ACK_RANGES in it drive the path's loss detection and congestion
+  // control; what lost packets carried is sent again. On a reliable path, or an unknown one,
+  // nothing happens.
+  void on_packet(PathId id, std::uint64_t number, std::span<const wire::Frame> frames,
+                 const wire::Slice& backing, Time now);
+  // The largest packet number received on datagram path `id` (nullopt: none yet, or not a
+  // datagram path): the reference for reconstructing truncated packet numbers.
+  std::optional<std::uint64_t> largest_received_packet(PathId id) const;
   // Appends frames to send on `id` to the caller's batch, while it has room (control first;
   // the last frame may overshoot). Returns true if anything was appended.
+  // On a datagram path the frames come in whole packets (TransmitBatch::packets(): each with
+  // its packet number, its frames within the path's max_packet_payload), as many as the
+  // congestion window and pacing allow; control frames (ACKs, PONG, a probe PING) go out even
+  // when the window is full.
   bool poll_transmit(PathId id, Time now, TransmitBatch& out);
   // True if poll_transmit(id) would produce something now.
   bool wants_transmit(PathId id) const;

@@ -120,14 +120,23 @@ void Flow::Impl::apply_peer_mode(Mode wanted) {
 }
 
 std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
-  wire::Slice slice = payload->frame_payload(from, to, config.max_data_payload);
+  const bool datagram = b.path.datagram();
+  const std::size_t max =
+      datagram ? std::min(config.max_data_payload, data_room(b.path, from, b.now, b.out))
+               : config.max_data_payload;
+  wire::Slice slice = payload->frame_payload(from, to, max);
   const std::uint64_t end = from + slice.size();
   OutFrame o;
   o.header_size = static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
   o.payload = std::move(slice);
   b.path.stats.bytes_sent += o.payload.size();
   ++b.path.stats.frames_sent;
-  b.path.transport->on_sent(o.size(), true, b.now);
+  if (datagram) {
+    b.path.packet.add_data(from, end);
+    b.path.packet.ack_eliciting = true;
+  } else {
+    b.path.transport->on_sent(o.size(), true, b.now);
+  }
   b.out.push(std::move(o));
   liveness.sent_eliciting(b.path, b.now);
   b.path.data_sent_end = std::max(b.path.data_sent_end, end);
@@ -136,28 +145,36 @@ std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t 
 }
 
 void Flow::Impl::push_fin(Batch& b) {
-  push_control(b.path, wire::Frame{0, wire::Fin{*payload->fin_offset()}}, true, b.now, b.out);
+  push_control(b.path, wire::Frame{0, wire::Fin{*payload->fin_offset()}}, true, b.now, b.out,
+               kSentFin);
   b.path.fin_sent = true;
 }
 
 void Flow::Impl::push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now,
-                              TransmitBatch& out) {
+                              TransmitBatch& out, std::uint32_t sent) {
   OutFrame o = encode_control(frame);
-  p.transport->on_sent(o.size(), eliciting, now);
+  if (p.datagram()) {
+    open_packet(p, o.size(), now, out);
+    p.packet.control |= sent;
+    p.packet.ack_eliciting = p.packet.ack_eliciting || eliciting;
+  } else {
+    p.transport->on_sent(o.size(), eliciting, now);
+  }
   out.push(std::move(o));
   ++p.stats.frames_sent;
   if (eliciting) liveness.sent_eliciting(p, now);
 }
 
 void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
-  if (p.control.take(Control::pong)) push_control(p, wire::Frame{0, p.pong}, false, now, out);
+  if (p.control.take(Control::pong))
+    push_control(p, wire::Frame{0, p.pong}, false, now, out, sent_bit(Control::pong));
   const bool acks_here = carries_acks(p.id);
   if ((payload->ack_pending() && acks_here) || p.control.owes(Control::ack_copy)) {
     const bool flow_ack = payload->ack_pending() && acks_here;  // not just a copy
     const wire::Ack ack = payload->make_ack();
     // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
     push_control(p, wire::Frame{acks_here ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false,
-                 now, out);
+                 now, out, flow_ack ? kSentFlowAck : sent_bit(Control::ack_copy));
     payload->ack_sent(ack, flow_ack);
     p.ack_owed = false;
     p.control.drop(Control::ack_copy);
@@ -171,15 +188,21 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
     maybe_finish(now);  // this may have been the ACK that makes us done
   }
   if (done_notice_pending && acks_here) {
-    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, false, now, out);
+    // A datagram path may lose it: there it is ack-eliciting, so its loss is found and it is
+    // sent again (else the peer would wait out its close_linger).
+    push_control(p, wire::Frame{0, wire::Close{wire::CloseCode::normal, "done"}}, p.datagram(), now,
+                 out, kSentCloseNotice);
     done_notice_pending = false;
   }
   const bool announcement = p.control.take(Control::mode_announce);
   if (p.control.take(Control::mode_answer) || announcement)
     push_control(p, wire::Frame{0, wire::Mode{mode_sync.seq(), to_wire(mode)}}, announcement, now,
-                 out);
-  if (p.control.take(Control::ping))
-    push_control(p, wire::Frame{0, liveness.make_ping(p, now)}, true, now, out);
+                 out, sent_bit(announcement ? Control::mode_announce : Control::mode_answer));
+  if (p.control.take(Control::ping)) {
+    push_control(p, wire::Frame{0, liveness.make_ping(p, now)}, true, now, out,
+                 sent_bit(Control::ping));
+    p.ping_acked = false;
+  }
 }
 
 }  // namespace rendr::core

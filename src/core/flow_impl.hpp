@@ -24,6 +24,7 @@
 #include "core/prime_scheduler.hpp"
 #include "core/quality_monitor.hpp"
 #include "core/race_scheduler.hpp"
+#include "core/recovery/datagram_transport.hpp"
 #include "core/scheduler.hpp"
 #include "core/stream_payload.hpp"
 
@@ -291,9 +292,17 @@ struct Flow::Impl {
     void send_fin() override { flow.push_fin(*this); }
   };
 
+  // What a frame in a datagram packet was, so that the packet's loss sends it again
+  // (PacketContent::control bits: a Control, or one of these).
+  static constexpr std::uint32_t kSentFlowAck = 1u << 16;
+  static constexpr std::uint32_t kSentFin = 1u << 17;
+  static constexpr std::uint32_t kSentCloseNotice = 1u << 18;
+  static constexpr std::uint32_t sent_bit(Control c) { return 1u << static_cast<unsigned>(c); }
+
   // Appends a control frame for `p`; `eliciting`: the peer must answer it (liveness clock).
-  void push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now,
-                    TransmitBatch& out);
+  // `sent`: on a datagram path, what to record in its packet (sent_bit, kSent*).
+  void push_control(Path& p, const wire::Frame& frame, bool eliciting, Time now, TransmitBatch& out,
+                    std::uint32_t sent = 0);
   // The control frames an up path owes, in priority order (ControlQueue's enum), with the
   // flow's ACK and close notice where this path carries them: PONG, ACK (the flow's, or a copy
   // for this path), the close notice, MODE, PING.
@@ -302,6 +311,40 @@ struct Flow::Impl {
   // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
   std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to);
   void push_fin(Batch& b);
+
+  // ---- datagram paths (flow_datagram.cpp)
+
+  // A fresh transport for a new carrier of `p` (a datagram path starts a new packet-number space).
+  void renew_transport(Path& p);
+  recovery::DatagramTransport& datagram_transport(Path& p) {
+    return static_cast<recovery::DatagramTransport&>(*p.transport);
+  }
+  const recovery::DatagramTransport& datagram_transport(const Path& p) const {
+    return static_cast<const recovery::DatagramTransport&>(*p.transport);
+  }
+  // Makes sure `out` has a packet open for `p` with `bytes` of room (closing the full one).
+  void open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out);
+  // The open packet is complete: its record goes to the path's sent-packet map.
+  void close_packet(Path& p, Time now, TransmitBatch& out);
+  // Frame bytes for DATA the open packet (or a new one) can take.
+  std::size_t data_room(Path& p, std::uint64_t from, Time now, TransmitBatch& out);
+  // After a poll: if the pacer holds back DATA that the window would let out, when it may go.
+  void note_pacing(Path& p, Time now);
+  // The ACK_RANGES `p` owes, first in its packet.
+  void write_ack_ranges(Path& p, Time now, TransmitBatch& out);
+  // Frames of one packet (after its number was recorded as received).
+  void receive_packet(Path& p, std::span<const wire::Frame> frames, const wire::Slice& backing,
+                      Time now);
+  void handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now);
+  // The transport's verdicts: packets acknowledged, packets lost (what they carried is sent
+  // again as the mode says), probes owed (PTO).
+  void on_packet_acked(Path& p, const recovery::PacketContent& content);
+  void on_packet_lost(Path& p, const recovery::PacketContent& content, Time now);
+  void after_recovery(Path& p, Time now);
+
+  // One frame on `id` (on_frame's body, also each frame of a packet). Returns the id the path
+  // has after it (a proven JOIN path takes the JOIN's), kNoPath if it is gone.
+  PathId receive_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
   // ---- handshake (handshake.cpp)
 
   // The handshake frames `p` owes: OPEN or JOIN (then true: nothing else goes with it), the

@@ -33,8 +33,16 @@ std::optional<Time> Flow::next_deadline() const {
         break;
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
-        if (auto due = p.transport->next_timer()) consider(*due);
-        if (auto due = p.transport->next_send_time()) consider(*due);
+        if (const recovery::DatagramTransport* d = p.transport->datagram()) {
+          if (auto due = d->loss_timer()) consider(*due);
+          // An ACK owed already waits for the runtime's next pull, not for a timer.
+          if (auto due = d->ack_deadline(); due && !p.control.owes(Control::ack_ranges))
+            consider(*due);
+        } else if (auto due = p.transport->next_timer()) {
+          consider(*due);
+        }
+        // A poll that pacing held back: the runtime pulls again then (on_timer's wake-up).
+        if (p.paced_until) consider(*p.paced_until);
         break;
       default:
         break;
@@ -96,11 +104,18 @@ void Flow::on_timer(Time now) {
         m.path_down(*p, DownCause::handshake_timeout, now, true);
         break;
       case PathState::up: {
+        if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
+        // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
+        p->transport->on_timer(now, m.payload->retransmits());
+        if (p->datagram()) m.after_recovery(*p, now);
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);
           break;
         }
-        p->transport->on_timer(now, m.payload->retransmits());
+        // A datagram path's PING whose packet was acknowledged is answered, PONG or not: the
+        // next one may go.
+        if (p->ping_acked && p->ping_outstanding && now >= p->next_ping)
+          p->ping_outstanding = false;
         // In race and bond every up path carries data, so each is pinged as the active one.
         const bool carrying = id == m.active || m.mode != Mode::prime;
         m.liveness.schedule_ping(*p,

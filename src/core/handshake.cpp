@@ -28,6 +28,12 @@ std::unique_ptr<Flow> Flow::make_client(const FlowConfig& config, Time now) {
 
 std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Open& open,
                                         PathId first_path, Time now, wire::Status& status) {
+  return make_server(config, open, first_path, now, status, PathOptions{});
+}
+
+std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Open& open,
+                                        PathId first_path, Time now, wire::Status& status,
+                                        const PathOptions& first) {
   if (open.version != wire::kVersion) {
     status = wire::Status::version;
     return nullptr;
@@ -66,6 +72,9 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
       crypto::open_ack_confirm(impl->key, impl->flow_id, impl->client_nonce, impl->server_nonce);
   Path& p = impl->paths[first_path];
   p.id = first_path;
+  p.kind = first.transport;
+  p.max_packet_payload = std::max(first.max_packet_payload, kMinPacketPayload);
+  impl->renew_transport(p);
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::open_proof_awaited;
   p.handshake_sent = now;
@@ -88,6 +97,10 @@ std::optional<wire::OpenAck> Flow::open_ack_for_repeated_open(const wire::Open& 
 }
 
 JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
+  return on_join(join, now, PathOptions{});
+}
+
+JoinVerdict Flow::on_join(const wire::Join& join, Time now, const PathOptions& carrier) {
   Impl& m = *impl_;
   if (m.role != Role::server || m.finished()) return {wire::Status::unknown_flow};
   if (join.version != wire::kVersion) return {wire::Status::version};
@@ -110,6 +123,9 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now) {
   Path& p = m.paths[id];
   p = Path{};
   p.id = id;
+  p.kind = carrier.transport;
+  p.max_packet_payload = std::max(carrier.max_packet_payload, kMinPacketPayload);
+  m.renew_transport(p);
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::join_proof_awaited;
   p.handshake_sent = now;
@@ -149,6 +165,8 @@ void Flow::Impl::handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
   p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);
   p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
+  if (recovery::DatagramTransport* d = p.transport->datagram())
+    d->seed_rtt(now - p.handshake_sent, now);
   state = FlowState::established;
   path_up(p, now);
   emit(Event::Kind::established);
@@ -178,6 +196,8 @@ void Flow::Impl::handle_join_ack(Path& p, const wire::JoinAck& a, Time now) {
   p.proof = crypto::join_proof(key, flow_id, p.id, p.join_counter, p.join_nonce, a.challenge);
   p.control.owe(Control::proof);
   p.rtt.add_sample(now - p.handshake_sent, now, /*unloaded=*/false);
+  if (recovery::DatagramTransport* d = p.transport->datagram())
+    d->seed_rtt(now - p.handshake_sent, now);
   ++counters.joins_accepted;
   if (a.delivered <= payload->next_new()) acknowledge(a.delivered, now);
   path_up(p, now);
@@ -194,6 +214,9 @@ void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time no
     refuse_proof(p, now);
     return;
   }
+  // The handshake answer went out when its OPEN or JOIN arrived: the PROOF took a round trip.
+  if (recovery::DatagramTransport* d = p.transport->datagram())
+    d->seed_rtt(now - p.handshake_sent, now);
   if (!authenticated) {
     authenticated = true;
     state = FlowState::established;
@@ -221,12 +244,19 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   const PathId id = provisional.joins_as;
   const PathId provisional_id = provisional.id;
   const PathStats stats = provisional.stats;
+  // The carrier (and a datagram path's packet-number space, with the PROOF's packet) stays.
+  const TransportKind kind = provisional.kind;
+  const std::size_t max_packet_payload = provisional.max_packet_payload;
+  std::unique_ptr<PathTransport> transport = std::move(provisional.transport);
   paths.erase(provisional_id);
   if (Path* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
   Path& p = paths[id];
   p = Path{};
   p.id = id;
   p.stats = stats;
+  p.kind = kind;
+  p.max_packet_payload = max_packet_payload;
+  p.transport = std::move(transport);
   ++counters.joins_accepted;
   events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
   path_up(p, now);
@@ -264,8 +294,10 @@ bool Flow::Impl::write_handshake(Path& p, Time now, TransmitBatch& out) {
     p.handshake_sent = now;
     return true;
   }
+  // A datagram path may lose it: it is ack-eliciting there, and sent again if lost.
   if (p.control.take(Control::proof))
-    push_control(p, wire::Frame{0, wire::Proof{p.proof}}, false, now, out);
+    push_control(p, wire::Frame{0, wire::Proof{p.proof}}, p.datagram(), now, out,
+                 sent_bit(Control::proof));
   if (p.control.take(Control::open_ack)) {
     payload->advertised(open_ack.window);
     push_control(p, wire::Frame{0, open_ack}, false, now, out);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/recovery/datagram_transport.hpp"
+
 namespace rendr::core {
 
 std::uint64_t ticks(Time t) {
@@ -58,6 +60,15 @@ void Liveness::seek_corroboration(Path& p, PathTable& paths) {
 }
 
 bool Liveness::dead(Path& p, PathTable& paths, bool awaits_answer, Time now) {
+  // A datagram path's loss recovery knows better than silence: the probe timeouts back off
+  // (each twice the last), and only that many in a row without an acknowledgement is death.
+  if (p.datagram()) {
+    const std::uint32_t ptos = p.transport->datagram()->consecutive_ptos();
+    if (ptos >= config_.datagram_dead_ptos) return true;
+    // However slow the path looked, no longer than dead_cap of silence once a probe went
+    // unanswered (the backed-off PTOs of a path with a large RTT variance would take long).
+    return ptos > 0 && p.unanswered_since && now - *p.unanswered_since >= config_.dead_cap;
+  }
   if (!p.unanswered_since) return false;
   if (p.last_heard >= *p.unanswered_since && !awaits_answer) {
     // The silence began at an answer, while more was outstanding, and that has since been
@@ -105,7 +116,9 @@ std::optional<Time> Liveness::next_deadline(const Path& p) const {
   auto consider = [&](Time x) {
     if (!t || x < *t) t = x;
   };
-  if (p.unanswered_since) {
+  if (p.unanswered_since && p.datagram() && p.transport->datagram()->consecutive_ptos() > 0)
+    consider(*p.unanswered_since + config_.dead_cap);
+  if (p.unanswered_since && !p.datagram()) {  // a datagram path: its transport's timers
     const Duration limit = deadline(p);
     if (p.silence == SilenceStep::early) consider(*p.unanswered_since + limit / 2);
     consider(*p.unanswered_since +

@@ -9,8 +9,11 @@
 // the path is *suspect* and dies after silent_peer_grace. PINGs keep every up path measured:
 // carrying paths every ping_interval_active, standbys every ping_interval_standby.
 //
-// The judgement works the same for every transport kind; a datagram path will feed it from
-// its own loss detection instead of cumulative answers (core/transport.hpp).
+// A datagram path is judged by its loss recovery instead (core/recovery/): it is dead after
+// datagram_dead_ptos probe timeouts in a row without an acknowledgement. The PTO already
+// adapts to the path's RTT and variance and backs off, so no silence floor applies (only the
+// dead_cap of silence once a PTO went unanswered); PINGs are ack-eliciting packets there, and a
+// lost one is sent again.
 #include <cstdint>
 #include <optional>
 

@@ -7,6 +7,7 @@
 
 #include "core/control_queue.hpp"
 #include "core/path_flight.hpp"
+#include "core/recovery/sent_packets.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
 #include "core/transport.hpp"
@@ -46,8 +47,22 @@ struct Path {
   PathState state = PathState::idle;
   HandshakeStep handshake = HandshakeStep::none;
   ControlQueue control;  // control frames owed on this path
-  // Reliable (the carrier repairs loss) for every path today; see core/transport.hpp.
+  // Reliable (the carrier repairs loss) or datagram (the core does); see core/transport.hpp.
+  TransportKind kind = TransportKind::reliable;
   std::unique_ptr<PathTransport> transport = std::make_unique<ReliableTransport>();
+  bool datagram() const { return kind == TransportKind::datagram; }
+  // Datagram paths: frame bytes per packet, and what the packet poll_transmit is filling
+  // carries (its record goes to the transport's sent-packet map when it closes).
+  std::size_t max_packet_payload = 0;
+  recovery::PacketContent packet;
+  // Datagram paths: the packet of the outstanding PING was acknowledged, so the peer has it
+  // even if its PONG is lost (which nothing would detect: a PONG elicits no ACK).
+  bool ping_acked = false;
+  // Client, datagram paths: the server acknowledged the packet with our PROOF. Until then it
+  // drops everything else we send on the path, so each probe (PTO) carries the PROOF again.
+  bool proof_acked = false;
+  // A poll left DATA waiting for the pacer until then (next_deadline wakes the runtime).
+  std::optional<Time> paced_until;
 
   // Client: dialing and handshake.
   Time next_dial{};

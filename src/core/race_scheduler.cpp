@@ -8,11 +8,15 @@ bool RaceScheduler::wants_data(const Path& p) const {
   const Payload& out = ctx_.payload;
   const std::uint64_t cursor = std::max(p.send_cursor, out.acked());
   const auto fin = out.fin_offset();
-  return cursor < out.window_end() || fin_due(p, fin && cursor == *fin);
+  return out.retransmits().pending(out.acked()) || cursor < out.window_end() ||
+         fin_due(p, fin && cursor == *fin);
 }
 
 void RaceScheduler::fill(Path& p, DataSink& sink) {
   Payload& out = ctx_.payload;
+  // Only a datagram path's lost packets queue ranges here (a dead path needs none in race):
+  // the first path to pull sends them again.
+  send_retransmissions(p, sink, [](const Path&) { return true; });
   const std::uint64_t limit = out.window_end();
   std::uint64_t cursor = std::max(p.send_cursor, out.acked());
   while (sink.has_room() && cursor < limit)

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/transport.hpp"
 #include "core/types.hpp"
 
 namespace rendr::core {
@@ -24,6 +25,18 @@ struct PathStats {
   std::uint64_t delivery_rate = 0;  // bytes/s, measured from acknowledged data (0: no sample)
   std::uint64_t in_flight = 0;      // DATA bytes sent here and not yet acknowledged
   std::uint32_t weight = 1;         // bond scheduling weight
+  // Datagram paths (all 0 on a reliable path): their loss recovery (core/recovery/).
+  TransportKind transport = TransportKind::reliable;
+  std::uint64_t packets_sent = 0;
+  std::uint64_t packets_lost = 0;
+  std::uint64_t packets_received = 0;
+  std::uint64_t packets_duplicate = 0;  // received again (dropped whole)
+  std::uint64_t congestion_window = 0;  // bytes
+  std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
+  std::uint64_t pto_count = 0;          // probe timeouts, in total
+  std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
+  std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
+  Duration pto{};  // the probe timeout before backoff (srtt + max(4 rttvar, 1 ms) + ACK delay)
 };
 
 struct FlowStats {

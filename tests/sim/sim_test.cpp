@@ -4,11 +4,14 @@
 //   RENDR_SIM_SEEDS=N             run N seeds instead (RENDR_SIM_FIRST_SEED=S to start at S)
 //   RENDR_SIM_SEED=S              run only seed S (also: sim_test --seed=S)
 //   RENDR_SIM_VERBOSE=1           trace every event of the run(s) to stderr (also: --verbose)
+// Sim.RandomSchedules runs stream carriers, Sim.DatagramSchedules datagram and mixed paths
+// (pick one with --gtest_filter).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -35,7 +38,9 @@ std::optional<std::uint64_t> env_number(const char* name) {
   return std::strtoull(v, nullptr, 10);
 }
 
-TEST(Sim, RandomSchedules) {
+// Runs the seeds of this invocation (see the top of the file) with `transports` choosing each
+// seed's carriers, and prints what the sweep covered.
+void sweep(const std::function<rendr::sim::Transports(std::uint64_t)>& transports) {
   const std::uint64_t first =
       g_single_seed ? *g_single_seed : env_number("RENDR_SIM_FIRST_SEED").value_or(1);
   const std::uint64_t count =
@@ -53,6 +58,7 @@ TEST(Sim, RandomSchedules) {
   double virtual_seconds = 0;
   const auto started = std::chrono::steady_clock::now();
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
+    options.transports = transports(seed);
     const rendr::sim::RunResult r = rendr::sim::run_seed(seed, options);
     virtual_seconds += r.virtual_seconds;
     if (g_single_seed) std::cerr << r.summary << "\n";
@@ -69,7 +75,9 @@ TEST(Sim, RandomSchedules) {
     if (!r.ok) {
       ADD_FAILURE() << "simulation seed " << seed << " failed: " << r.failure << "  " << r.summary
                     << "\n  reproduce: RENDR_SIM_SEED=" << seed << " RENDR_SIM_VERBOSE=1 "
-                    << g_program;
+                    << g_program << " --gtest_filter="
+                    << ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()
+                    << "." << ::testing::UnitTest::GetInstance()->current_test_info()->name();
       if (++failures >= kMaxReportedFailures) break;
     }
   }
@@ -89,6 +97,19 @@ TEST(Sim, RandomSchedules) {
   if (count >= 100) {
     EXPECT_GT(failovers_checked, count / 20);
   }
+}
+
+TEST(Sim, RandomSchedules) {
+  sweep([](std::uint64_t) { return rendr::sim::Transports::reliable; });
+}
+
+// The same schedules over datagram paths (odd seeds) and flows mixing datagram and stream
+// paths (even seeds), with datagram loss, duplication, reordering, one-way dark periods and
+// MTU drops on top.
+TEST(Sim, DatagramSchedules) {
+  sweep([](std::uint64_t seed) {
+    return seed % 2 != 0 ? rendr::sim::Transports::datagram : rendr::sim::Transports::mixed;
+  });
 }
 
 // Bond sends its FIN on every path that carried data. These seeds lost such a path although

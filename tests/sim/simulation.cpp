@@ -88,10 +88,20 @@ struct RouteProfile {
   std::uint64_t bytes_per_second = 0;
 };
 
+// How a route treats datagrams (datagram runs only), per sending side.
+struct DatagramProfile {
+  std::array<double, 2> loss{};       // chance a packet vanishes
+  std::array<double, 2> duplicate{};  // chance it arrives twice
+  // Packets arrive after latency + a fresh jitter each, so they reorder.
+  std::size_t mtu = 1500;  // bytes of UDP payload; a larger packet is dropped
+};
+
 struct Route {
   RouteProfile profile;
-  bool blackholed = false;  // live connections vanish; new dials go unanswered
-  bool refusing = false;    // killed: new dials are refused
+  DatagramProfile datagram;
+  bool blackholed = false;     // live connections vanish; new dials go unanswered
+  bool refusing = false;       // killed: new dials are refused
+  std::array<bool, 2> dark{};  // datagrams from this side vanish (an asymmetric blackhole)
 };
 
 // A TCP connection: per direction a byte pipe that serialises at the route's rate and keeps
@@ -105,6 +115,7 @@ struct Connection {
   };
   std::uint64_t id = 0;
   int route = 0;
+  bool datagram = false;  // a datagram path's: whole packets, each on its own
   PathId path = core::kNoPath;
   Time dialed_at{};
   bool dialing = true;
@@ -129,6 +140,8 @@ constexpr Duration kConnectTimeout = 1s;  // the runtime's dial timeout (unanswe
 constexpr Duration kMaxVirtualTime = 300s;
 constexpr int kMaxSameTimeSteps = 20'000;
 constexpr std::uint64_t kMaxSteps = 5'000'000;
+// A datagram's bytes beyond its frames: the protected header and AEAD tag (docs/protocol.md).
+constexpr std::size_t kDatagramOverhead = 13 + 16;
 
 // ---------------------------------------------------------------------------------------------
 // The application on each end: writes a generated stream, reads and checks the peer's.
@@ -151,7 +164,11 @@ struct App {
 class Simulation {
  public:
   Simulation(std::uint64_t seed, const RunOptions& options)
-      : seed_(seed), rng_(seed), verbose_(options.verbose), timing_(options.deaths_in_every_mode) {}
+      : seed_(seed),
+        rng_(seed),
+        verbose_(options.verbose),
+        transports_(options.transports),
+        timing_(options.deaths_in_every_mode) {}
 
   RunResult run();
 
@@ -159,6 +176,10 @@ class Simulation {
   // ---- scenario
   void choose_scenario();
   RouteProfile random_profile();
+  DatagramProfile random_datagram_profile();
+  // Datagram runs: the kind of a new client path.
+  core::PathOptions path_options();
+  PathId add_client_path(int route);
 
   // ---- event queue (a heap, so scheduled closures are moved, never copied)
   struct Scheduled {
@@ -187,6 +208,10 @@ class Simulation {
   bool transmit_all();
   bool transmit(Connection& c, Side from);
   void send_bytes(Connection& c, Side from, std::vector<Byte> bytes);
+  void send_packet(Connection& c, Side from, std::uint64_t number, std::vector<Byte> bytes);
+  void deliver_packet(std::uint64_t conn_id, Side to, std::uint64_t number,
+                      const std::vector<Byte>& bytes);
+  void datagram_fault(int route);
   void maybe_duplicate(const Connection& c, Side from, const std::vector<Byte>& bytes,
                        const std::vector<std::pair<std::size_t, std::size_t>>& data_frames);
   void deliver(std::uint64_t conn_id, Side to, const std::vector<Byte>& bytes);
@@ -256,6 +281,8 @@ class Simulation {
   std::uint64_t seed_;
   Rng rng_;
   bool verbose_;
+  Transports transports_;
+  std::map<PathId, core::TransportKind> client_kinds_;  // client path id -> its kind
   Time start_{std::chrono::seconds(1000)};
   Time now_ = start_;
   std::vector<Scheduled> queue_;
@@ -389,6 +416,36 @@ void Simulation::choose_scenario() {
                    : lose == 2 ? LoseOpenAck::delay
                                : LoseOpenAck::no;
   stranger_chance_ = rng_.chance(0.8) ? 0.0 : rng_.between(1, 5) / 100.0;
+  if (transports_ != Transports::reliable) {
+    for (auto& r : routes_)
+      r.datagram = random_datagram_profile();
+  }
+}
+
+DatagramProfile Simulation::random_datagram_profile() {
+  DatagramProfile d;
+  for (int s = 0; s < 2; ++s) {
+    d.loss[s] = rng_.chance(0.3) ? 0.0 : rng_.between(1, 30) / 1000.0;  // up to 3 %
+    d.duplicate[s] = rng_.chance(0.7) ? 0.0 : rng_.between(1, 20) / 1000.0;
+  }
+  return d;
+}
+
+core::PathOptions Simulation::path_options() {
+  core::PathOptions o;
+  if (transports_ == Transports::datagram || (transports_ == Transports::mixed && rng_.chance(0.5)))
+    o.transport = core::TransportKind::datagram;
+  return o;
+}
+
+PathId Simulation::add_client_path(int route) {
+  const core::PathOptions options = path_options();
+  const PathId id = client_->add_path(now_, options);
+  if (id != core::kNoPath) {
+    client_routes_[id] = route;
+    client_kinds_[id] = options.transport;
+  }
+  return id;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,6 +504,7 @@ void Simulation::dial(PathId path) {
   c.path = path;
   c.dialed_at = now_;
   c.blackholed = route.blackholed;
+  c.datagram = client_kinds_[path] == core::TransportKind::datagram;
   carriers_[kClient][path] = c.id;
   const Duration rtt = route.profile.latency[kClient] + route.profile.latency[kServer];
   const bool refused = route.refusing || rng_.chance(dial_refuse_chance_);
@@ -455,6 +513,11 @@ void Simulation::dial(PathId path) {
         : c.blackholed ? " (unanswered)"
                        : "");
   const std::uint64_t id = c.id;
+  if (c.datagram) {
+    // A UDP socket is ready at once; a dark route only loses what it sends.
+    at(now_, [this, id] { dial_result(id, false); });
+    return;
+  }
   at(now_ + (c.blackholed ? kConnectTimeout : rtt),
      [this, id, refused] { dial_result(id, refused); });
 }
@@ -462,14 +525,14 @@ void Simulation::dial(PathId path) {
 void Simulation::dial_result(std::uint64_t conn_id, bool refused) {
   Connection* c = connection(conn_id);
   if (c == nullptr || !c->dialing || !c->open[kClient] || carrier_of(kClient, c->path) != c) return;
-  if (c->blackholed && now_ < c->dialed_at + kConnectTimeout) {
+  if (c->blackholed && !c->datagram && now_ < c->dialed_at + kConnectTimeout) {
     // The route went dark while the SYN was out: the dial now times out.
     const std::uint64_t id = c->id;
     at(c->dialed_at + kConnectTimeout, [this, id, refused] { dial_result(id, refused); });
     return;
   }
   c->dialing = false;
-  if (refused || c->blackholed) {
+  if (!c->datagram && (refused || c->blackholed)) {
     trace("dial of path ", c->path, " conn ", c->id, " failed");
     c->open = {false, false};
     carriers_[kClient].erase(c->path);
@@ -519,11 +582,28 @@ bool Simulation::transmit(Connection& c, Side from) {
     }
     out.reset(kPollBytes);
     if (!f.poll_transmit(id, now_, out)) {
+      if (c.datagram) return progress;  // paced: the flow's next deadline is its send time
       fail(std::string(name(from)) + ": wants_transmit(" + std::to_string(id) +
            ") was true but poll_transmit produced nothing");
       return progress;
     }
     progress = true;
+    if (c.datagram) {
+      for (const auto& packet : out.packets()) {
+        std::vector<Byte> bytes;
+        for (const auto& frame : out.frames_of(packet)) {
+          bytes.insert(bytes.end(), frame.header_bytes().begin(), frame.header_bytes().end());
+          bytes.insert(bytes.end(), frame.payload.bytes().begin(), frame.payload.bytes().end());
+        }
+        if (bytes.size() > packet.max_bytes) {
+          fail(std::string(name(from)) + " packed " + std::to_string(bytes.size()) +
+               " bytes into a packet of at most " + std::to_string(packet.max_bytes));
+          return progress;
+        }
+        send_packet(c, from, packet.number, std::move(bytes));
+      }
+      continue;
+    }
     std::vector<Byte> bytes;
     std::vector<std::pair<std::size_t, std::size_t>> data_frames;  // (start, size) in bytes
     for (const auto& frame : out.frames()) {
@@ -565,6 +645,70 @@ void Simulation::send_bytes(Connection& c, Side from, std::vector<Byte> bytes) {
   at(dir.last_arrival, [this, id, to, bytes = std::move(bytes)] { deliver(id, to, bytes); });
 }
 
+// One datagram: it leaves at the route's rate, then may be dropped (loss, a dark direction, the
+// MTU), duplicated, and arrives after the latency and a jitter of its own (so packets reorder).
+void Simulation::send_packet(Connection& c, Side from, std::uint64_t number,
+                             std::vector<Byte> bytes) {
+  auto& dir = c.direction[from];
+  dir.sent_any = true;
+  const Route& route = routes_[c.route];
+  const RouteProfile& p = route.profile;
+  const std::size_t size = bytes.size() + kDatagramOverhead;
+  const Time tx_start = std::max(now_, dir.busy_until);
+  dir.busy_until =
+      tx_start + std::chrono::nanoseconds(size * 1'000'000'000ull / p.bytes_per_second);
+  if (size > route.datagram.mtu || route.dark[from] || rng_.chance(route.datagram.loss[from]))
+    return;
+  const int copies = rng_.chance(route.datagram.duplicate[from]) ? 2 : 1;
+  const std::uint64_t id = c.id;
+  const Side to = other(from);
+  for (int i = 0; i < copies; ++i) {
+    const Duration jitter =
+        p.jitter[from] > Duration::zero()
+            ? std::chrono::nanoseconds(rng_.between(
+                  0, static_cast<std::uint64_t>(std::chrono::nanoseconds(p.jitter[from]).count())))
+            : Duration::zero();
+    if (i > 0) ++duplicates_;
+    at(dir.busy_until + p.latency[from] + jitter,
+       [this, id, to, number, bytes] { deliver_packet(id, to, number, bytes); });
+  }
+}
+
+void Simulation::deliver_packet(std::uint64_t conn_id, Side to, std::uint64_t number,
+                                const std::vector<Byte>& bytes) {
+  Connection* c = connection(conn_id);
+  if (c == nullptr || c->blackholed || !c->open[to]) return;
+  const wire::Slice backing = wire::Slice::copy_of(bytes);
+  std::vector<wire::Frame> frames;
+  for (std::size_t offset = 0; offset < bytes.size();) {
+    wire::Frame frame;
+    const auto r = wire::decode(backing.bytes().subspan(offset), frame);
+    if (r.error != wire::DecodeError::none)
+      return fail(std::string("decoding a packet ") + name(other(to)) +
+                  " encoded failed: " + std::string(wire::to_string(r.error)));
+    offset += r.consumed;
+    frames.push_back(std::move(frame));
+  }
+  if (frames.empty()) return fail(std::string(name(other(to))) + " sent an empty packet");
+  if (to == kServer && !c->server_attached) {
+    // A handshake packet: its one frame goes to the listener (its number to nobody).
+    if (frames.size() != 1) return fail("a handshake packet with more than its one frame");
+    return accept(*c, frames.front());
+  }
+  Flow* f = flow(to);
+  if (f == nullptr || carrier_of(to, id_on(*c, to)) != c) return;
+  if (to == kServer) server_heard_ = true;
+  f->on_packet(id_on(*c, to), number, frames, backing, now_);
+  if (to == kServer && std::holds_alternative<wire::Proof>(frames.front().body)) {
+    // As the runtime does: a proven JOIN path takes its id (the flow carried the packet's
+    // other frames over to it already).
+    drain_events();
+    c = connection(conn_id);
+    if (c == nullptr) return;
+    c->proven = f->path_state(c->server_path) == core::PathState::up;
+  }
+}
+
 // A stale copy of one DATA frame shows up on another attached connection, as a replay after a
 // migration would.
 void Simulation::maybe_duplicate(
@@ -573,9 +717,9 @@ void Simulation::maybe_duplicate(
   std::vector<std::uint64_t> targets;
   for (const auto& [path, id] : carriers_[from]) {
     const Connection* t = connection(id);
-    if (t == nullptr || t->id == c.id || t->path == c.path || t->dialing || !t->open[kClient] ||
-        !t->open[kServer] || !t->server_attached || carrier_of(kServer, t->path) != t ||
-        !t->direction[from].sent_any || !t->proven)
+    if (t == nullptr || t->datagram || t->id == c.id || t->path == c.path || t->dialing ||
+        !t->open[kClient] || !t->open[kServer] || !t->server_attached ||
+        carrier_of(kServer, t->path) != t || !t->direction[from].sent_any || !t->proven)
       continue;  // nor ahead of the handshake answer or PROOF the core has yet to write on it
     if (flow(from)->path_state(t->path) != core::PathState::up) continue;
     targets.push_back(id);
@@ -649,7 +793,9 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
   const core::ConnectionId id = *c.half_open;
   half_open_.erase(id);
   c.half_open.reset();
-  core::Admission admission = endpoint_->on_first_frame(id, first, now_);
+  core::PathOptions carrier;
+  carrier.transport = c.datagram ? core::TransportKind::datagram : core::TransportKind::reliable;
+  core::Admission admission = endpoint_->on_first_frame(id, first, now_, carrier);
   run_endpoint_actions();
   if (failed_) return;
   const bool honest = c.stranger == Connection::Stranger::none;
@@ -754,8 +900,10 @@ void Simulation::accept_join(Connection& c, const wire::Join& join,
                              const core::Admission& admission) {
   if (!server_ || admission.flow.serial != server_ref_.serial)
     return fail("the endpoint routed a JOIN to a flow it never created");
+  core::PathOptions carrier;
+  carrier.transport = c.datagram ? core::TransportKind::datagram : core::TransportKind::reliable;
   const auto verdict =
-      core::admit_join(*server_, join, endpoint_->limits().max_paths_per_flow, now_);
+      core::admit_join(*server_, join, endpoint_->limits().max_paths_per_flow, now_, carrier);
   if (endpoint_->on_join_result(admission.flow, verdict.status)) {
     if (server_->state() == FlowState::closed || server_->state() == FlowState::failed) {
       close_end(c, kServer);  // a JOIN racing the end of the flow
@@ -777,7 +925,14 @@ void Simulation::accept_join(Connection& c, const wire::Join& join,
 void Simulation::answer_and_close(Connection& c, const wire::Frame& answer) {
   std::vector<Byte> bytes(wire::encoded_size(answer));
   wire::encode(answer, bytes);
-  send_bytes(c, kServer, std::move(bytes));
+  if (c.datagram) {
+    // A handshake packet of the listener's. No EOF follows on UDP: the client's path dies of
+    // its PTOs, which is not a fault of its route.
+    if (c.stranger == Connection::Stranger::none) timing_.path_faulted(c.path);
+    send_packet(c, kServer, 0, std::move(bytes));
+  } else {
+    send_bytes(c, kServer, std::move(bytes));
+  }
   close_end(c, kServer);
 }
 
@@ -822,6 +977,7 @@ void Simulation::close_end(Connection& c, Side s) {
     c.open = {false, false};
     return;
   }
+  if (c.datagram) return;  // no EOF on UDP: the other end's path dies of its PTOs
   auto& dir = c.direction[s];
   const RouteProfile& p = routes_[c.route].profile;
   dir.last_arrival = std::max(dir.last_arrival, std::max(now_, dir.busy_until) + p.latency[s]);
@@ -1098,6 +1254,22 @@ void Simulation::expect_failover(PathId path) {
       client_->active_path() != path || !server_)
     return;
   const core::FlowStats st = client_->stats(now_);
+  if (client_kinds_[path] == core::TransportKind::datagram) {
+    // Dead after three probe timeouts in a row, each twice the last (1 + 2 + 4 PTOs), counted
+    // from the last ack-eliciting packet: the window still leaving the sender comes first. The
+    // PTO at the fault is an estimate (the last samples before it may have queued less than
+    // the packets still in flight), so the allowance doubles it.
+    for (const auto& p : st.paths) {
+      const Connection* c = carrier_of(kClient, path);
+      if (p.id != path || p.srtt == Duration::zero() || c == nullptr) continue;
+      const Duration pto = p.pto;
+      const Duration drain = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
+          static_cast<double>(p.congestion_window + kPollBytes) /
+          static_cast<double>(routes_[c->route].profile.bytes_per_second)));
+      timing_.active_blackholed({path, now_, 14 * pto + drain, config_.ping_interval_active + 1ms});
+    }
+    return;
+  }
   const auto rtt_sample = [&](const core::PathStats& p) {
     return p.srtt > Duration::zero() ? 2 * p.srtt + 8 * p.rttvar + config_.max_ack_delay
                                      : config_.handshake_timeout;
@@ -1216,14 +1388,38 @@ void Simulation::fault_tick() {
   } else if (action < 95) {
     if (paths.size() < 4) {
       // Register the route before the dial_path event is handled.
-      const PathId id = client_->add_path(now_);
-      if (id != core::kNoPath) {
-        client_routes_[id] = route;
-        trace("client add_path -> ", id, " on route ", route);
-      }
+      const PathId id = add_client_path(route);
+      if (id != core::kNoPath) trace("client add_path -> ", id, " on route ", route);
     }
+  } else if (transports_ != Transports::reliable) {
+    datagram_fault(route);
   } else {
     --faults_;
+  }
+}
+
+// Faults only datagrams know: one direction of a route goes dark, its MTU drops below a full
+// packet (full packets vanish, small ones pass), or its loss rates change.
+void Simulation::datagram_fault(int route) {
+  if (!other_route_healthy(route)) return;
+  const Duration length = rng_.millis(20, 800);
+  const std::uint64_t kind = rng_.between(0, 2);
+  timing_.route_faulted(route);
+  if (kind == 0) {
+    const Side side = rng_.chance(0.5) ? kClient : kServer;
+    trace("FAULT datagrams from the ", name(side), " on route ", route, " vanish for ",
+          seconds(length), "s");
+    routes_[route].dark[side] = true;
+    at(now_ + length, [this, route, side] { routes_[route].dark[side] = false; });
+  } else if (kind == 1) {
+    trace("FAULT route ", route, " MTU drops to 1000 for ", seconds(length), "s");
+    routes_[route].datagram.mtu = 1000;
+    at(now_ + length, [this, route] { routes_[route].datagram.mtu = 1500; });
+  } else {
+    trace("route ", route, " changes its datagram loss");
+    const std::size_t mtu = routes_[route].datagram.mtu;
+    routes_[route].datagram = random_datagram_profile();
+    routes_[route].datagram.mtu = mtu;
   }
 }
 
@@ -1271,11 +1467,9 @@ void Simulation::handshake_fault_tick() {
     spike_route(route, up, down, std::min(now_ + rng_.millis(50, 800), until));
   } else if (action < 88) {
     if (paths.size() < 4) {
-      const PathId id = client_->add_path(now_);
-      if (id != core::kNoPath) {
-        client_routes_[id] = route;
+      const PathId id = add_client_path(route);
+      if (id != core::kNoPath)
         trace("client add_path -> ", id, " on route ", route, " while opening");
-      }
     }
   } else if (action < 95) {
     // Perhaps the path carrying the OPEN: another path must carry it instead.
@@ -1597,10 +1791,8 @@ RunResult Simulation::run() {
   spiked_until_.assign(routes_.size(), now_);
   if (handshake_faults_until_) at(now_ + rng_.millis(0, 20), [this] { handshake_fault_tick(); });
   const std::size_t initial_paths = rng_.between(1, routes_.size());
-  for (std::size_t i = 0; i < initial_paths; ++i) {
-    const PathId id = client_->add_path(now_);
-    client_routes_[id] = static_cast<int>(i);
-  }
+  for (std::size_t i = 0; i < initial_paths; ++i)
+    add_client_path(static_cast<int>(i));
   start_app(kClient);
 
   int same_time_steps = 0;

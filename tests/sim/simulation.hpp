@@ -3,8 +3,9 @@
 //
 // One seed fixes everything random about a run: the network (2-4 routes, each a reliable
 // ordered byte pipe per connection with latency, order-preserving jitter and a bandwidth
-// limit), the fault schedule (blackholes, resets, route kills, latency changes, dark periods;
-// on some seeds already during the OPEN/OPEN_ACK handshake), the admin schedule (migrate,
+// limit; or, for datagram paths, packets with per-direction loss, duplication, reordering
+// jitter and an MTU), the fault schedule (blackholes, resets, route kills, latency changes, dark
+// periods; on some seeds already during the OPEN/OPEN_ACK handshake), the admin schedule (migrate,
 // add_path, remove_path), strangers replaying or forging the OPEN, and the application's writes
 // and reads in both directions. Every run is checked against the contract of DESIGN.md §1.
 #include <cstdint>
@@ -12,7 +13,13 @@
 
 namespace rendr::sim {
 
+// What carries the client's paths: stream carriers (TCP-like byte pipes), datagram paths
+// (udpflow-like: packets lost, duplicated, reordered and dropped above the route's MTU; the
+// core recovers), or a mix of both, chosen per path.
+enum class Transports { reliable, datagram, mixed };
+
 struct RunOptions {
+  Transports transports = Transports::reliable;
   bool verbose = false;  // trace every network, flow and application event to stderr
   // The no-false-death check (timing_watch.hpp) in race and bond too, not only in prime. Off in
   // the sweep: a path on a slow route (1 MB/s) whose RTT was sampled idle dies under its first

@@ -23,6 +23,29 @@ TEST(TransmitBatch, RoomShrinksByEachFrameAndNeverUnderflows) {
   EXPECT_EQ(b.frame_count(), 2u);
 }
 
+TEST(TransmitBatch, PacketsGroupTheFramesPushedAfterTheyBegin) {
+  TransmitBatch b(10'000);
+  EXPECT_TRUE(b.packets().empty());
+  b.begin_packet(7, 100);
+  b.push(frame_of(30));
+  b.push(frame_of(50));
+  EXPECT_EQ(b.packet_room(), 20u);
+  b.begin_packet(8, 100);  // closes packet 7
+  b.push(frame_of(90));
+  b.end_packet();
+  EXPECT_EQ(b.packet_room(), 0u);
+  b.push(frame_of(5));  // outside any packet (a stream carrier's write has none)
+  ASSERT_EQ(b.packets().size(), 2u);
+  EXPECT_EQ(b.packets()[0].number, 7u);
+  EXPECT_EQ(b.packets()[0].frame_count, 2u);
+  EXPECT_EQ(b.packets()[0].bytes, 80u);
+  EXPECT_EQ(b.frames_of(b.packets()[1]).size(), 1u);
+  EXPECT_EQ(b.frames_of(b.packets()[1])[0].size(), 90u);
+  b.reset(100);
+  EXPECT_TRUE(b.packets().empty());
+  EXPECT_FALSE(b.packet_open());
+}
+
 TEST(TransmitBatch, ResetKeepsTheStorageSoRefillingAllocatesNothing) {
   TransmitBatch b(1 << 20);
   for (int i = 0; i < 50; ++i)

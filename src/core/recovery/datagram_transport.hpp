@@ -66,6 +66,10 @@ class DatagramTransport final : public PathTransport {
   void on_sent(std::size_t, bool, Time) override {}
   void on_timer(Time now, RetransmitQueue& lost) override;
   std::optional<Time> next_timer() const override;
+  // next_timer's parts: loss detection and PTO; the delayed ACK (once the flow owes the ACK,
+  // a carrier that cannot take it yet must not make that deadline spin).
+  std::optional<Time> loss_timer() const { return loss_.next_timeout(); }
+  std::optional<Time> ack_deadline() const { return received_.ack_deadline(); }
 
   // Sending.
   PacketNumber next_packet_number() const { return loss_.next_packet_number(); }
@@ -93,6 +97,11 @@ class DatagramTransport final : public PathTransport {
   std::optional<Time> last_ack_time() const { return loss_.last_ack_time(); }
 
   const RttStats& rtt() const { return loss_.rtt(); }
+  // The path's handshake round trip, as its first RTT sample (LossDetector::seed_rtt).
+  void seed_rtt(Duration sample, Time now) {
+    loss_.seed_rtt(sample);
+    update_pacer(now);
+  }
   DatagramPathStats stats() const;
 
  private:

@@ -74,6 +74,12 @@ class LossDetector {
   std::uint32_t time_threshold_eighths() const { return time_threshold_eighths_; }
 
   const RttStats& rtt() const { return rtt_; }
+  // A round trip measured outside this path's packets (its handshake), as the first sample:
+  // without one the first PTO waits about a second (initial_rtt), longer than a handshake
+  // answer may take to be proven.
+  void seed_rtt(Duration sample) {
+    if (!rtt_.has_sample()) rtt_.update(sample, Duration::zero());
+  }
   CongestionController& controller() { return *controller_; }
   const CongestionController& controller() const { return *controller_; }
   PacketNumber next_packet_number() const { return sent_.next_pn(); }

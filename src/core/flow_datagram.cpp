@@ -1,0 +1,198 @@
+// Flow::Impl on datagram paths (docs/design.md, "Datagram paths"): packets out (numbered, each
+// within the path's max payload, as many as the congestion window and pacing allow), packets in
+// (duplicates dropped, ACK_RANGES owed), and what the path's loss recovery decides: acknowledged
+// packets, lost ones (their DATA to the retransmit queue, their control frames owed again) and
+// probes after a PTO.
+#include <algorithm>
+
+#include "core/flow.hpp"
+#include "core/flow_impl.hpp"
+
+namespace rendr::core {
+
+namespace {
+
+// Protected packet header (kind 1, dcid 8, pn 4) and AEAD tag (16): what a packet costs on the
+// wire beyond its frames (docs/protocol.md), counted against the congestion window.
+constexpr std::size_t kPacketOverhead = 13 + 16;
+// A DATA frame smaller than this does not start in the rest of a packet: a new packet takes it.
+constexpr std::size_t kMinDataBytes = 64;
+// An ACK_RANGES frame is built in an OutFrame header: it carries at most this many ranges
+// (fewer when their numbers are large), the highest; older gaps were reported before.
+constexpr std::size_t kAckRangesPerFrame = 8;
+
+bool elicits_ack(const wire::Frame& f) {
+  // A PROOF and the close notice are sent again until acknowledged on a datagram path, so
+  // they must be acknowledged promptly too.
+  return wire::is_ack_eliciting(f) || std::holds_alternative<wire::Proof>(f.body) ||
+         std::holds_alternative<wire::Close>(f.body);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Public API.
+
+void Flow::on_packet(PathId id, std::uint64_t number, std::span<const wire::Frame> frames,
+                     const wire::Slice& backing, Time now) {
+  Impl& m = *impl_;
+  Path* p = m.find(id);
+  if (p == nullptr || !p->datagram() || m.finished() || frames.empty()) return;
+  if (p->state != PathState::up && p->state != PathState::handshaking) return;
+  if (p->state == PathState::handshaking && m.role == Role::server &&
+      !std::holds_alternative<wire::Proof>(frames.front().body)) {
+    // The PROOF's packet was lost or overtaken: what follows it waits for it (unacknowledged,
+    // so the client sends all of it again).
+    return;
+  }
+  const bool eliciting = std::any_of(frames.begin(), frames.end(), elicits_ack);
+  recovery::DatagramTransport& t = m.datagram_transport(*p);
+  if (t.on_packet_received(number, eliciting, now) == recovery::ReceivedPackets::Receipt::duplicate)
+    return;  // counted by the transport
+  m.receive_packet(*p, frames, backing, now);
+}
+
+std::optional<std::uint64_t> Flow::largest_received_packet(PathId id) const {
+  const Impl& m = *impl_;
+  const Path* p = m.find(id);
+  if (p == nullptr || !p->datagram()) return std::nullopt;
+  return m.datagram_transport(*p).largest_received();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packets in.
+
+void Flow::Impl::receive_packet(Path& p, std::span<const wire::Frame> frames,
+                                const wire::Slice& backing, Time now) {
+  PathId id = p.id;
+  for (const wire::Frame& frame : frames) {
+    id = receive_frame(id, frame, backing, now);
+    if (id == kNoPath || finished()) return;
+  }
+  if (Path* q = find(id)) after_recovery(*q, now);
+}
+
+void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) {
+  recovery::DatagramTransport& t = datagram_transport(p);
+  const auto outcome = t.on_ack_received(a, now, payload->retransmits());
+  if (outcome.invalid) {
+    // It acknowledges a packet never sent: a broken peer.
+    ++counters.protocol_errors;
+    path_down(p, DownCause::protocol_error, now, true);
+    return;
+  }
+  if ((outcome.acked_control & sent_bit(Control::ping)) != 0) p.ping_acked = true;
+  if ((outcome.acked_control & sent_bit(Control::proof)) != 0) p.proof_acked = true;
+  if (outcome.rtt_sampled) {
+    // The flow's own estimate (quality, bond, best path) follows the path's recovery.
+    p.rtt.add_sample(t.rtt().latest(), now, /*unloaded=*/false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loss recovery's verdicts.
+
+void Flow::Impl::after_recovery(Path& p, Time now) {
+  recovery::DatagramTransport& t = datagram_transport(p);
+  const std::uint32_t lost = t.take_lost_control();
+  if (lost != 0) {
+    // The frames of lost packets, as they stand now (a newer one may have replaced them).
+    const bool up = p.state == PathState::up;
+    if ((lost & sent_bit(Control::proof)) != 0 && role == Role::client)
+      p.control.owe(Control::proof);
+    if ((lost & sent_bit(Control::pong)) != 0 && up) p.control.owe(Control::pong);
+    if ((lost & sent_bit(Control::ack_copy)) != 0 && up) p.control.owe(Control::ack_copy);
+    if ((lost & sent_bit(Control::mode_announce)) != 0 && up && mode_sync.unconfirmed())
+      p.control.owe(Control::mode_announce);
+    if ((lost & sent_bit(Control::mode_answer)) != 0 && up) p.control.owe(Control::mode_answer);
+    if ((lost & sent_bit(Control::ping)) != 0 && up) {
+      // Its PONG will not come: a new PING measures the path instead.
+      p.ping_outstanding = false;
+      p.control.owe(Control::ping);
+    }
+    if ((lost & kSentFlowAck) != 0) payload->request_ack(true, now);
+    if ((lost & kSentCloseNotice) != 0 && done_since) done_notice_pending = true;
+    if ((lost & kSentFin) != 0 && payload->fin_offset() && !payload->fin_acked()) {
+      for (auto& [qid, q] : paths)
+        q.fin_sent = false;  // sent again where the mode sends it
+    }
+  }
+  if (t.ack_due(now)) p.control.owe(Control::ack_ranges);
+  // A PTO: probes go out whatever the window, with a PING when there is nothing else.
+  if (t.probes_owed() > 0 && p.state == PathState::up) {
+    p.control.owe(Control::ping);
+    // No ACK comes before the server has our PROOF: no loss is ever declared, only PTOs.
+    if (role == Role::client && !p.proof_acked) p.control.owe(Control::proof);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packets out.
+
+void Flow::Impl::renew_transport(Path& p) {
+  if (!p.datagram()) return;
+  recovery::RecoveryConfig rc = config.datagram_recovery;
+  rc.max_datagram_size = p.max_packet_payload + kPacketOverhead;
+  rc.max_ack_delay = config.max_ack_delay;
+  p.transport = std::make_unique<recovery::DatagramTransport>(rc);
+  p.packet = recovery::PacketContent{};
+  p.proof_acked = false;
+}
+
+void Flow::Impl::open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out) {
+  if (out.packet_open() && out.packet_room() >= bytes) return;
+  close_packet(p, now, out);
+  out.begin_packet(datagram_transport(p).next_packet_number(), p.max_packet_payload);
+}
+
+void Flow::Impl::close_packet(Path& p, Time now, TransmitBatch& out) {
+  if (!out.packet_open()) return;
+  out.end_packet();
+  const std::size_t bytes = out.packets().back().bytes;
+  datagram_transport(p).on_packet_sent(bytes + kPacketOverhead, p.packet, now);
+  p.packet = recovery::PacketContent{};
+}
+
+std::size_t Flow::Impl::data_room(Path& p, std::uint64_t from, Time now, TransmitBatch& out) {
+  if (!out.packet_open() || out.packet_room() < wire::kMaxDataHeader + kMinDataBytes ||
+      p.packet.data_full())
+    open_packet(p, p.max_packet_payload, now, out);
+  const std::size_t room = out.packet_room();
+  // The header's varints are short for small numbers: give the packet's last bytes to the
+  // payload when the header for the larger payload still fits.
+  std::array<wire::Byte, wire::kMaxDataHeader> header{};
+  std::size_t payload = room - wire::kMaxDataHeader;
+  const std::size_t larger = room - wire::encode_data_header(from, payload, header);
+  if (wire::encode_data_header(from, larger, header) + larger <= room) payload = larger;
+  return payload;
+}
+
+void Flow::Impl::note_pacing(Path& p, Time now) {
+  const auto at = p.transport->next_send_time();
+  if (at && *at > now && p.transport->send_allowance() > 0 && scheduler().wants_data(p)) {
+    p.paced_until = at;
+  } else {
+    p.paced_until.reset();
+  }
+}
+
+void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {
+  recovery::DatagramTransport& t = datagram_transport(p);
+  const bool due = p.control.take(Control::ack_ranges) || t.ack_due(now);
+  if (!due || !t.ack_pending()) return;
+  // As many ranges (highest first) as the frame slot holds.
+  OutFrame o;
+  wire::AckRanges ack;
+  for (std::size_t ranges = kAckRangesPerFrame; o.header_size == 0 && ranges > 0; --ranges) {
+    ack = t.make_ack(now, ranges);
+    o.header_size = static_cast<std::uint8_t>(wire::encode(wire::Frame{0, ack}, o.header));
+  }
+  if (o.header_size == 0) return;
+  open_packet(p, o.size(), now, out);
+  p.packet.ack_largest = ack.largest();
+  out.push(std::move(o));
+  ++p.stats.frames_sent;
+  // The transport forgets the ACK as owed once this packet is recorded (close_packet).
+}
+
+}  // namespace rendr::core

@@ -1,0 +1,221 @@
+// core::Flow on datagram paths: packets within the path's payload and the congestion window,
+// lost packets' DATA sent again, duplicates dropped, ACK_RANGES sent, death after consecutive
+// PTOs, and flows mixing datagram and stream paths.
+#include <gtest/gtest.h>
+
+#include "datagram_harness.hpp"
+
+namespace rendr::core {
+namespace {
+
+using test::DatagramPair;
+constexpr TransportKind kDatagram = TransportKind::datagram;
+constexpr TransportKind kReliable = TransportKind::reliable;
+
+FlowConfig config_for(Mode mode = Mode::prime) {
+  FlowConfig c;
+  c.mode = mode;
+  // A lost last "done" (CLOSE) costs its receiver this wait, as on any path.
+  c.close_linger = 500ms;
+  return c;
+}
+
+const PathStats& path_stats(const FlowStats& s, PathId id) {
+  for (const auto& p : s.paths) {
+    if (p.id == id) return p;
+  }
+  static const PathStats none;
+  return none;
+}
+
+bool has_data(const std::vector<wire::Frame>& frames) {
+  return std::any_of(frames.begin(), frames.end(),
+                     [](const auto& f) { return std::holds_alternative<wire::Data>(f.body); });
+}
+
+TEST(FlowDatagram, TheServerPathTakesTheKindOfTheCarrierThatBroughtTheOpen) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(200ms);
+  ASSERT_TRUE(pair.has_server());
+  ASSERT_EQ(pair.client().state(), FlowState::established);
+  ASSERT_EQ(pair.server().state(), FlowState::established);  // the PROOF came in a packet
+  EXPECT_EQ(path_stats(pair.client().stats(pair.now()), 1).transport, kDatagram);
+  EXPECT_EQ(path_stats(pair.server().stats(pair.now()), 1).transport, kDatagram);
+  EXPECT_GT(path_stats(pair.server().stats(pair.now()), 1).packets_received, 0u);
+}
+
+TEST(FlowDatagram, PacketsStayWithinThePathPayloadAndAreNumberedInOrder) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(300'000, 10s), 300'000u);
+  EXPECT_FALSE(pair.corrupt());
+  ASSERT_GT(pair.client_packets.size(), 250u);  // 300 kB in ~1.1 kB packets
+  EXPECT_LE(pair.max_packet_frame_bytes, kDefaultPacketPayload);
+  // Numbered 0, 1, 2, ... on the path, whatever poll they came from.
+  for (std::size_t i = 0; i < pair.client_packets.size(); ++i)
+    ASSERT_EQ(pair.client_packets[i].number, i);
+  // And full: DATA packets use almost all of the payload.
+  std::size_t full = 0;
+  for (const auto& p : pair.client_packets)
+    full += p.bytes + 64 > kDefaultPacketPayload ? 1 : 0;
+  EXPECT_GT(full, 200u);
+}
+
+TEST(FlowDatagram, OnePollSendsNoMoreThanTheCongestionWindow) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  ASSERT_EQ(pair.client().state(), FlowState::established);
+  std::vector<wire::Byte> bytes(1 << 20, 7);
+  ASSERT_GT(pair.client().write(bytes, pair.now()), 500'000u);
+  const std::uint64_t window = path_stats(pair.client().stats(pair.now()), 1).congestion_window;
+  ASSERT_GT(window, 0u);
+  wire::TransmitBatch out;
+  out.reset(8 << 20);  // the carrier would take far more than the window
+  ASSERT_TRUE(pair.client().poll_transmit(1, pair.now(), out));
+  std::size_t bytes_sent = 0;
+  for (const auto& p : out.packets())
+    bytes_sent += p.bytes;
+  EXPECT_LE(bytes_sent, window + kDefaultPacketPayload);  // the last packet may overshoot
+  EXPECT_GT(bytes_sent, window / 2);
+  EXPECT_LT(bytes_sent, 200'000u);
+}
+
+TEST(FlowDatagram, ALostPacketsDataIsSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  int dropped = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    if (w.dir == DatagramPair::Dir::to_server && has_data(frames) && dropped < 3 &&
+        w.number % 7 == 3) {
+      ++dropped;
+      return false;
+    }
+    return true;
+  });
+  ASSERT_EQ(pair.transfer(100'000, 10s), 100'000u);
+  EXPECT_FALSE(pair.corrupt());
+  EXPECT_EQ(dropped, 3);
+  const FlowStats s = pair.client().stats(pair.now());
+  EXPECT_GE(path_stats(s, 1).packets_lost, 3u);
+  EXPECT_GT(s.retransmitted_bytes, 0u);
+  EXPECT_EQ(pair.client().state(), FlowState::closed);
+}
+
+TEST(FlowDatagram, ADuplicatedPacketIsDroppedWhole) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  std::vector<wire::Byte> bytes(2000, 1);
+  ASSERT_EQ(pair.client().write(bytes, pair.now()), bytes.size());
+  pair.duplicate_next(1, DatagramPair::Dir::to_server);
+  pair.settle(100ms);
+  const FlowStats s = pair.server().stats(pair.now());
+  EXPECT_EQ(path_stats(s, 1).packets_duplicate, 1u);
+  EXPECT_EQ(s.recv_dups, 0u);  // its DATA never reached the stream
+  EXPECT_EQ(s.bytes_delivered, 2000u);
+}
+
+TEST(FlowDatagram, TheReceiverAcknowledgesPacketsWithAckRanges) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  std::uint64_t largest_acked = 0;
+  std::size_t ack_frames = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    for (const auto& f : frames) {
+      if (const auto* a = std::get_if<wire::AckRanges>(&f.body);
+          a != nullptr && w.dir == DatagramPair::Dir::to_client) {
+        ++ack_frames;
+        largest_acked = std::max(largest_acked, a->largest());
+      }
+    }
+    return true;
+  });
+  ASSERT_EQ(pair.transfer(50'000, 5s), 50'000u);
+  pair.settle(200ms);
+  ASSERT_GT(ack_frames, 0u);
+  // The client's packets are acknowledged up to its last ones (the very last carry only the
+  // flow's final ACK and close notice, which elicit no ACK_RANGES).
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_GE(largest_acked + 3, pair.client_packets.back().number);
+  EXPECT_EQ(p.packets_lost, 0u);
+}
+
+TEST(FlowDatagram, ABlackholedPathDiesAfterConsecutiveProbeTimeoutsAndTheFlowFailsOver) {
+  FlowConfig c = config_for();
+  DatagramPair pair(c, {kDatagram, kDatagram});
+  pair.settle(300ms);
+  ASSERT_EQ(pair.client().path_state(1), PathState::up);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  const PathId active = pair.client().active_path();
+  ASSERT_NE(active, kNoPath);
+  std::vector<wire::Byte> bytes(20'000, 3);
+  pair.client().write(bytes, pair.now());
+  pair.blackhole(active);
+  const Time fault = pair.now();
+  Time died{};
+  std::uint32_t ptos_seen = 0;
+  for (int i = 0; i < 3000 && pair.client().path_state(active) == PathState::up; ++i) {
+    ptos_seen =
+        std::max(ptos_seen, path_stats(pair.client().stats(pair.now()), active).consecutive_ptos);
+    pair.settle(1ms);
+    died = pair.now();
+  }
+  EXPECT_NE(pair.client().path_state(active), PathState::up);
+  EXPECT_GE(ptos_seen, 2u);  // it went through PTOs first
+  // 10 ms round trips: three backed-off PTOs take well under a second; the old silence floor
+  // would have taken the whole handshake_timeout without an RTT sample.
+  EXPECT_LT(died - fault, 1s);
+  EXPECT_NE(pair.client().active_path(), active);
+  EXPECT_EQ(pair.client().stats(pair.now()).last_down_cause, DownCause::silent);
+  pair.blackhole(active, false);
+  pair.settle(2s);
+  EXPECT_EQ(pair.server().stats(pair.now()).bytes_delivered, 20'000u);
+}
+
+TEST(FlowDatagram, AHealthyLossyPathDoesNotDie) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  std::uint64_t n = 0;
+  pair.set_filter([&](const DatagramPair::Wire&, const std::vector<wire::Frame>&) {
+    return ++n % 20 != 0;  // 5 % loss both ways
+  });
+  ASSERT_EQ(pair.transfer(500'000, 30s), 500'000u);
+  EXPECT_FALSE(pair.corrupt());
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_EQ(p.down_count, 0u);
+  EXPECT_GT(p.packets_lost, 0u);
+}
+
+class FlowDatagramModes : public ::testing::TestWithParam<Mode> {};
+
+TEST_P(FlowDatagramModes, MixedDatagramAndStreamPathsDeliverEveryByteDespiteLoss) {
+  DatagramPair pair(config_for(GetParam()), {kDatagram, kReliable});
+  pair.settle(200ms);
+  ASSERT_EQ(pair.client().path_state(1), PathState::up);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  std::uint64_t n = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>&) {
+    return !w.datagram || ++n % 10 != 0;  // 10 % loss on the datagram path
+  });
+  ASSERT_EQ(pair.transfer(400'000, 30s), 400'000u);
+  EXPECT_FALSE(pair.corrupt());
+  EXPECT_EQ(pair.client().state(), FlowState::closed);
+  EXPECT_EQ(path_stats(pair.server().stats(pair.now()), 2).transport, kReliable);
+}
+
+TEST_P(FlowDatagramModes, MigratingBetweenDatagramAndStreamPathsLosesNothing) {
+  DatagramPair pair(config_for(GetParam()), {kDatagram, kReliable});
+  pair.settle(200ms);
+  pair.transfer(100'000, 2s, false);
+  ASSERT_TRUE(pair.client().migrate(2, pair.now()));
+  pair.transfer(200'000, 2s, false);
+  ASSERT_TRUE(pair.client().migrate(1, pair.now()));
+  ASSERT_EQ(pair.transfer(300'000, 10s), 300'000u);
+  EXPECT_FALSE(pair.corrupt());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, FlowDatagramModes,
+                         ::testing::Values(Mode::prime, Mode::race, Mode::bond),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+}  // namespace
+}  // namespace rendr::core
