@@ -134,7 +134,9 @@ TEST_F(IntegrationTest, HugeBudgetAndDialTimeoutClamp) {
   d.migration_budget = std::chrono::milliseconds::max();
   d.dial_timeout = std::chrono::milliseconds::max();
   d.options.redial_max = std::chrono::milliseconds::max();
-  auto [client, server] = connect(d);
+  Conn client;
+  Conn server;
+  std::tie(client, server) = connect(d);
   ASSERT_TRUE(client.is_open() && server.is_open());
   asio::write(client, asio::buffer(std::string("ping")));
   std::array<char, 4> got{};
