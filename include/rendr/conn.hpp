@@ -24,6 +24,8 @@
 //    buffers again. Bytes that arrive afterwards go to the next read: nothing is lost or
 //    duplicated. An operation whose bytes were already copied when the cancellation arrived
 //    completes normally with them (the cancellation comes too late and is ignored).
+//  - A cancellation_signal must be emitted on the handler's executor (Asio's rule for every
+//    cancellation slot); the awaitable operators and parallel_group do so.
 //  - cancel() does the same for every pending async operation of this connection, from any
 //    thread. Blocking calls are not cancelled (as with asio sockets).
 //  - Cancellation never harms the connection; abort() is what ends it.
@@ -34,7 +36,8 @@
 // migration_count() 0, mode() prime) and get_executor() an empty executor.
 //
 // A Conn may outlive its Engine: once the engine is destroyed every operation fails with
-// errc::not_connected, pending ones included, and dropping the Conn is harmless. (Do not drop
+// errc::not_connected, pending ones included (a pending handler whose executor was the
+// engine's own is destroyed, never run), and dropping the Conn is harmless. (Do not drop
 // the last copy of a Conn on one thread while the engine is being destroyed on another.)
 #include <atomic>
 #include <cstddef>
