@@ -10,6 +10,7 @@
 #include <string>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
@@ -50,7 +51,11 @@ asio::awaitable<void> client(rendr::Conn& conn) {
   }
   std::cout << "after " << timeouts << " timeout(s) received: " << received << "\n";
   if (received != "hello" || timeouts == 0) throw std::runtime_error("unexpected outcome");
+  // Done: close our direction and wait for the server's close (EOF), so the flow ends cleanly.
   conn.close();
+  auto [ec, n] = co_await conn.async_read_some(asio::buffer(data),
+                                               asio::experimental::as_tuple(use_awaitable));
+  if (ec != asio::error::eof) throw std::runtime_error("expected EOF, got " + ec.message());
 }
 
 // Says nothing for 350 ms, then "hello".
