@@ -2,18 +2,60 @@
 // rendr::Conn — one stable byte-stream connection carried over migrating paths.
 //
 // Models asio's SyncReadStream / SyncWriteStream / AsyncReadStream / AsyncWriteStream, so
-// asio::read, asio::async_write, coroutines (use_awaitable), futures and callbacks all work.
-// A path change never surfaces here; only the peer's clean close reads as asio::error::eof,
-// and only "no path for longer than the migration budget" as errc::migration_budget_exceeded.
+// asio::read, asio::async_write, coroutines (use_awaitable), futures and callbacks all work, and
+// it can be the next layer of asio::ssl::stream<Conn> or asio::ssl::stream<Conn&> (it is its
+// own lowest layer). A path change never surfaces here; only the peer's clean close reads as
+// asio::error::eof, and only "no path for longer than the migration budget" as
+// errc::migration_budget_exceeded.
+//
+// Threading
+//  - A Conn is a handle: copies share one connection. Any member may be called from any thread;
+//    the connection serializes them internally. As with an Asio socket, at most one read and one
+//    write may be outstanding at a time (a second one completes with asio::error::in_progress).
+//  - Async operations complete through the handler's associated executor (default: the
+//    engine's, get_executor()) and never inline inside the initiating call.
+//  - The blocking calls (read_some, write_some) must not be made on an engine thread.
+//
+// Cancellation
+//  - async_read_some / async_write_some honour the handler's cancellation slot for the
+//    terminal, partial and total types: a pending operation has transferred nothing (bytes are
+//    copied in one step, at completion), so cancelling it has no side effect at all. It then
+//    completes with asio::error::operation_aborted and 0 bytes, and rendr never touches its
+//    buffers again. Bytes that arrive afterwards go to the next read: nothing is lost or
+//    duplicated. An operation whose bytes were already copied when the cancellation arrived
+//    completes normally with them (the cancellation comes too late and is ignored).
+//  - A cancellation_signal must be emitted on the handler's executor (Asio's rule for every
+//    cancellation slot); the awaitable operators and parallel_group do so.
+//  - cancel() does the same for every pending async operation of this connection, from any
+//    thread. Blocking calls are not cancelled (as with asio sockets).
+//  - Cancellation never harms the connection; abort() is what ends it.
+//
+// An empty Conn (default-constructed or moved-from) is not open: its operations fail with
+// errc::not_connected, async ones through the handler's associated executor; its queries return
+// neutral values (flow_id() all zero, active_path() kNoPath, state() "none", stats() default,
+// migration_count() 0, mode() prime) and get_executor() an empty executor.
+//
+// A Conn may outlive its Engine: once the engine is destroyed every operation fails with
+// errc::not_connected, pending ones included (a pending handler whose executor was the
+// engine's own is destroyed, never run), and dropping the Conn is harmless. (Do not drop
+// the last copy of a Conn on one thread while the engine is being destroyed on another.)
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <system_error>
+#include <utility>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
 #include <asio/buffer.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/system_executor.hpp>
 
+#include "rendr/detail/buffers.hpp"
 #include "rendr/detail/completion.hpp"
 #include "rendr/error.hpp"
 #include "rendr/stats.hpp"
@@ -28,11 +70,18 @@ class ConnCore {
  public:
   virtual ~ConnCore() = default;
   virtual asio::any_io_executor executor() = 0;
+  virtual bool is_open() const = 0;
   // Blocking I/O: waits for at least one byte (or buffer space), EOF or an error.
-  virtual std::size_t read_some(asio::mutable_buffer buffer, std::error_code& ec) = 0;
-  virtual std::size_t write_some(asio::const_buffer buffer, std::error_code& ec) = 0;
-  virtual void async_read_some(asio::mutable_buffer buffer, Completion done) = 0;
-  virtual void async_write_some(asio::const_buffer buffer, Completion done) = 0;
+  virtual std::size_t read_some(const MutableBuffers& buffers, std::error_code& ec) = 0;
+  virtual std::size_t write_some(const ConstBuffers& buffers, std::error_code& ec) = 0;
+  // `op` identifies the operation for cancel_op (see next_op_id).
+  virtual void async_read_some(const MutableBuffers& buffers, Completion done,
+                               std::uint64_t op) = 0;
+  virtual void async_write_some(const ConstBuffers& buffers, Completion done, std::uint64_t op) = 0;
+  // Completes pending operation `op` with operation_aborted if it is still pending.
+  virtual void cancel_op(std::uint64_t op) = 0;
+  // Completes every pending async operation with operation_aborted.
+  virtual void cancel() = 0;
   virtual void close() = 0;
   virtual void abort() = 0;
 
@@ -49,13 +98,39 @@ class ConnCore {
   virtual void on_migrate(std::function<void(PathId old_path, PathId new_path, MigrateCause)>) = 0;
 };
 
-template <class BufferSequence>
-auto first_buffer(const BufferSequence& buffers) {
-  auto it = asio::buffer_sequence_begin(buffers);
-  const auto end = asio::buffer_sequence_end(buffers);
-  for (; it != end; ++it)
-    if (asio::buffer(*it).size() != 0) return asio::buffer(*it);
-  return asio::buffer(*asio::buffer_sequence_begin(buffers), 0);
+// Process-wide unique ids of async operations, so a late cancellation never hits a later one.
+inline std::uint64_t next_op_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Installed in a handler's cancellation slot while its operation is pending.
+class CancelOp {
+ public:
+  CancelOp(std::weak_ptr<ConnCore> core, std::uint64_t op) : core_(std::move(core)), op_(op) {}
+  void operator()(asio::cancellation_type type) {
+    constexpr auto supported = asio::cancellation_type::terminal |
+                               asio::cancellation_type::partial | asio::cancellation_type::total;
+    if ((type & supported) == asio::cancellation_type::none) return;
+    if (auto core = core_.lock()) core->cancel_op(op_);
+  }
+
+ private:
+  std::weak_ptr<ConnCore> core_;
+  std::uint64_t op_;
+};
+
+template <class Handler>
+void install_cancellation(Handler& handler, const std::shared_ptr<ConnCore>& core,
+                          std::uint64_t op) {
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  if (slot.is_connected()) slot.template emplace<CancelOp>(core, op);
+}
+
+// An async operation on an empty Conn: fails through the handler's associated executor.
+template <class Handler>
+void fail_not_connected(Handler handler) {
+  Completion(std::move(handler), asio::system_executor())(errc::not_connected, 0);
 }
 
 }  // namespace detail
@@ -67,13 +142,23 @@ class Conn {
   Conn() = default;
   explicit Conn(std::shared_ptr<detail::ConnCore> core) : core_(std::move(core)) {}
 
-  bool is_open() const { return core_ != nullptr; }
-  executor_type get_executor() { return core_->executor(); }
+  // True while the flow can still carry data: false for an empty Conn, after abort(), after
+  // the flow failed (budget, peer abort, protocol error) or finished (both sides closed), and
+  // once the engine is gone. After close() it stays true until the peer has closed too, since
+  // the reading direction still works.
+  bool is_open() const { return core_ != nullptr && core_->is_open(); }
+  executor_type get_executor() { return core_ ? core_->executor() : executor_type(); }
 
+  // A Conn is its own lowest layer (what asio::ssl::stream<Conn> and stream<Conn&> need).
+  using lowest_layer_type = Conn;
+  lowest_layer_type& lowest_layer() { return *this; }
+  const lowest_layer_type& lowest_layer() const { return *this; }
+
+  // Every non-empty buffer of the sequence (up to detail::kMaxBuffers) is filled in order.
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers, std::error_code& ec) {
     if (!check(ec)) return 0;
-    return core_->read_some(detail::first_buffer(buffers), ec);
+    return core_->read_some(detail::gather<asio::mutable_buffer>(buffers), ec);
   }
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
@@ -83,10 +168,11 @@ class Conn {
     return n;
   }
 
+  // Every non-empty buffer of the sequence (up to detail::kMaxBuffers) is sent in order.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, std::error_code& ec) {
     if (!check(ec)) return 0;
-    return core_->write_some(detail::first_buffer(buffers), ec);
+    return core_->write_some(detail::gather<asio::const_buffer>(buffers), ec);
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
@@ -96,24 +182,37 @@ class Conn {
     return n;
   }
 
+  // Completion signature void(std::error_code, std::size_t). Cancellable: see the header.
   template <class MutableBufferSequence, class CompletionToken>
   auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
-        [core = core_](auto handler, asio::mutable_buffer buffer) {
+        [core = core_](auto handler, const detail::MutableBuffers& list) {
+          if (!core) return detail::fail_not_connected(std::move(handler));
+          const std::uint64_t op = detail::next_op_id();
+          detail::install_cancellation(handler, core, op);
           auto ex = core->executor();
-          core->async_read_some(buffer, detail::Completion(std::move(handler), ex));
+          core->async_read_some(list, detail::Completion(std::move(handler), ex), op);
         },
-        token, detail::first_buffer(buffers));
+        token, detail::gather<asio::mutable_buffer>(buffers));
   }
 
   template <class ConstBufferSequence, class CompletionToken>
   auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
-        [core = core_](auto handler, asio::const_buffer buffer) {
+        [core = core_](auto handler, const detail::ConstBuffers& list) {
+          if (!core) return detail::fail_not_connected(std::move(handler));
+          const std::uint64_t op = detail::next_op_id();
+          detail::install_cancellation(handler, core, op);
           auto ex = core->executor();
-          core->async_write_some(buffer, detail::Completion(std::move(handler), ex));
+          core->async_write_some(list, detail::Completion(std::move(handler), ex), op);
         },
-        token, detail::first_buffer(buffers));
+        token, detail::gather<asio::const_buffer>(buffers));
+  }
+
+  // Completes every pending async read and write of this connection (all copies of the handle)
+  // with asio::error::operation_aborted; the connection stays usable. Any thread.
+  void cancel() {
+    if (core_) core_->cancel();
   }
 
   // Graceful close of the sending direction: the peer reads EOF after every byte written so
@@ -126,35 +225,43 @@ class Conn {
     if (core_) core_->abort();
   }
 
-  FlowId flow_id() const { return core_->flow_id(); }
+  FlowId flow_id() const { return core_ ? core_->flow_id() : FlowId{}; }
 
   // ---- admin
-  std::error_code migrate(PathId id) { return core_->migrate(id); }
-  PathId active_path() const { return core_->active_path(); }
-  PathId add_path(const PathSpec& spec, std::error_code& ec) { return core_->add_path(spec, ec); }
+  std::error_code migrate(PathId id) { return core_ ? core_->migrate(id) : not_connected(); }
+  PathId active_path() const { return core_ ? core_->active_path() : kNoPath; }
+  PathId add_path(const PathSpec& spec, std::error_code& ec) {
+    if (!check(ec)) return kNoPath;
+    return core_->add_path(spec, ec);
+  }
   PathId add_path(const PathSpec& spec) {
     std::error_code ec;
     const PathId id = add_path(spec, ec);
     if (ec) throw std::system_error(ec, "rendr::Conn::add_path");
     return id;
   }
-  std::error_code remove_path(PathId id) { return core_->remove_path(id); }
-  std::string state() const { return core_->state(); }
-  Mode mode() const { return core_->mode(); }
+  std::error_code remove_path(PathId id) {
+    return core_ ? core_->remove_path(id) : not_connected();
+  }
+  // "opening", "established", "migrating", "closed", "failed"; "none" for an empty Conn.
+  std::string state() const { return core_ ? core_->state() : "none"; }
+  Mode mode() const { return core_ ? core_->mode() : Mode::prime; }
   // Switches the scheduling mode at run time, announced to the peer in-band so both directions
   // agree: prime<->race and prime<->bond; race<->bond returns errc::illegal_mode_switch.
-  std::error_code set_mode(Mode m) { return core_->set_mode(m); }
-  std::uint64_t migration_count() const { return core_->migration_count(); }
+  std::error_code set_mode(Mode m) { return core_ ? core_->set_mode(m) : not_connected(); }
+  std::uint64_t migration_count() const { return core_ ? core_->migration_count() : 0; }
   std::uint64_t recv_queue_hwm() const { return stats().recv_queue_hwm; }
   std::uint64_t recv_dups() const { return stats().recv_dups; }
   std::uint64_t bond_stuck_skips() const { return stats().bond_stuck_skips; }
-  ConnStats stats() const { return core_->stats(); }
-  // Called on the engine's thread after every change of the active path.
+  ConnStats stats() const { return core_ ? core_->stats() : ConnStats{}; }
+  // Called on the engine's thread after every change of the active path. Ignored (never
+  // called) on an empty Conn.
   void on_migrate(std::function<void(PathId old_path, PathId new_path, MigrateCause)> callback) {
-    core_->on_migrate(std::move(callback));
+    if (core_) core_->on_migrate(std::move(callback));
   }
 
  private:
+  static std::error_code not_connected() { return errc::not_connected; }
   bool check(std::error_code& ec) {
     if (core_) return true;
     ec = errc::not_connected;

@@ -1,5 +1,9 @@
 #pragma once
-// rendr's error codes: std::error_code values in the rendr category.
+// rendr's error codes: std::error_code values in the rendr category. Where a portable meaning
+// exists they compare equal to a std::errc condition (default_error_condition):
+//   migration_budget_exceeded == std::errc::timed_out, peer_aborted == connection_aborted,
+//   aborted == operation_canceled, protocol_error == protocol_error,
+//   not_connected == not_connected, bad_path_spec == invalid_argument.
 #include <string>
 #include <system_error>
 

@@ -29,7 +29,7 @@ Conn Dialer::dial(std::error_code& ec) const {
     session->add_path(spec, ec);
     if (ec) return {};
   }
-  ec = session->wait_established(core::Clock::now() + dial_timeout);
+  ec = session->wait_established(core::Clock::now() + runtime::to_duration(dial_timeout));
   if (ec) return {};
   return Conn(std::move(handle));
 }

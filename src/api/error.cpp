@@ -37,6 +37,27 @@ class Category final : public std::error_category {
     }
     return "unknown rendr error";
   }
+
+  // The portable meaning, where one exists, so `ec == std::errc::timed_out` works; the others
+  // are conditions of this category only.
+  std::error_condition default_error_condition(int value) const noexcept override {
+    switch (static_cast<errc>(value)) {
+      case errc::migration_budget_exceeded:
+        return std::errc::timed_out;
+      case errc::peer_aborted:
+        return std::errc::connection_aborted;
+      case errc::aborted:
+        return std::errc::operation_canceled;
+      case errc::protocol_error:
+        return std::errc::protocol_error;
+      case errc::not_connected:
+        return std::errc::not_connected;
+      case errc::bad_path_spec:
+        return std::errc::invalid_argument;
+      default:
+        return {value, *this};
+    }
+  }
 };
 
 }  // namespace

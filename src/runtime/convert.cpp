@@ -149,16 +149,23 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   return out;
 }
 
+core::Duration to_duration(std::chrono::milliseconds d) {
+  // Compared in milliseconds, which hold both bounds without overflow.
+  if (d <= std::chrono::milliseconds::zero()) return core::Duration::zero();
+  if (d >= kLongestDuration) return kLongestDuration;
+  return d;
+}
+
 core::FlowConfig make_config(Mode mode, std::chrono::milliseconds migration_budget,
                              const FlowOptions& options) {
   core::FlowConfig c;
   c.mode = to_core(mode);
-  c.migration_budget = migration_budget;
+  c.migration_budget = to_duration(migration_budget);
   if (options.send_buffer != 0) c.send_buffer = options.send_buffer;
   if (options.recv_window != 0) c.recv_window = options.recv_window;
-  c.dead_floor = options.dead_floor;
-  c.dead_cap = options.dead_cap;
-  c.redial_max = options.redial_max;
+  c.dead_floor = to_duration(options.dead_floor);
+  c.dead_cap = to_duration(options.dead_cap);
+  c.redial_max = to_duration(options.redial_max);
   c.psk.assign(options.psk.begin(), options.psk.end());
   return c;
 }

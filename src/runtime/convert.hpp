@@ -26,7 +26,12 @@ std::error_code to_error_code(core::FlowError e);
 ConnStats to_conn_stats(const core::FlowStats& s,
                         const std::function<std::string(core::PathId)>& path_spec);
 
-// Flow configuration shared by both ends.
+// A public duration as the core's, clamped to [0, kLongestDuration]: milliseconds::max() is a
+// natural way to say "forever", and would overflow the core's nanoseconds (and any deadline).
+inline constexpr std::chrono::hours kLongestDuration{24 * 365 * 10};
+core::Duration to_duration(std::chrono::milliseconds d);
+
+// Flow configuration shared by both ends; every duration goes through to_duration.
 core::FlowConfig make_config(Mode mode, std::chrono::milliseconds migration_budget,
                              const FlowOptions& options);
 

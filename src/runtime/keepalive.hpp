@@ -10,8 +10,13 @@
 // handshake, or one whose sockets are shutting down) and the peer needs what it still sends, its
 // last ACK or CLOSE. The Engine destructor waits (bounded) until no closing object is held, so
 // a process that exits right after its flow ended does not cut it off (issue 7, defect 7).
+//
+// Objects may also be *watched*, held or not: when the context shuts down each watcher is called
+// (while the context still exists), so an object the application still owns (a session behind
+// a Conn) can drop its timers and sockets before the context's services go away.
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -64,16 +69,36 @@ class KeepAlive final : public asio::execution_context::service {
     return closing_done_.wait_until(lock, deadline, [&] { return closing_.empty(); });
   }
 
-  // Drops everything (the context is going away).
+  // `on_shutdown` runs once when the context shuts down, unless unwatch(object) came first.
+  void watch(const void* object, std::function<void()> on_shutdown) {
+    std::lock_guard lock(mu_);
+    if (shut_down_) return;
+    watchers_.emplace(object, std::move(on_shutdown));
+  }
+  void unwatch(const void* object) {
+    std::function<void()> dropped;  // destroyed outside the mutex
+    std::lock_guard lock(mu_);
+    auto it = watchers_.find(object);
+    if (it == watchers_.end()) return;
+    dropped = std::move(it->second);
+    watchers_.erase(it);
+  }
+
+  // Tells the watchers, then drops everything held (the context is going away).
   void clear() {
     std::unordered_map<void*, std::shared_ptr<void>> held;
+    std::unordered_map<const void*, std::function<void()>> watchers;
     {
       std::lock_guard lock(mu_);
       shut_down_ = true;
       held.swap(held_);
+      watchers.swap(watchers_);
       closing_.clear();
     }
     closing_done_.notify_all();
+    for (auto& [object, on_shutdown] : watchers)
+      on_shutdown();
+    watchers.clear();
     held.clear();
   }
 
@@ -84,6 +109,7 @@ class KeepAlive final : public asio::execution_context::service {
   bool shut_down_ = false;
   std::unordered_map<void*, std::shared_ptr<void>> held_;
   std::unordered_set<const void*> closing_;  // a subset of held_
+  std::unordered_map<const void*, std::function<void()>> watchers_;
   std::condition_variable closing_done_;
 };
 

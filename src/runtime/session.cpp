@@ -6,6 +6,7 @@
 
 #include <asio/error.hpp>
 #include <asio/post.hpp>
+#include <asio/system_executor.hpp>
 
 #include "runtime/convert.hpp"
 #include "runtime/keepalive.hpp"
@@ -82,14 +83,26 @@ Session::Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> 
       flow_(std::move(flow)),
       role_(flow_->role()),
       id_(flow_->flow_id()),
-      timer_(ex_),
-      linger_(ex_) {}
+      timer_(std::in_place, ex_),
+      linger_(std::in_place, ex_) {}
 
-Session::~Session() = default;
+Session::~Session() {
+  if (!engine_gone_) KeepAlive::of(ex_).unwatch(this);
+}
+
+namespace {
+// The KeepAlive registry tells every session, held or not, when the context shuts down.
+void watch_engine(const std::shared_ptr<Session>& s, const asio::any_io_executor& ex) {
+  KeepAlive::of(ex).watch(s.get(), [weak = std::weak_ptr<Session>(s)] {
+    if (auto session = weak.lock()) session->on_engine_shutdown();
+  });
+}
+}  // namespace
 
 std::shared_ptr<Session> Session::make_client(asio::any_io_executor ex,
                                               const core::FlowConfig& config) {
   auto s = std::make_shared<Session>(Private{}, ex, core::Flow::make_client(config, now()));
+  watch_engine(s, ex);
   KeepAlive::of(ex).hold(s);
   return s;
 }
@@ -99,6 +112,7 @@ std::shared_ptr<Session> Session::make_server(asio::any_io_executor ex,
   auto s = std::make_shared<Session>(Private{}, ex, std::move(flow));
   s->established_ = true;
   s->hooks_ = std::move(hooks);
+  watch_engine(s, ex);
   KeepAlive::of(ex).hold(s);
   return s;
 }
@@ -107,6 +121,7 @@ std::shared_ptr<Session> Session::make_server(asio::any_io_executor ex,
 // The pump: drain core events, serve waiters, schedule carrier work. Requires mu_.
 
 void Session::pump(Actions& a, carrier::Carrier* pulling) {
+  if (engine_gone_) return;  // nothing may touch the context any more
   for (int round = 0; round < 64; ++round) {
     bool progress = false;
     while (auto e = flow_->poll_event()) {
@@ -201,9 +216,8 @@ bool Session::serve_waiters(Actions& a, core::Time t) {
   bool progress = false;
   const bool failed = flow_->state() == core::FlowState::failed;
   if (pending_read_) {
-    auto buf = pending_read_->read;
-    const std::size_t n = flow_->read({static_cast<wire::Byte*>(buf.data()), buf.size()}, t);
-    if (n > 0 || buf.size() == 0) {
+    const std::size_t n = read_into(pending_read_->buffers, t);
+    if (n > 0 || pending_read_->buffers.count == 0) {
       a.completions.push_back({std::move(pending_read_->done), {}, n});
       pending_read_.reset();
       progress = true;
@@ -214,9 +228,8 @@ bool Session::serve_waiters(Actions& a, core::Time t) {
     }
   }
   if (pending_write_) {
-    auto buf = pending_write_->write;
-    const std::size_t n = flow_->write({static_cast<const wire::Byte*>(buf.data()), buf.size()}, t);
-    if (n > 0 || buf.size() == 0) {
+    const std::size_t n = write_from(pending_write_->buffers, t);
+    if (n > 0 || pending_write_->buffers.count == 0) {
       a.completions.push_back({std::move(pending_write_->done), {}, n});
       pending_write_.reset();
       progress = true;
@@ -311,8 +324,8 @@ void Session::arm_timer_at(core::Time at) {
   timer_armed_ = true;
   timer_at_ = at;
   const std::uint64_t generation = ++timer_gen_;
-  timer_.expires_at(at);
-  timer_.async_wait([weak = weak_from_this(), generation](std::error_code ec) {
+  timer_->expires_at(at);
+  timer_->async_wait([weak = weak_from_this(), generation](std::error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     if (auto s = weak.lock()) s->on_timer(generation);
   });
@@ -346,8 +359,8 @@ void Session::on_finished_locked(Actions& a) {
   a.notify = true;
   if (hooks_.finished)
     a.callbacks.push_back([cb = std::move(hooks_.finished), id = id_] { cb(id); });
-  linger_.expires_after(kFinishLinger);
-  linger_.async_wait([weak = weak_from_this()](std::error_code ec) {
+  linger_->expires_after(kFinishLinger);
+  linger_->async_wait([weak = weak_from_this()](std::error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     if (auto s = weak.lock()) s->on_linger();
   });
@@ -380,8 +393,8 @@ void Session::maybe_mark_closing() {
 void Session::maybe_release(Actions& a) {
   if (released_ || !finished_ || !carriers_.empty()) return;
   released_ = true;
-  timer_.cancel();
-  linger_.cancel();
+  timer_->cancel();
+  linger_->cancel();
   if (auto ref = KeepAlive::of(ex_).release(this)) a.releases.push_back(std::move(ref));
 }
 
@@ -394,6 +407,26 @@ std::error_code Session::read_error() const {
 std::error_code Session::write_error() const {
   if (const auto ec = to_error_code(flow_->error())) return ec;
   return asio::error::shut_down;  // close() was called, or the flow ended cleanly
+}
+
+std::size_t Session::read_into(const detail::MutableBuffers& buffers, core::Time t) {
+  std::size_t total = 0;
+  for (const auto& b : buffers) {
+    const std::size_t n = flow_->read({static_cast<wire::Byte*>(b.data()), b.size()}, t);
+    total += n;
+    if (n < b.size()) break;
+  }
+  return total;
+}
+
+std::size_t Session::write_from(const detail::ConstBuffers& buffers, core::Time t) {
+  std::size_t total = 0;
+  for (const auto& b : buffers) {
+    const std::size_t n = flow_->write({static_cast<const wire::Byte*>(b.data()), b.size()}, t);
+    total += n;
+    if (n < b.size()) break;
+  }
+  return total;
 }
 
 void Session::run(Actions& a) {
@@ -451,6 +484,7 @@ void Session::on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec
   Actions a;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return;
     auto it = paths_.find(path);
     const bool wanted = !finished_ && it != paths_.end() && it->second.dial_seq == seq &&
                         flow_->path_state(path) == core::PathState::dialing;
@@ -519,20 +553,29 @@ std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Ope
 // ---------------------------------------------------------------------------------------------
 // Application side.
 
-std::size_t Session::read_some(asio::mutable_buffer buffer, std::error_code& ec) {
+std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error_code& ec) {
   ec.clear();
-  if (buffer.size() == 0) return 0;
   Actions a;
   std::size_t n = 0;
   {
     std::unique_lock lock(mu_);
+    if (engine_gone_) {
+      ec = errc::not_connected;
+      return 0;
+    }
+    if (buffers.count == 0) return 0;
     if (pending_read_) {
       ec = asio::error::in_progress;
       return 0;
     }
     ++read_waiters_;
     for (;;) {
-      n = flow_->read({static_cast<wire::Byte*>(buffer.data()), buffer.size()}, now());
+      if (engine_gone_) {
+        ec = errc::not_connected;
+        --read_waiters_;
+        return 0;
+      }
+      n = read_into(buffers, now());
       if (n > 0) break;
       if (flow_->eof() || finished_) {
         ec = read_error();
@@ -547,20 +590,29 @@ std::size_t Session::read_some(asio::mutable_buffer buffer, std::error_code& ec)
   return n;
 }
 
-std::size_t Session::write_some(asio::const_buffer buffer, std::error_code& ec) {
+std::size_t Session::write_some(const detail::ConstBuffers& buffers, std::error_code& ec) {
   ec.clear();
-  if (buffer.size() == 0) return 0;
   Actions a;
   std::size_t n = 0;
   {
     std::unique_lock lock(mu_);
+    if (engine_gone_) {
+      ec = errc::not_connected;
+      return 0;
+    }
+    if (buffers.count == 0) return 0;
     if (pending_write_) {
       ec = asio::error::in_progress;
       return 0;
     }
     ++write_waiters_;
     for (;;) {
-      n = flow_->write({static_cast<const wire::Byte*>(buffer.data()), buffer.size()}, now());
+      if (engine_gone_) {
+        ec = errc::not_connected;
+        --write_waiters_;
+        return 0;
+      }
+      n = write_from(buffers, now());
       if (n > 0) break;
       if (finished_ || flow_->send_closed()) {
         ec = write_error();
@@ -575,38 +627,123 @@ std::size_t Session::write_some(asio::const_buffer buffer, std::error_code& ec) 
   return n;
 }
 
-void Session::async_read_some(asio::mutable_buffer buffer, detail::Completion done) {
+void Session::async_read_some(const detail::MutableBuffers& buffers, detail::Completion done,
+                              std::uint64_t op) {
   Actions a;
   {
     std::lock_guard lock(mu_);
-    if (pending_read_) {
+    if (engine_gone_) {
+      a.completions.push_back({std::move(done), errc::not_connected, 0});
+    } else if (pending_read_) {
       a.completions.push_back({std::move(done), asio::error::in_progress, 0});
     } else {
-      pending_read_ = PendingOp{buffer, {}, std::move(done)};
+      pending_read_ = PendingRead{buffers, std::move(done), op};
       pump(a);
     }
   }
   run(a);
 }
 
-void Session::async_write_some(asio::const_buffer buffer, detail::Completion done) {
+void Session::async_write_some(const detail::ConstBuffers& buffers, detail::Completion done,
+                               std::uint64_t op) {
   Actions a;
   {
     std::lock_guard lock(mu_);
-    if (pending_write_) {
+    if (engine_gone_) {
+      a.completions.push_back({std::move(done), errc::not_connected, 0});
+    } else if (pending_write_) {
       a.completions.push_back({std::move(done), asio::error::in_progress, 0});
     } else {
-      pending_write_ = PendingOp{{}, buffer, std::move(done)};
+      pending_write_ = PendingWrite{buffers, std::move(done), op};
       pump(a);
     }
   }
   run(a);
+}
+
+// A pending operation has copied nothing yet (copies happen at completion, under mu_), so
+// removing it here has no side effect; its buffers are forgotten with it.
+void Session::cancel_op(std::uint64_t op) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_read_ && pending_read_->op == op) {
+      a.completions.push_back({std::move(pending_read_->done), asio::error::operation_aborted, 0});
+      pending_read_.reset();
+    }
+    if (pending_write_ && pending_write_->op == op) {
+      a.completions.push_back({std::move(pending_write_->done), asio::error::operation_aborted, 0});
+      pending_write_.reset();
+    }
+  }
+  run(a);
+}
+
+void Session::cancel() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_read_) {
+      a.completions.push_back({std::move(pending_read_->done), asio::error::operation_aborted, 0});
+      pending_read_.reset();
+    }
+    if (pending_write_) {
+      a.completions.push_back({std::move(pending_write_->done), asio::error::operation_aborted, 0});
+      pending_write_.reset();
+    }
+  }
+  run(a);
+}
+
+asio::any_io_executor Session::executor() const {
+  if (engine_gone_) return asio::system_executor();
+  return ex_;
+}
+
+bool Session::is_open() const {
+  std::lock_guard lock(mu_);
+  return !engine_gone_ && !finished_;
+}
+
+void Session::on_engine_shutdown() {
+  std::vector<std::shared_ptr<carrier::Carrier>> carriers;
+  std::vector<std::shared_ptr<PathHandler>> handlers;
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (engine_gone_) return;
+    engine_gone_ = true;
+    for (auto& [c, att] : carriers_) {
+      carriers.push_back(std::move(att.carrier));
+      handlers.push_back(std::move(att.handler));
+    }
+    carriers_.clear();
+    for (auto& [id, p] : paths_)
+      p.current = nullptr;
+    if (pending_read_) {
+      a.completions.push_back({std::move(pending_read_->done), errc::not_connected, 0});
+      pending_read_.reset();
+    }
+    if (pending_write_) {
+      a.completions.push_back({std::move(pending_write_->done), errc::not_connected, 0});
+      pending_write_.reset();
+    }
+    migrate_cb_.reset();
+    timer_.reset();
+    linger_.reset();
+  }
+  cv_.notify_all();  // blocked read_some / write_some fail with not_connected
+  for (auto& d : a.completions)
+    d.completion(d.ec, d.n);
+  for (auto& c : carriers)
+    c->abort();
 }
 
 void Session::close() {
   Actions a;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return;
     flow_->close(now());
     pump(a);
   }
@@ -617,6 +754,7 @@ void Session::abort() {
   Actions a;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return;
     flow_->abort(now());
     pump(a);
   }
@@ -627,6 +765,7 @@ void Session::detach() {
   Actions a;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return;
     detached_ = true;
     migrate_cb_.reset();  // the application let go: its callback must not run any more
     if (flow_->state() == core::FlowState::opening) {
@@ -651,6 +790,7 @@ std::error_code Session::migrate(PathId id) {
   std::error_code ec;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return errc::not_connected;
     if (!flow_->migrate(id, now())) ec = errc::no_such_path;
     pump(a);
   }
@@ -677,6 +817,10 @@ PathId Session::add_path(const PathSpec& spec, std::error_code& ec) {
   PathId id = kNoPath;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) {
+      ec = errc::not_connected;
+      return kNoPath;
+    }
     if (finished_) {
       ec = to_error_code(flow_->error());
       if (!ec) ec = errc::not_connected;
@@ -701,6 +845,7 @@ std::error_code Session::remove_path(PathId id) {
   std::error_code ec;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return errc::not_connected;
     const bool known = flow_->path_state(id) != core::PathState::removed;
     if (!flow_->remove_path(id, now())) {
       ec = known ? errc::last_path : errc::no_such_path;
@@ -728,6 +873,7 @@ std::error_code Session::set_mode(Mode m) {
   std::error_code ec;
   {
     std::lock_guard lock(mu_);
+    if (engine_gone_) return errc::not_connected;
     if (finished_) {
       ec = to_error_code(flow_->error());
       if (!ec) ec = errc::not_connected;
@@ -834,18 +980,23 @@ class ConnHandle final : public detail::ConnCore {
   ~ConnHandle() override { s_->detach(); }
 
   asio::any_io_executor executor() override { return s_->executor(); }
-  std::size_t read_some(asio::mutable_buffer b, std::error_code& ec) override {
+  bool is_open() const override { return s_->is_open(); }
+  std::size_t read_some(const detail::MutableBuffers& b, std::error_code& ec) override {
     return s_->read_some(b, ec);
   }
-  std::size_t write_some(asio::const_buffer b, std::error_code& ec) override {
+  std::size_t write_some(const detail::ConstBuffers& b, std::error_code& ec) override {
     return s_->write_some(b, ec);
   }
-  void async_read_some(asio::mutable_buffer b, detail::Completion done) override {
-    s_->async_read_some(b, std::move(done));
+  void async_read_some(const detail::MutableBuffers& b, detail::Completion done,
+                       std::uint64_t op) override {
+    s_->async_read_some(b, std::move(done), op);
   }
-  void async_write_some(asio::const_buffer b, detail::Completion done) override {
-    s_->async_write_some(b, std::move(done));
+  void async_write_some(const detail::ConstBuffers& b, detail::Completion done,
+                        std::uint64_t op) override {
+    s_->async_write_some(b, std::move(done), op);
   }
+  void cancel_op(std::uint64_t op) override { s_->cancel_op(op); }
+  void cancel() override { s_->cancel(); }
   void close() override { s_->close(); }
   void abort() override { s_->abort(); }
   FlowId flow_id() const override { return s_->flow_id(); }

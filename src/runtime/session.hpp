@@ -12,6 +12,8 @@
 //  - Carrier callbacks, the timer and the on_migrate callback run on the engine's threads;
 //    application calls come from any thread. The blocking calls (read_some, write_some and
 //    Dialer::dial) must not be made from an engine thread.
+//  - Cancellation (cancel_op, cancel) comes from any thread: a pending operation is removed
+//    under `mu_` and completed with operation_aborted, so its buffers are never touched again.
 //
 // Lifetime
 //  - The application holds a ConnHandle (the detail::ConnCore behind rendr::Conn). Dropping the
@@ -20,6 +22,11 @@
 //    its carriers have drained (bounded by a linger timer), so a close() completes even if the
 //    application has let go. Once both directions are closed (or the flow has finished) the
 //    session is marked closing there, so the engine's destructor lets it finish (bounded).
+//  - The application's handle may outlive the engine: when the engine's context shuts down
+//    (KeepAlive::clear), on_engine_shutdown drops the carriers and timers while the context
+//    still exists and fails pending operations; from then on every application call fails with
+//    errc::not_connected and nothing touches the context again.
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -108,11 +115,18 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open);
 
   // ---- application side (ConnCore)
-  asio::any_io_executor executor() const { return ex_; }
-  std::size_t read_some(asio::mutable_buffer buffer, std::error_code& ec);
-  std::size_t write_some(asio::const_buffer buffer, std::error_code& ec);
-  void async_read_some(asio::mutable_buffer buffer, detail::Completion done);
-  void async_write_some(asio::const_buffer buffer, detail::Completion done);
+  // The engine's executor; once the engine is gone, the system executor (so that completions
+  // of operations that fail with not_connected still run somewhere).
+  asio::any_io_executor executor() const;
+  bool is_open() const;
+  std::size_t read_some(const detail::MutableBuffers& buffers, std::error_code& ec);
+  std::size_t write_some(const detail::ConstBuffers& buffers, std::error_code& ec);
+  void async_read_some(const detail::MutableBuffers& buffers, detail::Completion done,
+                       std::uint64_t op);
+  void async_write_some(const detail::ConstBuffers& buffers, detail::Completion done,
+                        std::uint64_t op);
+  void cancel_op(std::uint64_t op);
+  void cancel();
   void close();
   void abort();
   // The last application handle is gone.
@@ -132,6 +146,9 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   // True once the flow has finished (closed or failed).
   bool finished() const;
+
+  // The engine's context is shutting down (no thread runs it any more).
+  void on_engine_shutdown();
 
   // ---- carrier glue (PathHandler)
   void carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
@@ -157,10 +174,15 @@ class Session final : public std::enable_shared_from_this<Session> {
     std::uint64_t dial_seq = 0;
     std::string peer;  // last known peer address
   };
-  struct PendingOp {
-    asio::mutable_buffer read;
-    asio::const_buffer write;
+  struct PendingRead {
+    detail::MutableBuffers buffers;
     detail::Completion done;
+    std::uint64_t op = 0;
+  };
+  struct PendingWrite {
+    detail::ConstBuffers buffers;
+    detail::Completion done;
+    std::uint64_t op = 0;
   };
 
   // All of these require mu_.
@@ -181,6 +203,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   void report(Actions& a);
   std::error_code read_error() const;
   std::error_code write_error() const;
+  // Copies into / from the whole buffer list, in order, as far as the flow allows.
+  std::size_t read_into(const detail::MutableBuffers& buffers, core::Time t);
+  std::size_t write_from(const detail::ConstBuffers& buffers, core::Time t);
 
   void on_timer(std::uint64_t generation);
   void on_linger();
@@ -199,15 +224,16 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::map<core::PathId, PathEntry> paths_;
   std::unordered_map<carrier::Carrier*, Attached> carriers_;
 
-  asio::steady_timer timer_;
+  // Reset by on_engine_shutdown: a timer must not outlive its context.
+  std::optional<asio::steady_timer> timer_;
   bool timer_armed_ = false;
   core::Time timer_at_{};
   std::uint64_t timer_gen_ = 0;
   bool late_timer_deferred_ = false;
-  asio::steady_timer linger_;
+  std::optional<asio::steady_timer> linger_;
 
-  std::optional<PendingOp> pending_read_;
-  std::optional<PendingOp> pending_write_;
+  std::optional<PendingRead> pending_read_;
+  std::optional<PendingWrite> pending_write_;
   int read_waiters_ = 0;
   int write_waiters_ = 0;
 
@@ -219,6 +245,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool detached_ = false;
   bool released_ = false;
   bool closing_ = false;  // marked closing in KeepAlive
+  // on_engine_shutdown ran: the context must not be touched. Atomic for executor().
+  std::atomic<bool> engine_gone_{false};
   std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
   ServerHooks hooks_;
   core::FlowReport reported_{0, 1, false};  // the OPEN's carrier is attached first

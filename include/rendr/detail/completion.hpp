@@ -1,11 +1,14 @@
 #pragma once
 // A move-only, type-erased I/O completion that hands the result to the original handler's
-// associated executor (as asio requires), keeping that executor busy until then.
+// associated executor (as asio requires), keeping that executor busy until then. Right before
+// the handler runs, its cancellation slot (if any) is cleared, as Asio's own operations do: the
+// slot's cancellation handler belongs to the finished operation.
 #include <cstddef>
 #include <memory>
 #include <system_error>
 #include <utility>
 
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
@@ -43,6 +46,8 @@ class Completion {
     void complete(std::error_code ec, std::size_t n) override {
       auto ex = work.get_executor();
       asio::post(ex, [h = std::move(handler), w = std::move(work), ec, n]() mutable {
+        auto slot = asio::get_associated_cancellation_slot(h);
+        if (slot.is_connected()) slot.clear();
         std::move(h)(ec, n);
       });
     }

@@ -1,0 +1,147 @@
+// TLS over a rendr Conn: asio::ssl::stream<Conn&> (client) and asio::ssl::stream<Conn> (server)
+// with a self-signed certificate made at run time, TLS 1.3 only, bytes both ways checked across
+// several migrations between two TCP paths.
+#include <memory>
+#include <thread>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <asio/read.hpp>
+#include <asio/ssl.hpp>
+#include <asio/write.hpp>
+
+#include "harness.hpp"
+
+namespace rendr::itest {
+namespace {
+
+struct FreeKey {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct FreeCert {
+  void operator()(X509* c) const { X509_free(c); }
+};
+
+// A fresh P-256 key and a one-hour self-signed CA certificate for it (never written to disk).
+struct SelfSigned {
+  std::unique_ptr<EVP_PKEY, FreeKey> key{EVP_EC_gen("P-256")};
+  std::unique_ptr<X509, FreeCert> cert{X509_new()};
+
+  SelfSigned() {
+    X509* x = cert.get();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key.get());
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("rendr-test"), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509_EXTENSION* ca =
+        X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, "critical,CA:TRUE");
+    X509_add_ext(x, ca, -1);
+    X509_EXTENSION_free(ca);
+    X509_sign(x, key.get(), EVP_sha256());
+  }
+};
+
+PathId other_up_path(const Conn& client) {
+  for (const auto& p : client.stats().paths)
+    if (p.id != client.active_path() && p.state == "up") return p.id;
+  return kNoPath;
+}
+
+Bytes transformed(Bytes bytes) {
+  for (auto& b : bytes)
+    b ^= 0x5a;
+  return bytes;
+}
+
+TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(listen_and_connect(2, client, server));
+
+  const SelfSigned identity;
+  ASSERT_TRUE(identity.key && identity.cert);
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+  for (auto* ctx : {&server_ctx, &client_ctx}) {
+    ASSERT_EQ(SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_3_VERSION), 1);
+  }
+  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.native_handle(), identity.cert.get()), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.native_handle(), identity.key.get()), 1);
+  ASSERT_EQ(
+      X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.native_handle()), identity.cert.get()),
+      1);
+  client_ctx.set_verify_mode(asio::ssl::verify_peer);
+
+  // Both forms of next layer: a reference to the application's Conn, and a Conn by value.
+  asio::ssl::stream<Conn&> tls_client(client, client_ctx);
+  asio::ssl::stream<Conn> tls_server(server, server_ctx);
+  static_assert(std::is_same_v<asio::ssl::stream<Conn&>::lowest_layer_type, Conn>);
+  EXPECT_EQ(&tls_client.lowest_layer(), &client);
+
+  constexpr std::size_t kMessage = 64 * KiB;
+  // The server (blocking, on its own thread) answers each message with its bytes transformed,
+  // until the client's close_notify.
+  std::error_code server_error;
+  std::thread server_thread([&] {
+    tls_server.handshake(asio::ssl::stream_base::server, server_error);
+    if (server_error) return;
+    Bytes message(kMessage);
+    for (;;) {
+      asio::read(tls_server, asio::buffer(message), server_error);
+      if (server_error) break;
+      asio::write(tls_server, asio::buffer(transformed(message)), server_error);
+      if (server_error) break;
+    }
+    if (server_error == asio::error::eof) tls_server.shutdown(server_error);
+  });
+  struct Join {
+    std::function<void()> f;
+    ~Join() { f(); }
+  } join{[&] {
+    if (::testing::Test::HasFailure()) {
+      client.abort();
+      server.abort();
+    }
+    server_thread.join();
+  }};
+
+  std::error_code ec;
+  tls_client.handshake(asio::ssl::stream_base::client, ec);
+  ASSERT_FALSE(ec) << "client handshake: " << ec.message();
+  EXPECT_EQ(SSL_version(tls_client.native_handle()), TLS1_3_VERSION);
+
+  constexpr int kMigrations = 6;
+  for (int i = 0; i < kMigrations; ++i) {
+    PathId target = kNoPath;
+    ASSERT_TRUE(
+        wait_until([&] { return (target = other_up_path(client)) != kNoPath; }, scaled(5s)));
+    ASSERT_EQ(client.migrate(target), std::error_code{}) << "migration " << i;
+    Bytes message(kMessage);
+    fill_pattern(static_cast<std::uint64_t>(i) + 1, 0, message);
+    asio::write(tls_client, asio::buffer(message), ec);
+    ASSERT_FALSE(ec) << "write " << i << ": " << ec.message();
+    Bytes reply(kMessage);
+    asio::read(tls_client, asio::buffer(reply), ec);
+    ASSERT_FALSE(ec) << "read " << i << ": " << ec.message();
+    ASSERT_TRUE(reply == transformed(message)) << "round " << i;
+  }
+  EXPECT_GE(client.migration_count(), static_cast<std::uint64_t>(kMigrations));
+
+  tls_client.shutdown(ec);  // close_notify both ways
+  EXPECT_FALSE(ec) << "client shutdown: " << ec.message();
+  client.close();
+  server_thread.join();
+  join.f = [] {};
+  EXPECT_FALSE(server_error) << "server: " << server_error.message();
+}
+
+}  // namespace
+}  // namespace rendr::itest
