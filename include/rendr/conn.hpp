@@ -5,6 +5,14 @@
 // asio::read, asio::async_write, coroutines (use_awaitable), futures and callbacks all work.
 // A path change never surfaces here; only the peer's clean close reads as asio::error::eof,
 // and only "no path for longer than the migration budget" as errc::migration_budget_exceeded.
+//
+// Threading (see engine.hpp): a Conn lives on its Engine's io_context; get_executor() is that
+// context's executor, so with rendr::Engine(app_context) a Conn is an I/O object of the
+// application's own io_context. Any method may be called from any thread, as for an Asio socket
+// (one pending read and one pending write at a time). Async operations complete on the
+// handler's associated executor, never inline. The blocking read_some/write_some wait for the
+// engine's threads; on one of those threads they fail at once with
+// errc::blocking_call_on_engine_thread instead of deadlocking.
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -149,7 +157,11 @@ class Conn {
   std::uint64_t recv_dups() const { return stats().recv_dups; }
   std::uint64_t bond_stuck_skips() const { return stats().bond_stuck_skips; }
   ConnStats stats() const { return core_->stats(); }
-  // Called on the engine's thread after every change of the active path.
+  // Called after every change of the active path: on get_executor() (an engine thread, never
+  // inline inside the call that caused it, e.g. migrate() or write_some()), in order, one at a
+  // time. Never called once the last copy of this Conn has been dropped: dropping it on another
+  // thread waits for a callback that is running to return; dropping it inside the callback is
+  // fine. The callback should not hold a copy of the Conn (a cycle: the flow would never end).
   void on_migrate(std::function<void(PathId old_path, PathId new_path, MigrateCause)> callback) {
     core_->on_migrate(std::move(callback));
   }
