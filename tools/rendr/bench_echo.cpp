@@ -5,6 +5,7 @@
 // raw TCP baseline and the rendr flow.
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <future>
 #include <optional>
@@ -33,6 +34,7 @@ struct EchoRun {
   std::error_code server_error;
   std::uint64_t migrations = 0;
   std::uint64_t admin_errors = 0;
+  double io_cpu_us = 0;  // --async: CPU time of the io thread during the run
 };
 
 template <class Stream, class DuringRun>
@@ -57,9 +59,20 @@ EchoRun run_async_echo(Stream& client, Stream& server, std::chrono::microseconds
   std::promise<std::error_code> served;
   asio::co_spawn(server.get_executor(), async_serve_echo(server, served), asio::detached);
   AsyncEchoProbe<Stream> probe(client, interval);
+  const auto thread_cpu = [&] {
+    std::promise<double> cpu;
+    asio::post(server.get_executor(), [&] {
+      timespec t{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+      cpu.set_value(t.tv_sec * 1e6 + t.tv_nsec / 1e3);
+    });
+    return cpu.get_future().get();
+  };
+  const double cpu_before = thread_cpu();
   probe.start();
   during_run();
   run.client = probe.finish(kDrain);
+  run.io_cpu_us = thread_cpu() - cpu_before;
   auto server_result = served.get_future();
   if (server_result.wait_for(kDrain) == std::future_status::ready) {
     run.server_error = server_result.get();
@@ -81,6 +94,11 @@ void log_run(const char* what, const EchoRun& run) {
                 static_cast<unsigned long long>(run.migrations),
                 r.errors() || run.server_error ? ", ERRORS" : "");
   log_line(line);
+  if (run.io_cpu_us > 0 && r.received > 0) {
+    std::snprintf(line, sizeof line, "[bench echo] %-8s io thread CPU %.1f us per echo", what,
+                  run.io_cpu_us / static_cast<double>(r.received));
+    log_line(line);
+  }
 }
 
 int run(const Args& args) {
