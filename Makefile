@@ -13,7 +13,7 @@ define configure
 		$$(command -v ninja >/dev/null 2>&1 && echo "-G Ninja") $(2)
 endef
 
-.PHONY: deps build demo test test-asan test-tsan format clean
+.PHONY: deps build demo test test-asan test-tsan test-tsan-api format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -40,6 +40,14 @@ test-tsan: deps
 	# Tests that assert throughput or liveness timing cannot hold at TSan's 5-15x slowdown.
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow -E "$(TSAN_SKIP)"
+
+# The cheap TSan run CI makes: only the integration tests (the public API over real sockets,
+# where the application's and the engine's threads meet) and the examples, built alone.
+test-tsan-api: deps
+	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo example_callback_client
+	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		ctest --output-on-failure -j $(JOBS) --timeout 900 -L "integration|example" -LE slow -E "$(TSAN_SKIP)"
 
 format:
 	find include src tools tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
