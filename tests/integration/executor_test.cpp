@@ -122,9 +122,11 @@ TEST_F(TokenTest, AsyncDialAndAcceptTakeEveryCompletionToken) {
     EXPECT_TRUE(dialed.get().is_open());
     EXPECT_TRUE(accepted.get().is_open());
   }
-  // Callbacks, bound to an executor of the test's own: they complete there.
+  // Callbacks, bound to an executor of the test's own: they complete there. As with any Asio
+  // I/O object, the handler's context outlives the operation: rendr's thread drops its copy
+  // of the handler's strand just after posting to it, so `io` lives to the end of the test.
+  asio::io_context io;
   {
-    asio::io_context io;
     auto strand = asio::make_strand(io);
     std::promise<bool> accepted_on_strand;
     std::promise<bool> dialed_on_strand;
@@ -155,7 +157,7 @@ TEST_F(TokenTest, AsyncDialAndAcceptTakeEveryCompletionToken) {
   }
   // Coroutines on another io_context.
   {
-    asio::io_context io;
+    io.restart();
     auto both = asio::co_spawn(
         io,
         [&]() -> asio::awaitable<bool> {
