@@ -338,9 +338,10 @@ TEST_F(TokenTest, NoMigrateCallbackAfterTheConnIsDropped) {
       shared->dropped = true;
     }
     // Let anything still queued run (or not) before checking.
-    std::promise<void> flushed;
-    asio::post(engine.executor(), [&] { flushed.set_value(); });
-    flushed.get_future().wait();
+    auto flushed = std::make_shared<std::promise<void>>();
+    asio::post(engine.executor(), [flushed] { flushed->set_value(); });
+    ASSERT_EQ(flushed->get_future().wait_for(scaled(10s)), std::future_status::ready)
+        << "iteration " << i << ": the engine's threads are stuck";
     EXPECT_EQ(shared->late_calls, 0) << "iteration " << i;
     {
       std::lock_guard lock(shared->mu);
