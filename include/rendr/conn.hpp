@@ -161,7 +161,8 @@ class Conn {
   // inline inside the call that caused it, e.g. migrate() or write_some()), in order, one at a
   // time. Never called once the last copy of this Conn has been dropped: dropping it on another
   // thread waits for a callback that is running to return; dropping it inside the callback is
-  // fine. The callback should not hold a copy of the Conn (a cycle: the flow would never end).
+  // fine (so do not drop it while holding a lock the callback takes). The callback should not
+  // hold a copy of the Conn (a cycle: the flow would never end).
   void on_migrate(std::function<void(PathId old_path, PathId new_path, MigrateCause)> callback) {
     core_->on_migrate(std::move(callback));
   }
