@@ -8,13 +8,16 @@
 // asio::error::eof, and only "no path for longer than the migration budget" as
 // errc::migration_budget_exceeded.
 //
-// Threading
+// Threading (see engine.hpp)
+//  - A Conn lives on its Engine's io_context; get_executor() is that context's executor, so with
+//    rendr::Engine(app_context) a Conn is an I/O object of the application's own io_context.
 //  - A Conn is a handle: copies share one connection. Any member may be called from any thread;
 //    the connection serializes them internally. As with an Asio socket, at most one read and one
 //    write may be outstanding at a time (a second one completes with asio::error::in_progress).
 //  - Async operations complete through the handler's associated executor (default: the
 //    engine's, get_executor()) and never inline inside the initiating call.
-//  - The blocking calls (read_some, write_some) must not be made on an engine thread.
+//  - The blocking read_some/write_some wait for the engine's threads; on one of those threads
+//    they fail at once with errc::blocking_call_on_engine_thread instead of deadlocking.
 //
 // Cancellation
 //  - async_read_some / async_write_some honour the handler's cancellation slot for the
@@ -254,8 +257,12 @@ class Conn {
   std::uint64_t recv_dups() const { return stats().recv_dups; }
   std::uint64_t bond_stuck_skips() const { return stats().bond_stuck_skips; }
   ConnStats stats() const { return core_ ? core_->stats() : ConnStats{}; }
-  // Called on the engine's thread after every change of the active path. Ignored (never
-  // called) on an empty Conn.
+  // Called after every change of the active path: on get_executor() (an engine thread, never
+  // inline inside the call that caused it, e.g. migrate() or write_some()), in order, one at a
+  // time. Never called once the last copy of this Conn has been dropped: dropping it on another
+  // thread waits for a callback that is running to return; dropping it inside the callback is
+  // fine (so do not drop it while holding a lock the callback takes). The callback should not
+  // hold a copy of the Conn (a cycle: the flow would never end). Ignored on an empty Conn.
   void on_migrate(std::function<void(PathId old_path, PathId new_path, MigrateCause)> callback) {
     if (core_) core_->on_migrate(std::move(callback));
   }

@@ -2,10 +2,12 @@
 // rendr::Dialer — opens a flow over one or more paths.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <system_error>
 #include <vector>
 
 #include "rendr/conn.hpp"
+#include "rendr/detail/post_result.hpp"
 #include "rendr/engine.hpp"
 #include "rendr/types.hpp"
 
@@ -32,8 +34,25 @@ struct Dialer {
   // Connects: OPEN on the first path that answers, then JOIN on the others in the background.
   // Paths that fail are re-dialed with backoff until dial_timeout; if none ever connected, the
   // error is the transport's last one (e.g. connection_refused), else errc::handshake_failed.
+  // Blocks; on an engine thread it fails at once with errc::blocking_call_on_engine_thread.
   Conn dial(std::error_code& ec) const;
   Conn dial() const;  // throws std::system_error
+
+  // dial() without blocking, with any completion token (callback, use_awaitable, use_future,
+  // deferred, ...), signature void(std::error_code, Conn). Completes on the handler's associated
+  // executor (by default the engine's), never inline. The Dialer is copied: it may go away.
+  template <class CompletionToken>
+  auto async_dial(CompletionToken&& token) const {
+    return asio::async_initiate<CompletionToken, void(std::error_code, Conn)>(
+        [dialer = *this](auto handler) {
+          Engine& eng = dialer.engine != nullptr ? *dialer.engine : Engine::default_engine();
+          dialer.start_async_dial(detail::post_result<Conn>(std::move(handler), eng.executor()));
+        },
+        token);
+  }
+
+ private:
+  void start_async_dial(std::function<void(std::error_code, Conn)> done) const;
 };
 
 }  // namespace rendr

@@ -1,5 +1,21 @@
 #pragma once
-// rendr::Engine — the Asio io_context and thread(s) that run rendr's carriers and timers.
+// rendr::Engine — the Asio io_context that runs rendr's carriers (sockets) and timers.
+//
+// Threading model
+//  - Every flow, listener and carrier belongs to one Engine, i.e. one io_context. The sockets'
+//    completion handlers, the flows' timers and Conn::on_migrate callbacks run on the threads
+//    that run that io_context ("engine threads"); nothing else in rendr starts threads.
+//  - An Engine either owns its io_context and runs it on `threads` threads of its own
+//    (Engine(unsigned)), or wraps the application's io_context (Engine(asio::io_context&)): then
+//    rendr starts no thread and the application's own io_context::run() calls drive rendr too.
+//    With one application thread running that context, a coroutine echo over a Conn never
+//    changes threads: socket reads, the flow's protocol work and the completion all run there.
+//  - Conn, Listener and Dialer methods may be called from any thread. Their blocking forms
+//    (Dialer::dial, Listener::accept, Conn::read_some/write_some) must not be called on an engine
+//    thread: they would wait for work only that thread can do, so they fail at once with
+//    errc::blocking_call_on_engine_thread. Use the async forms there.
+//  - Async operations complete on the completion handler's associated executor (Asio's rule),
+//    by default the Engine's executor; never inline inside the initiating call.
 #include <memory>
 
 #include <asio/any_io_executor.hpp>
@@ -9,9 +25,17 @@ namespace rendr {
 
 class Engine {
  public:
-  // Starts `threads` I/O threads at once.
+  // Owns an io_context and starts `threads` I/O threads at once.
   explicit Engine(unsigned threads = 1);
-  // Stops the threads and joins them.
+  // Uses the application's io_context: starts no thread; the application runs `context` (from
+  // one thread or several) and keeps it alive for as long as any rendr object created on this
+  // engine (Conn, Listener) exists. Flows stay registered with the context itself (an Asio
+  // service), so this Engine object may be destroyed before them.
+  explicit Engine(asio::io_context& context);
+  // Own threads: lets flows that are closing finish their close handshake (bounded, a few
+  // seconds), then stops and joins the threads. Application context: does nothing; closing
+  // flows finish while the application keeps running its context, and whatever is left is
+  // released when the io_context is destroyed.
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -22,6 +22,10 @@ enum class errc {
   not_connected,                  // operation on an empty Conn/Listener
   listener_closed,
   authentication_failed,  // the peer did not prove the flow key: pre-shared keys differ
+  // A blocking call (Dialer::dial, Listener::accept, Conn::read_some/write_some) was made on a
+  // thread that is running the engine's io_context: waiting there would deadlock, since that
+  // thread is the one that would complete it. Use the async form on such threads.
+  blocking_call_on_engine_thread,
 };
 
 const std::error_category& category() noexcept;

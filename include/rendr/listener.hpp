@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rendr/conn.hpp"
+#include "rendr/detail/post_result.hpp"
 #include "rendr/dialer.hpp"
 #include "rendr/engine.hpp"
 #include "rendr/stats.hpp"
@@ -71,6 +72,8 @@ class Listener {
     return core_->listen_quic(address, tls);
   }
 
+  // Blocks until a flow arrives; on an engine thread it fails at once with
+  // errc::blocking_call_on_engine_thread (use async_accept there).
   Conn accept(std::error_code& ec) { return core_->accept(ec); }
   Conn accept() {
     std::error_code ec;
@@ -79,19 +82,14 @@ class Listener {
     return c;
   }
 
+  // Any completion token (callback, use_awaitable, use_future, deferred, ...), signature
+  // void(std::error_code, Conn); completes on the handler's associated executor (by default the
+  // engine's), never inline.
   template <class CompletionToken>
   auto async_accept(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, Conn)>(
         [core = core_](auto handler) {
-          auto ex = core->executor();
-          auto work = asio::make_work_guard(asio::get_associated_executor(handler, ex));
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          core->async_accept([shared, work](std::error_code ec, Conn c) mutable {
-            auto hex = work.get_executor();
-            asio::post(hex, [shared, w = std::move(work), ec, c = std::move(c)]() mutable {
-              std::move (*shared)(ec, std::move(c));
-            });
-          });
+          core->async_accept(detail::post_result<Conn>(std::move(handler), core->executor()));
         },
         token);
   }

@@ -34,6 +34,9 @@ class Category final : public std::error_category {
         return "listener closed";
       case errc::authentication_failed:
         return "authentication failed (pre-shared keys differ)";
+      case errc::blocking_call_on_engine_thread:
+        return "blocking call on a thread running the engine's io_context (it would deadlock); "
+               "use async_dial / async_accept / async_read_some / async_write_some there";
     }
     return "unknown rendr error";
   }

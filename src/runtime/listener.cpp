@@ -15,6 +15,7 @@
 #include "carrier/tcp/tcp_carrier.hpp"
 #include "core/endpoint.hpp"
 #include "runtime/convert.hpp"
+#include "runtime/engine_thread.hpp"
 #include "runtime/session.hpp"
 
 namespace rendr::runtime {
@@ -183,6 +184,10 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   }
 
   Conn accept(std::error_code& ec) {
+    if (on_engine_thread(ex_)) {
+      ec = errc::blocking_call_on_engine_thread;
+      return {};
+    }
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !ready_.empty() || closed_; });
     if (ready_.empty()) {

@@ -9,6 +9,7 @@
 #include <asio/system_executor.hpp>
 
 #include "runtime/convert.hpp"
+#include "runtime/engine_thread.hpp"
 #include "runtime/keepalive.hpp"
 
 namespace rendr::runtime {
@@ -147,6 +148,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
         case core::Event::Kind::established:
           established_ = true;
           a.notify = true;
+          settle_establishment(a);
           break;
         case core::Event::Kind::authenticated:
           if (hooks_.authenticated)
@@ -160,10 +162,14 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
           adopt_joined(e->path, e->old_path, a);
           break;
         case core::Event::Kind::migrated:
-          if (migrate_cb_) {
-            a.callbacks.push_back(
-                [cb = migrate_cb_, old_path = e->old_path, new_path = e->path,
-                 cause = from_core(e->cause)] { (*cb)(old_path, new_path, cause); });
+          if (migrate_cb_ && !detached_) {
+            migrations_.push_back({e->old_path, e->path, from_core(e->cause)});
+            if (!migrations_posted_) {
+              migrations_posted_ = true;
+              a.callbacks.push_back([self = shared_from_this()] {
+                asio::post(self->ex_, [self] { self->deliver_migrations(); });
+              });
+            }
           }
           break;
         case core::Event::Kind::readable:
@@ -173,6 +179,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
         case core::Event::Kind::finished:
           finished_ = true;
           on_finished_locked(a);
+          settle_establishment(a);
           break;
       }
     }
@@ -454,6 +461,33 @@ void Session::run(Actions& a) {
 std::error_code Session::wait_established(core::Time deadline) {
   std::unique_lock lock(mu_);
   cv_.wait_until(lock, deadline, [&] { return established_ || finished_; });
+  return establish_result_locked();
+}
+
+void Session::on_established(std::function<void(std::error_code)> done) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    established_waiter_ = std::move(done);
+    if (established_ || finished_) settle_establishment(a);
+  }
+  run(a);
+}
+
+std::error_code Session::establish_result() const {
+  std::lock_guard lock(mu_);
+  return establish_result_locked();
+}
+
+// Hands the outcome of the opening handshake to the async_dial waiting for it, if any.
+void Session::settle_establishment(Actions& a) {
+  if (!established_waiter_) return;
+  a.callbacks.push_back(
+      [done = std::move(established_waiter_), ec = establish_result_locked()] { done(ec); });
+  established_waiter_ = nullptr;
+}
+
+std::error_code Session::establish_result_locked() const {
   if (established_ && !finished_) return {};
   // No path ever connected: the transport's reason (e.g. connection refused) says more.
   if (!any_dial_succeeded_ && last_dial_error_) return last_dial_error_;
@@ -555,6 +589,10 @@ std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Ope
 
 std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error_code& ec) {
   ec.clear();
+  if (buffers.count != 0 && !engine_gone_ && on_engine_thread(ex_)) {
+    ec = errc::blocking_call_on_engine_thread;
+    return 0;
+  }
   Actions a;
   std::size_t n = 0;
   {
@@ -592,6 +630,10 @@ std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error
 
 std::size_t Session::write_some(const detail::ConstBuffers& buffers, std::error_code& ec) {
   ec.clear();
+  if (buffers.count != 0 && !engine_gone_ && on_engine_thread(ex_)) {
+    ec = errc::blocking_call_on_engine_thread;
+    return 0;
+  }
   Actions a;
   std::size_t n = 0;
   {
@@ -761,6 +803,30 @@ void Session::abort() {
   run(a);
 }
 
+// Runs the queued on_migrate callbacks in order, one at a time, on the session's executor. One
+// delivery is posted at a time (migrations_posted_), so two never overlap.
+void Session::deliver_migrations() {
+  std::lock_guard running(callback_mu_);
+  callback_thread_ = std::this_thread::get_id();
+  for (;;) {
+    std::shared_ptr<MigrateCallback> cb;
+    Migration m;
+    {
+      std::lock_guard lock(mu_);
+      if (migrations_.empty() || detached_ || !migrate_cb_) {
+        migrations_.clear();
+        migrations_posted_ = false;
+        break;
+      }
+      m = migrations_.front();
+      migrations_.pop_front();
+      cb = migrate_cb_;
+    }
+    (*cb)(m.old_path, m.new_path, m.cause);
+  }
+  callback_thread_ = std::thread::id();
+}
+
 void Session::detach() {
   Actions a;
   {
@@ -768,6 +834,13 @@ void Session::detach() {
     if (engine_gone_) return;
     detached_ = true;
     migrate_cb_.reset();  // the application let go: its callback must not run any more
+    migrations_.clear();
+  }
+  // A callback already running on another thread finishes before the last handle is gone (from
+  // inside the callback itself there is nothing to wait for).
+  if (callback_thread_.load() != std::this_thread::get_id()) std::lock_guard wait(callback_mu_);
+  {
+    std::lock_guard lock(mu_);
     if (flow_->state() == core::FlowState::opening) {
       flow_->abort(now());  // dial() gave up on it
     } else {
@@ -902,12 +975,9 @@ ConnStats Session::stats() const {
   });
 }
 
-void Session::on_migrate(std::function<void(PathId, PathId, MigrateCause)> callback) {
+void Session::on_migrate(MigrateCallback callback) {
   std::lock_guard lock(mu_);
-  migrate_cb_ =
-      callback
-          ? std::make_shared<std::function<void(PathId, PathId, MigrateCause)>>(std::move(callback))
-          : nullptr;
+  migrate_cb_ = callback ? std::make_shared<MigrateCallback>(std::move(callback)) : nullptr;
 }
 
 bool Session::finished() const {

@@ -11,7 +11,7 @@
 //  - Lock order: the session mutex and a listener's mutex are never held together.
 //  - Carrier callbacks, the timer and the on_migrate callback run on the engine's threads;
 //    application calls come from any thread. The blocking calls (read_some, write_some and
-//    Dialer::dial) must not be made from an engine thread.
+//    Dialer::dial) fail with errc::blocking_call_on_engine_thread on an engine thread.
 //  - Cancellation (cancel_op, cancel) comes from any thread: a pending operation is removed
 //    under `mu_` and completed with operation_aborted, so its buffers are never touched again.
 //
@@ -28,6 +28,7 @@
 //    errc::not_connected and nothing touches the context again.
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +36,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -98,6 +100,11 @@ class Session final : public std::enable_shared_from_this<Session> {
   // ---- client setup
   // Waits until the flow is established (ok), failed, or `deadline` passed.
   std::error_code wait_established(core::Time deadline);
+  // Calls `done` once, outside the session's locks, when the flow is established (ok) or has
+  // failed (its error): on an engine thread, or at once if that is already decided.
+  void on_established(std::function<void(std::error_code)> done);
+  // What wait_established would return now (ok once established).
+  std::error_code establish_result() const;
 
   // ---- server setup (on the carrier's executor, from the listener's pending handler)
   // Attaches the carrier on which OPEN arrived (the flow already knows it as `path`) and feeds
@@ -142,7 +149,10 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::error_code set_mode(Mode m);
   std::uint64_t migration_count() const;
   ConnStats stats() const;
-  void on_migrate(std::function<void(PathId, PathId, MigrateCause)> callback);
+  using MigrateCallback = std::function<void(PathId, PathId, MigrateCause)>;
+  // The callback runs on the session's executor, in order, one at a time, never once detach()
+  // has returned (docs: Conn::on_migrate).
+  void on_migrate(MigrateCallback callback);
 
   // True once the flow has finished (closed or failed).
   bool finished() const;
@@ -201,6 +211,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   void maybe_mark_closing();
   void maybe_release(Actions& a);
   void report(Actions& a);
+  std::error_code establish_result_locked() const;
+  void settle_establishment(Actions& a);
   std::error_code read_error() const;
   std::error_code write_error() const;
   // Copies into / from the whole buffer list, in order, as far as the flow allows.
@@ -213,6 +225,7 @@ class Session final : public std::enable_shared_from_this<Session> {
                  std::shared_ptr<carrier::Carrier> carrier);
   void start_dial(core::PathId path, std::uint64_t seq, const PathSpec& spec);
   void run(Actions& a);
+  void deliver_migrations();
 
   const asio::any_io_executor ex_;
   mutable std::mutex mu_;
@@ -240,6 +253,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool established_ = false;
   bool any_dial_succeeded_ = false;
   std::error_code last_dial_error_;
+  std::function<void(std::error_code)> established_waiter_;
   bool finished_ = false;
   bool finish_handled_ = false;
   bool detached_ = false;
@@ -247,7 +261,18 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool closing_ = false;  // marked closing in KeepAlive
   // on_engine_shutdown ran: the context must not be touched. Atomic for executor().
   std::atomic<bool> engine_gone_{false};
-  std::shared_ptr<std::function<void(PathId, PathId, MigrateCause)>> migrate_cb_;
+  // on_migrate: the callback, the migrations it has yet to hear of, whether a delivery is
+  // posted; callback_mu_ is held while a callback runs, on callback_thread_.
+  std::shared_ptr<MigrateCallback> migrate_cb_;
+  struct Migration {
+    PathId old_path = kNoPath;
+    PathId new_path = kNoPath;
+    MigrateCause cause = MigrateCause::explicit_request;
+  };
+  std::deque<Migration> migrations_;
+  bool migrations_posted_ = false;
+  std::mutex callback_mu_;
+  std::atomic<std::thread::id> callback_thread_{};
   ServerHooks hooks_;
   core::FlowReport reported_{0, 1, false};  // the OPEN's carrier is attached first
   bool heard_after_open_ = false;

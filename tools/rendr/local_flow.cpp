@@ -29,7 +29,10 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
   auto flow = std::make_unique<LocalFlow>();
   rendr::ListenOptions listen_options;
   rendr::Dialer dialer;
-  if (config.engine_per_end) {
+  if (config.engine != nullptr) {
+    listen_options.engine = config.engine;
+    dialer.engine = config.engine;
+  } else if (config.engine_per_end) {
     flow->server_engine = std::make_unique<rendr::Engine>(1);
     flow->client_engine = std::make_unique<rendr::Engine>(1);
     listen_options.engine = flow->server_engine.get();

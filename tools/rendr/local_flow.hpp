@@ -29,6 +29,8 @@ struct LocalFlowConfig {
   // One engine (I/O thread) per end, as two processes would have; otherwise both ends share
   // the default engine's single I/O thread.
   bool engine_per_end = false;
+  // Both ends on this engine instead (e.g. one over the application's own io_context).
+  rendr::Engine* engine = nullptr;
 };
 
 class LocalFlow {
