@@ -1,12 +1,13 @@
 // QUIC paths (stream mode): TLS 1.3 with run-time certificates, data integrity, tcp + quic paths
 // in one flow migrating between each other, a blackholed quic path failing over, and handshake
 // failures that fail the path (with a clear error), never the flow.
-#include <asio/ip/udp.hpp>
-
 #include "carrier/quic/quic_error.hpp"
 #include "harness.hpp"
 #include "support/test_cert.hpp"
 #include "support/udp_relay.hpp"
+
+// After the standard headers (see src/carrier/quic/quic_dial.cpp).
+#include <asio/ip/udp.hpp>
 
 namespace rendr::itest {
 namespace {
