@@ -16,6 +16,10 @@ namespace dg = wire::datagram;
 
 namespace {
 
+// Packets handed to the session in one call: a whole receive batch (GRO buffers of 64 KiB) can be
+// thousands, and the ACK for the first of them waits until the session has taken them all.
+constexpr std::size_t kPacketsPerDelivery = 32;
+
 std::string format_endpoint(const asio::ip::udp::endpoint& ep) {
   const auto address = ep.address();
   std::string host = address.to_string();
@@ -211,13 +215,26 @@ void UdpflowCarrier::on_batch(std::span<const ReceivedDatagram> batch) {
       continue;
     }
     accept_datagram(d, header);
+    if (packet_refs_.size() >= kPacketsPerDelivery) deliver_packets();
   }
   deliver_packets();
 }
 
 void UdpflowCarrier::receive(const ReceivedDatagram& datagram, const dg::PacketHeader& header) {
   accept_datagram(datagram, header);
-  deliver_packets();
+  if (packet_refs_.size() >= kPacketsPerDelivery) {
+    deliver_packets();
+    return;
+  }
+  // The demux hands over one datagram at a time; the session gets them as one batch once the
+  // demux's receive batch is done (the post runs after it on the same strand), so a burst costs
+  // one session round, not one per packet. The packets hold their blocks (Slices) meanwhile.
+  if (packet_refs_.empty() || delivery_posted_) return;
+  delivery_posted_ = true;
+  asio::post(executor_, [self = shared_from_this()] {
+    self->delivery_posted_ = false;
+    self->deliver_packets();
+  });
 }
 
 void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::PacketHeader& h) {
@@ -324,21 +341,24 @@ void UdpflowCarrier::do_write() {
 void UdpflowCarrier::seal_batch() {
   derive_keys_locked();
   const auto packets = out_.packets();
-  send_buffer_.resize(packets.size() *
-                      (options_.max_packet_payload + dg::kHandshakeHeaderSize + dg::kTagSize + 64));
+  // Sized for the batch once and kept: sealing writes every byte it sends, so nothing is cleared.
+  std::size_t need = 0;
+  for (const auto& packet : packets)
+    need += packet.bytes + dg::kHandshakeHeaderSize + dg::kTagSize;
+  if (send_capacity_ < need) {
+    send_buffer_ = std::make_unique_for_overwrite<wire::Byte[]>(need);
+    send_capacity_ = need;
+  }
   send_sizes_.clear();
+  send_used_ = 0;
   unsent_offset_ = 0;
   unsent_index_ = 0;
-  std::size_t used = 0;
   for (const auto& packet : packets) {
-    const std::size_t need = packet.bytes + dg::kHandshakeHeaderSize + dg::kTagSize;
-    if (send_buffer_.size() - used < need) send_buffer_.resize(used + need);
-    const std::size_t n = seal_packet(packet, send_buffer_.data() + used);
+    const std::size_t n = seal_packet(packet, send_buffer_.get() + send_used_);
     if (n == 0) continue;
-    used += n;
+    send_used_ += n;
     send_sizes_.push_back(n);
   }
-  send_buffer_.resize(used);
 }
 
 std::size_t UdpflowCarrier::seal_packet(const wire::TransmitBatch::Packet& packet, wire::Byte* at) {
@@ -372,9 +392,9 @@ void UdpflowCarrier::flush_unsent() {
   const asio::ip::udp::endpoint* destination = peer_ ? &*peer_ : nullptr;
   while (unsent_index_ < send_sizes_.size()) {
     const auto sizes = std::span<const std::size_t>(send_sizes_).subspan(unsent_index_);
-    const SendResult r = socket_->send(wire::ConstBytes(send_buffer_.data() + unsent_offset_,
-                                                        send_buffer_.size() - unsent_offset_),
-                                       sizes, destination);
+    const SendResult r = socket_->send(
+        wire::ConstBytes(send_buffer_.get() + unsent_offset_, send_used_ - unsent_offset_), sizes,
+        destination);
     for (std::size_t i = 0; i < r.datagrams; ++i)
       unsent_offset_ += send_sizes_[unsent_index_++];
     if (!r.error) continue;
@@ -392,7 +412,7 @@ void UdpflowCarrier::flush_unsent() {
     counters_.send_errors.fetch_add(1, std::memory_order_relaxed);
     if (unsent_index_ < send_sizes_.size()) unsent_offset_ += send_sizes_[unsent_index_++];
   }
-  send_buffer_.clear();
+  send_used_ = 0;
   send_sizes_.clear();
   unsent_offset_ = 0;
   unsent_index_ = 0;

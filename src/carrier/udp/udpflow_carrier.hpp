@@ -183,9 +183,12 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   };
   std::vector<PacketRef> packet_refs_;
   std::vector<ReceivedPacket> packets_;
+  bool delivery_posted_ = false;  // server: deliver_packets is queued on the executor
   // Send side: what was pulled, sealed back to back, and how much of it is still unsent.
   wire::TransmitBatch out_;
-  std::vector<wire::Byte> send_buffer_;
+  std::unique_ptr<wire::Byte[]> send_buffer_;
+  std::size_t send_capacity_ = 0;
+  std::size_t send_used_ = 0;
   std::vector<std::size_t> send_sizes_;
   std::size_t unsent_offset_ = 0;  // bytes of send_buffer_ sent
   std::size_t unsent_index_ = 0;   // datagrams of send_sizes_ sent
