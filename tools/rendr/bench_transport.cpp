@@ -38,7 +38,7 @@ std::optional<std::string> unavailable_reason(BenchTransport t, bool through_fau
   // local flow has no UDP fault proxy): they must fail rather than quietly measure tcp.
   if (t == BenchTransport::tcp || t == BenchTransport::quic || !through_fault_proxy)
     return std::nullopt;
-  return "udpflow paths through the fault proxy are not available yet (--transport " +
+  return "udpflow paths are not available yet through the fault proxy (--transport " +
          std::string(to_string(t)) + " needs a UDP fault proxy in the local flow)";
 }
 
