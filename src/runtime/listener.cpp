@@ -440,6 +440,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
             return;
           }
         }
+        // The client's own first dcid too: its repeat of this packet must find this path.
+        (void)carrier->route_initial_dcid(h.dcid);
         if (admission.kind == core::Admission::Kind::open) {
           open_flow(carrier, std::move(admission),
                     static_cast<core::PathId>(std::get<wire::Open>(frames.front().body).path_id),

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/strand.hpp>
 
 #include "carrier/udp/udp_demux.hpp"
@@ -35,6 +37,7 @@ constexpr auto kDeadline = 5s;
 
 constexpr dg::ConnectionId kServerCid = 0x1111222233334444;
 constexpr dg::ConnectionId kClientCid = 0x5555666677778888;
+constexpr dg::ConnectionId kInitialCid = 0x0123456789abcdef;  // the client's first, random dcid
 
 // Records what the carrier delivers; hands it one PING packet to send when asked.
 class Recorder final : public CarrierHandler {
@@ -116,9 +119,10 @@ class UdpflowCarrierTest : public ::testing::Test {
     packet.resize(sealer.seal(kServerCid, pn, packet, frames.size()));
     return packet;
   }
-  std::vector<Byte> handshake_packet(std::uint64_t pn, const std::vector<Byte>& frames) {
+  std::vector<Byte> handshake_packet(std::uint64_t pn, const std::vector<Byte>& frames,
+                                     dg::ConnectionId dcid = kServerCid) {
     std::vector<Byte> packet(dg::kHandshakeHeaderSize);
-    dg::encode_handshake_header(kServerCid, kClientCid, pn, packet);
+    dg::encode_handshake_header(dcid, kClientCid, pn, packet);
     packet.insert(packet.end(), frames.begin(), frames.end());
     return packet;
   }
@@ -160,6 +164,31 @@ TEST_F(UdpflowCarrierTest, OpensSealedPacketsAndDropsTamperedOnesUnanswered) {
   // After a protected packet, nothing more is taken in clear: not even a PING.
   send(handshake_packet(3, ping));
   EXPECT_TRUE(wait_for([&] { return carrier_->counters().dropped_clear_frames.load() == 1; }));
+  EXPECT_EQ(recorder_->received().size(), 2u);
+}
+
+// A client that has not heard the server's id repeats its first packet to its own random dcid:
+// the path takes that (handshake packets only) once the listener routed the id to it.
+TEST_F(UdpflowCarrierTest, TheClientsInitialDcidReachesThePathForHandshakePacketsOnly) {
+  const auto ping = frame_bytes(wire::Frame{0, wire::Ping{1, 2}});
+  send(handshake_packet(0, ping, kInitialCid));  // not routed yet: the listener's
+  send(handshake_packet(1, ping));
+  ASSERT_TRUE(wait_for([&] { return recorder_->received().size() == 1; }));
+  std::promise<bool> routed;
+  asio::post(demux_->socket().executor(),
+             [&] { routed.set_value(carrier_->route_initial_dcid(kInitialCid)); });
+  ASSERT_TRUE(routed.get_future().get());
+  send(handshake_packet(2, ping, kInitialCid));
+  ASSERT_TRUE(wait_for([&] { return recorder_->received().size() == 2; }));
+  EXPECT_EQ(recorder_->received().back().first, 2u);
+  // A protected packet is never taken on it.
+  dg::PacketProtector sealer(
+      core::crypto::derive_packet_keys(key_, PacketDirection::client_to_server, kInitialCid));
+  std::vector<Byte> packet(dg::kProtectedHeaderSize + ping.size() + dg::kTagSize);
+  std::copy(ping.begin(), ping.end(), packet.begin() + dg::kProtectedHeaderSize);
+  packet.resize(sealer.seal(kInitialCid, 3, packet, ping.size()));
+  send(packet);
+  EXPECT_TRUE(wait_for([&] { return carrier_->counters().dropped_wrong_dcid.load() == 1; }));
   EXPECT_EQ(recorder_->received().size(), 2u);
 }
 

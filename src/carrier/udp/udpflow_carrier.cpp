@@ -112,6 +112,7 @@ UdpflowCarrier::UdpflowCarrier(Private, Side side, asio::any_io_executor executo
 UdpflowCarrier::~UdpflowCarrier() {
   if (side_ == Side::server) {
     if (routed_) demux_->remove_route(local_cid_);
+    if (initial_dcid_) demux_->remove_route(*initial_dcid_);
   } else {
     socket_->close();
   }
@@ -163,6 +164,17 @@ bool UdpflowCarrier::route_to_carrier() {
         if (auto self = weak.lock()) self->receive(d, h);
       });
   return routed_;
+}
+
+bool UdpflowCarrier::route_initial_dcid(dg::ConnectionId initial_dcid) {
+  if (initial_dcid == local_cid_ ||
+      !demux_->add_route(initial_dcid, [weak = weak_from_this()](const ReceivedDatagram& d,
+                                                                 const dg::PacketHeader& h) {
+        if (auto self = weak.lock()) self->receive(d, h);
+      }))
+    return false;
+  initial_dcid_ = initial_dcid;
+  return true;
 }
 
 void UdpflowCarrier::do_start() {
@@ -239,7 +251,9 @@ void UdpflowCarrier::receive(const ReceivedDatagram& datagram, const dg::PacketH
 
 void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::PacketHeader& h) {
   if (state_ != State::open) return;
-  if (h.dcid != local_cid_) {
+  const bool initial =
+      initial_dcid_ && h.dcid == *initial_dcid_ && h.kind == dg::PacketKind::handshake;
+  if (h.dcid != local_cid_ && !initial) {
     counters_.dropped_wrong_dcid.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -446,7 +460,9 @@ void UdpflowCarrier::finish(DownReason reason, std::error_code ec) {
   state_ = State::closed;
   if (side_ == Side::server) {
     if (routed_) demux_->remove_route(local_cid_);
+    if (initial_dcid_) demux_->remove_route(*initial_dcid_);
     routed_ = false;
+    initial_dcid_.reset();
   } else {
     socket_->close();
   }

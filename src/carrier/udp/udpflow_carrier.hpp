@@ -119,6 +119,11 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   void receive(const ReceivedDatagram& datagram, const wire::datagram::PacketHeader& header);
   // Server: adds the demux route for local_cid to this carrier; false if the id is taken.
   bool route_to_carrier();
+  // Server: also routes the random dcid of the client's first packet here, so that a handshake
+  // packet the client sends again before it heard our id (an OPEN or JOIN whose answer was lost)
+  // reaches this path rather than the listener. Only handshake packets are taken on it; false if
+  // the id is taken (then such a repeat goes to the listener, as on a new connection).
+  bool route_initial_dcid(wire::datagram::ConnectionId initial_dcid);
   // Seals `frames` as one handshake packet and sends it at once (the listener's refusal or
   // answer on a path it does not keep). On the executor.
   void send_handshake_frames(std::span<const wire::OutFrame> frames);
@@ -169,6 +174,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   std::unique_ptr<Keys> keys_;  // once the flow key and the peer's cid are known
   bool peer_protected_seen_ = false;
   bool routed_ = false;  // server: the demux routes local_cid_ here
+  std::optional<wire::datagram::ConnectionId> initial_dcid_;  // server: routed here too
   std::optional<std::uint64_t> largest_received_;
   std::uint64_t next_handshake_pn_ = 0;  // listener answers only (send_handshake_frames)
   // Receive batch: frames_ holds every packet's frames; packets_ index into it.
