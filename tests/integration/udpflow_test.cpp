@@ -58,7 +58,9 @@ TEST_P(UdpflowModeTest, TwoUdpflowPathsCarryTheStream) {
   finish_transfer(upload, reader, scaled(30s));
   finish_transfer(download, download_reader, scaled(30s));
   EXPECT_EQ(client.mode(), GetParam());
-  EXPECT_EQ(listener_.stats().joins_accepted, 1u);
+  // The second path is a JOIN (more if a path was declared dead on a starved machine and
+  // re-joined).
+  EXPECT_GE(listener_.stats().joins_accepted, 1u);
   if (GetParam() != Mode::prime) {
     // Race and bond send on both paths.
     for (const PathInfo& p : client.stats().paths)
