@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -58,6 +59,8 @@ class Carrier {
   virtual void abort() = 0;
   virtual bool reliable() const = 0;
   virtual std::string peer_address() const = 0;
+  // "tcp", "quic", ...: the scheme of the paths it carries (PathInfo::transport).
+  virtual std::string_view transport() const { return {}; }
   virtual asio::any_io_executor executor() const = 0;
 };
 
