@@ -146,6 +146,14 @@ void kill_a_path_while_running(ForwardRig& rig, ChildProcess& program,
       << rig.logs();
 }
 
+// The reason to skip if one of `programs` is not installed.
+std::optional<std::string> missing_program(const std::vector<std::filesystem::path>& programs) {
+  for (const auto& program : programs)
+    if (::access(program.c_str(), X_OK) != 0)
+      return program.string() + " is not installed (scripts/install-deps.sh)";
+  return std::nullopt;
+}
+
 // ---- OpenSSH
 
 struct SshServer {
@@ -157,8 +165,8 @@ struct SshServer {
 SshServer start_sshd(const TempDir& dir) {
   SshServer sshd;
   const std::filesystem::path binary = "/usr/sbin/sshd";
-  if (::access(binary.c_str(), X_OK) != 0) {
-    sshd.skip_reason = "sshd is not installed (openssh-server, scripts/install-deps.sh)";
+  if (const auto missing = missing_program({binary, "/usr/bin/ssh", "/usr/bin/ssh-keygen"})) {
+    sshd.skip_reason = *missing;
     return sshd;
   }
   // As root, sshd wants its privilege separation directory, which the Debian service creates at
@@ -237,6 +245,8 @@ TEST(ForwardTest, SshSessionSurvivesThePathDeath) {
 // ---- curl and python3 -m http.server
 
 TEST(ForwardTest, CurlDownloadSurvivesThePathDeath) {
+  if (const auto missing = missing_program({"/usr/bin/curl", "/usr/bin/python3"}))
+    GTEST_SKIP() << *missing;
   TempDir dir;
   const auto site = dir.path() / "site";
   std::filesystem::create_directory(site);

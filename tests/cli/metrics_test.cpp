@@ -123,7 +123,8 @@ std::string echo(rendr::Conn& conn, std::size_t size) {
 }
 
 TEST(MetricsTest, CurlScrapesNumbersThatFollowTheTraffic) {
-  if (!std::filesystem::exists("/usr/bin/curl")) GTEST_SKIP() << "curl is not installed";
+  if (!std::filesystem::exists("/usr/bin/curl"))
+    GTEST_SKIP() << "/usr/bin/curl is not installed (scripts/install-deps.sh)";
   TempDir dir;
   const std::uint16_t first = free_loopback_port();
   const std::uint16_t second = free_loopback_port();

@@ -52,7 +52,7 @@ TEST(ProcessExitTest, ExitWhileTheDefaultEngineWorksIsClean) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-      ::alarm(60);                   // a hang fails the round (SIGALRM) instead of the suite
+      ::alarm(60);                  // a hang fails the round (SIGALRM) instead of the suite
       std::exit(echo_then_exit());  // runs the static destructors, as returning from main does
     }
     int status = 0;
