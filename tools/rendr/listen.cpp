@@ -227,7 +227,7 @@ std::vector<OptionSpec> listen_options() {
 }  // namespace
 
 Command listen_command() {
-  return {{"listen", "accept flows; serve them on stdio, as echo or discard",
+  return {{"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
            "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] "
            "[--echo | --discard | --stdio | --forward HOST:PORT] [--metrics HOST:PORT] "
            "[--log-json] [--psk-file FILE] [--max-flows N]",
@@ -235,9 +235,9 @@ Command listen_command() {
            "any of them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; "
            "--echo and\n"
            "--discard serve flows until interrupted, as does --forward, which connects each flow\n"
-           "to a TCP address (a refused connection aborts the flow). With --psk-file, only clients "
-           "holding the\n"
-           "same key reach a service (others are counted and closed). Status goes to stderr.",
+           "to a TCP address (the far end of `rendr forward`; a refused connection aborts the\n"
+           "flow). With --psk-file, only clients holding the same key reach a service (others\n"
+           "are counted and closed). --metrics serves Prometheus metrics. Status goes to stderr.",
            listen_options()},
           run};
 }
