@@ -10,6 +10,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format
   haproxy
+  # rendr forward's tests run real programs over it: sshd and ssh, curl, python3 -m http.server.
+  openssh-server openssh-client curl python3
 )
 
 missing=()

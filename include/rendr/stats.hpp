@@ -26,6 +26,7 @@ struct PathInfo {
   std::uint64_t delivery_rate = 0;  // bytes/s measured from acknowledged data (0: no sample yet)
   std::uint64_t in_flight = 0;      // bytes sent on this path and not yet acknowledged
   std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
+  std::string transport;            // "tcp", "quic", "udpflow" (empty: not known yet)
 };
 
 struct ConnStats {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -80,6 +81,8 @@ class Carrier {
   virtual void abort() = 0;
   virtual bool reliable() const = 0;
   virtual std::string peer_address() const = 0;
+  // "tcp", "quic", ...: the scheme of the paths it carries (PathInfo::transport).
+  virtual std::string_view transport() const { return {}; }
   virtual asio::any_io_executor executor() const = 0;
   // A datagram carrier (udpflow): frames travel in packets the core numbers (PathOptions
   // datagram); the session calls on_packets / pulls packets and hands it the flow key.

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/crypto.h>
 #include <asio/executor_work_guard.hpp>
 
 #include "carrier/carrier.hpp"
@@ -85,7 +86,13 @@ asio::any_io_executor Engine::executor() {
 }
 
 Engine& Engine::default_engine() {
+  // OpenSSL registers its cleanup with atexit on first use. Initialised before the engine, it is
+  // cleaned up after the engine's destructor (exit handlers run in reverse), whose thread may
+  // still run handshakes (HMAC) of flows winding down while it waits for them.
+  // (Options 0 would return at once without initialising anything.)
+  static const bool openssl_ready = OPENSSL_init_crypto(OPENSSL_INIT_ADD_ALL_DIGESTS, nullptr) == 1;
   static Engine engine(1);
+  (void)openssl_ready;
   return engine;
 }
 

@@ -325,6 +325,7 @@ void Session::adopt_joined(core::PathId path, core::PathId provisional, Actions&
   auto& entry = paths_[path];
   entry.current = c;
   entry.peer = it->second.peer;
+  entry.transport = it->second.carrier->transport();
 }
 
 void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
@@ -342,6 +343,7 @@ void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::Pat
   auto& entry = paths_[path];
   entry.current = key;
   entry.peer = att.peer;
+  entry.transport = carrier->transport();
   std::weak_ptr<PathHandler> handler = att.handler;
   carriers_[key] = std::move(att);
   if (role_ == core::Role::server) {
@@ -1005,12 +1007,18 @@ std::uint64_t Session::migration_count() const {
 
 ConnStats Session::stats() const {
   std::lock_guard lock(mu_);
-  return to_conn_stats(flow_->stats(now()), [this](core::PathId id) -> std::string {
+  ConnStats stats = to_conn_stats(flow_->stats(now()), [this](core::PathId id) -> std::string {
     auto it = paths_.find(id);
     if (it == paths_.end()) return {};
     if (it->second.spec) return it->second.spec->to_string();
     return it->second.peer;
   });
+  for (PathInfo& info : stats.paths) {
+    auto it = paths_.find(info.id);
+    if (it == paths_.end()) continue;
+    info.transport = it->second.spec ? it->second.spec->transport : it->second.transport;
+  }
+  return stats;
 }
 
 void Session::on_migrate(MigrateCallback callback) {

@@ -186,7 +186,8 @@ class Session final : public std::enable_shared_from_this<Session> {
     std::optional<PathSpec> spec;         // client
     carrier::Carrier* current = nullptr;  // key into carriers_
     std::uint64_t dial_seq = 0;
-    std::string peer;  // last known peer address
+    std::string peer;       // last known peer address
+    std::string transport;  // of the last carrier attached (server: there is no spec)
   };
   struct PendingRead {
     detail::MutableBuffers buffers;

@@ -24,6 +24,9 @@ class ChildProcess {
   // SIGKILL and reap now (idempotent).
   void kill();
   bool running();
+  // Waits up to `timeout` for the process to end by itself: its exit status (128 + the signal if
+  // a signal ended it), or nullopt while it still runs. Do not mix with running(), which reaps.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   const std::filesystem::path& log() const { return log_; }
 
  private:

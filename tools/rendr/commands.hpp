@@ -12,6 +12,7 @@ struct Command {
 
 Command listen_command();
 Command dial_command();
+Command forward_command();
 Command demo_command();
 Command bench_stream_command();
 Command bench_echo_command();

@@ -1,24 +1,29 @@
 // `rendr listen`: accepts flows on one or more TCP addresses (one listener, one flow table) and
 // serves each one: echo it, discard it, or (default) carry it over stdin/stdout for one flow.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "flow_metrics.hpp"
 #include "flow_service.hpp"
 #include "json.hpp"
+#include "metrics_server.hpp"
 #include "migration_logger.hpp"
 #include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
+#include "tcp_endpoint.hpp"
+#include "tcp_splice.hpp"
 #include "tls_options.hpp"
 
 namespace rendr::cli {
 namespace {
 
-enum class Service { stdio, echo, discard };
+enum class Service { stdio, echo, discard, forward };
 
 std::string flow_name(const rendr::Conn& conn) {
   return "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
@@ -60,6 +65,27 @@ class JsonLog {
   bool enabled_;
 };
 
+// Connects the flow to `target` and splices the two on the engine's threads. If the target
+// cannot be reached the flow is aborted: the `rendr forward` end resets its TCP connection.
+void forward_async(rendr::Conn conn, const asio::ip::tcp::endpoint& target, std::string name,
+                   SpliceEnded on_end) {
+  auto socket = std::make_shared<asio::ip::tcp::socket>(rendr::Engine::default_engine().context());
+  socket->async_connect(
+      target, [socket, conn, name, target, on_end = std::move(on_end)](std::error_code ec) mutable {
+        if (ec) {
+          const std::string error =
+              "cannot connect to " + endpoint_string(target) + ": " + ec.message();
+          log_line(name + ": " + error);
+          conn.abort();
+          if (on_end) on_end(conn, {0, 0, error});
+          return;
+        }
+        log_line(name + ": connected to " + endpoint_string(target));
+        splice_async(rendr::Engine::default_engine().context(), std::move(*socket), std::move(conn),
+                     name, std::move(on_end));
+      });
+}
+
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
   const std::vector<std::string> quic_addresses = args.values("quic");
@@ -69,10 +95,12 @@ int run(const Args& args) {
         "rendr listen needs at least one --tcp HOST:PORT, --quic HOST:PORT or --udp HOST:PORT");
   const rendr::TlsServerConfig tls =
       quic_addresses.empty() ? rendr::TlsServerConfig{} : tls_server_config(args);
-  const int services = int(args.has("echo")) + int(args.has("discard")) + int(args.has("stdio"));
-  if (services > 1) throw UsageError("choose one of --echo, --discard, --stdio");
+  const int services = int(args.has("echo")) + int(args.has("discard")) + int(args.has("stdio")) +
+                       int(args.has("forward"));
+  if (services > 1) throw UsageError("choose one of --echo, --discard, --stdio, --forward");
   const Service service = args.has("echo")      ? Service::echo
                           : args.has("discard") ? Service::discard
+                          : args.has("forward") ? Service::forward
                                                 : Service::stdio;
   rendr::ListenOptions options;
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
@@ -96,7 +124,40 @@ int run(const Args& args) {
     log_line("rendr listen: cannot listen: " + ec.message());
     return 1;
   }
+  asio::ip::tcp::endpoint forward_target;
+  if (service == Service::forward) {
+    forward_target =
+        resolve_tcp_endpoint(rendr::Engine::default_engine().context(), *args.value("forward"), ec);
+    if (ec) {
+      log_line("rendr listen: bad --forward '" + *args.value("forward") + "': " + ec.message());
+      return 1;
+    }
+  }
   const JsonLog json(args.has("log-json"));
+  // --metrics: every served flow is registered from its accept to its end.
+  std::shared_ptr<FlowMetrics> metrics;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (const auto address = args.value("metrics")) {
+    asio::io_context& io = rendr::Engine::default_engine().context();
+    const asio::ip::tcp::endpoint endpoint = resolve_tcp_endpoint(io, *address, ec);
+    metrics = std::make_shared<FlowMetrics>();
+    if (!ec) {
+      metrics_server = std::make_unique<MetricsServer>(
+          io, endpoint, [metrics, listener] { return metrics->render(listener.stats()); },
+          [metrics] { metrics->sample_rtts(); }, ec);
+    }
+    if (ec) {
+      log_line("rendr listen: cannot serve metrics on " + *address + ": " + ec.message());
+      return 1;
+    }
+    log_line("metrics on http://" + endpoint_string(metrics_server->local_endpoint()) + "/metrics");
+  }
+  const auto flow_started = [&metrics](const rendr::Conn& conn) {
+    if (metrics) metrics->flow_started(conn);
+  };
+  const auto flow_ended = [metrics](const rendr::Conn& conn, bool failed) {
+    if (metrics) metrics->flow_ended(conn, failed);
+  };
   for (const std::string& address : listener.local_addresses()) {
     log_line("listening on " + address);
     json.listening(address);
@@ -110,8 +171,10 @@ int run(const Args& args) {
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     json.flow_accepted(conn);
+    flow_started(conn);
     const MigrationLogger migrations(conn, flow_name(conn));
     const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
+    flow_ended(conn, status != 0);
     listener.close();
     return status;
   }
@@ -124,13 +187,22 @@ int run(const Args& args) {
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     json.flow_accepted(conn);
+    flow_started(conn);
     const std::string name = flow_name(conn);
+    if (service == Service::forward) {
+      forward_async(std::move(conn), forward_target, name,
+                    [flow_ended](const rendr::Conn& ended, const SpliceResult& result) {
+                      flow_ended(ended, !result.error.empty());
+                    });
+      continue;
+    }
     // Served on the engine's threads; the listener runs until killed.
-    serve_async(std::move(conn),
-                service == Service::echo ? FlowService::echo : FlowService::discard, name,
-                [json](const rendr::Conn& ended, std::uint64_t bytes, std::error_code ec) {
-                  json.flow_ended(ended, bytes, ec);
-                });
+    serve_async(
+        std::move(conn), service == Service::echo ? FlowService::echo : FlowService::discard, name,
+        [json, flow_ended](const rendr::Conn& ended, std::uint64_t bytes, std::error_code ec) {
+          json.flow_ended(ended, bytes, ec);
+          flow_ended(ended, bool(ec));
+        });
   }
 }
 
@@ -143,7 +215,13 @@ std::vector<OptionSpec> listen_options() {
        "UDP address to accept udpflow paths on (rendr over UDP; port 0: any)"},
       {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
       {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
+      {"forward", OptionSpec::Kind::value, "HOST:PORT",
+       "connect every flow to this TCP address and carry it there (the far end of `rendr "
+       "forward`)"},
       {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
+      {"metrics", OptionSpec::Kind::value, "HOST:PORT",
+       "serve Prometheus metrics (flows, paths, migrations, bytes, RTTs, refusals) at "
+       "http://HOST:PORT/metrics"},
       {"log-json", OptionSpec::Kind::flag, "",
        "also log listening addresses and each flow's start and end as JSON lines on stderr"},
       psk_option(),
@@ -158,17 +236,19 @@ std::vector<OptionSpec> listen_options() {
 }  // namespace
 
 Command listen_command() {
-  return {
-      {"listen", "accept flows; serve them on stdio, as echo or discard",
-       "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
-       "[--echo | --discard | --stdio] [--log-json] [--psk-file FILE] [--max-flows N]",
-       "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
-       "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
-       "`nc -l`; --echo and --discard serve flows until interrupted. With --psk-file, only clients "
-       "holding the\n"
-       "same key reach a service (others are counted and closed). Status goes to stderr.",
-       listen_options()},
-      run};
+  return {{"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
+           "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
+           "[--echo | --discard | --stdio | --forward HOST:PORT] [--metrics HOST:PORT] "
+           "[--log-json] [--psk-file FILE] [--max-flows N]",
+           "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
+           "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
+           "`nc -l`; --echo and --discard serve flows until interrupted, as does --forward, which\n"
+           "connects each flow to a TCP address (the far end of `rendr forward`; a refused\n"
+           "connection aborts the flow). With --psk-file, only clients holding the same key reach\n"
+           "a service (others are counted and closed). --metrics serves Prometheus metrics.\n"
+           "Status goes to stderr.",
+           listen_options()},
+          run};
 }
 
 }  // namespace rendr::cli

@@ -62,6 +62,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void close() override;
   void abort() override;
   bool reliable() const override { return true; }
+  std::string_view transport() const override { return "quic"; }
   std::string peer_address() const override { return peer_address_; }
   asio::any_io_executor executor() const override { return strand_; }
 

@@ -113,6 +113,7 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   void close() override;
   void abort() override;
   bool reliable() const override { return true; }
+  std::string_view transport() const override { return "tcp"; }
   std::string peer_address() const override { return peer_address_; }
   asio::any_io_executor executor() const override { return strand_; }
 

@@ -108,6 +108,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   void close() override;
   void abort() override;
   bool reliable() const override { return false; }
+  std::string_view transport() const override { return "udpflow"; }
   std::string peer_address() const override { return peer_address_; }
   asio::any_io_executor executor() const override { return executor_; }
   bool datagram() const override { return true; }
