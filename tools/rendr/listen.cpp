@@ -236,19 +236,20 @@ std::vector<OptionSpec> listen_options() {
 }  // namespace
 
 Command listen_command() {
-  return {{"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
-           "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
-           "[--echo | --discard | --stdio | --forward HOST:PORT] [--metrics HOST:PORT] "
-           "[--log-json] [--psk-file FILE] [--max-flows N]",
-           "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
-           "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
-           "`nc -l`; --echo and --discard serve flows until interrupted, as does --forward, which\n"
-           "connects each flow to a TCP address (the far end of `rendr forward`; a refused\n"
-           "connection aborts the flow). With --psk-file, only clients holding the same key reach\n"
-           "a service (others are counted and closed). --metrics serves Prometheus metrics.\n"
-           "Status goes to stderr.",
-           listen_options()},
-          run};
+  return {
+      {"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
+       "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
+       "[--echo | --discard | --stdio | --forward HOST:PORT] [--metrics HOST:PORT] "
+       "[--log-json] [--psk-file FILE] [--max-flows N]",
+       "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
+       "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
+       "`nc -l`; --echo and --discard serve flows until interrupted, as does --forward, which\n"
+       "connects each flow to a TCP address (the far end of `rendr forward`; a refused\n"
+       "connection aborts the flow). With --psk-file, only clients holding the same key reach\n"
+       "a service (others are counted and closed). --metrics serves Prometheus metrics.\n"
+       "Status goes to stderr.",
+       listen_options()},
+      run};
 }
 
 }  // namespace rendr::cli
