@@ -240,8 +240,6 @@ int run(const Args& args) {
   const StreamConfig config = parse_config(args);
   const std::size_t repeat = args.count("repeat", 1);
   if (repeat == 0) throw UsageError("--repeat must be >= 1");
-  if (const auto why = unavailable_reason(config.transport))
-    return report_setup_failure(args, "stream", *why);
   const bool shaped = !config.shaping.empty();
   if (shaped)
     log_line("[bench stream] " + human_bytes(double(config.total)) + " per run over " +
