@@ -94,6 +94,12 @@ bool kill_path(LocalFlow& flow, rendr::PathId victim, Kill kill) {
   return false;
 }
 
+rendr::PathInfo path_info(const rendr::ConnStats& stats, rendr::PathId id) {
+  for (const rendr::PathInfo& path : stats.paths)
+    if (path.id == id) return path;
+  return {};
+}
+
 bool wait_for_failover(const rendr::Conn& conn, rendr::PathId victim) {
   const Clock::time_point deadline = Clock::now() + kFailoverTimeout;
   while (conn.active_path() == victim || conn.active_path() == rendr::kNoPath) {
@@ -149,6 +155,9 @@ int run(const Args& args) {
       break;
     }
     const rendr::PathId victim = flow->client.active_path();
+    // The victim's RTT estimate at the kill: a datagram path's death takes probe timeouts, which
+    // scale with srtt and rttvar.
+    const rendr::PathInfo victim_before = path_info(flow->client.stats(), victim);
     migrations->faulted_path = victim;
     const Clock::time_point killed_at = Clock::now();
     if (!kill_path(*flow, victim, how)) {
@@ -165,14 +174,16 @@ int run(const Args& args) {
     steady_gaps_ms.push_back(to_ms(longest_gap(replies, killed_at - kSteady, killed_at)));
     failover_ms.push_back(to_ms(failover_at - killed_at));
 
-    char line[256];
+    char line[320];
     std::snprintf(line, sizeof line,
                   "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms "
-                  "from %+.1f ms (longest gap before the kill %.1f ms)",
+                  "from %+.1f ms (longest gap before the kill %.1f ms; victim rtt %.2f ms, "
+                  "rttvar %.2f ms)",
                   trial, trials, kill.c_str(), victim,
                   failed_over ? "active path moved after" : "NO failover within",
                   failover_ms.back(), stalls_ms.back(), to_ms(stall.began_after_kill),
-                  steady_gaps_ms.back());
+                  steady_gaps_ms.back(), double(victim_before.rtt.count()) / 1e3,
+                  double(victim_before.rtt_var.count()) / 1e3);
     log_line(line);
     if (!failed_over) ++admin_errors;
 

@@ -79,6 +79,12 @@ std::string progress_text(const char* what, const TransferProgress& progress, st
   const rendr::ConnStats stats = conn->stats();
   text += "  mode " + std::string(rendr::to_string(stats.mode)) + "  path " +
           std::to_string(stats.active_path) + "  migrations " + std::to_string(stats.migrations);
+  // Where bytes wait when the rate drops: unacknowledged at the sender, or re-sent.
+  std::snprintf(line, sizeof line, "  acked %s buffered %s re-sent %s",
+                human_bytes(double(stats.bytes_acked)).c_str(),
+                human_bytes(double(stats.send_buffered)).c_str(),
+                human_bytes(double(stats.retransmitted_bytes)).c_str());
+  text += line;
   // Per path: delivery-rate estimate, RTT and bytes in flight, to see a scheduler or queue drift.
   for (const rendr::PathInfo& path : stats.paths) {
     std::snprintf(line, sizeof line, "  [%u %.1f MB/s rtt %.1f ms flight %s]", path.id,
