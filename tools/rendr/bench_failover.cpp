@@ -1,6 +1,7 @@
 // `rendr bench failover`: how long the application stalls when the active path dies. A rendr
-// flow runs over two loopback paths, each through a FaultProxy, carrying a steady echo; each
-// trial kills the active path's proxy (blackhole or reset) and measures the longest gap between
+// flow runs over two loopback paths, each through a fault proxy (FaultProxy for tcp paths,
+// UdpFaultProxy for udpflow paths), carrying a steady echo; each trial kills the active path's
+// proxy (blackhole, reset, or a one-way blackhole) and measures the longest gap between
 // consecutive echo replies around the kill, then replaces the dead path so the next trial again
 // has two.
 #include <algorithm>
@@ -59,6 +60,46 @@ Clock::duration longest_gap(const std::vector<Clock::time_point>& replies, Clock
   return longest;
 }
 
+// How a trial kills a path. reset exists for tcp paths only (UDP has no RST); the one-way
+// blackholes for udpflow paths only (the TCP fault proxy kills both directions).
+enum class Kill { blackhole, reset, blackhole_up, blackhole_down };
+
+Kill parse_kill(const std::string& name, BenchTransport transport) {
+  if (name == "blackhole") return Kill::blackhole;
+  if (name == "reset") {
+    if (transport != BenchTransport::tcp) throw UsageError("--kill reset needs --transport tcp");
+    return Kill::reset;
+  }
+  if (name == "blackhole-up" || name == "blackhole-down") {
+    if (transport != BenchTransport::udpflow)
+      throw UsageError("--kill " + name + " needs --transport udpflow");
+    return name == "blackhole-up" ? Kill::blackhole_up : Kill::blackhole_down;
+  }
+  throw UsageError("--kill must be blackhole, reset, blackhole-up or blackhole-down");
+}
+
+// Applies `kill` to the proxy carrying `victim`; false if no proxy carries it.
+bool kill_path(LocalFlow& flow, rendr::PathId victim, Kill kill) {
+  if (testing::UdpFaultProxy* udp = flow.udp_proxy_of(victim)) {
+    const testing::UdpFaults dead{.blackhole = true};
+    const testing::UdpFaults alive{};
+    udp->set_faults(kill == Kill::blackhole_down ? alive : dead,
+                    kill == Kill::blackhole_up ? alive : dead);
+    return true;
+  }
+  if (testing::FaultProxy* tcp = flow.proxy_of(victim)) {
+    tcp->set_mode(kill == Kill::reset ? testing::FaultMode::reset : testing::FaultMode::blackhole);
+    return true;
+  }
+  return false;
+}
+
+rendr::PathInfo path_info(const rendr::ConnStats& stats, rendr::PathId id) {
+  for (const rendr::PathInfo& path : stats.paths)
+    if (path.id == id) return path;
+  return {};
+}
+
 bool wait_for_failover(const rendr::Conn& conn, rendr::PathId victim) {
   const Clock::time_point deadline = Clock::now() + kFailoverTimeout;
   while (conn.active_path() == victim || conn.active_path() == rendr::kNoPath) {
@@ -69,20 +110,24 @@ bool wait_for_failover(const rendr::Conn& conn, rendr::PathId victim) {
 }
 
 int run(const Args& args) {
+  const BenchTransport transport = parse_transport(args);
   const std::string kill = args.text("kill", "blackhole");
-  if (kill != "blackhole" && kill != "reset") throw UsageError("--kill must be blackhole or reset");
-  const testing::FaultMode fault =
-      kill == "reset" ? testing::FaultMode::reset : testing::FaultMode::blackhole;
+  const Kill how = parse_kill(kill, transport);
   const std::size_t trials = args.count("trials", 10);
   const double interval_ms = args.number("interval-ms", 1);
   const rendr::Mode mode = args.mode();
-  const BenchTransport transport = parse_transport(args);
   if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
-  if (const auto why = unavailable_reason(transport, /*through_fault_proxy=*/true))
-    return report_setup_failure(args, "failover", *why);
+  if (transport == BenchTransport::quic)
+    return report_setup_failure(args, "failover",
+                                "--transport quic: the local flow has no fault proxy for QUIC "
+                                "paths (tcp, udpflow or mixed)");
 
   std::error_code ec;
-  auto flow = LocalFlow::open({.paths = 2, .through_proxies = true, .mode = mode}, ec);
+  auto flow = LocalFlow::open({.paths = 2,
+                               .transport = std::string(to_string(transport)),
+                               .through_proxies = true,
+                               .mode = mode},
+                              ec);
   if (!flow)
     return report_setup_failure(args, "failover",
                                 "cannot open a rendr flow over two proxied paths, mode " +
@@ -110,15 +155,16 @@ int run(const Args& args) {
       break;
     }
     const rendr::PathId victim = flow->client.active_path();
-    testing::FaultProxy* proxy = flow->proxy_of(victim);
-    if (proxy == nullptr) {
+    // The victim's RTT estimate at the kill: a datagram path's death takes probe timeouts, which
+    // scale with srtt and rttvar.
+    const rendr::PathInfo victim_before = path_info(flow->client.stats(), victim);
+    migrations->faulted_path = victim;
+    const Clock::time_point killed_at = Clock::now();
+    if (!kill_path(*flow, victim, how)) {
       log_line("[bench failover] no proxy carries the active path " + std::to_string(victim));
       ++admin_errors;
       break;
     }
-    const Clock::time_point killed_at = Clock::now();
-    migrations->faulted_path = victim;
-    proxy->set_mode(fault);
     const bool failed_over = wait_for_failover(flow->client, victim);
     const Clock::time_point failover_at = Clock::now();
     std::this_thread::sleep_for(kSettle);
@@ -128,14 +174,16 @@ int run(const Args& args) {
     steady_gaps_ms.push_back(to_ms(longest_gap(replies, killed_at - kSteady, killed_at)));
     failover_ms.push_back(to_ms(failover_at - killed_at));
 
-    char line[256];
+    char line[320];
     std::snprintf(line, sizeof line,
                   "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms "
-                  "from %+.1f ms (longest gap before the kill %.1f ms)",
+                  "from %+.1f ms (longest gap before the kill %.1f ms; victim rtt %.2f ms, "
+                  "rttvar %.2f ms)",
                   trial, trials, kill.c_str(), victim,
                   failed_over ? "active path moved after" : "NO failover within",
                   failover_ms.back(), stalls_ms.back(), to_ms(stall.began_after_kill),
-                  steady_gaps_ms.back());
+                  steady_gaps_ms.back(), double(victim_before.rtt.count()) / 1e3,
+                  double(victim_before.rtt_var.count()) / 1e3);
     log_line(line);
     if (!failed_over) ++admin_errors;
 
@@ -193,10 +241,13 @@ int run(const Args& args) {
 Command bench_failover_command() {
   return {{"bench failover",
            "application stall when the active path dies",
-           "--kill blackhole|reset --trials N [--mode prime|race|bond] [--interval-ms MS]\n"
+           "--kill blackhole|reset|blackhole-up|blackhole-down --trials N\n"
+           "    [--mode prime|race|bond] [--interval-ms MS]\n"
            "    [--transport tcp|udpflow|mixed] [--json]",
            "Runs a steady echo over a rendr flow with two paths, each through a fault proxy, and\n"
-           "per trial kills the active path (blackhole: silently drop everything; reset: RST)\n"
+           "per trial kills the active path (blackhole: silently drop everything; reset: RST,\n"
+           "tcp only; blackhole-up / -down: drop only client->server / server->client, udpflow\n"
+           "only; udpflow paths go through the UDP fault proxy)\n"
            "and measures the longest gap between echo replies around the kill. After each trial\n"
            "the dead path is removed and a fresh one added, so every trial starts with two.\n"
            "In race mode the other path already carries every frame: no stall is expected.\n"

@@ -41,6 +41,9 @@ struct StreamConfig {
   PathShaping shaping;
   std::chrono::milliseconds switch_modes_every{0};
   bool engine_per_end = false;
+  // --loss: every udpflow path through a UDP fault proxy, path 0 losing this share of its
+  // datagrams each way (0: the proxies without faults, the loss-free run to compare with).
+  std::optional<double> loss;
 };
 
 struct StreamRun {
@@ -52,6 +55,8 @@ struct StreamRun {
   std::uint64_t mode_switches = 0;
   rendr::ConnStats client;  // after the transfer
   rendr::ConnStats server;
+  // Over every UDP fault proxy, both directions (--loss only).
+  testing::UdpFaultCounters proxied{};
 };
 
 // The reference run: throughput, worst read gap and whether it was clean.
@@ -74,6 +79,12 @@ std::string progress_text(const char* what, const TransferProgress& progress, st
   const rendr::ConnStats stats = conn->stats();
   text += "  mode " + std::string(rendr::to_string(stats.mode)) + "  path " +
           std::to_string(stats.active_path) + "  migrations " + std::to_string(stats.migrations);
+  // Where bytes wait when the rate drops: unacknowledged at the sender, or re-sent.
+  std::snprintf(line, sizeof line, "  acked %s buffered %s re-sent %s",
+                human_bytes(double(stats.bytes_acked)).c_str(),
+                human_bytes(double(stats.send_buffered)).c_str(),
+                human_bytes(double(stats.retransmitted_bytes)).c_str());
+  text += line;
   // Per path: delivery-rate estimate, RTT and bytes in flight, to see a scheduler or queue drift.
   for (const rendr::PathInfo& path : stats.paths) {
     std::snprintf(line, sizeof line, "  [%u %.1f MB/s rtt %.1f ms flight %s]", path.id,
@@ -154,6 +165,13 @@ StreamRun run_rendr(LocalFlow& flow, const StreamConfig& config, const Payload& 
   // between links the bench shaped alike (or did not shape) is a flap.
   run.spurious_migrations = run.client.migrations_death + run.client.migrations_quality;
   run.mode_switches = run.client.mode_switches;
+  for (const auto& proxy : flow.udp_proxies) {
+    for (const testing::UdpFaultCounters& c :
+         {proxy->counters_client_to_server(), proxy->counters_server_to_client()}) {
+      run.proxied.received += c.received;
+      run.proxied.dropped += c.dropped;
+    }
+  }
   return run;
 }
 
@@ -233,6 +251,13 @@ StreamConfig parse_config(const Args& args) {
     throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
   if (config.transport != BenchTransport::tcp && shaped)
     throw UsageError("--rates needs --transport tcp");
+  if (args.has("loss")) {
+    config.loss = args.number("loss", 0);
+    if (config.transport != BenchTransport::udpflow)
+      throw UsageError("--loss needs --transport udpflow");
+    if (*config.loss < 0 || *config.loss > 100)
+      throw UsageError("--loss must be a percentage in [0, 100]");
+  }
   return config;
 }
 
@@ -240,8 +265,6 @@ int run(const Args& args) {
   const StreamConfig config = parse_config(args);
   const std::size_t repeat = args.count("repeat", 1);
   if (repeat == 0) throw UsageError("--repeat must be >= 1");
-  if (const auto why = unavailable_reason(config.transport))
-    return report_setup_failure(args, "stream", *why);
   const bool shaped = !config.shaping.empty();
   if (shaped)
     log_line("[bench stream] " + human_bytes(double(config.total)) + " per run over " +
@@ -250,13 +273,16 @@ int run(const Args& args) {
   std::vector<testing::Shaping> shaping_by_path;
   for (std::size_t i = 0; i < config.shaping.paths(); ++i)
     shaping_by_path.push_back(config.shaping.of_path(i));
+  std::vector<testing::UdpFaults> udp_faults;
+  if (config.loss) udp_faults.push_back({.loss = *config.loss / 100});
 
   // QUIC paths: a throw-away certificate for this run, trusted by the client by file.
   std::optional<testing::TestCertificate> cert;
   if (config.transport == BenchTransport::quic) cert.emplace();
   const Payload payload;
   std::vector<double> reference_mbps, rendr_mbps, reference_ratios, migrations, stalls,
-      reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path;
+      reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path,
+      retransmitted, proxy_received, proxy_dropped;
   // errors: transfers that failed (I/O error, early EOF, bad content); admin_errors: migrate()
   // or set_mode() calls that failed (e.g. no other path was up).
   std::uint64_t errors = 0, admin_errors = 0, unrequested_migrations = 0, spurious_migrations = 0;
@@ -274,6 +300,7 @@ int run(const Args& args) {
                              : rendr::TlsClientConfig{},
          .mode = config.mode,
          .shaping = shaping_by_path,
+         .udp_faults = udp_faults,
          .engine_per_end = config.engine_per_end},
         ec);
     if (!flow)
@@ -300,6 +327,9 @@ int run(const Args& args) {
     recv_dups.push_back(double(rendr_run.server.recv_dups));
     recv_queue_hwm.push_back(double(rendr_run.server.recv_queue_hwm));
     stuck_skips.push_back(double(rendr_run.client.bond_stuck_skips));
+    retransmitted.push_back(double(rendr_run.client.retransmitted_bytes));
+    proxy_received.push_back(double(rendr_run.proxied.received));
+    proxy_dropped.push_back(double(rendr_run.proxied.dropped));
     add_path_bytes(rendr_run.client, bytes_by_path);
     stalls.push_back(to_ms(r.max_stall));
     reference_stalls.push_back(reference.max_stall_ms);
@@ -344,6 +374,13 @@ int run(const Args& args) {
       .add("recv_queue_hwm", max_of(recv_queue_hwm))
       .add("bond_stuck_skips", median(stuck_skips))
       .add("path_share", shares_of(bytes_by_path));
+  // What the loss did: datagrams the proxies dropped (both directions, every path) and what the
+  // sender re-sent for it. Per-path datagram stats (packets lost, cwnd) are not in PathInfo yet.
+  if (config.loss)
+    result.add("loss_pct", *config.loss)
+        .add("proxy_datagrams", median(proxy_received))
+        .add("proxy_dropped", median(proxy_dropped))
+        .add("retransmitted_bytes", median(retransmitted));
   if (repeat > 1) {
     result.add("rendr_MBps_each", rendr_mbps);
     result.add(shaped ? "reference_tcp_MBps_each" : "baseline_MBps_each", reference_mbps);
@@ -360,7 +397,7 @@ Command bench_stream_command() {
        "bulk throughput in any mode, vs raw TCP or shaped links",
        "--size BYTES --paths N [--mode prime|race|bond] [--rates MBIT,MBIT [--delays MS,MS]]\n"
        "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K]\n"
-       "    [--transport tcp|quic|udpflow|mixed] [--json]",
+       "    [--transport tcp|quic|udpflow|mixed [--loss PCT]] [--json]",
        "Moves --size bytes over a rendr flow with N loopback paths and, first, over a reference\n"
        "in the same run: one raw TCP connection on loopback, or with --rates one plain TCP\n"
        "connection per path through the same shaped proxies (the baseline is then the sum of\n"
@@ -388,6 +425,9 @@ Command bench_stream_command() {
         {"verify", OptionSpec::Kind::value, "compare|sha256",
          "compare (default): the receiver memcmps every byte with the known pattern; "
          "sha256: OpenSSL SHA-256 on both ends"},
+        {"loss", OptionSpec::Kind::value, "PCT",
+         "udpflow only: every path through a UDP fault proxy, path 0 dropping PCT % of its "
+         "datagrams at random each way (0: the same proxies, no loss)"},
         mode_option(),
         transport_option(),
         json_option()}},

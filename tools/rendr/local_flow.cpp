@@ -23,6 +23,14 @@ rendr::PathSpec loopback_spec(std::uint16_t port) {
   return rendr::PathSpec::parse("tcp://127.0.0.1:" + std::to_string(port));
 }
 
+rendr::PathSpec udpflow_spec(std::uint16_t port) {
+  return rendr::PathSpec::parse("udpflow://127.0.0.1:" + std::to_string(port));
+}
+
+bool is_udpflow(const rendr::ConnStats& stats, rendr::PathId id) {
+  return path_spec(stats, id).starts_with("udpflow://");
+}
+
 }  // namespace
 
 std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::error_code& ec) {
@@ -44,10 +52,12 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     return config.transport == "udpflow" || (config.transport == "mixed" && i % 2 == 1);
   };
   const bool any_udp = over_udp(0) || (config.paths > 1 && over_udp(1));
-  if ((quic || any_udp) && (config.through_proxies || !config.shaping.empty())) {
-    ec = rendr::errc::bad_path_spec;  // the fault proxy relays TCP only
+  // The TCP fault proxy shapes tcp paths only; QUIC paths have no proxy.
+  if ((quic && config.through_proxies) || ((quic || any_udp) && !config.shaping.empty())) {
+    ec = rendr::errc::bad_path_spec;
     return nullptr;
   }
+  const bool udp_through_proxies = config.through_proxies || !config.udp_faults.empty();
   const std::string any_port = std::string(kLoopback) + ":0";
   flow->listener = quic ? rendr::listen_quic(any_port, config.quic_server, listen_options, ec)
                    : over_udp(0) ? rendr::listen_udpflow(any_port, listen_options, ec)
@@ -71,8 +81,15 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
       continue;
     }
     if (over_udp(i)) {
-      dialer.paths.push_back(rendr::PathSpec::parse(
-          "udpflow://127.0.0.1:" + std::to_string(flow->listener.udpflow_port(udp_index++))));
+      std::uint16_t port = flow->listener.udpflow_port(udp_index++);
+      if (udp_through_proxies) {
+        flow->udp_proxies.push_back(
+            std::make_unique<testing::UdpFaultProxy>(kLoopback, kLoopback, port, /*seed=*/i + 1));
+        if (i < config.udp_faults.size())
+          flow->udp_proxies.back()->set_faults(config.udp_faults[i], config.udp_faults[i]);
+        port = flow->udp_proxies.back()->port();
+      }
+      dialer.paths.push_back(udpflow_spec(port));
       continue;
     }
     std::uint16_t port = flow->listener.port(tcp_index++);
@@ -118,13 +135,35 @@ LocalFlow::~LocalFlow() {
 }
 
 testing::FaultProxy* LocalFlow::proxy_of(rendr::PathId id) {
-  const std::uint16_t port = path_port(client.stats(), id);
+  const rendr::ConnStats stats = client.stats();
+  if (is_udpflow(stats, id)) return nullptr;
+  const std::uint16_t port = path_port(stats, id);
   for (const auto& proxy : proxies)
     if (proxy->port() == port) return proxy.get();
   return nullptr;
 }
 
+testing::UdpFaultProxy* LocalFlow::udp_proxy_of(rendr::PathId id) {
+  const rendr::ConnStats stats = client.stats();
+  if (!is_udpflow(stats, id)) return nullptr;
+  const std::uint16_t port = path_port(stats, id);
+  for (const auto& proxy : udp_proxies)
+    if (proxy->port() == port) return proxy.get();
+  return nullptr;
+}
+
 rendr::PathId LocalFlow::replace_path(rendr::PathId id, std::error_code& ec) {
+  if (is_udpflow(client.stats(), id)) {
+    testing::UdpFaultProxy* old_proxy = udp_proxy_of(id);
+    ec = client.remove_path(id);
+    if (ec) return rendr::kNoPath;
+    // Any of the listener's udpflow ports admits a JOIN of any flow.
+    const std::uint16_t listener_port = listener.udpflow_port(0);
+    std::erase_if(udp_proxies, [&](const auto& proxy) { return proxy.get() == old_proxy; });
+    udp_proxies.push_back(
+        std::make_unique<testing::UdpFaultProxy>(kLoopback, kLoopback, listener_port));
+    return client.add_path(udpflow_spec(udp_proxies.back()->port()), ec);
+  }
   testing::FaultProxy* old_proxy = proxy_of(id);
   ec = client.remove_path(id);
   if (ec) return rendr::kNoPath;

@@ -1,7 +1,7 @@
 #pragma once
-// A rendr flow inside this process over loopback: a listener with one TCP (or QUIC) port per
-// path and a client dialing each port, directly or through a FaultProxy per path. Used by the demo
-// and the benchmarks.
+// A rendr flow inside this process over loopback: a listener with one TCP (QUIC, udpflow) port
+// per path and a client dialing each port, directly or through a fault proxy per path (FaultProxy
+// for tcp paths, UdpFaultProxy for udpflow paths). Used by the demo and the benchmarks.
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -11,13 +11,15 @@
 
 #include "rendr/rendr.hpp"
 #include "support/fault_proxy.hpp"
+#include "support/udp_fault_proxy.hpp"
 
 namespace rendr::cli {
 
 struct LocalFlowConfig {
   std::size_t paths = 2;
-  // "tcp", or "quic": every path a QUIC path to its own UDP port, with TLS from `quic_server`
-  // and `quic_client` (no proxies: shaping and through_proxies need tcp).
+  // "tcp"; "quic": every path a QUIC path to its own UDP port, with TLS from `quic_server` and
+  // `quic_client` (no proxies); "udpflow": every path over UDP; "mixed": odd paths udpflow.
+  // through_proxies puts a udpflow path through a UdpFaultProxy; `shaping` needs tcp paths.
   std::string transport = "tcp";
   rendr::TlsServerConfig quic_server{};
   rendr::TlsClientConfig quic_client{};
@@ -25,6 +27,9 @@ struct LocalFlowConfig {
   rendr::Mode mode = rendr::Mode::prime;
   // Per path, both directions; non-empty (one per path) puts every path through a proxy.
   std::vector<testing::Shaping> shaping{};
+  // Per path (udpflow paths only), both directions; non-empty puts every udpflow path through a
+  // UdpFaultProxy with these faults (a path beyond the vector's end gets none).
+  std::vector<testing::UdpFaults> udp_faults{};
   std::chrono::milliseconds path_up_timeout{5000};
   // One engine (I/O thread) per end, as two processes would have; otherwise both ends share
   // the default engine's single I/O thread.
@@ -47,17 +52,21 @@ class LocalFlow {
   LocalFlow(const LocalFlow&) = delete;
   LocalFlow& operator=(const LocalFlow&) = delete;
 
-  // The proxy carrying client path `id`, or null (no proxies, or an unknown path).
+  // The proxy carrying client path `id`, or null (no proxies, an unknown path, or a udpflow path:
+  // see udp_proxy_of).
   testing::FaultProxy* proxy_of(rendr::PathId id);
+  // The UDP fault proxy carrying client udpflow path `id`, or null.
+  testing::UdpFaultProxy* udp_proxy_of(rendr::PathId id);
 
-  // Replaces the proxy of a dead path `id` by a fresh one in pass mode and attaches it to the
-  // client with add_path, after removing `id`. Returns the new path's id.
+  // Replaces the proxy of a dead path `id` by a fresh one of the same kind without faults and
+  // attaches it to the client with add_path, after removing `id`. Returns the new path's id.
   rendr::PathId replace_path(rendr::PathId id, std::error_code& ec);
 
   // Declared first so they are destroyed last, after the connections that use them.
   std::unique_ptr<rendr::Engine> server_engine;  // engine_per_end only
   std::unique_ptr<rendr::Engine> client_engine;
   std::vector<std::unique_ptr<testing::FaultProxy>> proxies;
+  std::vector<std::unique_ptr<testing::UdpFaultProxy>> udp_proxies;
   rendr::Listener listener;
   rendr::Conn client;  // the dialing side
   rendr::Conn server;  // the accepted side
