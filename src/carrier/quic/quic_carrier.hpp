@@ -24,7 +24,8 @@
 // QuicOptions::stream_window / connection_window and are extended as bytes are decoded (rendr's
 // own window bounds what the application has not read). Frames are pulled from the handler only
 // while fewer pulled bytes wait to enter packets than the congestion window lets out (at most
-// max_write_bytes) and the stream is not blocked by the peer's window; pulled frames are kept (zero copy) until QUIC acknowledges them.
+// max_write_bytes) and the stream is not blocked by the peer's window; pulled frames are kept (zero
+// copy) until QUIC acknowledges them.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

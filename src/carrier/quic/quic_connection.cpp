@@ -297,7 +297,7 @@ int QuicConnection::on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, s
   fill_random(token, NGTCP2_STATELESS_RESET_TOKENLEN);
   if (is_server_) {
     cids_.push_back(cid_key(cid->data, cid->datalen));
-    if (server_) server_->route(cids_.back(), shared_from_this());
+    if (auto server = server_.lock()) server->route(cids_.back(), shared_from_this());
   }
   return 0;
 }
@@ -306,7 +306,7 @@ int QuicConnection::on_remove_connection_id(const ngtcp2_cid* cid) {
   if (!is_server_) return 0;
   const std::string key = cid_key(cid->data, cid->datalen);
   std::erase(cids_, key);
-  if (server_) server_->unroute(key);
+  if (auto server = server_.lock()) server->unroute(key);
   return 0;
 }
 
@@ -660,8 +660,8 @@ void QuicConnection::send_packet(const std::uint8_t* data, std::size_t size,
     std::error_code ec;
     socket_->send(asio::buffer(data, size), 0, ec);
     sent = !ec;
-  } else if (server_) {
-    sent = server_->send(data, size, from_addr(to));
+  } else if (auto server = server_.lock()) {
+    sent = server->send(data, size, from_addr(to));
   }
   // A datagram the socket refused is a lost packet: QUIC's recovery resends its contents.
   if (!sent) counters_.send_drops.fetch_add(1, std::memory_order_relaxed);
@@ -818,8 +818,7 @@ void QuicConnection::teardown() {
     std::error_code ec;
     socket_->close(ec);
   }
-  if (server_) {
-    auto server = std::move(server_);
+  if (auto server = server_.lock()) {
     server_.reset();
     server->forget(cids_, this);
   }

@@ -55,6 +55,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void after_datagrams();
   // Every connection id this connection answers to (for the server's routing table).
   std::vector<std::string> connection_ids() const;
+  // Still in its handshake (the server drops these when it stops accepting).
+  bool handshaking() const { return state_ == State::handshake; }
 
   void start(std::weak_ptr<CarrierHandler> handler) override;
   void set_handler(std::weak_ptr<CarrierHandler> handler) override;
@@ -144,7 +146,10 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   TlsSession tls_;
   bool is_server_ = false;
   std::optional<asio::ip::udp::socket> socket_;  // client
-  std::shared_ptr<QuicServerSocket> server_;     // server
+  // Server: the socket owns its connections (and lives while its read is pending), so a
+  // connection only borrows it; a strong reference back would be a cycle that outlives the
+  // engine when a connection is still up at exit.
+  std::weak_ptr<QuicServerSocket> server_;
   asio::ip::udp::endpoint local_;
   asio::ip::udp::endpoint remote_;
   std::vector<std::string> cids_;  // ours, as routing keys

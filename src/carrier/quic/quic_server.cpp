@@ -50,6 +50,12 @@ void QuicServerSocket::stop() {
 void QuicServerSocket::do_stop() {
   if (!accepting_) return;
   accepting_ = false;
+  // Handshakes in progress are dropped: nobody will accept them.
+  std::vector<std::shared_ptr<QuicConnection>> handshaking;
+  for (const auto& [raw, connection] : owned_)
+    if (connection->handshaking()) handshaking.push_back(connection);
+  for (auto& connection : handshaking)
+    connection->abort();
   close_if_unused();
 }
 
