@@ -26,6 +26,11 @@ struct PathInfo {
   std::uint64_t delivery_rate = 0;  // bytes/s measured from acknowledged data (0: no sample yet)
   std::uint64_t in_flight = 0;      // bytes sent on this path and not yet acknowledged
   std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
+  // The transport's current addresses, "host:port" (empty where the transport does not say): a
+  // quic:// path's change when it migrates (Conn::migrate_local_address) or its client's NAT
+  // rebinds.
+  std::string local_address;
+  std::string peer_address;
 };
 
 struct ConnStats {
