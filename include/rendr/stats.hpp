@@ -27,6 +27,11 @@ struct PathInfo {
   std::uint64_t in_flight = 0;      // bytes sent on this path and not yet acknowledged
   std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
   std::string transport;            // "tcp", "quic", "udpflow" (empty: not known yet)
+  // The transport's current addresses, "host:port" (empty where the transport does not say): a
+  // quic:// path's change when it migrates (Conn::migrate_local_address) or its client's NAT
+  // rebinds.
+  std::string local_address;
+  std::string peer_address;
 };
 
 struct ConnStats {

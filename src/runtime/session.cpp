@@ -911,6 +911,21 @@ std::error_code Session::migrate(PathId id) {
   return ec;
 }
 
+std::error_code Session::migrate_local_address(PathId id, const std::string& local_host_port) {
+  std::shared_ptr<carrier::Carrier> carrier;
+  {
+    std::lock_guard lock(mu_);
+    if (engine_gone_) return errc::not_connected;
+    auto it = paths_.find(id);
+    if (it == paths_.end()) return errc::no_such_path;
+    auto attached = carriers_.find(it->second.current);
+    if (it->second.current == nullptr || attached == carriers_.end()) return errc::not_connected;
+    carrier = attached->second.carrier;
+  }
+  // Outside the lock: the carrier binds a socket and hands the move to its own executor.
+  return carrier->migrate_local_address(local_host_port);
+}
+
 PathId Session::active_path() const {
   std::lock_guard lock(mu_);
   return flow_->active_path();
@@ -1017,6 +1032,11 @@ ConnStats Session::stats() const {
     auto it = paths_.find(info.id);
     if (it == paths_.end()) continue;
     info.transport = it->second.spec ? it->second.spec->transport : it->second.transport;
+    if (it->second.current == nullptr) continue;
+    auto attached = carriers_.find(it->second.current);
+    if (attached == carriers_.end()) continue;
+    info.local_address = attached->second.carrier->local_address();
+    info.peer_address = attached->second.carrier->peer_address();
   }
   return stats;
 }
@@ -1136,6 +1156,9 @@ class ConnHandle final : public detail::ConnCore {
   void abort() override { s_->abort(); }
   FlowId flow_id() const override { return s_->flow_id(); }
   std::error_code migrate(PathId id) override { return s_->migrate(id); }
+  std::error_code migrate_local_address(PathId id, const std::string& local_host_port) override {
+    return s_->migrate_local_address(id, local_host_port);
+  }
   PathId active_path() const override { return s_->active_path(); }
   PathId add_path(const PathSpec& spec, std::error_code& ec) override {
     return s_->add_path(spec, ec);
