@@ -242,6 +242,11 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
     }
     return m.find(id) != nullptr ? id : kNoPath;
   }
+  if (p->datagram() && !handshaking &&
+      (std::holds_alternative<wire::OpenAck>(frame.body) ||
+       std::holds_alternative<wire::JoinAck>(frame.body))) {
+    return id;  // the answer to a resent OPEN or JOIN, or a duplicated packet: a late copy
+  }
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
     m.handle_open_ack(*p, *a, now);
     return id;
@@ -303,8 +308,9 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
             ++m.counters.protocol_errors;
             m.path_down(*p, DownCause::protocol_error, now, true);
           }
-        } else {
-          // OPEN / JOIN on an attached path.
+        } else if (!p->datagram()) {
+          // OPEN / JOIN on an attached path. On a datagram path it is a late copy of one the
+          // client sent again (or the network duplicated): nothing to do.
           ++m.counters.protocol_errors;
           m.path_down(*p, DownCause::protocol_error, now, true);
         }
@@ -327,8 +333,8 @@ bool Flow::wants_transmit(PathId id) const {
   const Path* p = m.find(id);
   if (p == nullptr) return false;
   if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::proof) ||
-      p->control.owes(Control::open_ack) || p->control.owes(Control::join_ack) ||
-      p->control.owes(Control::abort_close))
+      (p->resend_handshake && p->handshake_in_flight()) || p->control.owes(Control::open_ack) ||
+      p->control.owes(Control::join_ack) || p->control.owes(Control::abort_close))
     return true;
   if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening && !m.finished())
     return true;

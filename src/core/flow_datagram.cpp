@@ -41,8 +41,10 @@ void Flow::on_packet(PathId id, std::uint64_t number, std::span<const wire::Fram
   if (p->state != PathState::up && p->state != PathState::handshaking) return;
   if (p->state == PathState::handshaking && m.role == Role::server &&
       !std::holds_alternative<wire::Proof>(frames.front().body)) {
-    // The PROOF's packet was lost or overtaken: what follows it waits for it (unacknowledged,
-    // so the client sends all of it again).
+    // A repeated OPEN or JOIN is answered again. Anything else: the PROOF's packet was lost or
+    // overtaken, and what follows it waits for it (unacknowledged, so the client sends all of
+    // it again).
+    m.answer_repeated_handshake(*p, frames.front());
     return;
   }
   const bool eliciting = std::any_of(frames.begin(), frames.end(), elicits_ack);
@@ -137,6 +139,26 @@ void Flow::Impl::renew_transport(Path& p) {
   p.transport = std::make_unique<recovery::DatagramTransport>(rc);
   p.packet = recovery::PacketContent{};
   p.proof_acked = false;
+  p.handshake_resend_at.reset();
+  p.handshake_resends = 0;
+  p.resend_handshake = false;
+}
+
+void Flow::Impl::schedule_handshake_resend(Path& p, Time now) {
+  if (!p.datagram()) return;
+  // Before any round trip is known, RFC 9002's initial RTT; once up paths are measured, three
+  // times the slowest of them (a new path is rarely much slower, and a needless resend costs
+  // one small packet and its answer, which the client ignores).
+  Duration base = config.datagram_recovery.initial_rtt;
+  Duration slowest = Duration::zero();
+  for (const auto& [id, q] : paths) {
+    if (q.state == PathState::up && q.rtt.has_sample()) slowest = std::max(slowest, q.rtt.srtt());
+  }
+  if (slowest > Duration::zero()) base = std::min(base, 3 * slowest + config.max_ack_delay);
+  base = std::max(base, config.datagram_recovery.timer_granularity);
+  const std::uint32_t shift = std::min<std::uint32_t>(p.handshake_resends, 16);
+  p.handshake_resend_at = now + base * (1u << shift);
+  ++p.handshake_resends;
 }
 
 void Flow::Impl::open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out) {

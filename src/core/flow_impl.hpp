@@ -354,6 +354,12 @@ struct Flow::Impl {
   void handle_join_ack(Path& p, const wire::JoinAck& a, Time now);
   // Server: the first frame on a path that waits for the client's PROOF.
   void handle_awaited_proof(Path& p, const wire::Frame& frame, Time now);
+  // Server, datagram paths: `frame` on a path that waits for the PROOF repeats the OPEN or JOIN
+  // that made it (the client sent it again: our answer or its packet was lost). Then the answer
+  // is owed again and true returned; any other frame: false.
+  bool answer_repeated_handshake(Path& p, const wire::Frame& frame);
+  // Client, datagram paths: an OPEN or JOIN just went out on `p`; when to send it again.
+  void schedule_handshake_resend(Path& p, Time now);
   // A path that did not prove the key is closed. After an OPEN nothing was proven at all: the
   // flow fails (the client never sends anything else first; a wrong PROOF means another PSK).
   void refuse_proof(Path& p, Time now);

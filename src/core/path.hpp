@@ -77,6 +77,12 @@ struct Path {
   // challenge its JOIN_ACK carries.
   PathId joins_as = kNoPath;
   wire::Nonce join_challenge{};
+  // Client, datagram paths: the OPEN or JOIN in flight goes out again, the same frame, if no
+  // answer came by handshake_resend_at (its packet, or the answer's, was lost; the server
+  // answers a repeat again). Each resend doubles the wait. resend_handshake: one is owed now.
+  std::optional<Time> handshake_resend_at;
+  std::uint32_t handshake_resends = 0;
+  bool resend_handshake = false;
   bool handshake_in_flight() const {
     return handshake == HandshakeStep::open_sent || handshake == HandshakeStep::join_sent;
   }

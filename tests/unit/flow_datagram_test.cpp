@@ -185,6 +185,77 @@ TEST(FlowDatagram, AHealthyLossyPathDoesNotDie) {
   EXPECT_GT(p.packets_lost, 0u);
 }
 
+// Drops the first `count` packets towards `dir` whose first frame is a T.
+template <class T>
+DatagramPair::Filter drop_first(DatagramPair::Dir dir, int count, int& dropped) {
+  return
+      [dir, count, &dropped](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+        if (w.dir != dir || frames.empty() || !std::holds_alternative<T>(frames.front().body) ||
+            dropped >= count)
+          return true;
+        ++dropped;
+        return false;
+      };
+}
+
+// The handshake of a datagram path survives lost packets by resending, long before the
+// handshake timeout would give up on the path and re-dial it.
+TEST(FlowDatagram, ALostOpenIsSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  int dropped = 0;
+  pair.set_filter(drop_first<wire::Open>(DatagramPair::Dir::to_server, 2, dropped));
+  pair.settle(1500ms);
+  EXPECT_EQ(dropped, 2);
+  ASSERT_TRUE(pair.has_server());
+  EXPECT_EQ(pair.client().state(), FlowState::established);
+  EXPECT_EQ(pair.server().state(), FlowState::established);
+  EXPECT_EQ(pair.client_dials, 1u);  // the path never timed out
+  ASSERT_EQ(pair.transfer(20'000, 5s), 20'000u);
+}
+
+TEST(FlowDatagram, ALostOpenAckIsAnsweredAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  int dropped = 0;
+  pair.set_filter(drop_first<wire::OpenAck>(DatagramPair::Dir::to_client, 1, dropped));
+  pair.settle(600ms);
+  EXPECT_EQ(dropped, 1);
+  EXPECT_EQ(pair.client().state(), FlowState::established);
+  ASSERT_TRUE(pair.has_server());
+  EXPECT_EQ(pair.server().state(), FlowState::established);
+  EXPECT_EQ(pair.client_dials, 1u);
+  EXPECT_EQ(path_stats(pair.client().stats(pair.now()), 1).down_count, 0u);
+  ASSERT_EQ(pair.transfer(20'000, 5s), 20'000u);
+}
+
+TEST(FlowDatagram, ALostProofIsSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  int dropped = 0;
+  pair.set_filter(drop_first<wire::Proof>(DatagramPair::Dir::to_server, 2, dropped));
+  pair.settle(600ms);
+  EXPECT_EQ(dropped, 2);
+  ASSERT_TRUE(pair.has_server());
+  EXPECT_EQ(pair.server().state(), FlowState::established);
+  EXPECT_EQ(pair.client_dials, 1u);
+  ASSERT_EQ(pair.transfer(20'000, 5s), 20'000u);
+}
+
+TEST(FlowDatagram, ALostJoinAndJoinAckAreSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram, kDatagram});
+  int joins = 0, join_acks = 0;
+  const auto drop_join = drop_first<wire::Join>(DatagramPair::Dir::to_server, 1, joins);
+  const auto drop_join_ack = drop_first<wire::JoinAck>(DatagramPair::Dir::to_client, 1, join_acks);
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    return drop_join(w, frames) && drop_join_ack(w, frames);
+  });
+  pair.settle(600ms);
+  EXPECT_EQ(joins, 1);
+  EXPECT_EQ(join_acks, 1);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  EXPECT_EQ(pair.server().path_state(2), PathState::up);
+  EXPECT_EQ(pair.client_dials, 2u);  // each path dialed once
+  EXPECT_EQ(pair.server().stats(pair.now()).joins_rejected, 0u);
+}
+
 class FlowDatagramModes : public ::testing::TestWithParam<Mode> {};
 
 TEST_P(FlowDatagramModes, MixedDatagramAndStreamPathsDeliverEveryByteDespiteLoss) {
