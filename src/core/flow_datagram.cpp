@@ -76,7 +76,7 @@ void Flow::Impl::receive_packet(Path& p, std::span<const wire::Frame> frames,
 
 void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) {
   recovery::DatagramTransport& t = datagram_transport(p);
-  const auto outcome = t.on_ack_received(a, now, payload->retransmits());
+  const auto outcome = t.on_ack_received(a, now, scheduler().lost_data_queue(p));
   if (outcome.invalid) {
     // It acknowledges a packet never sent: a broken peer.
     ++counters.protocol_errors;

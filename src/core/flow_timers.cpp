@@ -111,7 +111,7 @@ void Flow::on_timer(Time now) {
       case PathState::up: {
         if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
         // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
-        p->transport->on_timer(now, m.payload->retransmits());
+        p->transport->on_timer(now, m.scheduler().lost_data_queue(*p));
         if (p->datagram()) m.after_recovery(*p, now);
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);

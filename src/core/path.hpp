@@ -8,6 +8,7 @@
 #include "core/control_queue.hpp"
 #include "core/path_flight.hpp"
 #include "core/recovery/sent_packets.hpp"
+#include "core/retransmit_queue.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
 #include "core/transport.hpp"
@@ -118,6 +119,9 @@ struct Path {
   // Scheduling.
   std::uint32_t weight = 1;       // bond
   std::uint64_t send_cursor = 0;  // race: next offset to send here (at least the acked offset)
+  // Race, datagram paths: DATA this path's lost packets carried, to send again on this path
+  // (each path's copy of the stream must be whole: another path's may die with it).
+  RetransmitQueue lost_data;
   // Bond: passed over since it last was admitted; one stuck skip is counted per episode.
   // Mutable because wants_transmit (const) is where the scheduler usually decides.
   mutable bool bond_skipping = false;

@@ -3,6 +3,10 @@
 // PTOs, and flows mixing datagram and stream paths.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <utility>
+#include <vector>
+
 #include "datagram_harness.hpp"
 
 namespace rendr::core {
@@ -254,6 +258,116 @@ TEST(FlowDatagram, ALostJoinAndJoinAckAreSentAgain) {
   EXPECT_EQ(pair.server().path_state(2), PathState::up);
   EXPECT_EQ(pair.client_dials, 2u);  // each path dialed once
   EXPECT_EQ(pair.server().stats(pair.now()).joins_rejected, 0u);
+}
+
+// Where the DATA of packets lost on `lossy` is sent again, per mode: the stream ranges dropped
+// there, and for each path the ranges it sent after the first drop.
+struct LossRecord {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> dropped;
+  std::map<PathId, std::vector<std::pair<std::uint64_t, std::uint64_t>>> later;
+  bool covered_on(PathId id, std::pair<std::uint64_t, std::uint64_t> range) const {
+    const auto it = later.find(id);
+    if (it == later.end()) return false;
+    // Re-sent frames may be cut differently: every byte of the range must be in some of them.
+    std::uint64_t at = range.first;
+    for (bool grew = true; grew && at < range.second;) {
+      grew = false;
+      for (const auto& [from, to] : it->second) {
+        if (from <= at && at < to) {
+          at = to;
+          grew = true;
+        }
+      }
+    }
+    return at >= range.second;
+  }
+};
+
+// Drops every fifth DATA packet towards the server on `lossy` (once `armed`, if given) until
+// `drops` were dropped, and records what the paths carry.
+DatagramPair::Filter record_losses(PathId lossy, int drops, LossRecord& record,
+                                   const bool* armed = nullptr) {
+  return [lossy, drops, &record, armed, n = 0](const DatagramPair::Wire& w,
+                                               const std::vector<wire::Frame>& frames) mutable {
+    if (w.dir != DatagramPair::Dir::to_server || !has_data(frames)) return true;
+    const bool drop = w.path == lossy && static_cast<int>(record.dropped.size()) < drops &&
+                      (armed == nullptr || *armed) && ++n % 5 == 0;
+    for (const auto& f : frames) {
+      if (const auto* d = std::get_if<wire::Data>(&f.body)) {
+        const std::pair<std::uint64_t, std::uint64_t> range{d->offset,
+                                                            d->offset + d->payload.size()};
+        if (drop) {
+          record.dropped.push_back(range);
+        } else if (!record.dropped.empty()) {
+          record.later[w.path].push_back(range);
+        }
+      }
+    }
+    return !drop;
+  };
+}
+
+// Race: every path carries the whole stream, so a path repairs its own copy: what its lost
+// packets carried goes out again on it, not on whichever path pulls first, whose copy may die
+// with it. Here path 1 goes dark towards the server mid-transfer (its window still open) just
+// before path 2 loses packets: re-sent on path 1, their bytes would die with it, and race
+// replays nothing for a dead path.
+TEST(FlowDatagram, RaceResendsAPathsLostDataOnThatPath) {
+  DatagramPair pair(config_for(Mode::race), {kDatagram, kDatagram});
+  pair.settle(200ms);
+  ASSERT_EQ(pair.client().path_state(1), PathState::up);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  LossRecord record;
+  bool dark = false;
+  auto losses = record_losses(2, 3, record, &dark);
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    if (w.path == 1 && w.dir == DatagramPair::Dir::to_server) {
+      for (const auto& f : frames) {
+        if (const auto* d = std::get_if<wire::Data>(&f.body); d != nullptr && d->offset >= 60'000)
+          dark = true;
+      }
+      if (dark) return false;
+    }
+    return losses(w, frames);
+  });
+  ASSERT_EQ(pair.transfer(200'000, 10s), 200'000u);
+  EXPECT_FALSE(pair.corrupt());
+  ASSERT_EQ(record.dropped.size(), 3u);
+  for (const auto& range : record.dropped)
+    EXPECT_TRUE(record.covered_on(2, range)) << "[" << range.first << ", " << range.second << ")";
+  EXPECT_GT(path_stats(pair.client().stats(pair.now()), 2).bytes_retransmitted, 0u);
+}
+
+// Prime: lost DATA goes out again on the active path, never on a standby.
+TEST(FlowDatagram, PrimeResendsLostDataOnTheActivePath) {
+  DatagramPair pair(config_for(Mode::prime), {kDatagram, kDatagram});
+  pair.settle(200ms);
+  const PathId active = pair.client().active_path();
+  const PathId standby = active == 1 ? 2 : 1;
+  LossRecord record;
+  pair.set_filter(record_losses(active, 3, record));
+  ASSERT_EQ(pair.transfer(200'000, 10s), 200'000u);
+  ASSERT_EQ(record.dropped.size(), 3u);
+  for (const auto& range : record.dropped)
+    EXPECT_TRUE(record.covered_on(active, range));
+  EXPECT_TRUE(record.later[standby].empty());
+  const FlowStats s = pair.client().stats(pair.now());
+  EXPECT_GT(path_stats(s, active).bytes_retransmitted, 0u);
+  EXPECT_EQ(path_stats(s, standby).bytes_retransmitted, 0u);
+}
+
+// Bond: lost DATA goes out again on any path with room, and the stream is whole.
+TEST(FlowDatagram, BondResendsLostDataOnSomePath) {
+  DatagramPair pair(config_for(Mode::bond), {kDatagram, kDatagram});
+  pair.settle(200ms);
+  LossRecord record;
+  pair.set_filter(record_losses(1, 3, record));
+  ASSERT_EQ(pair.transfer(300'000, 10s), 300'000u);
+  EXPECT_FALSE(pair.corrupt());
+  ASSERT_EQ(record.dropped.size(), 3u);
+  for (const auto& range : record.dropped)
+    EXPECT_TRUE(record.covered_on(1, range) || record.covered_on(2, range));
+  EXPECT_GT(pair.client().stats(pair.now()).retransmitted_bytes, 0u);
 }
 
 class FlowDatagramModes : public ::testing::TestWithParam<Mode> {};
