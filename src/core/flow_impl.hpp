@@ -196,6 +196,9 @@ struct Flow::Impl {
   }
 
   void set_active(PathId id, MigrateCause cause, Time now);
+  // Prime moved off up datagram path `p`: what `p` carried and the peer has not acknowledged
+  // goes out again on the active path.
+  void recover_from_abandoned(Path& p);
   void update_flow_state(Time now);
   void fail(FlowError e, Time now);
 
