@@ -83,6 +83,7 @@ FlowStats Flow::stats(Time now) const {
       ps.packets_received = d.packets_received;
       ps.packets_duplicate = d.duplicates_received;
       ps.congestion_window = d.congestion_window;
+      ps.bytes_in_flight = d.bytes_in_flight;
       ps.pacing_rate = d.pacing_rate;
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;

@@ -33,6 +33,7 @@ struct PathStats {
   std::uint64_t packets_received = 0;
   std::uint64_t packets_duplicate = 0;  // received again (dropped whole)
   std::uint64_t congestion_window = 0;  // bytes
+  std::uint64_t bytes_in_flight = 0;    // whole packets' bytes the window counts (cwnd's use)
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)

@@ -189,6 +189,43 @@ TEST(FlowDatagram, AHealthyLossyPathDoesNotDie) {
   EXPECT_GT(p.packets_lost, 0u);
 }
 
+// stats() per path: a datagram path's recovery figures; zeros on a stream path beside it.
+TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
+  DatagramPair pair(config_for(), {kDatagram, kReliable});
+  pair.settle(200ms);
+  ASSERT_EQ(pair.client().active_path(), 1u);
+  std::uint64_t n = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    return !(w.datagram && w.dir == DatagramPair::Dir::to_server && has_data(frames) &&
+             ++n % 10 == 0);
+  });
+  ASSERT_EQ(pair.transfer(200'000, 10s, false), 200'000u);
+  const FlowStats s = pair.client().stats(pair.now());
+  const PathStats& d = path_stats(s, 1);
+  EXPECT_EQ(d.transport, kDatagram);
+  EXPECT_GT(d.packets_sent, 170u);  // 200 kB in ~1.1 kB packets, and more
+  EXPECT_GT(d.packets_lost, 5u);
+  EXPECT_GT(d.bytes_retransmitted, 5'000u);
+  EXPECT_GT(d.congestion_window, 0u);
+  EXPECT_GT(d.pacing_rate, 0u);
+  EXPECT_EQ(d.max_datagram_size, 1200u);
+  EXPECT_GT(d.srtt, Duration::zero());
+  // The window counts what is in flight; nothing is once the transfer is acknowledged.
+  std::vector<wire::Byte> more(50'000, 9);
+  pair.client().write(more, pair.now());
+  wire::TransmitBatch out;
+  out.reset(1 << 20);
+  pair.client().poll_transmit(1, pair.now(), out);
+  EXPECT_GT(path_stats(pair.client().stats(pair.now()), 1).bytes_in_flight, 1'000u);
+  const PathStats& r = path_stats(s, 2);
+  EXPECT_EQ(r.transport, kReliable);
+  EXPECT_EQ(r.packets_sent, 0u);
+  EXPECT_EQ(r.congestion_window, 0u);
+  EXPECT_EQ(r.bytes_in_flight, 0u);
+  EXPECT_EQ(r.max_datagram_size, 0u);
+  EXPECT_EQ(r.bytes_retransmitted, 0u);
+}
+
 // Drops the first `count` packets towards `dir` whose first frame is a T.
 template <class T>
 DatagramPair::Filter drop_first(DatagramPair::Dir dir, int count, int& dropped) {
