@@ -4,6 +4,7 @@
 // packets, lost ones (their DATA to the retransmit queue, their control frames owed again) and
 // probes after a PTO.
 #include <algorithm>
+#include <vector>
 
 #include "core/flow.hpp"
 #include "core/flow_impl.hpp"
@@ -17,9 +18,6 @@ namespace {
 constexpr std::size_t kPacketOverhead = 13 + 16;
 // A DATA frame smaller than this does not start in the rest of a packet: a new packet takes it.
 constexpr std::size_t kMinDataBytes = 64;
-// An ACK_RANGES frame is built in an OutFrame header: it carries at most this many ranges
-// (fewer when their numbers are large), the highest; older gaps were reported before.
-constexpr std::size_t kAckRangesPerFrame = 8;
 
 bool elicits_ack(const wire::Frame& f) {
   // A PROOF and the close notice are sent again until acknowledged on a datagram path, so
@@ -202,14 +200,26 @@ void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {
   recovery::DatagramTransport& t = datagram_transport(p);
   const bool due = p.control.take(Control::ack_ranges) || t.ack_due(now);
   if (!due || !t.ack_pending()) return;
-  // As many ranges (highest first) as the frame slot holds.
-  OutFrame o;
-  wire::AckRanges ack;
-  for (std::size_t ranges = kAckRangesPerFrame; o.header_size == 0 && ranges > 0; --ranges) {
-    ack = t.make_ack(now, ranges);
-    o.header_size = static_cast<std::uint8_t>(wire::encode(wire::Frame{0, ack}, o.header));
+  // Every range remembered (highest first), as many as a packet holds: under heavy loss or
+  // reordering the sender hears of every gap at once, not of the highest few.
+  wire::Frame frame{0, t.make_ack(now)};
+  auto& ack = std::get<wire::AckRanges>(frame.body);
+  std::size_t size = wire::encoded_size(frame);
+  while (size > p.max_packet_payload && ack.ranges.size() > 1) {
+    const std::size_t fitting = ack.ranges.size() * p.max_packet_payload / size;
+    ack.ranges.resize(std::clamp<std::size_t>(fitting, 1, ack.ranges.size() - 1));
+    size = wire::encoded_size(frame);
   }
-  if (o.header_size == 0) return;
+  OutFrame o;
+  if (size <= o.header.size()) {
+    o.header_size = static_cast<std::uint8_t>(wire::encode(frame, o.header));
+  } else {
+    // Too long for the header slot: the frame travels as the OutFrame's payload.
+    std::vector<wire::Byte> bytes(size);
+    if (wire::encode(frame, bytes) != size) return;
+    o.payload = wire::Slice::copy_of(bytes);
+  }
+  if (o.size() == 0 || o.size() > p.max_packet_payload) return;
   open_packet(p, o.size(), now, out);
   p.packet.ack_largest = ack.largest();
   out.push(std::move(o));

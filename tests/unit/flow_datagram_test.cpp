@@ -226,6 +226,29 @@ TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
   EXPECT_EQ(r.bytes_retransmitted, 0u);
 }
 
+// Heavy loss leaves many gaps: the receiver reports them all, as many ranges as its packet
+// holds (not only the highest few), and every ACK_RANGES still fits its packet.
+TEST(FlowDatagram, AckRangesCarryEveryGapThePacketHolds) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  std::size_t most_ranges = 0;
+  std::uint64_t n = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    if (w.dir == DatagramPair::Dir::to_client) {
+      for (const auto& f : frames) {
+        if (const auto* a = std::get_if<wire::AckRanges>(&f.body))
+          most_ranges = std::max(most_ranges, a->ranges.size());
+      }
+      EXPECT_LE(w.bytes.size(), kDefaultPacketPayload);
+      return true;
+    }
+    return !(has_data(frames) && ++n % 3 == 0);  // every third DATA packet lost
+  });
+  ASSERT_EQ(pair.transfer(400'000, 30s), 400'000u);
+  EXPECT_FALSE(pair.corrupt());
+  EXPECT_GT(most_ranges, 8u);
+}
+
 // Drops the first `count` packets towards `dir` whose first frame is a T.
 template <class T>
 DatagramPair::Filter drop_first(DatagramPair::Dir dir, int count, int& dropped) {
