@@ -119,6 +119,8 @@ PathId Flow::add_path(Time now, const PathOptions& options) {
   p.weight = std::max<std::uint32_t>(options.weight, 1);
   p.kind = options.transport;
   p.max_packet_payload = std::max(options.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = options.max_datagram_size;
   p.state = PathState::dialing;
   p.next_dial = now;
   m.emit(Event::Kind::dial_path, id);
@@ -380,6 +382,7 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   m.scheduler().fill(*p, batch);
   if (p->datagram()) {
     m.close_packet(*p, now, out);
+    m.write_mtu_probe(*p, now, out);
     m.note_pacing(*p, now);
   }
   m.maybe_finish(now);  // the last ACK may just have gone out

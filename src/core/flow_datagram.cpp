@@ -52,6 +52,12 @@ void Flow::on_packet(PathId id, std::uint64_t number, std::span<const wire::Fram
   m.receive_packet(*p, frames, backing, now);
 }
 
+std::optional<std::size_t> Flow::max_datagram_size(PathId id) const {
+  const Path* p = impl_->find(id);
+  if (p == nullptr || !p->datagram()) return std::nullopt;
+  return p->max_packet_payload + kPacketOverhead;
+}
+
 std::optional<std::uint64_t> Flow::largest_received_packet(PathId id) const {
   const Impl& m = *impl_;
   const Path* p = m.find(id);
@@ -83,6 +89,7 @@ void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) 
   }
   if ((outcome.acked_control & sent_bit(Control::ping)) != 0) p.ping_acked = true;
   if ((outcome.acked_control & sent_bit(Control::proof)) != 0) p.proof_acked = true;
+  if ((outcome.acked_control & kSentMtuProbe) != 0) mtu_probe_acked(p, now);
   if (outcome.rtt_sampled) {
     // The flow's own estimate (quality, bond, best path) follows the path's recovery.
     p.rtt.add_sample(t.rtt().latest(), now, /*unloaded=*/false);
@@ -111,6 +118,9 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
       p.control.owe(Control::ping);
     }
     if ((lost & kSentFlowAck) != 0) payload->request_ack(true, now);
+    if ((lost & kSentMtuProbe) != 0 && p.mtu) {
+      if (const auto size = p.mtu->probe_in_flight_size()) p.mtu->on_probe_lost(*size, now);
+    }
     if ((lost & kSentCloseNotice) != 0 && done_since) done_notice_pending = true;
     if ((lost & kSentFin) != 0 && payload->fin_offset() && !payload->fin_acked()) {
       for (auto& [qid, q] : paths)
@@ -131,6 +141,16 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
 
 void Flow::Impl::renew_transport(Path& p) {
   if (!p.datagram()) return;
+  // A new carrier may take another route: its MTU is searched again from the start.
+  if (p.initial_packet_payload != 0) p.max_packet_payload = p.initial_packet_payload;
+  p.mtu.reset();
+  if (const std::size_t base = p.max_packet_payload + kPacketOverhead;
+      p.max_datagram_ceiling > base) {
+    MtuProbeConfig mc;
+    mc.base = base;
+    mc.max = p.max_datagram_ceiling;
+    p.mtu.emplace(mc);
+  }
   recovery::RecoveryConfig rc = config.datagram_recovery;
   rc.max_datagram_size = p.max_packet_payload + kPacketOverhead;
   rc.max_ack_delay = config.max_ack_delay;
@@ -194,6 +214,46 @@ void Flow::Impl::note_pacing(Path& p, Time now) {
   } else {
     p.paced_until.reset();
   }
+}
+
+void Flow::Impl::write_mtu_probe(Path& p, Time now, TransmitBatch& out) {
+  if (!p.mtu || p.state != PathState::up || out.room() == 0 || !may_send(p, now)) return;
+  const std::optional<std::size_t> size = p.mtu->probe_due(now);
+  if (!size || *size <= kPacketOverhead + p.max_packet_payload) return;
+  // Its own packet of exactly the size probed: a PING (so it is acknowledged), then padding
+  // (an extension frame, which every receiver skips). No DATA: a probe that is too big is lost.
+  close_packet(p, now, out);
+  const std::size_t frames = *size - kPacketOverhead;
+  out.begin_packet(datagram_transport(p).next_packet_number(), frames);
+  p.packet.mtu_probe = true;
+  push_control(p, wire::Frame{0, wire::Ping{0, 0}}, true, now, out, kSentMtuProbe);
+  const std::size_t room = out.packet_room();
+  for (std::size_t length_bytes : {1, 2, 4}) {
+    if (room < 2 + length_bytes) break;
+    const std::size_t n = room - 2 - length_bytes;
+    if (wire::varint_size(n) != length_bytes) continue;
+    OutFrame pad;
+    pad.header[0] = wire::kFirstExtensionType;
+    pad.header[1] = 0;
+    pad.header_size = static_cast<std::uint8_t>(2 + wire::encode_varint(n, pad.header.data() + 2));
+    pad.payload = wire::Slice::copy_of(std::vector<wire::Byte>(n, 0));
+    out.push(std::move(pad));
+    break;
+  }
+  close_packet(p, now, out);
+  p.mtu->on_probe_sent(*size, now);
+}
+
+void Flow::Impl::mtu_probe_acked(Path& p, Time now) {
+  if (!p.mtu) return;
+  const std::optional<std::size_t> size = p.mtu->probe_in_flight_size();
+  if (!size) return;
+  p.mtu->on_probe_acked(*size, now);
+  const std::size_t payload = p.mtu->current() - kPacketOverhead;
+  if (payload <= p.max_packet_payload) return;
+  // Larger packets from the next one on; the window and pacer count in the new size.
+  p.max_packet_payload = payload;
+  datagram_transport(p).set_max_datagram_size(p.mtu->current());
 }
 
 void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {

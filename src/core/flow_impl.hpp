@@ -300,6 +300,7 @@ struct Flow::Impl {
   static constexpr std::uint32_t kSentFlowAck = 1u << 16;
   static constexpr std::uint32_t kSentFin = 1u << 17;
   static constexpr std::uint32_t kSentCloseNotice = 1u << 18;
+  static constexpr std::uint32_t kSentMtuProbe = 1u << 19;
   static constexpr std::uint32_t sent_bit(Control c) { return 1u << static_cast<unsigned>(c); }
 
   // Appends a control frame for `p`; `eliciting`: the peer must answer it (liveness clock).
@@ -335,6 +336,10 @@ struct Flow::Impl {
   void note_pacing(Path& p, Time now);
   // The ACK_RANGES `p` owes, first in its packet.
   void write_ack_ranges(Path& p, Time now, TransmitBatch& out);
+  // Path-MTU discovery: a padded probe packet when the prober wants one and the window has
+  // room; an acknowledged probe grows the path's packets (max_packet_payload).
+  void write_mtu_probe(Path& p, Time now, TransmitBatch& out);
+  void mtu_probe_acked(Path& p, Time now);
   // Frames of one packet (after its number was recorded as received).
   void receive_packet(Path& p, std::span<const wire::Frame> frames, const wire::Slice& backing,
                       Time now);

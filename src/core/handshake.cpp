@@ -75,6 +75,8 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   p.id = first_path;
   p.kind = first.transport;
   p.max_packet_payload = std::max(first.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = first.max_datagram_size;
   impl->renew_transport(p);
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::open_proof_awaited;
@@ -126,6 +128,8 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now, const PathOptions& c
   p.id = id;
   p.kind = carrier.transport;
   p.max_packet_payload = std::max(carrier.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = carrier.max_datagram_size;
   m.renew_transport(p);
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::join_proof_awaited;
@@ -265,6 +269,9 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   // The carrier (and a datagram path's packet-number space, with the PROOF's packet) stays.
   const TransportKind kind = provisional.kind;
   const std::size_t max_packet_payload = provisional.max_packet_payload;
+  const std::size_t initial_packet_payload = provisional.initial_packet_payload;
+  const std::size_t max_datagram_ceiling = provisional.max_datagram_ceiling;
+  std::optional<MtuProber> mtu = std::move(provisional.mtu);
   std::unique_ptr<PathTransport> transport = std::move(provisional.transport);
   paths.erase(provisional_id);
   if (Path* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
@@ -274,6 +281,9 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   p.stats = stats;
   p.kind = kind;
   p.max_packet_payload = max_packet_payload;
+  p.initial_packet_payload = initial_packet_payload;
+  p.max_datagram_ceiling = max_datagram_ceiling;
+  p.mtu = std::move(mtu);
   p.transport = std::move(transport);
   ++counters.joins_accepted;
   events.push_back(Event{Event::Kind::path_joined, id, provisional_id});

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/control_queue.hpp"
+#include "core/mtu_prober.hpp"
 #include "core/path_flight.hpp"
 #include "core/recovery/sent_packets.hpp"
 #include "core/retransmit_queue.hpp"
@@ -56,6 +57,12 @@ struct Path {
   // carries (its record goes to the transport's sent-packet map when it closes).
   std::size_t max_packet_payload = 0;
   recovery::PacketContent packet;
+  // Datagram paths: the payload a new carrier starts at, the largest datagram its carrier can
+  // send with DF set (PathOptions::max_datagram_size; 0: no probing), and the path-MTU search
+  // between them (core/mtu_prober.hpp; renewed with the carrier).
+  std::size_t initial_packet_payload = 0;
+  std::size_t max_datagram_ceiling = 0;
+  std::optional<MtuProber> mtu;
   // Datagram paths: the packet of the outstanding PING was acknowledged, so the peer has it
   // even if its PONG is lost (which nothing would detect: a PONG elicits no ACK).
   bool ping_acked = false;

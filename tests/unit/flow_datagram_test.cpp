@@ -249,6 +249,52 @@ TEST(FlowDatagram, AckRangesCarryEveryGapThePacketHolds) {
   EXPECT_GT(most_ranges, 8u);
 }
 
+// Path-MTU discovery over a network that drops every datagram above its MTU (1400 bytes of
+// UDP payload here): the flow probes up from 1200 with padded PING packets, grows its packets
+// to what passes, never sends DATA in a probe, and the lost (too big) probes cost no
+// congestion window.
+TEST(FlowDatagram, PathMtuProbingGrowsPacketsToWhatThePathCarries) {
+  constexpr std::size_t kMtu = 1400, kOverhead = 13 + 16;
+  DatagramPair pair(config_for(), {kDatagram}, 5ms, 1452);
+  std::size_t probes = 0, too_big = 0, largest_data_packet = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    const bool probe = std::any_of(frames.begin(), frames.end(), [](const auto& f) {
+      return std::holds_alternative<wire::Extension>(f.body);
+    });
+    if (probe) {
+      ++probes;
+      EXPECT_FALSE(has_data(frames));
+    } else if (has_data(frames)) {
+      largest_data_packet = std::max(largest_data_packet, w.bytes.size() + kOverhead);
+    }
+    if (w.bytes.size() + kOverhead <= kMtu) return true;
+    ++too_big;
+    return false;
+  });
+  EXPECT_EQ(pair.client().max_datagram_size(1), std::optional<std::size_t>(1200));
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(1'000'000, 30s), 1'000'000u);
+  EXPECT_FALSE(pair.corrupt());
+  const std::size_t size = pair.client().max_datagram_size(1).value_or(0);
+  EXPECT_GT(size, kMtu - 20);  // the search stops within its precision
+  EXPECT_LE(size, kMtu);
+  EXPECT_GT(probes, 3u);
+  EXPECT_GT(too_big, 0u);                 // some probes were too big, and only probes:
+  EXPECT_LE(largest_data_packet, kMtu);   // DATA packets never exceeded the MTU
+  EXPECT_GT(largest_data_packet, 1200u);  // and grew past the starting size
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_EQ(p.packets_lost, 0u);  // a probe lost to the MTU is not a lost packet
+  EXPECT_EQ(p.max_datagram_size, size);
+}
+
+TEST(FlowDatagram, WithoutACeilingThePathKeepsItsStartingSize) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(200'000, 10s), 200'000u);
+  EXPECT_EQ(pair.client().max_datagram_size(1), std::optional<std::size_t>(1200));
+  EXPECT_EQ(pair.max_packet_frame_bytes, kDefaultPacketPayload);
+}
+
 // Drops the first `count` packets towards `dir` whose first frame is a T.
 template <class T>
 DatagramPair::Filter drop_first(DatagramPair::Dir dir, int count, int& dropped) {
