@@ -88,6 +88,7 @@ FlowStats Flow::stats(Time now) const {
       ps.packets_received = d.packets_received;
       ps.packets_duplicate = d.duplicates_received;
       ps.congestion_window = d.congestion_window;
+      ps.bytes_in_flight = d.bytes_in_flight;
       ps.pacing_rate = d.pacing_rate;
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;
@@ -123,6 +124,8 @@ PathId Flow::add_path(Time now, const PathOptions& options) {
   p.weight = std::max<std::uint32_t>(options.weight, 1);
   p.kind = options.transport;
   p.max_packet_payload = std::max(options.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = options.max_datagram_size;
   p.state = PathState::dialing;
   p.next_dial = now;
   m.emit(Event::Kind::dial_path, id);
@@ -247,6 +250,11 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
     }
     return m.find(id) != nullptr ? id : kNoPath;
   }
+  if (p->datagram() && !handshaking &&
+      (std::holds_alternative<wire::OpenAck>(frame.body) ||
+       std::holds_alternative<wire::JoinAck>(frame.body))) {
+    return id;  // the answer to a resent OPEN or JOIN, or a duplicated packet: a late copy
+  }
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
     m.handle_open_ack(*p, *a, now);
     return id;
@@ -308,8 +316,9 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
             ++m.counters.protocol_errors;
             m.path_down(*p, DownCause::protocol_error, now, true);
           }
-        } else {
-          // OPEN / JOIN on an attached path.
+        } else if (!p->datagram()) {
+          // OPEN / JOIN on an attached path. On a datagram path it is a late copy of one the
+          // client sent again (or the network duplicated): nothing to do.
           ++m.counters.protocol_errors;
           m.path_down(*p, DownCause::protocol_error, now, true);
         }
@@ -332,8 +341,8 @@ bool Flow::wants_transmit(PathId id) const {
   const Path* p = m.find(id);
   if (p == nullptr) return false;
   if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::proof) ||
-      p->control.owes(Control::open_ack) || p->control.owes(Control::join_ack) ||
-      p->control.owes(Control::abort_close))
+      (p->resend_handshake && p->handshake_in_flight()) || p->control.owes(Control::open_ack) ||
+      p->control.owes(Control::join_ack) || p->control.owes(Control::abort_close))
     return true;
   if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening && !m.finished())
     return true;
@@ -378,6 +387,7 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   m.scheduler().fill(*p, batch);
   if (p->datagram()) {
     m.close_packet(*p, now, out);
+    m.write_mtu_probe(*p, now, out);
     m.note_pacing(*p, now);
   }
   m.maybe_finish(now);  // the last ACK may just have gone out

@@ -81,6 +81,11 @@ struct PathOptions {
   std::uint32_t weight = 1;  // bond scheduling weight (0 counts as 1)
   // Datagram paths: frame bytes per packet (at least kMinPacketPayload).
   std::size_t max_packet_payload = kDefaultPacketPayload;
+  // Datagram paths: the largest datagram (UDP payload bytes) the carrier can send unfragmented
+  // (DF set, IP_PMTUDISC_PROBE). Above the starting size the flow probes the path's MTU up to
+  // it with padded probe packets and grows its packets once one is acknowledged
+  // (max_datagram_size(path) says the size in use). 0: no probing.
+  std::size_t max_datagram_size = 0;
 };
 
 class Flow {
@@ -178,6 +183,10 @@ class Flow {
   // The largest packet number received on datagram path `id` (nullopt: none yet, or not a
   // datagram path): the reference for reconstructing truncated packet numbers.
   std::optional<std::uint64_t> largest_received_packet(PathId id) const;
+  // The largest datagram (UDP payload bytes: frames + header + AEAD tag) datagram path `id`
+  // may send now: its starting size, or what path-MTU probing has found since (nullopt: not a
+  // datagram path). The runtime sizes its buffers and GSO segments by it.
+  std::optional<std::size_t> max_datagram_size(PathId id) const;
   // Appends frames to send on `id` to the caller's batch, while it has room (control first;
   // the last frame may overshoot). Returns true if anything was appended.
   // On a datagram path the frames come in whole packets (TransmitBatch::packets(): each with

@@ -30,6 +30,7 @@ std::optional<Time> Flow::next_deadline() const {
         // The first path of an unauthenticated flow ends with the flow.
         if (p.handshake != HandshakeStep::open_proof_awaited || m.authenticated)
           consider(p.handshake_sent + m.config.handshake_timeout);
+        if (p.handshake_resend_at && p.handshake_in_flight()) consider(*p.handshake_resend_at);
         break;
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
@@ -91,6 +92,10 @@ void Flow::on_timer(Time now) {
         }
         break;
       case PathState::handshaking:
+        if (p->handshake_resend_at && now >= *p->handshake_resend_at && p->handshake_in_flight()) {
+          p->handshake_resend_at.reset();  // until the resend goes out (write_handshake)
+          p->resend_handshake = true;
+        }
         // The first path of an unauthenticated flow ends with the flow (a proven JOIN may have
         // authenticated it meanwhile; then that path gets the usual timeout).
         if ((p->handshake == HandshakeStep::open_proof_awaited && !m.authenticated) ||
@@ -106,7 +111,7 @@ void Flow::on_timer(Time now) {
       case PathState::up: {
         if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
         // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
-        p->transport->on_timer(now, m.payload->retransmits());
+        p->transport->on_timer(now, m.scheduler().lost_data_queue(*p));
         if (p->datagram()) m.after_recovery(*p, now);
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);

@@ -211,7 +211,8 @@ struct PacketRange {
 };
 
 struct AckRanges {
-  static constexpr std::size_t kMaxRanges = 32;
+  // Enough for a full 1200-byte packet of small ranges; the sender fits what its packet holds.
+  static constexpr std::size_t kMaxRanges = 256;
   // How long the sender held the ACK after receiving `largest()` (RFC 9002 §5.3), in µs.
   std::uint64_t ack_delay_us = 0;
   // Disjoint, non-adjacent, highest first; never empty in a valid frame (an encoder given an
