@@ -49,7 +49,7 @@ void AddressValidator::on_datagram(const PeerAddress& from, std::size_t bytes, b
   c.received = bytes;
   c.deadline = now + pto_;
   candidates_.push_back(std::move(c));
-  pick(/*count_blocked=*/true);
+  count_blocked();
 }
 
 void AddressValidator::on_challenge(const std::optional<PeerAddress>& from,
@@ -59,7 +59,7 @@ void AddressValidator::on_challenge(const std::optional<PeerAddress>& from,
     responses_.pop_front();
   }
   responses_.push_back(Response{is_current(from) ? std::nullopt : from, data});
-  pick(/*count_blocked=*/true);
+  count_blocked();
 }
 
 bool AddressValidator::on_response(const PeerAddress& from, const wire::PathChallengeData& data) {
@@ -124,48 +124,58 @@ void AddressValidator::charge(const std::optional<PeerAddress>& to, std::size_t 
   }
 }
 
-std::optional<AddressProbe> AddressValidator::pick(bool count_blocked) {
-  // Destinations in order: owed responses (oldest first), then owed challenges. A datagram to
-  // one destination carries both frames when both are owed there.
-  auto build = [&](const std::optional<PeerAddress>& to) -> std::optional<AddressProbe> {
-    AddressProbe p;
-    p.to = is_current(to) ? std::nullopt : to;
-    for (const Response& r : responses_) {
-      if (is_current(r.to) == is_current(to) && (is_current(to) || *r.to == *to)) {
-        p.response = r.data;
-        break;
-      }
-    }
-    if (!is_current(to)) {
-      for (const Candidate& c : candidates_) {
-        if (c.address == *to && c.challenge_owed) p.challenge = wire::PathChallengeData{};
-      }
-    }
-    const auto room = allowance_of(to);
-    if (!room || *room < probe_bytes(p)) return std::nullopt;
-    return p;
-  };
-  for (Response& r : responses_) {
-    if (!allowance_of(r.to)) continue;  // its address is gone; next_probe drops it
-    if (auto p = build(r.to)) return p;
-    if (count_blocked && !r.blocked_counted) {
-      r.blocked_counted = true;
-      ++stats_.amplification_blocked;
+std::optional<AddressProbe> AddressValidator::probe_to(const std::optional<PeerAddress>& to) const {
+  // Everything owed to one destination goes in one datagram: its oldest response, its
+  // challenge.
+  AddressProbe p;
+  p.to = is_current(to) ? std::nullopt : to;
+  for (const Response& r : responses_) {
+    if (is_current(r.to) == is_current(to) && (is_current(to) || *r.to == *to)) {
+      p.response = r.data;
+      break;
     }
   }
-  for (Candidate& c : candidates_) {
-    if (!c.challenge_owed) continue;
-    if (auto p = build(c.address)) return p;
-    if (count_blocked && !c.blocked_counted) {
-      c.blocked_counted = true;
-      ++stats_.amplification_blocked;
+  if (!is_current(to)) {
+    for (const Candidate& c : candidates_) {
+      if (c.address == *to && c.challenge_owed) p.challenge = wire::PathChallengeData{};
+    }
+  }
+  if (!p.response && !p.challenge) return std::nullopt;
+  const auto room = allowance_of(to);
+  if (!room || *room < probe_bytes(p)) return std::nullopt;
+  return p;
+}
+
+std::optional<AddressProbe> AddressValidator::pick() const {
+  // Owed responses first (oldest first), then owed challenges.
+  for (const Response& r : responses_) {
+    if (auto p = probe_to(r.to)) return p;
+  }
+  for (const Candidate& c : candidates_) {
+    if (c.challenge_owed) {
+      if (auto p = probe_to(c.address)) return p;
     }
   }
   return std::nullopt;
 }
 
+void AddressValidator::count_blocked() {
+  for (Response& r : responses_) {
+    if (!r.blocked_counted && allowance_of(r.to) && !probe_to(r.to)) {
+      r.blocked_counted = true;
+      ++stats_.amplification_blocked;
+    }
+  }
+  for (Candidate& c : candidates_) {
+    if (c.challenge_owed && !c.blocked_counted && !probe_to(c.address)) {
+      c.blocked_counted = true;
+      ++stats_.amplification_blocked;
+    }
+  }
+}
+
 bool AddressValidator::wants_probe() const {
-  return const_cast<AddressValidator*>(this)->pick(false).has_value();
+  return pick().has_value();
 }
 
 std::optional<AddressProbe> AddressValidator::next_probe(Time now) {
@@ -174,8 +184,11 @@ std::optional<AddressProbe> AddressValidator::next_probe(Time now) {
     if (orphan) ++stats_.responses_dropped;
     return orphan;
   });
-  std::optional<AddressProbe> p = pick(true);
-  if (!p) return std::nullopt;
+  std::optional<AddressProbe> p = pick();
+  if (!p) {
+    count_blocked();
+    return std::nullopt;
+  }
   if (p->response) {
     const auto it = std::find_if(responses_.begin(), responses_.end(), [&](const Response& r) {
       return r.data == *p->response && is_current(r.to) == is_current(p->to) &&
@@ -210,7 +223,7 @@ void AddressValidator::on_timer(Time now) {
     c.deadline = now + pto_;
     return false;
   });
-  pick(/*count_blocked=*/true);
+  count_blocked();
 }
 
 std::optional<Time> AddressValidator::next_timer() const {

@@ -126,10 +126,13 @@ class AddressValidator {
   // What `to` may still be sent (nullopt: an address that is neither current nor a candidate).
   std::optional<std::uint64_t> allowance_of(const std::optional<PeerAddress>& to) const;
   void charge(const std::optional<PeerAddress>& to, std::size_t bytes);
-  // The probe next_probe would build for the first owed item (nullopt: nothing sendable).
-  // `count_blocked`: owed items before it that the 3x limit holds back are counted (once per
-  // challenge or response); called whenever something becomes owed.
-  std::optional<AddressProbe> pick(bool count_blocked);
+  // The probe of what is owed to `to`, if it fits `to`'s allowance.
+  std::optional<AddressProbe> probe_to(const std::optional<PeerAddress>& to) const;
+  // The probe next_probe sends next (nullopt: nothing owed fits its allowance).
+  std::optional<AddressProbe> pick() const;
+  // Counts owed items the 3x limit holds back (once per challenge or response); called
+  // whenever something becomes owed.
+  void count_blocked();
 
   AddressValidationConfig config_;
   AddressValidationStats stats_;
