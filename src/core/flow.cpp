@@ -250,7 +250,9 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
     m.handle_join_ack(*p, *a, now);
     return id;
   }
-  if (const auto* r = std::get_if<wire::Retry>(&frame.body)) {
+  // On a datagram path a RETRY may come in clear from anyone: it is ignored unless it answers
+  // our OPEN. A stream carrier never carries one (a broken peer, below).
+  if (const auto* r = std::get_if<wire::Retry>(&frame.body); r != nullptr && p->datagram()) {
     m.handle_retry(*p, *r);
     return id;
   }

@@ -72,6 +72,7 @@ class NatPair {
   Flow& server() { return *server_; }
   bool has_server() const { return server_ != nullptr; }
   PathId server_path() const { return server_path_; }
+  PathId client_path() const { return path_; }
   Endpoint& endpoint() { return endpoint_; }
   Time now() const { return now_; }
   const PeerAddress& client_address() const { return client_address_; }
@@ -421,6 +422,32 @@ TEST(FlowAddressValidation, UnderLoadTheClientFollowsARetryAndItsAddressStartsVa
   EXPECT_LE(net.retry_bytes, net.open_bytes);
   EXPECT_EQ(net.client().state(), FlowState::established);
   EXPECT_EQ(net.transfer(64 * 1024, 10s), 64u * 1024);
+}
+
+TEST(FlowAddressValidation, ARetryThatAnswersNoOpenChangesNothing) {
+  NatPair net;
+  net.settle(200ms);
+  ASSERT_EQ(net.client().state(), FlowState::established);
+  // Anyone who sees the connection id can send a RETRY in clear: an established path ignores it.
+  const std::vector<wire::Frame> retry{wire::Frame{0, wire::Retry{}}};
+  const std::uint64_t pn = net.client().largest_received_packet(net.client_path()).value() + 1;
+  net.client().on_packet(net.client_path(), pn, retry, {}, net.now());
+  EXPECT_EQ(net.client().path_state(net.client_path()), PathState::up);
+  EXPECT_EQ(net.client().stats(net.now()).protocol_errors, 0u);
+  EXPECT_EQ(net.transfer(64 * 1024, 10s), 64u * 1024);
+}
+
+TEST(FlowAddressValidation, ARetryOnAStreamCarrierIsAProtocolError) {
+  const Time now{std::chrono::seconds(10)};
+  auto client = Flow::make_client(FlowConfig{}, now);
+  const PathId path = client->add_path(now);
+  while (client->poll_event()) {
+  }
+  client->on_path_connected(path, now);
+  wire::TransmitBatch out(1 << 16);
+  ASSERT_TRUE(client->poll_transmit(path, now, out));  // the OPEN
+  client->on_frame(path, wire::Frame{0, wire::Retry{}}, {}, now);
+  EXPECT_EQ(client->stats(now).protocol_errors, 1u);
 }
 
 class RetryEndpoint : public ::testing::Test {
