@@ -1,6 +1,6 @@
 #pragma once
-// rendr::Listener — accepts flows. One listener can serve several TCP and QUIC addresses; a
-// flow's paths may arrive on any of them.
+// rendr::Listener — accepts flows. One listener can serve several TCP, QUIC and udpflow addresses;
+// a flow's paths may arrive on any of them.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -51,6 +51,8 @@ class ListenerCore {
   virtual std::error_code listen_tcp(const std::string& address) = 0;
   virtual std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) = 0;
   virtual std::uint16_t quic_port(std::size_t index) const = 0;
+  virtual std::error_code listen_udpflow(const std::string& address) = 0;
+  virtual std::uint16_t udpflow_port(std::size_t index) const = 0;
   virtual std::vector<std::string> local_addresses() const = 0;
   virtual std::uint16_t port(std::size_t index) const = 0;
   virtual ListenerStats stats() const = 0;
@@ -70,6 +72,12 @@ class Listener {
   // Adds a QUIC address ("HOST:PORT" over UDP; port 0 picks a free one), serving TLS with `tls`.
   std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
     return core_->listen_quic(address, tls);
+  }
+
+  // Adds a udpflow address ("HOST:PORT" over UDP; port 0 picks a free one): rendr frames in
+  // UDP datagrams with the core's own loss recovery, congestion control and packet protection.
+  std::error_code listen_udpflow(const std::string& address) {
+    return core_->listen_udpflow(address);
   }
 
   // Blocks until a flow arrives; on an engine thread it fails at once with
@@ -98,6 +106,8 @@ class Listener {
   std::uint16_t port(std::size_t index = 0) const { return core_->port(index); }
   // The UDP port of the index-th QUIC address (0 if there is none).
   std::uint16_t quic_port(std::size_t index = 0) const { return core_->quic_port(index); }
+  // The UDP port of the index-th udpflow address (0 if there is none).
+  std::uint16_t udpflow_port(std::size_t index = 0) const { return core_->udpflow_port(index); }
   ListenerStats stats() const { return core_->stats(); }
   void close() {
     if (core_) core_->close();
@@ -116,5 +126,10 @@ Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
                      const ListenOptions& options, std::error_code& ec);
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
                      const ListenOptions& options = {});
+
+// Listens on a udpflow address (UDP "HOST:PORT"); more addresses of any kind can be added.
+Listener listen_udpflow(const std::string& address, const ListenOptions& options,
+                        std::error_code& ec);
+Listener listen_udpflow(const std::string& address, const ListenOptions& options = {});
 
 }  // namespace rendr

@@ -1,4 +1,4 @@
-// rendr::listen_tcp / listen_quic: a runtime listener bound to its first address.
+// rendr::listen_tcp / listen_quic / listen_udpflow: a runtime listener bound to its first address.
 #include "rendr/listener.hpp"
 
 #include "runtime/listener.hpp"
@@ -38,6 +38,24 @@ Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
   std::error_code ec;
   Listener l = listen_quic(address, tls, options, ec);
   if (ec) throw std::system_error(ec, "rendr::listen_quic(" + address + ")");
+  return l;
+}
+
+Listener listen_udpflow(const std::string& address, const ListenOptions& options,
+                        std::error_code& ec) {
+  auto core = runtime::make_listener(options);
+  ec = core->listen_udpflow(address);
+  if (ec) {
+    core->close();
+    return {};
+  }
+  return Listener(std::move(core));
+}
+
+Listener listen_udpflow(const std::string& address, const ListenOptions& options) {
+  std::error_code ec;
+  Listener l = listen_udpflow(address, options, ec);
+  if (ec) throw std::system_error(ec, "rendr::listen_udpflow(" + address + ")");
   return l;
 }
 

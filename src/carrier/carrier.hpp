@@ -5,16 +5,19 @@
 //
 // Threading: every callback runs on the carrier's executor (an engine I/O thread); kick() and
 // close() may be called from any thread.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/ip/udp.hpp>
 
 #include "rendr/tls.hpp"
 #include "wire/frame.hpp"
@@ -31,6 +34,19 @@ enum class DownReason {
   closed,          // close() or abort() was called locally
 };
 
+// One packet a datagram carrier received, opened (or, during the path's handshake, checked) and
+// decoded: the core gets it whole (core::Flow::on_packet).
+struct ReceivedPacket {
+  std::uint64_t number = 0;             // the full packet number (reconstructed)
+  std::span<const wire::Frame> frames;  // in order; DATA payloads point into `backing`
+  wire::Slice backing;
+  // Where the datagram came from and how long it was: what path validation and the
+  // anti-amplification limit need (docs/design.md, "udpflow runtime"). The carrier itself never
+  // changes where it sends because of a source address; the core decides that.
+  asio::ip::udp::endpoint source;
+  std::size_t datagram_size = 0;
+};
+
 class CarrierHandler {
  public:
   virtual ~CarrierHandler() = default;
@@ -41,7 +57,13 @@ class CarrierHandler {
   // The transport can take about `out.room()` more bytes: append frames to the carrier's
   // batch (reused for every write), false if none.
   virtual bool pull(wire::TransmitBatch& out) = 0;
+  // Datagram carriers: packets that arrived in one receive batch (a stream carrier never calls
+  // it). On a datagram carrier `pull` must fill whole packets (TransmitBatch::packets()).
+  virtual void on_packets(std::span<const ReceivedPacket> packets) { (void)packets; }
 };
+
+// The 32-byte flow key a datagram carrier derives its packet keys from (core::crypto::FlowKey).
+using FlowKeyBytes = std::array<wire::Byte, 32>;
 
 class Carrier {
  public:
@@ -59,6 +81,14 @@ class Carrier {
   virtual bool reliable() const = 0;
   virtual std::string peer_address() const = 0;
   virtual asio::any_io_executor executor() const = 0;
+  // A datagram carrier (udpflow): frames travel in packets the core numbers (PathOptions
+  // datagram); the session calls on_packets / pulls packets and hands it the flow key.
+  virtual bool datagram() const { return false; }
+  // Datagram carriers: the frame bytes one packet may hold.
+  virtual std::size_t max_packet_payload() const { return 0; }
+  // Datagram carriers: the flow key, once the session's flow holds it; packets after the
+  // path's handshake are protected with keys derived from it. Any thread; idempotent.
+  virtual void set_flow_key(const FlowKeyBytes& key) { (void)key; }
 };
 
 using DialCallback = std::function<void(std::error_code, std::shared_ptr<Carrier>)>;

@@ -4,6 +4,7 @@
 #include "carrier/carrier.hpp"
 #include "carrier/quic/quic_carrier.hpp"
 #include "carrier/tcp/tcp_carrier.hpp"
+#include "carrier/udp/udpflow_carrier.hpp"
 
 namespace rendr::carrier {
 
@@ -15,6 +16,7 @@ Registry& Registry::instance() {
 Registry::Registry() {
   transports_.push_back(std::make_shared<TcpTransport>());
   transports_.push_back(std::make_shared<QuicTransport>());
+  transports_.push_back(std::make_shared<udp::UdpflowTransport>());
 }
 
 // A transport with the same name as an existing one replaces it.

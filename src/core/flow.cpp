@@ -40,6 +40,11 @@ bool Flow::authenticated() const {
   return impl_->authenticated;
 }
 
+std::optional<crypto::FlowKey> Flow::flow_key() const {
+  if (!impl_->key_known) return std::nullopt;
+  return impl_->key;
+}
+
 std::size_t Flow::path_count() const {
   return static_cast<std::size_t>(
       std::count_if(impl_->paths.begin(), impl_->paths.end(), [](const auto& kv) {

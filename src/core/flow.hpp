@@ -132,6 +132,9 @@ class Flow {
   // Server: the client has proven the flow key (PROOF). Until then nothing is delivered, nothing
   // but the handshake answers is sent, and the flow ends after handshake_timeout. Client: true.
   bool authenticated() const;
+  // The flow key (docs/protocol.md §8) once this side holds it: a server from the OPEN on, a
+  // client once it verified the OPEN_ACK. udpflow packet keys derive from it (§10.4).
+  std::optional<crypto::FlowKey> flow_key() const;
 
   // ---- path management
   // Client: adds a path to keep alive (dialed at once, re-dialed after death). Returns its id.

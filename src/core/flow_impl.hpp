@@ -58,6 +58,7 @@ struct Flow::Impl {
   wire::Nonce client_nonce{};
   wire::Nonce server_nonce{};
   crypto::FlowKey key{};
+  bool key_known = false;  // `key` is derived (and, on a client, confirmed by the OPEN_ACK)
   crypto::ReplayWindow join_replay;  // server
   std::uint64_t next_join_counter = 1;
   bool open_sent = false;  // client: an OPEN is in flight on some path

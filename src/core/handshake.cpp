@@ -56,6 +56,7 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   crypto::random_bytes(impl->server_nonce);
   impl->key =
       crypto::derive_flow_key(shared, c.psk, impl->client_nonce, impl->server_nonce, impl->flow_id);
+  impl->key_known = true;
   impl->payload->raise_peer_limit(open.window);
   impl->state = FlowState::opening;  // until the client's PROOF
   impl->authentication_deadline = now + c.handshake_timeout;
@@ -168,6 +169,7 @@ void Flow::Impl::handle_open_ack(Path& p, const wire::OpenAck& a, Time now) {
     fail(FlowError::authentication_failed, now);
     return;
   }
+  key_known = true;
   payload->raise_peer_limit(a.window);
   p.handshake = HandshakeStep::none;
   p.proof = crypto::open_proof(key, flow_id, client_nonce, server_nonce);

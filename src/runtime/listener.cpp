@@ -13,6 +13,8 @@
 #include "carrier/quic/quic_server.hpp"
 #include "carrier/quic/quic_tls.hpp"
 #include "carrier/tcp/tcp_carrier.hpp"
+#include "carrier/udp/udp_demux.hpp"
+#include "carrier/udp/udpflow_carrier.hpp"
 #include "core/endpoint.hpp"
 #include "runtime/convert.hpp"
 #include "runtime/engine_thread.hpp"
@@ -178,6 +180,42 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     return {};
   }
 
+  // A udpflow address: one UDP socket shared by its paths, demultiplexed by connection id. A
+  // handshake packet on an unrouted id is a new path: its one frame (OPEN or JOIN) is judged by
+  // the endpoint like a TCP connection's first frame (docs/design.md, "udpflow runtime").
+  std::error_code listen_udpflow(const std::string& address) {
+    std::error_code ec;
+    const auto endpoint = resolve_passive(address, ec);
+    if (ec) return ec;
+    auto demux_slot = std::make_shared<std::weak_ptr<carrier::udp::UdpDemux>>();
+    std::shared_ptr<carrier::udp::UdpDemux> demux;
+    try {
+      demux = carrier::udp::UdpDemux::open(
+          asio::make_strand(ex_), asio::ip::udp::endpoint(endpoint.address(), endpoint.port()),
+          [weak = weak_from_this(), demux_slot](const carrier::udp::ReceivedDatagram& d,
+                                                const wire::datagram::PacketHeader& h) {
+            auto self = weak.lock();
+            auto demux = demux_slot->lock();
+            if (self && demux) self->on_udp_handshake(demux, d, h);
+          });
+    } catch (const std::system_error& e) {
+      return e.code();
+    }
+    *demux_slot = demux;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return errc::listener_closed;
+      udp_demuxes_.push_back(demux);
+    }
+    demux->start();
+    return {};
+  }
+
+  std::uint16_t udpflow_port(std::size_t index) const {
+    std::lock_guard lock(mu_);
+    return index < udp_demuxes_.size() ? udp_demuxes_[index]->socket().local_endpoint().port() : 0;
+  }
+
   std::uint16_t quic_port(std::size_t index) const {
     std::lock_guard lock(mu_);
     return index < quic_sockets_.size() ? quic_sockets_[index]->local_endpoint().port() : 0;
@@ -225,6 +263,13 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       out.push_back((addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
                     std::to_string(ep.port()));
     }
+    for (const auto& d : udp_demuxes_) {
+      const auto ep = d->socket().local_endpoint();
+      const auto addr = ep.address();
+      out.push_back("udpflow://" +
+                    (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
+                    std::to_string(ep.port()));
+    }
     for (const auto& q : quic_sockets_) {
       const auto ep = q->local_endpoint();
       const auto addr = ep.address();
@@ -270,6 +315,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   void close() {
     std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors;
     std::vector<std::shared_ptr<carrier::QuicServerSocket>> quic_sockets;
+    std::vector<std::shared_ptr<carrier::udp::UdpDemux>> demuxes;
     std::deque<Ready> unaccepted;
     std::deque<AcceptCallback> waiters;
     std::map<core::ConnectionId, std::shared_ptr<Pending>> pending;
@@ -279,6 +325,9 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       closed_ = true;
       acceptors.swap(acceptors_);
       quic_sockets.swap(quic_sockets_);
+      // New paths stop here; a demux lives on while its paths (carriers) hold it, like
+      // accepted TCP connections, and closes its socket with the last of them.
+      demuxes.swap(udp_demuxes_);
       unaccepted.swap(ready_);
       waiters.swap(waiters_);
       pending.swap(pending_);
@@ -319,16 +368,91 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
         pending->answer_and_close(*admission.answer);
         break;
       case core::Admission::Kind::open:
-        open_flow(pending, std::move(admission),
+        open_flow(pending->carrier(), std::move(admission),
                   static_cast<core::PathId>(std::get<wire::Open>(frames.front().body).path_id),
                   rest, backing);
         break;
       case core::Admission::Kind::repeated_open:
-        answer_repeated_open(pending, admission.flow, std::get<wire::Open>(frames.front().body));
+        answer_repeated_open(admission.flow, std::get<wire::Open>(frames.front().body),
+                             [&](const wire::Frame& f) { pending->answer_and_close(f); });
         break;
       case core::Admission::Kind::join:
-        join_flow(pending, admission.flow, std::get<wire::Join>(frames.front().body), rest,
-                  backing);
+        join_flow(pending->carrier(), admission.flow, std::get<wire::Join>(frames.front().body),
+                  rest, backing, [&](const wire::Frame& f) { pending->answer_and_close(f); });
+        break;
+    }
+  }
+
+  // ---- called by a udpflow demux, on its strand
+
+  // A handshake packet on an unrouted connection id. Nothing is answered unless it holds exactly
+  // one well-formed OPEN or JOIN (a flood of garbage costs no state and no reply).
+  void on_udp_handshake(const std::shared_ptr<carrier::udp::UdpDemux>& demux,
+                        const carrier::udp::ReceivedDatagram& d,
+                        const wire::datagram::PacketHeader& h) {
+    const auto payload = d.bytes.subspan(h.size);
+    std::vector<wire::Frame> frames(1);
+    const wire::DecodeResult r = wire::decode(payload, frames.front());
+    if (r.error != wire::DecodeError::none || r.consumed != payload.size() ||
+        !(std::holds_alternative<wire::Open>(frames.front().body) ||
+          std::holds_alternative<wire::Join>(frames.front().body))) {
+      std::lock_guard lock(mu_);
+      ++udp_dropped_;
+      return;
+    }
+    carrier::udp::UdpflowOptions carrier_options;
+    core::PathOptions path;
+    path.transport = core::TransportKind::datagram;
+    path.max_packet_payload = carrier_options.max_packet_payload;
+    core::Admission admission;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      const core::ConnectionId id = endpoint_.on_connection(now());
+      admission = endpoint_.on_first_frame(id, frames.front(), now(), path);
+    }
+    run_endpoint_actions();
+    auto carrier = carrier::udp::UdpflowCarrier::make_server(
+        demux, carrier::udp::random_connection_id(), h.scid, d.source, carrier_options);
+    auto answer = [&carrier](const wire::Frame& f) {
+      const wire::OutFrame out = encode_frame(f);
+      carrier->send_handshake_frames(std::span<const wire::OutFrame>(&out, 1));
+      carrier->abort();
+    };
+    const wire::Slice backing(d.block, d.offset + h.size, payload.size());
+    switch (admission.kind) {
+      case core::Admission::Kind::drop:
+        break;
+      case core::Admission::Kind::refuse:
+        answer(*admission.answer);
+        break;
+      case core::Admission::Kind::open:
+      case core::Admission::Kind::join:
+        // The path's own id, routed before the session answers on it (ids are random 64 bits:
+        // a collision with a live route is retried once with a fresh id).
+        if (!carrier->route_to_carrier()) {
+          carrier = carrier::udp::UdpflowCarrier::make_server(
+              demux, carrier::udp::random_connection_id(), h.scid, d.source, carrier_options);
+          if (!carrier->route_to_carrier()) {
+            std::lock_guard lock(mu_);
+            ++udp_dropped_;
+            endpoint_.on_flow_finished(admission.flow);
+            return;
+          }
+        }
+        // The client's own first dcid too: its repeat of this packet must find this path.
+        (void)carrier->route_initial_dcid(h.dcid);
+        if (admission.kind == core::Admission::Kind::open) {
+          open_flow(carrier, std::move(admission),
+                    static_cast<core::PathId>(std::get<wire::Open>(frames.front().body).path_id),
+                    {}, backing);
+        } else {
+          join_flow(carrier, admission.flow, std::get<wire::Join>(frames.front().body), {}, backing,
+                    answer);
+        }
+        break;
+      case core::Admission::Kind::repeated_open:
+        answer_repeated_open(admission.flow, std::get<wire::Open>(frames.front().body), answer);
         break;
     }
   }
@@ -394,7 +518,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     run_endpoint_actions();  // perhaps an older half-open connection to evict
   }
 
-  void open_flow(const std::shared_ptr<Pending>& pending, core::Admission admission,
+  void open_flow(std::shared_ptr<carrier::Carrier> first, core::Admission admission,
                  core::PathId first_path, std::span<const wire::Frame> rest,
                  const wire::Slice& backing) {
     const core::FlowRef ref = admission.flow;
@@ -417,7 +541,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       std::lock_guard lock(mu_);
       if (!closed_) flows_[ref.id] = FlowEntry{ref.serial, session};
     }
-    session->attach_first(pending->carrier(), first_path, rest, backing);
+    session->attach_first(std::move(first), first_path, rest, backing);
   }
 
   void count_authentication_failure() {
@@ -472,8 +596,10 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   // it sends the same OPEN again on another path: it gets the flow's OPEN_ACK and then JOINs
   // (with a MAC) once it holds the key. The connection itself is never attached, so a replayed
   // OPEN gains nothing; one with any field changed is someone else's (refused).
-  void answer_repeated_open(const std::shared_ptr<Pending>& pending, const core::FlowRef& ref,
-                            const wire::Open& open) {
+  using Answer = std::function<void(const wire::Frame&)>;
+
+  void answer_repeated_open(const core::FlowRef& ref, const wire::Open& open,
+                            const Answer& answer_and_close) {
     std::optional<wire::OpenAck> ack;
     if (auto session = session_of(ref)) ack = session->open_ack_for_repeated_open(open);
     wire::Frame answer;
@@ -481,23 +607,22 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       std::lock_guard lock(mu_);
       answer = endpoint_.answer_repeated_open(ack);
     }
-    pending->answer_and_close(answer);
+    answer_and_close(answer);
   }
 
-  void join_flow(const std::shared_ptr<Pending>& pending, const core::FlowRef& ref,
+  void join_flow(const std::shared_ptr<carrier::Carrier>& carrier, const core::FlowRef& ref,
                  const wire::Join& join, std::span<const wire::Frame> rest,
-                 const wire::Slice& backing) {
+                 const wire::Slice& backing, const Answer& answer_and_close) {
     wire::Status status = wire::Status::unknown_flow;
     if (auto session = session_of(ref)) {
-      status = session->attach_join(pending->carrier(), join, rest, backing,
-                                    options_.max_paths_per_flow);
+      status = session->attach_join(carrier, join, rest, backing, options_.max_paths_per_flow);
     }
     std::optional<wire::Frame> refusal;
     {
       std::lock_guard lock(mu_);
       refusal = endpoint_.on_join_result(ref, status);
     }
-    if (refusal) pending->answer_and_close(*refusal);
+    if (refusal) answer_and_close(*refusal);
   }
 
   void flow_report(const core::FlowRef& ref, const core::FlowReport& report) {
@@ -585,6 +710,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::vector<asio::ip::tcp::endpoint> endpoints_;
   std::vector<std::shared_ptr<carrier::QuicServerSocket>> quic_sockets_;
+  std::vector<std::shared_ptr<carrier::udp::UdpDemux>> udp_demuxes_;
+  std::uint64_t udp_dropped_ = 0;  // handshake packets on new ids that were not one OPEN/JOIN
   std::map<FlowId, FlowEntry> flows_;
   std::deque<Ready> ready_;
   std::uint64_t authentication_failures_ = 0;  // not the endpoint's: the session sees them
@@ -629,6 +756,12 @@ class ListenerHandle final : public detail::ListenerCore {
     return impl_->listen_quic(address, tls);
   }
   std::uint16_t quic_port(std::size_t index) const override { return impl_->quic_port(index); }
+  std::error_code listen_udpflow(const std::string& address) override {
+    return impl_->listen_udpflow(address);
+  }
+  std::uint16_t udpflow_port(std::size_t index) const override {
+    return impl_->udpflow_port(index);
+  }
   std::vector<std::string> local_addresses() const override { return impl_->local_addresses(); }
   std::uint16_t port(std::size_t index) const override { return impl_->port(index); }
   ListenerStats stats() const override { return impl_->stats(); }

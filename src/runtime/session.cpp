@@ -28,6 +28,23 @@ core::Time now() {
   return core::Clock::now();
 }
 
+// A udpflow path is a datagram path: the core numbers its packets and runs its loss recovery.
+core::PathOptions path_options(const PathSpec& spec) {
+  core::PathOptions options;
+  options.weight = spec.weight;
+  if (spec.transport == "udpflow") options.transport = core::TransportKind::datagram;
+  return options;
+}
+
+core::PathOptions carrier_path_options(const carrier::Carrier& c) {
+  core::PathOptions options;
+  if (c.datagram()) {
+    options.transport = core::TransportKind::datagram;
+    options.max_packet_payload = c.max_packet_payload();
+  }
+  return options;
+}
+
 // After the flow has finished, carriers get this long to flush and close before they are
 // aborted and the session is released.
 constexpr std::chrono::seconds kFinishLinger{3};
@@ -43,6 +60,7 @@ struct Session::Actions {
   std::vector<std::shared_ptr<carrier::Carrier>> closes;
   std::vector<std::shared_ptr<carrier::Carrier>> aborts;
   std::vector<std::pair<std::shared_ptr<carrier::Carrier>, std::weak_ptr<PathHandler>>> starts;
+  std::vector<std::pair<std::shared_ptr<carrier::Carrier>, carrier::FlowKeyBytes>> keys;
   struct Dial {
     core::PathId path;
     std::uint64_t seq;
@@ -74,6 +92,10 @@ void PathHandler::on_down(carrier::DownReason reason, std::error_code, wire::Dec
 bool PathHandler::pull(wire::TransmitBatch& out) {
   auto s = session_.lock();
   return s && s->carrier_pull(carrier_, out);
+}
+
+void PathHandler::on_packets(std::span<const carrier::ReceivedPacket> packets) {
+  if (auto s = session_.lock()) s->carrier_packets(carrier_, packets);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +214,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
     if (serve_waiters(a, now())) progress = true;
     if (!progress) break;
   }
+  give_packet_keys(a);
   for (auto& [c, att] : carriers_) {
     if (att.current && att.started && c != pulling && flow_->wants_transmit(att.path))
       a.kicks.push_back(att.carrier);
@@ -200,6 +223,17 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
   report(a);
   maybe_mark_closing();
   maybe_release(a);
+}
+
+void Session::give_packet_keys(Actions& a) {
+  std::optional<core::crypto::FlowKey> key;
+  for (auto& [c, att] : carriers_) {
+    if (att.key_given || !att.carrier->datagram()) continue;
+    if (!key) key = flow_->flow_key();
+    if (!key) return;
+    att.key_given = true;
+    a.keys.emplace_back(att.carrier, *key);
+  }
 }
 
 // Tells the listener's endpoint when the number of attached paths, or whether the client has
@@ -437,6 +471,9 @@ std::size_t Session::write_from(const detail::ConstBuffers& buffers, core::Time 
 }
 
 void Session::run(Actions& a) {
+  // Keys first: a kick below may seal the first protected packet.
+  for (auto& [carrier, key] : a.keys)
+    carrier->set_flow_key(key);
   for (auto& [carrier, handler] : a.starts)
     carrier->start(std::move(handler));
   for (auto& c : a.kicks)
@@ -560,7 +597,8 @@ wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, con
   {
     std::lock_guard lock(mu_);
     const core::Time t = now();
-    const core::JoinVerdict verdict = core::admit_join(*flow_, join, max_paths, t);
+    const core::JoinVerdict verdict =
+        core::admit_join(*flow_, join, max_paths, t, carrier_path_options(*carrier));
     status = verdict.status;
     if (status == wire::Status::ok) {
       heard_after_open_ = true;
@@ -900,7 +938,7 @@ PathId Session::add_path(const PathSpec& spec, std::error_code& ec) {
       return kNoPath;
     }
     // Register the spec before the core asks for the dial.
-    const core::PathId next = flow_->add_path(now(), spec.weight);
+    const core::PathId next = flow_->add_path(now(), path_options(spec));
     if (next == core::kNoPath) {
       ec = errc::not_connected;
       return kNoPath;
@@ -1019,6 +1057,25 @@ void Session::carrier_down(carrier::Carrier* c, carrier::DownReason reason) {
       }
       if (reason != carrier::DownReason::closed)
         flow_->on_path_down(path, down_cause(static_cast<int>(reason)), now());
+    }
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::carrier_packets(carrier::Carrier* c,
+                              std::span<const carrier::ReceivedPacket> packets) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    const core::Time t = now();
+    for (const carrier::ReceivedPacket& p : packets) {
+      auto it = carriers_.find(c);
+      if (it == carriers_.end() || !it->second.current) break;
+      if (speaks_beyond_handshake(p.frames)) heard_after_open_ = true;
+      flow_->on_packet(it->second.path, p.number, p.frames, p.backing, t);
+      // A PROOF may turn a provisional path into its JOIN's path: adopt it before the next one.
+      if (!p.frames.empty() && std::holds_alternative<wire::Proof>(p.frames.front().body)) pump(a);
     }
     pump(a);
   }

@@ -63,6 +63,7 @@ class PathHandler final : public carrier::CarrierHandler {
   void on_down(carrier::DownReason reason, std::error_code ec,
                wire::DecodeError decode_error) override;
   bool pull(wire::TransmitBatch& out) override;
+  void on_packets(std::span<const carrier::ReceivedPacket> packets) override;
 
  private:
   std::weak_ptr<Session> session_;
@@ -165,6 +166,8 @@ class Session final : public std::enable_shared_from_this<Session> {
                       const wire::Slice& backing);
   void carrier_down(carrier::Carrier* c, carrier::DownReason reason);
   bool carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out);
+  // A datagram carrier's packets (core::Flow::on_packet each, one pump for the batch).
+  void carrier_packets(carrier::Carrier* c, std::span<const carrier::ReceivedPacket> packets);
 
  private:
   struct Actions;
@@ -176,7 +179,8 @@ class Session final : public std::enable_shared_from_this<Session> {
     std::shared_ptr<PathHandler> handler;
     std::string peer;
     bool current = false;
-    bool started = false;  // start()/set_handler() done: kicks may go to it
+    bool started = false;    // start()/set_handler() done: kicks may go to it
+    bool key_given = false;  // a datagram carrier has the flow key (set_flow_key)
   };
   struct PathEntry {
     std::optional<PathSpec> spec;         // client
@@ -197,6 +201,8 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   // All of these require mu_.
   void pump(Actions& a, carrier::Carrier* pulling = nullptr);
+  // Hands the flow key to datagram carriers that lack it, once the flow holds it.
+  void give_packet_keys(Actions& a);
   bool serve_waiters(Actions& a, core::Time now);
   void retire(core::PathId path, bool graceful, Actions& a);
   void attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,

@@ -78,7 +78,7 @@ int run(const Args& args) {
   const rendr::Mode mode = args.mode();
   const BenchTransport transport = parse_transport(args);
   if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
-  if (const auto why = unavailable_reason(transport))
+  if (const auto why = unavailable_reason(transport, /*through_fault_proxy=*/true))
     return report_setup_failure(args, "failover", *why);
 
   std::error_code ec;

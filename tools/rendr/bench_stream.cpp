@@ -360,7 +360,7 @@ Command bench_stream_command() {
        "bulk throughput in any mode, vs raw TCP or shaped links",
        "--size BYTES --paths N [--mode prime|race|bond] [--rates MBIT,MBIT [--delays MS,MS]]\n"
        "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K]\n"
-       "    [--transport tcp|udpflow|mixed] [--json]",
+       "    [--transport tcp|quic|udpflow|mixed] [--json]",
        "Moves --size bytes over a rendr flow with N loopback paths and, first, over a reference\n"
        "in the same run: one raw TCP connection on loopback, or with --rates one plain TCP\n"
        "connection per path through the same shaped proxies (the baseline is then the sum of\n"

@@ -33,12 +33,13 @@ BenchTransport parse_transport(const Args& args) {
   throw UsageError("--transport must be tcp, quic, udpflow or mixed, got '" + *v + "'");
 }
 
-std::optional<std::string> unavailable_reason(BenchTransport t) {
-  // Until the udpflow carrier (src/carrier/udp) and its listener exist, only tcp paths can run;
-  // a udpflow bench must fail rather than quietly measure tcp.
-  if (t == BenchTransport::tcp || t == BenchTransport::quic) return std::nullopt;
-  return "udpflow paths are not available yet (--transport " + std::string(to_string(t)) +
-         " needs the udpflow carrier)";
+std::optional<std::string> unavailable_reason(BenchTransport t, bool through_fault_proxy) {
+  // The benches that kill paths through the TCP fault proxy cannot run udpflow paths yet (the
+  // local flow has no UDP fault proxy): they must fail rather than quietly measure tcp.
+  if (t == BenchTransport::tcp || t == BenchTransport::quic || !through_fault_proxy)
+    return std::nullopt;
+  return "udpflow paths are not available yet through the fault proxy (--transport " +
+         std::string(to_string(t)) + " needs a UDP fault proxy in the local flow)";
 }
 
 }  // namespace rendr::cli

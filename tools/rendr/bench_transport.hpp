@@ -16,7 +16,8 @@ std::string_view to_string(BenchTransport t);
 OptionSpec transport_option();
 // "--transport"; tcp when absent, UsageError on anything else but quic, udpflow or mixed.
 BenchTransport parse_transport(const Args& args);
-// Why a bench cannot run its paths over `t` in this build, or nullopt if it can.
-std::optional<std::string> unavailable_reason(BenchTransport t);
+// Why a bench cannot run its paths over `t` in this build, or nullopt if it can
+// (`through_fault_proxy`: the bench relays its paths through the TCP fault proxy).
+std::optional<std::string> unavailable_reason(BenchTransport t, bool through_fault_proxy = false);
 
 }  // namespace rendr::cli

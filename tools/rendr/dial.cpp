@@ -17,7 +17,7 @@ namespace {
 
 std::vector<OptionSpec> dial_options() {
   std::vector<OptionSpec> options{
-      {"path", OptionSpec::Kind::repeated, "tcp|quic://HOST:PORT",
+      {"path", OptionSpec::Kind::repeated, "tcp|quic|udpflow://HOST:PORT",
        "a network path to the listener"},
       mode_option(),
       {"connect-timeout-ms", OptionSpec::Kind::value, "MS",
@@ -62,17 +62,18 @@ int run(const Args& args) {
 }  // namespace
 
 Command dial_command() {
-  return {
-      {"dial", "open a flow and pipe stdin/stdout over it (like nc)",
-       "--path tcp://HOST:PORT[?weight=N] [--path quic://HOST:PORT ...] [--mode prime|race|bond] "
-       "[--psk-file FILE] [--ca FILE | --insecure] [--server-name NAME]",
-       "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
-       "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"
-       "(stdin from a file or pipe is still sent to its end). quic:// paths verify the\n"
-       "server's certificate (system store or --ca, name = host or --server-name) unless\n"
-       "--insecure. Status goes to stderr.",
-       dial_options()},
-      run};
+  return {{"dial", "open a flow and pipe stdin/stdout over it (like nc)",
+           "--path tcp://HOST:PORT[?weight=N] [--path quic://HOST:PORT ...] [--path "
+           "udpflow://HOST:PORT ...] "
+           "[--mode prime|race|bond] "
+           "[--psk-file FILE] [--ca FILE | --insecure] [--server-name NAME]",
+           "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
+           "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"
+           "(stdin from a file or pipe is still sent to its end). quic:// paths verify the\n"
+           "server's certificate (system store or --ca, name = host or --server-name) unless\n"
+           "--insecure. Status goes to stderr.",
+           dial_options()},
+          run};
 }
 
 }  // namespace rendr::cli

@@ -63,8 +63,10 @@ class JsonLog {
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
   const std::vector<std::string> quic_addresses = args.values("quic");
-  if (addresses.empty() && quic_addresses.empty())
-    throw UsageError("rendr listen needs at least one --tcp HOST:PORT or --quic HOST:PORT");
+  const std::vector<std::string> udp_addresses = args.values("udp");
+  if (addresses.empty() && quic_addresses.empty() && udp_addresses.empty())
+    throw UsageError(
+        "rendr listen needs at least one --tcp HOST:PORT, --quic HOST:PORT or --udp HOST:PORT");
   const rendr::TlsServerConfig tls =
       quic_addresses.empty() ? rendr::TlsServerConfig{} : tls_server_config(args);
   const int services = int(args.has("echo")) + int(args.has("discard")) + int(args.has("stdio"));
@@ -78,13 +80,18 @@ int run(const Args& args) {
   options.max_flows = args.count("max-flows", options.max_flows);
 
   std::error_code ec;
-  rendr::Listener listener = addresses.empty()
+  // The first address creates the listener; the others of every kind are added to it.
+  rendr::Listener listener = !addresses.empty() ? rendr::listen_tcp(addresses[0], options, ec)
+                             : !quic_addresses.empty()
                                  ? rendr::listen_quic(quic_addresses[0], tls, options, ec)
-                                 : rendr::listen_tcp(addresses[0], options, ec);
+                                 : rendr::listen_udpflow(udp_addresses[0], options, ec);
   for (std::size_t i = 1; i < addresses.size() && !ec; ++i)
     ec = listener.listen_tcp(addresses[i]);
   for (std::size_t i = addresses.empty() ? 1 : 0; i < quic_addresses.size() && !ec; ++i)
     ec = listener.listen_quic(quic_addresses[i], tls);
+  const bool udp_first = addresses.empty() && quic_addresses.empty();
+  for (std::size_t i = udp_first ? 1 : 0; i < udp_addresses.size() && !ec; ++i)
+    ec = listener.listen_udpflow(udp_addresses[i]);
   if (ec) {
     log_line("rendr listen: cannot listen: " + ec.message());
     return 1;
@@ -132,6 +139,8 @@ std::vector<OptionSpec> listen_options() {
       {"tcp", OptionSpec::Kind::repeated, "HOST:PORT", "address to listen on (port 0: any)"},
       {"quic", OptionSpec::Kind::repeated, "HOST:PORT",
        "UDP address to accept QUIC paths on (needs --cert and --key)"},
+      {"udp", OptionSpec::Kind::repeated, "HOST:PORT",
+       "UDP address to accept udpflow paths on (rendr over UDP; port 0: any)"},
       {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
       {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
       {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
@@ -149,16 +158,17 @@ std::vector<OptionSpec> listen_options() {
 }  // namespace
 
 Command listen_command() {
-  return {{"listen", "accept flows; serve them on stdio, as echo or discard",
-           "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] "
-           "[--echo | --discard | --stdio] [--log-json] [--psk-file FILE] [--max-flows N]",
-           "Accepts rendr flows on every given TCP and QUIC address (a flow's paths may arrive on\n"
-           "any of them). --stdio (default) carries one flow over stdin/stdout like `nc -l`; "
-           "--echo and\n"
-           "--discard serve flows until interrupted. With --psk-file, only clients holding the\n"
-           "same key reach a service (others are counted and closed). Status goes to stderr.",
-           listen_options()},
-          run};
+  return {
+      {"listen", "accept flows; serve them on stdio, as echo or discard",
+       "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
+       "[--echo | --discard | --stdio] [--log-json] [--psk-file FILE] [--max-flows N]",
+       "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
+       "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
+       "`nc -l`; --echo and --discard serve flows until interrupted. With --psk-file, only clients "
+       "holding the\n"
+       "same key reach a service (others are counted and closed). Status goes to stderr.",
+       listen_options()},
+      run};
 }
 
 }  // namespace rendr::cli

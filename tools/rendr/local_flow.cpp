@@ -39,20 +39,29 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     dialer.engine = flow->client_engine.get();
   }
   const bool quic = config.transport == "quic";
-  if (quic && (config.through_proxies || !config.shaping.empty())) {
+  // udpflow: every path over UDP; mixed: odd paths over UDP, even ones over TCP.
+  const auto over_udp = [&](std::size_t i) {
+    return config.transport == "udpflow" || (config.transport == "mixed" && i % 2 == 1);
+  };
+  const bool any_udp = over_udp(0) || (config.paths > 1 && over_udp(1));
+  if ((quic || any_udp) && (config.through_proxies || !config.shaping.empty())) {
     ec = rendr::errc::bad_path_spec;  // the fault proxy relays TCP only
     return nullptr;
   }
   const std::string any_port = std::string(kLoopback) + ":0";
   flow->listener = quic ? rendr::listen_quic(any_port, config.quic_server, listen_options, ec)
-                        : rendr::listen_tcp(any_port, listen_options, ec);
+                   : over_udp(0) ? rendr::listen_udpflow(any_port, listen_options, ec)
+                                 : rendr::listen_tcp(any_port, listen_options, ec);
   if (ec) return nullptr;
   for (std::size_t i = 1; i < config.paths && !ec; ++i)
-    ec = quic ? flow->listener.listen_quic(any_port, config.quic_server)
-              : flow->listener.listen_tcp(any_port);
+    ec = quic          ? flow->listener.listen_quic(any_port, config.quic_server)
+         : over_udp(i) ? flow->listener.listen_udpflow(any_port)
+                       : flow->listener.listen_tcp(any_port);
   if (ec) return nullptr;
 
   dialer.mode = config.mode;
+  std::size_t tcp_index = 0;
+  std::size_t udp_index = 0;
   for (std::size_t i = 0; i < config.paths; ++i) {
     if (quic) {
       rendr::PathSpec spec =
@@ -61,7 +70,12 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
       dialer.paths.push_back(std::move(spec));
       continue;
     }
-    std::uint16_t port = flow->listener.port(i);
+    if (over_udp(i)) {
+      dialer.paths.push_back(rendr::PathSpec::parse(
+          "udpflow://127.0.0.1:" + std::to_string(flow->listener.udpflow_port(udp_index++))));
+      continue;
+    }
+    std::uint16_t port = flow->listener.port(tcp_index++);
     if (config.through_proxies || !config.shaping.empty()) {
       flow->proxies.push_back(std::make_unique<testing::FaultProxy>(kLoopback, kLoopback, port));
       if (i < config.shaping.size())

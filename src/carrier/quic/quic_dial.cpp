@@ -1,9 +1,6 @@
 // QuicTransport: resolve, open a UDP socket towards the server, run the QUIC handshake.
 #include "carrier/quic/quic_carrier.hpp"
 
-// After a standard header: asio decides at its first include whether std::aligned_alloc exists
-// (from libstdc++'s config macros), and every translation unit must decide alike, or memory one
-// allocates with aligned_alloc another frees with operator delete.
 #include <asio/ip/udp.hpp>
 #include <asio/post.hpp>
 

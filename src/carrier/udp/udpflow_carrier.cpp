@@ -1,0 +1,505 @@
+#include "carrier/udp/udpflow_carrier.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
+#include "core/crypto.hpp"
+
+namespace rendr::carrier::udp {
+
+namespace dg = wire::datagram;
+
+namespace {
+
+// Packets handed to the session in one call: a whole receive batch (GRO buffers of 64 KiB) can be
+// thousands, and the ACK for the first of them waits until the session has taken them all.
+constexpr std::size_t kPacketsPerDelivery = 32;
+
+std::string format_endpoint(const asio::ip::udp::endpoint& ep) {
+  const auto address = ep.address();
+  std::string host = address.to_string();
+  if (address.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+// Frames that make a packet a handshake packet: the peer may not hold the keys yet.
+bool needs_clear(const wire::OutFrame& f) {
+  if (f.header_size == 0) return false;
+  switch (static_cast<wire::FrameType>(f.header[0])) {
+    case wire::FrameType::open:
+    case wire::FrameType::open_ack:
+    case wire::FrameType::join:
+    case wire::FrameType::join_ack:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Frames a handshake packet may carry (docs/protocol.md §10.1).
+bool allowed_in_clear(const wire::Frame& f) {
+  return std::holds_alternative<wire::Open>(f.body) ||
+         std::holds_alternative<wire::OpenAck>(f.body) ||
+         std::holds_alternative<wire::Join>(f.body) ||
+         std::holds_alternative<wire::JoinAck>(f.body) ||
+         std::holds_alternative<wire::Proof>(f.body) ||
+         std::holds_alternative<wire::Ping>(f.body) || std::holds_alternative<wire::Pong>(f.body) ||
+         std::holds_alternative<wire::AckRanges>(f.body);
+}
+
+}  // namespace
+
+dg::ConnectionId random_connection_id() {
+  dg::ConnectionId id = 0;
+  while (id == 0) {
+    std::array<wire::Byte, 8> bytes{};
+    core::crypto::random_bytes(bytes);
+    std::memcpy(&id, bytes.data(), sizeof id);
+  }
+  return id;
+}
+
+struct UdpflowCarrier::Keys {
+  dg::PacketProtector send;
+  dg::PacketProtector receive;
+};
+
+std::shared_ptr<UdpflowCarrier> UdpflowCarrier::make_client(asio::any_io_executor strand,
+                                                            std::shared_ptr<UdpSocket> socket,
+                                                            const asio::ip::udp::endpoint& remote,
+                                                            const UdpflowOptions& options) {
+  return std::make_shared<UdpflowCarrier>(Private{}, Side::client, std::move(strand),
+                                          std::move(socket), nullptr, random_connection_id(),
+                                          random_connection_id(), std::nullopt, remote, options);
+}
+
+std::shared_ptr<UdpflowCarrier> UdpflowCarrier::make_server(std::shared_ptr<UdpDemux> demux,
+                                                            dg::ConnectionId local_cid,
+                                                            dg::ConnectionId peer_cid,
+                                                            asio::ip::udp::endpoint peer,
+                                                            const UdpflowOptions& options) {
+  auto executor = demux->socket().executor();
+  std::shared_ptr<UdpSocket> socket(demux, &demux->socket());  // aliases the demux's lifetime
+  return std::make_shared<UdpflowCarrier>(Private{}, Side::server, std::move(executor),
+                                          std::move(socket), std::move(demux), local_cid, peer_cid,
+                                          peer, peer, options);
+}
+
+UdpflowCarrier::UdpflowCarrier(Private, Side side, asio::any_io_executor executor,
+                               std::shared_ptr<UdpSocket> socket, std::shared_ptr<UdpDemux> demux,
+                               dg::ConnectionId local_cid, dg::ConnectionId peer_cid,
+                               std::optional<asio::ip::udp::endpoint> peer,
+                               const asio::ip::udp::endpoint& remote, const UdpflowOptions& options)
+    : side_(side),
+      options_(options),
+      executor_(std::move(executor)),
+      socket_(std::move(socket)),
+      demux_(std::move(demux)),
+      local_cid_(local_cid),
+      peer_(std::move(peer)),
+      peer_address_(format_endpoint(remote)),
+      peer_cid_(peer_cid),
+      peer_cid_known_(side == Side::server) {
+  // A server path is open from the start: the demux may deliver to it before start() runs.
+  if (side_ == Side::server) state_ = State::open;
+}
+
+UdpflowCarrier::~UdpflowCarrier() {
+  if (side_ == Side::server) {
+    if (routed_) demux_->remove_route(local_cid_);
+    if (initial_dcid_) demux_->remove_route(*initial_dcid_);
+  } else {
+    socket_->close();
+  }
+}
+
+std::shared_ptr<CarrierHandler> UdpflowCarrier::lock_handler() {
+  std::lock_guard lock(handler_mutex_);
+  return handler_.lock();
+}
+
+void UdpflowCarrier::start(std::weak_ptr<CarrierHandler> handler) {
+  set_handler(std::move(handler));
+  asio::post(executor_, [self = shared_from_this()] { self->do_start(); });
+}
+
+void UdpflowCarrier::set_handler(std::weak_ptr<CarrierHandler> handler) {
+  std::lock_guard lock(handler_mutex_);
+  handler_ = std::move(handler);
+}
+
+void UdpflowCarrier::set_flow_key(const FlowKeyBytes& key) {
+  if (key_set_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard lock(keys_mutex_);
+    flow_key_ = key;
+  }
+  key_set_.store(true, std::memory_order_release);
+}
+
+void UdpflowCarrier::kick() {
+  if (kick_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  asio::post(executor_, [self = shared_from_this()] {
+    self->kick_pending_.store(false, std::memory_order_release);
+    self->do_write();
+  });
+}
+
+void UdpflowCarrier::close() {
+  asio::post(executor_, [self = shared_from_this()] { self->do_close(true); });
+}
+
+void UdpflowCarrier::abort() {
+  asio::post(executor_, [self = shared_from_this()] { self->do_close(false); });
+}
+
+bool UdpflowCarrier::route_to_carrier() {
+  routed_ = demux_->add_route(
+      local_cid_, [weak = weak_from_this()](const ReceivedDatagram& d, const dg::PacketHeader& h) {
+        if (auto self = weak.lock()) self->receive(d, h);
+      });
+  return routed_;
+}
+
+bool UdpflowCarrier::route_initial_dcid(dg::ConnectionId initial_dcid) {
+  if (initial_dcid == local_cid_ ||
+      !demux_->add_route(initial_dcid, [weak = weak_from_this()](const ReceivedDatagram& d,
+                                                                 const dg::PacketHeader& h) {
+        if (auto self = weak.lock()) self->receive(d, h);
+      }))
+    return false;
+  initial_dcid_ = initial_dcid;
+  return true;
+}
+
+void UdpflowCarrier::do_start() {
+  if (side_ == Side::server) {
+    do_write();
+    return;
+  }
+  if (state_ != State::idle) return;
+  state_ = State::open;
+  socket_->start_reading(
+      [weak = weak_from_this()](std::span<const ReceivedDatagram> batch) {
+        if (auto self = weak.lock()) self->on_batch(batch);
+      },
+      [weak = weak_from_this()](std::error_code ec) {
+        if (auto self = weak.lock()) self->finish(DownReason::error, ec);
+      });
+  do_write();
+}
+
+// ---- keys ---------------------------------------------------------------------------------
+
+// Derives the path's packet keys once both the flow key and the peer's connection id are known:
+// each direction is keyed with the dcid its packets carry (docs/protocol.md §10.4).
+bool UdpflowCarrier::derive_keys_locked() {
+  if (keys_) return true;
+  if (!peer_cid_known_ || !key_set_.load(std::memory_order_acquire)) return false;
+  core::crypto::FlowKey key;
+  {
+    std::lock_guard lock(keys_mutex_);
+    key = *flow_key_;
+  }
+  using core::crypto::PacketDirection;
+  const PacketDirection out =
+      side_ == Side::client ? PacketDirection::client_to_server : PacketDirection::server_to_client;
+  const PacketDirection in =
+      side_ == Side::client ? PacketDirection::server_to_client : PacketDirection::client_to_server;
+  keys_ = std::make_unique<Keys>(
+      Keys{dg::PacketProtector(core::crypto::derive_packet_keys(key, out, peer_cid_)),
+           dg::PacketProtector(core::crypto::derive_packet_keys(key, in, local_cid_))});
+  return true;
+}
+
+// ---- receiving ----------------------------------------------------------------------------
+
+void UdpflowCarrier::on_batch(std::span<const ReceivedDatagram> batch) {
+  for (const ReceivedDatagram& d : batch) {
+    dg::PacketHeader header;
+    if (dg::parse_header(d.bytes, header) != dg::PacketError::none) {
+      counters_.dropped_malformed.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    accept_datagram(d, header);
+    if (packet_refs_.size() >= kPacketsPerDelivery) deliver_packets();
+  }
+  deliver_packets();
+}
+
+void UdpflowCarrier::receive(const ReceivedDatagram& datagram, const dg::PacketHeader& header) {
+  accept_datagram(datagram, header);
+  if (packet_refs_.size() >= kPacketsPerDelivery) {
+    deliver_packets();
+    return;
+  }
+  // The demux hands over one datagram at a time; the session gets them as one batch once the
+  // demux's receive batch is done (the post runs after it on the same strand), so a burst costs
+  // one session round, not one per packet. The packets hold their blocks (Slices) meanwhile.
+  if (packet_refs_.empty() || delivery_posted_) return;
+  delivery_posted_ = true;
+  asio::post(executor_, [self = shared_from_this()] {
+    self->delivery_posted_ = false;
+    self->deliver_packets();
+  });
+}
+
+void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::PacketHeader& h) {
+  if (state_ != State::open) return;
+  const bool initial =
+      initial_dcid_ && h.dcid == *initial_dcid_ && h.kind == dg::PacketKind::handshake;
+  if (h.dcid != local_cid_ && !initial) {
+    counters_.dropped_wrong_dcid.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::uint64_t pn = dg::reconstruct_pn(largest_received_, h.truncated_pn);
+  wire::MutableBytes payload;
+  if (h.kind == dg::PacketKind::protected_) {
+    if (!derive_keys_locked()) {
+      counters_.dropped_no_keys.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (keys_->receive.open(h, pn, d.bytes, payload) != dg::PacketError::none) {
+      counters_.dropped_auth_failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    peer_protected_seen_ = true;
+  } else {
+    if (peer_protected_seen_) {
+      // The handshake is over: frames in clear now could come from anyone who saw the id.
+      counters_.dropped_clear_frames.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    payload = d.bytes.subspan(h.size);
+  }
+
+  const std::size_t first = frames_.size();
+  bool ok = !payload.empty();
+  for (std::size_t offset = 0; ok && offset < payload.size();) {
+    wire::Frame& frame = frames_.emplace_back();
+    const wire::DecodeResult r =
+        wire::decode(wire::ConstBytes(payload.data() + offset, payload.size() - offset), frame);
+    if (r.error != wire::DecodeError::none) {
+      counters_.dropped_malformed.fetch_add(1, std::memory_order_relaxed);
+      ok = false;
+    } else if (h.kind == dg::PacketKind::handshake && !allowed_in_clear(frame)) {
+      counters_.dropped_clear_frames.fetch_add(1, std::memory_order_relaxed);
+      ok = false;
+    }
+    offset += r.consumed;
+  }
+  if (!ok) {
+    frames_.resize(first);
+    return;
+  }
+  if (h.kind == dg::PacketKind::handshake && side_ == Side::client && !peer_cid_known_) {
+    // The server's first answer names its id for the path: our packets carry it from now on.
+    peer_cid_ = h.scid;
+    peer_cid_known_ = true;
+  }
+  largest_received_ = std::max(largest_received_.value_or(0), pn);
+  counters_.packets_received.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t offset = d.offset + static_cast<std::size_t>(payload.data() - d.bytes.data());
+  packet_refs_.push_back({pn, first, frames_.size() - first,
+                          wire::Slice(d.block, offset, payload.size()), d.source, d.bytes.size()});
+}
+
+void UdpflowCarrier::deliver_packets() {
+  if (packet_refs_.empty()) return;
+  auto handler = lock_handler();
+  if (handler) {
+    packets_.clear();
+    for (const PacketRef& r : packet_refs_) {
+      packets_.push_back(
+          ReceivedPacket{r.number, std::span<const wire::Frame>(frames_).subspan(r.first, r.count),
+                         r.backing, r.source, r.size});
+    }
+    handler->on_packets(packets_);
+    packets_.clear();
+  }
+  packet_refs_.clear();
+  frames_.clear();
+  if (!handler && state_ == State::open) do_close(false);  // nobody wants this path any more
+}
+
+// ---- sending ------------------------------------------------------------------------------
+
+void UdpflowCarrier::do_write() {
+  if (state_ != State::open || waiting_writable_) return;
+  flush_unsent();
+  if (waiting_writable_) return;
+  for (int round = 0; round < options_.pulls_per_turn; ++round) {
+    auto handler = lock_handler();
+    if (!handler) return;  // a server path before set_handler, or a path nobody wants
+    out_.reset(options_.packets_per_pull * options_.max_packet_payload);
+    (void)handler->pull(out_);
+    handler.reset();
+    if (out_.packets().empty()) {
+      out_.clear();
+      return;
+    }
+    seal_batch();
+    out_.clear();  // releases the payload slices
+    flush_unsent();
+    if (waiting_writable_ || state_ != State::open) return;
+  }
+  // More may be waiting: let reads run first.
+  kick();
+}
+
+void UdpflowCarrier::seal_batch() {
+  derive_keys_locked();
+  const auto packets = out_.packets();
+  // Sized for the batch once and kept: sealing writes every byte it sends, so nothing is cleared.
+  std::size_t need = 0;
+  for (const auto& packet : packets)
+    need += packet.bytes + dg::kHandshakeHeaderSize + dg::kTagSize;
+  if (send_capacity_ < need) {
+    send_buffer_ = std::make_unique_for_overwrite<wire::Byte[]>(need);
+    send_capacity_ = need;
+  }
+  send_sizes_.clear();
+  send_used_ = 0;
+  unsent_offset_ = 0;
+  unsent_index_ = 0;
+  for (const auto& packet : packets) {
+    const std::size_t n = seal_packet(packet, send_buffer_.get() + send_used_);
+    if (n == 0) continue;
+    send_used_ += n;
+    send_sizes_.push_back(n);
+  }
+}
+
+std::size_t UdpflowCarrier::seal_packet(const wire::TransmitBatch::Packet& packet, wire::Byte* at) {
+  const auto frames = out_.frames_of(packet);
+  const bool clear = !keys_ || std::any_of(frames.begin(), frames.end(),
+                                           [](const auto& f) { return needs_clear(f); });
+  const std::size_t header = clear ? dg::kHandshakeHeaderSize : dg::kProtectedHeaderSize;
+  wire::Byte* p = at + header;
+  for (const wire::OutFrame& f : frames) {
+    std::memcpy(p, f.header.data(), f.header_size);
+    p += f.header_size;
+    if (!f.payload.empty()) {
+      std::memcpy(p, f.payload.data(), f.payload.size());
+      p += f.payload.size();
+    }
+  }
+  const std::size_t payload = static_cast<std::size_t>(p - (at + header));
+  if (clear) {
+    counters_.handshake_packets_sent.fetch_add(1, std::memory_order_relaxed);
+    counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
+    return dg::encode_handshake_header(peer_cid_, local_cid_, packet.number,
+                                       wire::MutableBytes(at, header)) +
+           payload;
+  }
+  counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
+  return keys_->send.seal(peer_cid_, packet.number,
+                          wire::MutableBytes(at, header + payload + dg::kTagSize), payload);
+}
+
+void UdpflowCarrier::flush_unsent() {
+  const asio::ip::udp::endpoint* destination = peer_ ? &*peer_ : nullptr;
+  while (unsent_index_ < send_sizes_.size()) {
+    const auto sizes = std::span<const std::size_t>(send_sizes_).subspan(unsent_index_);
+    const SendResult r = socket_->send(
+        wire::ConstBytes(send_buffer_.get() + unsent_offset_, send_used_ - unsent_offset_), sizes,
+        destination);
+    for (std::size_t i = 0; i < r.datagrams; ++i)
+      unsent_offset_ += send_sizes_[unsent_index_++];
+    if (!r.error) continue;
+    if (r.error == asio::error::would_block ||
+        r.error == std::errc::resource_unavailable_try_again) {
+      waiting_writable_ = true;
+      socket_->async_wait_writable([self = shared_from_this()](std::error_code ec) {
+        self->waiting_writable_ = false;
+        if (!ec) self->do_write();
+      });
+      return;
+    }
+    // UDP is lossy anyway: a datagram the kernel refused (an ICMP error queued on a connected
+    // socket, no route) is lost, and the core's loss recovery sends its frames again.
+    counters_.send_errors.fetch_add(1, std::memory_order_relaxed);
+    if (unsent_index_ < send_sizes_.size()) unsent_offset_ += send_sizes_[unsent_index_++];
+  }
+  send_used_ = 0;
+  send_sizes_.clear();
+  unsent_offset_ = 0;
+  unsent_index_ = 0;
+}
+
+void UdpflowCarrier::send_handshake_frames(std::span<const wire::OutFrame> frames) {
+  std::vector<wire::Byte> buffer(dg::kHandshakeHeaderSize);
+  for (const wire::OutFrame& f : frames) {
+    buffer.insert(buffer.end(), f.header.begin(), f.header.begin() + f.header_size);
+    buffer.insert(buffer.end(), f.payload.data(), f.payload.data() + f.payload.size());
+  }
+  dg::encode_handshake_header(peer_cid_, local_cid_, next_handshake_pn_++,
+                              wire::MutableBytes(buffer.data(), dg::kHandshakeHeaderSize));
+  const std::size_t size = buffer.size();
+  (void)socket_->send(wire::ConstBytes(buffer.data(), size), std::span<const std::size_t>(&size, 1),
+                      peer_ ? &*peer_ : nullptr);
+  counters_.handshake_packets_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- closing ------------------------------------------------------------------------------
+
+void UdpflowCarrier::do_close(bool graceful) {
+  if (state_ == State::closed) return;
+  if (graceful && state_ == State::open && !waiting_writable_) flush_unsent();
+  finish(DownReason::closed, {});
+}
+
+void UdpflowCarrier::finish(DownReason reason, std::error_code ec) {
+  if (state_ == State::closed) return;
+  const bool started = state_ == State::open;
+  state_ = State::closed;
+  if (side_ == Side::server) {
+    if (routed_) demux_->remove_route(local_cid_);
+    if (initial_dcid_) demux_->remove_route(*initial_dcid_);
+    routed_ = false;
+    initial_dcid_.reset();
+  } else {
+    socket_->close();
+  }
+  std::shared_ptr<CarrierHandler> handler;
+  {
+    std::lock_guard lock(handler_mutex_);
+    handler = handler_.lock();
+    handler_.reset();
+  }
+  if (handler && started) handler->on_down(reason, ec, wire::DecodeError::none);
+}
+
+// ---- dialing ------------------------------------------------------------------------------
+
+void UdpflowTransport::async_dial(asio::any_io_executor executor, const std::string& host,
+                                  std::uint16_t port, DialCallback done) {
+  auto strand = asio::make_strand(executor);
+  auto resolver = std::make_shared<asio::ip::udp::resolver>(strand);
+  resolver->async_resolve(
+      host, std::to_string(port), asio::ip::resolver_base::numeric_service,
+      [resolver, strand, options = options_, done = std::move(done)](
+          std::error_code ec, asio::ip::udp::resolver::results_type results) {
+        if (!ec && results.empty()) ec = asio::error::host_not_found;
+        if (ec) {
+          done(ec, nullptr);
+          return;
+        }
+        std::shared_ptr<UdpSocket> socket;
+        try {
+          socket = UdpSocket::connect(strand, results.begin()->endpoint(), options.socket);
+        } catch (const std::system_error& e) {
+          done(e.code(), nullptr);
+          return;
+        }
+        done({}, UdpflowCarrier::make_client(strand, std::move(socket), results.begin()->endpoint(),
+                                             options));
+      });
+}
+
+}  // namespace rendr::carrier::udp
