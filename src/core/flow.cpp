@@ -263,6 +263,12 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
     m.handle_join_ack(*p, *a, now);
     return id;
   }
+  // On a datagram path a RETRY may come in clear from anyone: it is ignored unless it answers
+  // our OPEN. A stream carrier never carries one (a broken peer, below).
+  if (const auto* r = std::get_if<wire::Retry>(&frame.body); r != nullptr && p->datagram()) {
+    m.handle_retry(*p, *r);
+    return id;
+  }
   if (handshaking) {
     // Nothing but the handshake answer may arrive before the path is up.
     ++m.counters.protocol_errors;
@@ -305,10 +311,10 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
             ++m.counters.protocol_errors;  // a stream carrier has no packets to acknowledge
             m.path_down(*p, DownCause::protocol_error, now, true);
           }
-        } else if constexpr (std::is_same_v<T, wire::PathChallenge> ||
-                             std::is_same_v<T, wire::PathResponse>) {
-          // Address validation belongs to the carrier's side of a datagram path (not yet
-          // wired); a flow ignores them.
+        } else if constexpr (std::is_same_v<T, wire::PathChallenge>) {
+          m.handle_path_challenge(*p, body);
+        } else if constexpr (std::is_same_v<T, wire::PathResponse>) {
+          m.handle_path_response(*p, body);
         } else if constexpr (std::is_same_v<T, wire::Proof>) {
           // A datagram path's PROOF is sent again when its packet seems lost: a late copy
           // changes nothing. On a stream carrier it can only be a broken peer.
@@ -340,6 +346,7 @@ bool Flow::wants_transmit(PathId id) const {
   const Impl& m = *impl_;
   const Path* p = m.find(id);
   if (p == nullptr) return false;
+  if (m.amplification_blocks(*p)) return false;
   if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::proof) ||
       (p->resend_handshake && p->handshake_in_flight()) || p->control.owes(Control::open_ack) ||
       p->control.owes(Control::join_ack) || p->control.owes(Control::abort_close))
@@ -360,6 +367,8 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   Impl& m = *impl_;
   Path* p = m.find(id);
   if (p == nullptr) return false;
+  // An unvalidated peer address gets at most 3x what it sent (RFC 9000 §8.1).
+  if (!m.admit_to_current(*p)) return false;
   const std::size_t before = out.frame_count();
   auto push_control = [&](const wire::Frame& f, bool eliciting) {
     m.push_control(*p, f, eliciting, now, out);

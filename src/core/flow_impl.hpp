@@ -354,6 +354,26 @@ struct Flow::Impl {
   // One frame on `id` (on_frame's body, also each frame of a packet). Returns the id the path
   // has after it (a proven JOIN path takes the JOIN's), kNoPath if it is gone.
   PathId receive_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
+  // ---- address validation (flow_address_validation.cpp)
+
+  // Client: RETRYs followed (at most kMaxRetries per flow; more are ignored).
+  static constexpr std::uint32_t kMaxRetries = 3;
+  std::uint32_t retries_followed = 0;
+  // The source of the packet on_packet is handling (nullopt: the runtime gave none).
+  std::optional<PeerAddress> packet_source;
+  // The probe timeout that spaces a path's challenges.
+  Duration probe_timeout(const Path& p) const;
+  void handle_path_challenge(Path& p, const wire::PathChallenge& c);
+  void handle_path_response(Path& p, const wire::PathResponse& r);
+  // Client: a listener under load answered our OPEN with a token; the OPEN goes again with it.
+  void handle_retry(Path& p, const wire::Retry& r);
+  // Bytes the next poll of `p` would send to an unvalidated current address (a server's
+  // handshake answers; everything on an up path, which never has one), 0 if none.
+  std::size_t unvalidated_send_bytes(const Path& p) const;
+  // Whether the 3x limit holds back `p`'s next poll (poll_transmit also charges what goes).
+  bool amplification_blocks(const Path& p) const;
+  bool admit_to_current(Path& p);
+
   // ---- handshake (handshake.cpp)
 
   // The handshake frames `p` owes: OPEN or JOIN (then true: nothing else goes with it), the

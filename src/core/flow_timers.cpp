@@ -44,6 +44,8 @@ std::optional<Time> Flow::next_deadline() const {
         }
         // A poll that pacing held back: the runtime pulls again then (on_timer's wake-up).
         if (p.paced_until) consider(*p.paced_until);
+        // A challenge to a new peer address times out.
+        if (auto due = p.address.next_timer()) consider(*due);
         break;
       default:
         break;
@@ -112,7 +114,11 @@ void Flow::on_timer(Time now) {
         if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
         // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
         p->transport->on_timer(now, m.scheduler().lost_data_queue(*p));
-        if (p->datagram()) m.after_recovery(*p, now);
+        if (p->datagram()) {
+          m.after_recovery(*p, now);
+          p->address.set_probe_timeout(m.probe_timeout(*p));
+          p->address.on_timer(now);
+        }
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);
           break;

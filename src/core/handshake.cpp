@@ -79,6 +79,10 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   p.initial_packet_payload = p.max_packet_payload;
   p.max_datagram_ceiling = first.max_datagram_size;
   impl->renew_transport(p);
+  if (first.peer) {
+    p.address = AddressValidator(c.address_validation);
+    p.address.start(*first.peer, first.peer_datagram_bytes, first.peer_validated);
+  }
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::open_proof_awaited;
   p.handshake_sent = now;
@@ -132,6 +136,10 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now, const PathOptions& c
   p.initial_packet_payload = p.max_packet_payload;
   p.max_datagram_ceiling = carrier.max_datagram_size;
   m.renew_transport(p);
+  if (carrier.peer) {
+    p.address = AddressValidator(m.config.address_validation);
+    p.address.start(*carrier.peer, carrier.peer_datagram_bytes, carrier.peer_validated);
+  }
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::join_proof_awaited;
   p.handshake_sent = now;
@@ -224,6 +232,9 @@ void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time no
   // The handshake answer went out when its OPEN or JOIN arrived: the PROOF took a round trip.
   if (recovery::DatagramTransport* d = p.transport->datagram())
     d->seed_rtt(now - p.handshake_sent, now);
+  // Only the client that received our answer at the path's address knows what the PROOF
+  // covers (the OPEN_ACK's nonce, the JOIN_ACK's challenge): the address is validated.
+  p.address.on_handshake_proven();
   if (!authenticated) {
     authenticated = true;
     state = FlowState::established;
@@ -275,6 +286,7 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   const std::size_t max_datagram_ceiling = provisional.max_datagram_ceiling;
   std::optional<MtuProber> mtu = std::move(provisional.mtu);
   std::unique_ptr<PathTransport> transport = std::move(provisional.transport);
+  AddressValidator address = std::move(provisional.address);
   paths.erase(provisional_id);
   if (Path* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
   Path& p = paths[id];
@@ -287,6 +299,7 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   p.max_datagram_ceiling = max_datagram_ceiling;
   p.mtu = std::move(mtu);
   p.transport = std::move(transport);
+  p.address = std::move(address);
   ++counters.joins_accepted;
   events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
   path_up(p, now);
@@ -329,6 +342,9 @@ bool Flow::Impl::write_handshake(Path& p, Time now, TransmitBatch& out) {
     }
     wire::Open on_path = *open;
     on_path.path_id = p.id;
+    // After a RETRY its token goes first, in the same handshake packet (docs/protocol.md §3.16).
+    if (p.retry_token && p.datagram())
+      push_control(p, wire::Frame{0, wire::Retry{*p.retry_token}}, false, now, out);
     push_control(p, wire::Frame{0, on_path}, false, now, out);
     p.handshake = HandshakeStep::open_sent;
     p.handshake_sent = now;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "core/address_validation.hpp"
 #include "core/control_queue.hpp"
 #include "core/mtu_prober.hpp"
 #include "core/path_flight.hpp"
@@ -71,6 +72,10 @@ struct Path {
   bool proof_acked = false;
   // A poll left DATA waiting for the pacer until then (next_deadline wakes the runtime).
   std::optional<Time> paced_until;
+  // Datagram paths: where packets go, and the validation of new peer addresses.
+  AddressValidator address;
+  // Client, datagram paths: the token of the listener's RETRY, sent before the OPEN again.
+  std::optional<wire::RetryToken> retry_token;
 
   // Client: dialing and handshake.
   Time next_dial{};
