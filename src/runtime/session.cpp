@@ -1036,16 +1036,18 @@ void Session::carrier_down(carrier::Carrier* c, carrier::DownReason reason) {
 
 bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
   Actions a;
-  bool any = false;
+  bool more = false;
   {
     std::lock_guard lock(mu_);
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
-    any = flow_->poll_transmit(it->second.path, now(), out);
-    pump(a, c);
+    (void)flow_->poll_transmit(it->second.path, now(), out);
+    pump(a, c);  // does not kick `c`: the answer below tells it whether to pull again
+    it = carriers_.find(c);
+    more = it != carriers_.end() && it->second.current && flow_->wants_transmit(it->second.path);
   }
   run(a);
-  return any;
+  return more;
 }
 
 // ---------------------------------------------------------------------------------------------
