@@ -39,9 +39,7 @@ class CarrierHandler {
   // The transport is gone; no callback follows this one.
   virtual void on_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error) = 0;
   // The transport can take about `out.room()` more bytes: append frames to the carrier's
-  // batch (reused for every write). Returns whether more is ready to send right away, i.e.
-  // whether to pull again once this batch is written; when false, the next kick() says when.
-  // (A carrier may always pull again after a write; that is never wrong, only slower.)
+  // batch (reused for every write), false if none.
   virtual bool pull(wire::TransmitBatch& out) = 0;
 };
 

@@ -56,7 +56,7 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
     out.push(wire::OutFrame(*last_frame_));
     last_frame_sent_ = true;
     carrier_->close();  // after this frame is written
-    return false;       // nothing after it
+    return true;
   }
 
   // Answers with `frame` (a refusal, or the OPEN_ACK for a repeated OPEN), then closes the

@@ -1036,18 +1036,16 @@ void Session::carrier_down(carrier::Carrier* c, carrier::DownReason reason) {
 
 bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
   Actions a;
-  bool more = false;
+  bool any = false;
   {
     std::lock_guard lock(mu_);
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
-    (void)flow_->poll_transmit(it->second.path, now(), out);
-    pump(a, c);  // does not kick `c`: the answer below tells it whether to pull again
-    it = carriers_.find(c);
-    more = it != carriers_.end() && it->second.current && flow_->wants_transmit(it->second.path);
+    any = flow_->poll_transmit(it->second.path, now(), out);
+    pump(a, c);
   }
   run(a);
-  return more;
+  return any;
 }
 
 // ---------------------------------------------------------------------------------------------

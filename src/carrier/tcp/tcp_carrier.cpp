@@ -323,7 +323,6 @@ void TcpCarrier::do_write() {
       fail(reason_for(ec), ec, wire::DecodeError::none);
       return;
     }
-    if (!pull_more_) return;  // idle until kick()
   }
 }
 
@@ -338,7 +337,7 @@ bool TcpCarrier::pull_batch() {
     out_.reset(options_.max_write_bytes);
     repull_ = false;
     pulling_ = true;
-    pull_more_ = handler->pull(out_);
+    (void)handler->pull(out_);
     pulling_ = false;
     if (out_.frame_count() > 0 || !repull_ || state_ != State::open) break;
   }

@@ -45,8 +45,7 @@
 // Writing. Pull model: with no write in flight the carrier resets its TransmitBatch (reused
 // storage, so a write allocates nothing) to max_write_bytes, calls pull(batch) and writes
 // everything pulled in one gathered write (headers and payload slices, no copy), then pulls
-// again (after a batch written inline, only if pull said more is ready); when pull yields
-// nothing the writer idles until kick(). A batch first goes out as a
+// again; when pull yields nothing the writer idles until kick(). A batch first goes out as a
 // non-blocking sendmsg right in the pulling handler; only what the socket did not take is left
 // to an async write (at most kInlineWrites batches are written inline in a row). kick()
 // dispatches to the strand: on a thread of the carrier's context with the strand idle, the pull
@@ -178,9 +177,8 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
   bool write_in_flight_ = false;
-  bool pulling_ = false;    // inside handler->pull(out_)
-  bool repull_ = false;     // kicked during that pull
-  bool pull_more_ = false;  // that pull said more is ready: pull again after this batch
+  bool pulling_ = false;  // inside handler->pull(out_)
+  bool repull_ = false;   // kicked during that pull
   wire::TransmitBatch out_;
   std::vector<asio::const_buffer> buffers_;
   std::size_t batch_bytes_ = 0;        // of the batch in out_
