@@ -299,8 +299,8 @@ constexpr int kInlineWrites = 2;
 void TcpCarrier::do_write() {
   if (state_ != State::open || write_in_flight_) return;
   if (pulling_) {
-    // A kick from inside our own pull (e.g. a completion the pull's caller ran): pull again
-    // once this pull is done.
+    // A kick from inside our own pull (the session's work after it kicked another carrier of
+    // this thread, whose pull kicked us back): pull again once this pull is done.
     repull_ = true;
     return;
   }
