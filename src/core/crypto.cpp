@@ -43,10 +43,6 @@ wire::Mac hmac(const FlowKey& key, const std::vector<wire::Byte>& msg) {
 
 }  // namespace
 
-void init_library() {
-  if (OPENSSL_init_crypto(0, nullptr) != 1) throw std::runtime_error("rendr: OpenSSL init failed");
-}
-
 void random_bytes(std::span<wire::Byte> out) {
   if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1)
     throw std::runtime_error("rendr: RAND_bytes failed");

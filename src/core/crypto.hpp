@@ -15,12 +15,6 @@ using FlowKey = std::array<wire::Byte, 32>;
 
 void random_bytes(std::span<wire::Byte> out);
 
-// Initializes OpenSSL now (idempotent). OpenSSL frees its per-thread state (error queue, DRBG)
-// when a thread exits, but only until its own at-exit cleanup has run; initializing it before a
-// static object whose destructor joins threads (the default Engine) makes that cleanup run after
-// the join, so those threads' state is freed.
-void init_library();
-
 // An ephemeral X25519 key pair.
 class KeyPair {
  public:

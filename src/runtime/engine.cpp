@@ -11,7 +11,6 @@
 #include <asio/executor_work_guard.hpp>
 
 #include "carrier/carrier.hpp"
-#include "core/crypto.hpp"
 #include "runtime/keepalive.hpp"
 
 namespace rendr {
@@ -36,9 +35,6 @@ Engine::Engine(unsigned threads) : impl_(std::make_unique<Impl>()) {
   // Constructed first, the transport registry outlives the default engine (a static too), whose
   // destructor may still re-dial paths of closing flows at process exit.
   (void)carrier::Registry::instance();
-  // Before the threads start: OpenSSL's at-exit cleanup then runs after this engine (the default
-  // one is a static) has joined them, and their OpenSSL per-thread state is freed on their exit.
-  core::crypto::init_library();
   impl_->context = &impl_->owned.emplace();
   impl_->work.emplace(impl_->context->get_executor());
   impl_->threads.reserve(threads);
