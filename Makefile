@@ -48,7 +48,8 @@ test-tsan: deps
 # where the application's and the engine's threads meet) and the examples, built alone.
 test-tsan-api: deps
 	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
-	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo example_callback_client
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo \
+		example_callback_client example_tls_echo example_read_timeout
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 -L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"
 

@@ -76,6 +76,9 @@ struct Session::Actions {
   std::vector<std::function<void()>> callbacks;
   std::vector<std::shared_ptr<void>> releases;  // references dropped outside the lock
   bool notify = false;
+  // Not inside an application's initiating call (a carrier or timer handler): completions may
+  // run their handlers right away where the handler's executor allows (Completion::dispatch).
+  bool dispatch_completions = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -486,8 +489,13 @@ void Session::run(Actions& a) {
     c->abort();
   for (auto& d : a.dials)
     start_dial(d.path, d.seq, d.spec);
-  for (auto& d : a.completions)
-    d.completion(d.ec, d.n);
+  for (auto& d : a.completions) {
+    if (a.dispatch_completions) {
+      d.completion.dispatch(d.ec, d.n);
+    } else {
+      d.completion(d.ec, d.n);
+    }
+  }
   if (a.notify) cv_.notify_all();
   for (auto& cb : a.callbacks)
     cb();
@@ -1057,6 +1065,7 @@ bool Session::finished() const {
 void Session::carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
                              const wire::Slice& backing) {
   Actions a;
+  a.dispatch_completions = true;  // a carrier's read handler, never an application's call
   {
     std::lock_guard lock(mu_);
     if (speaks_beyond_handshake(frames)) heard_after_open_ = true;
