@@ -176,6 +176,54 @@ TEST(FlowDatagram, ABlackholedPathDiesAfterConsecutiveProbeTimeoutsAndTheFlowFai
   EXPECT_EQ(pair.server().stats(pair.now()).bytes_delivered, 20'000u);
 }
 
+// Issue 9 (slow udpflow failover): an application that keeps writing into a blackholed path
+// keeps sending packets, and the PTO timer restarts from each. Death is judged from the oldest
+// packet left unacknowledged instead, so it comes as soon as on a stream path: the dead floor
+// (the PTOs of a 0.2 ms round trip are far shorter), not once the congestion window is full.
+TEST(FlowDatagram, APathThatKeepsSendingIntoABlackholeDiesOnItsOldestUnansweredPacket) {
+  const FlowConfig c = config_for();
+  DatagramPair pair(c, {kDatagram, kDatagram}, 100us);
+  pair.settle(300ms);
+  ASSERT_EQ(pair.client().path_state(1), PathState::up);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  const PathId active = pair.client().active_path();
+  ASSERT_NE(active, kNoPath);
+  ASSERT_EQ(pair.transfer(4'000'000, 10s, false), 4'000'000u);  // the window opens wide
+  ASSERT_GT(path_stats(pair.client().stats(pair.now()), active).congestion_window, 200'000u);
+  pair.blackhole(active);
+  const Time fault = pair.now();
+  std::vector<wire::Byte> message(200, 9);
+  for (int i = 0; i < 2000 && pair.client().path_state(active) == PathState::up; ++i) {
+    pair.client().write(message, pair.now());  // a message every millisecond
+    pair.settle(1ms);
+  }
+  ASSERT_NE(pair.client().path_state(active), PathState::up);
+  const Duration died = pair.now() - fault;
+  EXPECT_GE(died, c.dead_floor);
+  EXPECT_LT(died, c.dead_floor + 20ms);
+  EXPECT_EQ(pair.client().stats(pair.now()).last_down_cause, DownCause::silent);
+  EXPECT_NE(pair.client().active_path(), active);
+}
+
+// The same floor gives a path with a short round trip the answer to its third probe: three
+// backed-off PTOs of a 0.2 ms round trip pass in about 22 ms, and at 5 % loss the answers to
+// two probes in a row are lost every few hundred PTOs (a 200 MiB transfer lost its path so,
+// then waited seconds for it to come back).
+TEST(FlowDatagram, TwoProbesUnansweredInARowDoNotKillAPathWithAShortRoundTrip) {
+  const FlowConfig c = config_for();
+  DatagramPair pair(c, {kDatagram}, 100us);
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(1'000'000, 5s, false), 1'000'000u);
+  const Time outage = pair.now();
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>&) {
+    return w.dir == DatagramPair::Dir::to_server || w.at < outage || w.at > outage + 15ms;
+  });
+  ASSERT_EQ(pair.transfer(3'000'000, 5s, false), 3'000'000u);
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_GE(p.pto_count, 3u);  // the third probe was answered
+  EXPECT_EQ(p.down_count, 0u);
+}
+
 TEST(FlowDatagram, AHealthyLossyPathDoesNotDie) {
   DatagramPair pair(config_for(), {kDatagram});
   pair.settle(100ms);
@@ -218,6 +266,30 @@ TEST(FlowDatagram, ALostFlowAckIsSentAgain) {
   EXPECT_EQ(pair.server().stats(pair.now()).bytes_delivered, kBytes);
   EXPECT_EQ(pair.client().stats(pair.now()).bytes_acked, kBytes);
   EXPECT_EQ(pair.client().path_state(1), PathState::up);
+}
+
+// Issue 9 (udpflow stalls at 5 % loss): with random loss both ways, a long transfer keeps
+// moving; no megabyte takes a second of virtual time (each takes tens of milliseconds). Before
+// liveness gave a datagram path the dead floor, this run lost its only path to two unanswered
+// probes in a row and stalled for 4 s.
+TEST(FlowDatagram, ALongTransferAtFivePercentLossNeverStalls) {
+  DatagramPair pair(config_for(), {kDatagram}, 100us);
+  pair.settle(100ms);
+  std::uint64_t state = 28;  // a linear congruential generator: the same losses every run
+  pair.set_filter([&](const DatagramPair::Wire&, const std::vector<wire::Frame>&) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % 100 >= 5;
+  });
+  constexpr std::uint64_t kStep = 1 << 20;
+  Duration slowest{};
+  for (std::uint64_t target = kStep; target <= 48 * kStep; target += kStep) {
+    const Time start = pair.now();
+    ASSERT_EQ(pair.transfer(target, 5s, false), target);
+    slowest = std::max(slowest, pair.now() - start);
+  }
+  EXPECT_FALSE(pair.corrupt());
+  EXPECT_LT(slowest, 1s);
+  EXPECT_EQ(path_stats(pair.client().stats(pair.now()), 1).down_count, 0u);
 }
 
 class FlowDatagramModes : public ::testing::TestWithParam<Mode> {};

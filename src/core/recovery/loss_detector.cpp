@@ -30,6 +30,12 @@ Duration LossDetector::loss_delay() const {
   return std::max(base * time_threshold_eighths_ / 8, config_.timer_granularity);
 }
 
+std::optional<Time> LossDetector::unacknowledged_since() const {
+  if (sent_.outstanding().empty()) return std::nullopt;
+  const Time oldest = sent_.outstanding().begin()->second.sent_at;
+  return last_ack_time_ ? std::max(oldest, *last_ack_time_) : oldest;
+}
+
 PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent& content,
                                           Time now) {
   sent_.trim(now - kLostRetentionPtos * pto_base());
