@@ -31,15 +31,11 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# Known leak, to fix first (issue 11): a blackholed QUIC path's connection is still alive at exit
-# (LeakSanitizer, QuicConnection from quic_dial.cpp). The test passes in `make test`.
-ASAN_SKIP  := BlackholedQuicPathFailsOverToTcp
-
 test-asan: deps
 	$(call configure,$(BUILD_ASAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=address$(comma)undefined)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow -E "$(ASAN_SKIP)"
+		ctest --output-on-failure -j $(JOBS) --timeout 900 -LE slow
 
 test-tsan: deps
 	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
@@ -52,7 +48,8 @@ test-tsan: deps
 # where the application's and the engine's threads meet) and the examples, built alone.
 test-tsan-api: deps
 	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
-	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo example_callback_client
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo \
+		example_callback_client example_tls_echo example_read_timeout
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 -L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"
 

@@ -90,6 +90,11 @@ class ConnCore {
 
   virtual FlowId flow_id() const = 0;
   virtual std::error_code migrate(PathId id) = 0;
+  virtual std::error_code migrate_local_address(PathId id, const std::string& local_host_port) {
+    (void)id;
+    (void)local_host_port;
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
   virtual PathId active_path() const = 0;
   virtual PathId add_path(const PathSpec& spec, std::error_code& ec) = 0;
   virtual std::error_code remove_path(PathId id) = 0;
@@ -232,6 +237,15 @@ class Conn {
 
   // ---- admin
   std::error_code migrate(PathId id) { return core_ ? core_->migrate(id) : not_connected(); }
+  // Moves path `id` to a new local address ("host:port", numeric, port 0 for any) without
+  // interrupting the flow: a quic:// path migrates its QUIC connection (the client binds a new
+  // UDP socket, validates the path through it and moves there; the server follows). Returns at
+  // once: errors it can see now (no such path, path not up, an address not of this host,
+  // operation_in_progress, operation_not_supported for other transports); a move whose path
+  // validation fails leaves the path where it was.
+  std::error_code migrate_local_address(PathId id, const std::string& local_host_port) {
+    return core_ ? core_->migrate_local_address(id, local_host_port) : not_connected();
+  }
   PathId active_path() const { return core_ ? core_->active_path() : kNoPath; }
   PathId add_path(const PathSpec& spec, std::error_code& ec) {
     if (!check(ec)) return kNoPath;

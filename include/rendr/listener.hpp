@@ -47,7 +47,10 @@ class ListenerCore {
   virtual ~ListenerCore() = default;
   virtual asio::any_io_executor executor() = 0;
   virtual Conn accept(std::error_code& ec) = 0;
-  virtual void async_accept(std::function<void(std::error_code, Conn)> done) = 0;
+  // `op` identifies the operation for cancel_accept (see next_op_id).
+  virtual void async_accept(std::function<void(std::error_code, Conn)> done, std::uint64_t op) = 0;
+  // Completes the waiting async_accept `op` with operation_aborted if it is still waiting.
+  virtual void cancel_accept(std::uint64_t op) = 0;
   virtual std::error_code listen_tcp(const std::string& address) = 0;
   virtual std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) = 0;
   virtual std::uint16_t quic_port(std::size_t index) const = 0;
@@ -57,6 +60,23 @@ class ListenerCore {
   virtual std::uint16_t port(std::size_t index) const = 0;
   virtual ListenerStats stats() const = 0;
   virtual void close() = 0;
+};
+
+// Installed in an async_accept handler's cancellation slot while it waits.
+class CancelAccept {
+ public:
+  CancelAccept(std::weak_ptr<ListenerCore> core, std::uint64_t op)
+      : core_(std::move(core)), op_(op) {}
+  void operator()(asio::cancellation_type type) {
+    constexpr auto supported = asio::cancellation_type::terminal |
+                               asio::cancellation_type::partial | asio::cancellation_type::total;
+    if ((type & supported) == asio::cancellation_type::none) return;
+    if (auto core = core_.lock()) core->cancel_accept(op_);
+  }
+
+ private:
+  std::weak_ptr<ListenerCore> core_;
+  std::uint64_t op_;
 };
 }  // namespace detail
 
@@ -93,11 +113,18 @@ class Listener {
   // Any completion token (callback, use_awaitable, use_future, deferred, ...), signature
   // void(std::error_code, Conn); completes on the handler's associated executor (by default the
   // engine's), never inline.
+  // Cancellable through the handler's cancellation slot (terminal, partial and total: a waiting
+  // accept has taken nothing): it then completes with asio::error::operation_aborted and an
+  // empty Conn, and the listener goes on; a flow that arrives later waits for the next accept.
+  // An accept that already has its flow completes normally (the cancellation is too late).
   template <class CompletionToken>
   auto async_accept(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, Conn)>(
         [core = core_](auto handler) {
-          core->async_accept(detail::post_result<Conn>(std::move(handler), core->executor()));
+          const std::uint64_t op = detail::next_op_id();
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          if (slot.is_connected()) slot.template emplace<detail::CancelAccept>(core, op);
+          core->async_accept(detail::post_result<Conn>(std::move(handler), core->executor()), op);
         },
         token);
   }

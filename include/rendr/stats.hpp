@@ -27,6 +27,24 @@ struct PathInfo {
   std::uint64_t in_flight = 0;      // bytes sent on this path and not yet acknowledged
   std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
   std::string transport;            // "tcp", "quic", "udpflow" (empty: not known yet)
+  // The transport's current addresses, "host:port" (empty where the transport does not say): a
+  // quic:// path's change when it migrates (Conn::migrate_local_address) or its client's NAT
+  // rebinds.
+  std::string local_address;
+  std::string peer_address;
+  // DATA payload bytes sent again on this path (lost packets, replays after a failover).
+  std::uint64_t bytes_retransmitted = 0;
+  // Datagram paths (udpflow): their own loss recovery and congestion control. All 0 on a
+  // stream path (TCP, QUIC), whose transport does this itself. `rtt` above is the smoothed RTT
+  // on both kinds.
+  bool datagram = false;
+  std::uint64_t packets_sent = 0;
+  std::uint64_t packets_lost = 0;       // declared lost (packet or time threshold)
+  std::uint64_t congestion_window = 0;  // bytes
+  std::uint64_t bytes_in_flight = 0;    // whole packets the window counts, bytes
+  std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
+  std::uint64_t pto_count = 0;          // probe timeouts, in total
+  std::uint64_t mtu = 0;                // the datagram size in use (UDP payload bytes)
 };
 
 struct ConnStats {

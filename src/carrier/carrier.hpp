@@ -81,9 +81,20 @@ class Carrier {
   virtual void abort() = 0;
   virtual bool reliable() const = 0;
   virtual std::string peer_address() const = 0;
+  // This end's address ("host:port"), empty where the carrier does not say. Like
+  // peer_address(), it may change while the carrier runs (a QUIC connection migrates).
+  virtual std::string local_address() const { return {}; }
+  virtual asio::any_io_executor executor() const = 0;
+  // Moves the transport to a new local address ("host:port", numeric; port 0: any) without
+  // interrupting it, where the transport can (QUIC connection migration). Errors found at once
+  // (a bad or unusable address, a carrier that cannot migrate) are returned; the move itself
+  // completes later, and if it fails the carrier stays where it was.
+  virtual std::error_code migrate_local_address(const std::string& local_host_port) {
+    (void)local_host_port;
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
   // "tcp", "quic", ...: the scheme of the paths it carries (PathInfo::transport).
   virtual std::string_view transport() const { return {}; }
-  virtual asio::any_io_executor executor() const = 0;
   // A datagram carrier (udpflow): frames travel in packets the core numbers (PathOptions
   // datagram); the session calls on_packets / pulls packets and hands it the flow key.
   virtual bool datagram() const { return false; }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/address_validation.hpp"
 #include "core/memory_budget.hpp"
 #include "core/recovery/config.hpp"
 #include "core/types.hpp"
@@ -71,6 +72,9 @@ struct FlowConfig {
   // (core/recovery/). Its max_ack_delay is the flow's (both ends use it, as for the flow's
   // ACKs) and its datagram size the path's (PathOptions::max_packet_payload).
   recovery::RecoveryConfig datagram_recovery;
+  // Datagram paths: challenges to new peer addresses and the 3x limit before one is validated
+  // (core/address_validation.hpp).
+  AddressValidationConfig address_validation;
   // A datagram path's deadline: this many probe timeouts in a row, each twice the last
   // (1 + 2 + 4 = 7 PTOs for 3), clamped like the silence deadline above (dead_floor, dead_cap),
   // counted from when an ack-eliciting packet last waited with no ACK arriving.

@@ -31,6 +31,12 @@ void put_label(std::vector<wire::Byte>& out, std::string_view label) {
 }
 
 wire::Mac hmac(const FlowKey& key, const std::vector<wire::Byte>& msg) {
+  return hmac_sha256(key, msg);
+}
+
+}  // namespace
+
+wire::Mac hmac_sha256(std::span<const wire::Byte> key, std::span<const wire::Byte> msg) {
   wire::Mac mac{};
   unsigned int len = 0;
   if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg.data(), msg.size(),
@@ -40,8 +46,6 @@ wire::Mac hmac(const FlowKey& key, const std::vector<wire::Byte>& msg) {
   }
   return mac;
 }
-
-}  // namespace
 
 void random_bytes(std::span<wire::Byte> out) {
   if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1)

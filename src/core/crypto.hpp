@@ -69,6 +69,9 @@ wire::Mac join_ack_mac(const FlowKey& key, const wire::FlowId& flow_id, std::uin
 wire::Mac join_proof(const FlowKey& key, const wire::FlowId& flow_id, std::uint64_t path_id,
                      std::uint64_t counter, const wire::Nonce& nonce, const wire::Nonce& challenge);
 
+// HMAC-SHA256 of `msg` under `key` (retry tokens: core/retry_token.hpp).
+wire::Mac hmac_sha256(std::span<const wire::Byte> key, std::span<const wire::Byte> msg);
+
 // Constant-time comparison.
 bool equal(const wire::Mac& a, const wire::Mac& b);
 

@@ -1,5 +1,7 @@
 #include "core/endpoint.hpp"
 
+#include "wire/datagram.hpp"
+
 namespace rendr::core {
 
 JoinVerdict admit_join(Flow& flow, const wire::Join& join, std::size_t max_paths, Time now) {
@@ -64,6 +66,50 @@ Admission Endpoint::on_first_frame(ConnectionId connection, const wire::Frame& f
   if (const auto* j = std::get_if<wire::Join>(&first.body)) return join(*j);
   ++stats_.rejected_malformed;
   return {};
+}
+
+PathOptions Endpoint::with_origin(PathOptions carrier, const DatagramOrigin& origin) {
+  carrier.peer = origin.from;
+  carrier.peer_datagram_bytes = origin.datagram_bytes;
+  carrier.peer_validated = false;
+  return carrier;
+}
+
+Admission Endpoint::on_first_frame(ConnectionId connection, const wire::Frame& first, Time now,
+                                   const PathOptions& carrier, const DatagramOrigin& origin) {
+  PathOptions c = with_origin(carrier, origin);
+  if (!std::holds_alternative<wire::Open>(first.body))
+    return on_first_frame(connection, first, now, c);
+  std::optional<RetryTokens::Check> check;
+  if (origin.token) {
+    check = retry_tokens_.check(*origin.token, origin.from, now, limits_.retry_token_lifetime);
+    switch (*check) {
+      case RetryTokens::Check::valid:
+        ++stats_.retry_tokens_valid;
+        break;
+      case RetryTokens::Check::expired:
+        ++stats_.retry_tokens_expired;
+        break;
+      case RetryTokens::Check::forged:
+        ++stats_.retry_tokens_forged;
+        break;
+    }
+  }
+  c.peer_validated = check == RetryTokens::Check::valid;
+  if (c.peer_validated || unproven_.size() < limits_.retry_above_unproven)
+    return on_first_frame(connection, first, now, c);
+  // Under load: no flow for an address that has not shown it receives our datagrams.
+  if (half_open_.erase(connection) == 0) return {};
+  if (check == RetryTokens::Check::forged) return {};  // counted; a forger gets nothing
+  wire::Frame retry{0, wire::Retry{retry_tokens_.mint(origin.from, now)}};
+  // Never more than the datagram that asked (an OPEN is always larger; anything else is not
+  // worth an answer).
+  if (wire::datagram::kHandshakeHeaderSize + wire::encoded_size(retry) > origin.datagram_bytes) {
+    ++stats_.rejected_malformed;
+    return {};
+  }
+  ++stats_.retries_sent;
+  return refusal(std::move(retry));
 }
 
 Admission Endpoint::refusal(wire::Frame answer) {

@@ -24,13 +24,13 @@
 //  - paths per flow: a JOIN that would add a path beyond max_paths_per_flow is refused with
 //    status `capacity` (admit_join).
 //
-// Datagram transports (next): their first packet arrives without a transport handshake, so the
-// source address is unproven. Two checks will sit in front of on_first_frame there, and nothing
-// here assumes they are absent: a stateless address-validation token (a RETRY-style round trip
-// whose token the endpoint mints and verifies without keeping state per source), and an
-// anti-amplification budget (before validation, send at most 3x the bytes received from that
-// address). Reliable transports (TCP, a QUIC stream) have validated the address already, which
-// is why on_connection takes no address today.
+// Datagram transports: their first packet arrives without a transport handshake, so the source
+// address is unproven. The DatagramOrigin overload of on_first_frame takes it: under load (more
+// than retry_above_unproven flows awaiting their PROOF) an OPEN without a valid retry token is
+// answered with a RETRY carrying one (core/retry_token.hpp) and no state is kept; the new
+// flow's first path gets the address and its 3x allowance (core/address_validation.hpp).
+// Reliable transports (TCP, a QUIC stream) have validated the address already, which is why
+// on_connection takes no address.
 //
 // Not thread-safe: the caller serialises all calls (admit_join is a free function, run under the
 // flow's serialisation instead).
@@ -44,6 +44,8 @@
 
 #include "core/config.hpp"
 #include "core/flow.hpp"
+#include "core/peer_address.hpp"
+#include "core/retry_token.hpp"
 #include "core/types.hpp"
 #include "wire/frame.hpp"
 
@@ -56,6 +58,10 @@ struct EndpointLimits {
   std::size_t max_unaccepted = 1024;
   std::size_t max_paths_per_flow = 16;
   Duration abandoned_flow_timeout = 10s;
+  // Datagram carriers: with this many flows awaiting their PROOF, an OPEN from an address
+  // without a valid retry token gets a RETRY instead of a flow (0: always; SIZE_MAX: never).
+  std::size_t retry_above_unproven = 64;
+  Duration retry_token_lifetime = 10s;
 };
 
 struct EndpointStats {
@@ -76,6 +82,12 @@ struct EndpointStats {
   std::uint64_t evicted_flows = 0;            // pathless flows dropped for a new OPEN
   std::uint64_t evicted_unproven = 0;   // flows still awaiting their PROOF dropped for a new OPEN
   std::uint64_t dropped_abandoned = 0;  // silent pathless flows after the timeout
+  // Datagram carriers (DatagramOrigin): RETRYs sent instead of a flow, and the tokens that
+  // came back with an OPEN.
+  std::uint64_t retries_sent = 0;
+  std::uint64_t retry_tokens_valid = 0;
+  std::uint64_t retry_tokens_expired = 0;  // under load: answered with a fresh RETRY
+  std::uint64_t retry_tokens_forged = 0;   // under load: dropped unanswered
   // Gauges.
   std::uint64_t half_open = 0;
   std::uint64_t live_flows = 0;
@@ -117,6 +129,14 @@ struct Admission {
   std::optional<wire::Frame> answer;
 };
 
+// Where a datagram carrier's first packet came from.
+struct DatagramOrigin {
+  PeerAddress from;
+  std::size_t datagram_bytes = 0;  // the whole UDP payload
+  // The token of a RETRY frame that came before the OPEN in the same packet.
+  std::optional<wire::RetryToken> token{};
+};
+
 // A flow's owner's view of it. `version` grows with each report, so reports that cross on
 // their way (several threads) are applied in order.
 struct FlowReport {
@@ -155,6 +175,14 @@ class Endpoint {
   // flow's first path is of that kind).
   Admission on_first_frame(ConnectionId connection, const wire::Frame& first, Time now,
                            const PathOptions& carrier);
+  // The same for a datagram carrier's first packet from `origin`. An OPEN may be answered with
+  // a RETRY (Admission::refuse, `answer` a wire::Retry: send it to origin.from, keep nothing);
+  // a created flow's first path, and a JOIN's path (pass `carrier` on to admit_join), start at
+  // origin.from with its 3x allowance, validated already if the OPEN's token was.
+  Admission on_first_frame(ConnectionId connection, const wire::Frame& first, Time now,
+                           const PathOptions& carrier, const DatagramOrigin& origin);
+  // What a datagram path starts with for a first packet from `origin` (the JOIN's carrier).
+  static PathOptions with_origin(PathOptions carrier, const DatagramOrigin& origin);
   // The connection went away before its first frame (`protocol_error`: it sent garbage).
   void on_connection_lost(ConnectionId connection, bool protocol_error);
 
@@ -219,6 +247,7 @@ class Endpoint {
   std::size_t live_ = 0;        // records not dropping
   std::size_t unaccepted_ = 0;  // of those, not yet accepted
   std::deque<EndpointAction> actions_;
+  RetryTokens retry_tokens_;  // a random secret of this endpoint
 };
 
 }  // namespace rendr::core

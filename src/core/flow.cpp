@@ -88,6 +88,7 @@ FlowStats Flow::stats(Time now) const {
       ps.packets_received = d.packets_received;
       ps.packets_duplicate = d.duplicates_received;
       ps.congestion_window = d.congestion_window;
+      ps.bytes_in_flight = d.bytes_in_flight;
       ps.pacing_rate = d.pacing_rate;
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;
@@ -123,6 +124,8 @@ PathId Flow::add_path(Time now, const PathOptions& options) {
   p.weight = std::max<std::uint32_t>(options.weight, 1);
   p.kind = options.transport;
   p.max_packet_payload = std::max(options.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = options.max_datagram_size;
   p.state = PathState::dialing;
   p.next_dial = now;
   m.emit(Event::Kind::dial_path, id);
@@ -247,12 +250,23 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
     }
     return m.find(id) != nullptr ? id : kNoPath;
   }
+  if (p->datagram() && !handshaking &&
+      (std::holds_alternative<wire::OpenAck>(frame.body) ||
+       std::holds_alternative<wire::JoinAck>(frame.body))) {
+    return id;  // the answer to a resent OPEN or JOIN, or a duplicated packet: a late copy
+  }
   if (const auto* a = std::get_if<wire::OpenAck>(&frame.body)) {
     m.handle_open_ack(*p, *a, now);
     return id;
   }
   if (const auto* a = std::get_if<wire::JoinAck>(&frame.body)) {
     m.handle_join_ack(*p, *a, now);
+    return id;
+  }
+  // On a datagram path a RETRY may come in clear from anyone: it is ignored unless it answers
+  // our OPEN. A stream carrier never carries one (a broken peer, below).
+  if (const auto* r = std::get_if<wire::Retry>(&frame.body); r != nullptr && p->datagram()) {
+    m.handle_retry(*p, *r);
     return id;
   }
   if (handshaking) {
@@ -297,10 +311,10 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
             ++m.counters.protocol_errors;  // a stream carrier has no packets to acknowledge
             m.path_down(*p, DownCause::protocol_error, now, true);
           }
-        } else if constexpr (std::is_same_v<T, wire::PathChallenge> ||
-                             std::is_same_v<T, wire::PathResponse>) {
-          // Address validation belongs to the carrier's side of a datagram path (not yet
-          // wired); a flow ignores them.
+        } else if constexpr (std::is_same_v<T, wire::PathChallenge>) {
+          m.handle_path_challenge(*p, body);
+        } else if constexpr (std::is_same_v<T, wire::PathResponse>) {
+          m.handle_path_response(*p, body);
         } else if constexpr (std::is_same_v<T, wire::Proof>) {
           // A datagram path's PROOF is sent again when its packet seems lost: a late copy
           // changes nothing. On a stream carrier it can only be a broken peer.
@@ -308,8 +322,9 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
             ++m.counters.protocol_errors;
             m.path_down(*p, DownCause::protocol_error, now, true);
           }
-        } else {
-          // OPEN / JOIN on an attached path.
+        } else if (!p->datagram()) {
+          // OPEN / JOIN on an attached path. On a datagram path it is a late copy of one the
+          // client sent again (or the network duplicated): nothing to do.
           ++m.counters.protocol_errors;
           m.path_down(*p, DownCause::protocol_error, now, true);
         }
@@ -331,9 +346,10 @@ bool Flow::wants_transmit(PathId id) const {
   const Impl& m = *impl_;
   const Path* p = m.find(id);
   if (p == nullptr) return false;
+  if (m.amplification_blocks(*p)) return false;
   if (p->handshake == HandshakeStep::open_queued || p->control.owes(Control::proof) ||
-      p->control.owes(Control::open_ack) || p->control.owes(Control::join_ack) ||
-      p->control.owes(Control::abort_close))
+      (p->resend_handshake && p->handshake_in_flight()) || p->control.owes(Control::open_ack) ||
+      p->control.owes(Control::join_ack) || p->control.owes(Control::abort_close))
     return true;
   if (p->handshake == HandshakeStep::join_queued && m.state != FlowState::opening && !m.finished())
     return true;
@@ -351,6 +367,8 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   Impl& m = *impl_;
   Path* p = m.find(id);
   if (p == nullptr) return false;
+  // An unvalidated peer address gets at most 3x what it sent (RFC 9000 §8.1).
+  if (!m.admit_to_current(*p)) return false;
   const std::size_t before = out.frame_count();
   auto push_control = [&](const wire::Frame& f, bool eliciting) {
     m.push_control(*p, f, eliciting, now, out);
@@ -378,6 +396,7 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   m.scheduler().fill(*p, batch);
   if (p->datagram()) {
     m.close_packet(*p, now, out);
+    m.write_mtu_probe(*p, now, out);
     m.note_pacing(*p, now);
   }
   m.maybe_finish(now);  // the last ACK may just have gone out

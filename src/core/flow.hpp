@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "core/address_validation.hpp"
 #include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/stats.hpp"
@@ -81,6 +82,28 @@ struct PathOptions {
   std::uint32_t weight = 1;  // bond scheduling weight (0 counts as 1)
   // Datagram paths: frame bytes per packet (at least kMinPacketPayload).
   std::size_t max_packet_payload = kDefaultPacketPayload;
+  // Datagram paths: the largest datagram (UDP payload bytes) the carrier can send unfragmented
+  // (DF set, IP_PMTUDISC_PROBE). Above the starting size the flow probes the path's MTU up to
+  // it with padded probe packets and grows its packets once one is acknowledged
+  // (max_datagram_size(path) says the size in use). 0: no probing.
+  std::size_t max_datagram_size = 0;
+  // Datagram paths on a server: the address the OPEN or JOIN came from, the size of that
+  // datagram (the start of its 3x allowance) and whether a retry token proved it already. A
+  // listener sets these; without `peer` the path's address is its carrier's business.
+  std::optional<PeerAddress> peer{};
+  std::size_t peer_datagram_bytes = 0;
+  bool peer_validated = false;
+};
+
+// Where an authenticated datagram came from, as the runtime saw it.
+struct PacketSource {
+  PeerAddress from;
+  std::size_t datagram_bytes = 0;  // the whole UDP payload, as received
+};
+
+// Where poll_probe's packet goes: `to`, or the path's current peer when nullopt.
+struct ProbeTarget {
+  std::optional<PeerAddress> to;
 };
 
 class Flow {
@@ -175,9 +198,36 @@ class Flow {
   // nothing happens.
   void on_packet(PathId id, std::uint64_t number, std::span<const wire::Frame> frames,
                  const wire::Slice& backing, Time now);
+  // The same for a packet that came from `source` (a listener's datagram paths): the path's
+  // address validation sees it first. A packet from an address other than the path's current
+  // one never moves the path: if it is the newest of the path, that address is challenged
+  // (poll_probe), and only its PATH_RESPONSE makes it current: peer_address(id) changes, and
+  // the runtime, which reads it for every send, follows (no event: nothing else to do).
+  void on_packet(PathId id, std::uint64_t number, std::span<const wire::Frame> frames,
+                 const wire::Slice& backing, Time now, const PacketSource& source);
+  // A datagram for path `id` that the flow does not see as a packet (a repeated OPEN answered
+  // by the endpoint): it counts towards its address's 3x allowance.
+  void on_datagram_from(PathId id, const PacketSource& source, Time now);
+  // Where datagram path `id`'s packets go (nullopt: unknown, the carrier's own peer; or not a
+  // datagram path), and whether that address is validated.
+  std::optional<PeerAddress> peer_address(PathId id) const;
+  bool peer_address_validated(PathId id) const;
+  // Address-validation probes of datagram path `id`: a PATH_CHALLENGE to a candidate address, a
+  // PATH_RESPONSE to the address a challenge came from. poll_probe fills `out` (empty, of its
+  // own) with one packet and says where it goes; the runtime seals it like any packet of the
+  // path and sends it there. Call while wants_probe (and after on_timer: challenges are retried
+  // on a probe timeout). Every probe is within its address's 3x allowance.
+  bool wants_probe(PathId id) const;
+  std::optional<ProbeTarget> poll_probe(PathId id, Time now, TransmitBatch& out);
+  // Counters of datagram path `id`'s address validation (zero for other paths).
+  AddressValidationStats address_stats(PathId id) const;
   // The largest packet number received on datagram path `id` (nullopt: none yet, or not a
   // datagram path): the reference for reconstructing truncated packet numbers.
   std::optional<std::uint64_t> largest_received_packet(PathId id) const;
+  // The largest datagram (UDP payload bytes: frames + header + AEAD tag) datagram path `id`
+  // may send now: its starting size, or what path-MTU probing has found since (nullopt: not a
+  // datagram path). The runtime sizes its buffers and GSO segments by it.
+  std::optional<std::size_t> max_datagram_size(PathId id) const;
   // Appends frames to send on `id` to the caller's batch, while it has room (control first;
   // the last frame may overshoot). Returns true if anything was appended.
   // On a datagram path the frames come in whole packets (TransmitBatch::packets(): each with

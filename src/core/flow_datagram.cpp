@@ -4,6 +4,7 @@
 // packets, lost ones (their DATA to the retransmit queue, their control frames owed again) and
 // probes after a PTO.
 #include <algorithm>
+#include <vector>
 
 #include "core/flow.hpp"
 #include "core/flow_impl.hpp"
@@ -17,9 +18,6 @@ namespace {
 constexpr std::size_t kPacketOverhead = 13 + 16;
 // A DATA frame smaller than this does not start in the rest of a packet: a new packet takes it.
 constexpr std::size_t kMinDataBytes = 64;
-// An ACK_RANGES frame is built in an OutFrame header: it carries at most this many ranges
-// (fewer when their numbers are large), the highest; older gaps were reported before.
-constexpr std::size_t kAckRangesPerFrame = 8;
 
 bool elicits_ack(const wire::Frame& f) {
   // A PROOF, the close notice and the flow's ACK (not a copy) are sent again until
@@ -43,8 +41,10 @@ void Flow::on_packet(PathId id, std::uint64_t number, std::span<const wire::Fram
   if (p->state != PathState::up && p->state != PathState::handshaking) return;
   if (p->state == PathState::handshaking && m.role == Role::server &&
       !std::holds_alternative<wire::Proof>(frames.front().body)) {
-    // The PROOF's packet was lost or overtaken: what follows it waits for it (unacknowledged,
-    // so the client sends all of it again).
+    // A repeated OPEN or JOIN is answered again. Anything else: the PROOF's packet was lost or
+    // overtaken, and what follows it waits for it (unacknowledged, so the client sends all of
+    // it again).
+    m.answer_repeated_handshake(*p, frames.front());
     return;
   }
   const bool eliciting = std::any_of(frames.begin(), frames.end(), elicits_ack);
@@ -52,6 +52,12 @@ void Flow::on_packet(PathId id, std::uint64_t number, std::span<const wire::Fram
   if (t.on_packet_received(number, eliciting, now) == recovery::ReceivedPackets::Receipt::duplicate)
     return;  // counted by the transport
   m.receive_packet(*p, frames, backing, now);
+}
+
+std::optional<std::size_t> Flow::max_datagram_size(PathId id) const {
+  const Path* p = impl_->find(id);
+  if (p == nullptr || !p->datagram()) return std::nullopt;
+  return p->max_packet_payload + kPacketOverhead;
 }
 
 std::optional<std::uint64_t> Flow::largest_received_packet(PathId id) const {
@@ -76,7 +82,7 @@ void Flow::Impl::receive_packet(Path& p, std::span<const wire::Frame> frames,
 
 void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) {
   recovery::DatagramTransport& t = datagram_transport(p);
-  const auto outcome = t.on_ack_received(a, now, payload->retransmits());
+  const auto outcome = t.on_ack_received(a, now, scheduler().lost_data_queue(p));
   if (outcome.invalid) {
     // It acknowledges a packet never sent: a broken peer.
     ++counters.protocol_errors;
@@ -85,6 +91,7 @@ void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) 
   }
   if ((outcome.acked_control & sent_bit(Control::ping)) != 0) p.ping_acked = true;
   if ((outcome.acked_control & sent_bit(Control::proof)) != 0) p.proof_acked = true;
+  if ((outcome.acked_control & kSentMtuProbe) != 0) mtu_probe_acked(p, now);
   if (outcome.rtt_sampled) {
     // The flow's own estimate (quality, bond, best path) follows the path's recovery.
     p.rtt.add_sample(t.rtt().latest(), now, /*unloaded=*/false);
@@ -113,6 +120,9 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
       p.control.owe(Control::ping);
     }
     if ((lost & kSentFlowAck) != 0) payload->request_ack(true, now);
+    if ((lost & kSentMtuProbe) != 0 && p.mtu) {
+      if (const auto size = p.mtu->probe_in_flight_size()) p.mtu->on_probe_lost(*size, now);
+    }
     if ((lost & kSentCloseNotice) != 0 && done_since) done_notice_pending = true;
     if ((lost & kSentFin) != 0 && payload->fin_offset() && !payload->fin_acked()) {
       for (auto& [qid, q] : paths)
@@ -133,12 +143,42 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
 
 void Flow::Impl::renew_transport(Path& p) {
   if (!p.datagram()) return;
+  // A new carrier may take another route: its MTU is searched again from the start.
+  if (p.initial_packet_payload != 0) p.max_packet_payload = p.initial_packet_payload;
+  p.mtu.reset();
+  if (const std::size_t base = p.max_packet_payload + kPacketOverhead;
+      p.max_datagram_ceiling > base) {
+    MtuProbeConfig mc;
+    mc.base = base;
+    mc.max = p.max_datagram_ceiling;
+    p.mtu.emplace(mc);
+  }
   recovery::RecoveryConfig rc = config.datagram_recovery;
   rc.max_datagram_size = p.max_packet_payload + kPacketOverhead;
   rc.max_ack_delay = config.max_ack_delay;
   p.transport = std::make_unique<recovery::DatagramTransport>(rc);
   p.packet = recovery::PacketContent{};
   p.proof_acked = false;
+  p.handshake_resend_at.reset();
+  p.handshake_resends = 0;
+  p.resend_handshake = false;
+}
+
+void Flow::Impl::schedule_handshake_resend(Path& p, Time now) {
+  if (!p.datagram()) return;
+  // Before any round trip is known, RFC 9002's initial RTT; once up paths are measured, three
+  // times the slowest of them (a new path is rarely much slower, and a needless resend costs
+  // one small packet and its answer, which the client ignores).
+  Duration base = config.datagram_recovery.initial_rtt;
+  Duration slowest = Duration::zero();
+  for (const auto& [id, q] : paths) {
+    if (q.state == PathState::up && q.rtt.has_sample()) slowest = std::max(slowest, q.rtt.srtt());
+  }
+  if (slowest > Duration::zero()) base = std::min(base, 3 * slowest + config.max_ack_delay);
+  base = std::max(base, config.datagram_recovery.timer_granularity);
+  const std::uint32_t shift = std::min<std::uint32_t>(p.handshake_resends, 16);
+  p.handshake_resend_at = now + base * (1u << shift);
+  ++p.handshake_resends;
 }
 
 void Flow::Impl::open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out) {
@@ -178,18 +218,70 @@ void Flow::Impl::note_pacing(Path& p, Time now) {
   }
 }
 
+void Flow::Impl::write_mtu_probe(Path& p, Time now, TransmitBatch& out) {
+  if (!p.mtu || p.state != PathState::up || out.room() == 0 || !may_send(p, now)) return;
+  const std::optional<std::size_t> size = p.mtu->probe_due(now);
+  if (!size || *size <= kPacketOverhead + p.max_packet_payload) return;
+  // Its own packet of exactly the size probed: a PING (so it is acknowledged), then padding
+  // (an extension frame, which every receiver skips). No DATA: a probe that is too big is lost.
+  close_packet(p, now, out);
+  const std::size_t frames = *size - kPacketOverhead;
+  out.begin_packet(datagram_transport(p).next_packet_number(), frames);
+  p.packet.mtu_probe = true;
+  push_control(p, wire::Frame{0, wire::Ping{0, 0}}, true, now, out, kSentMtuProbe);
+  const std::size_t room = out.packet_room();
+  for (std::size_t length_bytes : {1, 2, 4}) {
+    if (room < 2 + length_bytes) break;
+    const std::size_t n = room - 2 - length_bytes;
+    if (wire::varint_size(n) != length_bytes) continue;
+    OutFrame pad;
+    pad.header[0] = wire::kFirstExtensionType;
+    pad.header[1] = 0;
+    pad.header_size = static_cast<std::uint8_t>(2 + wire::encode_varint(n, pad.header.data() + 2));
+    pad.payload = wire::Slice::copy_of(std::vector<wire::Byte>(n, 0));
+    out.push(std::move(pad));
+    break;
+  }
+  close_packet(p, now, out);
+  p.mtu->on_probe_sent(*size, now);
+}
+
+void Flow::Impl::mtu_probe_acked(Path& p, Time now) {
+  if (!p.mtu) return;
+  const std::optional<std::size_t> size = p.mtu->probe_in_flight_size();
+  if (!size) return;
+  p.mtu->on_probe_acked(*size, now);
+  const std::size_t payload = p.mtu->current() - kPacketOverhead;
+  if (payload <= p.max_packet_payload) return;
+  // Larger packets from the next one on; the window and pacer count in the new size.
+  p.max_packet_payload = payload;
+  datagram_transport(p).set_max_datagram_size(p.mtu->current());
+}
+
 void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {
   recovery::DatagramTransport& t = datagram_transport(p);
   const bool due = p.control.take(Control::ack_ranges) || t.ack_due(now);
   if (!due || !t.ack_pending()) return;
-  // As many ranges (highest first) as the frame slot holds.
-  OutFrame o;
-  wire::AckRanges ack;
-  for (std::size_t ranges = kAckRangesPerFrame; o.header_size == 0 && ranges > 0; --ranges) {
-    ack = t.make_ack(now, ranges);
-    o.header_size = static_cast<std::uint8_t>(wire::encode(wire::Frame{0, ack}, o.header));
+  // Every range remembered (highest first), as many as a packet holds: under heavy loss or
+  // reordering the sender hears of every gap at once, not of the highest few.
+  wire::Frame frame{0, t.make_ack(now)};
+  auto& ack = std::get<wire::AckRanges>(frame.body);
+  std::size_t size = wire::encoded_size(frame);
+  while (size > p.max_packet_payload && ack.ranges.size() > 1) {
+    const std::size_t fitting = ack.ranges.size() * p.max_packet_payload / size;
+    ack.ranges.resize(std::clamp<std::size_t>(fitting, 1, ack.ranges.size() - 1));
+    size = wire::encoded_size(frame);
   }
-  if (o.header_size == 0) return;
+  OutFrame o;
+  if (size <= o.header.size()) {
+    o.header_size = static_cast<std::uint8_t>(wire::encode(frame, o.header));
+  } else {
+    // Too long for the header slot: the frame travels as the OutFrame's payload.
+    std::vector<wire::Byte> bytes(size);
+    if (wire::encode(frame, bytes) != size) return;
+    o.payload = wire::Slice::copy_of(bytes);
+  }
+  if (o.size() == 0 || o.size() > p.max_packet_payload) return;
   open_packet(p, o.size(), now, out);
   p.packet.ack_largest = ack.largest();
   out.push(std::move(o));

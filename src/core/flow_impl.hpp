@@ -197,6 +197,9 @@ struct Flow::Impl {
   }
 
   void set_active(PathId id, MigrateCause cause, Time now);
+  // Prime moved off up datagram path `p`: what `p` carried and the peer has not acknowledged
+  // goes out again on the active path.
+  void recover_from_abandoned(Path& p);
   void update_flow_state(Time now);
   void fail(FlowError e, Time now);
 
@@ -298,6 +301,7 @@ struct Flow::Impl {
   static constexpr std::uint32_t kSentFlowAck = 1u << 16;
   static constexpr std::uint32_t kSentFin = 1u << 17;
   static constexpr std::uint32_t kSentCloseNotice = 1u << 18;
+  static constexpr std::uint32_t kSentMtuProbe = 1u << 19;
   static constexpr std::uint32_t sent_bit(Control c) { return 1u << static_cast<unsigned>(c); }
 
   // Appends a control frame for `p`; `eliciting`: the peer must answer it (liveness clock).
@@ -333,6 +337,10 @@ struct Flow::Impl {
   void note_pacing(Path& p, Time now);
   // The ACK_RANGES `p` owes, first in its packet.
   void write_ack_ranges(Path& p, Time now, TransmitBatch& out);
+  // Path-MTU discovery: a padded probe packet when the prober wants one and the window has
+  // room; an acknowledged probe grows the path's packets (max_packet_payload).
+  void write_mtu_probe(Path& p, Time now, TransmitBatch& out);
+  void mtu_probe_acked(Path& p, Time now);
   // Frames of one packet (after its number was recorded as received).
   void receive_packet(Path& p, std::span<const wire::Frame> frames, const wire::Slice& backing,
                       Time now);
@@ -346,6 +354,26 @@ struct Flow::Impl {
   // One frame on `id` (on_frame's body, also each frame of a packet). Returns the id the path
   // has after it (a proven JOIN path takes the JOIN's), kNoPath if it is gone.
   PathId receive_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
+  // ---- address validation (flow_address_validation.cpp)
+
+  // Client: RETRYs followed (at most kMaxRetries per flow; more are ignored).
+  static constexpr std::uint32_t kMaxRetries = 3;
+  std::uint32_t retries_followed = 0;
+  // The source of the packet on_packet is handling (nullopt: the runtime gave none).
+  std::optional<PeerAddress> packet_source;
+  // The probe timeout that spaces a path's challenges.
+  Duration probe_timeout(const Path& p) const;
+  void handle_path_challenge(Path& p, const wire::PathChallenge& c);
+  void handle_path_response(Path& p, const wire::PathResponse& r);
+  // Client: a listener under load answered our OPEN with a token; the OPEN goes again with it.
+  void handle_retry(Path& p, const wire::Retry& r);
+  // Bytes the next poll of `p` would send to an unvalidated current address (a server's
+  // handshake answers; everything on an up path, which never has one), 0 if none.
+  std::size_t unvalidated_send_bytes(const Path& p) const;
+  // Whether the 3x limit holds back `p`'s next poll (poll_transmit also charges what goes).
+  bool amplification_blocks(const Path& p) const;
+  bool admit_to_current(Path& p);
+
   // ---- handshake (handshake.cpp)
 
   // The handshake frames `p` owes: OPEN or JOIN (then true: nothing else goes with it), the
@@ -355,6 +383,12 @@ struct Flow::Impl {
   void handle_join_ack(Path& p, const wire::JoinAck& a, Time now);
   // Server: the first frame on a path that waits for the client's PROOF.
   void handle_awaited_proof(Path& p, const wire::Frame& frame, Time now);
+  // Server, datagram paths: `frame` on a path that waits for the PROOF repeats the OPEN or JOIN
+  // that made it (the client sent it again: our answer or its packet was lost). Then the answer
+  // is owed again and true returned; any other frame: false.
+  bool answer_repeated_handshake(Path& p, const wire::Frame& frame);
+  // Client, datagram paths: an OPEN or JOIN just went out on `p`; when to send it again.
+  void schedule_handshake_resend(Path& p, Time now);
   // A path that did not prove the key is closed. After an OPEN nothing was proven at all: the
   // flow fails (the client never sends anything else first; a wrong PROOF means another PSK).
   void refuse_proof(Path& p, Time now);

@@ -44,6 +44,25 @@ void Flow::Impl::set_active(PathId id, MigrateCause cause, Time now) {
     p->next_ping = now;
     if (payload->ack_pending()) payload->request_ack(true, now);
   }
+  if (Path* from = find(old);
+      from != nullptr && from->state == PathState::up && mode == Mode::prime && from->datagram())
+    recover_from_abandoned(*from);
+}
+
+void Flow::Impl::recover_from_abandoned(Path& p) {
+  // Prime left an up datagram path (a dead one replays everything anyway). A stream carrier
+  // left behind still delivers what it carries; a datagram path recovers its losses only from
+  // its own ACKs, and the path may be why we left: blackholed, or abandoned by the peer (a
+  // client's remove_path: UDP tells nobody, so it dies here only of its PTOs). Until then the
+  // bytes above those losses wait, and so does the acknowledgement of a FIN sent on the new
+  // path, which the liveness judge would take for the new path's silence. So what `p` has in
+  // flight goes out again on the new active path now (a copy the peer already has is dropped
+  // there as a duplicate).
+  p.flight.requeue_unacked(payload->acked(), payload->retransmits());
+  if (p.fin_sent && !payload->fin_acked()) {
+    for (auto& [id, q] : paths)
+      q.fin_sent = false;
+  }
 }
 
 void Flow::Impl::update_flow_state(Time now) {

@@ -30,6 +30,7 @@ std::optional<Time> Flow::next_deadline() const {
         // The first path of an unauthenticated flow ends with the flow.
         if (p.handshake != HandshakeStep::open_proof_awaited || m.authenticated)
           consider(p.handshake_sent + m.config.handshake_timeout);
+        if (p.handshake_resend_at && p.handshake_in_flight()) consider(*p.handshake_resend_at);
         break;
       case PathState::up:
         if (auto due = m.liveness.next_deadline(p)) consider(*due);
@@ -43,6 +44,8 @@ std::optional<Time> Flow::next_deadline() const {
         }
         // A poll that pacing held back: the runtime pulls again then (on_timer's wake-up).
         if (p.paced_until) consider(*p.paced_until);
+        // A challenge to a new peer address times out.
+        if (auto due = p.address.next_timer()) consider(*due);
         break;
       default:
         break;
@@ -91,6 +94,10 @@ void Flow::on_timer(Time now) {
         }
         break;
       case PathState::handshaking:
+        if (p->handshake_resend_at && now >= *p->handshake_resend_at && p->handshake_in_flight()) {
+          p->handshake_resend_at.reset();  // until the resend goes out (write_handshake)
+          p->resend_handshake = true;
+        }
         // The first path of an unauthenticated flow ends with the flow (a proven JOIN may have
         // authenticated it meanwhile; then that path gets the usual timeout).
         if ((p->handshake == HandshakeStep::open_proof_awaited && !m.authenticated) ||
@@ -106,8 +113,12 @@ void Flow::on_timer(Time now) {
       case PathState::up: {
         if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
         // Loss detection and probe timeouts first: a datagram path's liveness follows its ACKs.
-        p->transport->on_timer(now, m.payload->retransmits());
-        if (p->datagram()) m.after_recovery(*p, now);
+        p->transport->on_timer(now, m.scheduler().lost_data_queue(*p));
+        if (p->datagram()) {
+          m.after_recovery(*p, now);
+          p->address.set_probe_timeout(m.probe_timeout(*p));
+          p->address.on_timer(now);
+        }
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);
           break;

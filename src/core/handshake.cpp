@@ -3,6 +3,7 @@
 // flow key, which the server waits for before a path carries anything.
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "core/flow.hpp"
 #include "core/flow_impl.hpp"
@@ -75,7 +76,13 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   p.id = first_path;
   p.kind = first.transport;
   p.max_packet_payload = std::max(first.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = first.max_datagram_size;
   impl->renew_transport(p);
+  if (first.peer) {
+    p.address = AddressValidator(c.address_validation);
+    p.address.start(*first.peer, first.peer_datagram_bytes, first.peer_validated);
+  }
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::open_proof_awaited;
   p.handshake_sent = now;
@@ -126,7 +133,13 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now, const PathOptions& c
   p.id = id;
   p.kind = carrier.transport;
   p.max_packet_payload = std::max(carrier.max_packet_payload, kMinPacketPayload);
+  p.initial_packet_payload = p.max_packet_payload;
+  p.max_datagram_ceiling = carrier.max_datagram_size;
   m.renew_transport(p);
+  if (carrier.peer) {
+    p.address = AddressValidator(m.config.address_validation);
+    p.address.start(*carrier.peer, carrier.peer_datagram_bytes, carrier.peer_validated);
+  }
   p.state = PathState::handshaking;
   p.handshake = HandshakeStep::join_proof_awaited;
   p.handshake_sent = now;
@@ -219,6 +232,9 @@ void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time no
   // The handshake answer went out when its OPEN or JOIN arrived: the PROOF took a round trip.
   if (recovery::DatagramTransport* d = p.transport->datagram())
     d->seed_rtt(now - p.handshake_sent, now);
+  // Only the client that received our answer at the path's address knows what the PROOF
+  // covers (the OPEN_ACK's nonce, the JOIN_ACK's challenge): the address is validated.
+  p.address.on_handshake_proven();
   if (!authenticated) {
     authenticated = true;
     state = FlowState::established;
@@ -230,6 +246,23 @@ void Flow::Impl::handle_awaited_proof(Path& p, const wire::Frame& frame, Time no
   } else {
     attach_joined(p, now);
   }
+}
+
+bool Flow::Impl::answer_repeated_handshake(Path& p, const wire::Frame& frame) {
+  if (const auto* o = std::get_if<wire::Open>(&frame.body)) {
+    if (p.handshake != HandshakeStep::open_proof_awaited || !open || !(*o == *open)) return false;
+    p.control.owe(Control::open_ack);  // the same answer: fixed when the flow was made
+    return true;
+  }
+  if (const auto* j = std::get_if<wire::Join>(&frame.body)) {
+    if (p.handshake != HandshakeStep::join_proof_awaited || j->path_id != p.joins_as ||
+        j->counter != p.join_counter || j->nonce != p.join_nonce ||
+        !crypto::equal(j->mac, crypto::join_mac(key, flow_id, p.joins_as, j->counter, j->nonce)))
+      return false;
+    p.control.owe(Control::join_ack);  // the same challenge again
+    return true;
+  }
+  return false;
 }
 
 void Flow::Impl::refuse_proof(Path& p, Time now) {
@@ -249,7 +282,11 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   // The carrier (and a datagram path's packet-number space, with the PROOF's packet) stays.
   const TransportKind kind = provisional.kind;
   const std::size_t max_packet_payload = provisional.max_packet_payload;
+  const std::size_t initial_packet_payload = provisional.initial_packet_payload;
+  const std::size_t max_datagram_ceiling = provisional.max_datagram_ceiling;
+  std::optional<MtuProber> mtu = std::move(provisional.mtu);
   std::unique_ptr<PathTransport> transport = std::move(provisional.transport);
+  AddressValidator address = std::move(provisional.address);
   paths.erase(provisional_id);
   if (Path* old = find(id); old != nullptr) path_down(*old, DownCause::replaced, now, false);
   Path& p = paths[id];
@@ -258,13 +295,41 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   p.stats = stats;
   p.kind = kind;
   p.max_packet_payload = max_packet_payload;
+  p.initial_packet_payload = initial_packet_payload;
+  p.max_datagram_ceiling = max_datagram_ceiling;
+  p.mtu = std::move(mtu);
   p.transport = std::move(transport);
+  p.address = std::move(address);
   ++counters.joins_accepted;
   events.push_back(Event{Event::Kind::path_joined, id, provisional_id});
   path_up(p, now);
 }
 
 bool Flow::Impl::write_handshake(Path& p, Time now, TransmitBatch& out) {
+  // The JOIN of `p` as recorded when it was first sent (a resend repeats it exactly, so the
+  // server recognises it and its replay window does not refuse it).
+  auto recorded_join = [&] {
+    wire::Join join;
+    join.flow_id = flow_id;
+    join.path_id = p.id;
+    join.counter = p.join_counter;
+    join.nonce = p.join_nonce;
+    join.mac = crypto::join_mac(key, flow_id, p.id, join.counter, join.nonce);
+    return join;
+  };
+  if (std::exchange(p.resend_handshake, false) && p.handshake_in_flight()) {
+    // A datagram path's OPEN or JOIN got no answer within its resend time: the same again.
+    // handshake_sent stays the first send's (the handshake timeout counts from it).
+    if (p.handshake == HandshakeStep::open_sent && open) {
+      wire::Open on_path = *open;
+      on_path.path_id = p.id;
+      push_control(p, wire::Frame{0, on_path}, false, now, out);
+    } else {
+      push_control(p, wire::Frame{0, recorded_join()}, false, now, out);
+    }
+    schedule_handshake_resend(p, now);
+    return true;
+  }
   if (p.handshake == HandshakeStep::open_queued) {
     if (!open) {
       wire::Open first;
@@ -277,23 +342,22 @@ bool Flow::Impl::write_handshake(Path& p, Time now, TransmitBatch& out) {
     }
     wire::Open on_path = *open;
     on_path.path_id = p.id;
+    // After a RETRY its token goes first, in the same handshake packet (docs/protocol.md §3.16).
+    if (p.retry_token && p.datagram())
+      push_control(p, wire::Frame{0, wire::Retry{*p.retry_token}}, false, now, out);
     push_control(p, wire::Frame{0, on_path}, false, now, out);
     p.handshake = HandshakeStep::open_sent;
     p.handshake_sent = now;
+    schedule_handshake_resend(p, now);
     return true;
   }
   if (p.handshake == HandshakeStep::join_queued && state != FlowState::opening && !finished()) {
-    wire::Join join;
-    join.flow_id = flow_id;
-    join.path_id = p.id;
-    join.counter = next_join_counter++;
-    crypto::random_bytes(join.nonce);
-    join.mac = crypto::join_mac(key, flow_id, p.id, join.counter, join.nonce);
-    p.join_counter = join.counter;
-    p.join_nonce = join.nonce;
-    push_control(p, wire::Frame{0, join}, false, now, out);
+    p.join_counter = next_join_counter++;
+    crypto::random_bytes(p.join_nonce);
+    push_control(p, wire::Frame{0, recorded_join()}, false, now, out);
     p.handshake = HandshakeStep::join_sent;
     p.handshake_sent = now;
+    schedule_handshake_resend(p, now);
     return true;
   }
   // A datagram path may lose it: it is ack-eliciting there, and sent again if lost.

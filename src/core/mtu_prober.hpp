@@ -37,6 +37,8 @@ class MtuProber {
   // finished more than research_after ago).
   std::optional<std::size_t> probe_due(Time now) const;
   bool probe_in_flight() const { return in_flight_.has_value(); }
+  // The size of the probe in flight, if any (what its acknowledgement or loss is about).
+  std::optional<std::size_t> probe_in_flight_size() const { return in_flight_; }
 
   void on_probe_sent(std::size_t size, Time now);
   void on_probe_acked(std::size_t size, Time now);

@@ -5,9 +5,12 @@
 #include <map>
 #include <optional>
 
+#include "core/address_validation.hpp"
 #include "core/control_queue.hpp"
+#include "core/mtu_prober.hpp"
 #include "core/path_flight.hpp"
 #include "core/recovery/sent_packets.hpp"
+#include "core/retransmit_queue.hpp"
 #include "core/rtt.hpp"
 #include "core/stats.hpp"
 #include "core/transport.hpp"
@@ -55,6 +58,12 @@ struct Path {
   // carries (its record goes to the transport's sent-packet map when it closes).
   std::size_t max_packet_payload = 0;
   recovery::PacketContent packet;
+  // Datagram paths: the payload a new carrier starts at, the largest datagram its carrier can
+  // send with DF set (PathOptions::max_datagram_size; 0: no probing), and the path-MTU search
+  // between them (core/mtu_prober.hpp; renewed with the carrier).
+  std::size_t initial_packet_payload = 0;
+  std::size_t max_datagram_ceiling = 0;
+  std::optional<MtuProber> mtu;
   // Datagram paths: the packet of the outstanding PING was acknowledged, so the peer has it
   // even if its PONG is lost (which nothing would detect: a PONG elicits no ACK).
   bool ping_acked = false;
@@ -63,6 +72,10 @@ struct Path {
   bool proof_acked = false;
   // A poll left DATA waiting for the pacer until then (next_deadline wakes the runtime).
   std::optional<Time> paced_until;
+  // Datagram paths: where packets go, and the validation of new peer addresses.
+  AddressValidator address;
+  // Client, datagram paths: the token of the listener's RETRY, sent before the OPEN again.
+  std::optional<wire::RetryToken> retry_token;
 
   // Client: dialing and handshake.
   Time next_dial{};
@@ -77,6 +90,12 @@ struct Path {
   // challenge its JOIN_ACK carries.
   PathId joins_as = kNoPath;
   wire::Nonce join_challenge{};
+  // Client, datagram paths: the OPEN or JOIN in flight goes out again, the same frame, if no
+  // answer came by handshake_resend_at (its packet, or the answer's, was lost; the server
+  // answers a repeat again). Each resend doubles the wait. resend_handshake: one is owed now.
+  std::optional<Time> handshake_resend_at;
+  std::uint32_t handshake_resends = 0;
+  bool resend_handshake = false;
   bool handshake_in_flight() const {
     return handshake == HandshakeStep::open_sent || handshake == HandshakeStep::join_sent;
   }
@@ -112,6 +131,9 @@ struct Path {
   // Scheduling.
   std::uint32_t weight = 1;       // bond
   std::uint64_t send_cursor = 0;  // race: next offset to send here (at least the acked offset)
+  // Race, datagram paths: DATA this path's lost packets carried, to send again on this path
+  // (each path's copy of the stream must be whole: another path's may die with it).
+  RetransmitQueue lost_data;
   // Bond: passed over since it last was admitted; one stuck skip is counted per episode.
   // Mutable because wants_transmit (const) is where the scheduler usually decides.
   mutable bool bond_skipping = false;

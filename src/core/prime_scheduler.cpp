@@ -54,6 +54,9 @@ void resume_after_race(const SchedulerContext& ctx) {
   if (carrier != nullptr)
     ctx.payload.retransmits().reset(std::max(carrier->send_cursor, ctx.payload.acked()),
                                     ctx.payload.next_new());
+  // What race's datagram paths had still to repair: one copy now, where the mode sends it.
+  for (auto& [qid, q] : ctx.paths)
+    ctx.payload.retransmits().take_all(q.lost_data);
 }
 
 }  // namespace rendr::core

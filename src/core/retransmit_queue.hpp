@@ -25,6 +25,12 @@ class RetransmitQueue {
     add(from, to);
   }
 
+  // Moves every range of `other` to the back of this queue.
+  void take_all(RetransmitQueue& other) {
+    ranges_.insert(ranges_.end(), other.ranges_.begin(), other.ranges_.end());
+    other.ranges_.clear();
+  }
+
   // The next range still to send, clipped to `base` (the acknowledged offset).
   std::optional<Range> next(std::uint64_t base) {
     while (!ranges_.empty() && ranges_.front().to <= base)

@@ -57,6 +57,13 @@ class Scheduler {
   virtual void on_path_lost(Path& p) = 0;
   // This scheduler takes over from the one of `previous`.
   virtual void on_enter(Mode previous) = 0;
+  // Where DATA that a datagram path's lost packets carried goes to be sent again: the flow's
+  // retransmit queue (prime: the active path sends it; bond: whichever path is admitted), or
+  // in race the path's own (race_scheduler.hpp).
+  virtual RetransmitQueue& lost_data_queue(Path& p) {
+    (void)p;
+    return ctx_.payload.retransmits();
+  }
 
  protected:
   // The FIN goes out on a data-carrying path once it has sent everything before it.
@@ -72,22 +79,26 @@ class Scheduler {
   virtual void sent(Path& p, std::uint64_t from, std::uint64_t to) {
     (void)p, (void)from, (void)to;
   }
-  // Retransmissions, while `admits(p)` (the path may take the next frame).
+  // Retransmissions from `rtx` (the flow's queue unless given), while `admits(p)` (the path
+  // may take the next frame).
   template <class Admits>
-  void send_retransmissions(Path& p, DataSink& out, const Admits& admits);
+  void send_retransmissions(Path& p, DataSink& out, const Admits& admits,
+                            RetransmitQueue* rtx = nullptr);
 
   SchedulerContext ctx_;
 };
 
 template <class Admits>
-void Scheduler::send_retransmissions(Path& p, DataSink& out, const Admits& admits) {
-  RetransmitQueue& rtx = ctx_.payload.retransmits();
+void Scheduler::send_retransmissions(Path& p, DataSink& out, const Admits& admits,
+                                     RetransmitQueue* queue) {
+  RetransmitQueue& rtx = queue != nullptr ? *queue : ctx_.payload.retransmits();
   while (out.has_room()) {
     const auto r = rtx.next(ctx_.payload.acked());
     if (!r || !admits(p)) break;
     const std::uint64_t end = out.send_data(r->from, r->to);
     sent(p, r->from, end);
     ctx_.counters.retransmitted_bytes += end - r->from;
+    p.stats.bytes_retransmitted += end - r->from;
     rtx.consumed(end);
   }
 }

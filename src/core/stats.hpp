@@ -20,11 +20,12 @@ struct PathStats {
   std::uint64_t bytes_received = 0;  // DATA payload bytes
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
-  std::uint64_t up_count = 0;       // times it came up (first attach + rejoins)
-  std::uint64_t down_count = 0;     // times it went down
-  std::uint64_t delivery_rate = 0;  // bytes/s, measured from acknowledged data (0: no sample)
-  std::uint64_t in_flight = 0;      // DATA bytes sent here and not yet acknowledged
-  std::uint32_t weight = 1;         // bond scheduling weight
+  std::uint64_t up_count = 0;             // times it came up (first attach + rejoins)
+  std::uint64_t down_count = 0;           // times it went down
+  std::uint64_t delivery_rate = 0;        // bytes/s, measured from acknowledged data (0: no sample)
+  std::uint64_t bytes_retransmitted = 0;  // DATA payload bytes sent here again (any transport)
+  std::uint64_t in_flight = 0;            // DATA bytes sent here and not yet acknowledged
+  std::uint32_t weight = 1;               // bond scheduling weight
   // Datagram paths (all 0 on a reliable path): their loss recovery (core/recovery/).
   TransportKind transport = TransportKind::reliable;
   std::uint64_t packets_sent = 0;
@@ -32,6 +33,7 @@ struct PathStats {
   std::uint64_t packets_received = 0;
   std::uint64_t packets_duplicate = 0;  // received again (dropped whole)
   std::uint64_t congestion_window = 0;  // bytes
+  std::uint64_t bytes_in_flight = 0;    // whole packets' bytes the window counts (cwnd's use)
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)

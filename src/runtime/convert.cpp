@@ -144,6 +144,15 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.delivery_rate = p.delivery_rate;
     info.in_flight = p.in_flight;
     info.weight = p.weight;
+    info.bytes_retransmitted = p.bytes_retransmitted;
+    info.datagram = p.transport == core::TransportKind::datagram;
+    info.packets_sent = p.packets_sent;
+    info.packets_lost = p.packets_lost;
+    info.congestion_window = p.congestion_window;
+    info.bytes_in_flight = p.bytes_in_flight;
+    info.pacing_rate = p.pacing_rate;
+    info.pto_count = p.pto_count;
+    info.mtu = p.max_datagram_size;
     out.paths.push_back(std::move(info));
   }
   return out;

@@ -1,10 +1,12 @@
 #include "runtime/listener.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 
+#include <asio/error.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -25,6 +27,12 @@ namespace rendr::runtime {
 namespace {
 
 using AcceptCallback = std::function<void(std::error_code, Conn)>;
+
+// An async_accept waiting for a flow; `op` identifies it for cancel_accept.
+struct Waiter {
+  std::uint64_t op = 0;
+  AcceptCallback done;
+};
 
 wire::OutFrame encode_frame(const wire::Frame& frame) {
   wire::OutFrame out;
@@ -238,12 +246,12 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     return Conn(make_conn(std::move(session)));
   }
 
-  void async_accept(AcceptCallback done) {
+  void async_accept(AcceptCallback done, std::uint64_t op) {
     std::shared_ptr<Session> session;
     {
       std::lock_guard lock(mu_);
       if (!closed_ && ready_.empty()) {
-        waiters_.push_back(std::move(done));
+        waiters_.push_back({op, std::move(done)});
         return;
       }
       if (!ready_.empty()) session = take_ready_locked();
@@ -253,6 +261,21 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     } else {
       done(errc::listener_closed, Conn());
     }
+  }
+
+  // A waiting async_accept `op` completes with operation_aborted; the listener goes on, and a
+  // flow that arrives later waits for the next accept.
+  void cancel_accept(std::uint64_t op) {
+    AcceptCallback cancelled;
+    {
+      std::lock_guard lock(mu_);
+      const auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                                   [op](const Waiter& w) { return w.op == op; });
+      if (it == waiters_.end()) return;  // completed already: too late to cancel
+      cancelled = std::move(it->done);
+      waiters_.erase(it);
+    }
+    cancelled(asio::error::operation_aborted, Conn());
   }
 
   std::vector<std::string> local_addresses() const {
@@ -317,7 +340,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     std::vector<std::shared_ptr<carrier::QuicServerSocket>> quic_sockets;
     std::vector<std::shared_ptr<carrier::udp::UdpDemux>> demuxes;
     std::deque<Ready> unaccepted;
-    std::deque<AcceptCallback> waiters;
+    std::deque<Waiter> waiters;
     std::map<core::ConnectionId, std::shared_ptr<Pending>> pending;
     {
       std::lock_guard lock(mu_);
@@ -345,7 +368,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     for (auto& r : unaccepted)
       r.session->abort();
     for (auto& w : waiters)
-      w(errc::listener_closed, Conn());
+      w.done(errc::listener_closed, Conn());
     // Flows already accepted belong to the application and carry on.
   }
 
@@ -562,7 +585,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       } else if (it == flows_.end() || it->second.serial != ref.serial) {
         return;  // it finished (failed or was dropped) before anyone could take it
       } else if (!waiters_.empty()) {
-        waiter = std::move(waiters_.front());
+        waiter = std::move(waiters_.front().done);
         waiters_.pop_front();
         endpoint_.on_flow_accepted(ref);
       } else {
@@ -715,7 +738,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   std::map<FlowId, FlowEntry> flows_;
   std::deque<Ready> ready_;
   std::uint64_t authentication_failures_ = 0;  // not the endpoint's: the session sees them
-  std::deque<AcceptCallback> waiters_;
+  std::deque<Waiter> waiters_;
   std::map<core::ConnectionId, std::shared_ptr<Pending>> pending_;
 };
 
@@ -748,7 +771,10 @@ class ListenerHandle final : public detail::ListenerCore {
 
   asio::any_io_executor executor() override { return impl_->executor(); }
   Conn accept(std::error_code& ec) override { return impl_->accept(ec); }
-  void async_accept(AcceptCallback done) override { impl_->async_accept(std::move(done)); }
+  void async_accept(AcceptCallback done, std::uint64_t op) override {
+    impl_->async_accept(std::move(done), op);
+  }
+  void cancel_accept(std::uint64_t op) override { impl_->cancel_accept(op); }
   std::error_code listen_tcp(const std::string& address) override {
     return impl_->listen_tcp(address);
   }

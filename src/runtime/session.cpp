@@ -76,6 +76,9 @@ struct Session::Actions {
   std::vector<std::function<void()>> callbacks;
   std::vector<std::shared_ptr<void>> releases;  // references dropped outside the lock
   bool notify = false;
+  // Not inside an application's initiating call (a carrier or timer handler): completions may
+  // run their handlers right away where the handler's executor allows (Completion::dispatch).
+  bool dispatch_completions = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -486,8 +489,13 @@ void Session::run(Actions& a) {
     c->abort();
   for (auto& d : a.dials)
     start_dial(d.path, d.seq, d.spec);
-  for (auto& d : a.completions)
-    d.completion(d.ec, d.n);
+  for (auto& d : a.completions) {
+    if (a.dispatch_completions) {
+      d.completion.dispatch(d.ec, d.n);
+    } else {
+      d.completion(d.ec, d.n);
+    }
+  }
   if (a.notify) cv_.notify_all();
   for (auto& cb : a.callbacks)
     cb();
@@ -911,6 +919,21 @@ std::error_code Session::migrate(PathId id) {
   return ec;
 }
 
+std::error_code Session::migrate_local_address(PathId id, const std::string& local_host_port) {
+  std::shared_ptr<carrier::Carrier> carrier;
+  {
+    std::lock_guard lock(mu_);
+    if (engine_gone_) return errc::not_connected;
+    auto it = paths_.find(id);
+    if (it == paths_.end()) return errc::no_such_path;
+    auto attached = carriers_.find(it->second.current);
+    if (it->second.current == nullptr || attached == carriers_.end()) return errc::not_connected;
+    carrier = attached->second.carrier;
+  }
+  // Outside the lock: the carrier binds a socket and hands the move to its own executor.
+  return carrier->migrate_local_address(local_host_port);
+}
+
 PathId Session::active_path() const {
   std::lock_guard lock(mu_);
   return flow_->active_path();
@@ -1017,6 +1040,11 @@ ConnStats Session::stats() const {
     auto it = paths_.find(info.id);
     if (it == paths_.end()) continue;
     info.transport = it->second.spec ? it->second.spec->transport : it->second.transport;
+    if (it->second.current == nullptr) continue;
+    auto attached = carriers_.find(it->second.current);
+    if (attached == carriers_.end()) continue;
+    info.local_address = attached->second.carrier->local_address();
+    info.peer_address = attached->second.carrier->peer_address();
   }
   return stats;
 }
@@ -1037,6 +1065,7 @@ bool Session::finished() const {
 void Session::carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
                              const wire::Slice& backing) {
   Actions a;
+  a.dispatch_completions = true;  // a carrier's read handler, never an application's call
   {
     std::lock_guard lock(mu_);
     if (speaks_beyond_handshake(frames)) heard_after_open_ = true;
@@ -1136,6 +1165,9 @@ class ConnHandle final : public detail::ConnCore {
   void abort() override { s_->abort(); }
   FlowId flow_id() const override { return s_->flow_id(); }
   std::error_code migrate(PathId id) override { return s_->migrate(id); }
+  std::error_code migrate_local_address(PathId id, const std::string& local_host_port) override {
+    return s_->migrate_local_address(id, local_host_port);
+  }
   PathId active_path() const override { return s_->active_path(); }
   PathId add_path(const PathSpec& spec, std::error_code& ec) override {
     return s_->add_path(spec, ec);

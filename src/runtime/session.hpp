@@ -142,6 +142,8 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   FlowId flow_id() const;
   std::error_code migrate(PathId id);
+  // Moves path `id`'s transport to a new local address (Conn::migrate_local_address).
+  std::error_code migrate_local_address(PathId id, const std::string& local_host_port);
   PathId active_path() const;
   PathId add_path(const PathSpec& spec, std::error_code& ec);
   std::error_code remove_path(PathId id);

@@ -226,6 +226,13 @@ DecodeError decode_body(std::uint8_t type, std::uint8_t flags, ConstBytes body, 
       out.body = f;
       return DecodeError::none;
     }
+    case FrameType::retry: {
+      Retry f;
+      r.bytes(f.token);
+      if (auto e = r.finish(); e != DecodeError::none) return e;
+      out.body = f;
+      return DecodeError::none;
+    }
     case FrameType::data: {
       Data f;
       r.varint(f.offset);
@@ -380,6 +387,7 @@ struct BodySize {
   std::size_t operator()(const AckRanges& f) const { return ack_ranges_body_size(f); }
   std::size_t operator()(const PathChallenge&) const { return kPathChallengeSize; }
   std::size_t operator()(const PathResponse&) const { return kPathChallengeSize; }
+  std::size_t operator()(const Retry&) const { return kRetryTokenSize; }
 };
 
 struct BodyWriter {
@@ -458,6 +466,7 @@ struct BodyWriter {
   }
   void operator()(const PathChallenge& f) const { w.bytes(f.data); }
   void operator()(const PathResponse& f) const { w.bytes(f.data); }
+  void operator()(const Retry& f) const { w.bytes(f.token); }
 };
 
 std::uint8_t type_byte(const Frame& f) {

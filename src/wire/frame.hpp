@@ -30,10 +30,12 @@ inline constexpr std::size_t kMaxDataHeader = kMaxFrameHeader + 8;
 inline constexpr std::size_t kDefaultMaxBody = 256 * 1024;
 inline constexpr std::size_t kMaxCloseReason = 256;
 
+inline constexpr std::size_t kRetryTokenSize = 24;  // issued_ms (8) | truncated HMAC (16)
 using FlowId = std::array<Byte, kFlowIdSize>;
 using KeyShare = std::array<Byte, kKeyShareSize>;
 using Nonce = std::array<Byte, kNonceSize>;
 using Mac = std::array<Byte, kMacSize>;
+using RetryToken = std::array<Byte, kRetryTokenSize>;
 
 enum class FrameType : std::uint8_t {
   open = 0x01,
@@ -41,6 +43,7 @@ enum class FrameType : std::uint8_t {
   join = 0x03,
   join_ack = 0x04,
   proof = 0x05,
+  retry = 0x06,  // datagram paths only
   data = 0x10,
   ack = 0x11,
   fin = 0x12,
@@ -211,7 +214,8 @@ struct PacketRange {
 };
 
 struct AckRanges {
-  static constexpr std::size_t kMaxRanges = 32;
+  // Enough for a full 1200-byte packet of small ranges; the sender fits what its packet holds.
+  static constexpr std::size_t kMaxRanges = 256;
   // How long the sender held the ACK after receiving `largest()` (RFC 9002 §5.3), in µs.
   std::uint64_t ack_delay_us = 0;
   // Disjoint, non-adjacent, highest first; never empty in a valid frame (an encoder given an
@@ -240,6 +244,16 @@ struct PathResponse {
   friend bool operator==(const PathResponse&, const PathResponse&) = default;
 };
 
+// RETRY (datagram paths): a listener under load answers an OPEN from an address it has not
+// validated with a token instead of a flow (RFC 9000 §8.1.2 in spirit); the client sends its
+// OPEN again, preceded by a RETRY frame echoing the token. The token is opaque to the client
+// (docs/protocol.md §3.16); a RETRY datagram is never larger than the OPEN that provoked it.
+struct Retry {
+  RetryToken token{};
+
+  friend bool operator==(const Retry&, const Retry&) = default;
+};
+
 // An extension frame the decoder skipped (type >= kFirstExtensionType).
 struct Extension {
   std::uint8_t type = 0;
@@ -249,7 +263,7 @@ struct Extension {
 
 // New alternatives go at the end, so the indexes of the others (type_of) stay.
 using Body = std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode,
-                          Extension, Proof, AckRanges, PathChallenge, PathResponse>;
+                          Extension, Proof, AckRanges, PathChallenge, PathResponse, Retry>;
 
 struct Frame {
   std::uint8_t flags = 0;
@@ -298,12 +312,12 @@ std::size_t decode_varint(ConstBytes in, std::uint64_t& v);
 // Indexed by Body's alternatives; Extension has no fixed type (0).
 inline FrameType type_of(const Frame& f) {
   constexpr FrameType kTypes[] = {
-      FrameType::open,         FrameType::open_ack,   FrameType::join,
-      FrameType::join_ack,     FrameType::data,       FrameType::ack,
-      FrameType::fin,          FrameType::close,      FrameType::ping,
-      FrameType::pong,         FrameType::mode,       FrameType{0},
-      FrameType::proof,        FrameType::ack_ranges, FrameType::path_challenge,
-      FrameType::path_response};
+      FrameType::open,          FrameType::open_ack,   FrameType::join,
+      FrameType::join_ack,      FrameType::data,       FrameType::ack,
+      FrameType::fin,           FrameType::close,      FrameType::ping,
+      FrameType::pong,          FrameType::mode,       FrameType{0},
+      FrameType::proof,         FrameType::ack_ranges, FrameType::path_challenge,
+      FrameType::path_response, FrameType::retry};
   static_assert(std::size(kTypes) == std::variant_size_v<Body>);
   return kTypes[f.body.index()];
 }

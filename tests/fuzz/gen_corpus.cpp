@@ -92,6 +92,12 @@ int main(int argc, char** argv) {
   }
   put("path_challenge", enc({Frame{0, PathChallenge{{1, 2, 3, 4, 5, 6, 7, 8}}}}));
   put("path_response", enc({Frame{0, PathResponse{{8, 7, 6, 5, 4, 3, 2, 1}}}}));
+  {
+    RetryToken token{};
+    for (std::size_t i = 0; i < token.size(); ++i)
+      token[i] = static_cast<Byte>(i + 1);
+    put("retry", enc({Frame{0, Retry{token}}}));
+  }
   put("multi_handshake", enc({Frame{0, open}, Frame{0, open_ack}, Frame{0, proof},
                               Frame{0, Mode{1, ModeCode::prime}}}));
   put("multi_join", enc({Frame{0, join}, Frame{0, join_ack}, Frame{0, proof}, Frame{0, Ping{1, 2}},

@@ -9,13 +9,17 @@
 #include <thread>
 #include <vector>
 
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
@@ -25,6 +29,8 @@
 
 namespace rendr::itest {
 namespace {
+
+using namespace asio::experimental::awaitable_operators;
 
 PathSpec to_port(std::uint16_t port) {
   return PathSpec::parse("tcp://" + loopback(port));
@@ -195,6 +201,58 @@ TEST_F(TokenTest, AsyncDialReportsFailures) {
   auto bad_result = bad.get_future();
   ASSERT_EQ(bad_result.wait_for(scaled(5s)), std::future_status::ready);
   EXPECT_EQ(bad_result.get(), std::error_code(errc::bad_path_spec));
+}
+
+// async_accept honours its handler's cancellation slot: a waiting accept completes with
+// operation_aborted and an empty Conn (a cancellation_signal, and the awaitable || timeout), and
+// the listener goes on: the flow that arrives afterwards goes to the next accept, not to a
+// cancelled one.
+TEST_F(TokenTest, AsyncAcceptHonoursCancellationAndTheListenerGoesOn) {
+  listen();
+  ASSERT_FALSE(HasFatalFailure());
+  asio::io_context io;
+
+  // A cancellation_signal, emitted on the handler's executor (Asio's rule).
+  asio::cancellation_signal signal;
+  std::optional<std::error_code> signalled;
+  bool signalled_conn_empty = false;
+  listener_.async_accept(asio::bind_cancellation_slot(
+      signal.slot(), asio::bind_executor(io, [&](std::error_code ec, Conn c) {
+        signalled = ec;
+        signalled_conn_empty = !c.is_open();
+      })));
+  asio::post(io, [&] { signal.emit(asio::cancellation_type::terminal); });
+  io.run_for(scaled(5s));  // returns once the handler ran (no work left)
+  ASSERT_TRUE(signalled.has_value()) << "the cancelled accept never completed";
+  EXPECT_EQ(*signalled, std::error_code(asio::error::operation_aborted));
+  EXPECT_TRUE(signalled_conn_empty);
+
+  // An accept with a timeout: the timer wins, the accept is cancelled and completes.
+  io.restart();
+  bool timed_out = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(io, 50ms);
+        auto first = co_await (listener_.async_accept(asio::use_awaitable) ||
+                               timer.async_wait(asio::use_awaitable));
+        timed_out = first.index() == 1;
+      },
+      asio::detached);
+  io.run_for(scaled(5s));
+  EXPECT_TRUE(timed_out);
+
+  // The listener goes on: a flow dialled now is handed to the next accept.
+  const Dialer d = dialer({to_port(listener_.port())});
+  auto accepted = listener_.async_accept(asio::use_future);
+  Conn client = d.dial();
+  ASSERT_EQ(accepted.wait_for(scaled(10s)), std::future_status::ready);
+  Conn server = accepted.get();
+  ASSERT_TRUE(server.is_open());
+  asio::write(client, asio::buffer(std::string("ok")));
+  std::string two(2, '\0');
+  asio::read(server, asio::buffer(two));
+  EXPECT_EQ(two, "ok");
 }
 
 // Each blocking call, made on a thread that runs the engine, fails at once instead of waiting

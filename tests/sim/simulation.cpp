@@ -142,6 +142,8 @@ constexpr int kMaxSameTimeSteps = 20'000;
 constexpr std::uint64_t kMaxSteps = 5'000'000;
 // A datagram's bytes beyond its frames: the protected header and AEAD tag (docs/protocol.md).
 constexpr std::size_t kDatagramOverhead = 13 + 16;
+// With mtu_probing: the largest datagram the carriers could send (PathOptions).
+constexpr std::size_t kMaxProbedDatagram = 1452;
 
 // ---------------------------------------------------------------------------------------------
 // The application on each end: writes a generated stream, reads and checks the peer's.
@@ -168,6 +170,7 @@ class Simulation {
         rng_(seed),
         verbose_(options.verbose),
         transports_(options.transports),
+        mtu_probing_(options.mtu_probing),
         timing_(options.deaths_in_every_mode) {}
 
   RunResult run();
@@ -282,6 +285,8 @@ class Simulation {
   Rng rng_;
   bool verbose_;
   Transports transports_;
+  bool mtu_probing_;
+  std::vector<std::size_t> route_mtu_;                  // each route's MTU when no fault lowers it
   std::map<PathId, core::TransportKind> client_kinds_;  // client path id -> its kind
   Time start_{std::chrono::seconds(1000)};
   Time now_ = start_;
@@ -338,6 +343,7 @@ class Simulation {
 
   // Counters for the summary.
   std::uint64_t faults_ = 0, duplicates_ = 0, dials_ = 0, explicit_migrations_ = 0;
+  std::size_t largest_datagram_ = 0;  // that crossed a route
   std::uint64_t mode_switches_ = 0, illegal_switches_ = 0;
   std::uint64_t handshake_faults_ = 0, repeated_opens_ = 0, stranger_opens_ = 0;
   // The last legal set_mode came when its side may have been done already: the peer may have
@@ -420,6 +426,12 @@ void Simulation::choose_scenario() {
     for (auto& r : routes_)
       r.datagram = random_datagram_profile();
   }
+  // Not drawn from rng_: runs without MTU probing stay exactly what they were.
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    static constexpr std::array<std::size_t, 3> kMtus{1500, 1400, 1300};
+    route_mtu_.push_back(mtu_probing_ ? kMtus[mix64(seed_ ^ (i << 32)) % kMtus.size()] : 1500);
+    routes_[i].datagram.mtu = route_mtu_.back();
+  }
 }
 
 DatagramProfile Simulation::random_datagram_profile() {
@@ -435,6 +447,7 @@ core::PathOptions Simulation::path_options() {
   core::PathOptions o;
   if (transports_ == Transports::datagram || (transports_ == Transports::mixed && rng_.chance(0.5)))
     o.transport = core::TransportKind::datagram;
+  if (mtu_probing_) o.max_datagram_size = kMaxProbedDatagram;
   return o;
 }
 
@@ -659,6 +672,7 @@ void Simulation::send_packet(Connection& c, Side from, std::uint64_t number,
       tx_start + std::chrono::nanoseconds(size * 1'000'000'000ull / p.bytes_per_second);
   if (size > route.datagram.mtu || route.dark[from] || rng_.chance(route.datagram.loss[from]))
     return;
+  largest_datagram_ = std::max(largest_datagram_, size);
   const int copies = rng_.chance(route.datagram.duplicate[from]) ? 2 : 1;
   const std::uint64_t id = c.id;
   const Side to = other(from);
@@ -795,6 +809,7 @@ void Simulation::accept(Connection& c, const wire::Frame& first) {
   c.half_open.reset();
   core::PathOptions carrier;
   carrier.transport = c.datagram ? core::TransportKind::datagram : core::TransportKind::reliable;
+  if (mtu_probing_) carrier.max_datagram_size = kMaxProbedDatagram;
   core::Admission admission = endpoint_->on_first_frame(id, first, now_, carrier);
   run_endpoint_actions();
   if (failed_) return;
@@ -902,6 +917,7 @@ void Simulation::accept_join(Connection& c, const wire::Join& join,
     return fail("the endpoint routed a JOIN to a flow it never created");
   core::PathOptions carrier;
   carrier.transport = c.datagram ? core::TransportKind::datagram : core::TransportKind::reliable;
+  if (mtu_probing_) carrier.max_datagram_size = kMaxProbedDatagram;
   const auto verdict =
       core::admit_join(*server_, join, endpoint_->limits().max_paths_per_flow, now_, carrier);
   if (endpoint_->on_join_result(admission.flow, verdict.status)) {
@@ -1415,7 +1431,7 @@ void Simulation::datagram_fault(int route) {
   } else if (kind == 1) {
     trace("FAULT route ", route, " MTU drops to 1000 for ", seconds(length), "s");
     routes_[route].datagram.mtu = 1000;
-    at(now_ + length, [this, route] { routes_[route].datagram.mtu = 1500; });
+    at(now_ + length, [this, route] { routes_[route].datagram.mtu = route_mtu_[route]; });
   } else {
     trace("route ", route, " changes its datagram loss");
     const std::size_t mtu = routes_[route].datagram.mtu;
@@ -1854,6 +1870,7 @@ RunResult Simulation::run() {
   result.stranger_opens = stranger_opens_;
   result.established_after = established_at_ ? seconds(*established_at_ - start_) : 0;
   result.failovers_checked = timing_.failovers_checked();
+  result.largest_datagram = largest_datagram_;
   result.worst_failover_ratio = timing_.worst_ratio();
   std::ostringstream summary;
   summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "

@@ -8,6 +8,7 @@
 // periods; on some seeds already during the OPEN/OPEN_ACK handshake), the admin schedule (migrate,
 // add_path, remove_path), strangers replaying or forging the OPEN, and the application's writes
 // and reads in both directions. Every run is checked against the contract of DESIGN.md §1.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -25,6 +26,9 @@ struct RunOptions {
   // the sweep: a path on a slow route (1 MB/s) whose RTT was sampled idle dies under its first
   // burst (40 ms floor; seed 831), and seed 833 loses a fast bond path; both open.
   bool deaths_in_every_mode = false;
+  // Datagram paths probe their path MTU (up to 1452 bytes) over routes whose MTU is 1500, 1400
+  // or 1300; off, every route carries 1500 and paths keep their 1200-byte datagrams.
+  bool mtu_probing = false;
 };
 
 enum class Outcome {
@@ -46,6 +50,9 @@ struct RunResult {
   // Blackholes of the active path whose failover time was judged (timing_watch.hpp), and the
   // slowest of them as a fraction of its allowance (deadline + bound; at most 1 when ok).
   std::uint64_t failovers_checked = 0;
+  // The largest datagram that crossed a route (UDP payload bytes; 0: none): above 1200 only if
+  // MTU probing found room.
+  std::size_t largest_datagram = 0;
   double worst_failover_ratio = 0;
 };
 

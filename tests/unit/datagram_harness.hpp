@@ -30,13 +30,15 @@ class DatagramPair {
   // Sees every packet as it is sent; returns false to drop it.
   using Filter = std::function<bool(const Wire&, const std::vector<wire::Frame>&)>;
 
+  // `max_datagram_size`: what both ends' carriers could send (PathOptions; 0: no MTU probing).
   DatagramPair(core::FlowConfig config, const std::vector<core::TransportKind>& kinds,
-               core::Duration latency = 5ms)
-      : config_(config), latency_(latency) {
+               core::Duration latency = 5ms, std::size_t max_datagram_size = 0)
+      : config_(config), latency_(latency), max_datagram_size_(max_datagram_size) {
     client_ = core::Flow::make_client(config_, now_);
     for (core::TransportKind kind : kinds) {
       core::PathOptions options;
       options.transport = kind;
+      options.max_datagram_size = max_datagram_size_;
       const core::PathId id = client_->add_path(now_, options);
       links_[id].kind = kind;
     }
@@ -200,6 +202,7 @@ class DatagramPair {
     }
     core::PathOptions carrier;
     carrier.transport = l.kind;
+    carrier.max_datagram_size = max_datagram_size_;
     if (!l.server_attached) {
       // The listener: a handshake packet's one frame (its number is not acknowledged).
       if (const auto* open = std::get_if<wire::Open>(&frames.front().body)) {
@@ -299,6 +302,7 @@ class DatagramPair {
 
   core::FlowConfig config_;
   core::Duration latency_;
+  std::size_t max_datagram_size_ = 0;
   core::Time now_{std::chrono::seconds(1000)};
   std::unique_ptr<core::Flow> client_, server_;
   std::map<core::PathId, Link> links_;

@@ -3,6 +3,10 @@
 // PTOs, and flows mixing datagram and stream paths.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <utility>
+#include <vector>
+
 #include "datagram_harness.hpp"
 
 namespace rendr::core {
@@ -290,6 +294,298 @@ TEST(FlowDatagram, ALongTransferAtFivePercentLossNeverStalls) {
   EXPECT_FALSE(pair.corrupt());
   EXPECT_LT(slowest, 1s);
   EXPECT_EQ(path_stats(pair.client().stats(pair.now()), 1).down_count, 0u);
+}
+
+// stats() per path: a datagram path's recovery figures; zeros on a stream path beside it.
+TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
+  DatagramPair pair(config_for(), {kDatagram, kReliable});
+  pair.settle(200ms);
+  ASSERT_EQ(pair.client().active_path(), 1u);
+  std::uint64_t n = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    return !(w.datagram && w.dir == DatagramPair::Dir::to_server && has_data(frames) &&
+             ++n % 10 == 0);
+  });
+  ASSERT_EQ(pair.transfer(200'000, 10s, false), 200'000u);
+  const FlowStats s = pair.client().stats(pair.now());
+  const PathStats& d = path_stats(s, 1);
+  EXPECT_EQ(d.transport, kDatagram);
+  EXPECT_GT(d.packets_sent, 170u);  // 200 kB in ~1.1 kB packets, and more
+  EXPECT_GT(d.packets_lost, 5u);
+  EXPECT_GT(d.bytes_retransmitted, 5'000u);
+  EXPECT_GT(d.congestion_window, 0u);
+  EXPECT_GT(d.pacing_rate, 0u);
+  EXPECT_EQ(d.max_datagram_size, 1200u);
+  EXPECT_GT(d.srtt, Duration::zero());
+  // The window counts what is in flight; nothing is once the transfer is acknowledged.
+  std::vector<wire::Byte> more(50'000, 9);
+  pair.client().write(more, pair.now());
+  wire::TransmitBatch out;
+  out.reset(1 << 20);
+  pair.client().poll_transmit(1, pair.now(), out);
+  EXPECT_GT(path_stats(pair.client().stats(pair.now()), 1).bytes_in_flight, 1'000u);
+  const PathStats& r = path_stats(s, 2);
+  EXPECT_EQ(r.transport, kReliable);
+  EXPECT_EQ(r.packets_sent, 0u);
+  EXPECT_EQ(r.congestion_window, 0u);
+  EXPECT_EQ(r.bytes_in_flight, 0u);
+  EXPECT_EQ(r.max_datagram_size, 0u);
+  EXPECT_EQ(r.bytes_retransmitted, 0u);
+}
+
+// Heavy loss leaves many gaps: the receiver reports them all, as many ranges as its packet
+// holds (not only the highest few), and every ACK_RANGES still fits its packet.
+TEST(FlowDatagram, AckRangesCarryEveryGapThePacketHolds) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  std::size_t most_ranges = 0;
+  std::uint64_t n = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    if (w.dir == DatagramPair::Dir::to_client) {
+      for (const auto& f : frames) {
+        if (const auto* a = std::get_if<wire::AckRanges>(&f.body))
+          most_ranges = std::max(most_ranges, a->ranges.size());
+      }
+      EXPECT_LE(w.bytes.size(), kDefaultPacketPayload);
+      return true;
+    }
+    // Every third DATA packet lost, and the client's ACK-only packets (the receiver forgets
+    // the ranges the client has seen reported, so it would have few left to report).
+    const bool ack_only = std::all_of(frames.begin(), frames.end(), [](const auto& f) {
+      return std::holds_alternative<wire::AckRanges>(f.body);
+    });
+    return !ack_only && !(has_data(frames) && ++n % 3 == 0);
+  });
+  ASSERT_EQ(pair.transfer(400'000, 30s), 400'000u);
+  EXPECT_FALSE(pair.corrupt());
+  EXPECT_GT(most_ranges, 8u);
+}
+
+// Path-MTU discovery over a network that drops every datagram above its MTU (1400 bytes of
+// UDP payload here): the flow probes up from 1200 with padded PING packets, grows its packets
+// to what passes, never sends DATA in a probe, and the lost (too big) probes cost no
+// congestion window.
+TEST(FlowDatagram, PathMtuProbingGrowsPacketsToWhatThePathCarries) {
+  constexpr std::size_t kMtu = 1400, kOverhead = 13 + 16;
+  DatagramPair pair(config_for(), {kDatagram}, 5ms, 1452);
+  std::size_t probes = 0, too_big = 0, largest_data_packet = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    const bool probe = std::any_of(frames.begin(), frames.end(), [](const auto& f) {
+      return std::holds_alternative<wire::Extension>(f.body);
+    });
+    if (probe) {
+      ++probes;
+      EXPECT_FALSE(has_data(frames));
+    } else if (has_data(frames)) {
+      largest_data_packet = std::max(largest_data_packet, w.bytes.size() + kOverhead);
+    }
+    if (w.bytes.size() + kOverhead <= kMtu) return true;
+    ++too_big;
+    return false;
+  });
+  EXPECT_EQ(pair.client().max_datagram_size(1), std::optional<std::size_t>(1200));
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(1'000'000, 30s), 1'000'000u);
+  EXPECT_FALSE(pair.corrupt());
+  const std::size_t size = pair.client().max_datagram_size(1).value_or(0);
+  EXPECT_GT(size, kMtu - 20);  // the search stops within its precision
+  EXPECT_LE(size, kMtu);
+  EXPECT_GT(probes, 3u);
+  EXPECT_GT(too_big, 0u);                 // some probes were too big, and only probes:
+  EXPECT_LE(largest_data_packet, kMtu);   // DATA packets never exceeded the MTU
+  EXPECT_GT(largest_data_packet, 1200u);  // and grew past the starting size
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_EQ(p.packets_lost, 0u);  // a probe lost to the MTU is not a lost packet
+  EXPECT_EQ(p.max_datagram_size, size);
+}
+
+TEST(FlowDatagram, WithoutACeilingThePathKeepsItsStartingSize) {
+  DatagramPair pair(config_for(), {kDatagram});
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(200'000, 10s), 200'000u);
+  EXPECT_EQ(pair.client().max_datagram_size(1), std::optional<std::size_t>(1200));
+  EXPECT_EQ(pair.max_packet_frame_bytes, kDefaultPacketPayload);
+}
+
+// Drops the first `count` packets towards `dir` whose first frame is a T.
+template <class T>
+DatagramPair::Filter drop_first(DatagramPair::Dir dir, int count, int& dropped) {
+  return
+      [dir, count, &dropped](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+        if (w.dir != dir || frames.empty() || !std::holds_alternative<T>(frames.front().body) ||
+            dropped >= count)
+          return true;
+        ++dropped;
+        return false;
+      };
+}
+
+// The handshake of a datagram path survives lost packets by resending, long before the
+// handshake timeout would give up on the path and re-dial it.
+TEST(FlowDatagram, ALostOpenIsSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  int dropped = 0;
+  pair.set_filter(drop_first<wire::Open>(DatagramPair::Dir::to_server, 2, dropped));
+  pair.settle(1500ms);
+  EXPECT_EQ(dropped, 2);
+  ASSERT_TRUE(pair.has_server());
+  EXPECT_EQ(pair.client().state(), FlowState::established);
+  EXPECT_EQ(pair.server().state(), FlowState::established);
+  EXPECT_EQ(pair.client_dials, 1u);  // the path never timed out
+  ASSERT_EQ(pair.transfer(20'000, 5s), 20'000u);
+}
+
+TEST(FlowDatagram, ALostOpenAckIsAnsweredAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  int dropped = 0;
+  pair.set_filter(drop_first<wire::OpenAck>(DatagramPair::Dir::to_client, 1, dropped));
+  pair.settle(600ms);
+  EXPECT_EQ(dropped, 1);
+  EXPECT_EQ(pair.client().state(), FlowState::established);
+  ASSERT_TRUE(pair.has_server());
+  EXPECT_EQ(pair.server().state(), FlowState::established);
+  EXPECT_EQ(pair.client_dials, 1u);
+  EXPECT_EQ(path_stats(pair.client().stats(pair.now()), 1).down_count, 0u);
+  ASSERT_EQ(pair.transfer(20'000, 5s), 20'000u);
+}
+
+TEST(FlowDatagram, ALostProofIsSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram});
+  int dropped = 0;
+  pair.set_filter(drop_first<wire::Proof>(DatagramPair::Dir::to_server, 2, dropped));
+  pair.settle(600ms);
+  EXPECT_EQ(dropped, 2);
+  ASSERT_TRUE(pair.has_server());
+  EXPECT_EQ(pair.server().state(), FlowState::established);
+  EXPECT_EQ(pair.client_dials, 1u);
+  ASSERT_EQ(pair.transfer(20'000, 5s), 20'000u);
+}
+
+TEST(FlowDatagram, ALostJoinAndJoinAckAreSentAgain) {
+  DatagramPair pair(config_for(), {kDatagram, kDatagram});
+  int joins = 0, join_acks = 0;
+  const auto drop_join = drop_first<wire::Join>(DatagramPair::Dir::to_server, 1, joins);
+  const auto drop_join_ack = drop_first<wire::JoinAck>(DatagramPair::Dir::to_client, 1, join_acks);
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    return drop_join(w, frames) && drop_join_ack(w, frames);
+  });
+  pair.settle(600ms);
+  EXPECT_EQ(joins, 1);
+  EXPECT_EQ(join_acks, 1);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  EXPECT_EQ(pair.server().path_state(2), PathState::up);
+  EXPECT_EQ(pair.client_dials, 2u);  // each path dialed once
+  EXPECT_EQ(pair.server().stats(pair.now()).joins_rejected, 0u);
+}
+
+// Where the DATA of packets lost on `lossy` is sent again, per mode: the stream ranges dropped
+// there, and for each path the ranges it sent after the first drop.
+struct LossRecord {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> dropped;
+  std::map<PathId, std::vector<std::pair<std::uint64_t, std::uint64_t>>> later;
+  bool covered_on(PathId id, std::pair<std::uint64_t, std::uint64_t> range) const {
+    const auto it = later.find(id);
+    if (it == later.end()) return false;
+    // Re-sent frames may be cut differently: every byte of the range must be in some of them.
+    std::uint64_t at = range.first;
+    for (bool grew = true; grew && at < range.second;) {
+      grew = false;
+      for (const auto& [from, to] : it->second) {
+        if (from <= at && at < to) {
+          at = to;
+          grew = true;
+        }
+      }
+    }
+    return at >= range.second;
+  }
+};
+
+// Drops every fifth DATA packet towards the server on `lossy` (once `armed`, if given) until
+// `drops` were dropped, and records what the paths carry.
+DatagramPair::Filter record_losses(PathId lossy, int drops, LossRecord& record,
+                                   const bool* armed = nullptr) {
+  return [lossy, drops, &record, armed, n = 0](const DatagramPair::Wire& w,
+                                               const std::vector<wire::Frame>& frames) mutable {
+    if (w.dir != DatagramPair::Dir::to_server || !has_data(frames)) return true;
+    const bool drop = w.path == lossy && static_cast<int>(record.dropped.size()) < drops &&
+                      (armed == nullptr || *armed) && ++n % 5 == 0;
+    for (const auto& f : frames) {
+      if (const auto* d = std::get_if<wire::Data>(&f.body)) {
+        const std::pair<std::uint64_t, std::uint64_t> range{d->offset,
+                                                            d->offset + d->payload.size()};
+        if (drop) {
+          record.dropped.push_back(range);
+        } else if (!record.dropped.empty()) {
+          record.later[w.path].push_back(range);
+        }
+      }
+    }
+    return !drop;
+  };
+}
+
+// Race: every path carries the whole stream, so a path repairs its own copy: what its lost
+// packets carried goes out again on it, not on whichever path pulls first, whose copy may die
+// with it. Here path 1 goes dark towards the server mid-transfer (its window still open) just
+// before path 2 loses packets: re-sent on path 1, their bytes would die with it, and race
+// replays nothing for a dead path.
+TEST(FlowDatagram, RaceResendsAPathsLostDataOnThatPath) {
+  DatagramPair pair(config_for(Mode::race), {kDatagram, kDatagram});
+  pair.settle(200ms);
+  ASSERT_EQ(pair.client().path_state(1), PathState::up);
+  ASSERT_EQ(pair.client().path_state(2), PathState::up);
+  LossRecord record;
+  bool dark = false;
+  auto losses = record_losses(2, 3, record, &dark);
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    if (w.path == 1 && w.dir == DatagramPair::Dir::to_server) {
+      for (const auto& f : frames) {
+        if (const auto* d = std::get_if<wire::Data>(&f.body); d != nullptr && d->offset >= 60'000)
+          dark = true;
+      }
+      if (dark) return false;
+    }
+    return losses(w, frames);
+  });
+  ASSERT_EQ(pair.transfer(200'000, 10s), 200'000u);
+  EXPECT_FALSE(pair.corrupt());
+  ASSERT_EQ(record.dropped.size(), 3u);
+  for (const auto& range : record.dropped)
+    EXPECT_TRUE(record.covered_on(2, range)) << "[" << range.first << ", " << range.second << ")";
+  EXPECT_GT(path_stats(pair.client().stats(pair.now()), 2).bytes_retransmitted, 0u);
+}
+
+// Prime: lost DATA goes out again on the active path, never on a standby.
+TEST(FlowDatagram, PrimeResendsLostDataOnTheActivePath) {
+  DatagramPair pair(config_for(Mode::prime), {kDatagram, kDatagram});
+  pair.settle(200ms);
+  const PathId active = pair.client().active_path();
+  const PathId standby = active == 1 ? 2 : 1;
+  LossRecord record;
+  pair.set_filter(record_losses(active, 3, record));
+  ASSERT_EQ(pair.transfer(200'000, 10s), 200'000u);
+  ASSERT_EQ(record.dropped.size(), 3u);
+  for (const auto& range : record.dropped)
+    EXPECT_TRUE(record.covered_on(active, range));
+  EXPECT_TRUE(record.later[standby].empty());
+  const FlowStats s = pair.client().stats(pair.now());
+  EXPECT_GT(path_stats(s, active).bytes_retransmitted, 0u);
+  EXPECT_EQ(path_stats(s, standby).bytes_retransmitted, 0u);
+}
+
+// Bond: lost DATA goes out again on any path with room, and the stream is whole.
+TEST(FlowDatagram, BondResendsLostDataOnSomePath) {
+  DatagramPair pair(config_for(Mode::bond), {kDatagram, kDatagram});
+  pair.settle(200ms);
+  LossRecord record;
+  pair.set_filter(record_losses(1, 3, record));
+  ASSERT_EQ(pair.transfer(300'000, 10s), 300'000u);
+  EXPECT_FALSE(pair.corrupt());
+  ASSERT_EQ(record.dropped.size(), 3u);
+  for (const auto& range : record.dropped)
+    EXPECT_TRUE(record.covered_on(1, range) || record.covered_on(2, range));
+  EXPECT_GT(pair.client().stats(pair.now()).retransmitted_bytes, 0u);
 }
 
 class FlowDatagramModes : public ::testing::TestWithParam<Mode> {};

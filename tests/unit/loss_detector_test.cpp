@@ -312,3 +312,47 @@ TEST(LossDetector, BytesInFlightFollowSendsAcksAndLosses) {
 
 }  // namespace
 }  // namespace rendr::core::recovery
+
+namespace rendr::core::recovery {
+namespace {
+
+// A path-MTU probe: not in flight for the congestion controller, and its loss (to the MTU,
+// most likely) reported by its control bit without any window reduction or lost-packet count.
+TEST(LossDetector, AProbeLostToTheMtuIsNoCongestionSignal) {
+  Fixture f;
+  f.send(t0);  // pn 0
+  PacketContent probe;
+  probe.ack_eliciting = true;
+  probe.mtu_probe = true;
+  probe.control = 1u << 19;
+  const std::uint64_t flight_before = f.in_flight();
+  f.loss.on_packet_sent(1452, probe, t0 + 1ms);  // pn 1
+  EXPECT_EQ(f.in_flight(), flight_before);
+  for (int i = 0; i < 4; ++i)
+    f.send(t0 + 2ms);  // pn 2..5
+  const std::uint64_t window = f.cwnd();
+  const auto out = f.ack({{2, 5}, {0, 0}}, t0 + 20ms);  // 1 is three below the largest: lost
+  EXPECT_EQ(f.loss.take_lost_control(), 1u << 19);
+  EXPECT_EQ(f.loss.counters().packets_lost, 0u);
+  EXPECT_EQ(f.loss.counters().mtu_probes_lost, 1u);
+  EXPECT_EQ(out.newly_lost, 0u);
+  EXPECT_GE(f.cwnd(), window);  // grown by the ACK, never cut
+  EXPECT_EQ(f.in_flight(), 0u);
+}
+
+TEST(LossDetector, AnAcknowledgedProbeReportsItsBitAndLeavesTheWindowAlone) {
+  Fixture f;
+  PacketContent probe;
+  probe.ack_eliciting = true;
+  probe.mtu_probe = true;
+  probe.control = 1u << 19;
+  f.loss.on_packet_sent(1452, probe, t0);  // pn 0
+  const std::uint64_t window = f.cwnd();
+  const auto out = f.ack({{0, 0}}, t0 + 10ms);
+  EXPECT_EQ(out.acked_control, 1u << 19);
+  EXPECT_EQ(f.cwnd(), window);  // nothing the controller counted was acknowledged
+  EXPECT_EQ(f.in_flight(), 0u);
+}
+
+}  // namespace
+}  // namespace rendr::core::recovery

@@ -70,6 +70,29 @@ TEST(ReceivedPackets, RangeCapForgetsTheLowestAndTreatsBelowAsDuplicate) {
   EXPECT_EQ(r.on_received(9997, true, t0), Receipt::fresh);
 }
 
+// A hostile peer numbering its packets to leave a gap after each (or reordering them wildly)
+// cannot make the receiver remember more than max_ack_ranges ranges, whatever it sends.
+TEST(ReceivedPackets, EveryOtherPacketNumberKeepsTheRangesBounded) {
+  RecoveryConfig config;
+  ReceivedPackets r(config);
+  for (PacketNumber pn = 0; pn < 200'000; pn += 2)
+    r.on_received(pn, true, t0);
+  for (PacketNumber pn = 1'000'001; pn > 900'000; pn -= 3)  // descending: always below the top
+    r.on_received(pn, true, t0);
+  EXPECT_EQ(r.range_count(), config.max_ack_ranges);
+  const wire::AckRanges ack = r.make_ack(t0);
+  EXPECT_EQ(ack.ranges.size(), config.max_ack_ranges);
+  EXPECT_EQ(ack.largest(), 1'000'001u);
+}
+
+TEST(ReceivedPackets, ManyMoreRangesThanEightAreKept) {
+  ReceivedPackets r(RecoveryConfig{});
+  for (PacketNumber pn = 0; pn < 100; pn += 2)
+    r.on_received(pn, true, t0);
+  EXPECT_EQ(r.range_count(), 50u);
+  EXPECT_EQ(r.make_ack(t0).ranges.size(), 50u);
+}
+
 TEST(ReceivedPackets, FrameRangesCanBeCappedBelowWhatIsKept) {
   ReceivedPackets r;
   for (PacketNumber pn = 0; pn < 20; pn += 2)

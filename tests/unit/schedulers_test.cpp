@@ -158,6 +158,61 @@ TEST(RaceScheduler, LeavingRaceResendsWhatTheNewCarrierHasNotSent) {
   EXPECT_EQ(r->to, 90'000u);
 }
 
+// A datagram path's lost DATA: in race the path that lost it sends it again (its copy of the
+// stream must be whole, since another path's copy may die with that path); in prime and bond
+// the flow's queue takes it, for the active path or whichever path is admitted.
+TEST(RaceScheduler, APathResendsWhatItLostItselfAndOnlyItself) {
+  Fixture f(100'000, 2);
+  RaceScheduler race(f.ctx);
+  race.on_enter(Mode::prime);
+  auto first = f.sink(1, 1 << 20);
+  race.fill(f.paths[1], first);
+  auto second = f.sink(2, 1 << 20);
+  race.fill(f.paths[2], second);
+  race.lost_data_queue(f.paths[2]).add(20'000, 30'000);  // path 2's packets with these died
+  EXPECT_FALSE(race.wants_data(f.paths[1]));
+  auto other = f.sink(1, 1 << 20);
+  race.fill(f.paths[1], other);
+  EXPECT_TRUE(other.sent.empty());
+  EXPECT_TRUE(race.wants_data(f.paths[2]));
+  auto own = f.sink(2, 1 << 20);
+  race.fill(f.paths[2], own);
+  ASSERT_FALSE(own.sent.empty());
+  EXPECT_EQ(own.sent.front().from, 20'000u);
+  EXPECT_EQ(own.sent.back().to, 30'000u);
+  EXPECT_EQ(f.paths[2].stats.bytes_retransmitted, 10'000u);
+  EXPECT_EQ(f.counters.retransmitted_bytes, 10'000u);
+}
+
+TEST(RaceScheduler, WhatADeadPathHadToRepairIsDropped) {
+  Fixture f(100'000, 2);
+  RaceScheduler race(f.ctx);
+  race.on_enter(Mode::prime);
+  race.lost_data_queue(f.paths[2]).add(20'000, 30'000);
+  race.on_path_lost(f.paths[2]);  // path 1 carries its own copy
+  EXPECT_FALSE(f.paths[2].lost_data.pending(0));
+}
+
+TEST(RaceScheduler, LeavingRaceKeepsWhatPathsHadToRepair) {
+  Fixture f(100'000, 2);
+  f.payload.sent_new_to(90'000);
+  f.paths[1].send_cursor = 90'000;
+  f.paths[2].lost_data.add(10'000, 20'000);
+  PrimeScheduler prime(f.ctx);
+  prime.on_enter(Mode::race);
+  const auto r = f.payload.retransmits().next(f.payload.acked());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->from, 10'000u);
+  EXPECT_EQ(r->to, 20'000u);
+  EXPECT_FALSE(f.paths[2].lost_data.pending(0));
+}
+
+TEST(PrimeScheduler, LostDataGoesToTheFlowsQueueForTheActivePath) {
+  Fixture f(100'000, 2);
+  PrimeScheduler prime(f.ctx);
+  EXPECT_EQ(&prime.lost_data_queue(f.paths[2]), &f.payload.retransmits());
+}
+
 TEST(BondScheduler, APathsDeathResendsOnlyItsOwnRanges) {
   Fixture f(300'000, 2);
   BondScheduler bond(f.ctx);

@@ -155,6 +155,7 @@ std::vector<Frame> valid_frames() {
     v.push_back(Frame{0, ar});
     v.push_back(Frame{0, PathChallenge{pattern<kPathChallengeSize>(seed + 12)}});
     v.push_back(Frame{0, PathResponse{pattern<kPathChallengeSize>(seed + 13)}});
+    v.push_back(Frame{0, Retry{pattern<kRetryTokenSize>(seed + 14)}});
     ++i;
   }
   v.push_back(Frame{0, Data{12345, ConstBytes(big_payload())}});
@@ -244,6 +245,7 @@ TEST(Codec, TypeBytesOnTheWire) {
       {Frame{0, Mode{}}, 0x30},          {Frame{0, Extension{0xd7}}, 0xd7},
       {Frame{0, Proof{}}, 0x05},         {Frame{0, AckRanges{}}, 0x14},
       {Frame{0, PathChallenge{}}, 0x22}, {Frame{0, PathResponse{}}, 0x23},
+      {Frame{0, Retry{}}, 0x06},
   };
   for (const auto& [f, type] : cases)
     EXPECT_EQ(enc(f)[0], type);
@@ -397,15 +399,15 @@ TEST(Decode, ConcatenatedFramesDecodeInOrder) {
 // ---- malformed input -------------------------------------------------------------------------
 
 TEST(Decode, UnknownCoreTypes) {
-  for (std::uint8_t t : {0x00, 0x06, 0x0f, 0x15, 0x24, 0x31, 0x7f, 0x80, 0xbf}) {
+  for (std::uint8_t t : {0x00, 0x07, 0x0f, 0x15, 0x24, 0x31, 0x7f, 0x80, 0xbf}) {
     EXPECT_EQ(dec_err(raw(t, 0, {1, 2, 3})), DecodeError::unknown_type) << int(t);
     EXPECT_EQ(dec_err(raw(t, 0, {})), DecodeError::unknown_type) << int(t);
   }
 }
 
 TEST(Decode, EveryTypeByteIsClassified) {
-  const std::set<int> core = {0x01, 0x02, 0x03, 0x04, 0x05, 0x10, 0x11, 0x12,
-                              0x13, 0x14, 0x20, 0x21, 0x22, 0x23, 0x30};
+  const std::set<int> core = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11,
+                              0x12, 0x13, 0x14, 0x20, 0x21, 0x22, 0x23, 0x30};
   for (int t = 0; t < 256; ++t) {
     Frame out;
     const DecodeResult r = dec(raw(static_cast<std::uint8_t>(t), 0, {}), out);
@@ -667,7 +669,7 @@ TEST(AckRangesCodec, ExactLayoutOfGapsAndLengths) {
 TEST(AckRangesCodec, MaximumRangeCountRoundTripsAndOneMoreIsRejected) {
   AckRanges ar;
   for (std::uint64_t i = 0; i < AckRanges::kMaxRanges; ++i) {
-    const std::uint64_t top = 1000 - i * 10;
+    const std::uint64_t top = 10000 - i * 10;
     ar.ranges.push_back(PacketRange{top - 3, top});
   }
   const Buf b = enc(Frame{0, ar});
@@ -676,7 +678,7 @@ TEST(AckRangesCodec, MaximumRangeCountRoundTripsAndOneMoreIsRejected) {
   EXPECT_EQ(std::get<AckRanges>(out.body).ranges.size(), AckRanges::kMaxRanges);
 
   // The same frame claiming one more range (its pair present) is oversize.
-  std::vector<std::uint64_t> fields = {1000, 0, AckRanges::kMaxRanges, 3};
+  std::vector<std::uint64_t> fields = {10000, 0, AckRanges::kMaxRanges, 3};
   for (std::uint64_t i = 1; i <= AckRanges::kMaxRanges; ++i) {
     fields.push_back(5);
     fields.push_back(3);
@@ -753,6 +755,20 @@ TEST(PathChallengeCodec, EightBytesExactly) {
   Frame out;
   ASSERT_EQ(dec(raw(0x23, 0, Buf(d.begin(), d.end())), out).error, DecodeError::none);
   EXPECT_EQ(std::get<PathResponse>(out.body).data, d);
+}
+
+TEST(RetryCodec, TokenOfFixedSizeAndNotAckEliciting) {
+  RetryToken t{};
+  for (std::size_t i = 0; i < t.size(); ++i)
+    t[i] = static_cast<Byte>(i + 1);
+  EXPECT_EQ(enc(Frame{0, Retry{t}}), raw(0x06, 0, Buf(t.begin(), t.end())));
+  EXPECT_EQ(encoded_size(Frame{0, Retry{t}}), 3 + kRetryTokenSize);
+  EXPECT_EQ(dec_err(raw(0x06, 0, Buf(kRetryTokenSize - 1, 1))), DecodeError::truncated_body);
+  EXPECT_EQ(dec_err(raw(0x06, 0, Buf(kRetryTokenSize + 1, 1))), DecodeError::trailing_bytes);
+  Frame out;
+  ASSERT_EQ(dec(raw(0x06, 0, Buf(t.begin(), t.end())), out).error, DecodeError::none);
+  EXPECT_EQ(std::get<Retry>(out.body).token, t);
+  EXPECT_FALSE(is_ack_eliciting(Frame{0, Retry{t}}));
 }
 
 }  // namespace

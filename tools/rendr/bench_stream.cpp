@@ -197,7 +197,41 @@ void log_run(const StreamRun& run) {
                   path.id, path.state.c_str(), human_bytes(double(path.bytes_sent)).c_str(),
                   double(path.delivery_rate) / 1e6, double(path.rtt.count()) / 1e3);
     log_line(line);
+    if (!path.datagram) continue;
+    std::snprintf(line, sizeof line,
+                  "[bench stream]     packets sent %llu lost %llu, retransmitted %s, cwnd %s, "
+                  "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu",
+                  static_cast<unsigned long long>(path.packets_sent),
+                  static_cast<unsigned long long>(path.packets_lost),
+                  human_bytes(double(path.bytes_retransmitted)).c_str(),
+                  human_bytes(double(path.congestion_window)).c_str(),
+                  human_bytes(double(path.bytes_in_flight)).c_str(), double(path.pacing_rate) / 1e6,
+                  static_cast<unsigned long long>(path.pto_count),
+                  static_cast<unsigned long long>(path.mtu));
+    log_line(line);
   }
+}
+
+// Per-path figures of the client's last run, by path id, for the JSON result (0 on stream
+// paths for the datagram ones).
+void add_path_figures(JsonObject& result, const rendr::ConnStats& client) {
+  std::vector<rendr::PathInfo> paths = client.paths;
+  std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  auto each = [&](const char* key, auto field) {
+    std::vector<double> values;
+    for (const rendr::PathInfo& p : paths)
+      values.push_back(double(field(p)));
+    result.add(key, values);
+  };
+  each("path_rtt_ms", [](const rendr::PathInfo& p) { return double(p.rtt.count()) / 1e3; });
+  each("path_bytes_retransmitted", [](const rendr::PathInfo& p) { return p.bytes_retransmitted; });
+  each("path_packets_sent", [](const rendr::PathInfo& p) { return p.packets_sent; });
+  each("path_packets_lost", [](const rendr::PathInfo& p) { return p.packets_lost; });
+  each("path_congestion_window", [](const rendr::PathInfo& p) { return p.congestion_window; });
+  each("path_bytes_in_flight", [](const rendr::PathInfo& p) { return p.bytes_in_flight; });
+  each("path_pacing_rate", [](const rendr::PathInfo& p) { return p.pacing_rate; });
+  each("path_pto_count", [](const rendr::PathInfo& p) { return p.pto_count; });
+  each("path_mtu", [](const rendr::PathInfo& p) { return p.mtu; });
 }
 
 // Bytes the client sent on each path (by position in id order), added over runs.
@@ -283,6 +317,7 @@ int run(const Args& args) {
   std::vector<double> reference_mbps, rendr_mbps, reference_ratios, migrations, stalls,
       reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path,
       retransmitted, proxy_received, proxy_dropped;
+  rendr::ConnStats last_client;  // per-path figures of the last run
   // errors: transfers that failed (I/O error, early EOF, bad content); admin_errors: migrate()
   // or set_mode() calls that failed (e.g. no other path was up).
   std::uint64_t errors = 0, admin_errors = 0, unrequested_migrations = 0, spurious_migrations = 0;
@@ -331,6 +366,7 @@ int run(const Args& args) {
     proxy_received.push_back(double(rendr_run.proxied.received));
     proxy_dropped.push_back(double(rendr_run.proxied.dropped));
     add_path_bytes(rendr_run.client, bytes_by_path);
+    last_client = rendr_run.client;
     stalls.push_back(to_ms(r.max_stall));
     reference_stalls.push_back(reference.max_stall_ms);
   }
@@ -375,12 +411,13 @@ int run(const Args& args) {
       .add("bond_stuck_skips", median(stuck_skips))
       .add("path_share", shares_of(bytes_by_path));
   // What the loss did: datagrams the proxies dropped (both directions, every path) and what the
-  // sender re-sent for it. Per-path datagram stats (packets lost, cwnd) are not in PathInfo yet.
+  // sender re-sent for it.
   if (config.loss)
     result.add("loss_pct", *config.loss)
         .add("proxy_datagrams", median(proxy_received))
         .add("proxy_dropped", median(proxy_dropped))
         .add("retransmitted_bytes", median(retransmitted));
+  add_path_figures(result, last_client);
   if (repeat > 1) {
     result.add("rendr_MBps_each", rendr_mbps);
     result.add(shaped ? "reference_tcp_MBps_each" : "baseline_MBps_each", reference_mbps);

@@ -10,6 +10,7 @@
 
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
@@ -26,16 +27,24 @@ class Completion {
 
   explicit operator bool() const { return impl_ != nullptr; }
 
-  // Completes the operation; never runs the handler inline.
+  // Completes the operation; never runs the handler inline. For the initiating call.
   void operator()(std::error_code ec, std::size_t n) {
     auto impl = std::move(impl_);
-    impl->complete(ec, n);
+    impl->complete(ec, n, false);
+  }
+
+  // Completes the operation from outside its initiating call (e.g. an I/O handler): runs the
+  // handler right here if this thread already runs the handler's executor (asio::dispatch),
+  // as Asio's own operations do, else posts it there.
+  void dispatch(std::error_code ec, std::size_t n) {
+    auto impl = std::move(impl_);
+    impl->complete(ec, n, true);
   }
 
  private:
   struct Concept {
     virtual ~Concept() = default;
-    virtual void complete(std::error_code ec, std::size_t n) = 0;
+    virtual void complete(std::error_code ec, std::size_t n, bool may_run_here) = 0;
   };
   template <class Handler, class FallbackExecutor>
   struct Model final : Concept {
@@ -43,13 +52,18 @@ class Completion {
     Model(Handler&& h, const FallbackExecutor& fallback)
         : handler(std::move(h)),
           work(asio::make_work_guard(asio::get_associated_executor(handler, fallback))) {}
-    void complete(std::error_code ec, std::size_t n) override {
+    void complete(std::error_code ec, std::size_t n, bool may_run_here) override {
       auto ex = work.get_executor();
-      asio::post(ex, [h = std::move(handler), w = std::move(work), ec, n]() mutable {
+      auto invoke = [h = std::move(handler), w = std::move(work), ec, n]() mutable {
         auto slot = asio::get_associated_cancellation_slot(h);
         if (slot.is_connected()) slot.clear();
         std::move(h)(ec, n);
-      });
+      };
+      if (may_run_here) {
+        asio::dispatch(ex, std::move(invoke));
+      } else {
+        asio::post(ex, std::move(invoke));
+      }
     }
     Handler handler;
     asio::executor_work_guard<Executor> work;

@@ -1,13 +1,16 @@
 #pragma once
 // Turns a (possibly move-only) completion handler for void(std::error_code, Result) into a
 // copyable callback that hands the result to the handler's associated executor (as asio
-// requires), keeping that executor busy until then. The callback is called at most once.
+// requires), keeping that executor busy until then. The callback is called at most once. Right
+// before the handler runs, its cancellation slot (if any) is cleared, as Asio's own operations
+// do: the slot's cancellation handler belongs to the finished operation.
 #include <functional>
 #include <memory>
 #include <optional>
 #include <system_error>
 #include <utility>
 
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
@@ -27,6 +30,8 @@ std::function<void(std::error_code, Result)> post_result(Handler handler,
     slot->reset();
     auto ex = work.get_executor();
     asio::post(ex, [h = std::move(h), w = std::move(work), ec, r = std::move(result)]() mutable {
+      auto cancellation = asio::get_associated_cancellation_slot(h);
+      if (cancellation.is_connected()) cancellation.clear();
       std::move(h)(ec, std::move(r));
     });
   };

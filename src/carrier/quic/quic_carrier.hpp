@@ -24,7 +24,8 @@
 // QuicOptions::stream_window / connection_window and are extended as bytes are decoded (rendr's
 // own window bounds what the application has not read). Frames are pulled from the handler only
 // while fewer pulled bytes wait to enter packets than the congestion window lets out (at most
-// max_write_bytes) and the stream is not blocked by the peer's window; pulled frames are kept (zero copy) until QUIC acknowledges them.
+// max_write_bytes) and the stream is not blocked by the peer's window; pulled frames are kept (zero
+// copy) until QUIC acknowledges them.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +57,9 @@ struct QuicOptions {
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds close_linger{2'000};  // bound on a graceful close
+  // After a migration to a new local address, the old socket still reads this long (what the
+  // peer sent before it followed arrives there).
+  std::chrono::milliseconds migration_linger{1'000};
 };
 
 // Counters, readable from any thread (relaxed; for stats and tests).
@@ -65,6 +69,11 @@ struct QuicCarrierCounters {
   std::atomic<std::uint64_t> stream_bytes_received{0};
   std::atomic<std::uint64_t> stream_bytes_sent{0};  // handed to packets (retransmits excluded)
   std::atomic<std::uint64_t> send_drops{0};         // datagrams the socket refused (QUIC resends)
+  // Client migrations to a new local address (migrate_local_address): started, validated and
+  // moved to, failed (path validation failed or the connection could not migrate).
+  std::atomic<std::uint64_t> migrations_started{0};
+  std::atomic<std::uint64_t> migrations_completed{0};
+  std::atomic<std::uint64_t> migrations_failed{0};
 };
 
 // The "quic" transport: resolves the host, opens a UDP socket, runs the handshake (bounded by

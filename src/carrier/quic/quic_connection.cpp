@@ -18,7 +18,7 @@ namespace {
 
 constexpr std::size_t kCidLength = 16;
 constexpr std::size_t kMaxPacketsPerFlush = 64;
-constexpr std::size_t kMaxDatagramsPerRead = 64;
+constexpr int kBatchesPerRead = 8;  // recvmmsg batches before answering
 constexpr std::size_t kMaxUdpPayload = 65527;
 
 ngtcp2_tstamp timestamp() {
@@ -123,6 +123,31 @@ int cb_remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* cid, void* user_data
   return self_of(user_data)->on_remove_connection_id(cid);
 }
 
+int cb_path_validation(ngtcp2_conn*, uint32_t, const ngtcp2_path* path,
+                       ngtcp2_path_validation_result result, void* user_data) {
+  self_of(user_data)->on_path_validation(*path, result);
+  return 0;
+}
+
+// "host:port" with a numeric host ("[v6]:port" for IPv6).
+std::optional<asio::ip::udp::endpoint> parse_endpoint(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const std::string port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 ||
+      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const unsigned long port = std::stoul(port_text);
+  if (port > 65535) return std::nullopt;
+  std::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  return asio::ip::udp::endpoint(address, static_cast<unsigned short>(port));
+}
+
 ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) {
   return static_cast<QuicConnection*>(ref->user_data)->native();
 }
@@ -153,11 +178,21 @@ ngtcp2_callbacks make_callbacks(bool server) {
   cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
   cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
   cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb.path_validation = cb_path_validation;
   cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
   return cb;
 }
 
 }  // namespace
+
+udp::UdpSocketOptions quic_socket_options(const QuicOptions& options) {
+  udp::UdpSocketOptions o;
+  o.receive_buffer = static_cast<int>(options.socket_buffer);
+  o.send_buffer = static_cast<int>(options.socket_buffer);
+  o.max_datagram = kMaxUdpPayload;  // without GRO; any QUIC packet fits
+  o.max_gso_segments = kMaxPacketsPerFlush;
+  return o;
+}
 
 // ---- construction -----------------------------------------------------------------------------
 
@@ -166,8 +201,7 @@ QuicConnection::QuicConnection(QuicStrand strand, const QuicOptions& options,
     : options_(options),
       strand_(std::move(strand)),
       timer_(strand_),
-      peer_address_(std::move(peer_address)),
-      tx_(kMaxUdpPayload) {
+      peer_address_(std::move(peer_address)) {
   conn_ref_.get_conn = get_conn;
   conn_ref_.user_data = this;
 }
@@ -206,7 +240,7 @@ std::shared_ptr<QuicConnection> QuicConnection::make_client(
   c->established_ = std::move(done);
   ec = c->init_client(std::move(socket), std::move(credentials), tls, host);
   if (ec) return nullptr;
-  c->start_receive();
+  c->start_receive(c->socket_, c->local_);
   c->flush();  // the first Initial
   return c;
 }
@@ -218,9 +252,11 @@ std::error_code QuicConnection::init_client(asio::ip::udp::socket socket,
   local_ = socket.local_endpoint(ec);
   if (!ec) remote_ = socket.remote_endpoint(ec);
   if (ec) return ec;
-  socket.non_blocking(true, ec);
-  socket_.emplace(std::move(socket));
-  rx_.resize(kMaxUdpPayload);
+  try {
+    socket_ = std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options_));
+  } catch (const std::system_error& e) {
+    return e.code();
+  }
 
   ngtcp2_cid scid, dcid;
   scid.datalen = kCidLength;
@@ -260,6 +296,7 @@ std::error_code QuicConnection::init_server(std::shared_ptr<QuicServerSocket> se
                                             const asio::ip::udp::endpoint& remote,
                                             std::shared_ptr<TlsCredentials> credentials) {
   is_server_ = true;
+  socket_ = server->socket();
   server_ = std::move(server);
   local_ = local;
   remote_ = remote;
@@ -297,7 +334,7 @@ int QuicConnection::on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, s
   fill_random(token, NGTCP2_STATELESS_RESET_TOKENLEN);
   if (is_server_) {
     cids_.push_back(cid_key(cid->data, cid->datalen));
-    if (server_) server_->route(cids_.back(), shared_from_this());
+    if (auto server = server_.lock()) server->route(cids_.back(), shared_from_this());
   }
   return 0;
 }
@@ -306,7 +343,7 @@ int QuicConnection::on_remove_connection_id(const ngtcp2_cid* cid) {
   if (!is_server_) return 0;
   const std::string key = cid_key(cid->data, cid->datalen);
   std::erase(cids_, key);
-  if (server_) server_->unroute(key);
+  if (auto server = server_.lock()) server->unroute(key);
   return 0;
 }
 
@@ -356,50 +393,62 @@ void QuicConnection::do_start() {
 
 // ---- input ------------------------------------------------------------------------------------
 
-void QuicConnection::start_receive() {
-  socket_->async_receive_from(
-      asio::buffer(rx_), rx_from_,
-      [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_receive(ec, n); });
+void QuicConnection::start_receive(const std::shared_ptr<udp::UdpSocket>& socket,
+                                   const asio::ip::udp::endpoint& local) {
+  socket->async_wait_readable([self = shared_from_this(), socket, local](std::error_code ec) {
+    self->on_readable(socket, local, ec);
+  });
 }
 
-void QuicConnection::on_receive(std::error_code ec, std::size_t n) {
-  if (state_ == State::finished) return;
-  if (ec) {
-    // ICMP errors (connection refused) surface here on a connected UDP socket: QUIC's timers
-    // decide when the path is dead, so only a closed socket stops reading.
-    if (ec == asio::error::operation_aborted || !socket_->is_open()) return;
-    start_receive();
-    return;
-  }
-  read_packet(rx_.data(), n, rx_from_);
-  // Drain what else is queued (the socket is non-blocking) before answering.
-  for (std::size_t i = 0; i < kMaxDatagramsPerRead && state_ != State::finished; ++i) {
+void QuicConnection::on_readable(const std::shared_ptr<udp::UdpSocket>& socket,
+                                 const asio::ip::udp::endpoint& local, std::error_code ec) {
+  if (state_ == State::finished || ec == asio::error::operation_aborted) return;
+  // Drain what is queued (a few batches) before answering, then wait again; a socket still
+  // busy after that is read again after the other handlers on the strand had their turn.
+  enum class Next { wait, read_again, stop } next = Next::read_again;
+  for (int i = 0; i < kBatchesPerRead && next == Next::read_again; ++i) {
     std::error_code rec;
-    const std::size_t m = socket_->receive_from(asio::buffer(rx_), rx_from_, 0, rec);
-    if (rec) break;
-    read_packet(rx_.data(), m, rx_from_);
+    const auto batch = socket->receive(rec);
+    for (const udp::ReceivedDatagram& d : batch) {
+      read_packet(d.bytes.data(), d.bytes.size(), local, d.source);
+      if (state_ == State::finished) return;
+    }
+    // ICMP errors (connection refused) surface here on a connected UDP socket: QUIC's timers
+    // decide when the path is dead, so only a closed (retired) or failed socket stops reading.
+    if (batch.empty() && rec != std::errc::connection_refused)
+      next = rec == asio::error::would_block ? Next::wait : Next::stop;
   }
   after_datagrams();
-  if (state_ != State::finished) start_receive();
+  if (state_ == State::finished) return;
+  if (next == Next::wait) {
+    start_receive(socket, local);
+  } else if (next == Next::read_again) {
+    asio::post(strand_, [self = shared_from_this(), socket, local] {
+      self->on_readable(socket, local, {});
+    });
+  }
 }
 
 void QuicConnection::on_datagram(const std::uint8_t* data, std::size_t size,
                                  const asio::ip::udp::endpoint& from) {
-  read_packet(data, size, from);
+  read_packet(data, size, local_, from);
 }
 
 void QuicConnection::after_datagrams() {
   if (state_ == State::finished) return;
   check_established();
+  if (is_server_) follow_peer();
+  try_migration();  // one waiting for a confirmed handshake or a spare connection id
   deliver_frames();
   flush();
 }
 
 void QuicConnection::read_packet(const std::uint8_t* data, std::size_t size,
+                                 const asio::ip::udp::endpoint& local,
                                  const asio::ip::udp::endpoint& from) {
   if (state_ == State::finished || conn_ == nullptr) return;
   counters_.packets_received.fetch_add(1, std::memory_order_relaxed);
-  const ngtcp2_path path{to_addr(local_), to_addr(from), nullptr};
+  const ngtcp2_path path{to_addr(local), to_addr(from), nullptr};
   ngtcp2_pkt_info pi{};
   const int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data, size, timestamp());
   if (rv == 0) {
@@ -431,6 +480,8 @@ void QuicConnection::check_established() {
     }
   }
   state_ = started_ ? State::open : State::ready;
+  if (!is_server_) can_migrate_.store(true, std::memory_order_release);
+  set_addresses();
   if (auto done = std::move(established_)) {
     established_ = nullptr;
     done({}, shared_from_this());
@@ -605,10 +656,16 @@ void QuicConnection::flush() {
   const std::size_t quantum = std::clamp<std::size_t>(
       ngtcp2_conn_get_send_quantum(conn_) / std::max<std::size_t>(max_payload, 1), 1,
       kMaxPacketsPerFlush);
+  // One buffer for the whole round: its packets leave in one sendmmsg, runs of one size as GSO
+  // messages (as ngtcp2's own server example does).
+  if (tx_.size() < quantum * max_payload) tx_.resize(kMaxPacketsPerFlush * max_payload);
+  tx_sizes_.clear();
+  std::size_t tx_bytes = 0;
+  ngtcp2_path_storage batch_path;  // where the packets in tx_ go
+  ngtcp2_path_storage_zero(&batch_path);
   std::array<ngtcp2_vec, 16> vecs;
-  std::size_t packets = 0;
   bool skip_stream = false;  // blocked for this round
-  while (packets < quantum) {
+  while (tx_sizes_.size() < quantum) {
     pull_frames();
     if (state_ == State::finished) return;
     const bool with_stream = !skip_stream && stream_id_ >= 0 && unsent_bytes_ > 0;
@@ -618,7 +675,7 @@ void QuicConnection::flush() {
     ngtcp2_pkt_info pi{};
     ngtcp2_ssize accepted = -1;
     const ngtcp2_ssize n = ngtcp2_conn_writev_stream(
-        conn_, &ps.path, &pi, tx_.data(), max_payload, &accepted,
+        conn_, &ps.path, &pi, tx_.data() + tx_bytes, max_payload, &accepted,
         with_stream ? NGTCP2_WRITE_STREAM_FLAG_MORE : NGTCP2_WRITE_STREAM_FLAG_NONE,
         with_stream ? stream_id_ : -1, vecs.data(), nvecs, ts);
     if (n < 0) {
@@ -636,11 +693,22 @@ void QuicConnection::flush() {
     }
     if (accepted > 0) advance(static_cast<std::size_t>(accepted));
     if (n == 0) break;  // nothing to send, or congestion / pacing limited
-    send_packet(tx_.data(), static_cast<std::size_t>(n), ps.path.remote);
-    ++packets;
+    const auto size = static_cast<std::size_t>(n);
+    if (!tx_sizes_.empty() && !ngtcp2_path_eq(&batch_path.path, &ps.path)) {
+      // A packet for another path (a migration's probe): what went before leaves first.
+      send_packets(tx_bytes, tx_sizes_, batch_path.path);
+      std::memmove(tx_.data(), tx_.data() + tx_bytes, size);
+      tx_bytes = 0;
+      tx_sizes_.clear();
+    }
+    if (tx_sizes_.empty()) ngtcp2_path_copy(&batch_path.path, &ps.path);
+    tx_bytes += size;
+    tx_sizes_.push_back(size);
   }
+  const bool full_round = tx_sizes_.size() == quantum;
+  if (!tx_sizes_.empty()) send_packets(tx_bytes, tx_sizes_, batch_path.path);
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
-  if (packets == quantum && !flush_posted_) {
+  if (full_round && !flush_posted_) {
     // More may be due: let reads (acknowledgements) in first.
     flush_posted_ = true;
     asio::post(strand_, [self = shared_from_this()] { self->flush(); });
@@ -652,19 +720,31 @@ void QuicConnection::flush() {
   arm_timer();
 }
 
-void QuicConnection::send_packet(const std::uint8_t* data, std::size_t size,
-                                 const ngtcp2_addr& to) {
-  counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
-  bool sent = false;
-  if (socket_) {
-    std::error_code ec;
-    socket_->send(asio::buffer(data, size), 0, ec);
-    sent = !ec;
-  } else if (server_) {
-    sent = server_->send(data, size, from_addr(to));
+std::shared_ptr<udp::UdpSocket> QuicConnection::socket_for(const ngtcp2_addr& local) const {
+  if (is_server_ || other_sockets_.empty()) return socket_;
+  const asio::ip::udp::endpoint from = from_addr(local);
+  if (from == local_) return socket_;
+  for (const LocalSocket& other : other_sockets_)
+    if (other.local == from) return other.socket;
+  return nullptr;
+}
+
+void QuicConnection::send_packets(std::size_t bytes, std::span<const std::size_t> sizes,
+                                  const ngtcp2_path& path) {
+  counters_.packets_sent.fetch_add(sizes.size(), std::memory_order_relaxed);
+  std::size_t sent = 0;
+  if (auto socket = socket_for(path.local)) {
+    const wire::ConstBytes buffer(tx_.data(), bytes);
+    if (is_server_) {
+      const asio::ip::udp::endpoint to = from_addr(path.remote);
+      sent = socket->send(buffer, sizes, &to).datagrams;
+    } else {
+      sent = socket->send(buffer, sizes).datagrams;  // connected
+    }
   }
   // A datagram the socket refused is a lost packet: QUIC's recovery resends its contents.
-  if (!sent) counters_.send_drops.fetch_add(1, std::memory_order_relaxed);
+  if (sent < sizes.size())
+    counters_.send_drops.fetch_add(sizes.size() - sent, std::memory_order_relaxed);
 }
 
 // Re-arming an asio timer costs a timerfd_settime syscall (it was the top item of a QUIC bulk
@@ -704,6 +784,140 @@ void QuicConnection::on_timer() {
     return;
   }
   flush();  // re-arms the timer
+}
+
+std::string QuicConnection::peer_address() const {
+  std::lock_guard lock(address_mutex_);
+  return peer_address_;
+}
+
+std::string QuicConnection::local_address() const {
+  std::lock_guard lock(address_mutex_);
+  return local_address_;
+}
+
+void QuicConnection::set_addresses() {
+  std::lock_guard lock(address_mutex_);
+  peer_address_ = format_endpoint(remote_);
+  local_address_ = format_endpoint(local_);
+}
+
+void QuicConnection::follow_peer() {
+  if (conn_ == nullptr || state_ == State::handshake) return;
+  const asio::ip::udp::endpoint now = from_addr(ngtcp2_conn_get_path(conn_)->remote);
+  if (now == remote_) return;
+  remote_ = now;  // ngtcp2 sends there from now on (send_packets follows each packet's path)
+  set_addresses();
+}
+
+// ---- migration (client) ------------------------------------------------------------------------
+
+std::error_code QuicConnection::migrate_local_address(const std::string& local_host_port) {
+  if (is_server_) return std::make_error_code(std::errc::operation_not_supported);
+  if (!can_migrate_.load(std::memory_order_acquire))
+    return std::make_error_code(std::errc::not_connected);
+  const auto local = parse_endpoint(local_host_port);
+  if (!local) return std::make_error_code(std::errc::invalid_argument);
+  if (local->protocol() != remote_.protocol())
+    return std::make_error_code(std::errc::address_family_not_supported);
+  if (migrating_.exchange(true, std::memory_order_acq_rel))
+    return std::make_error_code(std::errc::operation_in_progress);
+  // Bound here, so an address that is not ours fails the call itself.
+  std::error_code ec;
+  asio::ip::udp::socket socket(strand_);
+  socket.open(local->protocol(), ec);
+  if (!ec) socket.bind(*local, ec);
+  if (!ec) socket.connect(remote_, ec);
+  asio::ip::udp::endpoint bound;
+  if (!ec) bound = socket.local_endpoint(ec);
+  std::shared_ptr<udp::UdpSocket> udp_socket;
+  if (!ec) {
+    try {
+      udp_socket =
+          std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options_));
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+  }
+  if (ec) {
+    migrating_.store(false, std::memory_order_release);
+    // asio reports errno values in its own category; callers compare with std::errc.
+    return std::error_code(ec.value(), std::system_category());
+  }
+  counters_.migrations_started.fetch_add(1, std::memory_order_relaxed);
+  asio::post(strand_, [self = shared_from_this(), bound, udp_socket] {
+    if (self->state_ == State::finished) {
+      udp_socket->close();
+      self->counters_.migrations_failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    self->other_sockets_.push_back({bound, udp_socket});
+    self->migration_ = bound;
+    self->migration_started_ = false;
+    self->start_receive(udp_socket, bound);
+    self->try_migration();
+    self->flush();
+  });
+  return {};
+}
+
+void QuicConnection::try_migration() {
+  if (!migration_ || migration_started_ || state_ == State::finished || conn_ == nullptr) return;
+  const ngtcp2_path path{to_addr(*migration_), to_addr(remote_), nullptr};
+  const int rv = ngtcp2_conn_initiate_migration(conn_, &path, timestamp());
+  // Not before the handshake is confirmed, nor without a spare connection id from the peer
+  // (it offers connection_ids of them): tried again after the next datagrams.
+  if (rv == NGTCP2_ERR_INVALID_STATE || rv == NGTCP2_ERR_CONN_ID_BLOCKED) return;
+  if (rv != 0) {
+    end_migration(false);
+    return;
+  }
+  migration_started_ = true;
+}
+
+void QuicConnection::on_path_validation(const ngtcp2_path& path,
+                                        ngtcp2_path_validation_result result) {
+  if (is_server_ || !migration_ || !migration_started_ || from_addr(path.local) != *migration_)
+    return;
+  end_migration(result == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS);
+}
+
+void QuicConnection::end_migration(bool moved) {
+  const asio::ip::udp::endpoint local = *migration_;
+  migration_.reset();
+  migration_started_ = false;
+  const auto it = std::find_if(other_sockets_.begin(), other_sockets_.end(),
+                               [&](const LocalSocket& s) { return s.local == local; });
+  if (moved && it != other_sockets_.end()) {
+    // ngtcp2 sends on the new path from now on; the old socket becomes the retiring one.
+    std::swap(it->socket, socket_);
+    std::swap(it->local, local_);
+    retire_socket(it->local);
+    set_addresses();
+    counters_.migrations_completed.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    if (it != other_sockets_.end()) {
+      it->socket->close();
+      other_sockets_.erase(it);
+    }
+    counters_.migrations_failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  migrating_.store(false, std::memory_order_release);
+}
+
+void QuicConnection::retire_socket(const asio::ip::udp::endpoint& local) {
+  auto linger = std::make_shared<asio::steady_timer>(strand_);
+  linger->expires_after(options_.migration_linger);
+  linger->async_wait([weak = weak_from_this(), linger, local](std::error_code) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto& others = self->other_sockets_;
+    const auto it = std::find_if(others.begin(), others.end(),
+                                 [&](const LocalSocket& s) { return s.local == local; });
+    if (it == others.end()) return;
+    it->socket->close();
+    others.erase(it);
+  });
 }
 
 // ---- ending -----------------------------------------------------------------------------------
@@ -755,10 +969,13 @@ void QuicConnection::send_connection_close(const ngtcp2_connection_close_error& 
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
-  const ngtcp2_ssize n = ngtcp2_conn_write_connection_close(
-      conn_, &ps.path, &pi, tx_.data(), ngtcp2_conn_get_max_tx_udp_payload_size(conn_), &error,
-      timestamp());
-  if (n > 0) send_packet(tx_.data(), static_cast<std::size_t>(n), ps.path.remote);
+  const std::size_t max_payload = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
+  if (tx_.size() < max_payload) tx_.resize(max_payload);
+  const ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, tx_.data(),
+                                                            max_payload, &error, timestamp());
+  if (n <= 0) return;
+  const std::size_t size = static_cast<std::size_t>(n);
+  send_packets(size, std::span<const std::size_t>(&size, 1), ps.path);
 }
 
 void QuicConnection::fail_with_liberr(int liberr) {
@@ -814,12 +1031,13 @@ void QuicConnection::teardown() {
   timer_.cancel();
   sendq_.clear();
   block_.reset();
-  if (socket_) {
-    std::error_code ec;
-    socket_->close(ec);
-  }
-  if (server_) {
-    auto server = std::move(server_);
+  can_migrate_.store(false, std::memory_order_release);
+  if (socket_ && !is_server_) socket_->close();
+  for (auto& other : other_sockets_)
+    other.socket->close();
+  other_sockets_.clear();
+  migration_.reset();
+  if (auto server = server_.lock()) {
     server_.reset();
     server->forget(cids_, this);
   }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,15 @@
 
 #include "carrier/quic/quic_carrier.hpp"
 #include "carrier/quic/quic_tls.hpp"
+#include "carrier/udp/udp_socket.hpp"
 
 namespace rendr::carrier {
 
 class QuicServerSocket;
+
+// The UDP socket settings of QUIC paths: GSO, GRO and batched system calls, with buffers of
+// options.socket_buffer.
+udp::UdpSocketOptions quic_socket_options(const QuicOptions& options);
 
 class QuicConnection final : public Carrier, public std::enable_shared_from_this<QuicConnection> {
  public:
@@ -55,6 +61,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void after_datagrams();
   // Every connection id this connection answers to (for the server's routing table).
   std::vector<std::string> connection_ids() const;
+  // Still in its handshake (the server drops these when it stops accepting).
+  bool handshaking() const { return state_ == State::handshake; }
 
   void start(std::weak_ptr<CarrierHandler> handler) override;
   void set_handler(std::weak_ptr<CarrierHandler> handler) override;
@@ -63,8 +71,15 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void abort() override;
   bool reliable() const override { return true; }
   std::string_view transport() const override { return "quic"; }
-  std::string peer_address() const override { return peer_address_; }
+  std::string peer_address() const override;
+  std::string local_address() const override;
   asio::any_io_executor executor() const override { return strand_; }
+  // Client, established: binds a socket to the new address, validates the path through it
+  // (ngtcp2_conn_initiate_migration, on a spare connection id) and moves there once it is
+  // validated; the old socket keeps reading for migration_linger. One migration at a time
+  // (operation_in_progress otherwise); one that cannot start yet (handshake not confirmed, no
+  // spare id) starts as soon as it can.
+  std::error_code migrate_local_address(const std::string& local_host_port) override;
 
   const QuicCarrierCounters& counters() const { return counters_; }
 
@@ -76,6 +91,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void on_handshake_completed() { handshake_completed_ = true; }
   void on_stream_gone(std::int64_t stream_id);
   void on_stream_window() { stream_blocked_ = false; }
+  void on_path_validation(const ngtcp2_path& path, ngtcp2_path_validation_result result);
   ngtcp2_conn* native() const { return conn_; }
 
  private:
@@ -98,11 +114,14 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params) const;
 
   std::shared_ptr<CarrierHandler> lock_handler();
-  // Client socket.
-  void start_receive();
-  void on_receive(std::error_code ec, std::size_t n);
+  // Client sockets.
+  void start_receive(const std::shared_ptr<udp::UdpSocket>& socket,
+                     const asio::ip::udp::endpoint& local);
+  void on_readable(const std::shared_ptr<udp::UdpSocket>& socket,
+                   const asio::ip::udp::endpoint& local, std::error_code ec);
   // Input.
-  void read_packet(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& from);
+  void read_packet(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& local,
+                   const asio::ip::udp::endpoint& from);
   void check_established();
   void deliver_frames();
   void compact_block(std::size_t consumed);
@@ -111,7 +130,16 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void pull_frames();
   std::size_t gather(std::array<ngtcp2_vec, 16>& vecs) const;
   void advance(std::size_t n);
-  void send_packet(const std::uint8_t* data, std::size_t size, const ngtcp2_addr& to);
+  // Sends tx_[0, bytes) as the datagrams `sizes` on `path` (GSO: one system call for a run).
+  void send_packets(std::size_t bytes, std::span<const std::size_t> sizes, const ngtcp2_path& path);
+  std::shared_ptr<udp::UdpSocket> socket_for(const ngtcp2_addr& local) const;
+  // Migration (client).
+  void try_migration();
+  void end_migration(bool moved);
+  void retire_socket(const asio::ip::udp::endpoint& local);
+  // Server: the peer moved (a client migration or a NAT rebinding) once ngtcp2 validated it.
+  void follow_peer();
+  void set_addresses();
   void arm_timer();
   void on_timer();
   // Ending.
@@ -129,7 +157,9 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   const QuicOptions options_;
   QuicStrand strand_;
   asio::steady_timer timer_;
+  mutable std::mutex address_mutex_;  // guards the two strings: read from any thread
   std::string peer_address_;
+  std::string local_address_;
 
   std::mutex handler_mutex_;
   std::weak_ptr<CarrierHandler> handler_;
@@ -144,8 +174,23 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   ngtcp2_crypto_conn_ref conn_ref_{};
   TlsSession tls_;
   bool is_server_ = false;
-  std::optional<asio::ip::udp::socket> socket_;  // client
-  std::shared_ptr<QuicServerSocket> server_;     // server
+  // The socket packets go out on: the client's own, or the server socket's.
+  std::shared_ptr<udp::UdpSocket> socket_;
+  // Server: the socket owns its connections (and lives while its read is pending), so a
+  // connection only borrows it; a strong reference back would be a cycle that outlives the
+  // engine when a connection is still up at exit.
+  std::weak_ptr<QuicServerSocket> server_;
+  // Client: sockets besides socket_ — a migration's new one (until validated) and old ones
+  // (reading for migration_linger).
+  struct LocalSocket {
+    asio::ip::udp::endpoint local;
+    std::shared_ptr<udp::UdpSocket> socket;
+  };
+  std::vector<LocalSocket> other_sockets_;
+  std::optional<asio::ip::udp::endpoint> migration_;  // its local address, until it ends
+  bool migration_started_ = false;                    // ngtcp2 is validating it
+  std::atomic<bool> migrating_{false};                // any thread: one migration at a time
+  std::atomic<bool> can_migrate_{false};              // any thread: a client, established
   asio::ip::udp::endpoint local_;
   asio::ip::udp::endpoint remote_;
   std::vector<std::string> cids_;  // ours, as routing keys
@@ -155,8 +200,6 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   // Receive: undelivered stream bytes are [0, block_->used) of block_.
   wire::BlockPtr block_;
   std::vector<wire::Frame> frames_;
-  std::vector<std::uint8_t> rx_;  // client datagram buffer
-  asio::ip::udp::endpoint rx_from_;
   // Send: pulled frames from stream offset sent_base_ (acknowledged below it); the next byte
   // to packetize is frame next_frame_, at next_pos_ within it.
   std::deque<wire::OutFrame> sendq_;
@@ -167,7 +210,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   std::size_t unsent_bytes_ = 0;
   bool stream_blocked_ = false;
   wire::TransmitBatch batch_;
-  std::vector<std::uint8_t> tx_;
+  std::vector<std::uint8_t> tx_;  // one flush's packets, back to back
+  std::vector<std::size_t> tx_sizes_;
   bool flush_posted_ = false;
   bool timer_armed_ = false;
   ngtcp2_tstamp armed_expiry_ = 0;

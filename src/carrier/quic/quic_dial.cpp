@@ -57,10 +57,12 @@ class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
     const int buffer = static_cast<int>(options_.socket_buffer);
     socket.set_option(asio::socket_base::receive_buffer_size(buffer), ignored);
     socket.set_option(asio::socket_base::send_buffer_size(buffer), ignored);
-    connection_ = QuicConnection::make_client(
+    // The handshaking connection keeps this op alive (through its callback), never the reverse:
+    // a dial nobody waits for any more (its path died meanwhile, the engine stops) must not hold
+    // itself up in a cycle. The connection lives while its socket read or timer is pending.
+    QuicConnection::make_client(
         strand_, std::move(socket), credentials_, target_.tls, target_.host, options_,
         [self = shared_from_this()](std::error_code ec, std::shared_ptr<QuicConnection> c) {
-          self->connection_.reset();
           self->finish(ec, std::move(c));
         },
         ec);
@@ -79,7 +81,6 @@ class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
   const DialTarget target_;
   DialCallback done_;
   std::shared_ptr<TlsCredentials> credentials_;
-  std::shared_ptr<QuicConnection> connection_;  // while the handshake runs
 };
 
 }  // namespace

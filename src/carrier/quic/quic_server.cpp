@@ -9,20 +9,17 @@
 namespace rendr::carrier {
 
 namespace {
-constexpr std::size_t kDatagramBuffer = 65536;
-constexpr std::size_t kMaxDatagramsPerRead = 64;
+constexpr int kBatchesPerRead = 8;                 // recvmmsg batches before the connections answer
 constexpr std::size_t kShortHeaderCidLength = 16;  // every id this side issues has this length
 }  // namespace
 
 QuicServerSocket::QuicServerSocket(QuicStrand strand, std::shared_ptr<TlsCredentials> credentials,
                                    const QuicOptions& options, Accept accept, Limits limits)
     : strand_(std::move(strand)),
-      socket_(strand_),
       credentials_(std::move(credentials)),
       options_(options),
       accept_(std::move(accept)),
-      limits_(limits),
-      rx_(kDatagramBuffer) {}
+      limits_(limits) {}
 
 std::shared_ptr<QuicServerSocket> QuicServerSocket::open(
     asio::any_io_executor executor, const asio::ip::udp::endpoint& at,
@@ -30,15 +27,17 @@ std::shared_ptr<QuicServerSocket> QuicServerSocket::open(
     std::error_code& ec, Limits limits) {
   std::shared_ptr<QuicServerSocket> s(new QuicServerSocket(
       asio::make_strand(executor), std::move(credentials), options, std::move(accept), limits));
-  s->socket_.open(at.protocol(), ec);
-  if (!ec) s->socket_.bind(at, ec);
-  if (!ec) s->local_ = s->socket_.local_endpoint(ec);
-  if (!ec) s->socket_.non_blocking(true, ec);
+  asio::ip::udp::socket socket(s->strand_);
+  socket.open(at.protocol(), ec);
+  if (!ec) socket.bind(at, ec);
+  if (!ec) s->local_ = socket.local_endpoint(ec);
   if (ec) return nullptr;
-  std::error_code ignored;
-  const int buffer = static_cast<int>(options.socket_buffer);
-  s->socket_.set_option(asio::socket_base::receive_buffer_size(buffer), ignored);
-  s->socket_.set_option(asio::socket_base::send_buffer_size(buffer), ignored);
+  try {
+    s->socket_ = std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options));
+  } catch (const std::system_error& e) {
+    ec = e.code();
+    return nullptr;
+  }
   asio::post(s->strand_, [s] { s->start_receive(); });
   return s;
 }
@@ -50,41 +49,52 @@ void QuicServerSocket::stop() {
 void QuicServerSocket::do_stop() {
   if (!accepting_) return;
   accepting_ = false;
+  // Handshakes in progress are dropped: nobody will accept them.
+  std::vector<std::shared_ptr<QuicConnection>> handshaking;
+  for (const auto& [raw, connection] : owned_)
+    if (connection->handshaking()) handshaking.push_back(connection);
+  for (auto& connection : handshaking)
+    connection->abort();
   close_if_unused();
 }
 
 void QuicServerSocket::close_if_unused() {
   if (accepting_ || !owned_.empty()) return;
-  std::error_code ec;
-  socket_.close(ec);
+  socket_->close();
 }
 
 void QuicServerSocket::start_receive() {
-  if (!socket_.is_open()) return;
-  socket_.async_receive_from(
-      asio::buffer(rx_), rx_from_,
-      [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_receive(ec, n); });
+  socket_->async_wait_readable(
+      [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
 }
 
-void QuicServerSocket::on_receive(std::error_code ec, std::size_t n) {
-  if (ec) {
-    if (ec == asio::error::operation_aborted || !socket_.is_open()) return;
-    start_receive();  // e.g. an ICMP error for a datagram sent earlier
-    return;
-  }
-  dispatch(rx_.data(), n, rx_from_);
-  for (std::size_t i = 0; i < kMaxDatagramsPerRead; ++i) {
+void QuicServerSocket::on_readable(std::error_code ec) {
+  if (ec == asio::error::operation_aborted) return;
+  // Drain a few batches, then let each connection answer once (deliver frames, write acks and
+  // data); a socket still busy after that is read again after the strand's other handlers.
+  bool drained = false;
+  for (int i = 0; i < kBatchesPerRead; ++i) {
     std::error_code rec;
-    const std::size_t m = socket_.receive_from(asio::buffer(rx_), rx_from_, 0, rec);
-    if (rec) break;
-    dispatch(rx_.data(), m, rx_from_);
+    const auto batch = socket_->receive(rec);
+    for (const udp::ReceivedDatagram& d : batch)
+      dispatch(d.bytes.data(), d.bytes.size(), d.source);
+    if (batch.empty()) {
+      // An ICMP error for a datagram sent earlier is no socket failure.
+      if (rec == std::errc::connection_refused) continue;
+      if (rec != asio::error::would_block) return;  // closed
+      drained = true;
+      break;
+    }
   }
-  // Answer once per batch: each connection delivers its frames and writes (acks, data).
   auto touched = std::move(touched_);
   touched_.clear();
   for (auto& c : touched)
     c->after_datagrams();
-  start_receive();
+  if (drained) {
+    start_receive();
+  } else {
+    asio::post(strand_, [self = shared_from_this()] { self->on_readable({}); });
+  }
 }
 
 void QuicServerSocket::dispatch(const std::uint8_t* data, std::size_t size,
@@ -137,13 +147,6 @@ void QuicServerSocket::on_established(std::error_code ec,
     return;
   }
   accept_(std::move(connection));
-}
-
-bool QuicServerSocket::send(const std::uint8_t* data, std::size_t size,
-                            const asio::ip::udp::endpoint& to) {
-  std::error_code ec;
-  socket_.send_to(asio::buffer(data, size), to, 0, ec);
-  return !ec;
 }
 
 void QuicServerSocket::route(const std::string& cid,

@@ -19,6 +19,7 @@
 
 #include "carrier/quic/quic_carrier.hpp"
 #include "carrier/quic/quic_tls.hpp"
+#include "carrier/udp/udp_socket.hpp"
 
 namespace rendr::carrier {
 
@@ -40,10 +41,11 @@ class QuicServerSocket final : public std::enable_shared_from_this<QuicServerSoc
                                                 const QuicOptions& options, Accept accept,
                                                 std::error_code& ec, Limits limits = {});
   asio::ip::udp::endpoint local_endpoint() const { return local_; }
+  // The socket its connections send through (GSO, sendmmsg).
+  const std::shared_ptr<udp::UdpSocket>& socket() const { return socket_; }
   void stop();  // any thread
 
   // Connection side, on the strand.
-  bool send(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& to);
   void route(const std::string& cid, const std::shared_ptr<QuicConnection>& connection);
   void unroute(const std::string& cid);
   void forget(const std::vector<std::string>& cids, QuicConnection* connection);
@@ -54,7 +56,7 @@ class QuicServerSocket final : public std::enable_shared_from_this<QuicServerSoc
   QuicServerSocket(QuicStrand strand, std::shared_ptr<TlsCredentials> credentials,
                    const QuicOptions& options, Accept accept, Limits limits);
   void start_receive();
-  void on_receive(std::error_code ec, std::size_t n);
+  void on_readable(std::error_code ec);
   void dispatch(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& from);
   void accept_initial(const std::uint8_t* data, std::size_t size,
                       const asio::ip::udp::endpoint& from);
@@ -63,7 +65,7 @@ class QuicServerSocket final : public std::enable_shared_from_this<QuicServerSoc
   void close_if_unused();
 
   QuicStrand strand_;
-  asio::ip::udp::socket socket_;
+  std::shared_ptr<udp::UdpSocket> socket_;
   asio::ip::udp::endpoint local_;
   const std::shared_ptr<TlsCredentials> credentials_;
   const QuicOptions options_;
@@ -75,8 +77,6 @@ class QuicServerSocket final : public std::enable_shared_from_this<QuicServerSoc
   std::unordered_map<QuicConnection*, std::shared_ptr<QuicConnection>> owned_;
   std::unordered_map<std::string, QuicConnection*> routes_;
   std::size_t handshakes_ = 0;
-  std::vector<std::uint8_t> rx_;
-  asio::ip::udp::endpoint rx_from_;
   std::vector<std::shared_ptr<QuicConnection>> touched_;
 };
 

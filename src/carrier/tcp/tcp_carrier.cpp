@@ -11,6 +11,7 @@
 
 #include <asio/bind_executor.hpp>
 #include <asio/connect.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -80,6 +81,8 @@ TcpCarrier::TcpCarrier(asio::ip::tcp::socket socket, const TcpOptions& options)
       linger_timer_(strand_),
       peer_address_(format_peer(socket_)) {
   std::error_code ec;
+  // do_write sends with a plain non-blocking sendmsg first (asio's async ops work either way).
+  socket_.non_blocking(true, ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.set_option(asio::socket_base::keep_alive(false), ec);
 #if defined(TCP_NOTSENT_LOWAT)
@@ -116,7 +119,10 @@ void TcpCarrier::set_handler(std::weak_ptr<CarrierHandler> handler) {
 
 void TcpCarrier::kick() {
   if (kick_pending_.exchange(true, std::memory_order_acq_rel)) return;
-  asio::post(strand_, [self = shared_from_this()] {
+  // dispatch, not post: called on a thread that runs the carrier's context while the strand is
+  // idle (the application's coroutine on Engine(io_context&), or a handler of this carrier),
+  // the write starts right here, without a handler hop; otherwise it is queued on the strand.
+  asio::dispatch(strand_, [self = shared_from_this()] {
     self->kick_pending_.store(false, std::memory_order_release);
     self->do_write();
   });
@@ -285,31 +291,87 @@ void TcpCarrier::prepare_next_block(bool handed_out, std::size_t consumed) {
 
 // ---- writing ----------------------------------------------------------------------------------
 
+// At most this many batches are written inline per do_write (each a non-blocking sendmsg that
+// took everything); the next one goes out as an async write, so a carrier that could keep
+// writing lets the context's other handlers run in between.
+constexpr int kInlineWrites = 2;
+
 void TcpCarrier::do_write() {
   if (state_ != State::open || write_in_flight_) return;
+  if (pulling_) {
+    // A kick from inside our own pull (the session's work after it kicked another carrier of
+    // this thread, whose pull kicked us back): pull again once this pull is done.
+    repull_ = true;
+    return;
+  }
+  for (int written_inline = 0;; ++written_inline) {
+    if (!pull_batch()) return;  // nothing to send: idle until kick()
+    if (written_inline == kInlineWrites) {
+      start_async_write(0);
+      return;
+    }
+    // Most small batches fit the socket's buffer: one sendmsg, no completion handler.
+    std::error_code ec;
+    const std::size_t n = socket_.write_some(std::span<const asio::const_buffer>(buffers_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again ||
+        (!ec && n < batch_bytes_)) {
+      start_async_write(ec ? 0 : n);
+      return;
+    }
+    finish_write(n);
+    if (ec) {
+      fail(reason_for(ec), ec, wire::DecodeError::none);
+      return;
+    }
+  }
+}
+
+// Pulls the next batch into out_ / buffers_; false if there is nothing to send.
+bool TcpCarrier::pull_batch() {
   auto handler = lock_handler();
   if (!handler) {
     do_close();
-    return;
+    return false;
   }
-  out_.reset(options_.max_write_bytes);
-  (void)handler->pull(out_);
+  for (;;) {
+    out_.reset(options_.max_write_bytes);
+    repull_ = false;
+    pulling_ = true;
+    (void)handler->pull(out_);
+    pulling_ = false;
+    if (out_.frame_count() > 0 || !repull_ || state_ != State::open) break;
+  }
   handler.reset();
 
   buffers_.clear();
-  std::size_t total = 0;
+  batch_bytes_ = 0;
   for (const wire::OutFrame& f : out_.frames()) {
     if (f.header_size > 0) buffers_.emplace_back(f.header.data(), f.header_size);
     if (!f.payload.empty()) buffers_.emplace_back(f.payload.data(), f.payload.size());
-    total += f.size();
+    batch_bytes_ += f.size();
   }
-  if (total == 0) {  // nothing to send: idle until kick()
+  if (batch_bytes_ == 0) {
     out_.clear();
     buffers_.clear();
-    return;
+    return false;
   }
-  write_in_flight_ = true;
   counters_.frames_written.fetch_add(out_.frame_count(), std::memory_order_relaxed);
+  return true;
+}
+
+// Writes the batch from byte `sent` on (what a non-blocking sendmsg already took) as an async
+// write; on_write follows.
+void TcpCarrier::start_async_write(std::size_t sent) {
+  write_in_flight_ = true;
+  write_sent_inline_ = sent;
+  // Drop the buffers (and the front of the one) that already went out.
+  auto first = buffers_.begin();
+  while (sent > 0 && sent >= first->size()) {
+    sent -= first->size();
+    ++first;
+  }
+  buffers_.erase(buffers_.begin(), first);
+  if (sent > 0) buffers_.front() += sent;
   // A span, not the vector: asio copies the buffer sequence into its operation.
   // asio's transfer_all() caps every sendmsg at 64 KiB; hand the kernel the whole gather.
   auto whole_gather = [](const std::error_code& ec, std::size_t) -> std::size_t {
@@ -322,12 +384,18 @@ void TcpCarrier::do_write() {
       }));
 }
 
-void TcpCarrier::on_write(std::error_code ec, std::size_t n) {
-  write_in_flight_ = false;
+// The batch is written (or failed): release it.
+void TcpCarrier::finish_write(std::size_t n) {
   out_.clear();  // releases the payload slices
   buffers_.clear();
   counters_.writes.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_written.fetch_add(n, std::memory_order_relaxed);
+}
+
+void TcpCarrier::on_write(std::error_code ec, std::size_t n) {
+  write_in_flight_ = false;
+  finish_write(write_sent_inline_ + n);
+  write_sent_inline_ = 0;
   switch (state_) {
     case State::open:
       if (ec) {

@@ -45,7 +45,13 @@
 // Writing. Pull model: with no write in flight the carrier resets its TransmitBatch (reused
 // storage, so a write allocates nothing) to max_write_bytes, calls pull(batch) and writes
 // everything pulled in one gathered write (headers and payload slices, no copy), then pulls
-// again; when pull yields nothing the writer idles until kick().
+// again; when pull yields nothing the writer idles until kick(). A batch first goes out as a
+// non-blocking sendmsg right in the pulling handler; only what the socket did not take is left
+// to an async write (at most kInlineWrites batches are written inline in a row). kick()
+// dispatches to the strand: on a thread of the carrier's context with the strand idle, the pull
+// and the sendmsg run inside the kick() call, so a write from a coroutine on that context costs
+// no handler hop. A kick arriving inside the carrier's own pull (from code the pull's caller
+// runs) makes it pull again after that pull instead of nesting.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -138,6 +144,9 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   void deliver_frames();
   void prepare_next_block(bool handed_out, std::size_t consumed);
   void do_write();
+  bool pull_batch();
+  void start_async_write(std::size_t sent);
+  void finish_write(std::size_t n);
   void on_write(std::error_code ec, std::size_t n);
   void do_close();
   void do_abort();
@@ -169,8 +178,12 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
   bool write_in_flight_ = false;
+  bool pulling_ = false;  // inside handler->pull(out_)
+  bool repull_ = false;   // kicked during that pull
   wire::TransmitBatch out_;
   std::vector<asio::const_buffer> buffers_;
+  std::size_t batch_bytes_ = 0;        // of the batch in out_
+  std::size_t write_sent_inline_ = 0;  // of the batch in flight, sent before its async write
 };
 
 // Wraps a connected socket (e.g. accepted by a listener) in a TcpCarrier; call start() next.

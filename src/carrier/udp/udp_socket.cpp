@@ -372,6 +372,10 @@ void UdpSocket::async_wait_writable(std::function<void(std::error_code)> done) {
   socket_.async_wait(asio::socket_base::wait_write, std::move(done));
 }
 
+void UdpSocket::async_wait_readable(std::function<void(std::error_code)> done) {
+  socket_.async_wait(asio::socket_base::wait_read, std::move(done));
+}
+
 void UdpSocket::close() {
   if (closed_.exchange(true)) return;
   asio::post(socket_.get_executor(), [self = shared_from_this()] {

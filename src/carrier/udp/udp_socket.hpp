@@ -136,6 +136,10 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
                   const asio::ip::udp::endpoint* destination = nullptr);
   // Calls `done` on the socket's executor once the socket can take more.
   void async_wait_writable(std::function<void(std::error_code)> done);
+  // Calls `done` on the socket's executor once a datagram is queued: for owners that drive
+  // receive() themselves instead of start_reading() (so the pending wait, not a handler stored
+  // in the socket, keeps them alive).
+  void async_wait_readable(std::function<void(std::error_code)> done);
 
   void close();
 

@@ -30,8 +30,9 @@ struct RecoveryConfig {
   Duration max_ack_delay = std::chrono::milliseconds(25);
   std::size_t ack_eliciting_threshold = 2;
   // Receiver: ACK ranges remembered (the lowest are forgotten first; packets below them are
-  // then treated as duplicates). At most wire::AckRanges::kMaxRanges.
-  std::size_t max_ack_ranges = 32;
+  // then treated as duplicates), which bounds the memory a peer's packet numbers can take. At
+  // most wire::AckRanges::kMaxRanges; an ACK_RANGES frame carries as many as its packet holds.
+  std::size_t max_ack_ranges = 64;
 
   // Sender: RFC 9002 §6.1 thresholds and §6.2 timer granularity.
   std::uint64_t packet_threshold = 3;

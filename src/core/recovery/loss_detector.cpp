@@ -41,6 +41,7 @@ PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent
   sent_.trim(now - kLostRetentionPtos * pto_base());
   const PacketNumber pn = sent_.add(now, bytes, content);
   ++counters_.packets_sent;
+  if (content.mtu_probe) return pn;  // no window, no PTO: the flow learns its fate from ACKs
   if (content.ack_eliciting) {
     last_eliciting_sent_ = now;
     controller_->on_packet_sent(bytes, now);
@@ -81,7 +82,7 @@ LossDetector::AckOutcome LossDetector::on_ack_received(const wire::AckRanges& ac
       const SentPacket& p = it->second;
       note(p.pn, p.sent_at, p.content.control, p.content.ack_largest);
       newly_acked_eliciting = true;
-      acked_scratch_.push_back(AckedPacket{p.pn, p.bytes, p.sent_at});
+      if (!p.content.mtu_probe) acked_scratch_.push_back(AckedPacket{p.pn, p.bytes, p.sent_at});
       it = outstanding.erase(it);
     }
     auto& lost_records = sent_.lost();
@@ -155,7 +156,8 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
   // looks at is still unbroken, and when its first and last ack-eliciting packets were sent.
   bool persistent = false;
   std::optional<std::uint64_t> previous_lost_seq;  // eliciting_seq of the previous loss
-  std::optional<Time> run_start;
+  bool in_run = false;  // run_start is set (an optional here trips GCC 12's uninitialized check)
+  Time run_start{};
   const Duration congestion_period = pto_base() * config_.persistent_congestion_threshold;
 
   auto& outstanding = sent_.outstanding();
@@ -169,14 +171,20 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
       ++it;
       continue;
     }
+    if (p.content.mtu_probe) {
+      it = drop_lost_probe(it);
+      continue;
+    }
     // A run of losses is broken by any ack-eliciting packet between them that was not lost.
-    if (previous_lost_seq && p.eliciting_seq != *previous_lost_seq + 1) run_start.reset();
+    if (previous_lost_seq && p.eliciting_seq != *previous_lost_seq + 1) in_run = false;
     previous_lost_seq = p.eliciting_seq;
     if (first_rtt_sample_at_ && p.sent_at >= *first_rtt_sample_at_) {
-      if (!run_start)
+      if (!in_run) {
+        in_run = true;
         run_start = p.sent_at;
-      else if (p.sent_at - *run_start > congestion_period)
+      } else if (p.sent_at - run_start > congestion_period) {
         persistent = true;
+      }
     }
     declare_lost(p, by_time && !by_packets, now, lost);
     it = sent_.mark_lost(it);
@@ -206,6 +214,13 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
     rtt_.reset_min_to_latest();
     controller_->on_persistent_congestion(now);
   }
+}
+
+SentPackets::Map::iterator LossDetector::drop_lost_probe(SentPackets::Map::iterator it) {
+  // Too big for the path, most likely: the flow's prober hears of it; congestion does not.
+  ++counters_.mtu_probes_lost;
+  lost_control_ |= it->second.content.control;
+  return sent_.outstanding().erase(it);
 }
 
 void LossDetector::declare_lost(SentPacket& p, bool by_time, Time now, RetransmitQueue& lost) {

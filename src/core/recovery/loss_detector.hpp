@@ -99,12 +99,15 @@ class LossDetector {
     std::uint64_t pto_fired = 0;
     std::uint64_t congestion_events_undone = 0;
     std::uint64_t persistent_congestion = 0;
+    std::uint64_t mtu_probes_lost = 0;  // not in packets_lost: no congestion signal
   };
   const Counters& counters() const { return counters_; }
 
  private:
   void detect_lost(Time now, RetransmitQueue& lost);
   void declare_lost(SentPacket& p, bool by_time, Time now, RetransmitQueue& lost);
+  // A path-MTU probe is lost: reported to the flow (its control bit), forgotten.
+  SentPackets::Map::iterator drop_lost_probe(SentPackets::Map::iterator it);
   bool persistent_congestion(const std::vector<LostPacket>& lost_now) const;
   void on_spurious_loss(const SentPacket& p);
   void set_timer();

@@ -46,6 +46,9 @@ struct PacketContent {
   std::uint32_t control = 0;                // flow-defined bits, opaque here
   std::optional<PacketNumber> ack_largest;  // carried ACK_RANGES with this largest
   bool ack_eliciting = false;               // carried a frame the peer must acknowledge
+  // A path-MTU probe (padded to the size probed): invisible to the congestion controller, and
+  // its loss (most likely to the MTU) is no congestion signal; it is dropped, not kept lost.
+  bool mtu_probe = false;
 };
 
 struct SentPacket {
