@@ -31,9 +31,13 @@ Duration LossDetector::loss_delay() const {
 }
 
 std::optional<Time> LossDetector::unacknowledged_since() const {
-  if (sent_.outstanding().empty()) return std::nullopt;
-  const Time oldest = sent_.outstanding().begin()->second.sent_at;
-  return last_ack_time_ ? std::max(oldest, *last_ack_time_) : oldest;
+  // A path-MTU probe does not count: it is expected to vanish (too big), and no PTO follows
+  // it, so on an idle path nothing would ever answer for it. One is out at a time.
+  for (const auto& [pn, p] : sent_.outstanding()) {
+    if (p.content.mtu_probe) continue;
+    return last_ack_time_ ? std::max(p.sent_at, *last_ack_time_) : p.sent_at;
+  }
+  return std::nullopt;
 }
 
 PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent& content,

@@ -70,7 +70,8 @@ class LossDetector {
   // the later of the oldest outstanding packet's send time and the last ACK of a new packet.
   // Unlike the PTO timer (armed from the newest packet), packets sent meanwhile do not move
   // it, so a path that keeps sending into a blackhole is still judged by its first unanswered
-  // packet (liveness). nullopt: nothing ack-eliciting is in flight.
+  // packet (liveness). Path-MTU probes are left out. nullopt: nothing ack-eliciting is in
+  // flight.
   std::optional<Time> unacknowledged_since() const;
 
   // The current probe timeout duration (without backoff).
