@@ -136,7 +136,10 @@ std::optional<Time> Liveness::next_deadline(const Path& p) const {
     if (step == SilenceStep::early) consider(*since + limit / 2);
     consider(*since + (step == SilenceStep::suspect ? uncorroborated_deadline(p) : limit));
   }
-  if (!p.ping_outstanding && !p.control.owes(Control::ping)) consider(p.next_ping);
+  // A datagram path's PING whose packet was acknowledged counts as answered at next_ping,
+  // PONG or not (Flow::on_timer): wake then, or a lost PONG stops the pings for good.
+  if ((!p.ping_outstanding || p.ping_acked) && !p.control.owes(Control::ping))
+    consider(p.next_ping);
   return t;
 }
 

@@ -228,6 +228,26 @@ TEST(FlowDatagram, TwoProbesUnansweredInARowDoNotKillAPathWithAShortRoundTrip) {
   EXPECT_EQ(p.down_count, 0u);
 }
 
+// A PING whose packet was acknowledged counts as answered even if its PONG is lost (a PONG
+// elicits no ACK, so nothing would send it again): the flow wakes at the next PING's time and
+// keeps pinging, so an idle path's blackhole is still found.
+TEST(FlowDatagram, PingsGoOnWhenTheirPongsAreLost) {
+  DatagramPair pair(config_for(), {kDatagram}, 100us);
+  pair.settle(100ms);
+  std::size_t pings = 0;
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    bool pong = false;
+    for (const auto& f : frames) {
+      pings += std::holds_alternative<wire::Ping>(f.body) && w.dir == DatagramPair::Dir::to_server;
+      pong = pong || std::holds_alternative<wire::Pong>(f.body);
+    }
+    return !pong;
+  });
+  pair.settle(1s);  // idle: a PING every ping_interval_active, up to idle_after
+  EXPECT_GE(pings, 10u);
+  EXPECT_EQ(pair.client().path_state(1), PathState::up);
+}
+
 TEST(FlowDatagram, AHealthyLossyPathDoesNotDie) {
   DatagramPair pair(config_for(), {kDatagram});
   pair.settle(100ms);
