@@ -1,6 +1,7 @@
 // core::Flow on datagram paths: packets within the path's payload and the congestion window,
-// lost packets' DATA sent again, duplicates dropped, ACK_RANGES sent, death after consecutive
-// PTOs, and flows mixing datagram and stream paths.
+// lost packets' DATA sent again, duplicates dropped, ACK_RANGES sent, death from the oldest
+// unacknowledged packet (backed-off PTOs, dead floor), lost flow ACKs and PONGs, and flows
+// mixing datagram and stream paths.
 #include <gtest/gtest.h>
 
 #include <map>
