@@ -75,8 +75,9 @@ struct FlowConfig {
   // Datagram paths: challenges to new peer addresses and the 3x limit before one is validated
   // (core/address_validation.hpp).
   AddressValidationConfig address_validation;
-  // A datagram path is dead after this many probe timeouts in a row without an acknowledgement
-  // (they back off: 1 + 2 + 4 = 7 PTOs of silence for 3).
+  // A datagram path's deadline: this many probe timeouts in a row, each twice the last
+  // (1 + 2 + 4 = 7 PTOs for 3), clamped like the silence deadline above (dead_floor, dead_cap),
+  // counted from when an ack-eliciting packet last waited with no ACK arriving.
   std::uint32_t datagram_dead_ptos = 3;
 
   // Client: re-dial a dead path with exponential backoff.

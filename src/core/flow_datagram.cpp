@@ -20,10 +20,12 @@ constexpr std::size_t kPacketOverhead = 13 + 16;
 constexpr std::size_t kMinDataBytes = 64;
 
 bool elicits_ack(const wire::Frame& f) {
-  // A PROOF and the close notice are sent again until acknowledged on a datagram path, so
-  // they must be acknowledged promptly too.
+  // A PROOF, the close notice and the flow's ACK (not a copy) are sent again until
+  // acknowledged on a datagram path, so they must be acknowledged promptly too: a lost flow
+  // ACK that nothing detects leaves the peer's send buffer and window closed for good.
   return wire::is_ack_eliciting(f) || std::holds_alternative<wire::Proof>(f.body) ||
-         std::holds_alternative<wire::Close>(f.body);
+         std::holds_alternative<wire::Close>(f.body) ||
+         (std::holds_alternative<wire::Ack>(f.body) && (f.flags & wire::Ack::kFlagCopy) == 0);
 }
 
 }  // namespace

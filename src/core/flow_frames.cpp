@@ -172,9 +172,11 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
   if ((payload->ack_pending() && acks_here) || p.control.owes(Control::ack_copy)) {
     const bool flow_ack = payload->ack_pending() && acks_here;  // not just a copy
     const wire::Ack ack = payload->make_ack();
-    // On a path that does not carry our ACKs it is a copy: the peer must not follow it.
-    push_control(p, wire::Frame{acks_here ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack}, false,
-                 now, out, flow_ack ? kSentFlowAck : sent_bit(Control::ack_copy));
+    // On a path that does not carry our ACKs it is a copy: the peer must not follow it. On a
+    // datagram path the flow's ACK elicits one (its loss must be found: it is sent again).
+    push_control(p, wire::Frame{acks_here ? std::uint8_t{0} : wire::Ack::kFlagCopy, ack},
+                 p.datagram() && acks_here, now, out,
+                 flow_ack ? kSentFlowAck : sent_bit(Control::ack_copy));
     payload->ack_sent(ack, flow_ack);
     p.ack_owed = false;
     p.control.drop(Control::ack_copy);

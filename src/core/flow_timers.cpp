@@ -112,7 +112,7 @@ void Flow::on_timer(Time now) {
         break;
       case PathState::up: {
         if (p->paced_until && now >= *p->paced_until) p->paced_until.reset();
-        // Loss detection and probe timeouts first: a datagram path's liveness counts its PTOs.
+        // Loss detection and probe timeouts first: a datagram path's liveness follows its ACKs.
         p->transport->on_timer(now, m.scheduler().lost_data_queue(*p));
         if (p->datagram()) {
           m.after_recovery(*p, now);

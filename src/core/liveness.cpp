@@ -12,10 +12,18 @@ std::uint64_t ticks(Time t) {
 }
 
 Duration Liveness::deadline(const Path& p) const {
-  // Without a sample (a server path just joined) the RTT may be anything: allow what a
-  // handshake is allowed, or a long path would be declared dead before its first answer.
-  Duration d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config_.max_ack_delay
-                                  : config_.handshake_timeout;
+  Duration d{};
+  if (const recovery::DatagramTransport* t = p.transport->datagram()) {
+    // Its loss recovery's probe timeouts in a row, each twice the last (1 + 2 + 4 for 3): the
+    // PTO already adapts to the path's RTT, variance and the peer's ACK delay.
+    const std::uint32_t ptos = std::min<std::uint32_t>(config_.datagram_dead_ptos, 16);
+    d = t->pto() * ((1u << ptos) - 1);
+  } else {
+    // Without a sample (a server path just joined) the RTT may be anything: allow what a
+    // handshake is allowed, or a long path would be declared dead before its first answer.
+    d = p.rtt.has_sample() ? 2 * p.rtt.srtt() + 8 * p.rtt.rttvar() + config_.max_ack_delay
+                           : config_.handshake_timeout;
+  }
   const Duration floor = mode_ == Mode::race ? std::max(config_.dead_floor, config_.race_dead_floor)
                                              : config_.dead_floor;
   return std::clamp(d, floor, std::max(floor, config_.dead_cap));
@@ -30,7 +38,9 @@ Duration Liveness::uncorroborated_deadline(const Path& p) const {
 // PONG was lost undetectable, since no new PING goes out while one is outstanding.
 void Liveness::heard(Path& p, bool outstanding, PathTable& paths, Time now) {
   p.last_heard = now;
-  p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
+  // A datagram path's silence is its loss recovery's (silent_since): hearing the peer's DATA
+  // says nothing about whether ours arrive.
+  if (!p.datagram()) p.restart_silence(outstanding ? std::optional<Time>(now) : std::nullopt);
   for (const auto& [id, q] : paths) {
     if (q.silence == SilenceStep::suspect)
       recheck_ = now;  // the peer is alive: a suspect path is dead
@@ -59,18 +69,21 @@ void Liveness::seek_corroboration(Path& p, PathTable& paths) {
   }
 }
 
+std::optional<Time> Liveness::silent_since(const Path& p) {
+  if (const recovery::DatagramTransport* t = p.transport->datagram())
+    return t->unacknowledged_since();
+  return p.unanswered_since;
+}
+
 bool Liveness::dead(Path& p, PathTable& paths, bool awaits_answer, Time now) {
-  // A datagram path's loss recovery knows better than silence: the probe timeouts back off
-  // (each twice the last), and only that many in a row without an acknowledgement is death.
   if (p.datagram()) {
-    const std::uint32_t ptos = p.transport->datagram()->consecutive_ptos();
-    if (ptos >= config_.datagram_dead_ptos) return true;
-    // However slow the path looked, no longer than dead_cap of silence once a probe went
-    // unanswered (the backed-off PTOs of a path with a large RTT variance would take long).
-    return ptos > 0 && p.unanswered_since && now - *p.unanswered_since >= config_.dead_cap;
-  }
-  if (!p.unanswered_since) return false;
-  if (p.last_heard >= *p.unanswered_since && !awaits_answer) {
+    // Its acknowledgements say whether our packets arrive: a new silence when they move it.
+    if (const std::optional<Time> since = silent_since(p); since != p.unanswered_since)
+      p.restart_silence(since);
+    if (!p.unanswered_since) return false;
+  } else if (!p.unanswered_since) {
+    return false;
+  } else if (p.last_heard >= *p.unanswered_since && !awaits_answer) {
     // The silence began at an answer, while more was outstanding, and that has since been
     // acknowledged on another path (a bond FIN or DATA whose copy ACK here came too early to
     // cover it): nothing here awaits an answer any more.
@@ -116,15 +129,17 @@ std::optional<Time> Liveness::next_deadline(const Path& p) const {
   auto consider = [&](Time x) {
     if (!t || x < *t) t = x;
   };
-  if (p.unanswered_since && p.datagram() && p.transport->datagram()->consecutive_ptos() > 0)
-    consider(*p.unanswered_since + config_.dead_cap);
-  if (p.unanswered_since && !p.datagram()) {  // a datagram path: its transport's timers
+  if (const std::optional<Time> since = silent_since(p)) {
+    // A datagram path's silence that moved since dead() last judged it starts over.
+    const SilenceStep step = since == p.unanswered_since ? p.silence : SilenceStep::early;
     const Duration limit = deadline(p);
-    if (p.silence == SilenceStep::early) consider(*p.unanswered_since + limit / 2);
-    consider(*p.unanswered_since +
-             (p.silence == SilenceStep::suspect ? uncorroborated_deadline(p) : limit));
+    if (step == SilenceStep::early) consider(*since + limit / 2);
+    consider(*since + (step == SilenceStep::suspect ? uncorroborated_deadline(p) : limit));
   }
-  if (!p.ping_outstanding && !p.control.owes(Control::ping)) consider(p.next_ping);
+  // A datagram path's PING whose packet was acknowledged counts as answered at next_ping,
+  // PONG or not (Flow::on_timer): wake then, or a lost PONG stops the pings for good.
+  if ((!p.ping_outstanding || p.ping_acked) && !p.control.owes(Control::ping))
+    consider(p.next_ping);
   return t;
 }
 

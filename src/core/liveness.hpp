@@ -9,11 +9,14 @@
 // the path is *suspect* and dies after silent_peer_grace. PINGs keep every up path measured:
 // carrying paths every ping_interval_active, standbys every ping_interval_standby.
 //
-// A datagram path is judged by its loss recovery instead (core/recovery/): it is dead after
-// datagram_dead_ptos probe timeouts in a row without an acknowledgement. The PTO already
-// adapts to the path's RTT and variance and backs off, so no silence floor applies (only the
-// dead_cap of silence once a PTO went unanswered); PINGs are ack-eliciting packets there, and a
-// lost one is sent again.
+// A datagram path is silent from when its loss recovery last saw an acknowledgement while
+// an ack-eliciting packet awaited one (the oldest such packet's send time if later), and its
+// deadline is datagram_dead_ptos probe timeouts in a row (1 + 2 + 4 PTOs for 3; the PTO
+// adapts to the path's RTT, variance and ACK delay), within the same floor and cap; the same
+// corroboration applies. Packets sent meanwhile do not restart that silence, so an application
+// that keeps writing into a blackhole does not postpone the death, and the peer's DATA arriving
+// does not either (only its ACKs say ours arrive). PINGs are ack-eliciting packets there, and
+// a lost one is sent again.
 #include <cstdint>
 #include <optional>
 
@@ -42,9 +45,9 @@ class Liveness {
   // Anything arrived on `p`. `outstanding`: something sent on it still awaits an answer (a
   // PING, unacknowledged DATA or FIN), so its silence clock restarts now instead of stopping.
   void heard(Path& p, bool outstanding, PathTable& paths, Time now);
-  // An ack-eliciting frame went out on `p`.
+  // An ack-eliciting frame went out on `p` (a datagram path's loss recovery keeps its own).
   void sent_eliciting(Path& p, Time now) {
-    if (!p.unanswered_since) p.restart_silence(now);
+    if (!p.unanswered_since && !p.datagram()) p.restart_silence(now);
   }
   // Judges `p`'s silence at `now` (and owes corroborating PINGs on the others halfway); true
   // if `p` is dead. `awaits_answer`: something sent on `p` still awaits its answer.
@@ -64,6 +67,8 @@ class Liveness {
   void clear_recheck() { recheck_.reset(); }
 
  private:
+  // Since when `p` has been silent while something awaits an answer; nullopt: not silent.
+  static std::optional<Time> silent_since(const Path& p);
   bool peer_heard_elsewhere(const Path& p, const PathTable& paths) const;
   void seek_corroboration(Path& p, PathTable& paths);
 

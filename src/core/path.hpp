@@ -102,7 +102,9 @@ struct Path {
 
   // Liveness.
   Time last_heard{};
-  std::optional<Time> unanswered_since;  // first ack-eliciting send not yet followed by input
+  // First ack-eliciting send not yet followed by input; on a datagram path its loss
+  // recovery's unacknowledged_since, as Liveness::dead last saw it.
+  std::optional<Time> unanswered_since;
   SilenceStep silence = SilenceStep::early;
   // A new silence (or none): the judgement of the previous one no longer applies.
   void restart_silence(std::optional<Time> since) {

@@ -1270,31 +1270,32 @@ void Simulation::expect_failover(PathId path) {
       client_->active_path() != path || !server_)
     return;
   const core::FlowStats st = client_->stats(now_);
-  if (client_kinds_[path] == core::TransportKind::datagram) {
-    // Dead after three probe timeouts in a row, each twice the last (1 + 2 + 4 PTOs), counted
-    // from the last ack-eliciting packet: the window still leaving the sender comes first. The
-    // PTO at the fault is an estimate (the last samples before it may have queued less than
-    // the packets still in flight), so the allowance doubles it.
-    for (const auto& p : st.paths) {
-      const Connection* c = carrier_of(kClient, path);
-      if (p.id != path || p.srtt == Duration::zero() || c == nullptr) continue;
-      const Duration pto = p.pto;
-      const Duration drain = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
-          static_cast<double>(p.congestion_window + kPollBytes) /
-          static_cast<double>(routes_[c->route].profile.bytes_per_second)));
-      timing_.active_blackholed({path, now_, 14 * pto + drain, config_.ping_interval_active + 1ms});
-    }
-    return;
-  }
+  const bool datagram = client_kinds_[path] == core::TransportKind::datagram;
+  // A datagram path's deadline is 3 backed-off PTOs (1 + 2 + 4), counted from its oldest
+  // unacknowledged packet or its last ACK, whichever is later: ACKs already on their way at
+  // the fault may still arrive (the route's return latency and jitter, behind up to a window
+  // at its rate), and the PTO at the fault is an estimate (the last samples may have queued
+  // less than what is in flight), so another 7 PTOs are allowed on top.
   const auto rtt_sample = [&](const core::PathStats& p) {
+    if (datagram) return 7 * p.pto;
     return p.srtt > Duration::zero() ? 2 * p.srtt + 8 * p.rttvar + config_.max_ack_delay
                                      : config_.handshake_timeout;
   };
   Duration deadline{};
-  for (const auto& p : st.paths)
-    if (p.id == path)
-      deadline = std::clamp(rtt_sample(p), config_.dead_floor,
-                            std::max(config_.dead_floor, config_.dead_cap));
+  Duration slack{};
+  for (const auto& p : st.paths) {
+    if (p.id != path) continue;
+    deadline = std::clamp(rtt_sample(p), config_.dead_floor,
+                          std::max(config_.dead_floor, config_.dead_cap));
+    const Connection* c = carrier_of(kClient, path);
+    if (datagram && c != nullptr) {
+      const RouteProfile& r = routes_[c->route].profile;
+      const Duration drain = std::chrono::duration_cast<Duration>(
+          std::chrono::duration<double>(static_cast<double>(p.congestion_window + kPollBytes) /
+                                        static_cast<double>(r.bytes_per_second)));
+      slack = 7 * p.pto + r.latency[kServer] + r.jitter[kServer] + drain;
+    }
+  }
   // Another up path corroborates in time if its route answers a PING within deadline/2: both
   // latencies and jitters, and what may be queued ahead of the PING and the PONG at its rate.
   bool others = false, timely = false;
@@ -1313,7 +1314,7 @@ void Simulation::expect_failover(PathId path) {
       !others || timely ? Duration::zero()
                         : std::max(deadline, config_.silent_peer_grace) - deadline;
   timing_.active_blackholed(
-      {path, now_, deadline, config_.ping_interval_active + 1ms + late_corroboration});
+      {path, now_, deadline, config_.ping_interval_active + 1ms + late_corroboration + slack});
 }
 
 void Simulation::fault_tick() {

@@ -11,6 +11,8 @@
 //           + late corroboration: 0 if the path is alone or another up path answers a PING
 //             within deadline/2 (its route's round trip, jitter and queued bytes at its
 //             rate both ways), else max(deadline, silent_peer_grace) - deadline.
+//   A datagram path's deadline is clamp(7 PTOs, dead_floor, dead_cap) instead, and its bound
+//   also allows 7 more PTOs, the return latency and the window's drain at the route's rate.
 //   A failover whose timing something else could change (any later fault, admin action or
 //   mode switch before it) is not judged.
 // - No false deaths. A client path whose route and carriers never saw a fault (blackhole,

@@ -354,5 +354,27 @@ TEST(LossDetector, AnAcknowledgedProbeReportsItsBitAndLeavesTheWindowAlone) {
   EXPECT_EQ(f.in_flight(), 0u);
 }
 
+// Liveness's clock: since when an ack-eliciting packet has waited with no ACK arriving. Later
+// packets do not move it (the PTO timer does move), an ACK of a new packet does, and a
+// path-MTU probe (no PTO follows it; it may well vanish) is not waited for.
+TEST(LossDetector, UnacknowledgedSinceRunsFromTheOldestPacketOrTheLastAck) {
+  Fixture f;
+  EXPECT_FALSE(f.loss.unacknowledged_since());
+  f.send(t0);        // pn 0
+  f.send(t0 + 5ms);  // pn 1
+  EXPECT_EQ(f.loss.unacknowledged_since(), t0);
+  f.ack({{0, 0}}, t0 + 8ms);
+  EXPECT_EQ(f.loss.unacknowledged_since(), t0 + 8ms);  // pn 1 is older than the ACK
+  f.ack({{0, 1}}, t0 + 9ms);
+  EXPECT_FALSE(f.loss.unacknowledged_since());
+  PacketContent probe;
+  probe.ack_eliciting = true;
+  probe.mtu_probe = true;
+  f.loss.on_packet_sent(1452, probe, t0 + 10ms);  // pn 2
+  EXPECT_FALSE(f.loss.unacknowledged_since());
+  f.send(t0 + 11ms);  // pn 3
+  EXPECT_EQ(f.loss.unacknowledged_since(), t0 + 11ms);
+}
+
 }  // namespace
 }  // namespace rendr::core::recovery

@@ -95,6 +95,9 @@ class DatagramTransport final : public PathTransport {
   std::uint32_t take_lost_control() { return loss_.take_lost_control(); }
   std::uint32_t consecutive_ptos() const { return loss_.consecutive_ptos(); }
   std::optional<Time> last_ack_time() const { return loss_.last_ack_time(); }
+  std::optional<Time> unacknowledged_since() const { return loss_.unacknowledged_since(); }
+  // The probe timeout before backoff.
+  Duration pto() const { return loss_.pto_base(); }
 
   const RttStats& rtt() const { return loss_.rtt(); }
   // The path's handshake round trip, as its first RTT sample (LossDetector::seed_rtt).

@@ -30,6 +30,16 @@ Duration LossDetector::loss_delay() const {
   return std::max(base * time_threshold_eighths_ / 8, config_.timer_granularity);
 }
 
+std::optional<Time> LossDetector::unacknowledged_since() const {
+  // A path-MTU probe does not count: it is expected to vanish (too big), and no PTO follows
+  // it, so on an idle path nothing would ever answer for it. One is out at a time.
+  for (const auto& [pn, p] : sent_.outstanding()) {
+    if (p.content.mtu_probe) continue;
+    return last_ack_time_ ? std::max(p.sent_at, *last_ack_time_) : p.sent_at;
+  }
+  return std::nullopt;
+}
+
 PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent& content,
                                           Time now) {
   sent_.trim(now - kLostRetentionPtos * pto_base());

@@ -66,6 +66,13 @@ class LossDetector {
   std::uint32_t take_lost_control() { return std::exchange(lost_control_, 0); }
   // When an ACK last acknowledged a new packet (liveness); nullopt: never.
   std::optional<Time> last_ack_time() const { return last_ack_time_; }
+  // Since when an ack-eliciting packet has waited for an acknowledgement with none arriving:
+  // the later of the oldest outstanding packet's send time and the last ACK of a new packet.
+  // Unlike the PTO timer (armed from the newest packet), packets sent meanwhile do not move
+  // it, so a path that keeps sending into a blackhole is still judged by its first unanswered
+  // packet (liveness). Path-MTU probes are left out. nullopt: nothing ack-eliciting is in
+  // flight.
+  std::optional<Time> unacknowledged_since() const;
 
   // The current probe timeout duration (without backoff).
   Duration pto_base() const;

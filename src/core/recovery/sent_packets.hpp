@@ -96,6 +96,7 @@ class SentPackets {
   void trim(Time horizon);
 
   Map& outstanding() { return outstanding_; }
+  const Map& outstanding() const { return outstanding_; }
   Map& lost() { return lost_; }
   std::deque<AckOnlyPacket>& ack_only() { return ack_only_; }
   // The lowest packet number of any record; nullopt: none.
