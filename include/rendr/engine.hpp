@@ -21,6 +21,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 
+#include "rendr/stats.hpp"
+
 namespace rendr {
 
 class Engine {
@@ -42,6 +44,9 @@ class Engine {
 
   asio::io_context& context();
   asio::any_io_executor executor();
+  // A snapshot of every flow on this engine's io_context and the totals of those that ended.
+  // Any thread may call it; it takes each live flow's lock in turn, never all at once.
+  EngineStats stats() const;
 
   // The process-wide engine, started on first use with one I/O thread.
   static Engine& default_engine();

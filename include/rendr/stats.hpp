@@ -111,4 +111,22 @@ struct ListenerStats {
   std::uint64_t rejected_memory = 0;  // OPENs refused (capacity): the memory budget is used up
 };
 
+// Every flow of one Engine (its io_context), client and server: for an embedder's monitoring
+// (the numbers behind `rendr listen --metrics`). A flow counts from the moment it is
+// established (client: OPEN_ACK verified; server: the client proved the key) until it has
+// finished; the totals add the ended flows' final counters to the live ones', so they only grow.
+struct EngineStats {
+  std::uint64_t flows_started = 0;
+  std::uint64_t flows_closed = 0;  // finished cleanly (both sides closed)
+  std::uint64_t flows_failed = 0;  // finished with an error: abort, budget, protocol error
+  std::uint64_t migrations_explicit = 0;
+  std::uint64_t migrations_death = 0;
+  std::uint64_t migrations_follow = 0;
+  std::uint64_t migrations_quality = 0;
+  std::uint64_t bytes_written = 0;    // by the applications
+  std::uint64_t bytes_delivered = 0;  // to the applications
+  std::uint64_t retransmitted_bytes = 0;
+  std::vector<ConnStats> flows;  // the live flows, each a snapshot as Conn::stats() gives it
+};
+
 }  // namespace rendr

@@ -12,6 +12,7 @@
 #include <asio/executor_work_guard.hpp>
 
 #include "carrier/carrier.hpp"
+#include "runtime/flow_registry.hpp"
 #include "runtime/keepalive.hpp"
 
 namespace rendr {
@@ -83,6 +84,10 @@ asio::io_context& Engine::context() {
 
 asio::any_io_executor Engine::executor() {
   return impl_->context->get_executor();
+}
+
+EngineStats Engine::stats() const {
+  return asio::use_service<runtime::FlowRegistry>(*impl_->context).snapshot();
 }
 
 Engine& Engine::default_engine() {

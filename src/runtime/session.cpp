@@ -10,6 +10,7 @@
 
 #include "runtime/convert.hpp"
 #include "runtime/engine_thread.hpp"
+#include "runtime/flow_registry.hpp"
 #include "runtime/keepalive.hpp"
 
 namespace rendr::runtime {
@@ -106,6 +107,7 @@ void PathHandler::on_packets(std::span<const carrier::ReceivedPacket> packets) {
 
 Session::Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> flow)
     : ex_(std::move(ex)),
+      registry_(FlowRegistry::of(ex_)),
       flow_(std::move(flow)),
       role_(flow_->role()),
       id_(flow_->flow_id()),
@@ -174,8 +176,10 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
           established_ = true;
           a.notify = true;
           settle_establishment(a);
+          count_started(a);
           break;
         case core::Event::Kind::authenticated:
+          count_started(a);
           if (hooks_.authenticated)
             a.callbacks.push_back(
                 [cb = hooks_.authenticated, self = shared_from_this()] { cb(self); });
@@ -203,6 +207,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
           break;
         case core::Event::Kind::finished:
           finished_ = true;
+          count_ended(a);
           on_finished_locked(a);
           settle_establishment(a);
           break;
@@ -226,6 +231,19 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
   report(a);
   maybe_mark_closing();
   maybe_release(a);
+}
+
+// Engine::stats() counts the flow from its establishment (a client's OPEN_ACK, a server's
+// PROOF) to its end.
+void Session::count_started(Actions& a) {
+  a.callbacks.push_back([self = shared_from_this()] { self->registry_.started(self); });
+}
+
+void Session::count_ended(Actions& a) {
+  const bool failed = flow_->state() == core::FlowState::failed;
+  a.callbacks.push_back([self = shared_from_this(), final = stats_locked(), failed] {
+    self->registry_.ended(self.get(), final, failed);
+  });
 }
 
 void Session::give_packet_keys(Actions& a) {
@@ -1030,6 +1048,10 @@ std::uint64_t Session::migration_count() const {
 
 ConnStats Session::stats() const {
   std::lock_guard lock(mu_);
+  return stats_locked();
+}
+
+ConnStats Session::stats_locked() const {
   ConnStats stats = to_conn_stats(flow_->stats(now()), [this](core::PathId id) -> std::string {
     auto it = paths_.find(id);
     if (it == paths_.end()) return {};

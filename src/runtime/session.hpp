@@ -51,6 +51,7 @@
 namespace rendr::runtime {
 
 class Session;
+class FlowRegistry;
 
 // The CarrierHandler of one carrier attached to a session path. Holds the session weakly, so a
 // carrier never keeps a flow alive. The session knows which path the carrier serves (a
@@ -206,6 +207,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   void pump(Actions& a, carrier::Carrier* pulling = nullptr);
   // Hands the flow key to datagram carriers that lack it, once the flow holds it.
   void give_packet_keys(Actions& a);
+  void count_started(Actions& a);
+  void count_ended(Actions& a);
+  ConnStats stats_locked() const;
   bool serve_waiters(Actions& a, core::Time now);
   void retire(core::PathId path, bool graceful, Actions& a);
   void attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::PathId path,
@@ -237,6 +241,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   void deliver_migrations();
 
   const asio::any_io_executor ex_;
+  // Created with the first session of a context, so it exists before any flow is counted.
+  FlowRegistry& registry_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::unique_ptr<core::Flow> flow_;

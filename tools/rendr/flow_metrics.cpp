@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <map>
 #include <utility>
 
 namespace rendr::cli {
@@ -10,7 +11,7 @@ namespace {
 constexpr std::array kCauses{rendr::MigrateCause::explicit_request, rendr::MigrateCause::death,
                              rendr::MigrateCause::follow_peer, rendr::MigrateCause::quality};
 
-std::array<std::uint64_t, 4> migrations_by_cause(const rendr::ConnStats& s) {
+std::array<std::uint64_t, 4> migrations_by_cause(const rendr::EngineStats& s) {
   return {s.migrations_explicit, s.migrations_death, s.migrations_follow, s.migrations_quality};
 }
 
@@ -20,52 +21,23 @@ double seconds(std::chrono::microseconds us) {
 
 }  // namespace
 
-FlowMetrics::FlowMetrics()
-    : rtt_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}) {}
-
-void FlowMetrics::flow_started(const rendr::Conn& conn) {
-  std::lock_guard lock(mu_);
-  live_.emplace(conn.flow_id(), conn);
-  ++started_;
-}
-
-void FlowMetrics::flow_ended(const rendr::Conn& conn, bool failed) {
-  const rendr::ConnStats s = conn.stats();
-  rendr::Conn held;  // dropped after the lock is released
-  std::lock_guard lock(mu_);
-  auto it = live_.find(s.flow_id);
-  if (it == live_.end()) return;
-  held = std::move(it->second);
-  live_.erase(it);
-  ++(failed ? ended_.failed : ended_.closed);
-  const auto causes = migrations_by_cause(s);
-  for (std::size_t i = 0; i < causes.size(); ++i)
-    ended_.migrations[i] += causes[i];
-  ended_.bytes_sent += s.bytes_written;
-  ended_.bytes_received += s.bytes_delivered;
-  ended_.retransmitted += s.retransmitted_bytes;
-}
+FlowMetrics::FlowMetrics(rendr::Engine& engine)
+    : engine_(engine),
+      rtt_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}) {}
 
 void FlowMetrics::sample_rtts() {
+  const rendr::EngineStats s = engine_.stats();
   std::lock_guard lock(mu_);
-  for (const auto& [id, conn] : live_)
-    for (const rendr::PathInfo& path : conn.stats().paths)
+  for (const rendr::ConnStats& flow : s.flows)
+    for (const rendr::PathInfo& path : flow.paths)
       if (path.state == "up" && path.rtt.count() > 0) rtt_.observe(seconds(path.rtt));
 }
 
 std::string FlowMetrics::render(const rendr::ListenerStats& listener) {
-  std::lock_guard lock(mu_);
-  Ended totals = ended_;
+  const rendr::EngineStats totals = engine_.stats();
   std::map<std::pair<std::string, std::string>, std::uint64_t> paths;  // (state, transport)
   std::uint64_t send_buffered = 0, recv_buffered = 0, recv_memory = 0;
-  for (const auto& [id, conn] : live_) {
-    const rendr::ConnStats s = conn.stats();
-    const auto causes = migrations_by_cause(s);
-    for (std::size_t i = 0; i < causes.size(); ++i)
-      totals.migrations[i] += causes[i];
-    totals.bytes_sent += s.bytes_written;
-    totals.bytes_received += s.bytes_delivered;
-    totals.retransmitted += s.retransmitted_bytes;
+  for (const rendr::ConnStats& s : totals.flows) {
     send_buffered += s.send_buffered;
     recv_buffered += s.recv_buffered;
     recv_memory += s.recv_memory;
@@ -74,35 +46,40 @@ std::string FlowMetrics::render(const rendr::ListenerStats& listener) {
   }
 
   PrometheusText out;
-  out.family("rendr_flows", "gauge", "Flows being served now.");
-  out.sample("rendr_flows", double(live_.size()));
-  out.family("rendr_flows_started_total", "counter", "Flows accepted and served.");
-  out.sample("rendr_flows_started_total", double(started_));
+  out.family("rendr_flows", "gauge", "Flows open now (established, not yet finished).");
+  out.sample("rendr_flows", double(totals.flows.size()));
+  out.family("rendr_flows_started_total", "counter",
+             "Flows established (the client proved the flow key).");
+  out.sample("rendr_flows_started_total", double(totals.flows_started));
   out.family("rendr_flows_ended_total", "counter",
              "Flows that ended: closed by both sides, or failed (error, abort, budget).");
-  out.sample("rendr_flows_ended_total", {{"result", "closed"}}, double(totals.closed));
-  out.sample("rendr_flows_ended_total", {{"result", "failed"}}, double(totals.failed));
+  out.sample("rendr_flows_ended_total", {{"result", "closed"}}, double(totals.flows_closed));
+  out.sample("rendr_flows_ended_total", {{"result", "failed"}}, double(totals.flows_failed));
 
   out.family("rendr_paths", "gauge", "Paths of the flows being served, by state and transport.");
   for (const auto& [key, count] : paths)
     out.sample("rendr_paths", {{"state", key.first}, {"transport", key.second}}, double(count));
 
   out.family("rendr_migrations_total", "counter", "Changes of a flow's active path, by cause.");
+  const auto causes = migrations_by_cause(totals);
   for (std::size_t i = 0; i < kCauses.size(); ++i)
     out.sample("rendr_migrations_total", {{"cause", std::string(rendr::to_string(kCauses[i]))}},
-               double(totals.migrations[i]));
+               double(causes[i]));
 
   out.family("rendr_bytes_total", "counter",
              "Application bytes: sent (written by this end) and received (delivered to it).");
-  out.sample("rendr_bytes_total", {{"direction", "sent"}}, double(totals.bytes_sent));
-  out.sample("rendr_bytes_total", {{"direction", "received"}}, double(totals.bytes_received));
+  out.sample("rendr_bytes_total", {{"direction", "sent"}}, double(totals.bytes_written));
+  out.sample("rendr_bytes_total", {{"direction", "received"}}, double(totals.bytes_delivered));
   out.family("rendr_retransmitted_bytes_total", "counter", "Bytes sent again on another path.");
-  out.sample("rendr_retransmitted_bytes_total", double(totals.retransmitted));
+  out.sample("rendr_retransmitted_bytes_total", double(totals.retransmitted_bytes));
 
-  rtt_.render(out, "rendr_path_rtt_seconds",
-              "Smoothed RTT of every path that is up, sampled once a second.");
+  {
+    std::lock_guard lock(mu_);
+    rtt_.render(out, "rendr_path_rtt_seconds",
+                "Smoothed RTT of every path that is up, sampled once a second.");
+  }
 
-  out.family("rendr_memory_bytes", "gauge", "Memory the flows being served hold.");
+  out.family("rendr_memory_bytes", "gauge", "Memory the open flows hold.");
   out.sample("rendr_memory_bytes", {{"kind", "send_buffered"}}, double(send_buffered));
   out.sample("rendr_memory_bytes", {{"kind", "recv_buffered"}}, double(recv_buffered));
   out.sample("rendr_memory_bytes", {{"kind", "recv_held"}}, double(recv_memory));

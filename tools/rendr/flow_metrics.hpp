@@ -1,9 +1,6 @@
 #pragma once
-// `rendr listen --metrics`: the numbers behind the Prometheus endpoint. Holds a handle of every
-// flow being served (their live state is read at scrape time) and the final counters of the
-// flows that ended, so that every counter only grows.
-#include <cstdint>
-#include <map>
+// `rendr listen --metrics`: the Prometheus exposition of the engine's flows (Engine::stats(),
+// read at scrape time: its totals only grow) and the listener's counters.
 #include <mutex>
 #include <string>
 
@@ -14,31 +11,16 @@ namespace rendr::cli {
 
 class FlowMetrics {
  public:
-  FlowMetrics();
+  explicit FlowMetrics(rendr::Engine& engine);
 
-  void flow_started(const rendr::Conn& conn);
-  // `failed`: the flow ended with an error rather than a clean close.
-  void flow_ended(const rendr::Conn& conn, bool failed);
   // Observes the smoothed RTT of every path that is up (called once a second).
   void sample_rtts();
-  // The whole exposition: these flows and `listener`'s counters.
+  // The whole exposition: the engine's flows (Engine::stats) and `listener`'s counters.
   std::string render(const rendr::ListenerStats& listener);
 
  private:
-  // Counters of flows that ended, so totals never go down when a flow goes.
-  struct Ended {
-    std::uint64_t closed = 0;
-    std::uint64_t failed = 0;
-    std::uint64_t migrations[4] = {};  // by rendr::MigrateCause
-    std::uint64_t bytes_sent = 0;
-    std::uint64_t bytes_received = 0;
-    std::uint64_t retransmitted = 0;
-  };
-
-  std::mutex mu_;
-  std::map<rendr::FlowId, rendr::Conn> live_;
-  std::uint64_t started_ = 0;
-  Ended ended_;
+  rendr::Engine& engine_;
+  std::mutex mu_;  // guards rtt_ (sampled and rendered on different threads)
   Histogram rtt_;
 };
 

@@ -67,23 +67,20 @@ class JsonLog {
 
 // Connects the flow to `target` and splices the two on the engine's threads. If the target
 // cannot be reached the flow is aborted: the `rendr forward` end resets its TCP connection.
-void forward_async(rendr::Conn conn, const asio::ip::tcp::endpoint& target, std::string name,
-                   SpliceEnded on_end) {
+void forward_async(rendr::Conn conn, const asio::ip::tcp::endpoint& target, std::string name) {
   auto socket = std::make_shared<asio::ip::tcp::socket>(rendr::Engine::default_engine().context());
-  socket->async_connect(
-      target, [socket, conn, name, target, on_end = std::move(on_end)](std::error_code ec) mutable {
-        if (ec) {
-          const std::string error =
-              "cannot connect to " + endpoint_string(target) + ": " + ec.message();
-          log_line(name + ": " + error);
-          conn.abort();
-          if (on_end) on_end(conn, {0, 0, error});
-          return;
-        }
-        log_line(name + ": connected to " + endpoint_string(target));
-        splice_async(rendr::Engine::default_engine().context(), std::move(*socket), std::move(conn),
-                     name, std::move(on_end));
-      });
+  socket->async_connect(target, [socket, conn, name, target](std::error_code ec) mutable {
+    if (ec) {
+      const std::string error =
+          "cannot connect to " + endpoint_string(target) + ": " + ec.message();
+      log_line(name + ": " + error);
+      conn.abort();
+      return;
+    }
+    log_line(name + ": connected to " + endpoint_string(target));
+    splice_async(rendr::Engine::default_engine().context(), std::move(*socket), std::move(conn),
+                 name, {});
+  });
 }
 
 int run(const Args& args) {
@@ -134,13 +131,13 @@ int run(const Args& args) {
     }
   }
   const JsonLog json(args.has("log-json"));
-  // --metrics: every served flow is registered from its accept to its end.
+  // --metrics: the engine's flows (Engine::stats) and the listener's counters.
   std::shared_ptr<FlowMetrics> metrics;
   std::unique_ptr<MetricsServer> metrics_server;
   if (const auto address = args.value("metrics")) {
     asio::io_context& io = rendr::Engine::default_engine().context();
     const asio::ip::tcp::endpoint endpoint = resolve_tcp_endpoint(io, *address, ec);
-    metrics = std::make_shared<FlowMetrics>();
+    metrics = std::make_shared<FlowMetrics>(rendr::Engine::default_engine());
     if (!ec) {
       metrics_server = std::make_unique<MetricsServer>(
           io, endpoint, [metrics, listener] { return metrics->render(listener.stats()); },
@@ -152,12 +149,6 @@ int run(const Args& args) {
     }
     log_line("metrics on http://" + endpoint_string(metrics_server->local_endpoint()) + "/metrics");
   }
-  const auto flow_started = [&metrics](const rendr::Conn& conn) {
-    if (metrics) metrics->flow_started(conn);
-  };
-  const auto flow_ended = [metrics](const rendr::Conn& conn, bool failed) {
-    if (metrics) metrics->flow_ended(conn, failed);
-  };
   for (const std::string& address : listener.local_addresses()) {
     log_line("listening on " + address);
     json.listening(address);
@@ -171,10 +162,8 @@ int run(const Args& args) {
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     json.flow_accepted(conn);
-    flow_started(conn);
     const MigrationLogger migrations(conn, flow_name(conn));
     const int status = pipe_stdio(conn, flow_name(conn), options.migration_budget);
-    flow_ended(conn, status != 0);
     listener.close();
     return status;
   }
@@ -187,22 +176,17 @@ int run(const Args& args) {
     }
     log_line(flow_name(conn) + ": accepted, mode " + std::string(rendr::to_string(conn.mode())));
     json.flow_accepted(conn);
-    flow_started(conn);
     const std::string name = flow_name(conn);
     if (service == Service::forward) {
-      forward_async(std::move(conn), forward_target, name,
-                    [flow_ended](const rendr::Conn& ended, const SpliceResult& result) {
-                      flow_ended(ended, !result.error.empty());
-                    });
+      forward_async(std::move(conn), forward_target, name);
       continue;
     }
     // Served on the engine's threads; the listener runs until killed.
-    serve_async(
-        std::move(conn), service == Service::echo ? FlowService::echo : FlowService::discard, name,
-        [json, flow_ended](const rendr::Conn& ended, std::uint64_t bytes, std::error_code ec) {
-          json.flow_ended(ended, bytes, ec);
-          flow_ended(ended, bool(ec));
-        });
+    serve_async(std::move(conn),
+                service == Service::echo ? FlowService::echo : FlowService::discard, name,
+                [json](const rendr::Conn& ended, std::uint64_t bytes, std::error_code ec) {
+                  json.flow_ended(ended, bytes, ec);
+                });
   }
 }
 
