@@ -312,18 +312,24 @@ TEST_F(AuthenticationTest, RecordedJoinTheServerNeverSawCannotTakeOverALivePath)
   auto [client, server] = connect(d);
   ASSERT_TRUE(client.is_open() && server.is_open());
 
+  // The relay records what it receives before it forwards it: the gate opens only once it has
+  // dropped every byte recorded (else the JOIN could pass the opened gate, the server would
+  // know it, and the replay would be refused as a replay, not stopped by the challenge).
   std::optional<wire::Frame> recorded_join;
   ASSERT_TRUE(wait_until(
       [&] {
+        std::uint64_t recorded_bytes = 0;
         for (const auto& record : relay.recorded()) {
+          recorded_bytes += record.size();
           const auto frames = decode_frames(record);
           if (!frames.empty() && std::holds_alternative<wire::Join>(frames.front().body))
             recorded_join = frames.front();
         }
-        return recorded_join.has_value();
+        return recorded_join.has_value() && gate.bytes_discarded() >= recorded_bytes;
       },
       scaled(5s)))
-      << "the gated path sent no JOIN";
+      << "the gated path sent no JOIN, or the gate did not drop it: " << gate.bytes_discarded()
+      << " bytes dropped";
   gate.set_mode(FaultMode::pass);
   ASSERT_TRUE(wait_until([&] { return paths_up(client) == 2; }, scaled(10s)))
       << "the gated path never joined";
