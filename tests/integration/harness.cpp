@@ -231,13 +231,17 @@ std::size_t MigrationLog::count(MigrateCause cause) const {
 
 std::string describe(const ConnStats& stats) {
   std::string out = "flow " + stats.state + ", active path " + std::to_string(stats.active_path) +
-                    ", " + std::to_string(stats.migrations) + " migrations\n";
+                    ", " + std::to_string(stats.migrations) + " migrations";
+  if (stats.last_down_path != kNoPath)
+    out += ", last down: path " + std::to_string(stats.last_down_path) + " (" +
+           stats.last_down_cause + ")";
+  out += "\n";
   for (const auto& p : stats.paths) {
     out += "  path " + std::to_string(p.id) + " " + p.spec + ": " + p.state +
            (p.active ? " (active)" : "") + ", up " + std::to_string(p.up_count) + "x, down " +
            std::to_string(p.down_count) + "x, rtt " + std::to_string(p.rtt.count()) +
            " us, heard " + std::to_string(p.last_heard_age.count()) + " us ago, sent " +
-           std::to_string(p.bytes_sent) + " B\n";
+           std::to_string(p.bytes_sent) + " B, rate " + std::to_string(p.delivery_rate) + " B/s\n";
   }
   return out;
 }

@@ -30,6 +30,30 @@ TEST(PathFlight, DeliveryRateIsBytesDeliveredOverTheRangesInterval) {
   EXPECT_NEAR(f.delivery_rate(), 1'000'000.0, 1.0);  // 100 kB in 100 ms
 }
 
+// An application writing 16 KB every millisecond, and one ACK for the four writes 0.1 ms after
+// the last: the path delivered 64 KB in 3.1 ms, not 64 KB in the last write's 0.1 ms (which
+// made a loopback path look ~30x faster than it was asked to go, and bond then starved a new
+// path, estimated at the assumed rate, for good: ModesTest.BondSplitsByWeight...).
+TEST(PathFlight, OneAckForRangesSentApartIsNotABurstOfDelivery) {
+  PathFlight f;
+  for (int i = 0; i < 4; ++i)
+    f.on_sent(i * 16'000, (i + 1) * 16'000, t0 + i * 1ms);
+  f.on_acked(64'000, t0 + 3100us);
+  EXPECT_NEAR(f.delivery_rate(), 64'000 / 3.1e-3, 1.0);
+}
+
+// Bulk sending: each range's sample counts from the ACK before it went out, so it is the rate
+// at which ACKs covered bytes, whatever the batching.
+TEST(PathFlight, BackToBackRangesAreMeasuredFromThePreviousAck) {
+  PathFlight f;
+  f.on_sent(0, 50'000, t0);
+  f.on_acked(50'000, t0 + 10ms);  // 5 MB/s
+  f.on_sent(50'000, 100'000, t0 + 10ms);
+  f.on_sent(100'000, 150'000, t0 + 15ms);
+  f.on_acked(150'000, t0 + 20ms);  // 100 kB since the ACK at 10 ms: 10 MB/s
+  EXPECT_NEAR(f.delivery_rate(), 10'000'000.0, 1.0);
+}
+
 TEST(PathFlight, ADeadPathHandsItsUnacknowledgedRangesToTheRetransmitQueue) {
   PathFlight f;
   RetransmitQueue rtx;
