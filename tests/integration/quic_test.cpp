@@ -1,6 +1,7 @@
 // QUIC paths (stream mode): TLS 1.3 with run-time certificates, data integrity, tcp + quic paths
 // in one flow migrating between each other, a blackholed quic path failing over, and handshake
 // failures that fail the path (with a clear error), never the flow.
+#include "carrier/quic/quic_carrier.hpp"
 #include "carrier/quic/quic_error.hpp"
 #include "harness.hpp"
 #include "support/test_cert.hpp"
@@ -8,6 +9,7 @@
 #include "support/udp_relay.hpp"
 
 // After the standard headers (see src/carrier/quic/quic_dial.cpp).
+#include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
 
 namespace rendr::itest {
@@ -429,6 +431,40 @@ TEST_F(QuicTest, FailingQuicHandshakeIsAPathDeathNotAnEof) {
   const PathId via_quic = path_via_port(client, listener_.quic_port());
   ASSERT_NE(via_quic, kNoPath);
   EXPECT_NE(path_info(client, via_quic)->state, "up") << describe(client.stats());
+}
+
+// A client offering another ALPN than "rendr/1" (the carrier's test hook; no QUIC client with a
+// free choice of ALPN ships in Debian 12) is refused in the handshake: its dial fails with a clear
+// QUIC error (never a carrier that opens and then reads EOF), no flow opens, and a healthy flow
+// at the same listener carries on.
+TEST_F(QuicTest, ClientOfferingAnotherAlpnIsRefusedInTheHandshake) {
+  listen_both();
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(dialer({quic_path(listener_.quic_port())}), client, server));
+  asio::io_context io;
+  carrier::QuicOptions options;
+  options.alpn = "h3";
+  carrier::QuicTransport transport(options);
+  std::optional<std::error_code> dialed;
+  std::shared_ptr<carrier::Carrier> carrier;
+  transport.async_dial_to(
+      io.get_executor(),
+      carrier::DialTarget{
+          "127.0.0.1", listener_.quic_port(), {cert_.cert_file(), "localhost", true}},
+      [&](std::error_code ec, std::shared_ptr<carrier::Carrier> c) {
+        dialed = ec;
+        carrier = std::move(c);
+      });
+  // Runs until the dial completed and its connection is gone (nothing else is pending).
+  io.run_for(scaled(15s));
+  ASSERT_TRUE(dialed.has_value()) << "the dial never completed";
+  EXPECT_EQ(*dialed, quic_errc::handshake_refused) << dialed->message();
+  EXPECT_EQ(carrier, nullptr);
+  EXPECT_EQ(listener_.stats().flows_opened, 1u);
+  StreamWriter upload(client, {.seed = 18, .bytes = 2 * MiB});
+  StreamReader reader(server, {.seed = 18});
+  finish_transfer(upload, reader, scaled(10s));
 }
 
 TEST_F(QuicTest, BadCredentialsFailListenQuic) {

@@ -272,7 +272,7 @@ std::error_code QuicConnection::init_client(asio::ip::udp::socket socket,
                              &settings, &params, nullptr, this) != 0) {
     return quic_errc::transport_error;
   }
-  if (auto e = tls_.init_client(*credentials, tls, host, &conn_ref_)) return e;
+  if (auto e = tls_.init_client(*credentials, tls, host, options_.alpn, &conn_ref_)) return e;
   ngtcp2_conn_set_tls_native_handle(conn_, tls_.native());
   return {};
 }
