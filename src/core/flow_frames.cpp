@@ -119,11 +119,20 @@ void Flow::Impl::apply_peer_mode(Mode wanted) {
   events.push_back(e);
 }
 
+namespace {
+// The smallest DATA frame a reliable carrier's budget shrinks one to (see push_data).
+constexpr std::size_t kMinReliableDataBytes = 4 * 1024;
+}  // namespace
+
 std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t to) {
   const bool datagram = b.path.datagram();
+  // A reliable carrier asks for what it can put on the wire soon (a QUIC path: its congestion
+  // window, 12 KB in slow start). A frame is answered only once it arrived whole, so one larger
+  // than that takes several round trips and its silence could outlast the dead-path floor (a
+  // false death of a healthy QUIC path in bond): the frame fits the carrier's budget.
   const std::size_t max =
       datagram ? std::min(config.max_data_payload, data_room(b.path, from, b.now, b.out))
-               : config.max_data_payload;
+               : std::min(config.max_data_payload, std::max(b.out.room(), kMinReliableDataBytes));
   wire::Slice slice = payload->frame_payload(from, to, max);
   const std::uint64_t end = from + slice.size();
   OutFrame o;

@@ -1,12 +1,13 @@
 // `rendr bench failover`: how long the application stalls when the active path dies. A rendr
 // flow runs over two loopback paths, each through a fault proxy (FaultProxy for tcp paths,
-// UdpFaultProxy for udpflow paths), carrying a steady echo; each trial kills the active path's
-// proxy (blackhole, reset, or a one-way blackhole) and measures the longest gap between
+// UdpFaultProxy for udpflow and quic paths), carrying a steady echo; each trial kills the active
+// path's proxy (blackhole, reset, or a one-way blackhole) and measures the longest gap between
 // consecutive echo replies around the kill, then replaces the dead path so the next trial again
 // has two.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "local_flow.hpp"
 #include "path_admin.hpp"
 #include "scheduling_noise.hpp"
+#include "support/test_cert.hpp"
 
 namespace rendr::cli {
 namespace {
@@ -61,7 +63,7 @@ Clock::duration longest_gap(const std::vector<Clock::time_point>& replies, Clock
 }
 
 // How a trial kills a path. reset exists for tcp paths only (UDP has no RST); the one-way
-// blackholes for udpflow paths only (the TCP fault proxy kills both directions).
+// blackholes for udpflow and quic paths only (the TCP fault proxy kills both directions).
 enum class Kill { blackhole, reset, blackhole_up, blackhole_down };
 
 Kill parse_kill(const std::string& name, BenchTransport transport) {
@@ -71,8 +73,8 @@ Kill parse_kill(const std::string& name, BenchTransport transport) {
     return Kill::reset;
   }
   if (name == "blackhole-up" || name == "blackhole-down") {
-    if (transport != BenchTransport::udpflow)
-      throw UsageError("--kill " + name + " needs --transport udpflow");
+    if (transport != BenchTransport::udpflow && transport != BenchTransport::quic)
+      throw UsageError("--kill " + name + " needs --transport udpflow or quic");
     return name == "blackhole-up" ? Kill::blackhole_up : Kill::blackhole_down;
   }
   throw UsageError("--kill must be blackhole, reset, blackhole-up or blackhole-down");
@@ -117,17 +119,21 @@ int run(const Args& args) {
   const double interval_ms = args.number("interval-ms", 1);
   const rendr::Mode mode = args.mode();
   if (interval_ms <= 0) throw UsageError("--interval-ms must be > 0");
-  if (transport == BenchTransport::quic)
-    return report_setup_failure(args, "failover",
-                                "--transport quic: the local flow has no fault proxy for QUIC "
-                                "paths (tcp, udpflow or mixed)");
+  // QUIC paths: a throw-away certificate for this run, trusted by the client by file.
+  std::optional<testing::TestCertificate> cert;
+  if (transport == BenchTransport::quic) cert.emplace();
 
   std::error_code ec;
-  auto flow = LocalFlow::open({.paths = 2,
-                               .transport = std::string(to_string(transport)),
-                               .through_proxies = true,
-                               .mode = mode},
-                              ec);
+  auto flow = LocalFlow::open(
+      {.paths = 2,
+       .transport = std::string(to_string(transport)),
+       .quic_server = cert ? rendr::TlsServerConfig{cert->cert_file(), cert->key_file()}
+                           : rendr::TlsServerConfig{},
+       .quic_client = cert ? rendr::TlsClientConfig{cert->cert_file(), "localhost", true}
+                           : rendr::TlsClientConfig{},
+       .through_proxies = true,
+       .mode = mode},
+      ec);
   if (!flow)
     return report_setup_failure(args, "failover",
                                 "cannot open a rendr flow over two proxied paths, mode " +
@@ -243,11 +249,11 @@ Command bench_failover_command() {
            "application stall when the active path dies",
            "--kill blackhole|reset|blackhole-up|blackhole-down --trials N\n"
            "    [--mode prime|race|bond] [--interval-ms MS]\n"
-           "    [--transport tcp|udpflow|mixed] [--json]",
+           "    [--transport tcp|quic|udpflow|mixed] [--json]",
            "Runs a steady echo over a rendr flow with two paths, each through a fault proxy, and\n"
            "per trial kills the active path (blackhole: silently drop everything; reset: RST,\n"
            "tcp only; blackhole-up / -down: drop only client->server / server->client, udpflow\n"
-           "only; udpflow paths go through the UDP fault proxy)\n"
+           "and quic only; udpflow and quic paths go through the UDP fault proxy)\n"
            "and measures the longest gap between echo replies around the kill. After each trial\n"
            "the dead path is removed and a fresh one added, so every trial starts with two.\n"
            "In race mode the other path already carries every frame: no stall is expected.\n"

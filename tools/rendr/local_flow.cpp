@@ -27,8 +27,18 @@ rendr::PathSpec udpflow_spec(std::uint16_t port) {
   return rendr::PathSpec::parse("udpflow://127.0.0.1:" + std::to_string(port));
 }
 
+rendr::PathSpec quic_spec(std::uint16_t port, const rendr::TlsClientConfig& tls) {
+  rendr::PathSpec spec = rendr::PathSpec::parse("quic://127.0.0.1:" + std::to_string(port));
+  spec.tls = tls;
+  return spec;
+}
+
 bool is_udpflow(const rendr::ConnStats& stats, rendr::PathId id) {
   return path_spec(stats, id).starts_with("udpflow://");
+}
+
+bool is_quic(const rendr::ConnStats& stats, rendr::PathId id) {
+  return path_spec(stats, id).starts_with("quic://");
 }
 
 }  // namespace
@@ -52,8 +62,8 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     return config.transport == "udpflow" || (config.transport == "mixed" && i % 2 == 1);
   };
   const bool any_udp = over_udp(0) || (config.paths > 1 && over_udp(1));
-  // The TCP fault proxy shapes tcp paths only; QUIC paths have no proxy.
-  if ((quic && config.through_proxies) || ((quic || any_udp) && !config.shaping.empty())) {
+  // The TCP fault proxy shapes tcp paths only; QUIC paths go through UDP fault proxies.
+  if ((quic || any_udp) && !config.shaping.empty()) {
     ec = rendr::errc::bad_path_spec;
     return nullptr;
   }
@@ -69,15 +79,19 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
                        : flow->listener.listen_tcp(any_port);
   if (ec) return nullptr;
 
+  flow->quic_client = config.quic_client;
   dialer.mode = config.mode;
   std::size_t tcp_index = 0;
   std::size_t udp_index = 0;
   for (std::size_t i = 0; i < config.paths; ++i) {
     if (quic) {
-      rendr::PathSpec spec =
-          rendr::PathSpec::parse("quic://127.0.0.1:" + std::to_string(flow->listener.quic_port(i)));
-      spec.tls = config.quic_client;
-      dialer.paths.push_back(std::move(spec));
+      std::uint16_t port = flow->listener.quic_port(i);
+      if (config.through_proxies) {
+        flow->udp_proxies.push_back(
+            std::make_unique<testing::UdpFaultProxy>(kLoopback, kLoopback, port, /*seed=*/i + 1));
+        port = flow->udp_proxies.back()->port();
+      }
+      dialer.paths.push_back(quic_spec(port, config.quic_client));
       continue;
     }
     if (over_udp(i)) {
@@ -136,7 +150,7 @@ LocalFlow::~LocalFlow() {
 
 testing::FaultProxy* LocalFlow::proxy_of(rendr::PathId id) {
   const rendr::ConnStats stats = client.stats();
-  if (is_udpflow(stats, id)) return nullptr;
+  if (is_udpflow(stats, id) || is_quic(stats, id)) return nullptr;
   const std::uint16_t port = path_port(stats, id);
   for (const auto& proxy : proxies)
     if (proxy->port() == port) return proxy.get();
@@ -145,7 +159,7 @@ testing::FaultProxy* LocalFlow::proxy_of(rendr::PathId id) {
 
 testing::UdpFaultProxy* LocalFlow::udp_proxy_of(rendr::PathId id) {
   const rendr::ConnStats stats = client.stats();
-  if (!is_udpflow(stats, id)) return nullptr;
+  if (!is_udpflow(stats, id) && !is_quic(stats, id)) return nullptr;
   const std::uint16_t port = path_port(stats, id);
   for (const auto& proxy : udp_proxies)
     if (proxy->port() == port) return proxy.get();
@@ -153,6 +167,17 @@ testing::UdpFaultProxy* LocalFlow::udp_proxy_of(rendr::PathId id) {
 }
 
 rendr::PathId LocalFlow::replace_path(rendr::PathId id, std::error_code& ec) {
+  if (is_quic(client.stats(), id)) {
+    testing::UdpFaultProxy* old_proxy = udp_proxy_of(id);
+    ec = client.remove_path(id);
+    if (ec) return rendr::kNoPath;
+    // A QUIC path, like a TCP one, may arrive at any of the listener's QUIC ports.
+    const std::uint16_t listener_port = listener.quic_port(0);
+    std::erase_if(udp_proxies, [&](const auto& proxy) { return proxy.get() == old_proxy; });
+    udp_proxies.push_back(
+        std::make_unique<testing::UdpFaultProxy>(kLoopback, kLoopback, listener_port));
+    return client.add_path(quic_spec(udp_proxies.back()->port(), quic_client), ec);
+  }
   if (is_udpflow(client.stats(), id)) {
     testing::UdpFaultProxy* old_proxy = udp_proxy_of(id);
     ec = client.remove_path(id);

@@ -18,8 +18,9 @@ namespace rendr::cli {
 struct LocalFlowConfig {
   std::size_t paths = 2;
   // "tcp"; "quic": every path a QUIC path to its own UDP port, with TLS from `quic_server` and
-  // `quic_client` (no proxies); "udpflow": every path over UDP; "mixed": odd paths udpflow.
-  // through_proxies puts a udpflow path through a UdpFaultProxy; `shaping` needs tcp paths.
+  // `quic_client`; "udpflow": every path over UDP; "mixed": odd paths udpflow.
+  // through_proxies puts a udpflow or quic path through a UdpFaultProxy; `shaping` needs tcp
+  // paths.
   std::string transport = "tcp";
   rendr::TlsServerConfig quic_server{};
   rendr::TlsClientConfig quic_client{};
@@ -52,10 +53,10 @@ class LocalFlow {
   LocalFlow(const LocalFlow&) = delete;
   LocalFlow& operator=(const LocalFlow&) = delete;
 
-  // The proxy carrying client path `id`, or null (no proxies, an unknown path, or a udpflow path:
-  // see udp_proxy_of).
+  // The proxy carrying client path `id`, or null (no proxies, an unknown path, or a udpflow or
+  // quic path: see udp_proxy_of).
   testing::FaultProxy* proxy_of(rendr::PathId id);
-  // The UDP fault proxy carrying client udpflow path `id`, or null.
+  // The UDP fault proxy carrying client udpflow or quic path `id`, or null.
   testing::UdpFaultProxy* udp_proxy_of(rendr::PathId id);
 
   // Replaces the proxy of a dead path `id` by a fresh one of the same kind without faults and
@@ -68,8 +69,9 @@ class LocalFlow {
   std::vector<std::unique_ptr<testing::FaultProxy>> proxies;
   std::vector<std::unique_ptr<testing::UdpFaultProxy>> udp_proxies;
   rendr::Listener listener;
-  rendr::Conn client;  // the dialing side
-  rendr::Conn server;  // the accepted side
+  rendr::Conn client;                  // the dialing side
+  rendr::Conn server;                  // the accepted side
+  rendr::TlsClientConfig quic_client;  // for a replaced quic path
 };
 
 }  // namespace rendr::cli

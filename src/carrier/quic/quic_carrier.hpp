@@ -60,6 +60,9 @@ struct QuicOptions {
   // After a migration to a new local address, the old socket still reads this long (what the
   // peer sent before it followed arrives there).
   std::chrono::milliseconds migration_linger{1'000};
+  // The ALPN a client offers. A server always requires "rendr/1" (kQuicAlpn); only tests offer
+  // another, to see the handshake refused.
+  std::string alpn = "rendr/1";
 };
 
 // Counters, readable from any thread (relaxed; for stats and tests).

@@ -272,7 +272,7 @@ std::error_code QuicConnection::init_client(asio::ip::udp::socket socket,
                              &settings, &params, nullptr, this) != 0) {
     return quic_errc::transport_error;
   }
-  if (auto e = tls_.init_client(*credentials, tls, host, &conn_ref_)) return e;
+  if (auto e = tls_.init_client(*credentials, tls, host, options_.alpn, &conn_ref_)) return e;
   ngtcp2_conn_set_tls_native_handle(conn_, tls_.native());
   return {};
 }
@@ -496,8 +496,12 @@ int QuicConnection::on_stream_data(std::int64_t stream_id, const std::uint8_t* d
   counters_.stream_bytes_received.fetch_add(size, std::memory_order_relaxed);
   const std::size_t used = block_ ? block_->used : 0;
   if (!block_ || block_->capacity - used < size) {
-    // Undelivered bytes move into a block large enough for them and this data.
-    auto fresh = wire::make_block(std::max(options_.read_block_size, used + size));
+    // Undelivered bytes move into a block large enough for them and this data, at least twice
+    // the old one: frames are decoded only after a batch of datagrams (hundreds under GRO), and
+    // growing by one datagram at a time copied the undelivered bytes once per datagram
+    // (quadratic: a client stalled for seconds behind a burst and its path was declared dead).
+    const std::size_t capacity = block_ ? 2 * block_->capacity : options_.read_block_size;
+    auto fresh = wire::make_block(std::max(capacity, used + size));
     if (used > 0) std::memcpy(fresh->data.get(), block_->data.get(), used);
     fresh->used = used;
     block_ = std::move(fresh);
@@ -707,7 +711,14 @@ void QuicConnection::flush() {
   }
   const bool full_round = tx_sizes_.size() == quantum;
   if (!tx_sizes_.empty()) send_packets(tx_bytes, tx_sizes_, batch_path.path);
-  ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  // Pacing needs an RTT. ngtcp2 0.12 paces a path without an RTT sample at its initial RTT
+  // (333 ms), and a migration to a new address restarts the congestion controller and the RTT
+  // estimate: the new path's first window would be spread over ~300 ms and the flow above
+  // would find the path silent and declare it dead. Until the path's first sample, packets
+  // leave as the (initial) congestion window allows, unpaced, as RFC 9002 permits for it.
+  ngtcp2_conn_stat stat;
+  ngtcp2_conn_get_conn_stat(conn_, &stat);
+  if (stat.first_rtt_sample_ts != UINT64_MAX) ngtcp2_conn_update_pkt_tx_time(conn_, ts);
   if (full_round && !flush_posted_) {
     // More may be due: let reads (acknowledgements) in first.
     flush_posted_ = true;

@@ -17,9 +17,9 @@ bool is_ip_literal(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-gnutls_datum_t alpn_datum() {
-  return {reinterpret_cast<unsigned char*>(const_cast<char*>(kQuicAlpn)),
-          static_cast<unsigned>(sizeof(kQuicAlpn) - 1)};
+gnutls_datum_t alpn_datum(const std::string& alpn) {
+  return {reinterpret_cast<unsigned char*>(const_cast<char*>(alpn.data())),
+          static_cast<unsigned>(alpn.size())};
 }
 
 }  // namespace
@@ -69,6 +69,7 @@ TlsSession::~TlsSession() {
 
 std::error_code TlsSession::init_client(const TlsCredentials& credentials,
                                         const TlsClientConfig& config, const std::string& host,
+                                        const std::string& alpn_offered,
                                         ngtcp2_crypto_conn_ref* conn_ref) {
   if (gnutls_init(&session_, GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA) != 0 ||
       gnutls_priority_set_direct(session_, kPriority, nullptr) != 0 ||
@@ -77,7 +78,7 @@ std::error_code TlsSession::init_client(const TlsCredentials& credentials,
     return quic_errc::tls_handshake_failed;
   }
   gnutls_session_set_ptr(session_, conn_ref);
-  const gnutls_datum_t alpn = alpn_datum();
+  const gnutls_datum_t alpn = alpn_datum(alpn_offered);
   gnutls_alpn_set_protocols(session_, &alpn, 1, GNUTLS_ALPN_MANDATORY);
   const std::string& name = config.server_name.empty() ? host : config.server_name;
   if (!is_ip_literal(name))
@@ -102,7 +103,8 @@ std::error_code TlsSession::init_server(const TlsCredentials& credentials,
   }
   gnutls_session_set_ptr(session_, conn_ref);
   // A client that does not offer "rendr/1" fails the handshake.
-  const gnutls_datum_t alpn = alpn_datum();
+  const std::string required = kQuicAlpn;
+  const gnutls_datum_t alpn = alpn_datum(required);
   gnutls_alpn_set_protocols(session_, &alpn, 1,
                             GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE);
   return {};

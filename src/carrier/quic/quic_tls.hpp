@@ -43,8 +43,10 @@ class TlsSession {
 
   // `verify_name` empty with verify on: the chain is checked but no name (never the case for a
   // dial: the path's host is the default). `sni` is sent unless it is an IP literal.
+  // `alpn`: the protocol offered (kQuicAlpn but in tests).
   std::error_code init_client(const TlsCredentials& credentials, const TlsClientConfig& config,
-                              const std::string& host, ngtcp2_crypto_conn_ref* conn_ref);
+                              const std::string& host, const std::string& alpn,
+                              ngtcp2_crypto_conn_ref* conn_ref);
   std::error_code init_server(const TlsCredentials& credentials, ngtcp2_crypto_conn_ref* conn_ref);
   gnutls_session_t native() const { return session_; }
   // After a local TLS failure: why (certificate_untrusted, name mismatch, ...).
