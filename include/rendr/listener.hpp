@@ -38,7 +38,7 @@ struct ListenOptions {
   // it is read). When it is used up, windows stop opening (back-pressure) and new flows are
   // refused with `capacity` (ListenerStats::rejected_memory).
   std::size_t memory_budget = 1024 * 1024 * 1024;
-  // udpflow addresses: with more than this many flows still awaiting their client's PROOF, an
+  // udpflow addresses: with this many flows (or more) still awaiting their client's PROOF, an
   // OPEN from an address that has not echoed a retry token is answered with a stateless RETRY
   // (the client sends its OPEN again with the token; docs/design.md, "Address validation").
   // 0: always; SIZE_MAX: never.

@@ -17,8 +17,7 @@ asio::ip::udp::endpoint to_udp_endpoint(const core::PeerAddress& address) {
   std::copy_n(address.bytes.begin(), bytes.size(), bytes.begin());
   const auto port = static_cast<unsigned short>(address.bytes[16] << 8 | address.bytes[17]);
   const asio::ip::address_v6 v6(bytes);
-  if (v6.is_v4_mapped())
-    return {asio::ip::make_address_v4(asio::ip::v4_mapped, v6), port};
+  if (v6.is_v4_mapped()) return {asio::ip::make_address_v4(asio::ip::v4_mapped, v6), port};
   return {v6, port};
 }
 

@@ -117,8 +117,7 @@ bool PathHandler::pull_datagrams(wire::TransmitBatch& out,
   return s && s->carrier_pull_datagrams(carrier_, out, to);
 }
 
-bool PathHandler::pull_probe(wire::TransmitBatch& out,
-                             std::optional<asio::ip::udp::endpoint>& to) {
+bool PathHandler::pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::udp::endpoint>& to) {
   auto s = session_.lock();
   return s && s->carrier_pull_probe(carrier_, out, to);
 }

@@ -4,10 +4,10 @@
 // address (or replaying old ones) never moves the path and gets at most 3x what it sent; an
 // OPEN flood makes the listener answer with stateless RETRYs and a healthy client follows
 // one; path-MTU probing grows the datagrams above 1200 bytes up to the ceiling it is given.
+#include "core/crypto.hpp"
 #include "harness.hpp"
 #include "support/open_flood.hpp"
 #include "support/udp_fault_proxy.hpp"
-#include "core/crypto.hpp"
 #include "wire/datagram.hpp"
 
 #include <cstring>
@@ -70,6 +70,7 @@ class Stranger {
   std::uint64_t sent_datagrams() const { return sent_datagrams_; }
   std::uint64_t received_bytes() const { return received_bytes_; }
   std::uint64_t received_datagrams() const { return received_datagrams_; }
+  std::uint16_t port() const { return socket_.local_endpoint().port(); }
 
  private:
   asio::io_context io_;
@@ -111,20 +112,24 @@ TEST_F(UdpflowRebindingTest, NatRebindingIsFollowedAfterValidation) {
                                  if (read >= 2 * MiB && !rebound.exchange(true))
                                    proxy.rebind_source_ports();
                                }});
-  StreamWriter download(server, {.seed = 32, .bytes = 4 * MiB});
+  // The download runs until the checks are done: it keeps the flow (and its stats) alive, and
+  // it only arrives once the server sends to the new port.
+  StreamWriter download(server, {.seed = 32, .bytes = std::nullopt});
   StreamReader download_reader(client, {.seed = 32});
   finish_transfer(upload, reader, scaled(40s));
-  finish_transfer(download, download_reader, scaled(40s));
   ASSERT_TRUE(rebound);
   EXPECT_EQ(proxy.rebinds(), 1u);
-  // The validation may complete after the last byte (the client's last ACKs): wait for it.
   const auto validated = [&] { return server.stats().paths.at(0).path_validations >= 1; };
   ASSERT_TRUE(wait_until(validated, scaled(10s))) << describe(server.stats());
+  const std::uint64_t downloaded = download_reader.progress();
+  const auto flowing = [&] { return download_reader.progress() >= downloaded + 1 * MiB; };
+  EXPECT_TRUE(wait_until(flowing, scaled(10s))) << describe(server.stats());
   const PathInfo path = server.stats().paths.at(0);
-  EXPECT_NE(path.peer_address, before);
-  EXPECT_NE(port_of(path.peer_address), port_of(before));
+  EXPECT_EQ(path.state, "up");
+  EXPECT_NE(port_of(path.peer_address), port_of(before)) << before;
   EXPECT_GE(path.path_challenges_sent, 1u);
-  EXPECT_EQ(path.path_validations, 1u) << describe(server.stats());
+  download.stop();
+  finish_transfer(download, download_reader, scaled(40s));
   EXPECT_EQ(listener_.stats().flows_opened, 1u);
 }
 
@@ -154,34 +159,56 @@ TEST_F(UdpflowRebindingTest, SpoofedAndReplayedPacketsDoNotMoveThePath) {
     captured.emplace_back(d.begin(), d.end());
     attacker.send(d, target);  // arrives before the genuine copy, which the proxy delays
   });
-  StreamWriter upload(client, {.seed = 33, .bytes = 4 * MiB});
+  StreamWriter upload(client, {.seed = 33, .bytes = std::nullopt});
   StreamReader reader(server, {.seed = 33});
-  StreamWriter download(server, {.seed = 34, .bytes = 8 * MiB});
+  StreamWriter download(server, {.seed = 34, .bytes = std::nullopt});
   StreamReader download_reader(client, {.seed = 34});
-  const auto challenged = [&] { return server.stats().paths.at(0).path_challenges_sent >= 1; };
-  EXPECT_TRUE(wait_until(challenged, scaled(20s))) << describe(server.stats());
+  const auto server_path = [&] {
+    const ConnStats stats = server.stats();
+    return stats.paths.empty() ? PathInfo{} : stats.paths.front();
+  };
+  EXPECT_TRUE(wait_until([&] { return server_path().path_challenges_sent >= 1; }, scaled(20s)))
+      << describe(server.stats()) << server.stats().last_down_cause << " "
+      << client.stats().last_down_cause;
   proxy.set_client_tap({});
+  // Nobody answers from the attacker's address: its candidacy times out (3 challenges).
+  EXPECT_TRUE(wait_until([&] { return server_path().path_validations_failed >= 1; }, scaled(20s)))
+      << describe(server.stats());
   // Replays of packets the server has seen: older than the newest, they start nothing.
   {
     std::lock_guard lock(captured_mu);
     for (const auto& d : captured)
       attacker.send(d, target);
   }
-  const auto stale = [&] { return server.stats().paths.at(0).stale_address_packets >= 1; };
-  EXPECT_TRUE(wait_until(stale, scaled(20s))) << describe(server.stats());
-  finish_transfer(upload, reader, scaled(40s));
-  finish_transfer(download, download_reader, scaled(40s));
-
-  const PathInfo path = server.stats().paths.at(0);
-  EXPECT_EQ(path.peer_address, genuine);
+  EXPECT_TRUE(wait_until([&] { return server_path().stale_address_packets >= 1; }, scaled(20s)))
+      << describe(server.stats());
+  // The flow goes on over the genuine address.
+  const std::uint64_t uploaded = reader.progress();
+  const std::uint64_t downloaded = download_reader.progress();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return reader.progress() >= uploaded + 1 * MiB &&
+               download_reader.progress() >= downloaded + 1 * MiB;
+      },
+      scaled(20s)))
+      << describe(server.stats());
+  const PathInfo path = server_path();
+  EXPECT_EQ(path.peer_address, genuine)
+      << "attacker port " << attacker.port() << " challenges " << path.path_challenges_sent
+      << " failed " << path.path_validations_failed << " stale " << path.stale_address_packets;
   EXPECT_EQ(path.path_validations, 0u) << describe(server.stats());
   EXPECT_EQ(path.state, "up");
-  // What reached the attacker (challenges only) is within 3x of what it sent. Checked after the
-  // transfers: the download is what it would have received had its copies moved the path.
+  upload.stop();
+  download.stop();
+  finish_transfer(upload, reader, scaled(40s));
+  finish_transfer(download, download_reader, scaled(40s));
+  // What reached the attacker (challenges only) is within 3x of what it sent; had its copies
+  // moved the path, it would have received the download.
   attacker.drain();
   EXPECT_GT(attacker.sent_datagrams(), 0u);
+  EXPECT_GT(attacker.received_datagrams(), 0u);  // the challenges
   EXPECT_LE(attacker.received_bytes(), 3 * attacker.sent_bytes());
-  EXPECT_LT(attacker.received_bytes(), 1 * MiB);
+  EXPECT_LT(attacker.received_bytes(), 64 * KiB);
 }
 
 // (c) A stranger sends OPENs for flows it never proves, each in its own small datagram: what
@@ -204,7 +231,7 @@ TEST_F(UdpflowRebindingTest, UnvalidatedAddressGetsAtMostThreeTimesWhatItSent) {
   EXPECT_LE(stranger.received_bytes(), 3 * stranger.sent_bytes());
 }
 
-// (d) More OPENs than udpflow_retry_above_unproven await their PROOF (a flood that never
+// (d) As many OPENs as udpflow_retry_above_unproven await their PROOF (a flood that never
 // proves): the listener answers further OPENs with stateless RETRYs, each no larger than the
 // OPEN; a healthy client follows its RETRY (echoing the token) and connects, and its stream
 // arrives intact.
@@ -215,9 +242,9 @@ TEST_F(UdpflowRebindingTest, OpenFloodMakesTheListenerRetryAndAClientFollows) {
   listen_udp(options);
   Stranger flood;
   const asio::ip::udp::endpoint target = listener_endpoint();
-  for (int i = 0; i < 9; ++i)
+  for (int i = 0; i < 8; ++i)
     flood.send(handshake_packet(testing::fresh_open_bytes()), target);
-  const auto loaded = [&] { return listener_.stats().flows_opened == 9; };
+  const auto loaded = [&] { return listener_.stats().flows_opened == 8; };
   ASSERT_TRUE(wait_until(loaded, scaled(10s)));
   const std::uint64_t flood_bytes_before = flood.sent_bytes();
   flood.drain();
@@ -226,10 +253,10 @@ TEST_F(UdpflowRebindingTest, OpenFloodMakesTheListenerRetryAndAClientFollows) {
     flood.send(handshake_packet(testing::fresh_open_bytes()), target);
   const auto retried = [&] { return listener_.stats().retries_sent >= 20; };
   ASSERT_TRUE(wait_until(retried, scaled(10s)));
-  EXPECT_EQ(listener_.stats().flows_opened, 9u);  // no state for the retried OPENs
+  EXPECT_EQ(listener_.stats().flows_opened, 8u);  // no state for the retried OPENs
   const auto retries_in = [&] {
     flood.drain();
-    return flood.received_datagrams() >= 9 + 20;
+    return flood.received_datagrams() >= 8 + 20;
   };
   EXPECT_TRUE(wait_until(retries_in, scaled(10s)));
   // Each RETRY is no larger than the OPEN it answers.

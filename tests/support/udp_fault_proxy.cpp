@@ -149,7 +149,8 @@ void UdpFaultProxy::Impl::start_listen_receive() {
 
 void UdpFaultProxy::Impl::on_client_datagram(std::size_t n) {
   if (client_tap)
-    client_tap(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(listen_buf.data()), n));
+    client_tap(
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(listen_buf.data()), n));
   const auto s = session_for(listen_from);
   if (!s) {  // over kMaxSessions: dropped like any other datagram the proxy cannot carry
     AtomicUdpFaultCounters::bump(counters[kC2S].received);

@@ -316,10 +316,9 @@ void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::Packet
     frames_.resize(first);
     return;
   }
-  const bool retry = std::any_of(frames_.begin() + static_cast<std::ptrdiff_t>(first),
-                                 frames_.end(), is_retry);
-  if (h.kind == dg::PacketKind::handshake && side_ == Side::client && !peer_cid_known_ &&
-      !retry) {
+  const bool retry =
+      std::any_of(frames_.begin() + static_cast<std::ptrdiff_t>(first), frames_.end(), is_retry);
+  if (h.kind == dg::PacketKind::handshake && side_ == Side::client && !peer_cid_known_ && !retry) {
     // The server's first answer names its id for the path: our packets carry it from now on.
     // Not a RETRY's: the listener keeps no state for it, and the path it then opens has its own.
     peer_cid_ = h.scid;
