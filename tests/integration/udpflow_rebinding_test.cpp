@@ -171,8 +171,13 @@ TEST_F(UdpflowRebindingTest, SpoofedAndReplayedPacketsDoNotMoveThePath) {
       << describe(server.stats()) << server.stats().last_down_cause << " "
       << client.stats().last_down_cause;
   proxy.set_client_tap({});
+  // On a starved machine the client may declare the path dead and re-join it from a new socket
+  // (a new proxy session, so a new genuine address, new keys and fresh validation counters):
+  // then the counters below start again, and the old packets no longer open.
+  const auto rejoined = [&] { return server_path().peer_address != genuine; };
   // Nobody answers from the attacker's address: its candidacy times out (3 challenges).
-  EXPECT_TRUE(wait_until([&] { return server_path().path_validations_failed >= 1; }, scaled(20s)))
+  EXPECT_TRUE(wait_until([&] { return server_path().path_validations_failed >= 1 || rejoined(); },
+                         scaled(20s)))
       << describe(server.stats());
   // Replays of packets the server has seen: older than the newest, they start nothing.
   {
@@ -180,7 +185,8 @@ TEST_F(UdpflowRebindingTest, SpoofedAndReplayedPacketsDoNotMoveThePath) {
     for (const auto& d : captured)
       attacker.send(d, target);
   }
-  EXPECT_TRUE(wait_until([&] { return server_path().stale_address_packets >= 1; }, scaled(20s)))
+  EXPECT_TRUE(wait_until([&] { return server_path().stale_address_packets >= 1 || rejoined(); },
+                         scaled(20s)))
       << describe(server.stats());
   // The flow goes on over the genuine address.
   const std::uint64_t uploaded = reader.progress();
@@ -193,9 +199,11 @@ TEST_F(UdpflowRebindingTest, SpoofedAndReplayedPacketsDoNotMoveThePath) {
       scaled(20s)))
       << describe(server.stats());
   const PathInfo path = server_path();
-  EXPECT_EQ(path.peer_address, genuine)
-      << "attacker port " << attacker.port() << " challenges " << path.path_challenges_sent
-      << " failed " << path.path_validations_failed << " stale " << path.stale_address_packets;
+  EXPECT_NE(port_of(path.peer_address), attacker.port());
+  if (path.peer_address != genuine) {
+    // Re-joined (see above): from the client's new socket, not the attacker's.
+    EXPECT_GE(path.up_count, 1u) << describe(server.stats()) << describe(client.stats());
+  }
   EXPECT_EQ(path.path_validations, 0u) << describe(server.stats());
   EXPECT_EQ(path.state, "up");
   upload.stop();
