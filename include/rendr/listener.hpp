@@ -38,6 +38,15 @@ struct ListenOptions {
   // it is read). When it is used up, windows stop opening (back-pressure) and new flows are
   // refused with `capacity` (ListenerStats::rejected_memory).
   std::size_t memory_budget = 1024 * 1024 * 1024;
+  // udpflow addresses: with this many flows (or more) still awaiting their client's PROOF, an
+  // OPEN from an address that has not echoed a retry token is answered with a stateless RETRY
+  // (the client sends its OPEN again with the token; docs/design.md, "Address validation").
+  // 0: always; SIZE_MAX: never.
+  std::size_t udpflow_retry_above_unproven = 64;
+  // udpflow paths: the largest datagram (UDP payload bytes) path-MTU probing tries, from the
+  // safe 1200 up. 1452 fits Ethernet (1500) under IPv6 + UDP headers; raise it for jumbo
+  // frames. A probe larger than the real path MTU is lost, never fragmented. 0: no probing.
+  std::size_t udpflow_max_datagram_size = 1452;
   Engine* engine = nullptr;  // nullptr: the default engine
 };
 

@@ -45,6 +45,15 @@ struct PathInfo {
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint64_t mtu = 0;                // the datagram size in use (UDP payload bytes)
+  // Datagram paths: address validation (docs/design.md, "Address validation"). A server path
+  // moves to a new address of its client (a NAT rebinding) only once it answered a challenge.
+  std::uint64_t path_challenges_sent = 0;
+  std::uint64_t path_validations = 0;         // new addresses validated: the path moved
+  std::uint64_t path_validations_failed = 0;  // new addresses that never answered
+  std::uint64_t amplification_blocked = 0;    // sends withheld by the 3x limit
+  std::uint64_t bytes_to_unvalidated = 0;     // sent to addresses not validated yet
+  // Datagrams from another address that could not start a validation: replays of older packets.
+  std::uint64_t stale_address_packets = 0;
 };
 
 struct ConnStats {
@@ -109,6 +118,12 @@ struct ListenerStats {
   // OPEN or a JOIN. Such a flow is never offered to accept(); such a path is never attached.
   std::uint64_t authentication_failures = 0;
   std::uint64_t rejected_memory = 0;  // OPENs refused (capacity): the memory budget is used up
+  // udpflow: OPENs answered with a stateless RETRY (ListenOptions::udpflow_retry_above_unproven),
+  // and the tokens echoed back: valid, expired (answered with a new RETRY), forged (dropped).
+  std::uint64_t retries_sent = 0;
+  std::uint64_t retry_tokens_valid = 0;
+  std::uint64_t retry_tokens_expired = 0;
+  std::uint64_t retry_tokens_forged = 0;
 };
 
 // Every flow of one Engine (its io_context), client and server: for an embedder's monitoring

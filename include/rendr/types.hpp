@@ -41,6 +41,10 @@ struct PathSpec {
   // quic:// paths: how the server is authenticated (default: the system trust store and the
   // path's host name). Not part of the URI; set it after parse(). Other transports ignore it.
   TlsClientConfig tls = {};
+  // udpflow paths: the largest datagram (UDP payload bytes) path-MTU probing tries, from the
+  // safe 1200 up; 0: the default, 1452 (Ethernet's 1500 under IPv6 + UDP headers). A probe
+  // larger than the real path MTU is lost, never fragmented. Not part of the URI.
+  std::size_t max_datagram_size = 0;
 
   // Parses "SCHEME://HOST:PORT" (e.g. tcp, udpflow; the scheme is case-insensitive and stored
   // in lower case) or "HOST:PORT" (tcp); IPv6 as "udpflow://[::1]:PORT"; an optional

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -61,6 +62,21 @@ class CarrierHandler {
   // Datagram carriers: packets that arrived in one receive batch (a stream carrier never calls
   // it). On a datagram carrier `pull` must fill whole packets (TransmitBatch::packets()).
   virtual void on_packets(std::span<const ReceivedPacket> packets) { (void)packets; }
+  // Datagram carriers: `pull`, and where the pulled packets go: `to` is set to the address the
+  // core validated for the path (a server path's peer moves only after a PATH_RESPONSE), or left
+  // empty for the carrier's own peer (a client's connected socket).
+  virtual bool pull_datagrams(wire::TransmitBatch& out,
+                              std::optional<asio::ip::udp::endpoint>& to) {
+    to.reset();
+    return pull(out);
+  }
+  // Datagram carriers: one address-validation probe packet (PATH_CHALLENGE / PATH_RESPONSE) in
+  // `out` and where it goes (empty: as pull_datagrams' packets); false when none is owed.
+  virtual bool pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::udp::endpoint>& to) {
+    (void)out;
+    (void)to;
+    return false;
+  }
 };
 
 // The 32-byte flow key a datagram carrier derives its packet keys from (core::crypto::FlowKey).

@@ -93,6 +93,7 @@ FlowStats Flow::stats(Time now) const {
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;
       ps.max_datagram_size = d.max_datagram_size;
+      ps.address = p.address.stats();
       ps.pto = d.srtt +
                std::max<Duration>(4 * d.rttvar, m.config.datagram_recovery.timer_granularity) +
                m.config.max_ack_delay;

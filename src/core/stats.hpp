@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/address_validation.hpp"
 #include "core/transport.hpp"
 #include "core/types.hpp"
 
@@ -38,6 +39,7 @@ struct PathStats {
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
+  AddressValidationStats address;       // datagram paths: address validation
   Duration pto{};  // the probe timeout before backoff (srtt + max(4 rttvar, 1 ms) + ACK delay)
 };
 

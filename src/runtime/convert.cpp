@@ -153,6 +153,12 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.pacing_rate = p.pacing_rate;
     info.pto_count = p.pto_count;
     info.mtu = p.max_datagram_size;
+    info.path_challenges_sent = p.address.challenges_sent;
+    info.path_validations = p.address.validations;
+    info.path_validations_failed = p.address.validations_failed;
+    info.amplification_blocked = p.address.amplification_blocked;
+    info.bytes_to_unvalidated = p.address.bytes_to_unvalidated;
+    info.stale_address_packets = p.address.stale_ignored;
     out.paths.push_back(std::move(info));
   }
   return out;

@@ -20,6 +20,7 @@
 #include "core/endpoint.hpp"
 #include "runtime/convert.hpp"
 #include "runtime/engine_thread.hpp"
+#include "runtime/peer_endpoint.hpp"
 #include "runtime/session.hpp"
 
 namespace rendr::runtime {
@@ -95,7 +96,8 @@ core::EndpointLimits endpoint_limits(const ListenOptions& o) {
           .max_flows = o.max_flows,
           .max_unaccepted = o.max_unaccepted,
           .max_paths_per_flow = o.max_paths_per_flow,
-          .abandoned_flow_timeout = o.abandoned_flow_timeout};
+          .abandoned_flow_timeout = o.abandoned_flow_timeout,
+          .retry_above_unproven = o.udpflow_retry_above_unproven};
 }
 
 // The listener drives a core::Endpoint, which decides what each first frame leads to and owns
@@ -332,6 +334,10 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     s.unaccepted_flows = e.unaccepted_flows;
     s.authentication_failures = authentication_failures_;
     s.rejected_memory = e.rejected_memory;
+    s.retries_sent = e.retries_sent;
+    s.retry_tokens_valid = e.retry_tokens_valid;
+    s.retry_tokens_expired = e.retry_tokens_expired;
+    s.retry_tokens_forged = e.retry_tokens_forged;
     return s;
   }
 
@@ -409,30 +415,53 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   // ---- called by a udpflow demux, on its strand
 
   // A handshake packet on an unrouted connection id. Nothing is answered unless it holds exactly
-  // one well-formed OPEN or JOIN (a flood of garbage costs no state and no reply).
+  // one well-formed OPEN or JOIN, or a RETRY (the client's echo of our token) then an OPEN (a
+  // flood of garbage costs no state and no reply). The endpoint sees where it came from and how
+  // big it was: under load an OPEN without a valid token gets a stateless RETRY, and a new
+  // path starts at that address with its 3x allowance (docs/design.md, "Address validation").
   void on_udp_handshake(const std::shared_ptr<carrier::udp::UdpDemux>& demux,
                         const carrier::udp::ReceivedDatagram& d,
                         const wire::datagram::PacketHeader& h) {
     const auto payload = d.bytes.subspan(h.size);
-    std::vector<wire::Frame> frames(1);
-    const wire::DecodeResult r = wire::decode(payload, frames.front());
-    if (r.error != wire::DecodeError::none || r.consumed != payload.size() ||
-        !(std::holds_alternative<wire::Open>(frames.front().body) ||
-          std::holds_alternative<wire::Join>(frames.front().body))) {
+    std::vector<wire::Frame> frames(2);
+    std::size_t count = 0;
+    bool well_formed = true;
+    for (std::size_t offset = 0; well_formed && offset < payload.size(); ++count) {
+      if (count == frames.size()) {
+        well_formed = false;
+        break;
+      }
+      const wire::DecodeResult r = wire::decode(payload.subspan(offset), frames[count]);
+      well_formed = r.error == wire::DecodeError::none;
+      offset += r.consumed;
+    }
+    const auto is = [&frames](std::size_t i, auto type) {
+      return std::holds_alternative<decltype(type)>(frames[i].body);
+    };
+    const bool single = count == 1 && (is(0, wire::Open{}) || is(0, wire::Join{}));
+    const bool retried_open = count == 2 && is(0, wire::Retry{}) && is(1, wire::Open{});
+    if (!well_formed || !(single || retried_open)) {
       std::lock_guard lock(mu_);
       ++udp_dropped_;
       return;
     }
+    core::DatagramOrigin origin{runtime::to_peer_address(d.source), d.bytes.size()};
+    if (retried_open) {
+      origin.token = std::get<wire::Retry>(frames.front().body).token;
+      frames.erase(frames.begin());
+    }
+    frames.resize(1);
     carrier::udp::UdpflowOptions carrier_options;
     core::PathOptions path;
     path.transport = core::TransportKind::datagram;
     path.max_packet_payload = carrier_options.max_packet_payload;
+    path.max_datagram_size = options_.udpflow_max_datagram_size;
     core::Admission admission;
     {
       std::lock_guard lock(mu_);
       if (closed_) return;
       const core::ConnectionId id = endpoint_.on_connection(now());
-      admission = endpoint_.on_first_frame(id, frames.front(), now(), path);
+      admission = endpoint_.on_first_frame(id, frames.front(), now(), path, origin);
     }
     run_endpoint_actions();
     auto carrier = carrier::udp::UdpflowCarrier::make_server(
@@ -471,7 +500,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
                     {}, backing);
         } else {
           join_flow(carrier, admission.flow, std::get<wire::Join>(frames.front().body), {}, backing,
-                    answer);
+                    answer, core::Endpoint::with_origin(path, origin));
         }
         break;
       case core::Admission::Kind::repeated_open:
@@ -635,10 +664,12 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
 
   void join_flow(const std::shared_ptr<carrier::Carrier>& carrier, const core::FlowRef& ref,
                  const wire::Join& join, std::span<const wire::Frame> rest,
-                 const wire::Slice& backing, const Answer& answer_and_close) {
+                 const wire::Slice& backing, const Answer& answer_and_close,
+                 const std::optional<core::PathOptions>& path = std::nullopt) {
     wire::Status status = wire::Status::unknown_flow;
     if (auto session = session_of(ref)) {
-      status = session->attach_join(carrier, join, rest, backing, options_.max_paths_per_flow);
+      status =
+          session->attach_join(carrier, join, rest, backing, options_.max_paths_per_flow, path);
     }
     std::optional<wire::Frame> refusal;
     {

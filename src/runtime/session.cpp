@@ -12,6 +12,7 @@
 #include "runtime/engine_thread.hpp"
 #include "runtime/flow_registry.hpp"
 #include "runtime/keepalive.hpp"
+#include "runtime/peer_endpoint.hpp"
 
 namespace rendr::runtime {
 
@@ -29,11 +30,20 @@ core::Time now() {
   return core::Clock::now();
 }
 
+// Ethernet's 1500 bytes under an IPv6 (40) and UDP (8) header (IPv4's is 20).
+constexpr std::size_t kDefaultMaxDatagramSize = 1452;
+
 // A udpflow path is a datagram path: the core numbers its packets and runs its loss recovery.
 core::PathOptions path_options(const PathSpec& spec) {
   core::PathOptions options;
   options.weight = spec.weight;
-  if (spec.transport == "udpflow") options.transport = core::TransportKind::datagram;
+  if (spec.transport == "udpflow") {
+    options.transport = core::TransportKind::datagram;
+    // Path-MTU probing from the safe 1200 bytes up to this ceiling (docs/design.md, "Path
+    // MTU"): a probe the path cannot carry is lost, never fragmented (DF is set).
+    options.max_datagram_size =
+        spec.max_datagram_size != 0 ? spec.max_datagram_size : kDefaultMaxDatagramSize;
+  }
   return options;
 }
 
@@ -100,6 +110,17 @@ bool PathHandler::pull(wire::TransmitBatch& out) {
 
 void PathHandler::on_packets(std::span<const carrier::ReceivedPacket> packets) {
   if (auto s = session_.lock()) s->carrier_packets(carrier_, packets);
+}
+
+bool PathHandler::pull_datagrams(wire::TransmitBatch& out,
+                                 std::optional<asio::ip::udp::endpoint>& to) {
+  auto s = session_.lock();
+  return s && s->carrier_pull_datagrams(carrier_, out, to);
+}
+
+bool PathHandler::pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::udp::endpoint>& to) {
+  auto s = session_.lock();
+  return s && s->carrier_pull_probe(carrier_, out, to);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,7 +245,8 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
   }
   give_packet_keys(a);
   for (auto& [c, att] : carriers_) {
-    if (att.current && att.started && c != pulling && flow_->wants_transmit(att.path))
+    if (att.current && att.started && c != pulling &&
+        (flow_->wants_transmit(att.path) || flow_->wants_probe(att.path)))
       a.kicks.push_back(att.carrier);
   }
   arm_timer();
@@ -619,14 +641,15 @@ void Session::attach_first(std::shared_ptr<carrier::Carrier> carrier, core::Path
 
 wire::Status Session::attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
                                   std::span<const wire::Frame> rest, const wire::Slice& backing,
-                                  std::size_t max_paths) {
+                                  std::size_t max_paths,
+                                  const std::optional<core::PathOptions>& path) {
   Actions a;
   wire::Status status;
   {
     std::lock_guard lock(mu_);
     const core::Time t = now();
     const core::JoinVerdict verdict =
-        core::admit_join(*flow_, join, max_paths, t, carrier_path_options(*carrier));
+        core::admit_join(*flow_, join, max_paths, t, path ? *path : carrier_path_options(*carrier));
     status = verdict.status;
     if (status == wire::Status::ok) {
       heard_after_open_ = true;
@@ -1132,7 +1155,14 @@ void Session::carrier_packets(carrier::Carrier* c,
       auto it = carriers_.find(c);
       if (it == carriers_.end() || !it->second.current) break;
       if (speaks_beyond_handshake(p.frames)) heard_after_open_ = true;
-      flow_->on_packet(it->second.path, p.number, p.frames, p.backing, t);
+      if (role_ == core::Role::server) {
+        // A listener's path: where each packet came from is the core's to judge (a NAT
+        // rebinding is followed once the new address answers a challenge, a spoofed one never).
+        flow_->on_packet(it->second.path, p.number, p.frames, p.backing, t,
+                         core::PacketSource{to_peer_address(p.source), p.datagram_size});
+      } else {
+        flow_->on_packet(it->second.path, p.number, p.frames, p.backing, t);
+      }
       // A PROOF may turn a provisional path into its JOIN's path: adopt it before the next one.
       if (!p.frames.empty() && std::holds_alternative<wire::Proof>(p.frames.front().body)) pump(a);
     }
@@ -1149,6 +1179,51 @@ bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
     any = flow_->poll_transmit(it->second.path, now(), out);
+    pump(a, c);
+  }
+  run(a);
+  return any;
+}
+
+namespace {
+std::optional<asio::ip::udp::endpoint> to_udp_endpoint(
+    const std::optional<core::PeerAddress>& address) {
+  if (!address) return std::nullopt;
+  return runtime::to_udp_endpoint(*address);
+}
+}  // namespace
+
+bool Session::carrier_pull_datagrams(carrier::Carrier* c, wire::TransmitBatch& out,
+                                     std::optional<asio::ip::udp::endpoint>& to) {
+  Actions a;
+  bool any = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return false;
+    any = flow_->poll_transmit(it->second.path, now(), out);
+    // Read for every batch: it changes when a new address of the peer has been validated.
+    to = to_udp_endpoint(flow_->peer_address(it->second.path));
+    pump(a, c);
+  }
+  run(a);
+  return any;
+}
+
+bool Session::carrier_pull_probe(carrier::Carrier* c, wire::TransmitBatch& out,
+                                 std::optional<asio::ip::udp::endpoint>& to) {
+  Actions a;
+  bool any = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return false;
+    const core::PathId path = it->second.path;
+    if (!flow_->wants_probe(path)) return false;
+    if (const auto target = flow_->poll_probe(path, now(), out)) {
+      any = true;
+      to = to_udp_endpoint(target->to ? target->to : flow_->peer_address(path));
+    }
     pump(a, c);
   }
   run(a);

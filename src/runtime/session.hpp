@@ -65,6 +65,9 @@ class PathHandler final : public carrier::CarrierHandler {
                wire::DecodeError decode_error) override;
   bool pull(wire::TransmitBatch& out) override;
   void on_packets(std::span<const carrier::ReceivedPacket> packets) override;
+  bool pull_datagrams(wire::TransmitBatch& out,
+                      std::optional<asio::ip::udp::endpoint>& to) override;
+  bool pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::udp::endpoint>& to) override;
 
  private:
   std::weak_ptr<Session> session_;
@@ -115,10 +118,13 @@ class Session final : public std::enable_shared_from_this<Session> {
                     std::span<const wire::Frame> rest, const wire::Slice& backing);
   // Checks a JOIN (core::admit_join: a new path beyond `max_paths` is refused with capacity);
   // on ok the carrier is a provisional path of the flow, and becomes the current carrier of
-  // join.path_id once its PROOF arrives (core::Flow::on_join).
+  // join.path_id once its PROOF arrives (core::Flow::on_join). `path`: what the path starts
+  // with (a udpflow listener's: the JOIN's source address and its 3x allowance); by default
+  // what the carrier says.
   wire::Status attach_join(std::shared_ptr<carrier::Carrier> carrier, const wire::Join& join,
                            std::span<const wire::Frame> rest, const wire::Slice& backing,
-                           std::size_t max_paths);
+                           std::size_t max_paths,
+                           const std::optional<core::PathOptions>& path = std::nullopt);
   // The answer to an OPEN for this flow on another carrier: the flow's own OPEN_ACK if the
   // OPEN repeats the one that created it, else nullopt (core::Flow::open_ack_for_repeated_open).
   std::optional<wire::OpenAck> open_ack_for_repeated_open(const wire::Open& open);
@@ -169,6 +175,13 @@ class Session final : public std::enable_shared_from_this<Session> {
                       const wire::Slice& backing);
   void carrier_down(carrier::Carrier* c, carrier::DownReason reason);
   bool carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out);
+  // A datagram carrier's pull, with where its packets go (the path's validated peer address,
+  // empty when the core leaves it to the carrier).
+  bool carrier_pull_datagrams(carrier::Carrier* c, wire::TransmitBatch& out,
+                              std::optional<asio::ip::udp::endpoint>& to);
+  // One address-validation probe of a datagram carrier's path (core::Flow::poll_probe).
+  bool carrier_pull_probe(carrier::Carrier* c, wire::TransmitBatch& out,
+                          std::optional<asio::ip::udp::endpoint>& to);
   // A datagram carrier's packets (core::Flow::on_packet each, one pump for the batch).
   void carrier_packets(carrier::Carrier* c, std::span<const carrier::ReceivedPacket> packets);
 

@@ -112,6 +112,7 @@ struct UdpFaultProxy::Impl {
   std::map<udp::endpoint, std::shared_ptr<Session>> sessions;
   std::uint64_t sessions_created = 0;
   bool stopping = false;
+  UdpFaultProxy::Tap client_tap;
 
   std::array<AtomicUdpFaultCounters, 2> counters;
   std::atomic<std::size_t> live_sessions{0};
@@ -147,6 +148,9 @@ void UdpFaultProxy::Impl::start_listen_receive() {
 }
 
 void UdpFaultProxy::Impl::on_client_datagram(std::size_t n) {
+  if (client_tap)
+    client_tap(
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(listen_buf.data()), n));
   const auto s = session_for(listen_from);
   if (!s) {  // over kMaxSessions: dropped like any other datagram the proxy cannot carry
     AtomicUdpFaultCounters::bump(counters[kC2S].received);
@@ -320,6 +324,10 @@ UdpFaults UdpFaultProxy::faults_client_to_server() const {
 }
 UdpFaults UdpFaultProxy::faults_server_to_client() const {
   return impl_->faults(kS2C);
+}
+
+void UdpFaultProxy::set_client_tap(Tap tap) {
+  impl_->run_on_io([this, &tap] { impl_->client_tap = std::move(tap); });
 }
 
 void UdpFaultProxy::rebind_source_ports() {

@@ -26,7 +26,9 @@
 // applied on the io thread.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "support/udp_faults.hpp"
@@ -61,6 +63,12 @@ class UdpFaultProxy {
   UdpFaults faults_server_to_client() const;
 
   void rebind_source_ports();  // synchronous
+
+  // Called on the io thread with each datagram a client sent, as it arrives (before any fault
+  // or delay): an on-path observer, for tests of what an attacker who sees the packets can do.
+  // Empty: none. Synchronous, like set_faults.
+  using Tap = std::function<void(std::span<const std::uint8_t> datagram)>;
+  void set_client_tap(Tap tap);
 
   UdpFaultCounters counters_client_to_server() const;
   UdpFaultCounters counters_server_to_client() const;

@@ -49,7 +49,21 @@ bool allowed_in_clear(const wire::Frame& f) {
          std::holds_alternative<wire::JoinAck>(f.body) ||
          std::holds_alternative<wire::Proof>(f.body) ||
          std::holds_alternative<wire::Ping>(f.body) || std::holds_alternative<wire::Pong>(f.body) ||
-         std::holds_alternative<wire::AckRanges>(f.body);
+         std::holds_alternative<wire::AckRanges>(f.body) ||
+         std::holds_alternative<wire::Retry>(f.body);
+}
+
+bool is_retry(const wire::Frame& f) {
+  return std::holds_alternative<wire::Retry>(f.body);
+}
+
+// A destination in the socket's family: an IPv6 socket reaches an IPv4 peer at its mapped
+// address (the core's addresses come back as plain IPv4).
+asio::ip::udp::endpoint for_socket(const asio::ip::udp::endpoint& to,
+                                   const asio::ip::udp::endpoint& local) {
+  if (local.address().is_v6() && to.address().is_v4())
+    return {asio::ip::make_address_v6(asio::ip::v4_mapped, to.address().to_v4()), to.port()};
+  return to;
 }
 
 }  // namespace
@@ -101,8 +115,8 @@ UdpflowCarrier::UdpflowCarrier(Private, Side side, asio::any_io_executor executo
       socket_(std::move(socket)),
       demux_(std::move(demux)),
       local_cid_(local_cid),
-      peer_(std::move(peer)),
       peer_address_(format_endpoint(remote)),
+      peer_(std::move(peer)),
       peer_cid_(peer_cid),
       peer_cid_known_(side == Side::server) {
   // A server path is open from the start: the demux may deliver to it before start() runs.
@@ -116,6 +130,11 @@ UdpflowCarrier::~UdpflowCarrier() {
   } else {
     socket_->close();
   }
+}
+
+std::string UdpflowCarrier::peer_address() const {
+  std::lock_guard lock(peer_address_mutex_);
+  return peer_address_;
 }
 
 std::shared_ptr<CarrierHandler> UdpflowCarrier::lock_handler() {
@@ -297,8 +316,11 @@ void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::Packet
     frames_.resize(first);
     return;
   }
-  if (h.kind == dg::PacketKind::handshake && side_ == Side::client && !peer_cid_known_) {
+  const bool retry =
+      std::any_of(frames_.begin() + static_cast<std::ptrdiff_t>(first), frames_.end(), is_retry);
+  if (h.kind == dg::PacketKind::handshake && side_ == Side::client && !peer_cid_known_ && !retry) {
     // The server's first answer names its id for the path: our packets carry it from now on.
+    // Not a RETRY's: the listener keeps no state for it, and the path it then opens has its own.
     peer_cid_ = h.scid;
     peer_cid_known_ = true;
   }
@@ -333,16 +355,20 @@ void UdpflowCarrier::do_write() {
   if (state_ != State::open || waiting_writable_) return;
   flush_unsent();
   if (waiting_writable_) return;
+  if (!send_probes()) return;
   for (int round = 0; round < options_.pulls_per_turn; ++round) {
     auto handler = lock_handler();
     if (!handler) return;  // a server path before set_handler, or a path nobody wants
     out_.reset(options_.packets_per_pull * options_.max_packet_payload);
-    (void)handler->pull(out_);
+    std::optional<asio::ip::udp::endpoint> to;
+    (void)handler->pull_datagrams(out_, to);
     handler.reset();
+    set_destination(to);
     if (out_.packets().empty()) {
       out_.clear();
       return;
     }
+    send_to_ = peer_;
     seal_batch();
     out_.clear();  // releases the payload slices
     flush_unsent();
@@ -350,6 +376,45 @@ void UdpflowCarrier::do_write() {
   }
   // More may be waiting: let reads run first.
   kick();
+}
+
+bool UdpflowCarrier::send_probes() {
+  // Bounded per turn: the core owes a few at most (capped candidates and responses).
+  for (int i = 0; i < 8; ++i) {
+    auto handler = lock_handler();
+    if (!handler) return true;
+    out_.reset(options_.max_packet_payload);
+    std::optional<asio::ip::udp::endpoint> to;
+    const bool any = handler->pull_probe(out_, to);
+    handler.reset();
+    if (!any || out_.packets().empty()) {
+      out_.clear();
+      return true;
+    }
+    // A probe goes where the core says: a candidate address of the peer (challenge), the source
+    // of a challenge (response), or the path's peer.
+    if (to) {
+      send_to_ = for_socket(*to, socket_->local_endpoint());
+    } else {
+      send_to_ = peer_;
+    }
+    seal_batch();
+    out_.clear();
+    counters_.probes_sent.fetch_add(1, std::memory_order_relaxed);
+    flush_unsent();
+    if (waiting_writable_ || state_ != State::open) return false;
+  }
+  return true;
+}
+
+void UdpflowCarrier::set_destination(const std::optional<asio::ip::udp::endpoint>& to) {
+  if (side_ != Side::server || !to) return;
+  const asio::ip::udp::endpoint destination = for_socket(*to, socket_->local_endpoint());
+  if (peer_ && *peer_ == destination) return;
+  peer_ = destination;
+  counters_.peer_moves.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(peer_address_mutex_);
+  peer_address_ = format_endpoint(*to);
 }
 
 void UdpflowCarrier::seal_batch() {
@@ -403,7 +468,7 @@ std::size_t UdpflowCarrier::seal_packet(const wire::TransmitBatch::Packet& packe
 }
 
 void UdpflowCarrier::flush_unsent() {
-  const asio::ip::udp::endpoint* destination = peer_ ? &*peer_ : nullptr;
+  const asio::ip::udp::endpoint* destination = send_to_ ? &*send_to_ : nullptr;
   while (unsent_index_ < send_sizes_.size()) {
     const auto sizes = std::span<const std::size_t>(send_sizes_).subspan(unsent_index_);
     const SendResult r = socket_->send(
@@ -422,8 +487,13 @@ void UdpflowCarrier::flush_unsent() {
       return;
     }
     // UDP is lossy anyway: a datagram the kernel refused (an ICMP error queued on a connected
-    // socket, no route) is lost, and the core's loss recovery sends its frames again.
-    counters_.send_errors.fetch_add(1, std::memory_order_relaxed);
+    // socket, no route) is lost, and the core's loss recovery sends its frames again. One larger
+    // than the route's MTU (DF is set) is a path-MTU probe too big for the path: lost too.
+    if (r.error == std::errc::message_size) {
+      counters_.dropped_too_big.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.send_errors.fetch_add(1, std::memory_order_relaxed);
+    }
     if (unsent_index_ < send_sizes_.size()) unsent_offset_ += send_sizes_[unsent_index_++];
   }
   send_used_ = 0;

@@ -71,6 +71,12 @@ struct UdpflowCounters {
   std::atomic<std::uint64_t> dropped_malformed{0};     // bad header or undecodable frames
   std::atomic<std::uint64_t> dropped_clear_frames{0};  // handshake packet with other frames
   std::atomic<std::uint64_t> send_errors{0};
+  // Datagrams the kernel refused as larger than the route's MTU (EMSGSIZE; DF is always set):
+  // a path-MTU probe too big for the path, lost like any datagram, not a failure.
+  std::atomic<std::uint64_t> dropped_too_big{0};
+  std::atomic<std::uint64_t> probes_sent{0};  // address-validation probes (challenge/response)
+  // Server: times the core moved the path to a newly validated peer address.
+  std::atomic<std::uint64_t> peer_moves{0};
 };
 
 class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this<UdpflowCarrier> {
@@ -109,7 +115,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   void abort() override;
   bool reliable() const override { return false; }
   std::string_view transport() const override { return "udpflow"; }
-  std::string peer_address() const override { return peer_address_; }
+  std::string peer_address() const override;
   asio::any_io_executor executor() const override { return executor_; }
   bool datagram() const override { return true; }
   std::size_t max_packet_payload() const override { return options_.max_packet_payload; }
@@ -138,6 +144,10 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   std::shared_ptr<CarrierHandler> lock_handler();
   void do_start();
   void do_write();
+  // Seals and sends the address-validation probes the core owes; false if a send would block.
+  bool send_probes();
+  // Server: the core's destination for the next packets (after a validation it moves).
+  void set_destination(const std::optional<asio::ip::udp::endpoint>& to);
   void flush_unsent();
   void on_batch(std::span<const ReceivedDatagram> batch);
   // Opens/checks one datagram; appends its frames to frames_ and a packet to packets_.
@@ -156,8 +166,8 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   const std::shared_ptr<UdpSocket> socket_;  // client: owned; server: the demux's
   const std::shared_ptr<UdpDemux> demux_;    // server only
   const wire::datagram::ConnectionId local_cid_;
-  const std::optional<asio::ip::udp::endpoint> peer_;  // server: where packets go
-  const std::string peer_address_;
+  mutable std::mutex peer_address_mutex_;  // guards peer_address_ (read from any thread)
+  std::string peer_address_;
 
   std::mutex handler_mutex_;
   std::weak_ptr<CarrierHandler> handler_;
@@ -170,6 +180,10 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
 
   // Executor-only state.
   enum class State { idle, open, closed } state_ = State::idle;
+  // Server: where the path's packets go (the core's validated address of the peer).
+  std::optional<asio::ip::udp::endpoint> peer_;
+  // Where the sealed, still unsent batch goes (nullopt: the connected socket's peer).
+  std::optional<asio::ip::udp::endpoint> send_to_;
   wire::datagram::ConnectionId peer_cid_;
   bool peer_cid_known_;  // server: from the first packet; client: from the server's first packet
   std::unique_ptr<Keys> keys_;  // once the flow key and the peer's cid are known
