@@ -3,6 +3,8 @@
 // --rates, plain TCP over the same shaped links. Optionally migrates round-robin every
 // --migrate-every bytes or switches modes every --switch-modes-every-ms. See docs/benchmarks.md
 // for exactly what every run does.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -45,6 +47,17 @@ struct StreamConfig {
   // datagrams each way (0: the proxies without faults, the loss-free run to compare with).
   std::optional<double> loss;
 };
+
+// CPU time (user + system, every thread of this process) used so far, in seconds. Both ends of
+// every run live in this process, so the difference around a run is what that run cost: on a
+// shared machine, where throughput follows the CPU share the scheduler hands out, the cost of a
+// byte is the steadier figure to compare.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 struct StreamRun {
   TransferResult transfer;
@@ -316,14 +329,16 @@ int run(const Args& args) {
   const Payload payload;
   std::vector<double> reference_mbps, rendr_mbps, reference_ratios, migrations, stalls,
       reference_stalls, mode_switches, recv_dups, recv_queue_hwm, stuck_skips, bytes_by_path,
-      retransmitted, proxy_received, proxy_dropped;
+      retransmitted, proxy_received, proxy_dropped, reference_cpu, rendr_cpu, cpu_efficiency;
   rendr::ConnStats last_client;  // per-path figures of the last run
   // errors: transfers that failed (I/O error, early EOF, bad content); admin_errors: migrate()
   // or set_mode() calls that failed (e.g. no other path was up).
   std::uint64_t errors = 0, admin_errors = 0, unrequested_migrations = 0, spurious_migrations = 0;
   bool all_match = true;
   for (std::size_t i = 1; i <= repeat; ++i) {
+    const double reference_cpu_start = process_cpu_seconds();
     const ReferenceRun reference = run_reference(config, payload);
+    reference_cpu.push_back(process_cpu_seconds() - reference_cpu_start);
 
     std::error_code ec;
     auto flow = LocalFlow::open(
@@ -343,8 +358,17 @@ int run(const Args& args) {
           args, "stream",
           "cannot open a rendr flow with " + std::to_string(config.paths) + " path(s), mode " +
               std::string(rendr::to_string(config.mode)) + ": " + ec.message());
+    const double rendr_cpu_start = process_cpu_seconds();
     const StreamRun rendr_run = run_rendr(*flow, config, payload);
+    rendr_cpu.push_back(process_cpu_seconds() - rendr_cpu_start);
+    cpu_efficiency.push_back(rendr_cpu.back() > 0 ? reference_cpu.back() / rendr_cpu.back() : 0);
     log_run(rendr_run);
+    char cpu_line[160];
+    std::snprintf(cpu_line, sizeof cpu_line,
+                  "[bench stream] cpu      reference %.2f s, rendr %.2f s (user + system, whole "
+                  "process)",
+                  reference_cpu.back(), rendr_cpu.back());
+    log_line(cpu_line);
 
     const TransferResult& r = rendr_run.transfer;
     all_match = all_match && r.intact() && reference.ok;
@@ -393,6 +417,9 @@ int run(const Args& args) {
       .add("ratio", shaped ? median(rendr_mbps) / links_mbps : median(reference_ratios))
       .add("max_stall_ms", max_of(stalls))
       .add("baseline_max_stall_ms", max_of(reference_stalls))
+      .add("reference_cpu_s", median(reference_cpu))
+      .add("rendr_cpu_s", median(rendr_cpu))
+      .add("cpu_efficiency", median(cpu_efficiency))
       .add("errors", errors)
       .add("admin_errors", admin_errors)
       .add("verify", config.verify == Verify::sha256
