@@ -8,6 +8,15 @@ namespace rendr::core {
 MessageReceiveQueue::Result MessageReceiveQueue::insert(std::uint64_t from, std::uint64_t to,
                                                         wire::Slice bytes) {
   Result r;
+  if (take_skipped(from, to)) {
+    // A first copy that a SKIP overtook: delivered now, once.
+    Message m{to - from, std::move(bytes)};
+    queued_bytes_ += m.bytes.size();
+    queued_span_ += m.span;
+    ready_.push_back(std::move(m));
+    r.became_readable = 1;
+    return r;
+  }
   if (to <= next_) {
     r.outcome = Outcome::duplicate;
     return r;
@@ -58,8 +67,39 @@ MessageReceiveQueue::Result MessageReceiveQueue::skip(std::uint64_t from, std::u
     r.outcome = Outcome::refused;
     return r;
   }
+  if (!ordered_) remember_skipped(from, to);
   merge(from, to);
   return advance(r);
+}
+
+void MessageReceiveQueue::remember_skipped(std::uint64_t from, std::uint64_t to) {
+  // The gaps of arrived_ within [from, to) (from >= next_: nothing below next_ is a gap).
+  std::uint64_t at = from;
+  auto it = arrived_.upper_bound(from);
+  if (it != arrived_.begin() && std::prev(it)->second > from) at = std::prev(it)->second;
+  while (at < to) {
+    const std::uint64_t gap_end = it == arrived_.end() ? to : std::min(to, it->first);
+    if (gap_end > at) {
+      if (skipped_.size() >= max_ranges_) skipped_.erase(skipped_.begin());  // the oldest
+      skipped_.emplace(at, gap_end);
+    }
+    if (it == arrived_.end()) break;
+    at = std::max(at, it->second);
+    ++it;
+  }
+}
+
+bool MessageReceiveQueue::take_skipped(std::uint64_t from, std::uint64_t to) {
+  if (skipped_.empty()) return false;
+  auto it = skipped_.upper_bound(from);
+  if (it == skipped_.begin()) return false;
+  --it;
+  const auto [gap_from, gap_to] = *it;
+  if (to > gap_to) return false;
+  skipped_.erase(it);
+  if (gap_from < from) skipped_.emplace(gap_from, from);
+  if (to < gap_to) skipped_.emplace(to, gap_to);
+  return true;
 }
 
 void MessageReceiveQueue::merge(std::uint64_t from, std::uint64_t to) {

@@ -7,6 +7,12 @@
 // range arrived before: a whole copy is a duplicate (dropped and counted), a partial overlap
 // a broken peer (refused). So every message is delivered at most once. Memory is bounded by
 // the caller's window (messages must end below it) and by `max_ranges`.
+//
+// A SKIP may overtake the first copy of a message it covers (the sender declared it lost while
+// it was only late, or replayed after a migration). Unordered, that copy is still delivered:
+// the skipped offsets that had not arrived are remembered (at most `max_ranges` ranges, the
+// oldest forgotten first) and a message that fills exactly part of them is accepted once.
+// Ordered, it is too late for its place and dropped like a duplicate.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -53,6 +59,10 @@ class MessageReceiveQueue {
   };
   // Adds [from, to) to arrived_, merged with the ranges it touches or overlaps.
   void merge(std::uint64_t from, std::uint64_t to);
+  // Unordered: remembers the parts of [from, to) that have not arrived as skipped.
+  void remember_skipped(std::uint64_t from, std::uint64_t to);
+  // Unordered: whether [from, to) lies within a skipped range; if so it is taken out of it.
+  bool take_skipped(std::uint64_t from, std::uint64_t to);
   // Moves next() over arrived ranges that start at it, and releases held messages below it.
   Result advance(Result r);
 
@@ -61,6 +71,7 @@ class MessageReceiveQueue {
   std::uint64_t next_ = 0;
   std::map<std::uint64_t, std::uint64_t> arrived_;  // from -> to, disjoint, above next_
   std::map<std::uint64_t, Message> held_;           // ordered: above next_, by offset
+  std::map<std::uint64_t, std::uint64_t> skipped_;  // unordered: from -> to, not arrived
   std::deque<Message> ready_;
   std::size_t queued_bytes_ = 0;
   std::uint64_t queued_span_ = 0;

@@ -71,6 +71,21 @@ TEST(MessageReceiveQueue, OverlappingRangesAreRefused) {
   EXPECT_EQ(q.queued_count(), 2u);
 }
 
+TEST(MessageReceiveQueue, UnorderedDeliversAFirstCopyThatASkipOvertookOnce) {
+  MessageReceiveQueue q(false, 100);
+  q.insert(100, 200, msg("b"));
+  q.skip(0, 300);  // a and c declared lost while late
+  EXPECT_EQ(q.next(), 300u);
+  EXPECT_EQ(pop(q), "b");
+  EXPECT_EQ(q.insert(200, 300, msg("c")).became_readable, 1u);
+  EXPECT_EQ(q.insert(0, 100, msg("a")).became_readable, 1u);
+  EXPECT_EQ(pop(q), "c");
+  EXPECT_EQ(pop(q), "a");
+  EXPECT_EQ(q.insert(0, 100, msg("a")).outcome, Outcome::duplicate);  // only once
+  EXPECT_EQ(q.insert(100, 200, msg("b")).outcome, Outcome::duplicate);
+  EXPECT_EQ(q.front(), nullptr);
+}
+
 TEST(MessageReceiveQueue, SkipReleasesHeldMessagesAndDropsLateCopies) {
   MessageReceiveQueue q(true, 100);
   q.insert(200, 300, msg("c"));
