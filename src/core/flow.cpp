@@ -477,6 +477,9 @@ bool Flow::send_closed() const {
 // ---------------------------------------------------------------------------------------------
 // Packet flows.
 
+// A message of the largest default size rides whole in one default datagram packet.
+static_assert(kDefaultMaxMessage + wire::kMaxDataHeader <= kDefaultPacketPayload);
+
 std::optional<PacketOptions> Flow::packet_options() const {
   const Impl& m = *impl_;
   return m.messages != nullptr ? std::optional<PacketOptions>(m.messages->options()) : std::nullopt;
