@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/address_validation.hpp"
 #include "core/memory_budget.hpp"
+#include "core/message.hpp"
 #include "core/recovery/config.hpp"
 #include "core/types.hpp"
 
@@ -99,6 +101,12 @@ struct FlowConfig {
 
   // Optional pre-shared key mixed into the flow key (authenticates both ends).
   std::vector<wire::Byte> psk;
+
+  // Packet mode (core/message_payload.hpp): set, the flow carries messages with these options
+  // instead of a byte stream. A client's OPEN announces it; a server takes it from the OPEN.
+  std::optional<PacketOptions> packet;
+  // Server: whether an OPEN for a packet flow is accepted (else refused: unsupported_kind).
+  bool accept_packet_flows = false;
 };
 
 }  // namespace rendr::core

@@ -280,7 +280,14 @@ PathId Flow::Impl::receive_frame(PathId id, const wire::Frame& frame, const wire
       [&](const auto& body) {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, wire::Data>) {
-          m.handle_data(*p, body, backing, now);
+          // A packet flow's DATA is one whole message, a stream's never: the peer must agree.
+          if (((frame.flags & wire::Data::kFlagMessage) != 0) != (m.messages != nullptr)) {
+            ++m.counters.protocol_errors;
+          } else {
+            m.handle_data(*p, body, backing, now);
+          }
+        } else if constexpr (std::is_same_v<T, wire::Skip>) {
+          m.handle_skip(*p, body, now);
         } else if constexpr (std::is_same_v<T, wire::Ack>) {
           m.handle_ack(*p, body, frame.flags, now);
         } else if constexpr (std::is_same_v<T, wire::Fin>) {
@@ -466,6 +473,44 @@ void Flow::abort(Time now) {
 
 bool Flow::send_closed() const {
   return impl_->payload->send_closed();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packet flows.
+
+// A message of the largest default size rides whole in one default datagram packet.
+static_assert(kDefaultMaxMessage + wire::kMaxDataHeader <= kDefaultPacketPayload);
+
+std::optional<PacketOptions> Flow::packet_options() const {
+  const Impl& m = *impl_;
+  return m.messages != nullptr ? std::optional<PacketOptions>(m.messages->options()) : std::nullopt;
+}
+
+MessageSendResult Flow::send_message(wire::ConstBytes message, Time now) {
+  Impl& m = *impl_;
+  if (m.messages == nullptr || m.finished()) return MessageSendResult::closed;
+  const MessageSendResult result = m.messages->send(message);
+  if (result == MessageSendResult::ok) {
+    m.last_data = now;
+    ++m.counters.messages_sent;
+  }
+  return result;
+}
+
+MessageReceiveResult Flow::receive_message(wire::MutableBytes out, Time now) {
+  Impl& m = *impl_;
+  if (m.messages == nullptr) return {};
+  const MessageReceiveResult r = m.messages->receive(out);
+  // Reading makes room in the window: the peer learns of it once a quarter has opened.
+  if (r.status == MessageReceiveResult::Status::ok && !m.finished() &&
+      m.payload->window_update_due())
+    m.payload->request_ack(true, now);
+  return r;
+}
+
+std::optional<std::size_t> Flow::next_message_size() const {
+  const Impl& m = *impl_;
+  return m.messages != nullptr ? m.messages->next_message_size() : std::nullopt;
 }
 
 }  // namespace rendr::core

@@ -1,5 +1,6 @@
 #pragma once
-// core::Flow — the sans-I/O state machine of one rendr flow (stream mode).
+// core::Flow — the sans-I/O state machine of one rendr flow (a byte stream, or messages in
+// packet mode).
 //
 // It owns no socket and no clock: every input carries `now`, and every output is pulled.
 // The runtime (or a simulation) feeds it frames and path events and asks it what to send on
@@ -258,6 +259,14 @@ class Flow {
   // Aborts the flow: CLOSE to the peer (best effort), state failed(aborted).
   void abort(Time now);
   bool send_closed() const;
+
+  // ---- packet flows (FlowConfig::packet; a server's from the OPEN, docs/design.md "Packet
+  // mode"). Each call is one whole message. On a stream flow they answer closed / none.
+  std::optional<PacketOptions> packet_options() const;
+  MessageSendResult send_message(wire::ConstBytes message, Time now);
+  // The next message (in order if the flow is ordered), if `out` holds it; else it stays queued.
+  MessageReceiveResult receive_message(wire::MutableBytes out, Time now);
+  std::optional<std::size_t> next_message_size() const;
 
  private:
   struct Impl;

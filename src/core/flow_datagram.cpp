@@ -196,7 +196,9 @@ void Flow::Impl::close_packet(Path& p, Time now, TransmitBatch& out) {
 }
 
 std::size_t Flow::Impl::data_room(Path& p, std::uint64_t from, Time now, TransmitBatch& out) {
-  if (!out.packet_open() || out.packet_room() < wire::kMaxDataHeader + kMinDataBytes ||
+  // A message is never split: it goes whole into a packet with room for it.
+  const std::size_t needed = std::max(kMinDataBytes, payload->unsplittable_size(from));
+  if (!out.packet_open() || out.packet_room() < wire::kMaxDataHeader + needed ||
       p.packet.data_full())
     open_packet(p, p.max_packet_payload, now, out);
   const std::size_t room = out.packet_room();

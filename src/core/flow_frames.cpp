@@ -57,6 +57,12 @@ void Flow::Impl::handle_fin(Path& p, const wire::Fin& f, Time now) {
   if (payload->on_fin(f.final_offset, counters, now)) signal_readable();
 }
 
+void Flow::Impl::handle_skip(Path& p, const wire::Skip& s, Time now) {
+  p.ack_owed = true;  // ack-eliciting, as the DATA it stands for
+  last_data = now;
+  if (payload->on_skip(s, counters, now)) signal_readable();
+}
+
 void Flow::Impl::handle_ping(Path& p, const wire::Ping& ping) {
   p.control.owe(Control::pong);
   p.pong = wire::Pong{ping.id, ping.timestamp};
@@ -134,9 +140,10 @@ std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t 
       datagram ? std::min(config.max_data_payload, data_room(b.path, from, b.now, b.out))
                : std::min(config.max_data_payload, std::max(b.out.room(), kMinReliableDataBytes));
   wire::Slice slice = payload->frame_payload(from, to, max);
-  const std::uint64_t end = from + slice.size();
+  const std::uint64_t end = payload->frame_end(from, slice.size());
   OutFrame o;
-  o.header_size = static_cast<std::uint8_t>(wire::encode_data_header(from, slice.size(), o.header));
+  o.header_size = static_cast<std::uint8_t>(
+      wire::encode_data_header(from, slice.size(), o.header, payload->data_flags()));
   o.payload = std::move(slice);
   b.path.stats.bytes_sent += o.payload.size();
   ++b.path.stats.frames_sent;
@@ -151,6 +158,24 @@ std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t 
   b.path.data_sent_end = std::max(b.path.data_sent_end, end);
   b.path.flight.on_sent(from, end, b.now);
   return end;
+}
+
+std::uint64_t Flow::Impl::push_skip(Batch& b, std::uint64_t from, std::uint64_t to) {
+  // Recorded like the DATA it replaces, so its loss or its path's death sends it again.
+  OutFrame o = encode_control(wire::Frame{0, wire::Skip{from, to - from}});
+  if (b.path.datagram()) {
+    open_packet(b.path, o.size(), b.now, b.out);
+    b.path.packet.add_data(from, to);
+    b.path.packet.ack_eliciting = true;
+  } else {
+    b.path.transport->on_sent(o.size(), true, b.now);
+  }
+  b.out.push(std::move(o));
+  ++b.path.stats.frames_sent;
+  liveness.sent_eliciting(b.path, b.now);
+  b.path.data_sent_end = std::max(b.path.data_sent_end, to);
+  b.path.flight.on_sent(from, to, b.now);
+  return to;
 }
 
 void Flow::Impl::push_fin(Batch& b) {

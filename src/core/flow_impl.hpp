@@ -17,6 +17,7 @@
 #include "core/crypto.hpp"
 #include "core/flow.hpp"
 #include "core/liveness.hpp"
+#include "core/message_payload.hpp"
 #include "core/mode_sync.hpp"
 #include "core/path.hpp"
 #include "core/payload.hpp"
@@ -92,8 +93,10 @@ struct Flow::Impl {
   std::optional<Time> no_path_since;
   Time last_data{};  // the last DATA received or bytes written by the application
 
-  // What is sent and received (the byte stream).
+  // What is sent and received: the byte stream, or a packet flow's messages (then `messages`
+  // is the same object, for the message calls).
   std::unique_ptr<Payload> payload;
+  MessagePayload* messages = nullptr;
 
   // Close handshake. A side is *done* when its FIN is acknowledged and it has sent an ACK for
   // the peer's whole stream; it then sends CLOSE(normal) ("done") and stays up, re-acknowledging,
@@ -123,8 +126,14 @@ struct Flow::Impl {
   FlowStats counters;
   Liveness liveness{config, mode};
 
-  Impl(const FlowConfig& c, Role r)
-      : config(c), role(r), mode(c.mode), payload(std::make_unique<StreamPayload>(c)) {}
+  Impl(const FlowConfig& c, Role r) : config(c), role(r), mode(c.mode), payload(make_payload(c)) {
+    messages = dynamic_cast<MessagePayload*>(payload.get());
+  }
+
+  static std::unique_ptr<Payload> make_payload(const FlowConfig& c) {
+    if (c.packet) return std::make_unique<MessagePayload>(c, *c.packet);
+    return std::make_unique<StreamPayload>(c);
+  }
 
   // ---- helpers
 
@@ -246,6 +255,7 @@ struct Flow::Impl {
   }
 
   void handle_fin(Path& p, const wire::Fin& f, Time now);
+  void handle_skip(Path& p, const wire::Skip& s, Time now);
   void handle_ping(Path& p, const wire::Ping& ping);
   void handle_pong(Path& p, const wire::Pong& pong, Time now);
 
@@ -293,6 +303,10 @@ struct Flow::Impl {
     std::uint64_t send_data(std::uint64_t from, std::uint64_t to) override {
       return flow.push_data(*this, from, to);
     }
+    std::uint64_t resend_data(std::uint64_t from, std::uint64_t to) override {
+      if (!flow.payload->resends_lost()) return flow.push_skip(*this, from, to);
+      return flow.push_data(*this, from, to);
+    }
     void send_fin() override { flow.push_fin(*this); }
   };
 
@@ -316,6 +330,8 @@ struct Flow::Impl {
   // Appends one DATA frame from [from, to) (at most max_data_payload); returns its end.
   std::uint64_t push_data(Batch& b, std::uint64_t from, std::uint64_t to);
   void push_fin(Batch& b);
+  // Unreliable messages: a SKIP for [from, to) where a reliable flow would resend; returns `to`.
+  std::uint64_t push_skip(Batch& b, std::uint64_t from, std::uint64_t to);
 
   // ---- datagram paths (flow_datagram.cpp)
 

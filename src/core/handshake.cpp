@@ -39,13 +39,23 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
     status = wire::Status::version;
     return nullptr;
   }
-  if (open.kind != wire::StreamKind::stream || first_path == kNoPath || open.path_id == kNoPath ||
-      open.path_id >= kFirstProvisionalPath) {
+  if (first_path == kNoPath || open.path_id == kNoPath || open.path_id >= kFirstProvisionalPath) {
     status = wire::Status::bad_request;
     return nullptr;
   }
   FlowConfig c = config;
   c.mode = from_wire(open.mode);
+  // The OPEN says what the flow carries; a kind or option this end does not know (or a packet
+  // flow where the listener takes only streams) is refused with a status that says so.
+  c.packet.reset();
+  if (open.kind == wire::StreamKind::packet && config.accept_packet_flows &&
+      known_packet_options(open.options)) {
+    c.packet = PacketOptions{(open.options & wire::Open::kOptionUnreliable) == 0,
+                             (open.options & wire::Open::kOptionOrdered) != 0};
+  } else if (open.kind != wire::StreamKind::stream) {
+    status = wire::Status::unsupported_kind;
+    return nullptr;
+  }
   auto impl = std::make_unique<Impl>(c, Role::server);
   std::array<wire::Byte, 32> shared{};
   if (!impl->key_pair.agree(open.key_share, shared)) {
@@ -336,6 +346,10 @@ bool Flow::Impl::write_handshake(Path& p, Time now, TransmitBatch& out) {
       first.flow_id = flow_id;
       first.mode = to_wire(mode);
       first.window = payload->received_limit();
+      if (config.packet) {
+        first.kind = wire::StreamKind::packet;
+        first.options = to_wire(*config.packet);
+      }
       first.key_share = key_pair.public_key();
       first.nonce = client_nonce;
       open = first;

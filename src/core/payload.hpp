@@ -48,6 +48,21 @@ class Payload {
   // The payload of one DATA frame at `from`, at most max_bytes, ending at or before `to`.
   virtual wire::Slice frame_payload(std::uint64_t from, std::uint64_t to,
                                     std::size_t max_bytes) const = 0;
+  // Where the DATA frame at `from` with `payload_size` bytes ends in the offset space (a
+  // message also occupies wire::kMessageSpanOverhead offsets).
+  virtual std::uint64_t frame_end(std::uint64_t from, std::size_t payload_size) const {
+    return from + payload_size;
+  }
+  // The DATA frame's flags (wire::Data::kFlagMessage for messages).
+  virtual std::uint8_t data_flags() const { return 0; }
+  // Payload bytes the DATA frame at `from` needs whole (a message is never split); 0: any part.
+  virtual std::size_t unsplittable_size(std::uint64_t from) const {
+    (void)from;
+    return 0;
+  }
+  // Whether what a lost copy carried is sent again; false (unreliable messages): a SKIP for
+  // its range goes in its place.
+  virtual bool resends_lost() const { return true; }
 
   // ---- acknowledgements from the peer
   // The peer's ACK; false (and nothing changes) if it acknowledges what was never sent.
@@ -64,6 +79,13 @@ class Payload {
                        Time now) = 0;
   // The peer's end at `final_offset`; returns whether the application can now read it.
   virtual bool on_fin(std::uint64_t final_offset, FlowStats& counters, Time now) = 0;
+  // SKIP: the peer will not send [skip.offset, + length) again. Only packet flows have it;
+  // elsewhere it is a protocol error. Returns whether the application has something new to read.
+  virtual bool on_skip(const wire::Skip& skip, FlowStats& counters, Time now) {
+    (void)skip, (void)now;
+    ++counters.protocol_errors;
+    return false;
+  }
   virtual std::uint64_t received_limit() const = 0;  // our window: DATA must end below
   virtual std::uint64_t delivered() const = 0;       // received in order
   virtual std::uint64_t received_buffered() const = 0;

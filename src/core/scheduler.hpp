@@ -33,6 +33,11 @@ class DataSink {
   virtual bool has_room() const = 0;
   // One DATA frame from [from, to) (at most max_data_payload); returns its end.
   virtual std::uint64_t send_data(std::uint64_t from, std::uint64_t to) = 0;
+  // The same for a range that was sent before (send_retransmissions): an unreliable packet flow
+  // sends a SKIP for it instead.
+  virtual std::uint64_t resend_data(std::uint64_t from, std::uint64_t to) {
+    return send_data(from, to);
+  }
   virtual void send_fin() = 0;
 
  protected:
@@ -95,7 +100,7 @@ void Scheduler::send_retransmissions(Path& p, DataSink& out, const Admits& admit
   while (out.has_room()) {
     const auto r = rtx.next(ctx_.payload.acked());
     if (!r || !admits(p)) break;
-    const std::uint64_t end = out.send_data(r->from, r->to);
+    const std::uint64_t end = out.resend_data(r->from, r->to);
     sent(p, r->from, end);
     ctx_.counters.retransmitted_bytes += end - r->from;
     p.stats.bytes_retransmitted += end - r->from;

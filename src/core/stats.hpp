@@ -61,6 +61,9 @@ struct FlowStats {
   std::uint64_t recv_memory = 0;      // block storage those bytes hold (RecvBuffer::memory)
   std::uint64_t recv_queue_hwm = 0;   // largest reorder-buffer depth (segments)
   std::uint64_t recv_dups = 0;        // DATA frames (or parts) already received
+  // Packet flows: messages accepted by send_message, and distinct messages received.
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_received = 0;
   std::uint64_t retransmitted_bytes = 0;
   std::uint64_t joins_accepted = 0;
   std::uint64_t joins_rejected = 0;  // bad MAC or replay

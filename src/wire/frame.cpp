@@ -122,7 +122,7 @@ bool valid_mode(std::uint8_t m) {
   return m >= 1 && m <= 3;
 }
 bool valid_status(std::uint8_t s) {
-  return s <= static_cast<std::uint8_t>(Status::version);
+  return s <= static_cast<std::uint8_t>(Status::unsupported_kind);
 }
 
 // Ranges are checked as they are read: none may reach below packet number 0, and there are at
@@ -173,10 +173,11 @@ DecodeError decode_body(std::uint8_t type, std::uint8_t flags, ConstBytes body, 
       r.varint(f.window);
       r.bytes(f.key_share);
       r.bytes(f.nonce);
+      if (kind != static_cast<std::uint8_t>(StreamKind::stream)) r.u8(f.options);
       if (auto e = r.finish(); e != DecodeError::none) return e;
-      if (!valid_mode(mode) || kind > 1) return DecodeError::bad_value;
+      if (!valid_mode(mode)) return DecodeError::bad_value;
       f.mode = static_cast<ModeCode>(mode);
-      f.kind = static_cast<StreamKind>(kind);
+      f.kind = static_cast<StreamKind>(kind);  // unknown kinds are the server's to refuse
       out.body = f;
       return DecodeError::none;
     }
@@ -239,6 +240,15 @@ DecodeError decode_body(std::uint8_t type, std::uint8_t flags, ConstBytes body, 
       f.payload = r.rest();
       if (auto e = r.finish(); e != DecodeError::none) return e;
       if (f.offset + f.payload.size() > kMaxVarint) return DecodeError::bad_value;
+      out.body = f;
+      return DecodeError::none;
+    }
+    case FrameType::skip: {
+      Skip f;
+      r.varint(f.offset);
+      r.varint(f.length);
+      if (auto e = r.finish(); e != DecodeError::none) return e;
+      if (f.length == 0 || f.offset + f.length > kMaxVarint) return DecodeError::bad_value;
       out.body = f;
       return DecodeError::none;
     }
@@ -358,7 +368,7 @@ std::size_t ack_ranges_body_size(const AckRanges& f) {
 struct BodySize {
   std::size_t operator()(const Open& f) const {
     return 1 + kFlowIdSize + 2 + varint_size(f.path_id) + varint_size(f.window) + kKeyShareSize +
-           kNonceSize;
+           kNonceSize + (f.kind == StreamKind::stream ? 0 : 1);
   }
   std::size_t operator()(const OpenAck& f) const {
     return 1 + varint_size(f.window) + kKeyShareSize + kNonceSize + kMacSize;
@@ -388,6 +398,9 @@ struct BodySize {
   std::size_t operator()(const PathChallenge&) const { return kPathChallengeSize; }
   std::size_t operator()(const PathResponse&) const { return kPathChallengeSize; }
   std::size_t operator()(const Retry&) const { return kRetryTokenSize; }
+  std::size_t operator()(const Skip& f) const {
+    return varint_size(f.offset) + varint_size(f.length);
+  }
 };
 
 struct BodyWriter {
@@ -401,6 +414,7 @@ struct BodyWriter {
     w.varint(f.window);
     w.bytes(f.key_share);
     w.bytes(f.nonce);
+    if (f.kind != StreamKind::stream) w.u8(f.options);
   }
   void operator()(const OpenAck& f) const {
     w.u8(static_cast<std::uint8_t>(f.status));
@@ -467,6 +481,10 @@ struct BodyWriter {
   void operator()(const PathChallenge& f) const { w.bytes(f.data); }
   void operator()(const PathResponse& f) const { w.bytes(f.data); }
   void operator()(const Retry& f) const { w.bytes(f.token); }
+  void operator()(const Skip& f) const {
+    w.varint(f.offset);
+    w.varint(f.length);
+  }
 };
 
 std::uint8_t type_byte(const Frame& f) {
@@ -518,11 +536,12 @@ std::size_t encode(const Frame& frame, MutableBytes out) {
   return total;
 }
 
-std::size_t encode_data_header(std::uint64_t offset, std::size_t payload_size, MutableBytes out) {
+std::size_t encode_data_header(std::uint64_t offset, std::size_t payload_size, MutableBytes out,
+                               std::uint8_t flags) {
   const std::size_t body = varint_size(offset) + payload_size;
   Writer w(out.data());
   w.u8(static_cast<std::uint8_t>(FrameType::data));
-  w.u8(0);
+  w.u8(flags);
   w.varint(body);
   w.varint(offset);
   return static_cast<std::size_t>(w.pos() - out.data());

@@ -49,6 +49,7 @@ enum class FrameType : std::uint8_t {
   fin = 0x12,
   close = 0x13,
   ack_ranges = 0x14,  // datagram paths only
+  skip = 0x15,        // packet flows only
   ping = 0x20,
   pong = 0x21,
   path_challenge = 0x22,  // datagram paths only
@@ -60,7 +61,16 @@ enum class FrameType : std::uint8_t {
 inline constexpr std::uint8_t kFirstExtensionType = 0xc0;
 
 enum class ModeCode : std::uint8_t { prime = 1, race = 2, bond = 3 };
+// The kind of flow an OPEN asks for. A decoder keeps any other value (a kind of a later
+// version): the server refuses it with Status::unsupported_kind, a clear answer rather than a
+// decode error.
 enum class StreamKind : std::uint8_t { stream = 0, packet = 1 };
+
+// Packet flows: a message of n bytes occupies n + kMessageSpanOverhead offsets of the flow's
+// offset space (docs/protocol.md §3.18). Every message, even an empty one, so gets an offset of
+// its own, and the receive window, which counts offsets, bounds the number of queued messages
+// (window / kMessageSpanOverhead) as well as their bytes.
+inline constexpr std::uint64_t kMessageSpanOverhead = 64;
 
 enum class Status : std::uint8_t {
   ok = 0,
@@ -70,10 +80,14 @@ enum class Status : std::uint8_t {
   capacity = 4,
   bad_request = 5,
   version = 6,
+  unsupported_kind = 7,  // the OPEN's kind (or a packet option) is unknown to the server
 };
 
-// OPEN: client -> server, first frame on the first path of a new flow.
+// OPEN: client -> server, first frame on the first path of a new flow. A kind other than
+// stream adds one options byte after the nonce; for packet: kOptionUnreliable, kOptionOrdered.
 struct Open {
+  static constexpr std::uint8_t kOptionUnreliable = 0x01;
+  static constexpr std::uint8_t kOptionOrdered = 0x02;
   std::uint8_t version = kVersion;
   FlowId flow_id{};
   ModeCode mode = ModeCode::prime;
@@ -82,6 +96,8 @@ struct Open {
   std::uint64_t window = 0;  // initial receive window the client grants the server
   KeyShare key_share{};
   Nonce nonce{};
+  // Options of a kind other than stream (kOption* for packet); never on the wire for stream.
+  std::uint8_t options = 0;
 
   friend bool operator==(const Open&, const Open&) = default;
 };
@@ -133,7 +149,10 @@ struct Proof {
 };
 
 // DATA: stream bytes at `offset`. The payload references the decoder's input buffer.
+// In a packet flow every DATA carries kFlagMessage: its payload is exactly one whole message,
+// which occupies [offset, offset + size + kMessageSpanOverhead).
 struct Data {
+  static constexpr std::uint8_t kFlagMessage = 0x01;
   std::uint64_t offset = 0;
   ConstBytes payload{};
 
@@ -254,6 +273,16 @@ struct Retry {
   friend bool operator==(const Retry&, const Retry&) = default;
 };
 
+// SKIP (packet flows, unreliable): the sender will never send the messages in
+// [offset, offset + length) again (their first copies were lost); the receiver stops waiting for
+// them. It is sent, and repaired when lost, where a reliable flow would resend those messages.
+struct Skip {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+
+  friend bool operator==(const Skip&, const Skip&) = default;
+};
+
 // An extension frame the decoder skipped (type >= kFirstExtensionType).
 struct Extension {
   std::uint8_t type = 0;
@@ -263,7 +292,7 @@ struct Extension {
 
 // New alternatives go at the end, so the indexes of the others (type_of) stay.
 using Body = std::variant<Open, OpenAck, Join, JoinAck, Data, Ack, Fin, Close, Ping, Pong, Mode,
-                          Extension, Proof, AckRanges, PathChallenge, PathResponse, Retry>;
+                          Extension, Proof, AckRanges, PathChallenge, PathResponse, Retry, Skip>;
 
 struct Frame {
   std::uint8_t flags = 0;
@@ -301,7 +330,9 @@ std::size_t encoded_size(const Frame& frame);
 
 // Writes the header of a DATA frame carrying `payload_size` bytes at `offset` into `out`
 // (at least kMaxDataHeader bytes). Returns the header length. The payload follows it.
-std::size_t encode_data_header(std::uint64_t offset, std::size_t payload_size, MutableBytes out);
+// `flags`: Data::kFlagMessage in packet flows.
+std::size_t encode_data_header(std::uint64_t offset, std::size_t payload_size, MutableBytes out,
+                               std::uint8_t flags = 0);
 
 // QUIC variable-length integers (RFC 9000 §16).
 std::size_t varint_size(std::uint64_t v);
@@ -317,7 +348,7 @@ inline FrameType type_of(const Frame& f) {
       FrameType::fin,           FrameType::close,      FrameType::ping,
       FrameType::pong,          FrameType::mode,       FrameType{0},
       FrameType::proof,         FrameType::ack_ranges, FrameType::path_challenge,
-      FrameType::path_response, FrameType::retry};
+      FrameType::path_response, FrameType::retry,      FrameType::skip};
   static_assert(std::size(kTypes) == std::variant_size_v<Body>);
   return kTypes[f.body.index()];
 }
@@ -327,7 +358,7 @@ inline bool is_ack_eliciting(const Frame& f) {
   return std::holds_alternative<Data>(f.body) || std::holds_alternative<Ping>(f.body) ||
          std::holds_alternative<Fin>(f.body) || std::holds_alternative<Mode>(f.body) ||
          std::holds_alternative<PathChallenge>(f.body) ||
-         std::holds_alternative<PathResponse>(f.body);
+         std::holds_alternative<PathResponse>(f.body) || std::holds_alternative<Skip>(f.body);
 }
 
 }  // namespace rendr::wire

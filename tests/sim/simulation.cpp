@@ -159,7 +159,22 @@ struct App {
   std::optional<Time> finished_at;
   std::vector<Byte> scratch;
   std::vector<Byte> expected;
+  // Packet mode: `total`, `written` and `received` count messages; which arrived, and the last.
+  std::vector<bool> seen;
+  std::optional<std::uint64_t> last_number;
 };
+
+// Packet mode: message `n` of the end keyed by `key` is its number (8 bytes) and a pattern; its
+// size follows from both, so a reader checks a message whole without knowing what was sent.
+std::size_t message_size(std::uint64_t key, std::uint64_t n, std::size_t max) {
+  const std::uint64_t h = mix64(key ^ (n * 0x9e3779b97f4a7c15ull));
+  return 8 + static_cast<std::size_t>(h % 4 == 0 ? h % 24 : h % (max - 7));
+}
+void fill_message(std::uint64_t key, std::uint64_t n, std::span<Byte> out) {
+  for (int b = 0; b < 8; ++b)
+    out[b] = static_cast<Byte>(n >> (8 * b));
+  fill_pattern(key ^ n, 0, out.subspan(8));
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -171,6 +186,8 @@ class Simulation {
         verbose_(options.verbose),
         transports_(options.transports),
         mtu_probing_(options.mtu_probing),
+        packet_(options.packet),
+        check_timing_(options.check_timing),
         timing_(options.deaths_in_every_mode) {}
 
   RunResult run();
@@ -238,6 +255,8 @@ class Simulation {
   // ---- application
   void start_app(Side s);
   void writer_tick(Side s);
+  void send_messages(Side s);
+  void read_messages(Side s);
   void reader_tick(Side s);
   void read_some(Side s);
   Duration app_pause();
@@ -286,6 +305,12 @@ class Simulation {
   bool verbose_;
   Transports transports_;
   bool mtu_probing_;
+  std::optional<core::PacketOptions> packet_;
+  bool check_timing_;
+  std::uint64_t datagrams_dropped_ = 0;
+  // Datagrams delivered after a later one of their connection and direction.
+  std::uint64_t datagrams_reordered_ = 0;
+  std::map<std::pair<std::uint64_t, Side>, std::uint64_t> highest_delivered_;
   std::vector<std::size_t> route_mtu_;                  // each route's MTU when no fault lowers it
   std::map<PathId, core::TransportKind> client_kinds_;  // client path id -> its kind
   Time start_{std::chrono::seconds(1000)};
@@ -401,6 +426,13 @@ void Simulation::choose_scenario() {
                 : shape <= 2 ? rng_.between(1, 2'000)
                 : shape <= 7 ? rng_.between(2'000, 256 * 1024)
                              : rng_.between(256 * 1024, 2 * 1024 * 1024);
+  }
+  if (packet_) {
+    // Messages of ~600 bytes on average: the same volumes, counted in messages.
+    for (App& app : apps_)
+      app.total /= 400;
+    config_.packet = packet_;
+    config_.accept_packet_flows = true;
   }
   duplicate_chance_ = rng_.chance(0.5) ? 0.0 : rng_.between(1, 50) / 1000.0;
   dial_refuse_chance_ = rng_.chance(0.5) ? 0.0 : rng_.between(1, 30) / 100.0;
@@ -670,8 +702,10 @@ void Simulation::send_packet(Connection& c, Side from, std::uint64_t number,
   const Time tx_start = std::max(now_, dir.busy_until);
   dir.busy_until =
       tx_start + std::chrono::nanoseconds(size * 1'000'000'000ull / p.bytes_per_second);
-  if (size > route.datagram.mtu || route.dark[from] || rng_.chance(route.datagram.loss[from]))
+  if (size > route.datagram.mtu || route.dark[from] || rng_.chance(route.datagram.loss[from])) {
+    ++datagrams_dropped_;
     return;
+  }
   largest_datagram_ = std::max(largest_datagram_, size);
   const int copies = rng_.chance(route.datagram.duplicate[from]) ? 2 : 1;
   const std::uint64_t id = c.id;
@@ -692,6 +726,9 @@ void Simulation::deliver_packet(std::uint64_t conn_id, Side to, std::uint64_t nu
                                 const std::vector<Byte>& bytes) {
   Connection* c = connection(conn_id);
   if (c == nullptr || c->blackholed || !c->open[to]) return;
+  std::uint64_t& highest = highest_delivered_[{conn_id, to}];
+  if (number < highest) ++datagrams_reordered_;
+  highest = std::max(highest, number);
   const wire::Slice backing = wire::Slice::copy_of(bytes);
   std::vector<wire::Frame> frames;
   for (std::size_t offset = 0; offset < bytes.size();) {
@@ -1140,6 +1177,7 @@ void Simulation::writer_tick(Side s) {
   Flow& f = *flow(s);
   App& app = apps_[s];
   if (app.write_closed || f.state() == FlowState::closed || f.state() == FlowState::failed) return;
+  if (packet_) return send_messages(s);
   const std::uint64_t shape = rng_.between(0, 9);
   std::uint64_t size = shape <= 1   ? rng_.between(1, 16)
                        : shape <= 4 ? rng_.between(1, 4096)
@@ -1161,6 +1199,81 @@ void Simulation::writer_tick(Side s) {
   at(now_ + app_pause(), [this, s] { writer_tick(s); });
 }
 
+// Packet mode: a burst of messages, as many as the flow takes.
+void Simulation::send_messages(Side s) {
+  Flow& f = *flow(s);
+  App& app = apps_[s];
+  std::uint64_t burst = rng_.between(1, 64);
+  while (burst-- > 0 && (app.endless || app.written < app.total)) {
+    const std::size_t size = message_size(app.key, app.written, packet_->max_message);
+    std::span<Byte> m(app.scratch.data(), size);
+    fill_message(app.key, app.written, m);
+    const core::MessageSendResult r = f.send_message(m, now_);
+    if (r == core::MessageSendResult::full) break;
+    if (r != core::MessageSendResult::ok)
+      return fail(std::string(name(s)) + " could not send message " + std::to_string(app.written));
+    ++app.written;
+  }
+  if (!app.endless && app.written == app.total) {
+    trace(name(s), " app: close after ", app.written, " messages");
+    app.write_closed = true;
+    f.close(now_);
+    return;
+  }
+  at(now_ + app_pause(), [this, s] { writer_tick(s); });
+}
+
+// Packet mode: reads some messages and checks each: whole, intact, sent by the peer, not seen
+// before, after the last one if ordered; at EOF all of them if reliable.
+void Simulation::read_messages(Side s) {
+  Flow& f = *flow(s);
+  App& app = apps_[s];
+  const App& peer = apps_[other(s)];
+  if (app.saw_eof) return;
+  std::uint64_t burst = rng_.between(1, 128);
+  while (burst-- > 0) {
+    // Sometimes a buffer too small: the message must stay queued for the next read.
+    const std::size_t room = rng_.chance(0.05) ? rng_.between(0, 64) : app.scratch.size();
+    const core::MessageReceiveResult r =
+        f.receive_message(std::span<Byte>(app.scratch.data(), room), now_);
+    if (r.status == core::MessageReceiveResult::Status::none) break;
+    if (r.status == core::MessageReceiveResult::Status::buffer_too_small) {
+      if (r.size <= room) return fail(std::string(name(s)) + " refused a message that fits");
+      continue;
+    }
+    if (r.size < 8) return fail(std::string(name(s)) + " read a message cut short");
+    std::uint64_t n = 0;
+    for (int b = 0; b < 8; ++b)
+      n |= static_cast<std::uint64_t>(app.scratch[b]) << (8 * b);
+    if (n >= peer.written)
+      return fail(std::string(name(s)) + " read message " + std::to_string(n) +
+                  " the peer never sent");
+    const std::size_t size = message_size(peer.key, n, packet_->max_message);
+    std::span<Byte> want(app.expected.data(), size);
+    fill_message(peer.key, n, want);
+    if (r.size != size || !std::equal(want.begin(), want.end(), app.scratch.begin()))
+      return fail(std::string(name(s)) + " read message " + std::to_string(n) +
+                  " with wrong bytes or boundaries");
+    if (app.seen.size() <= n) app.seen.resize(n + 1);
+    if (app.seen[n])
+      return fail(std::string(name(s)) + " read message " + std::to_string(n) + " twice");
+    app.seen[n] = true;
+    if (packet_->ordered && app.last_number && n < *app.last_number)
+      return fail(std::string(name(s)) + " read message " + std::to_string(n) + " after " +
+                  std::to_string(*app.last_number) + " in an ordered flow");
+    app.last_number = n;
+    ++app.received;
+  }
+  if (f.eof()) {
+    if (!peer.write_closed || (packet_->reliable && app.received != peer.written))
+      return fail(std::string(name(s)) + " saw EOF after " + std::to_string(app.received) +
+                  " messages; the peer sent " + std::to_string(peer.written) +
+                  (peer.write_closed ? " and closed" : " and did not close"));
+    trace(name(s), " app: EOF after ", app.received, " messages");
+    app.saw_eof = true;
+  }
+}
+
 void Simulation::reader_tick(Side s) {
   read_some(s);
   const Flow& f = *flow(s);
@@ -1173,6 +1286,7 @@ void Simulation::reader_tick(Side s) {
 
 // Reads a random amount and checks it against the peer's pattern; checks EOF semantics.
 void Simulation::read_some(Side s) {
+  if (packet_) return read_messages(s);
   Flow& f = *flow(s);
   App& app = apps_[s];
   const App& peer = apps_[other(s)];
@@ -1256,9 +1370,12 @@ void Simulation::switch_mode_at_random() {
     // peer confirmed it, so the ends must agree.
     const core::FlowStats st = f.stats(now_);
     const App& peer_app = apps_[other(side)];
-    const bool maybe_done = f.send_closed() && st.bytes_acked == st.bytes_written &&
-                            peer_app.write_closed && st.bytes_delivered == peer_app.written;
     const Flow* peer = flow(other(side));
+    // Packet mode counts the peer's messages, not its offsets.
+    const std::uint64_t peer_written =
+        packet_ ? (peer != nullptr ? peer->stats(now_).bytes_written : 0) : peer_app.written;
+    const bool maybe_done = f.send_closed() && st.bytes_acked == st.bytes_written &&
+                            peer_app.write_closed && st.bytes_delivered == peer_written;
     switched_late_ = maybe_done || peer == nullptr || peer->state() == FlowState::closed ||
                      peer->state() == FlowState::failed;
   }
@@ -1681,7 +1798,8 @@ void Simulation::check_invariants() {
                     [](const auto& p) { return p.state == core::PathState::up; }))
       last_path_up_[s] = now_;
   }
-  if (const std::string broken = timing_.observe(*client_, server_.get(), client_routes_, now_);
+  if (const std::string broken =
+          check_timing_ ? timing_.observe(*client_, server_.get(), client_routes_, now_) : "";
       !broken.empty())
     fail(broken);
 }
@@ -1728,9 +1846,16 @@ void Simulation::check_outcome() {
   for (Side s : {kClient, kServer}) {
     if (flow(s)->state() != FlowState::closed)
       return fail(std::string(name(s)) + " did not reach closed");
-    if (apps_[s].received != apps_[other(s)].total)
+    // Unreliable messages may be lost where the network lost them or reordered them (a packet
+    // that overtakes the PROOF it must follow is dropped and declared lost; ordered, a message
+    // that arrives after its SKIP is too late for its place), never where it did neither.
+    const bool may_lose = packet_ && !packet_->reliable &&
+                          (datagrams_dropped_ > 0 || faults_ > 0 || handshake_faults_ > 0 ||
+                           datagrams_reordered_ > 0);
+    if (may_lose ? apps_[s].received > apps_[other(s)].total
+                 : apps_[s].received != apps_[other(s)].total)
       return fail(std::string(name(s)) + " received " + std::to_string(apps_[s].received) + " of " +
-                  std::to_string(apps_[other(s)].total) + " bytes");
+                  std::to_string(apps_[other(s)].total) + (packet_ ? " messages" : " bytes"));
   }
 }
 
@@ -1872,6 +1997,14 @@ RunResult Simulation::run() {
   result.failovers_checked = timing_.failovers_checked();
   result.largest_datagram = largest_datagram_;
   result.worst_failover_ratio = timing_.worst_ratio();
+  result.datagrams_dropped = datagrams_dropped_;
+  if (packet_) {
+    for (Side s : {kClient, kServer}) {
+      result.messages_sent += apps_[s].written;
+      result.messages_lost +=
+          apps_[s].written - std::min(apps_[s].written, apps_[other(s)].received);
+    }
+  }
   std::ostringstream summary;
   summary << "seed " << seed_ << ": " << routes_.size() << " routes, bytes c->s "
           << apps_[kClient].written << " s->c " << apps_[kServer].written << ", faults " << faults_

@@ -10,7 +10,10 @@
 // and reads in both directions. Every run is checked against the contract of DESIGN.md §1.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "core/message.hpp"
 
 namespace rendr::sim {
 
@@ -29,6 +32,13 @@ struct RunOptions {
   // Datagram paths probe their path MTU (up to 1452 bytes) over routes whose MTU is 1500, 1400
   // or 1300; off, every route carries 1500 and paths keep their 1200-byte datagrams.
   bool mtu_probing = false;
+  // Packet mode: the flow carries messages with these options; each end's application sends
+  // numbered, self-describing messages and checks every one it reads (whole, intact, never
+  // twice, in order if ordered, all of them if reliable).
+  std::optional<core::PacketOptions> packet;
+  // The failover-timing and no-false-death judge (timing_watch.hpp). The packet sweep turns it
+  // off: it checks message semantics; two of its seeds break the judge (Sim.DISABLED_*).
+  bool check_timing = true;
 };
 
 enum class Outcome {
@@ -54,6 +64,10 @@ struct RunResult {
   // MTU probing found room.
   std::size_t largest_datagram = 0;
   double worst_failover_ratio = 0;
+  // Packet mode: messages sent in both directions, and those never delivered (0 when reliable).
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_lost = 0;
+  std::uint64_t datagrams_dropped = 0;  // by the network: loss, dark directions, the MTU
 };
 
 RunResult run_seed(std::uint64_t seed, const RunOptions& options = {});

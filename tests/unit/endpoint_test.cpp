@@ -141,6 +141,27 @@ TEST_F(EndpointTest, AnythingButOpenOrJoinFirstIsDroppedAndCounted) {
   EXPECT_EQ(endpoint_->stats().rejected_malformed, 1u);
 }
 
+// A listener that takes only streams refuses a packet flow's OPEN, and one of an unknown kind,
+// with a status that says so; the flow table is untouched and a stream OPEN still gets through.
+TEST_F(EndpointTest, OpenOfAKindTheListenerDoesNotTakeIsRefusedClearly) {
+  make({});
+  for (std::uint8_t kind : {1, 9}) {
+    wire::Open open;
+    open.flow_id[0] = kind;
+    open.path_id = 1;
+    open.kind = static_cast<wire::StreamKind>(kind);
+    const Admission a = endpoint_->on_first_frame(endpoint_->on_connection(t0_), {0, open}, t0_);
+    ASSERT_EQ(a.kind, Admission::Kind::refuse);
+    EXPECT_EQ(std::get<wire::OpenAck>(a.answer->body).status, wire::Status::unsupported_kind);
+  }
+  EXPECT_EQ(endpoint_->stats().rejected_malformed, 2u);
+  EXPECT_EQ(endpoint_->stats().live_flows, 0u);
+  Client client(t0_);
+  EXPECT_EQ(
+      endpoint_->on_first_frame(endpoint_->on_connection(t0_), client.connect(1, t0_), t0_).kind,
+      Admission::Kind::open);
+}
+
 TEST_F(EndpointTest, JoinForAnUnknownFlowIsRefusedAndCounted) {
   make({});
   const Admission a =
