@@ -7,7 +7,7 @@ comma      := ,
 TSAN_SKIP  := KeepEveryPathUp|BondAddsUp|BondSkips|RaceHides|PrimeDoesNotFlap|PrimeMoves
 # Also skipped by test-tsan-api: timing and share assertions that missed under TSan on the loaded
 # 2-core machine without any TSan report (they run in `test` and `test-asan`).
-TSAN_API_SKIP := $(TSAN_SKIP)|HealthyDialsSucceed|OpenWithoutProofDeliversNothing|RecordedJoinTheServerNeverSaw|RaceSendsEveryByteOnEveryPath|BondWeightsAreReported
+TSAN_API_SKIP := $(TSAN_SKIP)|HealthyDialsSucceed|OpenWithoutProofDeliversNothing|RecordedJoinTheServerNeverSaw|RaceSendsEveryByteOnEveryPath|BondWeightsAreReported|BondSplitsByWeightWhileThePathsHaveRoom
 
 # Configures a build directory once (Ninja when available: decided when the recipe runs, i.e.
 # after `deps` may have installed it); later runs reuse the directory's generator.

@@ -28,12 +28,16 @@ std::function<void(std::error_code, Result)> post_result(Handler handler,
     // strand of a context the application has destroyed since) must no longer be touched.
     Handler h = std::move(**slot);
     slot->reset();
-    auto ex = work.get_executor();
-    asio::post(ex, [h = std::move(h), w = std::move(work), ec, r = std::move(result)]() mutable {
-      auto cancellation = asio::get_associated_cancellation_slot(h);
-      if (cancellation.is_connected()) cancellation.clear();
-      std::move(h)(ec, std::move(r));
-    });
+    // Outstanding work until asio::post has returned, not only until the handler ran: else the
+    // application's run() may return, and its context be destroyed, while this thread is still
+    // inside post() waking it (TSan: TokenTest.AsyncDialAndAcceptTakeEveryCompletionToken).
+    const auto posting = std::move(work);
+    asio::post(posting.get_executor(),
+               [h = std::move(h), w = posting, ec, r = std::move(result)]() mutable {
+                 auto cancellation = asio::get_associated_cancellation_slot(h);
+                 if (cancellation.is_connected()) cancellation.clear();
+                 std::move(h)(ec, std::move(r));
+               });
   };
 }
 
