@@ -23,6 +23,7 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
+#include "cli/cli_support.hpp"
 #include "fleet/fleet_processes.hpp"
 #include "support/fault_proxy.hpp"
 
@@ -38,26 +39,9 @@ using rendr::testing::FaultProxy;
 
 const std::string kRendr = RENDR_CLI_PATH;
 
-#ifdef RENDR_SANITIZED
-constexpr int kSlowdown = 3;
-#else
-constexpr int kSlowdown = 1;
-#endif
-
-std::string port_text(std::uint16_t port) {
-  return "127.0.0.1:" + std::to_string(port);
-}
-
-// Polls until `done` holds or `timeout` passes (deadlines only matter when something is broken).
-template <class Condition>
-bool wait_until(Condition done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout * kSlowdown;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
+using rendr::cli_test::kSlowdown;
+using rendr::cli_test::port_text;
+using rendr::cli_test::wait_until;
 
 bool log_has(const std::filesystem::path& log, const std::string& text) {
   return read_file(log).find(text) != std::string::npos;

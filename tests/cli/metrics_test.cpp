@@ -20,6 +20,7 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
+#include "cli/cli_support.hpp"
 #include "fleet/fleet_processes.hpp"
 #include "rendr/rendr.hpp"
 #include "support/fault_proxy.hpp"
@@ -32,25 +33,9 @@ using rendr::fleet::free_loopback_port;
 using rendr::fleet::read_file;
 using rendr::fleet::TempDir;
 
-#ifdef RENDR_SANITIZED
-constexpr int kSlowdown = 3;
-#else
-constexpr int kSlowdown = 1;
-#endif
-
-std::string port_text(std::uint16_t port) {
-  return "127.0.0.1:" + std::to_string(port);
-}
-
-template <class Condition>
-bool wait_until(Condition done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout * kSlowdown;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
+using rendr::cli_test::kSlowdown;
+using rendr::cli_test::port_text;
+using rendr::cli_test::wait_until;
 
 struct Page {
   int status = 0;
