@@ -237,9 +237,15 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
     }
     if (detached_) {
       // Nobody will read: discard what arrives so the peer's window keeps opening.
+      // (A packet flow's message may be empty: read's 0 would stop at it.)
       std::array<wire::Byte, 16 * 1024> sink;
-      while (flow_->read(sink, now()) > 0)
-        progress = true;
+      if (packet_) {
+        while (flow_->receive_message(sink, now()).status == core::MessageReceiveResult::Status::ok)
+          progress = true;
+      } else {
+        while (flow_->read(sink, now()) > 0)
+          progress = true;
+      }
     }
     if (serve_waiters(a, now())) progress = true;
     if (!progress) break;
