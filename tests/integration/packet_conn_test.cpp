@@ -232,6 +232,32 @@ TEST_F(PacketConnTest, SmallReceiveBufferLeavesTheMessageQueued) {
   EXPECT_EQ(check(buffer), 100u);
 }
 
+// An application that lets go of its PacketConn discards what arrives after, empty messages
+// included, so the peer's window keeps opening: the peer sends more than a window's worth.
+TEST_F(PacketConnTest, ADroppedPacketConnKeepsDiscardingPastEmptyMessages) {
+  listen_packets();
+  PacketConn client;
+  PacketConn server;
+  ASSERT_TRUE(connect_packet(dialer({tcp_path()}), {}, client, server));
+  client = PacketConn();  // nobody reads on the client any more
+  const Bytes m(kMaxMessageSize, 1);
+  // 8 MiB window / (1153 + 64) offsets: about 6900 messages fit; send half as many again.
+  constexpr int kCount = 10000;
+  std::atomic<int> sent{0};
+  std::thread sender([&] {
+    for (int i = 0; i < kCount; ++i) {
+      std::error_code ec;
+      server.send(i % 2 == 0 ? asio::const_buffer() : asio::buffer(m), ec);
+      if (ec) return;
+      ++sent;
+    }
+  });
+  const bool all_sent = wait_until([&] { return sent == kCount; }, scaled(10s));
+  if (!all_sent) server.abort();  // unblocks the sender
+  sender.join();
+  EXPECT_TRUE(all_sent) << sent << " of " << kCount << " sent";
+}
+
 // Kinds: a stream dial to a packet-only listener (listen_udpflow_packet) and a packet dial to a
 // stream-only listener (the default) are refused in the handshake: handshake_failed, and the
 // listener hands nothing to either accept.
