@@ -81,6 +81,13 @@ class ConnCore {
   virtual void async_read_some(const MutableBuffers& buffers, Completion done,
                                std::uint64_t op) = 0;
   virtual void async_write_some(const ConstBuffers& buffers, Completion done, std::uint64_t op) = 0;
+  // Packet flows (rendr::PacketConn, packet_conn.hpp): one whole message per call.
+  virtual std::size_t send_message(asio::const_buffer message, std::error_code& ec) = 0;
+  virtual std::size_t receive_message(asio::mutable_buffer out, std::error_code& ec) = 0;
+  virtual void async_send_message(asio::const_buffer message, Completion done,
+                                  std::uint64_t op) = 0;
+  virtual void async_receive_message(asio::mutable_buffer out, Completion done,
+                                     std::uint64_t op) = 0;
   // Completes pending operation `op` with operation_aborted if it is still pending.
   virtual void cancel_op(std::uint64_t op) = 0;
   // Completes every pending async operation with operation_aborted.

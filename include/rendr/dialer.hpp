@@ -9,6 +9,7 @@
 #include "rendr/conn.hpp"
 #include "rendr/detail/post_result.hpp"
 #include "rendr/engine.hpp"
+#include "rendr/packet_conn.hpp"
 #include "rendr/types.hpp"
 
 namespace rendr {
@@ -38,6 +39,12 @@ struct Dialer {
   Conn dial(std::error_code& ec) const;
   Conn dial() const;  // throws std::system_error
 
+  // dial() for a packet flow (packet_conn.hpp) with these options; the listener must take
+  // packet flows (ListenOptions::accept_packet_flows), else this fails with
+  // errc::handshake_failed.
+  PacketConn dial_packet(const PacketOptions& packet, std::error_code& ec) const;
+  PacketConn dial_packet(const PacketOptions& packet = {}) const;  // throws std::system_error
+
   // dial() without blocking, with any completion token (callback, use_awaitable, use_future,
   // deferred, ...), signature void(std::error_code, Conn). Completes on the handler's associated
   // executor (by default the engine's), never inline. The Dialer is copied: it may go away.
@@ -53,6 +60,9 @@ struct Dialer {
 
  private:
   void start_async_dial(std::function<void(std::error_code, Conn)> done) const;
+  // Blocking dial of either kind (packet: a packet flow); the application handle, or null.
+  std::shared_ptr<detail::ConnCore> dial_core(const PacketOptions* packet,
+                                              std::error_code& ec) const;
 };
 
 }  // namespace rendr

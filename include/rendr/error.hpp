@@ -3,7 +3,8 @@
 // exists they compare equal to a std::errc condition (default_error_condition):
 //   migration_budget_exceeded == std::errc::timed_out, peer_aborted == connection_aborted,
 //   aborted == operation_canceled, protocol_error == protocol_error,
-//   not_connected == not_connected, bad_path_spec == invalid_argument.
+//   not_connected == not_connected, bad_path_spec == invalid_argument,
+//   message_too_large == message_size.
 #include <string>
 #include <system_error>
 
@@ -26,6 +27,11 @@ enum class errc {
   // thread that is running the engine's io_context: waiting there would deadlock, since that
   // thread is the one that would complete it. Use the async form on such threads.
   blocking_call_on_engine_thread,
+  // PacketConn: a message larger than the flow's limit is refused, never truncated or split.
+  message_too_large,
+  // PacketConn: the receive buffer is smaller than the next message, which stays queued (the
+  // call reports its size; receive it with a buffer that large).
+  message_buffer_too_small,
 };
 
 const std::error_category& category() noexcept;

@@ -11,6 +11,7 @@
 #include "rendr/detail/post_result.hpp"
 #include "rendr/dialer.hpp"
 #include "rendr/engine.hpp"
+#include "rendr/packet_conn.hpp"
 #include "rendr/stats.hpp"
 #include "rendr/tls.hpp"
 
@@ -47,7 +48,13 @@ struct ListenOptions {
   // safe 1200 up. 1452 fits Ethernet (1500) under IPv6 + UDP headers; raise it for jumbo
   // frames. A probe larger than the real path MTU is lost, never fragmented. 0: no probing.
   std::size_t udpflow_max_datagram_size = 1452;
-  Engine* engine = nullptr;  // nullptr: the default engine
+  // Which kinds of flow this listener takes (the client's OPEN says which it is). A stream flow
+  // goes to accept(), a packet flow to accept_packet(); an OPEN of a kind not taken is refused
+  // at once (the client's dial fails with errc::handshake_failed). A flow of a taken kind that
+  // the application never accepts waits like any unaccepted flow (max_unaccepted).
+  bool accept_stream_flows = true;
+  bool accept_packet_flows = false;  // listen_udpflow_packet sets it (and clears streams)
+  Engine* engine = nullptr;          // nullptr: the default engine
 };
 
 namespace detail {
@@ -58,6 +65,9 @@ class ListenerCore {
   virtual Conn accept(std::error_code& ec) = 0;
   // `op` identifies the operation for cancel_accept (see next_op_id).
   virtual void async_accept(std::function<void(std::error_code, Conn)> done, std::uint64_t op) = 0;
+  virtual PacketConn accept_packet(std::error_code& ec) = 0;
+  virtual void async_accept_packet(std::function<void(std::error_code, PacketConn)> done,
+                                   std::uint64_t op) = 0;
   // Completes the waiting async_accept `op` with operation_aborted if it is still waiting.
   virtual void cancel_accept(std::uint64_t op) = 0;
   virtual std::error_code listen_tcp(const std::string& address) = 0;
@@ -138,6 +148,28 @@ class Listener {
         token);
   }
 
+  // accept() / async_accept() for packet flows (ListenOptions::accept_packet_flows): the same
+  // rules, signature void(std::error_code, PacketConn).
+  PacketConn accept_packet(std::error_code& ec) { return core_->accept_packet(ec); }
+  PacketConn accept_packet() {
+    std::error_code ec;
+    PacketConn c = accept_packet(ec);
+    if (ec) throw std::system_error(ec, "rendr::Listener::accept_packet");
+    return c;
+  }
+  template <class CompletionToken>
+  auto async_accept_packet(CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, PacketConn)>(
+        [core = core_](auto handler) {
+          const std::uint64_t op = detail::next_op_id();
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          if (slot.is_connected()) slot.template emplace<detail::CancelAccept>(core, op);
+          core->async_accept_packet(
+              detail::post_result<PacketConn>(std::move(handler), core->executor()), op);
+        },
+        token);
+  }
+
   std::vector<std::string> local_addresses() const { return core_->local_addresses(); }
   std::uint16_t port(std::size_t index = 0) const { return core_->port(index); }
   // The UDP port of the index-th QUIC address (0 if there is none).
@@ -167,5 +199,11 @@ Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
 Listener listen_udpflow(const std::string& address, const ListenOptions& options,
                         std::error_code& ec);
 Listener listen_udpflow(const std::string& address, const ListenOptions& options = {});
+
+// The Go original's ListenUDPFlowPacket: a udpflow listener that takes packet flows only
+// (options' accept_* are overridden); take them with accept_packet().
+Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options,
+                               std::error_code& ec);
+Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options = {});
 
 }  // namespace rendr

@@ -5,5 +5,6 @@
 #include "rendr/engine.hpp"
 #include "rendr/error.hpp"
 #include "rendr/listener.hpp"
+#include "rendr/packet_conn.hpp"
 #include "rendr/stats.hpp"
 #include "rendr/types.hpp"

@@ -63,7 +63,8 @@ class DialOp {
 
 }  // namespace
 
-Conn Dialer::dial(std::error_code& ec) const {
+std::shared_ptr<detail::ConnCore> Dialer::dial_core(const PacketOptions* packet,
+                                                    std::error_code& ec) const {
   ec.clear();
   Engine& eng = engine != nullptr ? *engine : Engine::default_engine();
   if (runtime::on_engine_thread(eng.executor())) {
@@ -72,8 +73,9 @@ Conn Dialer::dial(std::error_code& ec) const {
   }
   ec = check_paths(paths);
   if (ec) return {};
-  auto session = runtime::Session::make_client(
-      eng.executor(), runtime::make_config(mode, migration_budget, options));
+  auto config = runtime::make_config(mode, migration_budget, options);
+  if (packet != nullptr) config.packet = runtime::to_core(*packet);
+  auto session = runtime::Session::make_client(eng.executor(), config);
   // The handle owns the session from here on: on failure, dropping it aborts the flow.
   auto handle = runtime::make_conn(session);
   for (const auto& spec : paths) {
@@ -82,7 +84,24 @@ Conn Dialer::dial(std::error_code& ec) const {
   }
   ec = session->wait_established(core::Clock::now() + runtime::to_duration(dial_timeout));
   if (ec) return {};
-  return Conn(std::move(handle));
+  return handle;
+}
+
+Conn Dialer::dial(std::error_code& ec) const {
+  auto handle = dial_core(nullptr, ec);
+  return handle ? Conn(std::move(handle)) : Conn();
+}
+
+PacketConn Dialer::dial_packet(const PacketOptions& packet, std::error_code& ec) const {
+  auto handle = dial_core(&packet, ec);
+  return handle ? PacketConn(std::move(handle)) : PacketConn();
+}
+
+PacketConn Dialer::dial_packet(const PacketOptions& packet) const {
+  std::error_code ec;
+  PacketConn c = dial_packet(packet, ec);
+  if (ec) throw std::system_error(ec, "rendr::Dialer::dial_packet");
+  return c;
 }
 
 Conn Dialer::dial() const {

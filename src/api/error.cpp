@@ -37,6 +37,10 @@ class Category final : public std::error_category {
       case errc::blocking_call_on_engine_thread:
         return "blocking call on a thread running the engine's io_context (it would deadlock); "
                "use async_dial / async_accept / async_read_some / async_write_some there";
+      case errc::message_too_large:
+        return "message larger than the packet flow's limit (refused, not truncated)";
+      case errc::message_buffer_too_small:
+        return "receive buffer smaller than the next message (it stays queued)";
     }
     return "unknown rendr error";
   }
@@ -57,6 +61,8 @@ class Category final : public std::error_category {
         return std::errc::not_connected;
       case errc::bad_path_spec:
         return std::errc::invalid_argument;
+      case errc::message_too_large:
+        return std::errc::message_size;
       default:
         return {value, *this};
     }

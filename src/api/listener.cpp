@@ -59,4 +59,19 @@ Listener listen_udpflow(const std::string& address, const ListenOptions& options
   return l;
 }
 
+Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options,
+                               std::error_code& ec) {
+  ListenOptions packet_only = options;
+  packet_only.accept_stream_flows = false;
+  packet_only.accept_packet_flows = true;
+  return listen_udpflow(address, packet_only, ec);
+}
+
+Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options) {
+  std::error_code ec;
+  Listener l = listen_udpflow_packet(address, options, ec);
+  if (ec) throw std::system_error(ec, "rendr::listen_udpflow_packet(" + address + ")");
+  return l;
+}
+
 }  // namespace rendr

@@ -107,6 +107,9 @@ struct FlowConfig {
   std::optional<PacketOptions> packet;
   // Server: whether an OPEN for a packet flow is accepted (else refused: unsupported_kind).
   bool accept_packet_flows = false;
+  // Server: whether an OPEN for a stream flow is accepted (else refused: unsupported_kind), so a
+  // listener that takes only packet flows answers a stream client clearly.
+  bool accept_stream_flows = true;
 };
 
 }  // namespace rendr::core

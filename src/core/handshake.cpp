@@ -46,13 +46,14 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   FlowConfig c = config;
   c.mode = from_wire(open.mode);
   // The OPEN says what the flow carries; a kind or option this end does not know (or a packet
-  // flow where the listener takes only streams) is refused with a status that says so.
+  // flow where the listener takes only streams, or the reverse) is refused with a status that says
+  // so.
   c.packet.reset();
   if (open.kind == wire::StreamKind::packet && config.accept_packet_flows &&
       known_packet_options(open.options)) {
     c.packet = PacketOptions{(open.options & wire::Open::kOptionUnreliable) == 0,
                              (open.options & wire::Open::kOptionOrdered) != 0};
-  } else if (open.kind != wire::StreamKind::stream) {
+  } else if (open.kind != wire::StreamKind::stream || !config.accept_stream_flows) {
     status = wire::Status::unsupported_kind;
     return nullptr;
   }

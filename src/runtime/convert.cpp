@@ -171,6 +171,15 @@ core::Duration to_duration(std::chrono::milliseconds d) {
   return d;
 }
 
+static_assert(kMaxMessageSize == core::kDefaultMaxMessage);
+
+core::PacketOptions to_core(const PacketOptions& p) {
+  core::PacketOptions out;
+  out.reliable = p.reliable;
+  out.ordered = p.ordered;
+  return out;
+}
+
 core::FlowConfig make_config(Mode mode, std::chrono::milliseconds migration_budget,
                              const FlowOptions& options) {
   core::FlowConfig c;

@@ -27,11 +27,14 @@ namespace rendr::runtime {
 
 namespace {
 
-using AcceptCallback = std::function<void(std::error_code, Conn)>;
+// An accepted flow's application handle (Conn or PacketConn wraps it), or the error.
+using AcceptCallback = std::function<void(std::error_code, std::shared_ptr<detail::ConnCore>)>;
 
-// An async_accept waiting for a flow; `op` identifies it for cancel_accept.
+// An async_accept (packet: async_accept_packet) waiting for a flow of its kind; `op`
+// identifies it for cancel_accept.
 struct Waiter {
   std::uint64_t op = 0;
+  bool packet = false;
   AcceptCallback done;
 };
 
@@ -83,6 +86,9 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
 // Every flow of a listener shares one receive memory budget.
 core::FlowConfig flow_config(const ListenOptions& options) {
   core::FlowConfig config = make_config(Mode::prime, options.migration_budget, options.options);
+  // The OPEN says which kind a flow is; a kind this listener does not take is refused there.
+  config.accept_stream_flows = options.accept_stream_flows;
+  config.accept_packet_flows = options.accept_packet_flows;
   config.memory_budget = std::make_shared<core::MemoryBudget>(options.memory_budget);
   // How long a client has to prove the key (PROOF after OPEN or JOIN) as well as to send its
   // first frame.
@@ -231,37 +237,39 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     return index < quic_sockets_.size() ? quic_sockets_[index]->local_endpoint().port() : 0;
   }
 
-  Conn accept(std::error_code& ec) {
+  // Blocks until a flow of the kind (packet or stream) is ready.
+  std::shared_ptr<detail::ConnCore> accept(bool packet, std::error_code& ec) {
     if (on_engine_thread(ex_)) {
       ec = errc::blocking_call_on_engine_thread;
       return {};
     }
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !ready_.empty() || closed_; });
-    if (ready_.empty()) {
+    cv_.wait(lock, [&] { return find_ready_locked(packet) != ready_.end() || closed_; });
+    if (closed_) {
       ec = errc::listener_closed;
       return {};
     }
-    auto session = take_ready_locked();
+    auto session = take_ready_locked(find_ready_locked(packet));
     lock.unlock();
     ec.clear();
-    return Conn(make_conn(std::move(session)));
+    return make_conn(std::move(session));
   }
 
-  void async_accept(AcceptCallback done, std::uint64_t op) {
+  void async_accept(bool packet, AcceptCallback done, std::uint64_t op) {
     std::shared_ptr<Session> session;
     {
       std::lock_guard lock(mu_);
-      if (!closed_ && ready_.empty()) {
-        waiters_.push_back({op, std::move(done)});
+      const auto ready = find_ready_locked(packet);
+      if (!closed_ && ready == ready_.end()) {
+        waiters_.push_back({op, packet, std::move(done)});
         return;
       }
-      if (!ready_.empty()) session = take_ready_locked();
+      if (ready != ready_.end()) session = take_ready_locked(ready);
     }
     if (session) {
-      done({}, Conn(make_conn(std::move(session))));
+      done({}, make_conn(std::move(session)));
     } else {
-      done(errc::listener_closed, Conn());
+      done(errc::listener_closed, nullptr);
     }
   }
 
@@ -277,7 +285,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
       cancelled = std::move(it->done);
       waiters_.erase(it);
     }
-    cancelled(asio::error::operation_aborted, Conn());
+    cancelled(asio::error::operation_aborted, nullptr);
   }
 
   std::vector<std::string> local_addresses() const {
@@ -374,7 +382,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     for (auto& r : unaccepted)
       r.session->abort();
     for (auto& w : waiters)
-      w.done(errc::listener_closed, Conn());
+      w.done(errc::listener_closed, nullptr);
     // Flows already accepted belong to the application and carry on.
   }
 
@@ -533,6 +541,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
  private:
   struct Ready {
     core::FlowRef flow;
+    bool packet = false;  // which accept takes it
     std::shared_ptr<Session> session;
   };
   struct FlowEntry {
@@ -601,38 +610,47 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     ++authentication_failures_;
   }
 
-  // Hands an authenticated server flow to accept(): to a waiting async_accept, else to the
-  // queue of flows waiting for one. The endpoint counts the flow as unaccepted from its OPEN
-  // until then.
+  // Hands an authenticated server flow to its kind's accept (a packet flow to accept_packet,
+  // a stream flow to accept): to a waiting async one, else to the queue of flows waiting for
+  // one. The endpoint counts the flow as unaccepted from its OPEN until then, so flows of a kind
+  // the application never accepts are bounded like any unaccepted flow (max_unaccepted).
   void hand_to_accept(const core::FlowRef& ref, std::shared_ptr<Session> session) {
     AcceptCallback waiter;
+    const bool packet = session->packet();
     {
       std::lock_guard lock(mu_);
       const auto it = flows_.find(ref.id);
+      const auto w = std::find_if(waiters_.begin(), waiters_.end(),
+                                  [packet](const Waiter& x) { return x.packet == packet; });
       if (closed_) {
         // close() ran meanwhile: this flow was never handed out.
       } else if (it == flows_.end() || it->second.serial != ref.serial) {
         return;  // it finished (failed or was dropped) before anyone could take it
-      } else if (!waiters_.empty()) {
-        waiter = std::move(waiters_.front().done);
-        waiters_.pop_front();
+      } else if (w != waiters_.end()) {
+        waiter = std::move(w->done);
+        waiters_.erase(w);
         endpoint_.on_flow_accepted(ref);
       } else {
-        ready_.push_back({ref, std::move(session)});
-        cv_.notify_one();
+        ready_.push_back({ref, packet, std::move(session)});
+        cv_.notify_all();  // blocked accepts of both kinds share cv_
         return;
       }
     }
     if (waiter) {
-      waiter({}, Conn(make_conn(std::move(session))));
+      waiter({}, make_conn(std::move(session)));
     } else {
       session->abort();
     }
   }
 
-  std::shared_ptr<Session> take_ready_locked() {
-    Ready r = std::move(ready_.front());
-    ready_.pop_front();
+  std::deque<Ready>::iterator find_ready_locked(bool packet) {
+    return std::find_if(ready_.begin(), ready_.end(),
+                        [packet](const Ready& r) { return r.packet == packet; });
+  }
+
+  std::shared_ptr<Session> take_ready_locked(std::deque<Ready>::iterator ready) {
+    Ready r = std::move(*ready);
+    ready_.erase(ready);
     endpoint_.on_flow_accepted(r.flow);
     return std::move(r.session);
   }
@@ -801,9 +819,30 @@ class ListenerHandle final : public detail::ListenerCore {
   ~ListenerHandle() override { impl_->close(); }
 
   asio::any_io_executor executor() override { return impl_->executor(); }
-  Conn accept(std::error_code& ec) override { return impl_->accept(ec); }
-  void async_accept(AcceptCallback done, std::uint64_t op) override {
-    impl_->async_accept(std::move(done), op);
+  Conn accept(std::error_code& ec) override {
+    auto core = impl_->accept(false, ec);
+    return core ? Conn(std::move(core)) : Conn();
+  }
+  void async_accept(std::function<void(std::error_code, Conn)> done, std::uint64_t op) override {
+    impl_->async_accept(
+        false,
+        [done = std::move(done)](std::error_code ec, std::shared_ptr<detail::ConnCore> core) {
+          done(ec, core ? Conn(std::move(core)) : Conn());
+        },
+        op);
+  }
+  PacketConn accept_packet(std::error_code& ec) override {
+    auto core = impl_->accept(true, ec);
+    return core ? PacketConn(std::move(core)) : PacketConn();
+  }
+  void async_accept_packet(std::function<void(std::error_code, PacketConn)> done,
+                           std::uint64_t op) override {
+    impl_->async_accept(
+        true,
+        [done = std::move(done)](std::error_code ec, std::shared_ptr<detail::ConnCore> core) {
+          done(ec, core ? PacketConn(std::move(core)) : PacketConn());
+        },
+        op);
   }
   void cancel_accept(std::uint64_t op) override { impl_->cancel_accept(op); }
   std::error_code listen_tcp(const std::string& address) override {

@@ -132,6 +132,7 @@ Session::Session(Private, asio::any_io_executor ex, std::unique_ptr<core::Flow> 
       flow_(std::move(flow)),
       role_(flow_->role()),
       id_(flow_->flow_id()),
+      packet_(flow_->packet_options().has_value()),
       timer_(std::in_place, ex_),
       linger_(std::in_place, ex_) {}
 
@@ -236,9 +237,15 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
     }
     if (detached_) {
       // Nobody will read: discard what arrives so the peer's window keeps opening.
+      // (A packet flow's message may be empty: read's 0 would stop at it.)
       std::array<wire::Byte, 16 * 1024> sink;
-      while (flow_->read(sink, now()) > 0)
-        progress = true;
+      if (packet_) {
+        while (flow_->receive_message(sink, now()).status == core::MessageReceiveResult::Status::ok)
+          progress = true;
+      } else {
+        while (flow_->read(sink, now()) > 0)
+          progress = true;
+      }
     }
     if (serve_waiters(a, now())) progress = true;
     if (!progress) break;
@@ -299,7 +306,15 @@ void Session::report(Actions& a) {
 bool Session::serve_waiters(Actions& a, core::Time t) {
   bool progress = false;
   const bool failed = flow_->state() == core::FlowState::failed;
-  if (pending_read_) {
+  if (pending_read_ && pending_read_->message) {
+    std::size_t n = 0;
+    std::error_code ec;
+    if (try_receive_message(*pending_read_->message, t, n, ec)) {
+      a.completions.push_back({std::move(pending_read_->done), ec, n});
+      pending_read_.reset();
+      progress = true;
+    }
+  } else if (pending_read_) {
     const std::size_t n = read_into(pending_read_->buffers, t);
     if (n > 0 || pending_read_->buffers.count == 0) {
       a.completions.push_back({std::move(pending_read_->done), {}, n});
@@ -311,7 +326,15 @@ bool Session::serve_waiters(Actions& a, core::Time t) {
       progress = true;
     }
   }
-  if (pending_write_) {
+  if (pending_write_ && pending_write_->message) {
+    std::size_t n = 0;
+    std::error_code ec;
+    if (try_send_message(*pending_write_->message, t, n, ec)) {
+      a.completions.push_back({std::move(pending_write_->done), ec, n});
+      pending_write_.reset();
+      progress = true;
+    }
+  } else if (pending_write_) {
     const std::size_t n = write_from(pending_write_->buffers, t);
     if (n > 0 || pending_write_->buffers.count == 0) {
       a.completions.push_back({std::move(pending_write_->done), {}, n});
@@ -323,7 +346,9 @@ bool Session::serve_waiters(Actions& a, core::Time t) {
       progress = true;
     }
   }
-  const bool readable = flow_->readable_bytes() > 0 || flow_->eof() || finished_;
+  // A packet flow's next message may be empty: its size says whether there is one.
+  const bool readable = flow_->readable_bytes() > 0 || flow_->next_message_size().has_value() ||
+                        flow_->eof() || finished_;
   const bool writable = flow_->write_capacity() > 0 || finished_ || flow_->send_closed();
   if ((read_waiters_ > 0 && readable) || (write_waiters_ > 0 && writable)) a.notify = true;
   return progress;
@@ -513,6 +538,51 @@ std::size_t Session::write_from(const detail::ConstBuffers& buffers, core::Time 
     if (n < b.size()) break;
   }
   return total;
+}
+
+bool Session::try_send_message(asio::const_buffer message, core::Time t, std::size_t& n,
+                               std::error_code& ec) {
+  const auto result =
+      flow_->send_message({static_cast<const wire::Byte*>(message.data()), message.size()}, t);
+  switch (result) {
+    case core::MessageSendResult::ok:
+      n = message.size();
+      return true;
+    case core::MessageSendResult::too_large:
+      ec = errc::message_too_large;
+      return true;
+    case core::MessageSendResult::closed:
+      ec = write_error();
+      return true;
+    case core::MessageSendResult::full:
+      break;
+  }
+  if (flow_->state() == core::FlowState::failed || finished_ || flow_->send_closed()) {
+    ec = write_error();
+    return true;
+  }
+  return false;
+}
+
+bool Session::try_receive_message(asio::mutable_buffer out, core::Time t, std::size_t& n,
+                                  std::error_code& ec) {
+  const auto r = flow_->receive_message({static_cast<wire::Byte*>(out.data()), out.size()}, t);
+  switch (r.status) {
+    case core::MessageReceiveResult::Status::ok:
+      n = r.size;
+      return true;
+    case core::MessageReceiveResult::Status::buffer_too_small:
+      n = r.size;
+      ec = errc::message_buffer_too_small;
+      return true;
+    case core::MessageReceiveResult::Status::none:
+      break;
+  }
+  if (flow_->eof() || flow_->state() == core::FlowState::failed || finished_) {
+    ec = read_error();
+    return true;
+  }
+  return false;
 }
 
 void Session::run(Actions& a) {
@@ -758,6 +828,102 @@ std::size_t Session::write_some(const detail::ConstBuffers& buffers, std::error_
   return n;
 }
 
+std::size_t Session::send_message(asio::const_buffer message, std::error_code& ec) {
+  ec.clear();
+  if (!engine_gone_ && on_engine_thread(ex_)) {
+    ec = errc::blocking_call_on_engine_thread;
+    return 0;
+  }
+  Actions a;
+  std::size_t n = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (pending_write_) {
+      ec = asio::error::in_progress;
+      return 0;
+    }
+    ++write_waiters_;
+    for (;;) {
+      if (engine_gone_) {
+        ec = errc::not_connected;
+        --write_waiters_;
+        return 0;
+      }
+      if (try_send_message(message, now(), n, ec)) break;
+      cv_.wait(lock);
+    }
+    --write_waiters_;
+    pump(a);
+  }
+  run(a);
+  return n;
+}
+
+std::size_t Session::receive_message(asio::mutable_buffer out, std::error_code& ec) {
+  ec.clear();
+  if (!engine_gone_ && on_engine_thread(ex_)) {
+    ec = errc::blocking_call_on_engine_thread;
+    return 0;
+  }
+  Actions a;
+  std::size_t n = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (pending_read_) {
+      ec = asio::error::in_progress;
+      return 0;
+    }
+    ++read_waiters_;
+    for (;;) {
+      if (engine_gone_) {
+        ec = errc::not_connected;
+        --read_waiters_;
+        return 0;
+      }
+      if (try_receive_message(out, now(), n, ec)) break;
+      cv_.wait(lock);
+    }
+    --read_waiters_;
+    pump(a);
+  }
+  run(a);
+  return n;
+}
+
+void Session::async_send_message(asio::const_buffer message, detail::Completion done,
+                                 std::uint64_t op) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (engine_gone_) {
+      a.completions.push_back({std::move(done), errc::not_connected, 0});
+    } else if (pending_write_) {
+      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
+    } else {
+      pending_write_ = PendingWrite{{}, std::move(done), op, message};
+      pump(a);
+    }
+  }
+  run(a);
+}
+
+void Session::async_receive_message(asio::mutable_buffer out, detail::Completion done,
+                                    std::uint64_t op) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (engine_gone_) {
+      a.completions.push_back({std::move(done), errc::not_connected, 0});
+    } else if (pending_read_) {
+      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
+    } else {
+      pending_read_ = PendingRead{{}, std::move(done), op, out};
+      pump(a);
+    }
+  }
+  run(a);
+}
+
 void Session::async_read_some(const detail::MutableBuffers& buffers, detail::Completion done,
                               std::uint64_t op) {
   Actions a;
@@ -768,7 +934,7 @@ void Session::async_read_some(const detail::MutableBuffers& buffers, detail::Com
     } else if (pending_read_) {
       a.completions.push_back({std::move(done), asio::error::in_progress, 0});
     } else {
-      pending_read_ = PendingRead{buffers, std::move(done), op};
+      pending_read_ = PendingRead{buffers, std::move(done), op, std::nullopt};
       pump(a);
     }
   }
@@ -785,7 +951,7 @@ void Session::async_write_some(const detail::ConstBuffers& buffers, detail::Comp
     } else if (pending_write_) {
       a.completions.push_back({std::move(done), asio::error::in_progress, 0});
     } else {
-      pending_write_ = PendingWrite{buffers, std::move(done), op};
+      pending_write_ = PendingWrite{buffers, std::move(done), op, std::nullopt};
       pump(a);
     }
   }
@@ -1247,6 +1413,20 @@ class ConnHandle final : public detail::ConnCore {
   }
   std::size_t write_some(const detail::ConstBuffers& b, std::error_code& ec) override {
     return s_->write_some(b, ec);
+  }
+  std::size_t send_message(asio::const_buffer message, std::error_code& ec) override {
+    return s_->send_message(message, ec);
+  }
+  std::size_t receive_message(asio::mutable_buffer out, std::error_code& ec) override {
+    return s_->receive_message(out, ec);
+  }
+  void async_send_message(asio::const_buffer message, detail::Completion done,
+                          std::uint64_t op) override {
+    s_->async_send_message(message, std::move(done), op);
+  }
+  void async_receive_message(asio::mutable_buffer out, detail::Completion done,
+                             std::uint64_t op) override {
+    s_->async_receive_message(out, std::move(done), op);
   }
   void async_read_some(const detail::MutableBuffers& b, detail::Completion done,
                        std::uint64_t op) override {

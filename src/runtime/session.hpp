@@ -140,6 +140,13 @@ class Session final : public std::enable_shared_from_this<Session> {
                        std::uint64_t op);
   void async_write_some(const detail::ConstBuffers& buffers, detail::Completion done,
                         std::uint64_t op);
+  // Packet flows (rendr::PacketConn): one whole message per call. send: ok with its size,
+  // errc::message_too_large, or the write error; receive: ok with its size, or
+  // errc::message_buffer_too_small with the message's size (it stays queued), or the read error.
+  std::size_t send_message(asio::const_buffer message, std::error_code& ec);
+  std::size_t receive_message(asio::mutable_buffer out, std::error_code& ec);
+  void async_send_message(asio::const_buffer message, detail::Completion done, std::uint64_t op);
+  void async_receive_message(asio::mutable_buffer out, detail::Completion done, std::uint64_t op);
   void cancel_op(std::uint64_t op);
   void cancel();
   void close();
@@ -166,6 +173,8 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   // True once the flow has finished (closed or failed).
   bool finished() const;
+  // A packet flow (messages; the client's dial or the server's OPEN said so, fixed for life).
+  bool packet() const { return packet_; }
 
   // The engine's context is shutting down (no thread runs it any more).
   void on_engine_shutdown();
@@ -209,12 +218,20 @@ class Session final : public std::enable_shared_from_this<Session> {
     detail::MutableBuffers buffers;
     detail::Completion done;
     std::uint64_t op = 0;
+    std::optional<asio::mutable_buffer> message;  // set: a packet flow's receive_message
   };
   struct PendingWrite {
     detail::ConstBuffers buffers;
     detail::Completion done;
     std::uint64_t op = 0;
+    std::optional<asio::const_buffer> message;  // set: a packet flow's send_message
   };
+  // One attempt at a message operation: true once it is decided (n and ec set), false while it
+  // must wait (no message yet, no room yet).
+  bool try_send_message(asio::const_buffer message, core::Time t, std::size_t& n,
+                        std::error_code& ec);
+  bool try_receive_message(asio::mutable_buffer out, core::Time t, std::size_t& n,
+                           std::error_code& ec);
 
   // All of these require mu_.
   void pump(Actions& a, carrier::Carrier* pulling = nullptr);
@@ -261,6 +278,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::unique_ptr<core::Flow> flow_;
   const core::Role role_;
   const FlowId id_;
+  const bool packet_;
 
   std::map<core::PathId, PathEntry> paths_;
   std::unordered_map<carrier::Carrier*, Attached> carriers_;
