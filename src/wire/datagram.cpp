@@ -41,8 +41,8 @@ std::uint32_t get_u32(const Byte* in) {
 
 // AES-128-GCM as OpenSSL's provider implements it (provider-cipher(7)): the functions EVP calls.
 // Calling them directly skips what OpenSSL 3.0's EVP_CipherInit_ex does on every packet (the IV
-// length looked up through an OSSL_PARAM round trip, engine checks) and the ctrl-to-param
-// translation of the tag; the bytes produced are the same.
+// length looked up through an OSSL_PARAM round trip) and the ctrl-to-param translation of the
+// tag; the bytes produced are the same.
 struct GcmProvider {
   EVP_CIPHER* cipher = nullptr;  // holds the provider, and so these functions, loaded
   void* provider_context = nullptr;
