@@ -1,9 +1,14 @@
 #include "wire/datagram.hpp"
 
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <strings.h>
 
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 namespace rendr::wire::datagram {
@@ -32,6 +37,95 @@ std::uint32_t get_u32(const Byte* in) {
   for (int i = 0; i < 4; ++i)
     v = (v << 8) | in[i];
   return v;
+}
+
+// AES-128-GCM as OpenSSL's provider implements it (provider-cipher(7)): the functions EVP calls.
+// Calling them directly skips what OpenSSL 3.0's EVP_CipherInit_ex does on every packet (the IV
+// length looked up through an OSSL_PARAM round trip) and the ctrl-to-param translation of the
+// tag; the bytes produced are the same.
+struct GcmProvider {
+  EVP_CIPHER* cipher = nullptr;  // holds the provider, and so these functions, loaded
+  void* provider_context = nullptr;
+  OSSL_FUNC_cipher_newctx_fn* newctx = nullptr;
+  OSSL_FUNC_cipher_freectx_fn* freectx = nullptr;
+  OSSL_FUNC_cipher_encrypt_init_fn* encrypt_init = nullptr;
+  OSSL_FUNC_cipher_decrypt_init_fn* decrypt_init = nullptr;
+  OSSL_FUNC_cipher_update_fn* update = nullptr;
+  OSSL_FUNC_cipher_final_fn* final = nullptr;
+  OSSL_FUNC_cipher_get_ctx_params_fn* get_ctx_params = nullptr;
+  OSSL_FUNC_cipher_set_ctx_params_fn* set_ctx_params = nullptr;
+
+  bool complete() const {
+    return provider_context != nullptr && newctx != nullptr && freectx != nullptr &&
+           encrypt_init != nullptr && decrypt_init != nullptr && update != nullptr &&
+           final != nullptr && get_ctx_params != nullptr && set_ctx_params != nullptr;
+  }
+};
+
+bool is_first_name(const char* names, std::string_view name) {
+  const std::string_view all(names);
+  const std::string_view first = all.substr(0, all.find(':'));
+  return first.size() == name.size() && strncasecmp(first.data(), name.data(), name.size()) == 0;
+}
+
+void take_functions(const OSSL_DISPATCH* f, GcmProvider& out) {
+  for (; f->function_id != 0; ++f) {
+    switch (f->function_id) {
+      case OSSL_FUNC_CIPHER_NEWCTX:
+        out.newctx = OSSL_FUNC_cipher_newctx(f);
+        break;
+      case OSSL_FUNC_CIPHER_FREECTX:
+        out.freectx = OSSL_FUNC_cipher_freectx(f);
+        break;
+      case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
+        out.encrypt_init = OSSL_FUNC_cipher_encrypt_init(f);
+        break;
+      case OSSL_FUNC_CIPHER_DECRYPT_INIT:
+        out.decrypt_init = OSSL_FUNC_cipher_decrypt_init(f);
+        break;
+      case OSSL_FUNC_CIPHER_UPDATE:
+        out.update = OSSL_FUNC_cipher_update(f);
+        break;
+      case OSSL_FUNC_CIPHER_FINAL:
+        out.final = OSSL_FUNC_cipher_final(f);
+        break;
+      case OSSL_FUNC_CIPHER_GET_CTX_PARAMS:
+        out.get_ctx_params = OSSL_FUNC_cipher_get_ctx_params(f);
+        break;
+      case OSSL_FUNC_CIPHER_SET_CTX_PARAMS:
+        out.set_ctx_params = OSSL_FUNC_cipher_set_ctx_params(f);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// The provider EVP would use for AES-128-GCM (default library context and properties). The
+// fetched cipher is never freed (and stays reachable, for leak checkers).
+GcmProvider find_gcm_provider() {
+  GcmProvider gcm;
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  if (cipher == nullptr) return gcm;
+  gcm.cipher = cipher;
+  const OSSL_PROVIDER* provider = EVP_CIPHER_get0_provider(cipher);
+  int no_cache = 0;
+  const OSSL_ALGORITHM* algorithms =
+      OSSL_PROVIDER_query_operation(provider, OSSL_OP_CIPHER, &no_cache);
+  for (const OSSL_ALGORITHM* a = algorithms; a != nullptr && a->algorithm_names != nullptr; ++a) {
+    if (is_first_name(a->algorithm_names, EVP_CIPHER_get0_name(cipher))) {
+      take_functions(a->implementation, gcm);
+      break;
+    }
+  }
+  OSSL_PROVIDER_unquery_operation(provider, OSSL_OP_CIPHER, algorithms);
+  gcm.provider_context = OSSL_PROVIDER_get0_provider_ctx(provider);
+  return gcm;
+}
+
+const GcmProvider& gcm_provider() {
+  static const GcmProvider gcm = find_gcm_provider();
+  return gcm;
 }
 
 }  // namespace
@@ -114,25 +208,26 @@ std::uint64_t reconstruct_pn(std::optional<std::uint64_t> largest_received,
 }
 
 PacketProtector::PacketProtector(const PacketKeys& keys) : iv_(keys.iv) {
-  ctx_ = EVP_CIPHER_CTX_new();
-  if (ctx_ == nullptr ||
-      EVP_CipherInit_ex(ctx_, EVP_aes_128_gcm(), nullptr, keys.key.data(), nullptr, 1) != 1) {
-    EVP_CIPHER_CTX_free(ctx_);
+  const GcmProvider& gcm = gcm_provider();
+  if (gcm.complete()) cipher_ = gcm.newctx(gcm.provider_context);
+  if (cipher_ == nullptr ||
+      gcm.encrypt_init(cipher_, keys.key.data(), keys.key.size(), nullptr, 0, nullptr) != 1) {
+    if (cipher_ != nullptr) gcm.freectx(cipher_);  // also cleanses the key schedule
     throw std::runtime_error("rendr: AES-128-GCM setup failed");
   }
 }
 
 PacketProtector::~PacketProtector() {
-  EVP_CIPHER_CTX_free(ctx_);  // also cleanses the key schedule
+  if (cipher_ != nullptr) gcm_provider().freectx(cipher_);  // also cleanses the key schedule
 }
 
 PacketProtector::PacketProtector(PacketProtector&& other) noexcept
-    : ctx_(std::exchange(other.ctx_, nullptr)), iv_(other.iv_) {}
+    : cipher_(std::exchange(other.cipher_, nullptr)), iv_(other.iv_) {}
 
 PacketProtector& PacketProtector::operator=(PacketProtector&& other) noexcept {
   if (this != &other) {
-    EVP_CIPHER_CTX_free(ctx_);
-    ctx_ = std::exchange(other.ctx_, nullptr);
+    if (cipher_ != nullptr) gcm_provider().freectx(cipher_);
+    cipher_ = std::exchange(other.cipher_, nullptr);
     iv_ = other.iv_;
   }
   return *this;
@@ -140,25 +235,26 @@ PacketProtector& PacketProtector::operator=(PacketProtector&& other) noexcept {
 
 bool PacketProtector::run(bool encrypt, std::uint64_t pn, ConstBytes aad, Byte* data,
                           std::size_t size, Byte* tag) {
-  if (ctx_ == nullptr || pn > kMaxPacketNumber) return false;
+  if (cipher_ == nullptr || pn > kMaxPacketNumber) return false;
+  const GcmProvider& gcm = gcm_provider();
   std::array<Byte, kIvSize> nonce = iv_;
   for (int i = 0; i < 8; ++i)
     nonce[kIvSize - 1 - i] ^= static_cast<Byte>(pn >> (8 * i));
-  int len = 0;
-  // Only the nonce changes per packet: the cipher and key set in the constructor stay.
-  if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce.data(), encrypt ? 1 : 0) != 1)
-    return false;
-  if (EVP_CipherUpdate(ctx_, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1)
-    return false;
-  if (size > 0 && EVP_CipherUpdate(ctx_, data, &len, data, static_cast<int>(size)) != 1)
-    return false;
-  if (!encrypt &&
-      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagSize), tag) != 1)
-    return false;
-  int final_len = 0;
-  if (EVP_CipherFinal_ex(ctx_, data + len, &final_len) != 1) return false;  // tag mismatch
-  return !encrypt ||
-         EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize), tag) == 1;
+  // Only the nonce changes per packet: the key set in the constructor stays.
+  auto* const init = encrypt ? gcm.encrypt_init : gcm.decrypt_init;
+  if (init(cipher_, nullptr, 0, nonce.data(), nonce.size(), nullptr) != 1) return false;
+  std::size_t len = 0;
+  // The provider's update wants an output size of at least the input even for AAD.
+  if (gcm.update(cipher_, nullptr, &len, aad.size(), aad.data(), aad.size()) != 1) return false;
+  len = 0;
+  if (size > 0 && gcm.update(cipher_, data, &len, size, data, size) != 1) return false;
+  OSSL_PARAM tag_param[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kTagSize),
+      OSSL_PARAM_construct_end()};
+  if (!encrypt && gcm.set_ctx_params(cipher_, tag_param) != 1) return false;
+  std::size_t final_len = 0;
+  if (gcm.final(cipher_, data + len, &final_len, size - len) != 1) return false;  // tag mismatch
+  return !encrypt || gcm.get_ctx_params(cipher_, tag_param) == 1;
 }
 
 std::size_t PacketProtector::seal(ConnectionId dcid, std::uint64_t pn, MutableBytes packet,
