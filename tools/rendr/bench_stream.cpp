@@ -245,6 +245,7 @@ void add_path_figures(JsonObject& result, const rendr::ConnStats& client) {
   each("path_pacing_rate", [](const rendr::PathInfo& p) { return p.pacing_rate; });
   each("path_pto_count", [](const rendr::PathInfo& p) { return p.pto_count; });
   each("path_mtu", [](const rendr::PathInfo& p) { return p.mtu; });
+  each("path_frames_sent", [](const rendr::PathInfo& p) { return p.frames_sent; });
 }
 
 // Bytes the client sent on each path (by position in id order), added over runs.
