@@ -150,11 +150,16 @@ void fail_not_connected(Handler handler) {
 
 }  // namespace detail
 
+// One stable byte-stream connection (the file comment above says how it behaves: threading,
+// cancellation, empty Conns, a Conn outliving its Engine). Made by Dialer and Listener.
 class Conn {
  public:
+  // The engine's executor, type-erased (an io_context executor).
   using executor_type = asio::any_io_executor;
 
+  // An empty Conn: not open, every operation fails with errc::not_connected.
   Conn() = default;
+  // Used by Dialer and Listener; an application never builds a core itself.
   explicit Conn(std::shared_ptr<detail::ConnCore> core) : core_(std::move(core)) {}
 
   // True while the flow can still carry data: false for an empty Conn, after abort(), after
@@ -162,11 +167,14 @@ class Conn {
   // once the engine is gone. After close() it stays true until the peer has closed too, since
   // the reading direction still works.
   bool is_open() const { return core_ != nullptr && core_->is_open(); }
+  // The executor of the Conn's engine (an empty executor for an empty Conn).
   executor_type get_executor() { return core_ ? core_->executor() : executor_type(); }
 
   // A Conn is its own lowest layer (what asio::ssl::stream<Conn> and stream<Conn&> need).
   using lowest_layer_type = Conn;
+  // This Conn itself.
   lowest_layer_type& lowest_layer() { return *this; }
+  // This Conn itself.
   const lowest_layer_type& lowest_layer() const { return *this; }
 
   // Every non-empty buffer of the sequence (up to detail::kMaxBuffers) is filled in order.
@@ -175,6 +183,7 @@ class Conn {
     if (!check(ec)) return 0;
     return core_->read_some(detail::gather<asio::mutable_buffer>(buffers), ec);
   }
+  // As above; a failure throws std::system_error.
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
     std::error_code ec;
@@ -189,6 +198,7 @@ class Conn {
     if (!check(ec)) return 0;
     return core_->write_some(detail::gather<asio::const_buffer>(buffers), ec);
   }
+  // As above; a failure throws std::system_error.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
     std::error_code ec;
@@ -197,7 +207,8 @@ class Conn {
     return n;
   }
 
-  // Completion signature void(std::error_code, std::size_t). Cancellable: see the header.
+  // Reads at least one byte into the buffers (filled in order), or fails. Completion signature
+  // void(std::error_code, std::size_t). Cancellable: see the header.
   template <class MutableBufferSequence, class CompletionToken>
   auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
@@ -211,6 +222,8 @@ class Conn {
         token, detail::gather<asio::mutable_buffer>(buffers));
   }
 
+  // Writes at least one byte of the buffers (in order), or fails. Completion signature
+  // void(std::error_code, std::size_t). Cancellable: see the header.
   template <class ConstBufferSequence, class CompletionToken>
   auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
@@ -240,9 +253,12 @@ class Conn {
     if (core_) core_->abort();
   }
 
+  // The flow's 128-bit id: fixed for the flow's life, the same on both ends (all zero when empty).
   FlowId flow_id() const { return core_ ? core_->flow_id() : FlowId{}; }
 
   // ---- admin
+  // Makes path `id` the active one (prime mode); the peer follows. Bytes in flight on the old
+  // path are not lost. Errors: no such path, path not up, not_connected.
   std::error_code migrate(PathId id) { return core_ ? core_->migrate(id) : not_connected(); }
   // Moves path `id` to a new local address ("host:port", numeric, port 0 for any) without
   // interrupting the flow: a quic:// path migrates its QUIC connection (the client binds a new
@@ -253,30 +269,41 @@ class Conn {
   std::error_code migrate_local_address(PathId id, const std::string& local_host_port) {
     return core_ ? core_->migrate_local_address(id, local_host_port) : not_connected();
   }
+  // The path prime mode sends on now (kNoPath when empty or none is up).
   PathId active_path() const { return core_ ? core_->active_path() : kNoPath; }
+  // Opens one more path to the peer and joins it to the flow; returns its id at once (the path
+  // comes up in the background; stats() shows its state).
   PathId add_path(const PathSpec& spec, std::error_code& ec) {
     if (!check(ec)) return kNoPath;
     return core_->add_path(spec, ec);
   }
+  // As above; a failure throws std::system_error.
   PathId add_path(const PathSpec& spec) {
     std::error_code ec;
     const PathId id = add_path(spec, ec);
     if (ec) throw std::system_error(ec, "rendr::Conn::add_path");
     return id;
   }
+  // Closes path `id`; if it was the active one the flow moves to another path first.
   std::error_code remove_path(PathId id) {
     return core_ ? core_->remove_path(id) : not_connected();
   }
   // "opening", "established", "migrating", "closed", "failed"; "none" for an empty Conn.
   std::string state() const { return core_ ? core_->state() : "none"; }
+  // The scheduling mode now (prime, race or bond).
   Mode mode() const { return core_ ? core_->mode() : Mode::prime; }
   // Switches the scheduling mode at run time, announced to the peer in-band so both directions
   // agree: prime<->race and prime<->bond; race<->bond returns errc::illegal_mode_switch.
   std::error_code set_mode(Mode m) { return core_ ? core_->set_mode(m) : not_connected(); }
+  // Changes of the active path so far, of every cause.
   std::uint64_t migration_count() const { return core_ ? core_->migration_count() : 0; }
+  // The receive queue's high-water mark in bytes (stats().recv_queue_hwm).
   std::uint64_t recv_queue_hwm() const { return stats().recv_queue_hwm; }
+  // Duplicate copies received and dropped, e.g. in race mode (stats().recv_dups).
   std::uint64_t recv_dups() const { return stats().recv_dups; }
+  // Times bond mode skipped a path that was stuck (stats().bond_stuck_skips).
   std::uint64_t bond_stuck_skips() const { return stats().bond_stuck_skips; }
+  // A consistent snapshot of the flow and every path (stats.hpp).
   ConnStats stats() const { return core_ ? core_->stats() : ConnStats{}; }
   // Called after every change of the active path: on get_executor() (an engine thread, never
   // inline inside the call that caused it, e.g. migrate() or write_some()), in order, one at a

@@ -25,6 +25,8 @@
 
 namespace rendr {
 
+// Runs rendr's I/O: an io_context of its own on its own threads, or the application's (see the
+// threading model above).
 class Engine {
  public:
   // Owns an io_context and starts `threads` I/O threads at once.
@@ -42,7 +44,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // The io_context this engine runs on (its own or the application's).
   asio::io_context& context();
+  // That io_context's executor: what Conn::get_executor() returns for its flows.
   asio::any_io_executor executor();
   // A snapshot of every flow on this engine's io_context and the totals of those that ended.
   // Any thread may call it; it takes each live flow's lock in turn, never all at once.

@@ -10,6 +10,7 @@
 
 namespace rendr {
 
+// The errors rendr reports (besides asio's own, such as asio::error::eof for a clean close).
 enum class errc {
   migration_budget_exceeded = 1,  // no usable path for longer than the migration budget
   illegal_mode_switch,            // race <-> bond
@@ -21,8 +22,8 @@ enum class errc {
   last_path,                      // remove_path on the only path
   bad_path_spec,                  // unparsable or unsupported path spec
   not_connected,                  // operation on an empty Conn/Listener
-  listener_closed,
-  authentication_failed,  // the peer did not prove the flow key: pre-shared keys differ
+  listener_closed,                // the Listener was closed while accepting
+  authentication_failed,          // the peer did not prove the flow key: pre-shared keys differ
   // A blocking call (Dialer::dial, Listener::accept, Conn::read_some/write_some) was made on a
   // thread that is running the engine's io_context: waiting there would deadlock, since that
   // thread is the one that would complete it. Use the async form on such threads.
@@ -34,13 +35,17 @@ enum class errc {
   message_buffer_too_small,
 };
 
+// The "rendr" error category: messages for every errc, and their std::errc equivalents.
 const std::error_category& category() noexcept;
 
+// Makes errc values usable as std::error_code (found by argument-dependent lookup).
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
 
 }  // namespace rendr
 
+namespace std {
 template <>
-struct std::is_error_code_enum<rendr::errc> : std::true_type {};
+struct is_error_code_enum<rendr::errc> : true_type {};
+}  // namespace std

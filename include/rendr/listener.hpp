@@ -17,9 +17,14 @@
 
 namespace rendr {
 
+// How a Listener serves its flows; the defaults suit a public server.
 struct ListenOptions {
+  // How long an accepted flow may have no usable path before its I/O fails with
+  // errc::migration_budget_exceeded.
   std::chrono::milliseconds migration_budget{90'000};
+  // The accepted flows' own options (the pre-shared key among them, stats.hpp).
   FlowOptions options;
+  // Flows held at once; more OPENs are refused (ListenerStats counts them).
   std::size_t max_flows = 4096;
   // Transport connections before OPEN/JOIN; when full, a new one evicts the oldest.
   std::size_t max_half_open = 256;
@@ -33,7 +38,7 @@ struct ListenOptions {
   std::size_t max_paths_per_flow = 16;  // a JOIN beyond it is refused with status `capacity`
   // A flow whose client sent nothing after its OPEN and which has no path is dropped after this
   // (anyone may OPEN without a PSK: such flows must not be held for the migration budget).
-  std::chrono::milliseconds abandoned_flow_timeout{10'000};
+  std::chrono::milliseconds abandoned_flow_timeout{10'000};  // see above
   // Receive memory shared by all flows: the window a flow advertises beyond what its application
   // has read is reserved from it (a new flow starts with 64 KiB and grows to its full window as
   // it is read). When it is used up, windows stop opening (back-pressure) and new flows are
@@ -103,7 +108,9 @@ class CancelAccept {
 // Listener may outlive it.
 class Listener {
  public:
+  // An empty Listener (its accepts fail with errc::not_connected).
   Listener() = default;
+  // Used by listen_tcp() and its siblings.
   explicit Listener(std::shared_ptr<detail::ListenerCore> core) : core_(std::move(core)) {}
 
   // Adds another TCP address ("HOST:PORT"; port 0 picks a free one).
@@ -122,6 +129,7 @@ class Listener {
   // Blocks until a flow arrives; on an engine thread it fails at once with
   // errc::blocking_call_on_engine_thread (use async_accept there).
   Conn accept(std::error_code& ec) { return core_->accept(ec); }
+  // As above; a failure throws std::system_error.
   Conn accept() {
     std::error_code ec;
     Conn c = accept(ec);
@@ -151,12 +159,14 @@ class Listener {
   // accept() / async_accept() for packet flows (ListenOptions::accept_packet_flows): the same
   // rules, signature void(std::error_code, PacketConn).
   PacketConn accept_packet(std::error_code& ec) { return core_->accept_packet(ec); }
+  // As above; a failure throws std::system_error.
   PacketConn accept_packet() {
     std::error_code ec;
     PacketConn c = accept_packet(ec);
     if (ec) throw std::system_error(ec, "rendr::Listener::accept_packet");
     return c;
   }
+  // async_accept() for packet flows, signature void(std::error_code, PacketConn).
   template <class CompletionToken>
   auto async_accept_packet(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, PacketConn)>(
@@ -170,13 +180,17 @@ class Listener {
         token);
   }
 
+  // The TCP addresses listened on, "HOST:PORT" as bound (IPv6 in brackets, ports resolved).
   std::vector<std::string> local_addresses() const { return core_->local_addresses(); }
+  // The TCP port of the index-th TCP address (0 if there is none).
   std::uint16_t port(std::size_t index = 0) const { return core_->port(index); }
   // The UDP port of the index-th QUIC address (0 if there is none).
   std::uint16_t quic_port(std::size_t index = 0) const { return core_->quic_port(index); }
   // The UDP port of the index-th udpflow address (0 if there is none).
   std::uint16_t udpflow_port(std::size_t index = 0) const { return core_->udpflow_port(index); }
+  // Counters of accepted and refused flows and handshakes (stats.hpp).
   ListenerStats stats() const { return core_->stats(); }
+  // Stops listening: pending accepts fail with errc::listener_closed; accepted flows go on.
   void close() {
     if (core_) core_->close();
   }
@@ -187,23 +201,27 @@ class Listener {
 
 // Listens on a TCP address ("HOST:PORT"); more addresses can be added with listen_tcp.
 Listener listen_tcp(const std::string& address, const ListenOptions& options, std::error_code& ec);
+// As above; a failure throws std::system_error.
 Listener listen_tcp(const std::string& address, const ListenOptions& options = {});
 
 // Listens on a QUIC address (UDP "HOST:PORT"); more addresses of either kind can be added.
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
                      const ListenOptions& options, std::error_code& ec);
+// As above; a failure throws std::system_error.
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
                      const ListenOptions& options = {});
 
 // Listens on a udpflow address (UDP "HOST:PORT"); more addresses of any kind can be added.
 Listener listen_udpflow(const std::string& address, const ListenOptions& options,
                         std::error_code& ec);
+// As above; a failure throws std::system_error.
 Listener listen_udpflow(const std::string& address, const ListenOptions& options = {});
 
 // The Go original's ListenUDPFlowPacket: a udpflow listener that takes packet flows only
 // (options' accept_* are overridden); take them with accept_packet().
 Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options,
                                std::error_code& ec);
+// As above; a failure throws std::system_error.
 Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options = {});
 
 }  // namespace rendr

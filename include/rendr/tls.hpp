@@ -6,8 +6,8 @@ namespace rendr {
 
 // The server's certificate chain and private key, PEM files.
 struct TlsServerConfig {
-  std::string cert_file = {};
-  std::string key_file = {};
+  std::string cert_file = {};  // PEM certificate chain, leaf first
+  std::string key_file = {};   // PEM private key of the leaf certificate
 };
 
 // How a client checks the server of a quic:// path. Verification is on by default: the
@@ -15,9 +15,9 @@ struct TlsServerConfig {
 // `server_name` (empty: the path's host). `verify = false` accepts any certificate (the CLI's
 // explicit --insecure): the path is still encrypted, but not authenticated.
 struct TlsClientConfig {
-  std::string ca_file = {};
-  std::string server_name = {};
-  bool verify = true;
+  std::string ca_file = {};      // PEM trust anchors; empty: the system trust store
+  std::string server_name = {};  // name the certificate must carry; empty: the path's host
+  bool verify = true;            // false: accept any certificate (encrypted, not authenticated)
 };
 
 }  // namespace rendr

@@ -11,29 +11,37 @@
 
 namespace rendr {
 
+// How a flow uses its paths: prime (one active path, the others standby), race (every frame on
+// every path, the first copy wins) or bond (frames striped over the paths, bandwidths add up).
 enum class Mode { prime, race, bond };
+// "prime", "race" or "bond".
 std::string_view to_string(Mode m);
 // Parses "prime" / "race" / "bond"; returns false on anything else.
 bool parse_mode(std::string_view text, Mode& out);
 
+// A path's number within its flow (1, 2, ... in the order the paths were added).
 using PathId = std::uint32_t;
+// No path (e.g. active_path() of an empty Conn).
 inline constexpr PathId kNoPath = 0;
 
+// A flow's 128-bit id, random, fixed for the flow's life.
 using FlowId = std::array<std::uint8_t, 16>;
+// The id as 32 lower-case hex digits.
 std::string to_hex(const FlowId& id);
 
 // explicit_request: migrate(); death: the active path died; follow_peer: the peer moved (server
 // side); quality: prime mode moved to a clearly better path.
 enum class MigrateCause { explicit_request, death, follow_peer, quality };
+// "explicit_request", "death", "follow_peer" or "quality".
 std::string_view to_string(MigrateCause c);
 
 // One network path: "tcp://HOST:PORT", "quic://HOST:PORT" or "udpflow://HOST:PORT" (rendr over
 // UDP; dialing it needs the udpflow carrier). Which transports can be dialed is the carriers' to
 // say: parsing checks the syntax only, and dial() reports an unknown one as errc::bad_path_spec.
 struct PathSpec {
-  std::string transport = "tcp";
-  std::string host;
-  std::uint16_t port = 0;
+  std::string transport = "tcp";  // "tcp", "quic" or "udpflow" (lower case)
+  std::string host;               // name or numeric address (IPv6 without brackets)
+  std::uint16_t port = 0;         // the peer's port
   // Bond mode: the path's share while the paths have room (weights 3 and 1 split what the
   // application writes 75/25); when it writes more than they carry, each path's capacity caps
   // its share. Also scales the path's rate in the delivery-time estimate ("?weight=N").
@@ -51,6 +59,7 @@ struct PathSpec {
   // "?weight=N" (N >= 1) sets `weight`. A malformed scheme, host or port is bad_path_spec.
   static PathSpec parse(std::string_view uri, std::error_code& ec);
   static PathSpec parse(std::string_view uri);  // throws std::system_error
+  // The URI form, "SCHEME://HOST:PORT" (with "?weight=N" when the weight is not 1).
   std::string to_string() const;
 };
 
