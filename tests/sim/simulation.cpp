@@ -725,7 +725,11 @@ void Simulation::send_packet(Connection& c, Side from, std::uint64_t number,
 void Simulation::deliver_packet(std::uint64_t conn_id, Side to, std::uint64_t number,
                                 const std::vector<Byte>& bytes) {
   Connection* c = connection(conn_id);
-  if (c == nullptr || c->blackholed || !c->open[to]) return;
+  if (c == nullptr || !c->open[to]) return;
+  if (c->blackholed) {
+    ++datagrams_dropped_;  // the network lost it (an unreliable message in it may be lost)
+    return;
+  }
   std::uint64_t& highest = highest_delivered_[{conn_id, to}];
   if (number < highest) ++datagrams_reordered_;
   highest = std::max(highest, number);

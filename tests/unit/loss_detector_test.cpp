@@ -150,22 +150,48 @@ TEST(LossDetector, PtoFiresBacksOffExponentiallyAndResetsOnAck) {
   EXPECT_EQ(f.loss.counters().packets_lost, 0u);  // a PTO declares nothing lost
   EXPECT_EQ(f.loss.next_timeout(), sent + 2 * pto);
 
-  // Probes go out; each counts one off and restarts the timer from the last send.
+  // Probes go out; each counts one off and restarts the timer from the last send. With three
+  // packets out the peer acknowledges at once: no max_ack_delay in the timeout.
   const Time probe = sent + pto;
   f.send(probe);
   f.send(probe);
   EXPECT_EQ(f.loss.probes_owed(), 0u);
-  EXPECT_EQ(f.loss.next_timeout(), probe + 2 * pto);
-  f.loss.on_timeout(probe + 2 * pto, f.lost);
+  const Duration undelayed = pto - 25ms;
+  EXPECT_EQ(f.loss.next_timeout(), probe + 2 * undelayed);
+  f.loss.on_timeout(probe + 2 * undelayed, f.lost);
   EXPECT_EQ(f.loss.consecutive_ptos(), 2u);
-  EXPECT_EQ(f.loss.next_timeout(), probe + 4 * pto);
+  EXPECT_EQ(f.loss.next_timeout(), probe + 4 * undelayed);
   EXPECT_EQ(f.loss.counters().pto_fired, 2u);
 
   // An acknowledgement of anything new ends the run.
-  f.ack({{0, 3}}, probe + 2 * pto + 1ms);
+  f.ack({{0, 3}}, probe + 2 * undelayed + 1ms);
   EXPECT_EQ(f.loss.consecutive_ptos(), 0u);
   EXPECT_EQ(f.loss.probes_owed(), 0u);
   EXPECT_EQ(f.loss.next_timeout(), std::nullopt);
+}
+
+// Issue 9 (udpflow at 5 % loss): the receiver acknowledges two ack-eliciting packets at once,
+// so with two or more out the PTO does not wait the peer's max_ack_delay. On a 0.2 ms loopback
+// round trip that wait (2 ms) was most of each PTO, and a lost ACK of a whole window cost it.
+TEST(LossDetector, PtoLeavesOutTheAckDelayWhileThePeerAcknowledgesAtOnce) {
+  Fixture f;
+  f.send(t0);
+  f.ack({{0, 0}}, t0 + 100ms);  // srtt 100, rttvar 50
+  const Duration pto = 100ms + 4 * 50ms + 25ms;
+  EXPECT_EQ(f.loss.probe_timeout(), pto);  // nothing out
+
+  const Time first = t0 + 200ms;
+  f.send(first);
+  EXPECT_EQ(f.loss.next_timeout(), first + pto);  // one packet: the peer may delay its ACK
+  const Time second = first + 1ms;
+  f.send(second);
+  EXPECT_EQ(f.loss.probe_timeout(), pto - 25ms);
+  EXPECT_EQ(f.loss.next_timeout(), second + pto - 25ms);
+
+  // One acknowledged: one left, which the peer may hold for max_ack_delay again.
+  f.ack({{1, 1}}, second + 50ms);
+  EXPECT_EQ(f.loss.probe_timeout(), f.loss.pto_base());
+  EXPECT_EQ(f.loss.next_timeout(), second + f.loss.pto_base());
 }
 
 TEST(LossDetector, NoTimerWithNothingAckElicitingInFlight) {

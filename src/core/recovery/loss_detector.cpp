@@ -25,6 +25,19 @@ Duration LossDetector::pto_base() const {
          config_.max_ack_delay;
 }
 
+Duration LossDetector::probe_timeout() const {
+  // The peer's receiver acknowledges at once when ack_eliciting_threshold ack-eliciting packets
+  // are unacknowledged (RFC 9000 §13.2.2; both ends run ReceivedPackets with the flow's
+  // config). With that many out, its ACK is not held back on purpose, so the timer need not
+  // wait max_ack_delay for it, as RFC 9002 §6.2.1 reasons for the handshake spaces. On a path
+  // whose round trip is far below max_ack_delay, that wait is most of the PTO, and a lost ACK
+  // of a whole window (nothing more goes out until the PTO) costs it every time.
+  const Duration base = pto_base();
+  if (sent_.outstanding().size() >= config_.ack_eliciting_threshold)
+    return base - config_.max_ack_delay;
+  return base;
+}
+
 Duration LossDetector::loss_delay() const {
   const Duration base = std::max(rtt_.latest(), rtt_.smoothed());
   return std::max(base * time_threshold_eighths_ / 8, config_.timer_granularity);
@@ -268,7 +281,7 @@ void LossDetector::set_timer() {
   }
   // Exponential backoff, capped so the shift cannot overflow (a path is long dead by then).
   const std::uint32_t shift = std::min<std::uint32_t>(pto_count_, 16);
-  timer_ = *last_eliciting_sent_ + pto_base() * (1u << shift);
+  timer_ = *last_eliciting_sent_ + probe_timeout() * (1u << shift);
 }
 
 }  // namespace rendr::core::recovery

@@ -76,6 +76,9 @@ class LossDetector {
 
   // The current probe timeout duration (without backoff).
   Duration pto_base() const;
+  // What the PTO timer waits now (without backoff): pto_base(), less max_ack_delay while enough
+  // ack-eliciting packets are outstanding that the peer acknowledges them without delay.
+  Duration probe_timeout() const;
   std::uint64_t packet_threshold() const { return packet_threshold_; }
   // Time threshold as a multiple of max(smoothed, latest) RTT, in eighths (9 = 9/8).
   std::uint32_t time_threshold_eighths() const { return time_threshold_eighths_; }
