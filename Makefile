@@ -7,7 +7,7 @@ comma      := ,
 TSAN_SKIP  := KeepEveryPathUp|BondAddsUp|BondSkips|RaceHides|PrimeDoesNotFlap|PrimeMoves
 # Also skipped by test-tsan-api: timing and share assertions that missed under TSan on the loaded
 # 2-core machine without any TSan report (they run in `test` and `test-asan`).
-TSAN_API_SKIP := $(TSAN_SKIP)|HealthyDialsSucceed|OpenWithoutProofDeliversNothing|RecordedJoinTheServerNeverSaw|RaceSendsEveryByteOnEveryPath|BondWeightsAreReported|BondSplitsByWeightWhileThePathsHaveRoom
+TSAN_API_SKIP := $(TSAN_SKIP)|BulkStreamGoesOutInWholeFrames|HealthyDialsSucceed|OpenWithoutProofDeliversNothing|RecordedJoinTheServerNeverSaw|RaceSendsEveryByteOnEveryPath|BondWeightsAreReported|BondSplitsByWeightWhileThePathsHaveRoom
 
 # Configures a build directory once (Ninja when available: decided when the recipe runs, i.e.
 # after `deps` may have installed it); later runs reuse the directory's generator.
@@ -50,8 +50,14 @@ test-tsan-api: deps
 	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo \
 		example_callback_client example_tls_echo example_read_timeout
-	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-		ctest --output-on-failure -j $(JOBS) --timeout 900 -L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"
+	# A test that fails only on timing (TSan's slowdown on a shared machine) gets one more try, but
+	# every report TSan writes, on any try, fails the job: reports go to files, checked after.
+	rm -f $(BUILD_TSAN)/tsan-report.*
+	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 log_path=$(abspath $(BUILD_TSAN))/tsan-report suppressions=$(CURDIR)/tests/tsan.supp" \
+		ctest --output-on-failure -j $(JOBS) --timeout 900 --repeat until-pass:2 \
+		-L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"
+	@if ls $(BUILD_TSAN)/tsan-report.* >/dev/null 2>&1; then \
+		cat $(BUILD_TSAN)/tsan-report.*; echo "ThreadSanitizer reported the races above"; exit 1; fi
 
 format:
 	find include src tools tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
