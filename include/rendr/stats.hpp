@@ -45,6 +45,9 @@ struct PathInfo {
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint64_t mtu = 0;                // the datagram size in use (UDP payload bytes)
+  // Times the path's MTU shrank under it (full-size datagrams lost while smaller ones passed):
+  // it fell back to 1200 bytes and probed upward again, without an error.
+  std::uint64_t mtu_black_holes = 0;
   // Datagram paths: address validation (docs/design.md, "Address validation"). A server path
   // moves to a new address of its client (a NAT rebinding) only once it answered a challenge.
   std::uint64_t path_challenges_sent = 0;

@@ -400,11 +400,13 @@ bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
 
   if (p->datagram()) m.write_ack_ranges(*p, now, out);
   m.write_control(*p, now, out);
+  // A path-MTU probe before DATA: under bulk load the DATA would take all the window's room,
+  // and the search (again after a black hole) would wait for the transfer to end.
+  if (p->datagram()) m.write_mtu_probe(*p, now, out);
   Impl::Batch batch(m, *p, now, out);
   m.scheduler().fill(*p, batch);
   if (p->datagram()) {
     m.close_packet(*p, now, out);
-    m.write_mtu_probe(*p, now, out);
     m.note_pacing(*p, now);
   }
   m.maybe_finish(now);  // the last ACK may just have gone out

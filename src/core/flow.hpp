@@ -206,9 +206,6 @@ class Flow {
   // the runtime, which reads it for every send, follows (no event: nothing else to do).
   void on_packet(PathId id, std::uint64_t number, std::span<const wire::Frame> frames,
                  const wire::Slice& backing, Time now, const PacketSource& source);
-  // A datagram for path `id` that the flow does not see as a packet (a repeated OPEN answered
-  // by the endpoint): it counts towards its address's 3x allowance.
-  void on_datagram_from(PathId id, const PacketSource& source, Time now);
   // Where datagram path `id`'s packets go (nullopt: unknown, the carrier's own peer; or not a
   // datagram path), and whether that address is validated.
   std::optional<PeerAddress> peer_address(PathId id) const;

@@ -44,13 +44,6 @@ void Flow::on_packet(PathId id, std::uint64_t number, std::span<const wire::Fram
   m.packet_source.reset();
 }
 
-void Flow::on_datagram_from(PathId id, const PacketSource& source, Time now) {
-  Impl& m = *impl_;
-  Path* p = m.find(id);
-  if (p == nullptr || !p->datagram() || m.finished()) return;
-  p->address.on_datagram(source.from, source.datagram_bytes, /*newest=*/false, now);
-}
-
 std::optional<PeerAddress> Flow::peer_address(PathId id) const {
   const Path* p = impl_->find(id);
   if (p == nullptr || !p->datagram()) return std::nullopt;

@@ -91,6 +91,8 @@ void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) 
   }
   if ((outcome.acked_control & sent_bit(Control::ping)) != 0) p.ping_acked = true;
   if ((outcome.acked_control & sent_bit(Control::proof)) != 0) p.proof_acked = true;
+  if (p.mtu && outcome.newly_acked > 0)
+    p.mtu->on_packets_acked((outcome.acked_control & (kSentFullSize | kSentMtuProbe)) != 0);
   if ((outcome.acked_control & kSentMtuProbe) != 0) mtu_probe_acked(p, now);
   if (outcome.rtt_sampled) {
     // The flow's own estimate (quality, bond, best path) follows the path's recovery.
@@ -123,6 +125,7 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
     if ((lost & kSentMtuProbe) != 0 && p.mtu) {
       if (const auto size = p.mtu->probe_in_flight_size()) p.mtu->on_probe_lost(*size, now);
     }
+    if ((lost & kSentFullSize) != 0 && p.mtu && p.mtu->on_full_size_lost(now)) mtu_black_hole(p);
     if ((lost & kSentCloseNotice) != 0 && done_since) done_notice_pending = true;
     if ((lost & kSentFin) != 0 && payload->fin_offset() && !payload->fin_acked()) {
       for (auto& [qid, q] : paths)
@@ -181,16 +184,26 @@ void Flow::Impl::schedule_handshake_resend(Path& p, Time now) {
   ++p.handshake_resends;
 }
 
+std::size_t Flow::Impl::packet_payload(const Path& p) const {
+  // A PTO on a path whose packets grew: if its MTU shrank, full-size packets vanish and only
+  // probes of the base size bring the acknowledgements that reveal it (black-hole detection).
+  if (p.mtu && datagram_transport(p).probes_owed() > 0)
+    return std::min(p.max_packet_payload, p.initial_packet_payload);
+  return p.max_packet_payload;
+}
+
 void Flow::Impl::open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out) {
   if (out.packet_open() && out.packet_room() >= bytes) return;
   close_packet(p, now, out);
-  out.begin_packet(datagram_transport(p).next_packet_number(), p.max_packet_payload);
+  out.begin_packet(datagram_transport(p).next_packet_number(), packet_payload(p));
 }
 
 void Flow::Impl::close_packet(Path& p, Time now, TransmitBatch& out) {
   if (!out.packet_open()) return;
   out.end_packet();
   const std::size_t bytes = out.packets().back().bytes;
+  if (p.mtu && !p.packet.mtu_probe && p.mtu->full_size(bytes + kPacketOverhead))
+    p.packet.control |= kSentFullSize;
   datagram_transport(p).on_packet_sent(bytes + kPacketOverhead, p.packet, now);
   p.packet = recovery::PacketContent{};
 }
@@ -200,7 +213,7 @@ std::size_t Flow::Impl::data_room(Path& p, std::uint64_t from, Time now, Transmi
   const std::size_t needed = std::max(kMinDataBytes, payload->unsplittable_size(from));
   if (!out.packet_open() || out.packet_room() < wire::kMaxDataHeader + needed ||
       p.packet.data_full())
-    open_packet(p, p.max_packet_payload, now, out);
+    open_packet(p, packet_payload(p), now, out);
   const std::size_t room = out.packet_room();
   // The header's varints are short for small numbers: give the packet's last bytes to the
   // payload when the header for the larger payload still fits.
@@ -260,6 +273,14 @@ void Flow::Impl::mtu_probe_acked(Path& p, Time now) {
   datagram_transport(p).set_max_datagram_size(p.mtu->current());
 }
 
+void Flow::Impl::mtu_black_hole(Path& p) {
+  // The lost packets' DATA is already queued again; from now on it goes in packets of the base
+  // size, and the prober searches upward from there.
+  p.max_packet_payload = p.initial_packet_payload;
+  datagram_transport(p).set_max_datagram_size(p.initial_packet_payload + kPacketOverhead);
+  ++p.stats.mtu_black_holes;
+}
+
 void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {
   recovery::DatagramTransport& t = datagram_transport(p);
   const bool due = p.control.take(Control::ack_ranges) || t.ack_due(now);
@@ -269,8 +290,9 @@ void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {
   wire::Frame frame{0, t.make_ack(now)};
   auto& ack = std::get<wire::AckRanges>(frame.body);
   std::size_t size = wire::encoded_size(frame);
-  while (size > p.max_packet_payload && ack.ranges.size() > 1) {
-    const std::size_t fitting = ack.ranges.size() * p.max_packet_payload / size;
+  const std::size_t limit = packet_payload(p);
+  while (size > limit && ack.ranges.size() > 1) {
+    const std::size_t fitting = ack.ranges.size() * limit / size;
     ack.ranges.resize(std::clamp<std::size_t>(fitting, 1, ack.ranges.size() - 1));
     size = wire::encoded_size(frame);
   }
@@ -283,7 +305,7 @@ void Flow::Impl::write_ack_ranges(Path& p, Time now, TransmitBatch& out) {
     if (wire::encode(frame, bytes) != size) return;
     o.payload = wire::Slice::copy_of(bytes);
   }
-  if (o.size() == 0 || o.size() > p.max_packet_payload) return;
+  if (o.size() == 0 || o.size() > limit) return;
   open_packet(p, o.size(), now, out);
   p.packet.ack_largest = ack.largest();
   out.push(std::move(o));

@@ -316,6 +316,8 @@ struct Flow::Impl {
   static constexpr std::uint32_t kSentFin = 1u << 17;
   static constexpr std::uint32_t kSentCloseNotice = 1u << 18;
   static constexpr std::uint32_t kSentMtuProbe = 1u << 19;
+  // A packet of the path's full size (MtuProber::full_size): black-hole detection's evidence.
+  static constexpr std::uint32_t kSentFullSize = 1u << 20;
   static constexpr std::uint32_t sent_bit(Control c) { return 1u << static_cast<unsigned>(c); }
 
   // Appends a control frame for `p`; `eliciting`: the peer must answer it (liveness clock).
@@ -343,6 +345,9 @@ struct Flow::Impl {
   const recovery::DatagramTransport& datagram_transport(const Path& p) const {
     return static_cast<const recovery::DatagramTransport&>(*p.transport);
   }
+  // Frame bytes a new packet on `p` may hold: max_packet_payload, or the base size's while
+  // probes after a PTO are owed (so that they pass a path whose MTU shrank).
+  std::size_t packet_payload(const Path& p) const;
   // Makes sure `out` has a packet open for `p` with `bytes` of room (closing the full one).
   void open_packet(Path& p, std::size_t bytes, Time now, TransmitBatch& out);
   // The open packet is complete: its record goes to the path's sent-packet map.
@@ -357,6 +362,8 @@ struct Flow::Impl {
   // room; an acknowledged probe grows the path's packets (max_packet_payload).
   void write_mtu_probe(Path& p, Time now, TransmitBatch& out);
   void mtu_probe_acked(Path& p, Time now);
+  // Black-hole detection's verdict: the path's MTU shrank; its packets go back to the base size.
+  void mtu_black_hole(Path& p);
   // Frames of one packet (after its number was recorded as received).
   void receive_packet(Path& p, std::span<const wire::Frame> frames, const wire::Slice& backing,
                       Time now);

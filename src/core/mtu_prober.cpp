@@ -51,7 +51,30 @@ void MtuProber::on_black_hole(Time now) {
   in_flight_.reset();
   attempts_ = 0;
   search_done_at_.reset();
+  suspicious_losses_ = 0;
+  smaller_acked_ = false;
   finish_if_done(now);
+}
+
+void MtuProber::on_packets_acked(bool full_size) {
+  if (full_size) {
+    // The current size passes: whatever full-size packets were lost, it was not to the MTU.
+    suspicious_losses_ = 0;
+    smaller_acked_ = false;
+  } else {
+    smaller_acked_ = true;
+  }
+}
+
+bool MtuProber::on_full_size_lost(Time now) {
+  // Without a smaller packet acknowledged since the last loss counted, this one says nothing
+  // new (the same acknowledgement, a loss timer, or a path that passes nothing at all).
+  if (!smaller_acked_ || current_ <= config_.base) return false;
+  smaller_acked_ = false;
+  if (++suspicious_losses_ < std::max(config_.black_hole_threshold, 1)) return false;
+  on_black_hole(now);
+  ++black_holes_;
+  return true;
 }
 
 void MtuProber::finish_if_done(Time now) {

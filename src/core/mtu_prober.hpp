@@ -7,6 +7,15 @@
 // the smallest known to fail, stopping once they are `precision` bytes apart; it starts again
 // after `research_after` (the route may have changed).
 //
+// Black-hole detection (RFC 8899 §4.3): a route change may shrink the path's MTU, and then
+// full-size packets vanish (with DF, nothing fragments them; a local EMSGSIZE or a silent drop
+// on the way look the same) while smaller ones pass. The owner reports each acknowledgement of
+// its own packets (whether any was full-size: within `precision` of current()) and each loss of
+// full-size ones. `black_hole_threshold` such losses in a row, each after an acknowledgement of
+// only smaller packets and with no full-size packet acknowledged in between, are a black hole:
+// the prober falls back to the base size and searches upward again. Random loss does not look
+// like that: full-size packets keep being acknowledged around the lost ones.
+//
 // Sans-I/O: the owner asks probe_due(now), sends a probe of that size, and reports what became
 // of it. Sizes are UDP payload bytes (the datagram, without IP and UDP headers).
 #include <cstddef>
@@ -25,6 +34,7 @@ struct MtuProbeConfig {
   int max_attempts = 3;
   std::size_t precision = 20;
   Duration research_after = std::chrono::minutes(10);
+  int black_hole_threshold = 3;
 };
 
 class MtuProber {
@@ -33,6 +43,8 @@ class MtuProber {
 
   // The largest datagram known to pass.
   std::size_t current() const { return current_; }
+  // The size assumed to pass on any path (the fallback after a black hole).
+  std::size_t base() const { return config_.base; }
   // The size to probe now, if one is due: nothing in flight and the search not finished (or
   // finished more than research_after ago).
   std::optional<std::size_t> probe_due(Time now) const;
@@ -47,6 +59,18 @@ class MtuProber {
   // fall back to the base size and search again from there.
   void on_black_hole(Time now);
 
+  // Black-hole detection from the owner's own packets (not probes). A datagram of `bytes` is
+  // full-size: above the base and within `precision` of current().
+  bool full_size(std::size_t bytes) const {
+    return bytes > config_.base && bytes + config_.precision >= current_;
+  }
+  // An acknowledgement newly acknowledged packets; `full_size`: one of them was.
+  void on_packets_acked(bool full_size);
+  // Full-size packets were declared lost. True: that made a black hole (on_black_hole ran).
+  bool on_full_size_lost(Time now);
+  // Black holes detected so far.
+  std::uint64_t black_holes() const { return black_holes_; }
+
  private:
   bool searching() const { return too_big_ - current_ > config_.precision; }
   void finish_if_done(Time now);
@@ -58,6 +82,11 @@ class MtuProber {
   std::size_t last_probed_ = 0;
   int attempts_ = 0;  // probes of last_probed_ lost so far
   std::optional<Time> search_done_at_;
+  // Black-hole detection: losses of full-size packets counted towards the threshold, and
+  // whether only smaller packets were acknowledged since the last one counted.
+  int suspicious_losses_ = 0;
+  bool smaller_acked_ = false;
+  std::uint64_t black_holes_ = 0;
 };
 
 }  // namespace rendr::core

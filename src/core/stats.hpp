@@ -39,7 +39,10 @@ struct PathStats {
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
-  AddressValidationStats address;       // datagram paths: address validation
+  // Times the path's MTU was found to have shrunk (full-size packets lost while smaller ones
+  // passed): it fell back to the base size and searched upward again (core/mtu_prober.hpp).
+  std::uint64_t mtu_black_holes = 0;
+  AddressValidationStats address;  // datagram paths: address validation
   Duration pto{};  // the probe timeout before backoff (srtt + max(4 rttvar, 1 ms) + ACK delay)
 };
 

@@ -153,6 +153,7 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.pacing_rate = p.pacing_rate;
     info.pto_count = p.pto_count;
     info.mtu = p.max_datagram_size;
+    info.mtu_black_holes = p.mtu_black_holes;
     info.path_challenges_sent = p.address.challenges_sent;
     info.path_validations = p.address.validations;
     info.path_validations_failed = p.address.validations_failed;

@@ -3,7 +3,8 @@
 // port answers a challenge; an on-path attacker racing copies of genuine packets from its own
 // address (or replaying old ones) never moves the path and gets at most 3x what it sent; an
 // OPEN flood makes the listener answer with stateless RETRYs and a healthy client follows
-// one; path-MTU probing grows the datagrams above 1200 bytes up to the ceiling it is given.
+// one; path-MTU probing grows the datagrams above 1200 bytes up to the ceiling it is given, and
+// falls back when the path's MTU shrinks mid-transfer.
 #include "core/crypto.hpp"
 #include "harness.hpp"
 #include "support/open_flood.hpp"
@@ -329,6 +330,60 @@ TEST_F(UdpflowRebindingTest, MtuStaysWithinASmallerCeiling) {
   finish_transfer(download, download_reader, scaled(30s));
   EXPECT_LE(client.stats().paths.at(0).mtu, 1280u);
   EXPECT_LE(server.stats().paths.at(0).mtu, 1280u);
+}
+
+// The path's MTU shrinks mid-transfer (the UDP fault proxy starts dropping datagrams above
+// 1300 bytes both ways, as a router would after a route change): full-size datagrams vanish
+// while small ones pass. Both ends detect it (black-hole detection), fall back to 1200 bytes,
+// re-send what was lost and search upward again to what passes. The path never dies, neither
+// application sees an error, and both streams arrive intact.
+TEST_F(UdpflowRebindingTest, MtuShrinkingMidTransferFallsBackWithoutAnError) {
+  constexpr std::size_t kShrunk = 1300;
+  listen_udp();
+  testing::UdpFaultProxy proxy("127.0.0.1", "127.0.0.1", listener_.udpflow_port(), 41);
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(dialer({udp_path(proxy.port())}), client, server));
+  StreamWriter upload(client, {.seed = 40, .bytes = std::nullopt});
+  StreamReader reader(server, {.seed = 40});
+  StreamWriter download(server, {.seed = 41, .bytes = std::nullopt});
+  StreamReader download_reader(client, {.seed = 41});
+  const auto path = [](const Conn& c) { return c.stats().paths.at(0); };
+  const auto grown = [&] { return path(client).mtu > kShrunk && path(server).mtu > kShrunk; };
+  ASSERT_TRUE(wait_until(grown, scaled(20s)))
+      << describe(client.stats()) << describe(server.stats());
+
+  proxy.set_faults({.max_datagram_bytes = kShrunk}, {.max_datagram_bytes = kShrunk});
+  const auto fell_back = [&] {
+    return path(client).mtu_black_holes >= 1 && path(server).mtu_black_holes >= 1 &&
+           path(client).mtu <= kShrunk && path(server).mtu <= kShrunk;
+  };
+  EXPECT_TRUE(wait_until(fell_back, scaled(20s)))
+      << describe(client.stats()) << describe(server.stats());
+  // More data after the fall-back, in datagrams that pass.
+  const std::uint64_t up = reader.progress();
+  const std::uint64_t down = download_reader.progress();
+  const auto flowing = [&] {
+    return reader.progress() >= up + 4 * MiB && download_reader.progress() >= down + 4 * MiB;
+  };
+  EXPECT_TRUE(wait_until(flowing, scaled(20s)))
+      << describe(client.stats()) << describe(server.stats());
+  for (const Conn* c : {&client, &server})
+    EXPECT_EQ(path(*c).state, "up") << describe(c->stats());
+  upload.stop();
+  download.stop();
+  finish_transfer(upload, reader, scaled(30s));
+  finish_transfer(download, download_reader, scaled(30s));
+  EXPECT_GT(proxy.counters_client_to_server().too_big, 0u);
+  EXPECT_GT(proxy.counters_server_to_client().too_big, 0u);
+  for (const Conn* c : {&client, &server}) {
+    const PathInfo p = path(*c);
+    EXPECT_EQ(p.down_count, 0u) << describe(c->stats());  // never declared dead
+    EXPECT_EQ(p.up_count, 1u);
+    EXPECT_LE(p.mtu, kShrunk);
+    EXPECT_GE(p.mtu, 1200u);
+  }
+  EXPECT_EQ(client.stats().migrations_death, 0u);
 }
 
 }  // namespace

@@ -32,6 +32,13 @@ void UdpFaultPipeline::configure(const UdpFaults& faults, Clock::time_point now)
 
 void UdpFaultPipeline::push(Datagram d, Clock::time_point now) {
   AtomicUdpFaultCounters::bump(counters_.received);
+  // Too big for the path: dropped before any random draw, so the other faults' decisions stay
+  // the same for the datagrams that pass.
+  if (faults_.max_datagram_bytes > 0 && d.size() > faults_.max_datagram_bytes) {
+    AtomicUdpFaultCounters::bump(counters_.dropped);
+    AtomicUdpFaultCounters::bump(counters_.too_big);
+    return;
+  }
   if (faults_.blackhole || chance(faults_.loss)) {
     AtomicUdpFaultCounters::bump(counters_.dropped);
     return;

@@ -2,11 +2,11 @@
 // One direction of one UDP fault-proxy session, without I/O: datagrams go in with the time they
 // arrived, come out when they are due to be sent, and the caller sleeps until next_wake().
 //
-// Stages, in order: blackhole -> loss -> duplication -> reorder hold -> bottleneck (token bucket
-// and bounded FIFO) -> propagation delay line -> out. Every queue is bounded, so memory is too.
-// RNG draws per arriving datagram, in this order: loss; then, if it survives, duplicate, and for
-// each copy reorder and jitter (each only when its fault is enabled). The same seed, faults and
-// arrivals therefore give the same decisions.
+// Stages, in order: path MTU (max_datagram_bytes) -> blackhole -> loss -> duplication -> reorder
+// hold -> bottleneck (token bucket and bounded FIFO) -> propagation delay line -> out. Every queue
+// is bounded, so memory is too. RNG draws per arriving datagram, in this order: loss; then, if it
+// survives, duplicate, and for each copy reorder and jitter (each only when its fault is enabled).
+// The same seed, faults and arrivals therefore give the same decisions.
 #include <chrono>
 #include <cstdint>
 #include <deque>

@@ -221,6 +221,27 @@ TEST(UdpFaultPipelineTest, BlackholeDropsWhatIsQueuedAndEverythingAfter) {
   EXPECT_EQ(h.counters.snapshot().dropped, 6u);
 }
 
+// A path MTU: datagrams above it vanish (counted as too big), those at or below it pass in
+// order; lowering it mid-run (a route change) applies from the next datagram.
+TEST(UdpFaultPipelineTest, DatagramsAboveTheMaxSizeAreDroppedOthersPass) {
+  UdpFaults f;
+  f.max_datagram_bytes = 1400;
+  Harness h(1, f);
+  h.push(0, 1200);
+  h.push(1, 1400);
+  h.push(2, 1401);
+  h.push(3, 1452);
+  f.max_datagram_bytes = 1300;
+  h.pipe.configure(f, h.now);
+  h.push(4, 1400);
+  h.push(5, 1300);
+  h.advance_to(h.now + 1s);
+  EXPECT_EQ(h.seqs(), (std::vector<std::uint32_t>{0, 1, 5}));
+  const auto c = h.counters.snapshot();
+  EXPECT_EQ(c.too_big, 3u);
+  EXPECT_EQ(c.dropped, 3u);
+}
+
 TEST(UdpFaultPipelineTest, HoldsAreBoundedSoMemoryIs) {
   UdpFaults f;
   f.reorder = 1.0;

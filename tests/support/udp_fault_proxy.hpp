@@ -12,10 +12,11 @@
 // member functions are thread-safe.
 //
 // Faults (UdpFaults, per direction, set at run time, applied to live sessions at once):
-// blackhole, loss, duplication, reordering, delay with jitter, and a rate limit with a bounded
-// queue; see udp_fault_pipeline.hpp for the order and udp_faults.hpp for each knob. Decisions
-// come from a seeded RNG per session and direction (seed, session index in creation order,
-// direction), so a run with the same seed, faults and datagrams makes the same decisions.
+// a path MTU (larger datagrams dropped), blackhole, loss, duplication, reordering, delay with
+// jitter, and a rate limit with a bounded queue; see udp_fault_pipeline.hpp for the order and
+// udp_faults.hpp for each knob. Decisions come from a seeded RNG per session and direction (seed,
+// session index in creation order, direction), so a run with the same seed, faults and datagrams
+// makes the same decisions.
 //
 // rebind_source_ports() moves every session to a fresh upstream socket (a new source port seen
 // by the target), as a NAT that rebinds does; the old socket is closed, so what the target still

@@ -26,6 +26,9 @@ struct UdpFaults {
   std::uint64_t rate_bytes_per_sec = 0;
   std::size_t queue_limit_bytes = 64 * 1024;
   bool blackhole = false;  // drop everything, including what is queued when it is set
+  // A path MTU: datagrams larger than this many bytes (UDP payload) are dropped silently, as a
+  // router does with DF set (0 = no limit). Setting it mid-run models a route change.
+  std::size_t max_datagram_bytes = 0;
 };
 
 // Datagram counts for one direction, summed over every client of the proxy.
@@ -37,6 +40,7 @@ struct UdpFaultCounters {
   std::uint64_t duplicated = 0;  // extra copies made
   std::uint64_t reordered = 0;   // datagrams held back by the reorder fault
   std::uint64_t delayed = 0;     // datagrams that waited for the delay line or the token bucket
+  std::uint64_t too_big = 0;     // the part of `dropped` above max_datagram_bytes
 };
 
 // The live form of UdpFaultCounters: written on the proxy's io thread, read from any thread.
@@ -48,6 +52,7 @@ struct AtomicUdpFaultCounters {
   std::atomic<std::uint64_t> duplicated{0};
   std::atomic<std::uint64_t> reordered{0};
   std::atomic<std::uint64_t> delayed{0};
+  std::atomic<std::uint64_t> too_big{0};
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);
@@ -55,7 +60,7 @@ struct AtomicUdpFaultCounters {
   UdpFaultCounters snapshot() const {
     constexpr auto r = std::memory_order_relaxed;
     return {received.load(r),   forwarded.load(r), dropped.load(r), overflowed.load(r),
-            duplicated.load(r), reordered.load(r), delayed.load(r)};
+            duplicated.load(r), reordered.load(r), delayed.load(r), too_big.load(r)};
   }
 };
 

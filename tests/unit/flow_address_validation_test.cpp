@@ -397,8 +397,10 @@ TEST(FlowAddressValidation, AServerPathSendsNoMoreThanThreeTimesTheOpenBeforeThe
   EXPECT_FALSE(server.poll_transmit(server_path, now, out));
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(server.address_stats(server_path).amplification_blocked, 1u);
-  // More from that address (the client repeating its OPEN): the OPEN_ACK may go.
-  server.on_datagram_from(server_path, PacketSource{from, 60}, now);
+  // More from that address: the client repeats its OPEN, which reaches the path as a packet (the
+  // carrier routes the client's first dcid there too). The OPEN_ACK may go.
+  server.on_packet(server_path, 1, std::span<const wire::Frame>(&open, 1), wire::Slice{}, now,
+                   PacketSource{from, 60});
   EXPECT_TRUE(server.wants_transmit(server_path));
   ASSERT_TRUE(server.poll_transmit(server_path, now, out));
   EXPECT_LE(server.address_stats(server_path).bytes_to_unvalidated, 3u * 90);

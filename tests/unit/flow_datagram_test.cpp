@@ -420,6 +420,71 @@ TEST(FlowDatagram, PathMtuProbingGrowsPacketsToWhatThePathCarries) {
   EXPECT_EQ(p.max_datagram_size, size);
 }
 
+// Issue 9: the path's MTU shrinks mid-transfer (a route change): full-size datagrams now vanish
+// while small ones pass. The flow must notice (black-hole detection: full-size packets lost
+// while only smaller ones are acknowledged), fall back to the 1200-byte base, send the lost DATA
+// again in packets that pass and search upward again, all without the path dying.
+TEST(FlowDatagram, AShrunkenPathMtuIsDetectedAndThePathFallsBackWithoutDying) {
+  constexpr std::size_t kOverhead = 13 + 16;
+  std::size_t path_mtu = 1452;
+  std::size_t largest_after_fallback = 0;  // DATA packets once the shrink was detected
+  bool fell_back = false;
+  DatagramPair pair(config_for(), {kDatagram}, 5ms, 1452);
+  pair.set_filter([&](const DatagramPair::Wire& w, const std::vector<wire::Frame>& frames) {
+    if (fell_back && w.dir == DatagramPair::Dir::to_server && has_data(frames))
+      largest_after_fallback = std::max(largest_after_fallback, w.bytes.size() + kOverhead);
+    return w.bytes.size() + kOverhead <= path_mtu;
+  });
+  pair.settle(100ms);
+  ASSERT_EQ(pair.transfer(2'000'000, 30s, false), 2'000'000u);
+  ASSERT_GT(pair.client().max_datagram_size(1).value_or(0), 1420u);  // probed up to ~1452
+
+  path_mtu = 1300;
+  const Time shrunk = pair.now();
+  std::optional<Time> detected;
+  for (int i = 0; i < 2000 && !detected; ++i) {
+    pair.transfer(2'000'000 + 100'000 * (i + 1), 1ms, false);
+    if (pair.client().max_datagram_size(1).value_or(0) <= 1200) detected = pair.now();
+  }
+  ASSERT_TRUE(detected.has_value()) << "the shrink was never detected";
+  EXPECT_LT(*detected - shrunk, 1s);
+  fell_back = true;
+  ASSERT_EQ(pair.transfer(10'000'000, 60s), 10'000'000u);
+  EXPECT_FALSE(pair.corrupt());
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_EQ(p.down_count, 0u);  // never declared dead
+  EXPECT_EQ(p.mtu_black_holes, 1u);
+  // Searched upward again, to what the smaller MTU passes.
+  EXPECT_GT(p.max_datagram_size, 1300u - 20);
+  EXPECT_LE(p.max_datagram_size, 1300u);
+  EXPECT_LE(largest_after_fallback, 1300u);
+  EXPECT_GT(largest_after_fallback, 1200u);
+}
+
+// Black-hole detection must not take random loss for a shrunken MTU: full-size packets keep
+// being acknowledged around the lost ones. (The search itself may stop lower than 1452: a probe
+// lost three times to random loss counts as too big.)
+TEST(FlowDatagram, RandomLossIsNotTakenForAShrunkenPathMtu) {
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    SCOPED_TRACE(seed);
+    DatagramPair pair(config_for(), {kDatagram}, 1ms, 1452);
+    pair.settle(100ms);
+    std::uint64_t state = seed;
+    pair.set_filter([&](const DatagramPair::Wire&, const std::vector<wire::Frame>&) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return (state >> 33) % 100 >= 5;
+    });
+    ASSERT_EQ(pair.transfer(4'000'000, 30s, false), 4'000'000u);
+    EXPECT_FALSE(pair.corrupt());
+    for (const Flow* f : {&pair.client(), &pair.server()}) {
+      const PathStats p = path_stats(f->stats(pair.now()), 1);
+      EXPECT_EQ(p.mtu_black_holes, 0u);
+      EXPECT_EQ(p.down_count, 0u);
+    }
+    EXPECT_GT(path_stats(pair.client().stats(pair.now()), 1).packets_lost, 20u);
+  }
+}
+
 TEST(FlowDatagram, WithoutACeilingThePathKeepsItsStartingSize) {
   DatagramPair pair(config_for(), {kDatagram});
   pair.settle(100ms);

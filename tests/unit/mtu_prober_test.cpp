@@ -1,4 +1,5 @@
-// Path-MTU probing (core/mtu_prober.*): binary search upward from 1200, losses, black holes.
+// Path-MTU probing (core/mtu_prober.*): binary search upward from 1200, losses, black holes
+// and their detection.
 #include "core/mtu_prober.hpp"
 
 #include <gtest/gtest.h>
@@ -81,6 +82,81 @@ TEST(MtuProber, BlackHoleFallsBackAndSearchesAgain) {
   search(p, 1300, kStart);
   EXPECT_LE(p.current(), 1300u);
   EXPECT_GT(p.current(), 1280u);
+}
+
+// Black-hole detection: only packets within the search's precision of the current size are
+// full-size, and there is none at the base size.
+TEST(MtuProber, FullSizeIsTheCurrentSizeWithinThePrecision) {
+  MtuProber p;
+  EXPECT_FALSE(p.full_size(1200));  // nothing above the base yet
+  search(p, 1500, kStart);
+  ASSERT_GT(p.current(), 1400u);
+  EXPECT_TRUE(p.full_size(p.current()));
+  EXPECT_TRUE(p.full_size(p.current() - 20));
+  EXPECT_FALSE(p.full_size(p.current() - 21));
+  EXPECT_FALSE(p.full_size(1200));
+}
+
+// Full-size packets lost, each time after an acknowledgement of only smaller packets (the
+// path's MTU shrank below them): the third time is a black hole, and the search starts over.
+TEST(MtuProber, FullSizeLossesWhileSmallerPacketsPassAreABlackHole) {
+  MtuProber p;
+  search(p, 1500, kStart);
+  const std::size_t found = p.current();
+  ASSERT_GT(found, 1400u);
+  for (int i = 0; i < 2; ++i) {
+    p.on_packets_acked(false);
+    EXPECT_FALSE(p.on_full_size_lost(kStart));
+    EXPECT_EQ(p.current(), found);
+  }
+  p.on_packets_acked(false);
+  EXPECT_TRUE(p.on_full_size_lost(kStart));
+  EXPECT_EQ(p.current(), 1200u);
+  EXPECT_EQ(p.black_holes(), 1u);
+  ASSERT_TRUE(p.probe_due(kStart).has_value());  // searched again at once
+  search(p, 1300, kStart);
+  EXPECT_LE(p.current(), 1300u);
+  EXPECT_GT(p.current(), 1280u);
+}
+
+// Random loss: full-size packets are acknowledged between the lost ones, and each such
+// acknowledgement clears the suspicion.
+TEST(MtuProber, AFullSizeAcknowledgementClearsTheSuspicion) {
+  MtuProber p;
+  search(p, 1500, kStart);
+  for (int i = 0; i < 10; ++i) {
+    p.on_packets_acked(false);
+    EXPECT_FALSE(p.on_full_size_lost(kStart));
+    p.on_packets_acked(false);
+    EXPECT_FALSE(p.on_full_size_lost(kStart));
+    p.on_packets_acked(true);
+  }
+  EXPECT_EQ(p.black_holes(), 0u);
+  EXPECT_GT(p.current(), 1400u);
+}
+
+// Losses reported with no acknowledgement of a smaller packet since the last one counted (loss
+// timers, or a path that passes nothing at all: that is death, not an MTU) count once.
+TEST(MtuProber, LossesWithoutASmallerPacketPassingInBetweenCountOnce) {
+  MtuProber p;
+  search(p, 1500, kStart);
+  p.on_packets_acked(false);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_FALSE(p.on_full_size_lost(kStart));
+  EXPECT_GT(p.current(), 1400u);
+  p.on_packets_acked(false);
+  EXPECT_FALSE(p.on_full_size_lost(kStart));  // the second
+  p.on_packets_acked(false);
+  EXPECT_TRUE(p.on_full_size_lost(kStart));  // the third
+}
+
+TEST(MtuProber, NoBlackHoleAtTheBaseSize) {
+  MtuProber p;
+  for (int i = 0; i < 10; ++i) {
+    p.on_packets_acked(false);
+    EXPECT_FALSE(p.on_full_size_lost(kStart));
+  }
+  EXPECT_EQ(p.black_holes(), 0u);
 }
 
 TEST(MtuProber, ResearchesAfterTheInterval) {
