@@ -39,7 +39,12 @@ struct PathStats {
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
-  AddressValidationStats address;       // datagram paths: address validation
+  // Reliable paths of a packet flow (QUIC DATAGRAM): messages sent in datagrams, and the
+  // carrier's verdicts on them.
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagrams_acked = 0;
+  std::uint64_t datagrams_lost = 0;
+  AddressValidationStats address;  // datagram paths: address validation
   Duration pto{};  // the probe timeout before backoff (srtt + max(4 rttvar, 1 ms) + ACK delay)
 };
 
