@@ -57,6 +57,11 @@ struct PathInfo {
   std::uint64_t bytes_to_unvalidated = 0;     // sent to addresses not validated yet
   // Datagrams from another address that could not start a validation: replays of older packets.
   std::uint64_t stale_address_packets = 0;
+  // quic:// paths of a packet flow: messages sent one per QUIC DATAGRAM, and how many of those
+  // QUIC acknowledged or declared lost (a lost reliable message is sent again).
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagrams_acked = 0;
+  std::uint64_t datagrams_lost = 0;
 };
 
 struct ConnStats {

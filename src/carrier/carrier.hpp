@@ -77,6 +77,20 @@ class CarrierHandler {
     (void)to;
     return false;
   }
+  // Stream carriers that also carry datagrams (QUIC DATAGRAM, Carrier::max_datagram_frame):
+  // frames that arrived one per datagram (DATA payloads point into `backing`) ...
+  virtual void on_datagram_frames(const std::vector<wire::Frame>& frames,
+                                  const wire::Slice& backing) {
+    (void)frames;
+    (void)backing;
+  }
+  // ... and the fates of pulled frames sent in datagrams (OutFrame::datagram_id): acknowledged
+  // by the peer (or sent on the stream after all), or declared lost by the transport.
+  virtual void on_datagram_fates(std::span<const std::uint64_t> acked,
+                                 std::span<const std::uint64_t> lost) {
+    (void)acked;
+    (void)lost;
+  }
 };
 
 // The 32-byte flow key a datagram carrier derives its packet keys from (core::crypto::FlowKey).
@@ -109,6 +123,10 @@ class Carrier {
     (void)local_host_port;
     return std::make_error_code(std::errc::operation_not_supported);
   }
+  // Stream carriers that can also send datagrams (QUIC DATAGRAM): the largest frame one
+  // datagram carries now (0: none). A pulled frame with a datagram_id goes in one if it fits.
+  // Any thread.
+  virtual std::size_t max_datagram_frame() const { return 0; }
   // "tcp", "quic", ...: the scheme of the paths it carries (PathInfo::transport).
   virtual std::string_view transport() const { return {}; }
   // A datagram carrier (udpflow): frames travel in packets the core numbers (PathOptions

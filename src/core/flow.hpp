@@ -190,6 +190,20 @@ class Flow {
   // point into it) so they can be kept without copying. Stream carriers only: a datagram
   // path's frames come in packets (on_packet); here they are ignored.
   void on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
+  // ---- messages in a reliable path's datagrams (QUIC DATAGRAM; core/message_datagrams.hpp)
+  // A packet flow's reliable path `id` can carry a DATA frame of up to `max_frame_bytes` in one
+  // datagram of its carrier (0: none, every frame goes on its stream). Messages whose frame
+  // fits go in datagrams (OutFrame::datagram_id set), larger ones on the stream. The runtime
+  // says it whenever the carrier's size may have changed (it grows with QUIC's path MTU).
+  void set_message_datagram_size(PathId id, std::size_t max_frame_bytes);
+  // Frames that arrived in datagrams of reliable path `id`: only a packet flow's message DATA
+  // is taken (anything else is dropped and counted as a protocol error).
+  void on_datagram_frames(PathId id, std::span<const wire::Frame> frames,
+                          const wire::Slice& backing, Time now);
+  // The carrier's verdict on datagram `datagram_id` of path `id`: it arrived, or it was lost
+  // (its message goes out again as the mode says; an unreliable flow's is replaced by a SKIP).
+  void on_datagram_acked(PathId id, std::uint64_t datagram_id, Time now);
+  void on_datagram_lost(PathId id, std::uint64_t datagram_id, Time now);
   // A datagram path's packet arrived: `number` is its full packet number (the runtime
   // reconstructs it from the truncated one against largest_received_packet), `frames` its frames
   // in order (DATA payloads point into `backing`). A packet received before is dropped whole;

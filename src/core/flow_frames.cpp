@@ -152,6 +152,12 @@ std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t 
     b.path.packet.ack_eliciting = true;
   } else {
     b.path.transport->on_sent(o.size(), true, b.now);
+    // A packet flow's message goes alone in one of the carrier's datagrams when it fits one
+    // (flow_message_datagrams.cpp); a larger one rides the stream, never truncated.
+    if (messages != nullptr && o.size() <= b.path.message_datagram_size) {
+      o.datagram_id = b.path.message_datagrams.on_sent(from, end);
+      ++b.path.stats.datagrams_sent;
+    }
   }
   b.out.push(std::move(o));
   liveness.sent_eliciting(b.path, b.now);

@@ -113,6 +113,8 @@ void Flow::Impl::maybe_finish(Time now) {
 void Flow::Impl::path_down(Path& p, DownCause cause, Time now, bool notify_runtime) {
   if (p.state == PathState::dead || p.state == PathState::removed) return;
   const bool was_up = p.state == PathState::up;
+  // Its carrier's datagrams are the carrier's no more: recover_from_loss_of covers them.
+  p.message_datagrams.clear();
   if (was_up) {
     ++p.stats.down_count;
     counters.last_down_path = p.id;

@@ -7,6 +7,7 @@
 
 #include "core/address_validation.hpp"
 #include "core/control_queue.hpp"
+#include "core/message_datagrams.hpp"
 #include "core/mtu_prober.hpp"
 #include "core/path_flight.hpp"
 #include "core/recovery/sent_packets.hpp"
@@ -143,6 +144,11 @@ struct Path {
   // whether its carrier is idle (its last pull got no DATA; the next kick makes it pull).
   std::int64_t bond_credit = 0;
   bool bond_idle = false;
+
+  // Reliable paths of a packet flow: the largest DATA frame one datagram of the carrier holds
+  // (0: none), and the messages sent in datagrams awaiting the carrier's verdict.
+  std::size_t message_datagram_size = 0;
+  MessageDatagrams message_datagrams;
 
   PathStats stats;
 };

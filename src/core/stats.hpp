@@ -42,6 +42,11 @@ struct PathStats {
   // Times the path's MTU was found to have shrunk (full-size packets lost while smaller ones
   // passed): it fell back to the base size and searched upward again (core/mtu_prober.hpp).
   std::uint64_t mtu_black_holes = 0;
+  // Reliable paths of a packet flow (QUIC DATAGRAM): messages sent in datagrams, and the
+  // carrier's verdicts on them.
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagrams_acked = 0;
+  std::uint64_t datagrams_lost = 0;
   AddressValidationStats address;  // datagram paths: address validation
   Duration pto{};  // the probe timeout before backoff (srtt + max(4 rttvar, 1 ms) + ACK delay)
 };

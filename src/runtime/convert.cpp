@@ -160,6 +160,9 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.amplification_blocked = p.address.amplification_blocked;
     info.bytes_to_unvalidated = p.address.bytes_to_unvalidated;
     info.stale_address_packets = p.address.stale_ignored;
+    info.datagrams_sent = p.datagrams_sent;
+    info.datagrams_acked = p.datagrams_acked;
+    info.datagrams_lost = p.datagrams_lost;
     out.paths.push_back(std::move(info));
   }
   return out;

@@ -123,6 +123,16 @@ bool PathHandler::pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::u
   return s && s->carrier_pull_probe(carrier_, out, to);
 }
 
+void PathHandler::on_datagram_frames(const std::vector<wire::Frame>& frames,
+                                     const wire::Slice& backing) {
+  if (auto s = session_.lock()) s->carrier_datagram_frames(carrier_, frames, backing);
+}
+
+void PathHandler::on_datagram_fates(std::span<const std::uint64_t> acked,
+                                    std::span<const std::uint64_t> lost) {
+  if (auto s = session_.lock()) s->carrier_datagram_fates(carrier_, acked, lost);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Construction.
 
@@ -1337,6 +1347,38 @@ void Session::carrier_packets(carrier::Carrier* c,
   run(a);
 }
 
+void Session::carrier_datagram_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
+                                      const wire::Slice& backing) {
+  Actions a;
+  a.dispatch_completions = true;  // a carrier's read handler, never an application's call
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return;
+    flow_->on_datagram_frames(it->second.path, frames, backing, now());
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::carrier_datagram_fates(carrier::Carrier* c, std::span<const std::uint64_t> acked,
+                                     std::span<const std::uint64_t> lost) {
+  Actions a;
+  a.dispatch_completions = true;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return;
+    const core::Time t = now();
+    for (const std::uint64_t id : acked)
+      flow_->on_datagram_acked(it->second.path, id, t);
+    for (const std::uint64_t id : lost)
+      flow_->on_datagram_lost(it->second.path, id, t);
+    pump(a);
+  }
+  run(a);
+}
+
 bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
   Actions a;
   bool any = false;
@@ -1344,6 +1386,7 @@ bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
     std::lock_guard lock(mu_);
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
+    flow_->set_message_datagram_size(it->second.path, c->max_datagram_frame());
     any = flow_->poll_transmit(it->second.path, now(), out);
     pump(a, c);
   }

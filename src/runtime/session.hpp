@@ -68,6 +68,10 @@ class PathHandler final : public carrier::CarrierHandler {
   bool pull_datagrams(wire::TransmitBatch& out,
                       std::optional<asio::ip::udp::endpoint>& to) override;
   bool pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::udp::endpoint>& to) override;
+  void on_datagram_frames(const std::vector<wire::Frame>& frames,
+                          const wire::Slice& backing) override;
+  void on_datagram_fates(std::span<const std::uint64_t> acked,
+                         std::span<const std::uint64_t> lost) override;
 
  private:
   std::weak_ptr<Session> session_;
@@ -193,6 +197,11 @@ class Session final : public std::enable_shared_from_this<Session> {
                           std::optional<asio::ip::udp::endpoint>& to);
   // A datagram carrier's packets (core::Flow::on_packet each, one pump for the batch).
   void carrier_packets(carrier::Carrier* c, std::span<const carrier::ReceivedPacket> packets);
+  // A stream carrier's datagrams (QUIC DATAGRAM): frames in, and the fates of those sent.
+  void carrier_datagram_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
+                               const wire::Slice& backing);
+  void carrier_datagram_fates(carrier::Carrier* c, std::span<const std::uint64_t> acked,
+                              std::span<const std::uint64_t> lost);
 
  private:
   struct Actions;

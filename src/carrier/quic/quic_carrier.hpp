@@ -77,6 +77,15 @@ struct QuicCarrierCounters {
   std::atomic<std::uint64_t> migrations_started{0};
   std::atomic<std::uint64_t> migrations_completed{0};
   std::atomic<std::uint64_t> migrations_failed{0};
+  // QUIC DATAGRAMs (a packet flow's messages): sent, received, and QUIC's verdicts on those
+  // sent; frames pulled for a datagram that went on the stream instead (it no longer fit one);
+  // received datagrams that were not exactly one frame (dropped).
+  std::atomic<std::uint64_t> datagrams_sent{0};
+  std::atomic<std::uint64_t> datagrams_received{0};
+  std::atomic<std::uint64_t> datagrams_acked{0};
+  std::atomic<std::uint64_t> datagrams_lost{0};
+  std::atomic<std::uint64_t> datagrams_on_stream{0};
+  std::atomic<std::uint64_t> datagrams_undecodable{0};
 };
 
 // The "quic" transport: resolves the host, opens a UDP socket, runs the handshake (bounded by

@@ -25,6 +25,16 @@ constexpr std::size_t kMaxUdpPayload = 65527;
 // the window, never several round trips; see pull_frames).
 constexpr std::size_t kWholeFrameBytes = 64 * 1024;
 constexpr std::uint64_t kWholeFrameWindow = 4 * kWholeFrameBytes;
+// DATAGRAM frames we accept (RFC 9221 max_datagram_frame_size): any that fits a packet.
+constexpr std::uint64_t kMaxDatagramFrameSize = 65535;
+// What a 1-RTT packet with one DATAGRAM frame adds to its data, at most: the short header (1),
+// a destination connection id (up to 20), the packet number (up to 4), the AEAD tag (16), and
+// the frame's type (1) and length (2: any size up to 16383).
+constexpr std::size_t kShortHeaderMax = 1 + 20 + 4 + 16;
+constexpr std::size_t kDatagramFrameHeader = 1 + 2;
+// Received datagrams' frames are kept in blocks of this size (a block handed to the flow is
+// never written again; a small one bounds what one held message pins).
+constexpr std::size_t kDatagramBlockSize = 16 * 1024;
 
 ngtcp2_tstamp timestamp() {
   return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -134,6 +144,20 @@ int cb_path_validation(ngtcp2_conn*, uint32_t, const ngtcp2_path* path,
   return 0;
 }
 
+int cb_recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t datalen, void* user_data) {
+  return self_of(user_data)->on_datagram(data, datalen);
+}
+
+int cb_ack_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
+  self_of(user_data)->on_datagram_acked(dgram_id);
+  return 0;
+}
+
+int cb_lost_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
+  self_of(user_data)->on_datagram_lost(dgram_id);
+  return 0;
+}
+
 // "host:port" with a numeric host ("[v6]:port" for IPv6).
 std::optional<asio::ip::udp::endpoint> parse_endpoint(const std::string& text) {
   const auto colon = text.rfind(':');
@@ -185,6 +209,9 @@ ngtcp2_callbacks make_callbacks(bool server) {
   cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
   cb.path_validation = cb_path_validation;
   cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  cb.recv_datagram = cb_recv_datagram;
+  cb.ack_datagram = cb_ack_datagram;
+  cb.lost_datagram = cb_lost_datagram;
   return cb;
 }
 
@@ -232,6 +259,8 @@ void QuicConnection::fill_settings(ngtcp2_settings& settings,
   params.initial_max_streams_uni = 0;
   params.max_idle_timeout = to_ns(options_.idle_timeout);
   params.active_connection_id_limit = std::max<std::size_t>(options_.connection_ids, 2);
+  // A packet flow's messages travel one per DATAGRAM (a stream flow sends none).
+  params.max_datagram_frame_size = kMaxDatagramFrameSize;
 }
 
 std::shared_ptr<QuicConnection> QuicConnection::make_client(
@@ -393,6 +422,7 @@ void QuicConnection::do_start() {
   started_ = true;
   if (state_ == State::ready) state_ = State::open;
   deliver_frames();  // what arrived before start()
+  deliver_datagrams();
   flush();
 }
 
@@ -445,6 +475,7 @@ void QuicConnection::after_datagrams() {
   if (is_server_) follow_peer();
   try_migration();  // one waiting for a confirmed handshake or a spare connection id
   deliver_frames();
+  deliver_datagrams();
   flush();
 }
 
@@ -486,6 +517,7 @@ void QuicConnection::check_established() {
   }
   state_ = started_ ? State::open : State::ready;
   if (!is_server_) can_migrate_.store(true, std::memory_order_release);
+  update_datagram_room();
   set_addresses();
   if (auto done = std::move(established_)) {
     established_ = nullptr;
@@ -595,7 +627,7 @@ void QuicConnection::pull_frames() {
       std::clamp<std::size_t>(static_cast<std::size_t>(std::min<std::uint64_t>(
                                   ngtcp2_conn_get_cwnd_left(conn_), options_.max_write_bytes)),
                               1, options_.max_write_bytes);
-  if (unsent_bytes_ >= sendable) return;
+  if (unsent_bytes_ + datagram_bytes_ >= sendable) return;
   auto handler = lock_handler();
   if (!handler) {
     do_close();
@@ -606,7 +638,7 @@ void QuicConnection::pull_frames() {
   // each acknowledgement opens a few KB, the stream was cut into 4 KiB frames (~16x the frames,
   // and more CPU per byte at both ends). The extra unsent bytes (under one frame) are a small
   // part of the window and leave within its round trip.
-  std::size_t budget = sendable - unsent_bytes_;
+  std::size_t budget = sendable - unsent_bytes_ - datagram_bytes_;
   ngtcp2_conn_stat stat;
   ngtcp2_conn_get_conn_stat(conn_, &stat);
   if (stat.cwnd >= kWholeFrameWindow)
@@ -615,6 +647,11 @@ void QuicConnection::pull_frames() {
   (void)handler->pull(batch_);
   for (const wire::OutFrame& f : batch_.frames()) {
     if (f.size() == 0) continue;
+    if (f.datagram_id) {
+      datagramq_.push_back(f);
+      datagram_bytes_ += f.size();
+      continue;
+    }
     sendq_.push_back(f);
     unsent_bytes_ += f.size();
   }
@@ -684,14 +721,65 @@ void QuicConnection::flush() {
   ngtcp2_path_storage_zero(&batch_path);
   std::array<ngtcp2_vec, 16> vecs;
   bool skip_stream = false;  // blocked for this round
+  // Stream bytes and DATAGRAMs share packets, taking turns: neither starves the other (the
+  // stream carries the flow's ACKs).
+  bool stream_turn = false;
+  update_datagram_room();
   while (tx_sizes_.size() < quantum) {
     pull_frames();
     if (state_ == State::finished) return;
     const bool with_stream = !skip_stream && stream_id_ >= 0 && unsent_bytes_ > 0;
-    const std::size_t nvecs = with_stream ? gather(vecs) : 0;
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi{};
+    if (!datagramq_.empty() && !(stream_turn && with_stream)) {
+      stream_turn = true;
+      const wire::OutFrame& f = datagramq_.front();
+      if (f.size() > max_datagram_frame_.load(std::memory_order_relaxed)) {
+        datagram_to_stream();  // the path's packets shrank (a migration) or DATAGRAM is off
+        continue;
+      }
+      const std::array<ngtcp2_vec, 2> parts{
+          ngtcp2_vec{const_cast<std::uint8_t*>(f.header.data()), f.header_size},
+          ngtcp2_vec{const_cast<std::uint8_t*>(f.payload.data()), f.payload.size()}};
+      int taken = 0;
+      const ngtcp2_ssize n =
+          ngtcp2_conn_writev_datagram(conn_, &ps.path, &pi, tx_.data() + tx_bytes, max_payload,
+                                      &taken, NGTCP2_WRITE_DATAGRAM_FLAG_MORE, *f.datagram_id,
+                                      parts.data(), f.payload.empty() ? 1 : 2, ts);
+      if (taken != 0) {
+        counters_.datagrams_sent.fetch_add(1, std::memory_order_relaxed);
+        datagram_bytes_ -= f.size();
+        datagramq_.pop_front();  // QUIC copied it; the core sends it again if it is lost
+        datagram_refusals_ = 0;
+      }
+      if (n == NGTCP2_ERR_WRITE_MORE) continue;
+      if (n == NGTCP2_ERR_INVALID_ARGUMENT || n == NGTCP2_ERR_INVALID_STATE) {
+        datagram_to_stream();  // larger than the peer takes, or the peer takes none
+        continue;
+      }
+      if (n < 0) {
+        fail_with_liberr(static_cast<int>(n));
+        return;
+      }
+      if (n == 0) break;  // congestion or pacing limited
+      // A whole packet without it (other frames first): a second one that cannot take it
+      // means it never fits one.
+      if (taken == 0 && ++datagram_refusals_ >= 2) datagram_to_stream();
+      const auto size = static_cast<std::size_t>(n);
+      if (!tx_sizes_.empty() && !ngtcp2_path_eq(&batch_path.path, &ps.path)) {
+        send_packets(tx_bytes, tx_sizes_, batch_path.path);
+        std::memmove(tx_.data(), tx_.data() + tx_bytes, size);
+        tx_bytes = 0;
+        tx_sizes_.clear();
+      }
+      if (tx_sizes_.empty()) ngtcp2_path_copy(&batch_path.path, &ps.path);
+      tx_bytes += size;
+      tx_sizes_.push_back(size);
+      continue;
+    }
+    stream_turn = false;
+    const std::size_t nvecs = with_stream ? gather(vecs) : 0;
     ngtcp2_ssize accepted = -1;
     const ngtcp2_ssize n = ngtcp2_conn_writev_stream(
         conn_, &ps.path, &pi, tx_.data() + tx_bytes, max_payload, &accepted,
@@ -739,11 +827,128 @@ void QuicConnection::flush() {
     flush_posted_ = true;
     asio::post(strand_, [self = shared_from_this()] { self->flush(); });
   }
-  if (state_ == State::closing && sendq_.empty()) {
+  deliver_datagrams();  // fates of frames moved to the stream
+  if (state_ == State::finished) return;
+  if (state_ == State::closing && sendq_.empty() && datagramq_.empty()) {
     finish_close();
     return;
   }
   arm_timer();
+}
+
+void QuicConnection::datagram_to_stream() {
+  wire::OutFrame f = std::move(datagramq_.front());
+  datagramq_.pop_front();
+  datagram_bytes_ -= f.size();
+  datagram_refusals_ = 0;
+  counters_.datagrams_on_stream.fetch_add(1, std::memory_order_relaxed);
+  // The stream delivers it or the path dies (then the flow recovers it): for the core's
+  // purposes it arrived.
+  datagrams_acked_.push_back(*f.datagram_id);
+  f.datagram_id.reset();
+  unsent_bytes_ += f.size();
+  sendq_.push_back(std::move(f));
+}
+
+void QuicConnection::update_datagram_room() {
+  std::size_t room = 0;
+  const ngtcp2_transport_params* remote =
+      conn_ != nullptr && state_ != State::handshake && state_ != State::finished
+          ? ngtcp2_conn_get_remote_transport_params(conn_)
+          : nullptr;
+  if (remote != nullptr && remote->max_datagram_frame_size > kDatagramFrameHeader) {
+    const std::size_t udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+    if (udp > kShortHeaderMax + kDatagramFrameHeader) {
+      room = std::min<std::uint64_t>(udp - kShortHeaderMax - kDatagramFrameHeader,
+                                     remote->max_datagram_frame_size - kDatagramFrameHeader);
+    }
+  }
+  max_datagram_frame_.store(room, std::memory_order_relaxed);
+}
+
+int QuicConnection::on_datagram(const std::uint8_t* data, std::size_t size) {
+  counters_.datagrams_received.fetch_add(1, std::memory_order_relaxed);
+  // Only a started connection's: the flow sends messages on a path once its handshake over
+  // the stream went through us, and what waited here before start() would be unbounded.
+  if (state_ != State::open && state_ != State::closing) return 0;
+  // One frame, the whole datagram; anything else is dropped (the sender's loss recovery, or
+  // the flow's, covers it). What the frame may be is the flow's to judge.
+  wire::Frame frame;
+  const wire::DecodeResult r =
+      wire::decode(wire::ConstBytes(data, size), frame, options_.max_frame_body);
+  if (r.error != wire::DecodeError::none || r.consumed != size) {
+    counters_.datagrams_undecodable.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  if (!datagram_block_ || datagram_block_->capacity - datagram_block_->used < size) {
+    if (!datagram_frames_.empty()) {
+      // The full block's frames wait for delivery: keep them apart (delivered block by block).
+      datagram_blocks_.push_back({std::move(datagram_block_), datagram_frames_.size()});
+    }
+    datagram_block_ = wire::make_block(std::max(kDatagramBlockSize, size));
+  }
+  wire::Byte* copy = datagram_block_->data.get() + datagram_block_->used;
+  std::memcpy(copy, data, size);
+  datagram_block_->used += size;
+  // Decoded again from the copy, so DATA points into the block.
+  datagram_frames_.emplace_back();
+  (void)wire::decode(wire::ConstBytes(copy, size), datagram_frames_.back(),
+                     options_.max_frame_body);
+  return 0;
+}
+
+void QuicConnection::on_datagram_acked(std::uint64_t id) {
+  counters_.datagrams_acked.fetch_add(1, std::memory_order_relaxed);
+  datagrams_acked_.push_back(id);
+}
+
+void QuicConnection::on_datagram_lost(std::uint64_t id) {
+  counters_.datagrams_lost.fetch_add(1, std::memory_order_relaxed);
+  datagrams_lost_.push_back(id);
+}
+
+void QuicConnection::deliver_datagrams() {
+  if (state_ != State::open && state_ != State::closing) return;
+  if (datagram_frames_.empty() && datagrams_acked_.empty() && datagrams_lost_.empty()) return;
+  auto handler = lock_handler();
+  if (!handler) return;
+  if (!datagram_frames_.empty()) {
+    // Block by block: each call's frames point into its backing.
+    std::size_t first = 0;
+    std::vector<wire::Frame> part;
+    const auto deliver = [&](const wire::BlockPtr& block, std::size_t end) {
+      part.assign(datagram_frames_.begin() + static_cast<std::ptrdiff_t>(first),
+                  datagram_frames_.begin() + static_cast<std::ptrdiff_t>(end));
+      first = end;
+      if (!part.empty()) handler->on_datagram_frames(part, wire::Slice(block, 0, block->used));
+    };
+    for (const auto& [block, end] : datagram_blocks_)
+      deliver(block, end);
+    deliver(datagram_block_, datagram_frames_.size());
+    datagram_blocks_.clear();
+    datagram_frames_.clear();
+    // A block the flow holds part of is never written again.
+    if (datagram_block_ && sole_owner(datagram_block_)) {
+      datagram_block_->used = 0;
+    } else {
+      datagram_block_.reset();
+    }
+  }
+  if (!datagrams_acked_.empty() || !datagrams_lost_.empty()) {
+    // Swapped out first: the handler may run long, and callbacks add to fresh vectors.
+    std::vector<std::uint64_t> acked, lost;
+    acked.swap(datagrams_acked_);
+    lost.swap(datagrams_lost_);
+    handler->on_datagram_fates(acked, lost);
+    if (datagrams_acked_.empty()) {
+      acked.clear();
+      datagrams_acked_.swap(acked);  // keep the storage
+    }
+    if (datagrams_lost_.empty()) {
+      lost.clear();
+      datagrams_lost_.swap(lost);
+    }
+  }
 }
 
 std::shared_ptr<udp::UdpSocket> QuicConnection::socket_for(const ngtcp2_addr& local) const {
@@ -805,7 +1010,9 @@ void QuicConnection::on_timer() {
     fail_with_liberr(rv);
     return;
   }
-  if (state_ == State::closing && sendq_.empty()) {
+  deliver_datagrams();  // losses its loss detection declared
+  if (state_ == State::finished) return;
+  if (state_ == State::closing && sendq_.empty() && datagramq_.empty()) {
     finish_close();
     return;
   }
@@ -955,7 +1162,7 @@ void QuicConnection::do_close() {
     return;
   }
   state_ = State::closing;
-  if (sendq_.empty()) {
+  if (sendq_.empty() && datagramq_.empty()) {
     finish_close();
     return;
   }
@@ -1057,6 +1264,12 @@ void QuicConnection::teardown() {
   timer_.cancel();
   sendq_.clear();
   block_.reset();
+  datagramq_.clear();
+  datagram_bytes_ = 0;
+  max_datagram_frame_.store(0, std::memory_order_relaxed);
+  datagram_blocks_.clear();
+  datagram_frames_.clear();
+  datagram_block_.reset();
   can_migrate_.store(false, std::memory_order_release);
   if (socket_ && !is_server_) socket_->close();
   for (auto& other : other_sockets_)

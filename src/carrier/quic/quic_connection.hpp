@@ -80,6 +80,9 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   // (operation_in_progress otherwise); one that cannot start yet (handshake not confirmed, no
   // spare id) starts as soon as it can.
   std::error_code migrate_local_address(const std::string& local_host_port) override;
+  std::size_t max_datagram_frame() const override {
+    return max_datagram_frame_.load(std::memory_order_relaxed);
+  }
 
   const QuicCarrierCounters& counters() const { return counters_; }
 
@@ -92,6 +95,9 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void on_stream_gone(std::int64_t stream_id);
   void on_stream_window() { stream_blocked_ = false; }
   void on_path_validation(const ngtcp2_path& path, ngtcp2_path_validation_result result);
+  int on_datagram(const std::uint8_t* data, std::size_t size);
+  void on_datagram_acked(std::uint64_t id);
+  void on_datagram_lost(std::uint64_t id);
   ngtcp2_conn* native() const { return conn_; }
 
  private:
@@ -124,11 +130,17 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
                    const asio::ip::udp::endpoint& from);
   void check_established();
   void deliver_frames();
+  // Frames that came in DATAGRAMs, and the verdicts on ours, to the handler.
+  void deliver_datagrams();
+  // The largest frame one DATAGRAM holds now (max_datagram_frame).
+  void update_datagram_room();
   void compact_block(std::size_t consumed);
   // Output.
   void flush();
   void pull_frames();
   std::size_t gather(std::array<ngtcp2_vec, 16>& vecs) const;
+  // The first pulled datagram frame no longer fits one DATAGRAM: it goes on the stream.
+  void datagram_to_stream();
   void advance(std::size_t n);
   // Sends tx_[0, bytes) as the datagrams `sizes` on `path` (GSO: one system call for a run).
   void send_packets(std::size_t bytes, std::span<const std::size_t> sizes, const ngtcp2_path& path);
@@ -209,6 +221,25 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   std::size_t next_pos_ = 0;
   std::size_t unsent_bytes_ = 0;
   bool stream_blocked_ = false;
+  // DATAGRAMs (docs/design.md "Packet mode over QUIC DATAGRAM"): pulled frames that go one
+  // per DATAGRAM (dropped once QUIC took them: the core sends a lost one again), their bytes,
+  // and the head's attempts that packed it into no packet.
+  std::deque<wire::OutFrame> datagramq_;
+  std::size_t datagram_bytes_ = 0;
+  int datagram_refusals_ = 0;
+  std::atomic<std::size_t> max_datagram_frame_{0};
+  // Received frames (each one datagram's) in datagram_block_, and the verdicts on ours, until
+  // the read batch ends.
+  wire::BlockPtr datagram_block_;
+  std::vector<wire::Frame> datagram_frames_;
+  // Full blocks whose frames are datagram_frames_ up to `end` (before datagram_block_'s).
+  struct DatagramBlock {
+    wire::BlockPtr block;
+    std::size_t end = 0;
+  };
+  std::vector<DatagramBlock> datagram_blocks_;
+  std::vector<std::uint64_t> datagrams_acked_;
+  std::vector<std::uint64_t> datagrams_lost_;
   wire::TransmitBatch batch_;
   std::vector<std::uint8_t> tx_;  // one flush's packets, back to back
   std::vector<std::size_t> tx_sizes_;
