@@ -160,19 +160,33 @@ TEST(Sim, PacketSchedules) {
       /*check_timing=*/false);
 }
 
-// Open: with the timing judge on, these packet-mode seeds break it. 557 (mixed paths, prime):
-// the server declares a stream path no fault touched dead while the flow is busy after several
-// resets; 983 (stream paths, prime): the client, which only receives, takes 105 ms to leave a
-// blackholed active path (allowance 91 ms) while its second path is still joining.
+rendr::sim::RunOptions packet_run(std::uint64_t seed) {
+  rendr::sim::RunOptions options;
+  options.transports =
+      (seed / 4) % 3 == 1 ? rendr::sim::Transports::mixed : rendr::sim::Transports::reliable;
+  options.packet = packet_options(seed);
+  return options;
+}
+
+// The timing judge on a packet-mode seed (983, stream paths, prime): the client, which only
+// receives, has its active path blackholed while its second path is still joining over a slow
+// route (52 ms each way). The JOIN completes before the silent path's deadline, so that path is
+// no longer alone: it dies once the peer is heard on the new path (105 ms after the fault),
+// not at the deadline. The judge used to take the path for alone (91 ms allowed); a path
+// joining at the fault now counts as one that cannot corroborate in time.
+TEST(Sim, PacketFailoverWhileAJoinCompletesIsTimedWithCorroboration) {
+  const rendr::sim::RunResult r = rendr::sim::run_seed(983, packet_run(983));
+  EXPECT_TRUE(r.ok) << r.failure << "  " << r.summary;
+}
+
+// Open: with the timing judge on, this packet-mode seed breaks it. 557 (mixed paths, prime):
+// the server declares its active stream path (route 2, 1 MB/s, no fault) dead 103 ms after
+// failing over to it, while both ends replay about 180 KiB in flight on it after several
+// resets; not diagnosed further (compare the slow-route deaths of RunOptions'
+// deaths_in_every_mode note, seed 831).
 TEST(Sim, DISABLED_PacketSchedulesTiming) {
-  for (std::uint64_t seed : {557, 983}) {
-    rendr::sim::RunOptions options;
-    options.transports =
-        (seed / 4) % 3 == 1 ? rendr::sim::Transports::mixed : rendr::sim::Transports::reliable;
-    options.packet = packet_options(seed);
-    const rendr::sim::RunResult r = rendr::sim::run_seed(seed, options);
-    EXPECT_TRUE(r.ok) << "seed " << seed << ": " << r.failure << "  " << r.summary;
-  }
+  const rendr::sim::RunResult r = rendr::sim::run_seed(557, packet_run(557));
+  EXPECT_TRUE(r.ok) << r.failure << "  " << r.summary;
 }
 
 // Bond sends its FIN on every path that carried data. These seeds lost such a path although
