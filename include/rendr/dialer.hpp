@@ -58,8 +58,25 @@ struct Dialer {
         token);
   }
 
+  // dial_packet() without blocking, as async_dial: signature void(std::error_code, PacketConn).
+  template <class CompletionToken>
+  auto async_dial_packet(const PacketOptions& packet, CompletionToken&& token) const {
+    return asio::async_initiate<CompletionToken, void(std::error_code, PacketConn)>(
+        [dialer = *this](auto handler, const PacketOptions& options) {
+          Engine& eng = dialer.engine != nullptr ? *dialer.engine : Engine::default_engine();
+          dialer.start_async_dial_packet(
+              options, detail::post_result<PacketConn>(std::move(handler), eng.executor()));
+        },
+        token, packet);
+  }
+
  private:
+  // Either kind of async dial (packet: a packet flow): the application handle, or null.
+  using AsyncDialDone = std::function<void(std::error_code, std::shared_ptr<detail::ConnCore>)>;
   void start_async_dial(std::function<void(std::error_code, Conn)> done) const;
+  void start_async_dial_packet(const PacketOptions& packet,
+                               std::function<void(std::error_code, PacketConn)> done) const;
+  void start_async_dial_core(const PacketOptions* packet, AsyncDialDone done) const;
   // Blocking dial of either kind (packet: a packet flow); the application handle, or null.
   std::shared_ptr<detail::ConnCore> dial_core(const PacketOptions* packet,
                                               std::error_code& ec) const;

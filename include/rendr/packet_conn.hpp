@@ -15,6 +15,8 @@
 //  - A receive buffer smaller than the next message fails with errc::message_buffer_too_small
 //    and the message stays queued; the size returned (and the async size) is that message's
 //    size, so a buffer that large takes it. A buffer of kMaxMessageSize bytes always does.
+//  - send() and receive() also take buffer sequences: one message gathered from, or scattered
+//    over, several buffers (one copy through a kMaxMessageSize buffer on the stack).
 //
 // Everything else is Conn's (conn.hpp): threading, async completion (any completion token,
 // signature void(std::error_code, std::size_t), never inline, through the handler's associated
@@ -24,7 +26,11 @@
 // surface (migrate, add/remove path, modes, stats, on_migrate), shared with Conn. close() ends
 // the sending direction: the peer's receive fails with asio::error::eof once it has received
 // every message sent before it.
+#include <algorithm>
+#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -35,6 +41,13 @@
 #include "rendr/conn.hpp"
 
 namespace rendr {
+
+namespace detail {
+template <class T>
+concept ConstBufferSequence = asio::is_const_buffer_sequence<T>::value;
+template <class T>
+concept MutableBufferSequence = asio::is_mutable_buffer_sequence<T>::value;
+}  // namespace detail
 
 // The largest message: it and its DATA header fit one 1200-byte datagram (docs/protocol.md §9a).
 inline constexpr std::size_t kMaxMessageSize = 1153;
@@ -69,6 +82,32 @@ class PacketConn : private Conn {
     return n;
   }
 
+  // One message gathered from a sequence of buffers (their bytes in order); the same as send()
+  // of one buffer, which a sequence of one buffer is.
+  template <detail::ConstBufferSequence Buffers>
+  std::size_t send(const Buffers& message, std::error_code& ec) {
+    const auto first = asio::buffer_sequence_begin(message);
+    const auto last = asio::buffer_sequence_end(message);
+    if (first == last) return send(asio::const_buffer(), ec);
+    if (std::next(first) == last) return send(asio::const_buffer(*first), ec);
+    if (!check(ec)) return 0;
+    const std::size_t size = asio::buffer_size(message);
+    if (size > kMaxMessageSize) {
+      ec = errc::message_too_large;
+      return 0;
+    }
+    std::array<std::uint8_t, kMaxMessageSize> gathered;
+    asio::buffer_copy(asio::buffer(gathered.data(), size), message);
+    return send(asio::const_buffer(gathered.data(), size), ec);
+  }
+  template <detail::ConstBufferSequence Buffers>
+  std::size_t send(const Buffers& message) {
+    std::error_code ec;
+    const std::size_t n = send(message, ec);
+    if (ec) throw std::system_error(ec, "rendr::PacketConn::send");
+    return n;
+  }
+
   // Receives the next message into `out`; returns its size (see the header for a buffer too
   // small). Blocks until one arrives, the peer closed (asio::error::eof) or the flow failed.
   std::size_t receive(asio::mutable_buffer out, std::error_code& ec) {
@@ -76,6 +115,28 @@ class PacketConn : private Conn {
     return core_->receive_message(out, ec);
   }
   std::size_t receive(asio::mutable_buffer out) {
+    std::error_code ec;
+    const std::size_t n = receive(out, ec);
+    if (ec) throw std::system_error(ec, "rendr::PacketConn::receive");
+    return n;
+  }
+
+  // One message scattered over a sequence of buffers, filled in order; a sequence smaller in
+  // total than the message fails as a buffer too small does (the message stays queued).
+  template <detail::MutableBufferSequence Buffers>
+  std::size_t receive(const Buffers& out, std::error_code& ec) {
+    const auto first = asio::buffer_sequence_begin(out);
+    const auto last = asio::buffer_sequence_end(out);
+    if (first == last) return receive(asio::mutable_buffer(), ec);
+    if (std::next(first) == last) return receive(asio::mutable_buffer(*first), ec);
+    std::array<std::uint8_t, kMaxMessageSize> staging;
+    const std::size_t room = std::min(asio::buffer_size(out), kMaxMessageSize);
+    const std::size_t n = receive(asio::mutable_buffer(staging.data(), room), ec);
+    if (!ec) asio::buffer_copy(out, asio::const_buffer(staging.data(), n));
+    return n;
+  }
+  template <detail::MutableBufferSequence Buffers>
+  std::size_t receive(const Buffers& out) {
     std::error_code ec;
     const std::size_t n = receive(out, ec);
     if (ec) throw std::system_error(ec, "rendr::PacketConn::receive");

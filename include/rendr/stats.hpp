@@ -93,6 +93,9 @@ struct ConnStats {
   PathId last_down_path = kNoPath;
   std::string last_down_cause;
   std::uint64_t joins_accepted = 0;  // server: paths that joined after the first (JOIN ok)
+  // Frames refused as a broken or hostile peer's (outside the window, above the message limit,
+  // overlapping what arrived, ...): ignored, or the path closed.
+  std::uint64_t protocol_errors = 0;
 };
 
 // Counters of a listener: what it refused and why.

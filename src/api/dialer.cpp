@@ -30,7 +30,7 @@ std::error_code check_paths(const std::vector<PathSpec>& paths) {
 // weakly (no reference cycle through the session's waiter).
 class DialOp {
  public:
-  using Done = std::function<void(std::error_code, Conn)>;
+  using Done = std::function<void(std::error_code, std::shared_ptr<detail::ConnCore>)>;
   DialOp(const asio::any_io_executor& ex, std::shared_ptr<detail::ConnCore> handle, Done done)
       : timer(ex), handle_(std::move(handle)), done_(std::move(done)) {}
 
@@ -45,12 +45,8 @@ class DialOp {
       done_ = nullptr;
       timer.cancel();
     }
-    if (ec) {
-      handle.reset();
-      done(ec, Conn());
-    } else {
-      done({}, Conn(std::move(handle)));
-    }
+    if (ec) handle.reset();
+    done(ec, std::move(handle));
   }
 
   asio::steady_timer timer;
@@ -112,14 +108,30 @@ Conn Dialer::dial() const {
 }
 
 void Dialer::start_async_dial(std::function<void(std::error_code, Conn)> done) const {
+  start_async_dial_core(nullptr, [done = std::move(done)](
+                                     std::error_code ec, std::shared_ptr<detail::ConnCore> handle) {
+    done(ec, handle ? Conn(std::move(handle)) : Conn());
+  });
+}
+
+void Dialer::start_async_dial_packet(const PacketOptions& packet,
+                                     std::function<void(std::error_code, PacketConn)> done) const {
+  start_async_dial_core(&packet, [done = std::move(done)](
+                                     std::error_code ec, std::shared_ptr<detail::ConnCore> handle) {
+    done(ec, handle ? PacketConn(std::move(handle)) : PacketConn());
+  });
+}
+
+void Dialer::start_async_dial_core(const PacketOptions* packet, AsyncDialDone done) const {
   Engine& eng = engine != nullptr ? *engine : Engine::default_engine();
   const auto ex = eng.executor();
   auto fail = [&](std::error_code ec) {
-    asio::post(ex, [done = std::move(done), ec] { done(ec, Conn()); });
+    asio::post(ex, [done = std::move(done), ec] { done(ec, nullptr); });
   };
   if (const auto ec = check_paths(paths)) return fail(ec);
-  auto session =
-      runtime::Session::make_client(ex, runtime::make_config(mode, migration_budget, options));
+  auto config = runtime::make_config(mode, migration_budget, options);
+  if (packet != nullptr) config.packet = runtime::to_core(*packet);
+  auto session = runtime::Session::make_client(ex, config);
   auto handle = runtime::make_conn(session);
   for (const auto& spec : paths) {
     std::error_code ec;

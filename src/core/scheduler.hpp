@@ -102,8 +102,11 @@ void Scheduler::send_retransmissions(Path& p, DataSink& out, const Admits& admit
     if (!r || !admits(p)) break;
     const std::uint64_t end = out.resend_data(r->from, r->to);
     sent(p, r->from, end);
-    ctx_.counters.retransmitted_bytes += end - r->from;
-    p.stats.bytes_retransmitted += end - r->from;
+    // An unreliable flow wrote a SKIP there: nothing was sent again.
+    if (ctx_.payload.resends_lost()) {
+      ctx_.counters.retransmitted_bytes += end - r->from;
+      p.stats.bytes_retransmitted += end - r->from;
+    }
     rtx.consumed(end);
   }
 }

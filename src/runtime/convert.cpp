@@ -123,6 +123,7 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   out.retransmitted_bytes = s.retransmitted_bytes;
   out.joins_rejected = s.joins_rejected;
   out.joins_accepted = s.joins_accepted;
+  out.protocol_errors = s.protocol_errors;
   out.last_down_path = s.last_down_path;
   if (s.last_down_path != core::kNoPath)
     out.last_down_cause = std::string(core::to_string(s.last_down_cause));

@@ -160,19 +160,36 @@ TEST(Sim, PacketSchedules) {
       /*check_timing=*/false);
 }
 
-// Open: with the timing judge on, these packet-mode seeds break it. 557 (mixed paths, prime):
-// the server declares a stream path no fault touched dead while the flow is busy after several
-// resets; 983 (stream paths, prime): the client, which only receives, takes 105 ms to leave a
-// blackholed active path (allowance 91 ms) while its second path is still joining.
+rendr::sim::RunOptions packet_run(std::uint64_t seed) {
+  rendr::sim::RunOptions options;
+  options.transports =
+      (seed / 4) % 3 == 1 ? rendr::sim::Transports::mixed : rendr::sim::Transports::reliable;
+  options.packet = packet_options(seed);
+  return options;
+}
+
+// The timing judge on a packet-mode seed (983, stream paths, prime): the client, which only
+// receives, has its active path blackholed while its second path is still joining over a slow
+// route (52 ms each way). The JOIN completes before the silent path's deadline, so that path is
+// no longer alone: it dies once the peer is heard on the new path (105 ms after the fault),
+// not at the deadline. The judge used to take the path for alone (91 ms allowed); a path
+// joining at the fault now counts as one that cannot corroborate in time.
+TEST(Sim, PacketFailoverWhileAJoinCompletesIsTimedWithCorroboration) {
+  const rendr::sim::RunResult r = rendr::sim::run_seed(983, packet_run(983));
+  EXPECT_TRUE(r.ok) << r.failure << "  " << r.summary;
+}
+
+// Open: with the timing judge on, this packet-mode seed breaks it. 557 (mixed paths, prime):
+// the server fails over to stream path 4 (route 2: 1 MB/s each way, no fault, srtt ~10 ms
+// sampled idle, so a 40 ms deadline) and both ends replay what was in flight, ~180 KiB each
+// way, on it. The simulated stream delivers each transmit batch whole after its serialisation
+// at the route's rate, and the peer's ACKs queue behind its own replay, so nothing arrives for
+// longer than the deadline and the server declares the healthy path dead 103 ms after the
+// failover. The dead-path rule does not count bytes queued ahead of the answer on a slow path
+// (the same cause as seed 831 in RunOptions::deaths_in_every_mode); not fixed here.
 TEST(Sim, DISABLED_PacketSchedulesTiming) {
-  for (std::uint64_t seed : {557, 983}) {
-    rendr::sim::RunOptions options;
-    options.transports =
-        (seed / 4) % 3 == 1 ? rendr::sim::Transports::mixed : rendr::sim::Transports::reliable;
-    options.packet = packet_options(seed);
-    const rendr::sim::RunResult r = rendr::sim::run_seed(seed, options);
-    EXPECT_TRUE(r.ok) << "seed " << seed << ": " << r.failure << "  " << r.summary;
-  }
+  const rendr::sim::RunResult r = rendr::sim::run_seed(557, packet_run(557));
+  EXPECT_TRUE(r.ok) << r.failure << "  " << r.summary;
 }
 
 // Bond sends its FIN on every path that carried data. These seeds lost such a path although

@@ -1419,9 +1419,15 @@ void Simulation::expect_failover(PathId path) {
   }
   // Another up path corroborates in time if its route answers a PING within deadline/2: both
   // latencies and jitters, and what may be queued ahead of the PING and the PONG at its rate.
+  // A path still joining (its JOIN sent) may come up before the verdict: from then the silent
+  // path is no longer alone, so it dies only once the peer is heard on that path (it missed the
+  // corroborating PINGs sent halfway) or after silent_peer_grace. When it comes up is not known
+  // here, so it counts as another path that does not corroborate in time.
   bool others = false, timely = false;
   for (const auto& p : st.paths) {
-    if (p.id == path || p.state != core::PathState::up) continue;
+    if (p.id == path) continue;
+    if (p.state == core::PathState::handshaking) others = true;
+    if (p.state != core::PathState::up) continue;
     others = true;
     const Connection* c = carrier_of(kClient, p.id);
     if (c == nullptr || c->blackholed || routes_[c->route].blackholed) continue;

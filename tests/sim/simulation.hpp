@@ -37,7 +37,8 @@ struct RunOptions {
   // twice, in order if ordered, all of them if reliable).
   std::optional<core::PacketOptions> packet;
   // The failover-timing and no-false-death judge (timing_watch.hpp). The packet sweep turns it
-  // off: it checks message semantics; two of its seeds break the judge (Sim.DISABLED_*).
+  // off: it checks message semantics; seed 557 breaks the judge
+  // (Sim.DISABLED_PacketSchedulesTiming).
   bool check_timing = true;
 };
 

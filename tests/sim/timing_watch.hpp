@@ -10,7 +10,9 @@
 //           + 1 ms                   (timer granularity)
 //           + late corroboration: 0 if the path is alone or another up path answers a PING
 //             within deadline/2 (its route's round trip, jitter and queued bytes at its
-//             rate both ways), else max(deadline, silent_peer_grace) - deadline.
+//             rate both ways), else max(deadline, silent_peer_grace) - deadline. A path still
+//             joining at the fault counts as another path that does not answer in time: it
+//             may come up before the verdict, and the path is then no longer alone.
 //   A datagram path's deadline is clamp(7 PTOs, dead_floor, dead_cap) instead, and its bound
 //   also allows 7 more PTOs, the return latency and the window's drain at the route's rate.
 //   A failover whose timing something else could change (any later fault, admin action or

@@ -188,6 +188,11 @@ TEST(PacketFlow, UnreliableLosesOnlyWhatTheNetworkLostAndNeverDuplicates) {
     EXPECT_EQ(pair.client().state(), FlowState::closed);
     EXPECT_EQ(pair.server().state(), FlowState::closed);
     EXPECT_GT(skips, 0u);  // sent where a reliable flow resends
+    // A SKIP is not the message sent again: no retransmitted bytes, on the flow or its path.
+    const FlowStats st = pair.client().stats(pair.now());
+    EXPECT_EQ(st.retransmitted_bytes, 0u);
+    for (const auto& p : st.paths)
+      EXPECT_EQ(p.bytes_retransmitted, 0u);
   }
 }
 
