@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -53,6 +54,7 @@ struct PacketConfig {
   std::chrono::milliseconds migrate_every{0};  // --migrate-every-ms M
   bool reliable = true;
   bool ordered = true;
+  bool async_echo = false;
 
   std::uint64_t total() const { return std::uint64_t(std::llround(pps * duration_s)); }
 };
@@ -161,6 +163,7 @@ struct RunResult {
   std::vector<double> rtt_us;
   double cpu_s = 0;
   std::uint64_t migrations = 0;
+  std::uint64_t unrequested_migrations = 0;  // failovers (or other moves) nobody asked for
   std::uint64_t admin_errors = 0;
   std::string error;
 
@@ -312,7 +315,30 @@ RunResult run_rendr(const PacketConfig& config,
     return result;
   }
   rendr::PacketConn& client = flow->packet_client;
-  serve_packets_async(flow->packet_server, FlowService::echo, "", nullptr);
+  // The listener's echo (`rendr listen --packet --echo` semantics) on a thread of its own with
+  // blocking calls, as the baseline's UDP echo: --async-echo serves it as `rendr listen` does.
+  std::thread echo;
+  if (config.async_echo) {
+    serve_packets_async(flow->packet_server, FlowService::echo, "", nullptr);
+  } else {
+    echo = std::thread([server = flow->packet_server]() mutable {
+      std::vector<std::byte> buffer(rendr::kMaxMessageSize);
+      for (;;) {
+        std::error_code echo_ec;
+        const std::size_t n = server.receive(asio::buffer(buffer), echo_ec);
+        if (!echo_ec) server.send(asio::buffer(buffer.data(), n), echo_ec);
+        if (echo_ec) break;
+      }
+      server.close();
+    });
+  }
+  auto unrequested = std::make_shared<std::atomic<std::uint64_t>>(0);
+  client.on_migrate([unrequested](rendr::PathId from, rendr::PathId to, rendr::MigrateCause cause) {
+    if (cause == rendr::MigrateCause::explicit_request) return;
+    ++*unrequested;
+    log_line("[bench packet] client: active path " + std::to_string(from) + " -> " +
+             std::to_string(to) + " (" + std::string(rendr::to_string(cause)) + ")");
+  });
 
   const double cpu_start = process_cpu_seconds();
   Tally tally(config.total());
@@ -363,8 +389,13 @@ RunResult run_rendr(const PacketConfig& config,
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   if (receiving) client.abort();  // unblocks the receiver
   receiver.join();
+  if (echo.joinable()) {
+    flow->packet_server.abort();  // if it is still blocked (it has nothing left to echo)
+    echo.join();
+  }
   result.cpu_s = process_cpu_seconds() - cpu_start;
   result.migrations = client.migration_count();
+  result.unrequested_migrations = *unrequested;
   result.error = !send_error.empty() ? send_error : receive_error;
   result.take(tally);
   return result;
@@ -396,6 +427,7 @@ int run(const Args& args) {
   config.migrate_every = args.millis("migrate-every-ms", std::chrono::milliseconds(0));
   config.reliable = !args.has("unreliable");
   config.ordered = !args.has("unordered");
+  config.async_echo = args.has("async-echo");
   if (config.pps <= 0) throw UsageError("--pps must be > 0");
   if (config.duration_s <= 0) throw UsageError("--duration must be > 0");
   if (config.size < kHeader || config.size > rendr::kMaxMessageSize)
@@ -465,6 +497,8 @@ int run(const Args& args) {
       .add("baseline_lost", baseline.lost())
       .add("rendr_cpu_s", r.cpu_s)
       .add("baseline_cpu_s", baseline.cpu_s)
+      .add("unrequested_migrations", r.unrequested_migrations)
+      .add("async_echo", config.async_echo)
       .add("admin_errors", r.admin_errors)
       .add("errors", errors);
   print_result(args, "rendr bench packet", result);
@@ -486,7 +520,8 @@ Command bench_packet_command() {
        "Sends --pps messages per second of --size bytes for --duration seconds, each carrying\n"
        "its sequence number and send time, and measures each echo's round trip: first over raw\n"
        "UDP on loopback (an echo thread), then over a rendr packet flow to an in-process\n"
-       "listener echoing each message (`rendr listen --packet --echo`). One sender thread\n"
+       "listener echoing each message (a thread with blocking calls, or --async-echo as\n"
+       "`rendr listen --packet --echo`). One sender thread\n"
        "paced by the clock (every message due, then a sleep), one receiver thread. lost: sent\n"
        "minus distinct echoes after a drain of up to 3 s; duplicated: extra copies; reordered:\n"
        "echoes below the highest sequence seen. Migrations are planned and round robin over\n"
@@ -504,6 +539,9 @@ Command bench_packet_command() {
         {"migrate-every-ms", OptionSpec::Kind::value, "M", "a planned migration every M ms"},
         {"unreliable", OptionSpec::Kind::flag, "", "lost messages are not sent again"},
         {"unordered", OptionSpec::Kind::flag, "", "deliver on arrival (default: in order)"},
+        {"async-echo", OptionSpec::Kind::flag, "",
+         "echo with async_receive/async_send on the engine, as `rendr listen --packet --echo` "
+         "(default: a thread with blocking calls, as the UDP baseline's echo)"},
         mode_option(),
         json_option()}},
       run};
