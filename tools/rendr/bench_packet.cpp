@@ -164,6 +164,9 @@ struct RunResult {
   double cpu_s = 0;
   std::uint64_t migrations = 0;
   std::uint64_t unrequested_migrations = 0;  // failovers (or other moves) nobody asked for
+  // One QUIC path moved to a new local address (not a change of the active path, so not in
+  // `migrations`): the calls accepted.
+  std::uint64_t local_address_moves = 0;
   std::uint64_t admin_errors = 0;
   std::string error;
 
@@ -378,6 +381,8 @@ RunResult run_rendr(const PacketConfig& config,
     if (const std::error_code migrate_ec = migrate_once(client, config)) {
       ++result.admin_errors;
       log_line("[bench packet] migrate failed: " + migrate_ec.message());
+    } else if (config.paths == 1) {
+      ++result.local_address_moves;
     }
   }
   sender.join();
@@ -499,6 +504,7 @@ int run(const Args& args) {
       .add("baseline_cpu_s", baseline.cpu_s)
       .add("unrequested_migrations", r.unrequested_migrations)
       .add("async_echo", config.async_echo)
+      .add("local_address_moves", r.local_address_moves)
       .add("admin_errors", r.admin_errors)
       .add("errors", errors);
   print_result(args, "rendr bench packet", result);
@@ -516,17 +522,17 @@ Command bench_packet_command() {
        "messages/s with migrations vs raw UDP: loss, duplicates, RTT",
        "--pps N --size BYTES --duration S [--transport udpflow|tcp|quic] [--paths N]\n"
        "    [--mode prime|race|bond] [--migrate-every-ms M | --migrations K] [--unreliable]\n"
-       "    [--unordered] [--json]",
+       "    [--unordered] [--async-echo] [--json]",
        "Sends --pps messages per second of --size bytes for --duration seconds, each carrying\n"
        "its sequence number and send time, and measures each echo's round trip: first over raw\n"
        "UDP on loopback (an echo thread), then over a rendr packet flow to an in-process\n"
-       "listener echoing each message (a thread with blocking calls, or --async-echo as\n"
-       "`rendr listen --packet --echo`). One sender thread\n"
-       "paced by the clock (every message due, then a sleep), one receiver thread. lost: sent\n"
-       "minus distinct echoes after a drain of up to 3 s; duplicated: extra copies; reordered:\n"
-       "echoes below the highest sequence seen. Migrations are planned and round robin over\n"
-       "the paths; migrating over udpflow or tcp needs two paths, so --paths defaults to 2 then\n"
-       "(1 otherwise); over quic one path moves its local address instead. CPU figures are the\n"
+       "listener echoing each message (a thread with blocking calls, or with --async-echo as\n"
+       "`rendr listen --packet --echo` does). One sender thread paced by the clock (every\n"
+       "message due, then a sleep), one receiver thread. lost: sent minus distinct echoes\n"
+       "after a drain of up to 3 s; duplicated: extra copies; reordered: echoes below the\n"
+       "highest sequence seen. Migrations are planned and round robin over the paths;\n"
+       "migrating over udpflow or tcp needs two paths, so --paths defaults to 2 then (1\n"
+       "otherwise); over quic one path moves its local address instead. CPU figures are the\n"
        "whole process (both ends of each run).",
        {{"pps", OptionSpec::Kind::value, "N", "messages per second (default 10000)"},
         {"size", OptionSpec::Kind::value, "BYTES", "message size, 16 to 1153 (default 200)"},
