@@ -18,6 +18,7 @@ Command bench_stream_command();
 Command bench_echo_command();
 Command bench_failover_command();
 Command bench_flows_command();
+Command bench_packet_command();
 
 // Options several commands share.
 inline OptionSpec mode_option() {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "json.hpp"
 #include "metrics_server.hpp"
 #include "migration_logger.hpp"
+#include "packet_service.hpp"
+#include "packet_stdio.hpp"
 #include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "stdio_pipe.hpp"
@@ -25,7 +28,8 @@ namespace {
 
 enum class Service { stdio, echo, discard, forward };
 
-std::string flow_name(const rendr::Conn& conn) {
+template <class Connection>
+std::string flow_name(const Connection& conn) {
   return "flow " + rendr::to_hex(conn.flow_id()).substr(0, 8);
 }
 
@@ -39,7 +43,8 @@ class JsonLog {
   void listening(const std::string& address) const {
     if (enabled_) log_line(JsonObject().add("event", "listening").add("address", address).str());
   }
-  void flow_accepted(const rendr::Conn& conn) const {
+  template <class Connection>
+  void flow_accepted(const Connection& conn) const {
     if (!enabled_) return;
     log_line(JsonObject()
                  .add("event", "flow_accepted")
@@ -47,14 +52,15 @@ class JsonLog {
                  .add("mode", rendr::to_string(conn.mode()))
                  .str());
   }
-  // `bytes`: echoed or discarded.
-  void flow_ended(const rendr::Conn& conn, std::uint64_t bytes, const std::error_code& ec) const {
+  // `bytes`: echoed or discarded (packet flows: messages, under "messages").
+  template <class Connection>
+  void flow_ended(const Connection& conn, std::uint64_t bytes, const std::error_code& ec) const {
     if (!enabled_) return;
     const rendr::ConnStats stats = conn.stats();
     log_line(JsonObject()
                  .add("event", "flow_ended")
                  .add("flow", rendr::to_hex(conn.flow_id()))
-                 .add("bytes", bytes)
+                 .add(std::is_same_v<Connection, rendr::PacketConn> ? "messages" : "bytes", bytes)
                  .add("migrations", stats.migrations)
                  .add("joins_accepted", stats.joins_accepted)
                  .add("error", ec ? ec.message() : std::string())
@@ -83,6 +89,31 @@ void forward_async(rendr::Conn conn, const asio::ip::tcp::endpoint& target, std:
   });
 }
 
+// --packet: the same services, each message kept whole (packet_service.hpp, packet_stdio.hpp).
+int serve_packet_flows(rendr::Listener& listener, Service service, const JsonLog& json,
+                       std::chrono::milliseconds flush_timeout) {
+  for (;;) {
+    std::error_code ec;
+    rendr::PacketConn conn = listener.accept_packet(ec);
+    if (ec) {
+      log_line("rendr listen: accept failed: " + ec.message());
+      return 1;
+    }
+    const std::string name = flow_name(conn);
+    log_line(name + ": accepted packet flow, mode " + std::string(rendr::to_string(conn.mode())));
+    json.flow_accepted(conn);
+    if (service == Service::stdio) {  // one flow, like `nc -l -u`
+      const int status = pipe_stdio_packets(conn, name, flush_timeout);
+      listener.close();
+      return status;
+    }
+    serve_packets_async(std::move(conn),
+                        service == Service::echo ? FlowService::echo : FlowService::discard, name,
+                        [json](const rendr::PacketConn& ended, std::uint64_t messages,
+                               std::error_code ec) { json.flow_ended(ended, messages, ec); });
+  }
+}
+
 int run(const Args& args) {
   const std::vector<std::string> addresses = args.values("tcp");
   const std::vector<std::string> quic_addresses = args.values("quic");
@@ -99,7 +130,13 @@ int run(const Args& args) {
                           : args.has("discard") ? Service::discard
                           : args.has("forward") ? Service::forward
                                                 : Service::stdio;
+  const bool packet = args.has("packet");
+  if (packet && service == Service::forward)
+    throw UsageError("--forward carries byte streams; it cannot be combined with --packet");
   rendr::ListenOptions options;
+  // --packet: packet flows only (a stream flow's OPEN is refused), so one service serves all.
+  options.accept_stream_flows = !packet;
+  options.accept_packet_flows = packet;
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
   if (const auto psk = args.value("psk-file")) options.options.psk = read_psk_file(*psk);
   options.max_flows = args.count("max-flows", options.max_flows);
@@ -154,6 +191,8 @@ int run(const Args& args) {
     json.listening(address);
   }
 
+  if (packet) return serve_packet_flows(listener, service, json, options.migration_budget);
+
   if (service == Service::stdio) {  // one flow, like `nc -l`
     rendr::Conn conn = listener.accept(ec);
     if (ec) {
@@ -203,6 +242,10 @@ std::vector<OptionSpec> listen_options() {
        "connect every flow to this TCP address and carry it there (the far end of `rendr "
        "forward`)"},
       {"stdio", OptionSpec::Kind::flag, "", "carry one flow over stdin/stdout (default)"},
+      {"packet", OptionSpec::Kind::flag, "",
+       "accept packet flows (`rendr dial --packet`) instead of stream flows: --echo sends each "
+       "message back as one message, --discard drops it, --stdio writes each as a line and sends "
+       "each stdin line as one message"},
       {"metrics", OptionSpec::Kind::value, "HOST:PORT",
        "serve Prometheus metrics (flows, paths, migrations, bytes, RTTs, refusals) at "
        "http://HOST:PORT/metrics"},
@@ -223,7 +266,7 @@ Command listen_command() {
   return {
       {"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
        "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
-       "[--echo | --discard | --stdio | --forward HOST:PORT] [--metrics HOST:PORT] "
+       "[--echo | --discard | --stdio | --forward HOST:PORT] [--packet] [--metrics HOST:PORT] "
        "[--log-json] [--psk-file FILE] [--max-flows N]",
        "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
        "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
@@ -231,6 +274,8 @@ Command listen_command() {
        "connects each flow to a TCP address (the far end of `rendr forward`; a refused\n"
        "connection aborts the flow). With --psk-file, only clients holding the same key reach\n"
        "a service (others are counted and closed). --metrics serves Prometheus metrics.\n"
+       "--packet takes packet flows only (stream flows are refused): one message at a time,\n"
+       "boundaries kept; with --stdio, one line is one message.\n"
        "Status goes to stderr.",
        listen_options()},
       run};

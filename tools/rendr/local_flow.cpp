@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kLoopback = "127.0.0.1";
 constexpr std::chrono::milliseconds kFinishTimeout{1000};
 
-bool finished(const rendr::Conn& conn) {
+template <class Connection>
+bool finished(const Connection& conn) {
   if (!conn.is_open()) return true;
   const std::string state = conn.state();
   return state == "closed" || state == "failed";
@@ -67,6 +68,8 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     ec = rendr::errc::bad_path_spec;
     return nullptr;
   }
+  listen_options.accept_stream_flows = !config.packet;
+  listen_options.accept_packet_flows = config.packet.has_value();
   const bool udp_through_proxies = config.through_proxies || !config.udp_faults.empty();
   const std::string any_port = std::string(kLoopback) + ":0";
   flow->listener = quic ? rendr::listen_quic(any_port, config.quic_server, listen_options, ec)
@@ -116,26 +119,50 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     dialer.paths.push_back(loopback_spec(port));
   }
 
-  auto accepted = std::async(std::launch::async, [listener = flow->listener]() mutable {
-    std::error_code accept_ec;
-    rendr::Conn conn = listener.accept(accept_ec);
-    return std::pair(std::move(conn), accept_ec);
-  });
-  flow->client = dialer.dial(ec);
-  if (ec) {
-    flow->listener.close();  // unblocks the accept
-    accepted.wait();
-    return nullptr;
+  if (config.packet) {
+    auto accepted = std::async(std::launch::async, [listener = flow->listener]() mutable {
+      std::error_code accept_ec;
+      rendr::PacketConn conn = listener.accept_packet(accept_ec);
+      return std::pair(std::move(conn), accept_ec);
+    });
+    flow->packet_client = dialer.dial_packet(*config.packet, ec);
+    if (ec) {
+      flow->listener.close();  // unblocks the accept
+      accepted.wait();
+      return nullptr;
+    }
+    auto [server, accept_ec] = accepted.get();
+    if (accept_ec) {
+      ec = accept_ec;
+      return nullptr;
+    }
+    flow->packet_server = std::move(server);
+  } else {
+    auto accepted = std::async(std::launch::async, [listener = flow->listener]() mutable {
+      std::error_code accept_ec;
+      rendr::Conn conn = listener.accept(accept_ec);
+      return std::pair(std::move(conn), accept_ec);
+    });
+    flow->client = dialer.dial(ec);
+    if (ec) {
+      flow->listener.close();  // unblocks the accept
+      accepted.wait();
+      return nullptr;
+    }
+    auto [server, accept_ec] = accepted.get();
+    if (accept_ec) {
+      ec = accept_ec;
+      return nullptr;
+    }
+    flow->server = std::move(server);
   }
-  auto [server, accept_ec] = accepted.get();
-  if (accept_ec) {
-    ec = accept_ec;
-    return nullptr;
-  }
-  flow->server = std::move(server);
-  if (!wait_for_up_paths(flow->client, config.paths, config.path_up_timeout)) {
-    ec = std::make_error_code(std::errc::timed_out);
-    return nullptr;
+  const auto deadline = std::chrono::steady_clock::now() + config.path_up_timeout;
+  while (up_paths(flow->client_stats()).size() < config.paths) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ec = std::make_error_code(std::errc::timed_out);
+      return nullptr;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return flow;
 }
@@ -143,9 +170,17 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
 LocalFlow::~LocalFlow() {
   client.close();
   server.close();
+  packet_client.close();
+  packet_server.close();
   const auto deadline = std::chrono::steady_clock::now() + kFinishTimeout;
-  while (!(finished(client) && finished(server)) && std::chrono::steady_clock::now() < deadline)
+  while (!(finished(client) && finished(server) && finished(packet_client) &&
+           finished(packet_server)) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+rendr::ConnStats LocalFlow::client_stats() const {
+  return packet_client.is_open() ? packet_client.stats() : client.stats();
 }
 
 testing::FaultProxy* LocalFlow::proxy_of(rendr::PathId id) {

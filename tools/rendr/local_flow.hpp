@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -37,6 +38,8 @@ struct LocalFlowConfig {
   bool engine_per_end = false;
   // Both ends on this engine instead (e.g. one over the application's own io_context).
   rendr::Engine* engine = nullptr;
+  // A packet flow with these options (packet_client / packet_server) instead of a stream flow.
+  std::optional<rendr::PacketOptions> packet{};
 };
 
 class LocalFlow {
@@ -52,6 +55,9 @@ class LocalFlow {
   ~LocalFlow();
   LocalFlow(const LocalFlow&) = delete;
   LocalFlow& operator=(const LocalFlow&) = delete;
+
+  // The client's stats, of whichever kind of flow it is.
+  rendr::ConnStats client_stats() const;
 
   // The proxy carrying client path `id`, or null (no proxies, an unknown path, or a udpflow or
   // quic path: see udp_proxy_of).
@@ -71,6 +77,8 @@ class LocalFlow {
   rendr::Listener listener;
   rendr::Conn client;                  // the dialing side
   rendr::Conn server;                  // the accepted side
+  rendr::PacketConn packet_client;     // LocalFlowConfig::packet: the dialing side
+  rendr::PacketConn packet_server;     // and the accepted side
   rendr::TlsClientConfig quic_client;  // for a replaced quic path
 };
 

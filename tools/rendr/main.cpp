@@ -17,7 +17,8 @@ std::vector<Command> all_commands() {
   return {rendr::cli::listen_command(),         rendr::cli::dial_command(),
           rendr::cli::forward_command(),        rendr::cli::demo_command(),
           rendr::cli::bench_stream_command(),   rendr::cli::bench_echo_command(),
-          rendr::cli::bench_failover_command(), rendr::cli::bench_flows_command()};
+          rendr::cli::bench_failover_command(), rendr::cli::bench_flows_command(),
+          rendr::cli::bench_packet_command()};
 }
 
 std::string overview(const std::vector<Command>& commands) {
