@@ -112,7 +112,8 @@ void UdpSocket::configure() {
   info_.send_buffer = read_int_option(fd, SOL_SOCKET, SO_SNDBUF);
 
   // DF on every datagram; the kernel neither fragments nor adopts ICMP-reported MTUs.
-  const bool v6 = socket_.local_endpoint().protocol() == asio::ip::udp::v6();
+  v6_ = socket_.local_endpoint().protocol() == asio::ip::udp::v6();
+  const bool v6 = v6_;
   int probe = v6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
   info_.pmtud_probe =
       setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER,

@@ -144,6 +144,9 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   void close();
 
   asio::ip::udp::endpoint local_endpoint() const;
+  // Whether the socket is IPv6 (dual-stack), read once when it was opened: no system call per
+  // send, as local_endpoint() makes.
+  bool is_v6() const { return v6_; }
   int native_handle() { return socket_.native_handle(); }
   UdpSocketInfo info() const;
   const UdpSocketCounters& counters() const { return counters_; }
@@ -165,6 +168,7 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
 
   asio::ip::udp::socket socket_;
   const UdpSocketOptions options_;
+  bool v6_ = false;
   UdpSocketInfo info_;  // as configured; gso_ says whether GSO is still in use
   std::atomic<bool> gso_{false};
   UdpSocketCounters counters_;

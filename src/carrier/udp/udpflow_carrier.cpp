@@ -59,9 +59,8 @@ bool is_retry(const wire::Frame& f) {
 
 // A destination in the socket's family: an IPv6 socket reaches an IPv4 peer at its mapped
 // address (the core's addresses come back as plain IPv4).
-asio::ip::udp::endpoint for_socket(const asio::ip::udp::endpoint& to,
-                                   const asio::ip::udp::endpoint& local) {
-  if (local.address().is_v6() && to.address().is_v4())
+asio::ip::udp::endpoint for_socket(const asio::ip::udp::endpoint& to, bool socket_is_v6) {
+  if (socket_is_v6 && to.address().is_v4())
     return {asio::ip::make_address_v6(asio::ip::v4_mapped, to.address().to_v4()), to.port()};
   return to;
 }
@@ -394,7 +393,7 @@ bool UdpflowCarrier::send_probes() {
     // A probe goes where the core says: a candidate address of the peer (challenge), the source
     // of a challenge (response), or the path's peer.
     if (to) {
-      send_to_ = for_socket(*to, socket_->local_endpoint());
+      send_to_ = for_socket(*to, socket_->is_v6());
     } else {
       send_to_ = peer_;
     }
@@ -409,7 +408,7 @@ bool UdpflowCarrier::send_probes() {
 
 void UdpflowCarrier::set_destination(const std::optional<asio::ip::udp::endpoint>& to) {
   if (side_ != Side::server || !to) return;
-  const asio::ip::udp::endpoint destination = for_socket(*to, socket_->local_endpoint());
+  const asio::ip::udp::endpoint destination = for_socket(*to, socket_->is_v6());
   if (peer_ && *peer_ == destination) return;
   peer_ = destination;
   counters_.peer_moves.fetch_add(1, std::memory_order_relaxed);
