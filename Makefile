@@ -16,7 +16,7 @@ define configure
 		$$(command -v ninja >/dev/null 2>&1 && echo "-G Ninja") $(2)
 endef
 
-.PHONY: deps build demo test test-asan test-tsan test-tsan-api format clean
+.PHONY: deps build demo test test-asan test-tsan test-tsan-api docs format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -58,6 +58,12 @@ test-tsan-api: deps
 		-L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"
 	@if ls $(BUILD_TSAN)/tsan-report.* >/dev/null 2>&1; then \
 		cat $(BUILD_TSAN)/tsan-report.*; echo "ThreadSanitizer reported the races above"; exit 1; fi
+
+# The API reference, HTML in $(BUILD)/docs/api/html (fails on any Doxygen warning).
+docs: deps
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
+	cmake -S . -B $(BUILD) >/dev/null
+	cd $(BUILD) && ctest --output-on-failure -R '^docs\.api_reference$$'
 
 format:
 	find include src tools tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i

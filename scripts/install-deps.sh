@@ -9,6 +9,8 @@ PACKAGES=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format
+  # the API reference (docs/api/Doxyfile), built by a test
+  doxygen
   haproxy
   # rendr forward's tests run real programs over it: sshd and ssh, curl, python3 -m http.server.
   openssh-server openssh-client curl python3

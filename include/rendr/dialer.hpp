@@ -16,21 +16,24 @@ namespace rendr {
 
 // Tunables shared by both ends; defaults suit loopback to WAN (see docs/design.md).
 struct FlowOptions {
-  std::size_t send_buffer = 8 * 1024 * 1024;
-  std::size_t recv_window = 8 * 1024 * 1024;
+  std::size_t send_buffer = 8 * 1024 * 1024;   // bytes written and not yet acknowledged, at most
+  std::size_t recv_window = 8 * 1024 * 1024;   // bytes the peer may send ahead of the reader
   std::chrono::milliseconds dead_floor{40};    // liveness deadline floor
   std::chrono::milliseconds dead_cap{3000};    // liveness deadline cap
   std::chrono::milliseconds redial_max{2000};  // backoff cap for re-dialing a dead path
   std::vector<std::uint8_t> psk;               // optional pre-shared key (both ends)
 };
 
+// Opens flows: set the paths (and anything else), then dial(); a Dialer can dial many times.
 struct Dialer {
-  Mode mode = Mode::prime;
-  std::vector<PathSpec> paths;
+  Mode mode = Mode::prime;      // the flow's first mode (Conn::set_mode changes it later)
+  std::vector<PathSpec> paths;  // every path of the flow, the first one tried first
+  // How long the flow may have no usable path before its I/O fails with
+  // errc::migration_budget_exceeded.
   std::chrono::milliseconds migration_budget{90'000};
   std::chrono::milliseconds dial_timeout{10'000};  // for the first OPEN to complete
-  FlowOptions options;
-  Engine* engine = nullptr;  // nullptr: the default engine
+  FlowOptions options;                             // tunables and the pre-shared key
+  Engine* engine = nullptr;                        // nullptr: the default engine
 
   // Connects: OPEN on the first path that answers, then JOIN on the others in the background.
   // Paths that fail are re-dialed with backoff until dial_timeout; if none ever connected, the

@@ -62,9 +62,12 @@ struct PacketOptions {
 // admin surface is Conn's own.
 class PacketConn : private Conn {
  public:
+  // The engine's executor, type-erased, as Conn's.
   using executor_type = Conn::executor_type;
 
+  // An empty PacketConn: not open, every operation fails with errc::not_connected.
   PacketConn() = default;
+  // Used by Dialer and Listener; an application never builds a core itself.
   explicit PacketConn(std::shared_ptr<detail::ConnCore> core)
       : Conn(core), core_(std::move(core)) {}
 
@@ -75,6 +78,7 @@ class PacketConn : private Conn {
     if (!check(ec)) return 0;
     return core_->send_message(message, ec);
   }
+  // As above; a failure throws std::system_error.
   std::size_t send(asio::const_buffer message) {
     std::error_code ec;
     const std::size_t n = send(message, ec);
@@ -100,6 +104,7 @@ class PacketConn : private Conn {
     asio::buffer_copy(asio::buffer(gathered.data(), size), message);
     return send(asio::const_buffer(gathered.data(), size), ec);
   }
+  // As above; a failure throws std::system_error.
   template <detail::ConstBufferSequence Buffers>
   std::size_t send(const Buffers& message) {
     std::error_code ec;
@@ -114,6 +119,7 @@ class PacketConn : private Conn {
     if (!check(ec)) return 0;
     return core_->receive_message(out, ec);
   }
+  // As above; a failure throws std::system_error.
   std::size_t receive(asio::mutable_buffer out) {
     std::error_code ec;
     const std::size_t n = receive(out, ec);
@@ -135,6 +141,7 @@ class PacketConn : private Conn {
     if (!ec) asio::buffer_copy(out, asio::const_buffer(staging.data(), n));
     return n;
   }
+  // As above; a failure throws std::system_error.
   template <detail::MutableBufferSequence Buffers>
   std::size_t receive(const Buffers& out) {
     std::error_code ec;
@@ -143,8 +150,9 @@ class PacketConn : private Conn {
     return n;
   }
 
-  // Completion signature void(std::error_code, std::size_t). The buffer must stay valid until
-  // completion. Cancellable like Conn's operations.
+  // Sends one message without blocking. Completion signature void(std::error_code,
+  // std::size_t). The buffer must stay valid until completion. Cancellable like Conn's
+  // operations.
   template <class CompletionToken>
   auto async_send(asio::const_buffer message, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
@@ -158,6 +166,8 @@ class PacketConn : private Conn {
         token, message);
   }
 
+  // Receives the next message without blocking, as receive() does; the same signature and rules
+  // as async_send().
   template <class CompletionToken>
   auto async_receive(asio::mutable_buffer out, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(

@@ -9,20 +9,21 @@
 
 namespace rendr {
 
+// One path of a flow, as ConnStats::paths lists it.
 struct PathInfo {
-  PathId id = kNoPath;
-  std::string spec;   // "tcp://127.0.0.1:4000" (client) or the peer address (server)
-  std::string state;  // idle | dialing | handshaking | up | dead | removed
-  bool active = false;
-  std::chrono::microseconds rtt{0};
-  std::chrono::microseconds rtt_var{0};
-  std::chrono::microseconds last_heard_age{0};
-  std::uint64_t bytes_sent = 0;
-  std::uint64_t bytes_received = 0;
-  std::uint64_t frames_sent = 0;
-  std::uint64_t frames_received = 0;
-  std::uint64_t up_count = 0;
-  std::uint64_t down_count = 0;
+  PathId id = kNoPath;               // the path's number in its flow
+  std::string spec;                  // "tcp://127.0.0.1:4000" (client) or the peer address (server)
+  std::string state;                 // idle | dialing | handshaking | up | dead | removed
+  bool active = false;               // prime mode sends on it now
+  std::chrono::microseconds rtt{0};  // smoothed round-trip time
+  std::chrono::microseconds rtt_var{0};         // its mean deviation
+  std::chrono::microseconds last_heard_age{0};  // since anything last arrived on it
+  std::uint64_t bytes_sent = 0;                 // bytes sent on this path
+  std::uint64_t bytes_received = 0;             // bytes received on this path
+  std::uint64_t frames_sent = 0;                // rendr frames of every type
+  std::uint64_t frames_received = 0;            // rendr frames of every type
+  std::uint64_t up_count = 0;                   // times it came up (after a handshake)
+  std::uint64_t down_count = 0;                 // times it went down (last_down_cause says why)
   std::uint64_t delivery_rate = 0;  // bytes/s measured from acknowledged data (0: no sample yet)
   std::uint64_t in_flight = 0;      // bytes sent on this path and not yet acknowledged
   std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
@@ -30,15 +31,15 @@ struct PathInfo {
   // The transport's current addresses, "host:port" (empty where the transport does not say): a
   // quic:// path's change when it migrates (Conn::migrate_local_address) or its client's NAT
   // rebinds.
-  std::string local_address;
-  std::string peer_address;
+  std::string local_address;  // this end's address, "host:port"
+  std::string peer_address;   // the far end's address, "host:port"
   // DATA payload bytes sent again on this path (lost packets, replays after a failover).
   std::uint64_t bytes_retransmitted = 0;
   // Datagram paths (udpflow): their own loss recovery and congestion control. All 0 on a
   // stream path (TCP, QUIC), whose transport does this itself. `rtt` above is the smoothed RTT
   // on both kinds.
-  bool datagram = false;
-  std::uint64_t packets_sent = 0;
+  bool datagram = false;                // a datagram path (udpflow)
+  std::uint64_t packets_sent = 0;       // datagrams sent on this path
   std::uint64_t packets_lost = 0;       // declared lost (packet or time threshold)
   std::uint64_t congestion_window = 0;  // bytes
   std::uint64_t bytes_in_flight = 0;    // whole packets the window counts, bytes
@@ -60,38 +61,39 @@ struct PathInfo {
   // quic:// paths of a packet flow: messages sent one per QUIC DATAGRAM, and how many of those
   // QUIC acknowledged or declared lost (a lost reliable message is sent again).
   std::uint64_t datagrams_sent = 0;
-  std::uint64_t datagrams_acked = 0;
-  std::uint64_t datagrams_lost = 0;
+  std::uint64_t datagrams_acked = 0;  // of datagrams_sent: acknowledged by QUIC
+  std::uint64_t datagrams_lost = 0;   // of datagrams_sent: declared lost by QUIC
 };
 
+// A consistent snapshot of one flow and its paths (Conn::stats(), PacketConn::stats()).
 struct ConnStats {
-  FlowId flow_id{};
-  std::string state;  // opening | established | migrating | closed | failed
-  Mode mode = Mode::prime;
-  PathId active_path = kNoPath;
-  std::uint64_t migrations = 0;
-  std::uint64_t recv_queue_hwm = 0;
-  std::uint64_t recv_dups = 0;
-  std::uint64_t bond_stuck_skips = 0;
-  std::uint64_t bytes_written = 0;
-  std::uint64_t bytes_acked = 0;
-  std::uint64_t bytes_delivered = 0;
-  std::uint64_t send_buffered = 0;
-  std::uint64_t recv_buffered = 0;
+  FlowId flow_id{};                    // the flow's 128-bit id
+  std::string state;                   // opening | established | migrating | closed | failed
+  Mode mode = Mode::prime;             // the scheduling mode now
+  PathId active_path = kNoPath;        // prime mode's path now
+  std::uint64_t migrations = 0;        // changes of the active path, every cause
+  std::uint64_t recv_queue_hwm = 0;    // most bytes ever waiting for the application to read
+  std::uint64_t recv_dups = 0;         // duplicate copies received and dropped (race mode)
+  std::uint64_t bond_stuck_skips = 0;  // bond mode passed over a stuck path
+  std::uint64_t bytes_written = 0;     // by the application (messages: their payload bytes)
+  std::uint64_t bytes_acked = 0;       // of bytes_written: acknowledged by the peer
+  std::uint64_t bytes_delivered = 0;   // to the application, from the peer
+  std::uint64_t send_buffered = 0;     // written and not yet acknowledged
+  std::uint64_t recv_buffered = 0;     // received and not yet read
   std::uint64_t recv_memory = 0;  // storage held for recv_buffered (pinned read blocks, copies)
-  std::uint64_t retransmitted_bytes = 0;
-  std::uint64_t joins_rejected = 0;
-  std::vector<PathInfo> paths;
-  std::uint64_t mode_switches = 0;  // by set_mode here or the peer's announcement
+  std::uint64_t retransmitted_bytes = 0;  // DATA payload bytes sent again, every path
+  std::uint64_t joins_rejected = 0;       // client: JOINs of a new path the server refused
+  std::vector<PathInfo> paths;            // the flow's paths (`state` says which are up)
+  std::uint64_t mode_switches = 0;        // by set_mode here or the peer's announcement
   // `migrations` by cause.
   std::uint64_t migrations_explicit = 0;
-  std::uint64_t migrations_death = 0;
-  std::uint64_t migrations_follow = 0;
-  std::uint64_t migrations_quality = 0;
+  std::uint64_t migrations_death = 0;    // the active path died
+  std::uint64_t migrations_follow = 0;   // the peer moved (server side)
+  std::uint64_t migrations_quality = 0;  // prime mode moved to a clearly better path
   // The path that went down last (kNoPath: none yet) and why: eof | reset | error | silent |
   // handshake-timeout | protocol-error | replaced | removed | flow-finished.
   PathId last_down_path = kNoPath;
-  std::string last_down_cause;
+  std::string last_down_cause;       // see above
   std::uint64_t joins_accepted = 0;  // server: paths that joined after the first (JOIN ok)
   // Frames refused as a broken or hostile peer's (outside the window, above the message limit,
   // overlapping what arrived, ...): ignored, or the path closed.
@@ -101,7 +103,7 @@ struct ConnStats {
 // Counters of a listener: what it refused and why.
 struct ListenerStats {
   std::uint64_t connections_accepted = 0;  // transport connections
-  std::uint64_t flows_opened = 0;
+  std::uint64_t flows_opened = 0;          // OPENs that made a flow
   // JOINs whose MAC verified; each is then held until its PROOF answers the server's challenge
   // (docs/protocol.md §8): a failed or missing PROOF counts in authentication_failures.
   std::uint64_t joins_accepted = 0;
@@ -111,7 +113,7 @@ struct ListenerStats {
   std::uint64_t rejected_replay = 0;        // JOIN counter replayed
   std::uint64_t rejected_capacity = 0;      // max_flows flows, none of them evictable
   std::uint64_t rejected_timeout = 0;       // no first frame in time
-  std::uint64_t live_flows = 0;
+  std::uint64_t live_flows = 0;             // flows held now
   // OPENs repeating the one that created a live flow (a client resending it after its first
   // path died): answered with that flow's OPEN_ACK, then closed, never attached.
   std::uint64_t duplicate_opens = 0;
@@ -132,9 +134,9 @@ struct ListenerStats {
   // udpflow: OPENs answered with a stateless RETRY (ListenOptions::udpflow_retry_above_unproven),
   // and the tokens echoed back: valid, expired (answered with a new RETRY), forged (dropped).
   std::uint64_t retries_sent = 0;
-  std::uint64_t retry_tokens_valid = 0;
-  std::uint64_t retry_tokens_expired = 0;
-  std::uint64_t retry_tokens_forged = 0;
+  std::uint64_t retry_tokens_valid = 0;    // the OPEN went on
+  std::uint64_t retry_tokens_expired = 0;  // answered with a new RETRY
+  std::uint64_t retry_tokens_forged = 0;   // dropped
 };
 
 // Every flow of one Engine (its io_context), client and server: for an embedder's monitoring
@@ -142,16 +144,16 @@ struct ListenerStats {
 // established (client: OPEN_ACK verified; server: the client proved the key) until it has
 // finished; the totals add the ended flows' final counters to the live ones', so they only grow.
 struct EngineStats {
-  std::uint64_t flows_started = 0;
-  std::uint64_t flows_closed = 0;  // finished cleanly (both sides closed)
-  std::uint64_t flows_failed = 0;  // finished with an error: abort, budget, protocol error
-  std::uint64_t migrations_explicit = 0;
-  std::uint64_t migrations_death = 0;
-  std::uint64_t migrations_follow = 0;
-  std::uint64_t migrations_quality = 0;
-  std::uint64_t bytes_written = 0;    // by the applications
-  std::uint64_t bytes_delivered = 0;  // to the applications
-  std::uint64_t retransmitted_bytes = 0;
+  std::uint64_t flows_started = 0;        // established, live or ended
+  std::uint64_t flows_closed = 0;         // finished cleanly (both sides closed)
+  std::uint64_t flows_failed = 0;         // finished with an error: abort, budget, protocol error
+  std::uint64_t migrations_explicit = 0;  // migrations by cause, as in ConnStats
+  std::uint64_t migrations_death = 0;     // as in ConnStats
+  std::uint64_t migrations_follow = 0;    // as in ConnStats
+  std::uint64_t migrations_quality = 0;   // as in ConnStats
+  std::uint64_t bytes_written = 0;        // by the applications
+  std::uint64_t bytes_delivered = 0;      // to the applications
+  std::uint64_t retransmitted_bytes = 0;  // DATA payload bytes sent again
   std::vector<ConnStats> flows;  // the live flows, each a snapshot as Conn::stats() gives it
 };
 
