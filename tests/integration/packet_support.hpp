@@ -36,6 +36,32 @@ inline std::optional<std::uint32_t> check(std::span<const std::uint8_t> m) {
   return i;
 }
 
+// dial_packet + accept_packet on `listener`, then waits (up to `wait` each) until every path of
+// the client is up; false (and a failure recorded) if any step fails in time.
+inline bool connect_packet(Listener& listener, const Dialer& d, const PacketOptions& options,
+                           PacketConn& client, PacketConn& server, std::chrono::milliseconds wait) {
+  auto accepted = listener.async_accept_packet(asio::use_future);
+  std::error_code ec;
+  client = d.dial_packet(options, ec);
+  if (ec) {
+    ADD_FAILURE() << "dial_packet: " << ec.message();
+    return false;
+  }
+  if (accepted.wait_for(wait) != std::future_status::ready) {
+    ADD_FAILURE() << "accept_packet did not complete";
+    return false;
+  }
+  server = accepted.get();
+  const auto paths_up = [&] {
+    std::size_t up = 0;
+    for (const auto& p : client.stats().paths)
+      up += p.state == "up" ? 1 : 0;
+    return up;
+  };
+  EXPECT_TRUE(wait_until([&] { return paths_up() >= d.paths.size(); }, wait));
+  return client.is_open() && server.is_open();
+}
+
 class PacketConnTest : public IntegrationTest {
  protected:
   // A listener taking both kinds of flow on a TCP and a udpflow address.
@@ -55,26 +81,7 @@ class PacketConnTest : public IntegrationTest {
   // dial_packet + accept_packet; both empty (and a failure recorded) if that fails in time.
   bool connect_packet(const Dialer& d, const PacketOptions& options, PacketConn& client,
                       PacketConn& server) {
-    auto accepted = listener_.async_accept_packet(asio::use_future);
-    std::error_code ec;
-    client = d.dial_packet(options, ec);
-    if (ec) {
-      ADD_FAILURE() << "dial_packet: " << ec.message();
-      return false;
-    }
-    if (accepted.wait_for(scaled(5s)) != std::future_status::ready) {
-      ADD_FAILURE() << "accept_packet did not complete";
-      return false;
-    }
-    server = accepted.get();
-    const auto paths_up = [&] {
-      std::size_t up = 0;
-      for (const auto& p : client.stats().paths)
-        up += p.state == "up" ? 1 : 0;
-      return up;
-    };
-    EXPECT_TRUE(wait_until([&] { return paths_up() >= d.paths.size(); }, scaled(5s)));
-    return client.is_open() && server.is_open();
+    return itest::connect_packet(listener_, d, options, client, server, scaled(5s));
   }
 
   static PathId path_on_port(const PacketConn& c, std::uint16_t port) {

@@ -15,6 +15,7 @@
 #include <asio/use_future.hpp>
 
 #include "harness.hpp"
+#include "packet_support.hpp"
 #include "support/test_cert.hpp"
 #include "support/udp_fault_proxy.hpp"
 
@@ -23,28 +24,6 @@ namespace {
 
 using testing::TestCertificate;
 using testing::UdpFaultProxy;
-
-// Message i: its index (4 bytes) then a pattern of (i, position); 4..kMaxMessageSize bytes.
-std::size_t message_size(std::uint32_t i) {
-  return 4 + (static_cast<std::size_t>(i) * 37) % (kMaxMessageSize - 3);
-}
-Bytes make_message(std::uint32_t i) {
-  Bytes m(message_size(i));
-  std::memcpy(m.data(), &i, 4);
-  for (std::size_t j = 4; j < m.size(); ++j)
-    m[j] = static_cast<std::uint8_t>(i * 31 + j);
-  return m;
-}
-// The index of a received message, or nullopt if it is not exactly one make_message made.
-std::optional<std::uint32_t> check(std::span<const std::uint8_t> m) {
-  if (m.size() < 4) return std::nullopt;
-  std::uint32_t i = 0;
-  std::memcpy(&i, m.data(), 4);
-  if (m.size() != message_size(i)) return std::nullopt;
-  const Bytes expected = make_message(i);
-  if (!std::equal(m.begin(), m.end(), expected.begin())) return std::nullopt;
-  return i;
-}
 
 class QuicPacketTest : public IntegrationTest {
  protected:
@@ -74,26 +53,7 @@ class QuicPacketTest : public IntegrationTest {
 
   bool connect_packet(const Dialer& d, const PacketOptions& options, PacketConn& client,
                       PacketConn& server) {
-    auto accepted = listener_.async_accept_packet(asio::use_future);
-    std::error_code ec;
-    client = d.dial_packet(options, ec);
-    if (ec) {
-      ADD_FAILURE() << "dial_packet: " << ec.message();
-      return false;
-    }
-    if (accepted.wait_for(scaled(10s)) != std::future_status::ready) {
-      ADD_FAILURE() << "accept_packet did not complete";
-      return false;
-    }
-    server = accepted.get();
-    const auto paths_up = [&] {
-      std::size_t up = 0;
-      for (const auto& p : client.stats().paths)
-        up += p.state == "up" ? 1 : 0;
-      return up;
-    };
-    EXPECT_TRUE(wait_until([&] { return paths_up() >= d.paths.size(); }, scaled(10s)));
-    return client.is_open() && server.is_open();
+    return itest::connect_packet(listener_, d, options, client, server, scaled(10s));
   }
 
   static PathInfo path_info_on_port(const PacketConn& c, std::uint16_t port) {
