@@ -756,12 +756,15 @@ std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Ope
 // ---------------------------------------------------------------------------------------------
 // Application side.
 
-std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error_code& ec) {
+template <class Attempt>
+std::size_t Session::block_until_decided(Direction direction, std::error_code& ec,
+                                         Attempt attempt) {
   ec.clear();
-  if (buffers.count != 0 && !engine_gone_ && on_engine_thread(ex_)) {
+  if (!engine_gone_ && on_engine_thread(ex_)) {
     ec = errc::blocking_call_on_engine_thread;
     return 0;
   }
+  const bool reading = direction == Direction::read;
   Actions a;
   std::size_t n = 0;
   {
@@ -770,134 +773,66 @@ std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error
       ec = errc::not_connected;
       return 0;
     }
-    if (buffers.count == 0) return 0;
-    if (pending_read_) {
+    if (reading ? pending_read_.has_value() : pending_write_.has_value()) {
       ec = asio::error::in_progress;
       return 0;
     }
-    ++read_waiters_;
+    int& waiters = reading ? read_waiters_ : write_waiters_;
+    ++waiters;
     for (;;) {
       if (engine_gone_) {
         ec = errc::not_connected;
-        --read_waiters_;
+        --waiters;
         return 0;
       }
-      n = read_into(buffers, now());
-      if (n > 0) break;
-      if (flow_->eof() || finished_) {
-        ec = read_error();
-        break;
-      }
+      if (attempt(n, ec)) break;
       cv_.wait(lock);
     }
-    --read_waiters_;
+    --waiters;
     pump(a);
   }
   run(a);
   return n;
+}
+
+std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error_code& ec) {
+  if (buffers.count == 0) {
+    ec = engine_gone_ ? std::error_code(errc::not_connected) : std::error_code();
+    return 0;
+  }
+  return block_until_decided(Direction::read, ec, [&](std::size_t& n, std::error_code& error) {
+    n = read_into(buffers, now());
+    if (n > 0) return true;
+    if (!flow_->eof() && !finished_) return false;
+    error = read_error();
+    return true;
+  });
 }
 
 std::size_t Session::write_some(const detail::ConstBuffers& buffers, std::error_code& ec) {
-  ec.clear();
-  if (buffers.count != 0 && !engine_gone_ && on_engine_thread(ex_)) {
-    ec = errc::blocking_call_on_engine_thread;
+  if (buffers.count == 0) {
+    ec = engine_gone_ ? std::error_code(errc::not_connected) : std::error_code();
     return 0;
   }
-  Actions a;
-  std::size_t n = 0;
-  {
-    std::unique_lock lock(mu_);
-    if (engine_gone_) {
-      ec = errc::not_connected;
-      return 0;
-    }
-    if (buffers.count == 0) return 0;
-    if (pending_write_) {
-      ec = asio::error::in_progress;
-      return 0;
-    }
-    ++write_waiters_;
-    for (;;) {
-      if (engine_gone_) {
-        ec = errc::not_connected;
-        --write_waiters_;
-        return 0;
-      }
-      n = write_from(buffers, now());
-      if (n > 0) break;
-      if (finished_ || flow_->send_closed()) {
-        ec = write_error();
-        break;
-      }
-      cv_.wait(lock);
-    }
-    --write_waiters_;
-    pump(a);
-  }
-  run(a);
-  return n;
+  return block_until_decided(Direction::write, ec, [&](std::size_t& n, std::error_code& error) {
+    n = write_from(buffers, now());
+    if (n > 0) return true;
+    if (!finished_ && !flow_->send_closed()) return false;
+    error = write_error();
+    return true;
+  });
 }
 
 std::size_t Session::send_message(asio::const_buffer message, std::error_code& ec) {
-  ec.clear();
-  if (!engine_gone_ && on_engine_thread(ex_)) {
-    ec = errc::blocking_call_on_engine_thread;
-    return 0;
-  }
-  Actions a;
-  std::size_t n = 0;
-  {
-    std::unique_lock lock(mu_);
-    if (pending_write_) {
-      ec = asio::error::in_progress;
-      return 0;
-    }
-    ++write_waiters_;
-    for (;;) {
-      if (engine_gone_) {
-        ec = errc::not_connected;
-        --write_waiters_;
-        return 0;
-      }
-      if (try_send_message(message, now(), n, ec)) break;
-      cv_.wait(lock);
-    }
-    --write_waiters_;
-    pump(a);
-  }
-  run(a);
-  return n;
+  return block_until_decided(Direction::write, ec, [&](std::size_t& n, std::error_code& error) {
+    return try_send_message(message, now(), n, error);
+  });
 }
 
 std::size_t Session::receive_message(asio::mutable_buffer out, std::error_code& ec) {
-  ec.clear();
-  if (!engine_gone_ && on_engine_thread(ex_)) {
-    ec = errc::blocking_call_on_engine_thread;
-    return 0;
-  }
-  Actions a;
-  std::size_t n = 0;
-  {
-    std::unique_lock lock(mu_);
-    if (pending_read_) {
-      ec = asio::error::in_progress;
-      return 0;
-    }
-    ++read_waiters_;
-    for (;;) {
-      if (engine_gone_) {
-        ec = errc::not_connected;
-        --read_waiters_;
-        return 0;
-      }
-      if (try_receive_message(out, now(), n, ec)) break;
-      cv_.wait(lock);
-    }
-    --read_waiters_;
-    pump(a);
-  }
-  run(a);
-  return n;
+  return block_until_decided(Direction::read, ec, [&](std::size_t& n, std::error_code& error) {
+    return try_receive_message(out, now(), n, error);
+  });
 }
 
 void Session::async_send_message(asio::const_buffer message, detail::Completion done,

@@ -235,6 +235,13 @@ class Session final : public std::enable_shared_from_this<Session> {
     std::uint64_t op = 0;
     std::optional<asio::const_buffer> message;  // set: a packet flow's send_message
   };
+  enum class Direction { read, write };
+  // The blocking calls' shared shape: refused on an engine thread or beside a pending async
+  // operation of the same direction; otherwise `attempt(n, ec)` runs under mu_ until it returns
+  // true (decided), waiting on cv_ in between and counted in the direction's waiters so the pump
+  // wakes it.
+  template <class Attempt>
+  std::size_t block_until_decided(Direction direction, std::error_code& ec, Attempt attempt);
   // One attempt at a message operation: true once it is decided (n and ec set), false while it
   // must wait (no message yet, no room yet).
   bool try_send_message(asio::const_buffer message, core::Time t, std::size_t& n,
