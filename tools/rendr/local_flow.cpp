@@ -42,6 +42,30 @@ bool is_quic(const rendr::ConnStats& stats, rendr::PathId id) {
   return path_spec(stats, id).starts_with("quic://");
 }
 
+// Dials while another thread accepts; a failed dial closes the listener to end the accept.
+template <class Connection, class Dial, class Accept>
+bool dial_and_accept(rendr::Listener& listener, Dial dial, Accept accept, Connection& client,
+                     Connection& server, std::error_code& ec) {
+  auto accepted = std::async(std::launch::async, [listener, accept]() mutable {
+    std::error_code accept_ec;
+    Connection conn = accept(listener, accept_ec);
+    return std::pair(std::move(conn), accept_ec);
+  });
+  client = dial(ec);
+  if (ec) {
+    listener.close();
+    accepted.wait();
+    return false;
+  }
+  auto [conn, accept_ec] = accepted.get();
+  if (accept_ec) {
+    ec = accept_ec;
+    return false;
+  }
+  server = std::move(conn);
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::error_code& ec) {
@@ -119,43 +143,17 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     dialer.paths.push_back(loopback_spec(port));
   }
 
-  if (config.packet) {
-    auto accepted = std::async(std::launch::async, [listener = flow->listener]() mutable {
-      std::error_code accept_ec;
-      rendr::PacketConn conn = listener.accept_packet(accept_ec);
-      return std::pair(std::move(conn), accept_ec);
-    });
-    flow->packet_client = dialer.dial_packet(*config.packet, ec);
-    if (ec) {
-      flow->listener.close();  // unblocks the accept
-      accepted.wait();
-      return nullptr;
-    }
-    auto [server, accept_ec] = accepted.get();
-    if (accept_ec) {
-      ec = accept_ec;
-      return nullptr;
-    }
-    flow->packet_server = std::move(server);
-  } else {
-    auto accepted = std::async(std::launch::async, [listener = flow->listener]() mutable {
-      std::error_code accept_ec;
-      rendr::Conn conn = listener.accept(accept_ec);
-      return std::pair(std::move(conn), accept_ec);
-    });
-    flow->client = dialer.dial(ec);
-    if (ec) {
-      flow->listener.close();  // unblocks the accept
-      accepted.wait();
-      return nullptr;
-    }
-    auto [server, accept_ec] = accepted.get();
-    if (accept_ec) {
-      ec = accept_ec;
-      return nullptr;
-    }
-    flow->server = std::move(server);
-  }
+  const bool connected =
+      config.packet ? dial_and_accept(
+                          flow->listener,
+                          [&](std::error_code& e) { return dialer.dial_packet(*config.packet, e); },
+                          [](rendr::Listener& l, std::error_code& e) { return l.accept_packet(e); },
+                          flow->packet_client, flow->packet_server, ec)
+                    : dial_and_accept(
+                          flow->listener, [&](std::error_code& e) { return dialer.dial(e); },
+                          [](rendr::Listener& l, std::error_code& e) { return l.accept(e); },
+                          flow->client, flow->server, ec);
+  if (!connected) return nullptr;
   const auto deadline = std::chrono::steady_clock::now() + config.path_up_timeout;
   while (up_paths(flow->client_stats()).size() < config.paths) {
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -202,27 +200,19 @@ testing::UdpFaultProxy* LocalFlow::udp_proxy_of(rendr::PathId id) {
 }
 
 rendr::PathId LocalFlow::replace_path(rendr::PathId id, std::error_code& ec) {
-  if (is_quic(client.stats(), id)) {
+  const rendr::ConnStats stats = client.stats();
+  const bool quic = is_quic(stats, id);
+  if (quic || is_udpflow(stats, id)) {
     testing::UdpFaultProxy* old_proxy = udp_proxy_of(id);
     ec = client.remove_path(id);
     if (ec) return rendr::kNoPath;
-    // A QUIC path, like a TCP one, may arrive at any of the listener's QUIC ports.
-    const std::uint16_t listener_port = listener.quic_port(0);
+    // Any of the listener's ports of the transport admits a JOIN of any flow.
+    const std::uint16_t listener_port = quic ? listener.quic_port(0) : listener.udpflow_port(0);
     std::erase_if(udp_proxies, [&](const auto& proxy) { return proxy.get() == old_proxy; });
     udp_proxies.push_back(
         std::make_unique<testing::UdpFaultProxy>(kLoopback, kLoopback, listener_port));
-    return client.add_path(quic_spec(udp_proxies.back()->port(), quic_client), ec);
-  }
-  if (is_udpflow(client.stats(), id)) {
-    testing::UdpFaultProxy* old_proxy = udp_proxy_of(id);
-    ec = client.remove_path(id);
-    if (ec) return rendr::kNoPath;
-    // Any of the listener's udpflow ports admits a JOIN of any flow.
-    const std::uint16_t listener_port = listener.udpflow_port(0);
-    std::erase_if(udp_proxies, [&](const auto& proxy) { return proxy.get() == old_proxy; });
-    udp_proxies.push_back(
-        std::make_unique<testing::UdpFaultProxy>(kLoopback, kLoopback, listener_port));
-    return client.add_path(udpflow_spec(udp_proxies.back()->port()), ec);
+    const std::uint16_t port = udp_proxies.back()->port();
+    return client.add_path(quic ? quic_spec(port, quic_client) : udpflow_spec(port), ec);
   }
   testing::FaultProxy* old_proxy = proxy_of(id);
   ec = client.remove_path(id);
