@@ -9,18 +9,18 @@
 #include <thread>
 #include <vector>
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <asio/error.hpp>
 
 #include "console.hpp"
+#include "stdio_io.hpp"
+#include "stream_ops.hpp"
 
 namespace rendr::cli {
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr int kStopPollMs = 100;  // how quickly the stdin pump notices it should stop
 
 struct PumpResult {
   std::uint64_t messages = 0;
@@ -49,19 +49,15 @@ PumpResult pump_stdin_lines(rendr::PacketConn& conn, const std::atomic<bool>& st
   PumpResult result;
   std::vector<char> buffer(kReadChunk);
   std::string pending;  // the start of a line whose newline has not arrived yet
-  while (!stop) {
-    pollfd readable{STDIN_FILENO, POLLIN, 0};
-    const int ready = ::poll(&readable, 1, kStopPollMs);
-    if (ready < 0 && errno != EINTR) return {result.messages, std::strerror(errno)};
-    if (ready <= 0) continue;
-    const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return {result.messages, std::string("stdin: ") + std::strerror(errno)};
-    if (n == 0) {
+  for (std::size_t n = 0;;) {
+    const StdinRead read = read_stdin(buffer, stop, n, result.error);
+    if (read == StdinRead::error) return result;
+    if (read == StdinRead::stopped) break;
+    if (read == StdinRead::eof) {
       if (!pending.empty() && !send_line(conn, pending, result)) return result;
       break;
     }
-    pending.append(buffer.data(), std::size_t(n));
+    pending.append(buffer.data(), n);
     std::size_t start = 0;
     for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
       if (!send_line(conn, std::string_view(pending).substr(start, nl - start), result))
@@ -75,27 +71,6 @@ PumpResult pump_stdin_lines(rendr::PacketConn& conn, const std::atomic<bool>& st
   }
   conn.close();
   return result;
-}
-
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= std::size_t(n);
-  }
-  return true;
-}
-
-bool wait_until_acked(const rendr::PacketConn& conn, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const rendr::ConnStats stats = conn.stats();
-    if (stats.bytes_acked >= stats.bytes_written) return true;
-    if (stats.state == "failed" || std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
 }
 
 }  // namespace

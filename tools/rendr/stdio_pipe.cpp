@@ -7,31 +7,19 @@
 #include <thread>
 #include <vector>
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <asio/error.hpp>
 #include <asio/write.hpp>
 
 #include "console.hpp"
+#include "stdio_io.hpp"
 #include "stream_ops.hpp"
 
 namespace rendr::cli {
 namespace {
 
 constexpr std::size_t kChunk = 256 * 1024;
-constexpr int kStopPollMs = 100;  // how quickly the stdin pump notices it should stop
-
-bool write_all(int fd, const std::byte* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= std::size_t(n);
-  }
-  return true;
-}
 
 struct PumpResult {
   std::uint64_t bytes = 0;
@@ -41,20 +29,15 @@ struct PumpResult {
 // stdin -> conn until stdin's EOF (then close()) or until `stop` is set.
 PumpResult pump_stdin(rendr::Conn& conn, const std::atomic<bool>& stop) {
   PumpResult result;
-  std::vector<std::byte> buffer(kChunk);
-  while (!stop) {
-    pollfd readable{STDIN_FILENO, POLLIN, 0};
-    const int ready = ::poll(&readable, 1, kStopPollMs);
-    if (ready < 0 && errno != EINTR) return {result.bytes, std::strerror(errno)};
-    if (ready <= 0) continue;
-    const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return {result.bytes, std::string("stdin: ") + std::strerror(errno)};
-    if (n == 0) break;
+  std::vector<char> buffer(kChunk);
+  for (std::size_t n = 0;;) {
+    const StdinRead read = read_stdin(buffer, stop, n, result.error);
+    if (read == StdinRead::error) return result;
+    if (read != StdinRead::data) break;
     std::error_code ec;
-    asio::write(conn, asio::buffer(buffer.data(), std::size_t(n)), ec);
+    asio::write(conn, asio::buffer(buffer.data(), n), ec);
     if (ec) return {result.bytes, "write: " + ec.message()};
-    result.bytes += std::size_t(n);
+    result.bytes += n;
   }
   conn.close();
   return result;
@@ -68,7 +51,7 @@ int pipe_stdio(rendr::Conn& conn, const std::string& who, std::chrono::milliseco
   std::thread stdin_thread([&] { sent = pump_stdin(conn, stop_stdin); });
 
   PumpResult received;
-  std::vector<std::byte> buffer(kChunk);
+  std::vector<char> buffer(kChunk);
   for (;;) {
     std::error_code ec;
     const std::size_t n = conn.read_some(asio::buffer(buffer), ec);

@@ -3,6 +3,7 @@
 // they drive: a raw TCP socket (the baseline) and a rendr::Conn. Templates pick the overload.
 #include <chrono>
 #include <system_error>
+#include <thread>
 
 #include <asio/ip/tcp.hpp>
 
@@ -29,7 +30,17 @@ inline void abort_stream(rendr::Conn& conn) {
 }
 
 // After close(): waits until the peer acknowledged everything written, so that leaving the
-// process (which stops the engine) cannot drop bytes still in flight. False on timeout.
-bool wait_until_acked(const rendr::Conn& conn, std::chrono::milliseconds timeout);
+// process (which stops the engine) cannot drop bytes still in flight. False on timeout. For a
+// rendr::Conn or a rendr::PacketConn.
+template <class Connection>
+bool wait_until_acked(const Connection& conn, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const rendr::ConnStats stats = conn.stats();
+    if (stats.bytes_acked >= stats.bytes_written) return true;
+    if (stats.state == "failed" || std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
 
 }  // namespace rendr::cli
