@@ -136,6 +136,8 @@ struct Connection {
 // while less than this much is still waiting to be serialised.
 constexpr std::size_t kUnsentLowWater = 32 * 1024;
 constexpr std::size_t kPollBytes = 64 * 1024;
+// What a byte pipe delivers at once (frame-aligned: the model decodes whole frames).
+constexpr std::size_t kSegmentBytes = 4 * 1024;
 constexpr Duration kConnectTimeout = 1s;  // the runtime's dial timeout (unanswered SYN)
 constexpr Duration kMaxVirtualTime = 300s;
 constexpr int kMaxSameTimeSteps = 20'000;
@@ -651,6 +653,16 @@ bool Simulation::transmit(Connection& c, Side from) {
     }
     std::vector<Byte> bytes;
     std::vector<std::pair<std::size_t, std::size_t>> data_frames;  // (start, size) in bytes
+    // A byte pipe delivers as it serialises, not a whole batch at its end: frames leave in
+    // segments of about kSegmentBytes, each arriving once its last byte has crossed.
+    const auto send_segment = [&] {
+      if (bytes.empty()) return;
+      if (!data_frames.empty() && rng_.chance(duplicate_chance_))
+        maybe_duplicate(c, from, bytes, data_frames);
+      send_bytes(c, from, std::move(bytes));
+      bytes.clear();
+      data_frames.clear();
+    };
     for (const auto& frame : out.frames()) {
       if (from == kServer && !first_open_ack_ && frame.payload.empty()) {
         wire::Frame decoded;
@@ -662,10 +674,9 @@ bool Simulation::transmit(Connection& c, Side from) {
       if (!frame.payload.empty()) data_frames.emplace_back(bytes.size(), frame.size());
       bytes.insert(bytes.end(), frame.header_bytes().begin(), frame.header_bytes().end());
       bytes.insert(bytes.end(), frame.payload.bytes().begin(), frame.payload.bytes().end());
+      if (bytes.size() >= kSegmentBytes) send_segment();
     }
-    if (!data_frames.empty() && rng_.chance(duplicate_chance_))
-      maybe_duplicate(c, from, bytes, data_frames);
-    send_bytes(c, from, std::move(bytes));
+    send_segment();
   }
   fail(std::string(name(from)) + ": transmit loop on path " + std::to_string(c.path) +
        " did not end");

@@ -25,9 +25,10 @@ enum class Transports { reliable, datagram, mixed };
 struct RunOptions {
   Transports transports = Transports::reliable;
   bool verbose = false;  // trace every network, flow and application event to stderr
-  // The no-false-death check (timing_watch.hpp) in race and bond too, not only in prime. Off in
-  // the sweep: a path on a slow route (1 MB/s) whose RTT was sampled idle dies under its first
-  // burst (40 ms floor; seed 831), and seed 833 loses a fast bond path; both open.
+  // The no-false-death check (timing_watch.hpp) in race and bond too, not only in prime. On in
+  // the stream sweep (RandomSchedules); the datagram and packet sweeps leave it off: bond over
+  // datagram paths loses an untouched path in seeds 288 and 648 (datagram sweep) and 643
+  // (packet sweep), open.
   bool deaths_in_every_mode = false;
   // Datagram paths probe their path MTU (up to 1452 bytes) over routes whose MTU is 1500, 1400
   // or 1300; off, every route carries 1500 and paths keep their 1200-byte datagrams.
@@ -36,9 +37,7 @@ struct RunOptions {
   // numbered, self-describing messages and checks every one it reads (whole, intact, never
   // twice, in order if ordered, all of them if reliable).
   std::optional<core::PacketOptions> packet;
-  // The failover-timing and no-false-death judge (timing_watch.hpp). The packet sweep turns it
-  // off: it checks message semantics; seed 557 breaks the judge
-  // (Sim.DISABLED_PacketSchedulesTiming).
+  // The failover-timing and no-false-death judge (timing_watch.hpp).
   bool check_timing = true;
 };
 
