@@ -1119,7 +1119,8 @@ void Simulation::on_event(Side s, const core::Event& e) {
       dial(e.path);
       break;
     case Kind::close_path:
-      trace(name(s), " closes path ", e.path);
+      trace(name(s), " closes path ", e.path, " (",
+            core::to_string(flow(s)->stats(now_).last_down_cause), ")");
       if (Connection* c = carrier_of(s, e.path)) {
         carriers_[s].erase(e.path);
         close_end(*c, s);
