@@ -230,8 +230,9 @@ struct Flow::Impl {
 
   // Something sent on `p` still awaits its answer (a PONG, an ACK of its DATA or FIN).
   bool awaits_answer(const Path& p) const {
-    return p.ping_outstanding || p.data_sent_end > payload->acked() ||
-           (p.fin_sent && !payload->fin_acked());
+    return p.ping_outstanding ||
+           p.data_sent_end > std::max(payload->acked(), p.answered_data_end) ||
+           (p.fin_sent && !payload->fin_acked() && !p.fin_answered);
   }
 
   // Anything arrived on `p` (after the frame took effect: an ACK or PONG may have answered

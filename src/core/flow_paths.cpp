@@ -152,6 +152,7 @@ void Flow::Impl::path_down(Path& p, DownCause cause, Time now, bool notify_runti
   p.ack_owed = false;
   p.restart_silence(std::nullopt);
   p.fin_sent = false;
+  p.fin_answered = false;
   if (role == Role::client && cause != DownCause::removed) {
     p.state = PathState::idle;
     p.backoff = p.backoff == Duration::zero()
@@ -192,6 +193,8 @@ void Flow::Impl::path_up(Path& p, Time now) {
   p.ping_outstanding = false;
   // A new carrier: nothing of ours is on it yet.
   p.data_sent_end = 0;
+  p.answered_data_end = 0;
+  p.fin_answered = false;
   p.send_cursor = 0;
   p.flight.clear();
   p.bond_skipping = false;

@@ -109,6 +109,8 @@ wire::Ping Liveness::make_ping(Path& p, Time now) {
   p.ping_outstanding = true;
   p.ping_loaded = p.flight.bytes() > kUnloadedProbeBytes;
   p.ping_received_mark = p.stats.bytes_received;
+  p.ping_data_end = p.data_sent_end;
+  p.ping_after_fin = p.fin_sent;
   p.ping_id += 1;
   return wire::Ping{p.ping_id, ticks(now)};
 }
@@ -116,6 +118,10 @@ wire::Ping Liveness::make_ping(Path& p, Time now) {
 bool Liveness::on_pong(Path& p, const wire::Pong& pong, Time now) {
   if (!p.ping_outstanding || pong.id != p.ping_id) return false;
   p.ping_outstanding = false;
+  if (!p.datagram()) {  // a datagram path's packets are answered by its own ACKs
+    p.answered_data_end = std::max(p.answered_data_end, p.ping_data_end);
+    p.fin_answered = p.fin_answered || p.ping_after_fin;
+  }
   const std::uint64_t sent = pong.timestamp;
   const std::uint64_t t = ticks(now);
   const bool loaded =

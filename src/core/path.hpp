@@ -130,6 +130,13 @@ struct Path {
   // in flight when it left, and what the peer sent us on this path while it was out.
   bool ping_loaded = false;
   std::uint64_t ping_received_mark = 0;
+  // Stream paths deliver in order, so a PONG answers everything sent here before its PING,
+  // even what the peer cannot acknowledge yet (bytes above a hole another path left): what the
+  // outstanding PING covers, and what answered PINGs covered.
+  std::uint64_t ping_data_end = 0;
+  bool ping_after_fin = false;
+  std::uint64_t answered_data_end = 0;
+  bool fin_answered = false;
 
   // Scheduling.
   std::uint32_t weight = 1;       // bond

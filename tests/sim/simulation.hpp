@@ -25,10 +25,8 @@ enum class Transports { reliable, datagram, mixed };
 struct RunOptions {
   Transports transports = Transports::reliable;
   bool verbose = false;  // trace every network, flow and application event to stderr
-  // The no-false-death check (timing_watch.hpp) in race and bond too, not only in prime. On in
-  // the stream sweep (RandomSchedules); the datagram and packet sweeps leave it off: bond over
-  // datagram paths loses an untouched path in seeds 288 and 648 (datagram sweep) and 643
-  // (packet sweep), open.
+  // The no-false-death check (timing_watch.hpp) in race and bond too, not only in prime (the
+  // CI sweeps turn it on).
   bool deaths_in_every_mode = false;
   // Datagram paths probe their path MTU (up to 1452 bytes) over routes whose MTU is 1500, 1400
   // or 1300; off, every route carries 1500 and paths keep their 1200-byte datagrams.
