@@ -10,6 +10,7 @@ void Flow::Impl::handle_data(Path& p, const wire::Data& d, const wire::Slice& ba
   p.ack_owed = true;
   last_data = now;
   const std::uint64_t end = d.offset + d.payload.size();
+  p.data_received_end = std::max(p.data_received_end, end);
   // In race and bond DATA arrives on every path by design: following it would flap.
   if (role == Role::server && mode == Mode::prime && !active_pinned && p.state == PathState::up &&
       peer_follow.should_follow(PeerFollow::Signal::data, p.id, active, end > peer_data_end_seen)) {
@@ -59,6 +60,7 @@ void Flow::Impl::handle_fin(Path& p, const wire::Fin& f, Time now) {
 
 void Flow::Impl::handle_skip(Path& p, const wire::Skip& s, Time now) {
   p.ack_owed = true;  // ack-eliciting, as the DATA it stands for
+  p.data_received_end = std::max(p.data_received_end, s.offset + s.length);
   last_data = now;
   if (payload->on_skip(s, counters, now)) signal_readable();
 }
@@ -218,7 +220,7 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
                  p.datagram() && acks_here, now, out,
                  flow_ack ? kSentFlowAck : sent_bit(Control::ack_copy));
     payload->ack_sent(ack, flow_ack);
-    p.ack_owed = false;
+    p.ack_owed = ack.delivered < p.data_received_end;
     p.control.drop(Control::ack_copy);
     if (flow_ack) {
       // Race: ACKs go on every path, so a dead path never holds back the sender's window.

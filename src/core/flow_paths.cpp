@@ -193,6 +193,7 @@ void Flow::Impl::path_up(Path& p, Time now) {
   p.ping_outstanding = false;
   // A new carrier: nothing of ours is on it yet.
   p.data_sent_end = 0;
+  p.data_received_end = 0;
   p.answered_data_end = 0;
   p.fin_answered = false;
   p.send_cursor = 0;

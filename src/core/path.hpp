@@ -119,6 +119,11 @@ struct Path {
   // liveness by answers on it, so the next ACK is copied here too (Control::ack_copy) —
   // otherwise a path just migrated away from would look silent and be declared dead.
   bool ack_owed = false;
+  // Where the DATA (and SKIPs) received here end. ACKs are copied here until one covers it: a
+  // copy sent while a hole that another path left held the cumulative ACK below this path's
+  // DATA answers nothing, and the ACK that covers it once the hole fills would otherwise go
+  // only where the flow's ACKs go, leaving this path silent to the peer.
+  std::uint64_t data_received_end = 0;
   wire::Pong pong{};  // sent with Control::pong
   RttEstimator rtt;
 

@@ -242,6 +242,18 @@ TEST(Sim, BondStreamPathAboveAHoleIsAnsweredByItsPongs) {
   }
 }
 
+// Bond over stream paths, one slow (58 ms) and one fast (3 ms): DATA striped on the fast path
+// arrives above a hole the slow path's DATA still leaves, so the ACK copied back on the fast path
+// cannot cover it, and the ACK that does, once the hole fills, went only on the slow path that
+// carries the flow's ACKs: the fast path looked silent and died (2900). ACKs are now copied to a
+// path until one covers what arrived there.
+TEST(Sim, AckCopiesFollowDataThatArrivedAboveAHole) {
+  rendr::sim::RunOptions options;
+  options.deaths_in_every_mode = true;
+  const rendr::sim::RunResult r = rendr::sim::run_seed(2900, options);
+  EXPECT_TRUE(r.ok) << r.failure << "  " << r.summary;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
