@@ -220,7 +220,8 @@ void Flow::Impl::write_control(Path& p, Time now, TransmitBatch& out) {
                  p.datagram() && acks_here, now, out,
                  flow_ack ? kSentFlowAck : sent_bit(Control::ack_copy));
     payload->ack_sent(ack, flow_ack);
-    p.ack_owed = ack.delivered < p.data_received_end;
+    // A datagram path's packets are answered by its own ACK_RANGES.
+    p.ack_owed = !p.datagram() && ack.delivered < p.data_received_end;
     p.control.drop(Control::ack_copy);
     if (flow_ack) {
       // Race: ACKs go on every path, so a dead path never holds back the sender's window.

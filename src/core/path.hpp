@@ -119,7 +119,8 @@ struct Path {
   // liveness by answers on it, so the next ACK is copied here too (Control::ack_copy) —
   // otherwise a path just migrated away from would look silent and be declared dead.
   bool ack_owed = false;
-  // Where the DATA (and SKIPs) received here end. ACKs are copied here until one covers it: a
+  // Where the DATA (and SKIPs) received here end. On a stream path, ACKs are copied here until
+  // one covers it (a datagram path's packets are answered by its own ACK_RANGES): a
   // copy sent while a hole that another path left held the cumulative ACK below this path's
   // DATA answers nothing, and the ACK that covers it once the hole fills would otherwise go
   // only where the flow's ACKs go, leaving this path silent to the peer.
