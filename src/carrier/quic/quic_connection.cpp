@@ -149,12 +149,12 @@ int cb_recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t datalen
 }
 
 int cb_ack_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
-  self_of(user_data)->on_datagram_acked(dgram_id);
+  self_of(user_data)->on_datagram_fate(dgram_id, QuicConnection::DatagramFate::acked);
   return 0;
 }
 
 int cb_lost_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
-  self_of(user_data)->on_datagram_lost(dgram_id);
+  self_of(user_data)->on_datagram_fate(dgram_id, QuicConnection::DatagramFate::lost);
   return 0;
 }
 
@@ -897,14 +897,11 @@ int QuicConnection::on_datagram(const std::uint8_t* data, std::size_t size) {
   return 0;
 }
 
-void QuicConnection::on_datagram_acked(std::uint64_t id) {
-  counters_.datagrams_acked.fetch_add(1, std::memory_order_relaxed);
-  datagrams_acked_.push_back(id);
-}
-
-void QuicConnection::on_datagram_lost(std::uint64_t id) {
-  counters_.datagrams_lost.fetch_add(1, std::memory_order_relaxed);
-  datagrams_lost_.push_back(id);
+void QuicConnection::on_datagram_fate(std::uint64_t id, DatagramFate fate) {
+  const bool acked = fate == DatagramFate::acked;
+  (acked ? counters_.datagrams_acked : counters_.datagrams_lost)
+      .fetch_add(1, std::memory_order_relaxed);
+  (acked ? datagrams_acked_ : datagrams_lost_).push_back(id);
 }
 
 void QuicConnection::deliver_datagrams() {
