@@ -239,6 +239,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
     std::size_t end = 0;
   };
   std::vector<DatagramBlock> datagram_blocks_;
+  std::vector<wire::Frame> datagram_part_;  // one block's frames, as handed over (reused)
   std::vector<std::uint64_t> datagrams_acked_;
   std::vector<std::uint64_t> datagrams_lost_;
   wire::TransmitBatch batch_;
