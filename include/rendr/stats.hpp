@@ -63,6 +63,8 @@ struct PathInfo {
   std::uint64_t datagrams_sent = 0;
   std::uint64_t datagrams_acked = 0;  // of datagrams_sent: acknowledged by QUIC
   std::uint64_t datagrams_lost = 0;   // of datagrams_sent: declared lost by QUIC
+  // Of datagrams_lost: QUIC never judged them (rendr took them as lost after a few PTOs).
+  std::uint64_t datagrams_unjudged = 0;
 };
 
 // A consistent snapshot of one flow and its paths (Conn::stats(), PacketConn::stats()).

@@ -157,7 +157,7 @@ std::uint64_t Flow::Impl::push_data(Batch& b, std::uint64_t from, std::uint64_t 
     // A packet flow's message goes alone in one of the carrier's datagrams when it fits one
     // (flow_message_datagrams.cpp); a larger one rides the stream, never truncated.
     if (messages != nullptr && o.size() <= b.path.message_datagram_size) {
-      o.datagram_id = b.path.message_datagrams.on_sent(from, end);
+      o.datagram_id = b.path.message_datagrams.on_sent(from, end, b.now);
       ++b.path.stats.datagrams_sent;
     }
   }

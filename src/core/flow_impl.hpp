@@ -378,6 +378,15 @@ struct Flow::Impl {
   // One frame on `id` (on_frame's body, also each frame of a packet). Returns the id the path
   // has after it (a proven JOIN path takes the JOIN's), kNoPath if it is gone.
   PathId receive_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now);
+  // ---- messages in a reliable path's datagrams (flow_message_datagrams.cpp)
+
+  // A datagram the carrier never judged is taken as lost after this long (a few of the path's
+  // probe timeouts, at least a second), or once this many records wait behind it.
+  Duration unjudged_datagram_age(const Path& p) const;
+  static constexpr std::size_t kMaxDatagramRecords = std::size_t{1} << 17;
+  void message_datagram_lost(Path& p, const RetransmitQueue::Range& lost);
+  void expire_unjudged_datagrams(Path& p, Time now);
+
   // ---- address validation (flow_address_validation.cpp)
 
   // Client: RETRYs followed (at most kMaxRetries per flow; more are ignored).

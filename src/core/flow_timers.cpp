@@ -39,8 +39,10 @@ std::optional<Time> Flow::next_deadline() const {
           // An ACK owed already waits for the runtime's next pull, not for a timer.
           if (auto due = d->ack_deadline(); due && !p.control.owes(Control::ack_ranges))
             consider(*due);
-        } else if (auto due = p.transport->next_timer()) {
-          consider(*due);
+        } else {
+          if (auto due = p.transport->next_timer()) consider(*due);
+          // A datagram its carrier never judged is taken as lost.
+          if (auto due = p.message_datagrams.overdue_at(m.unjudged_datagram_age(p))) consider(*due);
         }
         // A poll that pacing held back: the runtime pulls again then (on_timer's wake-up).
         if (p.paced_until) consider(*p.paced_until);
@@ -118,6 +120,8 @@ void Flow::on_timer(Time now) {
           m.after_recovery(*p, now);
           p->address.set_probe_timeout(m.probe_timeout(*p));
           p->address.on_timer(now);
+        } else {
+          m.expire_unjudged_datagrams(*p, now);
         }
         if (m.liveness.dead(*p, m.paths, m.awaits_answer(*p), now)) {
           m.path_down(*p, DownCause::silent, now, true);

@@ -47,7 +47,8 @@ struct PathStats {
   std::uint64_t datagrams_sent = 0;
   std::uint64_t datagrams_acked = 0;
   std::uint64_t datagrams_lost = 0;
-  AddressValidationStats address;  // datagram paths: address validation
+  std::uint64_t datagrams_unjudged = 0;  // of datagrams_lost: never judged, taken as lost
+  AddressValidationStats address;        // datagram paths: address validation
   Duration pto{};  // the probe timeout before backoff (srtt + max(4 rttvar, 1 ms) + ACK delay)
 };
 

@@ -164,6 +164,7 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.datagrams_sent = p.datagrams_sent;
     info.datagrams_acked = p.datagrams_acked;
     info.datagrams_lost = p.datagrams_lost;
+    info.datagrams_unjudged = p.datagrams_unjudged;
     out.paths.push_back(std::move(info));
   }
   return out;

@@ -19,9 +19,10 @@ using test::FlowPair;
 
 TEST(MessageDatagrams, IdsAreConsecutiveAndEachGetsOneVerdict) {
   MessageDatagrams d;
-  const std::uint64_t a = d.on_sent(0, 10);
-  const std::uint64_t b = d.on_sent(10, 20);
-  const std::uint64_t c = d.on_sent(20, 30);
+  const Time t0{std::chrono::seconds(1)};
+  const std::uint64_t a = d.on_sent(0, 10, t0);
+  const std::uint64_t b = d.on_sent(10, 20, t0);
+  const std::uint64_t c = d.on_sent(20, 30, t0);
   EXPECT_EQ(b, a + 1);
   EXPECT_EQ(c, b + 1);
   EXPECT_EQ(d.in_flight(), 3u);
@@ -40,7 +41,39 @@ TEST(MessageDatagrams, IdsAreConsecutiveAndEachGetsOneVerdict) {
   d.clear();  // a new carrier: the old ids mean nothing
   EXPECT_FALSE(d.on_lost(c));
   EXPECT_EQ(d.in_flight(), 0u);
-  EXPECT_GT(d.on_sent(30, 40), c);  // never reused
+  EXPECT_GT(d.on_sent(30, 40, t0), c);  // never reused
+}
+
+// ngtcp2 may drop a datagram without a verdict: the records behind it must not pile up forever.
+TEST(MessageDatagrams, AnUnjudgedDatagramIsTakenAsLostWhenOverdueOrTooManyWaitBehindIt) {
+  MessageDatagrams d;
+  const Time t0{std::chrono::seconds(1)};
+  const Duration max_age = std::chrono::milliseconds(100);
+  const std::uint64_t forgotten = d.on_sent(0, 10, t0);
+  const std::uint64_t later = d.on_sent(10, 20, t0 + std::chrono::milliseconds(50));
+  ASSERT_TRUE(d.on_acked(later));
+  EXPECT_EQ(d.records(), 2u);  // the acknowledged one waits behind the unjudged one
+  EXPECT_EQ(d.overdue_at(max_age), t0 + max_age);
+  EXPECT_FALSE(d.take_overdue(t0 + max_age - std::chrono::milliseconds(1), max_age, 1000));
+  const auto lost = d.take_overdue(t0 + max_age, max_age, 1000);
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->from, 0u);
+  EXPECT_EQ(lost->to, 10u);
+  EXPECT_EQ(d.records(), 0u);
+  EXPECT_EQ(d.in_flight(), 0u);
+  EXPECT_FALSE(d.on_lost(forgotten));  // judged now: a late verdict finds nothing
+  EXPECT_FALSE(d.overdue_at(max_age).has_value());
+
+  // Too many records: the oldest go, young as they are, until the bound holds.
+  const std::size_t bound = 8;
+  for (std::uint64_t i = 0; i < bound + 3; ++i)
+    (void)d.on_sent(100 + i, 101 + i, t0);
+  std::vector<std::uint64_t> taken;
+  while (const auto r = d.take_overdue(t0, max_age, bound))
+    taken.push_back(r->from);
+  EXPECT_EQ(taken, (std::vector<std::uint64_t>{100, 101, 102}));
+  EXPECT_EQ(d.records(), bound);
+  EXPECT_EQ(d.in_flight(), bound);
 }
 
 // ---- Flow
@@ -177,6 +210,33 @@ TEST(FlowMessageDatagrams, LostUnreliableMessageIsReplacedByASkip) {
   }
   ASSERT_NE(skip, nullptr);
   EXPECT_EQ(skip->offset, data_of(*data[0])->offset);
+}
+
+// The carrier never judges a datagram (ngtcp2 dropped it on a path change): after a few PTOs the
+// flow takes it as lost and the reliable message still arrives.
+TEST(FlowMessageDatagrams, AReliableMessageInADatagramNeverJudgedGoesOutAgain) {
+  FlowPair pair(packet_config({.reliable = true}), 1);
+  Flow& client = pair.client();
+  client.set_message_datagram_size(1, 1200);
+  ASSERT_EQ(client.send_message(std::vector<wire::Byte>(100, 7), pair.now()),
+            MessageSendResult::ok);
+  const auto first = poll(client, pair.now());  // taken here: the server never sees it
+  const auto data = data_frames(first);
+  ASSERT_EQ(data.size(), 1u);
+  ASSERT_TRUE(data[0]->datagram_id.has_value());
+
+  pair.advance(std::chrono::seconds(3));  // no verdict ever comes
+  const PathStats stats = client.stats(pair.now()).paths.at(0);
+  EXPECT_EQ(stats.datagrams_unjudged, 1u);
+  EXPECT_EQ(stats.datagrams_lost, 1u);
+  EXPECT_EQ(stats.datagrams_sent, 2u);  // sent again (the harness carries it to the server)
+  std::vector<wire::Byte> buffer(2000);
+  const MessageReceiveResult r = pair.server().receive_message(buffer, pair.now());
+  EXPECT_EQ(r.status, MessageReceiveResult::Status::ok);
+  EXPECT_EQ(r.size, 100u);
+  // A late verdict on the first copy changes nothing.
+  client.on_datagram_lost(1, *data[0]->datagram_id, pair.now());
+  EXPECT_EQ(client.stats(pair.now()).paths.at(0).datagrams_lost, 1u);
 }
 
 TEST(FlowMessageDatagrams, AFallenPathsDatagramVerdictsChangeNothing) {

@@ -149,12 +149,12 @@ int cb_recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t datalen
 }
 
 int cb_ack_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
-  self_of(user_data)->on_datagram_acked(dgram_id);
+  self_of(user_data)->on_datagram_fate(dgram_id, QuicConnection::DatagramFate::acked);
   return 0;
 }
 
 int cb_lost_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
-  self_of(user_data)->on_datagram_lost(dgram_id);
+  self_of(user_data)->on_datagram_fate(dgram_id, QuicConnection::DatagramFate::lost);
   return 0;
 }
 
@@ -742,11 +742,16 @@ void QuicConnection::flush() {
       const std::array<ngtcp2_vec, 2> parts{
           ngtcp2_vec{const_cast<std::uint8_t*>(f.header.data()), f.header_size},
           ngtcp2_vec{const_cast<std::uint8_t*>(f.payload.data()), f.payload.size()}};
+      // The packet stays open for more (WRITE_MORE) only if stream bytes or the next DATAGRAM
+      // could join this one: else ngtcp2 would only find that out in a second call per packet.
+      const bool more = with_stream || datagramq_.size() < 2 ||
+                        f.size() + kDatagramFrameHeader + datagramq_[1].size() <=
+                            max_datagram_frame_.load(std::memory_order_relaxed);
       int taken = 0;
-      const ngtcp2_ssize n =
-          ngtcp2_conn_writev_datagram(conn_, &ps.path, &pi, tx_.data() + tx_bytes, max_payload,
-                                      &taken, NGTCP2_WRITE_DATAGRAM_FLAG_MORE, *f.datagram_id,
-                                      parts.data(), f.payload.empty() ? 1 : 2, ts);
+      const ngtcp2_ssize n = ngtcp2_conn_writev_datagram(
+          conn_, &ps.path, &pi, tx_.data() + tx_bytes, max_payload, &taken,
+          more ? NGTCP2_WRITE_DATAGRAM_FLAG_MORE : NGTCP2_WRITE_DATAGRAM_FLAG_NONE, *f.datagram_id,
+          parts.data(), f.payload.empty() ? 1 : 2, ts);
       if (taken != 0) {
         counters_.datagrams_sent.fetch_add(1, std::memory_order_relaxed);
         datagram_bytes_ -= f.size();
@@ -897,14 +902,11 @@ int QuicConnection::on_datagram(const std::uint8_t* data, std::size_t size) {
   return 0;
 }
 
-void QuicConnection::on_datagram_acked(std::uint64_t id) {
-  counters_.datagrams_acked.fetch_add(1, std::memory_order_relaxed);
-  datagrams_acked_.push_back(id);
-}
-
-void QuicConnection::on_datagram_lost(std::uint64_t id) {
-  counters_.datagrams_lost.fetch_add(1, std::memory_order_relaxed);
-  datagrams_lost_.push_back(id);
+void QuicConnection::on_datagram_fate(std::uint64_t id, DatagramFate fate) {
+  const bool acked = fate == DatagramFate::acked;
+  (acked ? counters_.datagrams_acked : counters_.datagrams_lost)
+      .fetch_add(1, std::memory_order_relaxed);
+  (acked ? datagrams_acked_ : datagrams_lost_).push_back(id);
 }
 
 void QuicConnection::deliver_datagrams() {
@@ -915,12 +917,13 @@ void QuicConnection::deliver_datagrams() {
   if (!datagram_frames_.empty()) {
     // Block by block: each call's frames point into its backing.
     std::size_t first = 0;
-    std::vector<wire::Frame> part;
     const auto deliver = [&](const wire::BlockPtr& block, std::size_t end) {
-      part.assign(datagram_frames_.begin() + static_cast<std::ptrdiff_t>(first),
-                  datagram_frames_.begin() + static_cast<std::ptrdiff_t>(end));
+      datagram_part_.assign(datagram_frames_.begin() + static_cast<std::ptrdiff_t>(first),
+                            datagram_frames_.begin() + static_cast<std::ptrdiff_t>(end));
       first = end;
-      if (!part.empty()) handler->on_datagram_frames(part, wire::Slice(block, 0, block->used));
+      if (!datagram_part_.empty())
+        handler->on_datagram_frames(datagram_part_, wire::Slice(block, 0, block->used));
+      datagram_part_.clear();  // keeps its storage; drops the frames' references
     };
     for (const auto& [block, end] : datagram_blocks_)
       deliver(block, end);

@@ -96,8 +96,9 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void on_stream_window() { stream_blocked_ = false; }
   void on_path_validation(const ngtcp2_path& path, ngtcp2_path_validation_result result);
   int on_datagram(const std::uint8_t* data, std::size_t size);
-  void on_datagram_acked(std::uint64_t id);
-  void on_datagram_lost(std::uint64_t id);
+  // ngtcp2's verdict on one of our DATAGRAMs, handed to the flow after the batch.
+  enum class DatagramFate { acked, lost };
+  void on_datagram_fate(std::uint64_t id, DatagramFate fate);
   ngtcp2_conn* native() const { return conn_; }
 
  private:
@@ -238,6 +239,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
     std::size_t end = 0;
   };
   std::vector<DatagramBlock> datagram_blocks_;
+  std::vector<wire::Frame> datagram_part_;  // one block's frames, as handed over (reused)
   std::vector<std::uint64_t> datagrams_acked_;
   std::vector<std::uint64_t> datagrams_lost_;
   wire::TransmitBatch batch_;
