@@ -174,7 +174,7 @@ TEST_F(UdpflowMoveTest, MigrateLocalAddressRefusesWhatItCannotDo) {
   EXPECT_EQ(p.state, "up");
   EXPECT_EQ(p.down_count, 0u) << describe(client.stats());
   EXPECT_EQ(p.local_address, before);
-  EXPECT_GT(p.bytes_sent, 2 * MiB);
+  EXPECT_GE(p.bytes_sent, 2 * MiB);  // it carried the transfer
 }
 
 }  // namespace
