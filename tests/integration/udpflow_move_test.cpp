@@ -11,12 +11,23 @@
 namespace rendr::itest {
 namespace {
 
+// A 1 s dead-path floor on both ends, as the QUIC migration tests have: on this loaded 2-core
+// machine a path under a bulk transfer can be starved of CPU past the 40 ms floor and be re-dialed
+// (a new carrier, the move lost with the old one); these tests are about the move.
 class UdpflowMoveTest : public PacketConnTest {
  protected:
-  void listen_udp() {
-    listen();
+  void listen_udp(bool packets = false) {
+    ListenOptions options;
+    options.accept_packet_flows = packets;
+    options.options.dead_floor = 1s;
+    listen(options);
     ASSERT_FALSE(HasFatalFailure());
     ASSERT_EQ(listener_.listen_udpflow("127.0.0.1:0"), std::error_code{});
+  }
+  Dialer tolerant_dialer(std::vector<PathSpec> paths) {
+    Dialer d = dialer(std::move(paths));
+    d.options.dead_floor = 1s;
+    return d;
   }
 };
 
@@ -36,12 +47,31 @@ Addresses addresses(const ConnT& client, const ConnT& server, PathId path) {
   return a;
 }
 
+std::string client_counts(const ConnStats& c) {
+  std::string out;
+  for (const auto& p : c.paths)
+    out += "  packets sent " + std::to_string(p.packets_sent) + ", lost " +
+           std::to_string(p.packets_lost) + ", pto " + std::to_string(p.pto_count) +
+           ", in flight " + std::to_string(p.bytes_in_flight) + " of cwnd " +
+           std::to_string(p.congestion_window) + ", local " + p.local_address + "\n";
+  return out;
+}
+
 // Moves `path` to `host` (a fresh port) and waits until the client sends from there and the
 // server sends there; a failure is recorded in `failures`, the new local address in `locals`.
 template <class ConnT>
 void move_and_wait(ConnT& client, const ConnT& server, PathId path, const std::string& host,
                    std::vector<std::string>& failures, std::vector<std::string>& locals) {
-  if (const auto ec = client.migrate_local_address(path, host + ":0")) {
+  // not_connected until the path's handshake is confirmed (the server's first protected packet
+  // arrived), which may come after a burst of sends right after the dial.
+  std::error_code ec;
+  wait_until(
+      [&] {
+        ec = client.migrate_local_address(path, host + ":0");
+        return ec != std::errc::not_connected;
+      },
+      scaled(5s));
+  if (ec) {
     failures.push_back(host + ": " + ec.message());
     return;
   }
@@ -52,8 +82,16 @@ void move_and_wait(ConnT& client, const ConnT& server, PathId path, const std::s
             return a.client_local.starts_with(host + ":") && a.server_peer == a.client_local;
           },
           scaled(10s))) {
+    const ConnStats st = server.stats();
+    const PathInfo sp = st.paths.empty() ? PathInfo{} : st.paths.front();
     failures.push_back("to " + host + ": client sends from " + a.client_local +
-                       ", server sends to " + a.server_peer);
+                       ", server sends to " + a.server_peer +
+                       "; server path: " + std::to_string(sp.path_challenges_sent) +
+                       " challenges, " + std::to_string(sp.path_validations) + " validations, " +
+                       std::to_string(sp.path_validations_failed) + " failed, " +
+                       std::to_string(sp.stale_address_packets) + " stale, " +
+                       std::to_string(sp.amplification_blocked) + " blocked\n" + describe(st) +
+                       "client: " + describe(client.stats()) + client_counts(client.stats()));
     return;
   }
   locals.push_back(a.client_local);
@@ -66,7 +104,7 @@ TEST_F(UdpflowMoveTest, LocalAddressMovesUnderLoadKeepTheStreamAndTheServerFollo
   listen_udp();
   Conn client;
   Conn server;
-  ASSERT_TRUE(connect_all_paths(dialer({udp_path()}), client, server));
+  ASSERT_TRUE(connect_all_paths(tolerant_dialer({udp_path()}), client, server));
   const PathId via_udp = path_via_port(client, listener_.udpflow_port());
   ASSERT_NE(via_udp, kNoPath);
   MigrationLog log;
@@ -110,11 +148,11 @@ TEST_F(UdpflowMoveTest, LocalAddressMovesUnderLoadKeepTheStreamAndTheServerFollo
 // every 2,000 of 8,000 messages (each move waits for the previous one to be followed): every
 // message arrives once, whole and in order, on the same path.
 TEST_F(UdpflowMoveTest, LocalAddressMovesWhileMessagesFlowLoseNothing) {
-  listen_packets();
+  listen_udp(/*packets=*/true);
   PacketConn client;
   PacketConn server;
-  ASSERT_TRUE(
-      connect_packet(dialer({udp_path()}), {.reliable = true, .ordered = true}, client, server));
+  ASSERT_TRUE(connect_packet(tolerant_dialer({udp_path()}), {.reliable = true, .ordered = true},
+                             client, server));
   const PathId via_udp = client.stats().paths.at(0).id;
   constexpr std::uint32_t kCount = 8000;
   const std::vector<std::string> hosts{"127.0.0.2", "127.0.0.3", "127.0.0.4"};
@@ -151,6 +189,16 @@ TEST_F(UdpflowMoveTest, MigrateLocalAddressRefusesWhatItCannotDo) {
   ASSERT_NE(via_udp, kNoPath);
   ASSERT_NE(via_tcp, kNoPath);
   const std::string before = path_info(client, via_udp)->local_address;
+  // Not an address of this host: the bind fails (once the path's handshake is confirmed by the
+  // server's first protected packet: not_connected until then).
+  std::error_code foreign;
+  wait_until(
+      [&] {
+        foreign = client.migrate_local_address(via_udp, "192.0.2.1:0");
+        return foreign != std::errc::not_connected;
+      },
+      scaled(5s));
+  EXPECT_EQ(foreign, std::errc::address_not_available);
   EXPECT_EQ(client.migrate_local_address(via_tcp, "127.0.0.2:0"),
             std::errc::operation_not_supported);
   EXPECT_EQ(client.migrate_local_address(PathId{999}, "127.0.0.2:0"), errc::no_such_path);
@@ -159,8 +207,6 @@ TEST_F(UdpflowMoveTest, MigrateLocalAddressRefusesWhatItCannotDo) {
   EXPECT_EQ(client.migrate_local_address(via_udp, "127.0.0.2:70000"), std::errc::invalid_argument);
   EXPECT_EQ(client.migrate_local_address(via_udp, "[::1]:0"),
             std::errc::address_family_not_supported);
-  // Not an address of this host: the bind fails.
-  EXPECT_EQ(client.migrate_local_address(via_udp, "192.0.2.1:0"), std::errc::address_not_available);
   for (const auto& p : server.stats().paths) {
     EXPECT_EQ(server.migrate_local_address(p.id, "127.0.0.2:0"), std::errc::operation_not_supported)
         << p.transport;

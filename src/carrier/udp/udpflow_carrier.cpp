@@ -256,12 +256,12 @@ void UdpflowCarrier::on_socket_error(const UdpSocket* socket, std::error_code ec
 
 std::error_code UdpflowCarrier::migrate_local_address(const std::string& local_host_port) {
   if (side_ == Side::server) return std::make_error_code(std::errc::operation_not_supported);
-  if (!can_move_.load(std::memory_order_acquire))
-    return std::make_error_code(std::errc::not_connected);
   const auto local = parse_endpoint(local_host_port);
   if (!local) return std::make_error_code(std::errc::invalid_argument);
   if (local->protocol() != remote_.protocol())
     return std::make_error_code(std::errc::address_family_not_supported);
+  if (!can_move_.load(std::memory_order_acquire))
+    return std::make_error_code(std::errc::not_connected);
   if (moving_.exchange(true, std::memory_order_acq_rel))
     return std::make_error_code(std::errc::operation_in_progress);
   // Bound here, so an address that is not ours fails the call itself.
