@@ -261,11 +261,14 @@ class Conn {
   // path are not lost. Errors: no such path, path not up, not_connected.
   std::error_code migrate(PathId id) { return core_ ? core_->migrate(id) : not_connected(); }
   // Moves path `id` to a new local address ("host:port", numeric, port 0 for any) without
-  // interrupting the flow: a quic:// path migrates its QUIC connection (the client binds a new
-  // UDP socket, validates the path through it and moves there; the server follows). Returns at
-  // once: errors it can see now (no such path, path not up, an address not of this host,
-  // operation_in_progress, operation_not_supported for other transports); a move whose path
-  // validation fails leaves the path where it was.
+  // interrupting the flow, on a client's quic:// or udpflow:// path: a quic:// path migrates its
+  // QUIC connection (the client binds a new UDP socket, validates the path through it and moves
+  // there; the server follows); a udpflow:// path binds a new UDP socket and sends from it at
+  // once, still reading the old one until the server, which follows once the new address
+  // answered its challenge, sends to the new one. Returns at once: errors it can see now (no such
+  // path, path not up, an unparsable address (invalid_argument), another address family, an
+  // address not of this host, operation_in_progress, operation_not_supported for tcp:// paths and
+  // on the server side); a move whose validation fails leaves the path where it was.
   std::error_code migrate_local_address(PathId id, const std::string& local_host_port) {
     return core_ ? core_->migrate_local_address(id, local_host_port) : not_connected();
   }

@@ -29,8 +29,8 @@ struct PathInfo {
   std::uint32_t weight = 1;         // bond scheduling weight (PathSpec::weight)
   std::string transport;            // "tcp", "quic", "udpflow" (empty: not known yet)
   // The transport's current addresses, "host:port" (empty where the transport does not say): a
-  // quic:// path's change when it migrates (Conn::migrate_local_address) or its client's NAT
-  // rebinds.
+  // quic:// or udpflow:// path's change when it migrates (Conn::migrate_local_address) or its
+  // client's NAT rebinds.
   std::string local_address;  // this end's address, "host:port"
   std::string peer_address;   // the far end's address, "host:port"
   // DATA payload bytes sent again on this path (lost packets, replays after a failover).

@@ -77,6 +77,9 @@ class CarrierHandler {
     (void)to;
     return false;
   }
+  // Datagram carriers: this end now sends from a new local address
+  // (Carrier::migrate_local_address); the peer must hear from it soon to validate it.
+  virtual void on_local_address_moved() {}
   // Stream carriers that also carry datagrams (QUIC DATAGRAM, Carrier::max_datagram_frame):
   // frames that arrived one per datagram (DATA payloads point into `backing`) ...
   virtual void on_datagram_frames(const std::vector<wire::Frame>& frames,

@@ -233,6 +233,12 @@ class Flow {
   std::optional<ProbeTarget> poll_probe(PathId id, Time now, TransmitBatch& out);
   // Counters of datagram path `id`'s address validation (zero for other paths).
   AddressValidationStats address_stats(PathId id) const;
+  // This end of datagram path `id` now sends from a new local address (a client's carrier moved
+  // to a new socket, Conn::migrate_local_address). The peer moves only after that address
+  // answered its challenge, so it must hear from it soon even on an idle flow: a PING is owed on
+  // the path (sent from the new address; its acknowledgement may come to either). False if `id`
+  // is not an up datagram path of a client.
+  bool on_local_address_moved(PathId id);
   // The largest packet number received on datagram path `id` (nullopt: none yet, or not a
   // datagram path): the reference for reconstructing truncated packet numbers.
   std::optional<std::uint64_t> largest_received_packet(PathId id) const;

@@ -86,6 +86,18 @@ std::optional<ProbeTarget> Flow::poll_probe(PathId id, Time now, TransmitBatch& 
   return ProbeTarget{probe->to};
 }
 
+bool Flow::on_local_address_moved(PathId id) {
+  Impl& m = *impl_;
+  Path* p = m.find(id);
+  if (p == nullptr || !p->datagram() || p->state != PathState::up || m.role != Role::client ||
+      m.finished())
+    return false;
+  // RFC 9000 §9.2 has the migrating client probe its new path at once; here the server
+  // challenges the new address, so one ack-eliciting packet from it starts that.
+  p->control.owe(Control::ping);
+  return true;
+}
+
 AddressValidationStats Flow::address_stats(PathId id) const {
   const Path* p = impl_->find(id);
   if (p == nullptr || !p->datagram()) return {};

@@ -123,6 +123,10 @@ bool PathHandler::pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::u
   return s && s->carrier_pull_probe(carrier_, out, to);
 }
 
+void PathHandler::on_local_address_moved() {
+  if (auto s = session_.lock()) s->carrier_local_address_moved(carrier_);
+}
+
 void PathHandler::on_datagram_frames(const std::vector<wire::Frame>& frames,
                                      const wire::Slice& backing) {
   if (auto s = session_.lock()) s->carrier_datagram_frames(carrier_, frames, backing);
@@ -1372,6 +1376,18 @@ bool Session::carrier_pull_probe(carrier::Carrier* c, wire::TransmitBatch& out,
   }
   run(a);
   return any;
+}
+
+void Session::carrier_local_address_moved(carrier::Carrier* c) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return;
+    flow_->on_local_address_moved(it->second.path);
+    pump(a, c);  // the carrier writes right after this call
+  }
+  run(a);
 }
 
 // ---------------------------------------------------------------------------------------------

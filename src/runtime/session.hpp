@@ -68,6 +68,7 @@ class PathHandler final : public carrier::CarrierHandler {
   bool pull_datagrams(wire::TransmitBatch& out,
                       std::optional<asio::ip::udp::endpoint>& to) override;
   bool pull_probe(wire::TransmitBatch& out, std::optional<asio::ip::udp::endpoint>& to) override;
+  void on_local_address_moved() override;
   void on_datagram_frames(const std::vector<wire::Frame>& frames,
                           const wire::Slice& backing) override;
   void on_datagram_fates(std::span<const std::uint64_t> acked,
@@ -195,6 +196,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   // One address-validation probe of a datagram carrier's path (core::Flow::poll_probe).
   bool carrier_pull_probe(carrier::Carrier* c, wire::TransmitBatch& out,
                           std::optional<asio::ip::udp::endpoint>& to);
+  // A datagram carrier now sends from a new local address (core::Flow::on_local_address_moved).
+  void carrier_local_address_moved(carrier::Carrier* c);
   // A datagram carrier's packets (core::Flow::on_packet each, one pump for the batch).
   void carrier_packets(carrier::Carrier* c, std::span<const carrier::ReceivedPacket> packets);
   // A stream carrier's datagrams (QUIC DATAGRAM): frames in, and the fates of those sent.

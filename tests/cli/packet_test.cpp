@@ -130,4 +130,21 @@ TEST(PacketCliTest, BenchPacketTcpLosesNothingAcrossMigrations) {
   expect_clean_bench("tcp");
 }
 
+// One udpflow path moving its local address twice (as one quic path does): both moves are
+// counted in local_address_moves, nothing lost or duplicated, no admin error.
+TEST(PacketCliTest, BenchPacketOneUdpflowPathMovesItsLocalAddress) {
+  const std::string json = last_line(
+      run_stdout("'" + kRendr +
+                 "' bench packet --transport udpflow --paths 1 --pps 2000 --size 200 --duration 1"
+                 " --migrations 2 --json 2>/dev/null"));
+  ASSERT_TRUE(json.starts_with("{\"bench\":\"packet\"")) << json;
+  EXPECT_EQ(json_field(json, "paths"), "1") << json;
+  EXPECT_EQ(json_field(json, "local_address_moves"), "2") << json;
+  EXPECT_EQ(json_field(json, "admin_errors"), "0") << json;
+  EXPECT_EQ(json_field(json, "received"), "2000") << json;
+  EXPECT_EQ(json_field(json, "lost"), "0") << json;
+  EXPECT_EQ(json_field(json, "duplicated"), "0") << json;
+  EXPECT_EQ(json_field(json, "errors"), "0") << json;
+}
+
 }  // namespace

@@ -67,63 +67,6 @@ class QuicPacketTest : public IntegrationTest {
   TestCertificate cert_;
 };
 
-// Sends messages 0..count-1 (after_send(n) after the n-th), then closes; the peer reads until
-// the close, each message checked whole. Returns the indices in arrival order.
-std::vector<std::uint32_t> exchange(PacketConn& from, PacketConn& to, std::uint32_t count,
-                                    const std::function<void(std::uint32_t sent)>& after_send) {
-  std::vector<std::uint32_t> got;
-  std::atomic<bool> reader_done{false};
-  std::atomic<std::size_t> got_count{0};
-  std::thread reader([&] {
-    struct Done {
-      std::atomic<bool>& done;
-      ~Done() { done = true; }
-    } done{reader_done};
-    Bytes buffer(kMaxMessageSize);
-    for (;;) {
-      std::error_code ec;
-      const std::size_t n = to.receive(asio::buffer(buffer), ec);
-      if (ec == asio::error::eof) return;
-      if (ec) {
-        ADD_FAILURE() << "receive: " << ec.message() << " after " << got.size();
-        return;
-      }
-      const auto i = check({buffer.data(), n});
-      if (!i) {
-        ADD_FAILURE() << "a message arrived altered (size " << n << ")";
-        return;
-      }
-      got.push_back(*i);
-      ++got_count;
-    }
-  });
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const Bytes m = make_message(i);
-    std::error_code ec;
-    from.send(asio::buffer(m), ec);
-    if (ec) {
-      ADD_FAILURE() << "send " << i << ": " << ec.message();
-      to.abort();  // ends the reader
-      break;
-    }
-    if (after_send) after_send(i + 1);
-  }
-  from.close();
-  // Bounded: a flow that stalls (a message lost for good) must fail the test, not hang it.
-  if (!wait_until([&] { return reader_done.load(); }, scaled(30s))) {
-    ADD_FAILURE() << "the peer's close did not arrive; " << got_count << " messages received";
-    to.abort();  // ends the reader
-  }
-  reader.join();
-  return got;
-}
-
-void expect_all_in_order(const std::vector<std::uint32_t>& got, std::uint32_t count) {
-  ASSERT_EQ(got.size(), count);
-  for (std::uint32_t i = 0; i < count; ++i)
-    ASSERT_EQ(got[i], i) << "out of order at " << i;
-}
-
 // One quic path, reliable unordered (the default): every message once, whole; those that fit a
 // DATAGRAM went in one (and QUIC acknowledged them). (The largest take the stream while QUIC's
 // packets are 1200 bytes; on loopback ngtcp2 soon sends larger ones.)

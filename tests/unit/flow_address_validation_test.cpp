@@ -332,6 +332,25 @@ TEST(FlowAddressValidation, AGenuineRebindingIsFollowedAfterValidationAndDataCon
   EXPECT_EQ(net.server().state(), FlowState::established);
 }
 
+// A client that moved its own socket (Conn::migrate_local_address) on an idle flow: its PING
+// from the new address makes the server challenge and follow it within a few round trips, not
+// only at the next idle ping seconds later. Only an up datagram client path can say so.
+TEST(FlowAddressValidation, AClientThatMovedItsLocalAddressIsFollowedAtOnceWhenIdle) {
+  NatPair net;
+  net.settle(200ms);
+  ASSERT_EQ(net.transfer(64 * 1024, 10s), 64u * 1024);
+  net.settle(3s);  // quiet: the next idle ping is seconds away
+  net.rebind();
+  const PeerAddress after = net.client_address();
+  EXPECT_TRUE(net.client().on_local_address_moved(net.client_path()));
+  net.settle(40ms);  // a few 10 ms round trips
+  EXPECT_EQ(net.server().peer_address(net.server_path()), after);
+  EXPECT_EQ(net.server().address_stats(net.server_path()).validations, 1u);
+  EXPECT_FALSE(net.server().on_local_address_moved(net.server_path()));  // servers do not move
+  EXPECT_FALSE(net.client().on_local_address_moved(PathId{99}));
+  EXPECT_EQ(net.server().state(), FlowState::established);
+}
+
 TEST(FlowAddressValidation, ASpoofedSourceNeverGetsTheFlowsPackets) {
   NatPair net;
   net.settle(200ms);

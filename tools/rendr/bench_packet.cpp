@@ -164,8 +164,8 @@ struct RunResult {
   double cpu_s = 0;
   std::uint64_t migrations = 0;
   std::uint64_t unrequested_migrations = 0;  // failovers (or other moves) nobody asked for
-  // One QUIC path moved to a new local address (not a change of the active path, so not in
-  // `migrations`): the calls accepted.
+  // One QUIC or udpflow path moved to a new local address (not a change of the active path, so
+  // not in `migrations`): the calls accepted.
   std::uint64_t local_address_moves = 0;
   std::uint64_t admin_errors = 0;
   std::string error;
@@ -282,11 +282,17 @@ std::vector<Clock::duration> migration_times(const PacketConfig& config) {
   return times;
 }
 
-// One planned migration: to the next up path (round robin), or with one QUIC path a move of its
-// local address (a new UDP socket, the QUIC connection migrating).
+// Whether one path migrates by moving its local address (a new UDP socket): QUIC connection
+// migration, or a udpflow client path's move the server validates.
+bool moves_local_address(BenchTransport transport) {
+  return transport == BenchTransport::quic || transport == BenchTransport::udpflow;
+}
+
+// One planned migration: to the next up path (round robin), or with one QUIC or udpflow path a
+// move of its local address.
 std::error_code migrate_once(rendr::PacketConn& conn, const PacketConfig& config) {
   const rendr::ConnStats stats = conn.stats();
-  if (config.paths == 1 && config.transport == BenchTransport::quic)
+  if (config.paths == 1 && moves_local_address(config.transport))
     return conn.migrate_local_address(stats.active_path, "127.0.0.1:0");
   const std::vector<rendr::PathId> ids = up_paths(stats);
   const auto after = std::upper_bound(ids.begin(), ids.end(), stats.active_path);
@@ -444,13 +450,14 @@ int run(const Args& args) {
   if (config.transport == BenchTransport::mixed)
     throw UsageError("--transport must be udpflow, tcp or quic for bench packet");
   const bool migrating = config.migrations > 0 || config.migrate_every.count() > 0;
-  // Migrating needs a second path, except over QUIC, which moves its one path's local address.
+  // Migrating needs a second path, except over QUIC, which moves its one path's local address
+  // (udpflow can too with --paths 1; it defaults to two paths, as it always did).
   const std::size_t default_paths = migrating && config.transport != BenchTransport::quic ? 2 : 1;
   config.paths = args.count("paths", default_paths);
   if (config.paths == 0) throw UsageError("--paths must be >= 1");
-  if (config.paths == 1 && migrating && config.transport != BenchTransport::quic)
+  if (config.paths == 1 && migrating && !moves_local_address(config.transport))
     throw UsageError("migrating over " + std::string(to_string(config.transport)) +
-                     " needs --paths 2 or more (quic migrates one path's local address)");
+                     " needs --paths 2 or more (quic and udpflow move one path's local address)");
 
   log_line("[bench packet] raw udp: " + short_number(config.pps) + " messages/s of " +
            std::to_string(config.size) + " bytes for " + short_number(config.duration_s) + " s");
@@ -531,9 +538,10 @@ Command bench_packet_command() {
        "message due, then a sleep), one receiver thread. lost: sent minus distinct echoes\n"
        "after a drain of up to 3 s; duplicated: extra copies; reordered: echoes below the\n"
        "highest sequence seen. Migrations are planned and round robin over the paths;\n"
-       "migrating over udpflow or tcp needs two paths, so --paths defaults to 2 then (1\n"
-       "otherwise); over quic one path moves its local address instead. CPU figures are the\n"
-       "whole process (both ends of each run).",
+       "migrating over udpflow or tcp defaults to --paths 2 (1 otherwise); over quic, or\n"
+       "udpflow with --paths 1, one path moves its local address instead (a new UDP socket;\n"
+       "counted in local_address_moves, not migrations). CPU figures are the whole process\n"
+       "(both ends of each run).",
        {{"pps", OptionSpec::Kind::value, "N", "messages per second (default 10000)"},
         {"size", OptionSpec::Kind::value, "BYTES", "message size, 16 to 1153 (default 200)"},
         {"duration", OptionSpec::Kind::value, "S", "seconds of sending per run (default 10)"},

@@ -11,6 +11,7 @@
 
 #include "carrier/quic/quic_error.hpp"
 #include "carrier/quic/quic_server.hpp"
+#include "carrier/udp/endpoint_text.hpp"
 
 namespace rendr::carrier {
 
@@ -156,25 +157,6 @@ int cb_ack_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
 int cb_lost_datagram(ngtcp2_conn*, uint64_t dgram_id, void* user_data) {
   self_of(user_data)->on_datagram_fate(dgram_id, QuicConnection::DatagramFate::lost);
   return 0;
-}
-
-// "host:port" with a numeric host ("[v6]:port" for IPv6).
-std::optional<asio::ip::udp::endpoint> parse_endpoint(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const std::string port_text = text.substr(colon + 1);
-  if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  const unsigned long port = std::stoul(port_text);
-  if (port > 65535) return std::nullopt;
-  std::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  if (ec) return std::nullopt;
-  return asio::ip::udp::endpoint(address, static_cast<unsigned short>(port));
 }
 
 ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) {
@@ -1052,7 +1034,7 @@ std::error_code QuicConnection::migrate_local_address(const std::string& local_h
   if (is_server_) return std::make_error_code(std::errc::operation_not_supported);
   if (!can_migrate_.load(std::memory_order_acquire))
     return std::make_error_code(std::errc::not_connected);
-  const auto local = parse_endpoint(local_host_port);
+  const auto local = udp::parse_endpoint(local_host_port);
   if (!local) return std::make_error_code(std::errc::invalid_argument);
   if (local->protocol() != remote_.protocol())
     return std::make_error_code(std::errc::address_family_not_supported);

@@ -6,8 +6,10 @@
 
 #include <asio/error.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "carrier/udp/endpoint_text.hpp"
 #include "core/crypto.hpp"
 
 namespace rendr::carrier::udp {
@@ -114,7 +116,9 @@ UdpflowCarrier::UdpflowCarrier(Private, Side side, asio::any_io_executor executo
       socket_(std::move(socket)),
       demux_(std::move(demux)),
       local_cid_(local_cid),
+      remote_(remote),
       peer_address_(format_endpoint(remote)),
+      local_address_(format_endpoint(socket_->local_endpoint())),
       peer_(std::move(peer)),
       peer_cid_(peer_cid),
       peer_cid_known_(side == Side::server) {
@@ -128,12 +132,25 @@ UdpflowCarrier::~UdpflowCarrier() {
     if (initial_dcid_) demux_->remove_route(*initial_dcid_);
   } else {
     socket_->close();
+    if (previous_socket_) previous_socket_->close();
+    for (const auto& old : retiring_)
+      old->close();
   }
 }
 
 std::string UdpflowCarrier::peer_address() const {
-  std::lock_guard lock(peer_address_mutex_);
+  std::lock_guard lock(address_mutex_);
   return peer_address_;
+}
+
+std::string UdpflowCarrier::local_address() const {
+  std::lock_guard lock(address_mutex_);
+  return local_address_;
+}
+
+void UdpflowCarrier::set_local_address(const asio::ip::udp::endpoint& local) {
+  std::lock_guard lock(address_mutex_);
+  local_address_ = format_endpoint(local);
 }
 
 std::shared_ptr<CarrierHandler> UdpflowCarrier::lock_handler() {
@@ -202,14 +219,130 @@ void UdpflowCarrier::do_start() {
   }
   if (state_ != State::idle) return;
   state_ = State::open;
-  socket_->start_reading(
-      [weak = weak_from_this()](std::span<const ReceivedDatagram> batch) {
-        if (auto self = weak.lock()) self->on_batch(batch);
-      },
-      [weak = weak_from_this()](std::error_code ec) {
-        if (auto self = weak.lock()) self->finish(DownReason::error, ec);
-      });
+  read_from(socket_);
   do_write();
+}
+
+void UdpflowCarrier::read_from(const std::shared_ptr<UdpSocket>& socket) {
+  // The socket is named by address only while it is open: a closed one calls back no more.
+  socket->start_reading(
+      [weak = weak_from_this(), from = socket.get()](std::span<const ReceivedDatagram> batch) {
+        if (auto self = weak.lock()) self->on_batch(batch, from);
+      },
+      [weak = weak_from_this(), from = socket.get()](std::error_code ec) {
+        if (auto self = weak.lock()) self->on_socket_error(from, ec);
+      });
+}
+
+void UdpflowCarrier::on_socket_error(const UdpSocket* socket, std::error_code ec) {
+  if (socket == socket_.get()) {
+    finish(DownReason::error, ec);
+    return;
+  }
+  // An old socket still read after a move: only what was on its way there is lost.
+  if (previous_socket_.get() == socket) {
+    previous_socket_->close();
+    previous_socket_.reset();
+  }
+  const auto it = std::find_if(retiring_.begin(), retiring_.end(),
+                               [&](const auto& old) { return old.get() == socket; });
+  if (it != retiring_.end()) {
+    (*it)->close();
+    retiring_.erase(it);
+  }
+}
+
+// ---- moving to a new local address (client) -----------------------------------------------
+
+std::error_code UdpflowCarrier::migrate_local_address(const std::string& local_host_port) {
+  if (side_ == Side::server) return std::make_error_code(std::errc::operation_not_supported);
+  const auto local = parse_endpoint(local_host_port);
+  if (!local) return std::make_error_code(std::errc::invalid_argument);
+  if (local->protocol() != remote_.protocol())
+    return std::make_error_code(std::errc::address_family_not_supported);
+  if (!can_move_.load(std::memory_order_acquire))
+    return std::make_error_code(std::errc::not_connected);
+  if (moving_.exchange(true, std::memory_order_acq_rel))
+    return std::make_error_code(std::errc::operation_in_progress);
+  // Bound here, so an address that is not ours fails the call itself.
+  std::error_code ec;
+  asio::ip::udp::socket socket(executor_);
+  socket.open(local->protocol(), ec);
+  if (!ec) socket.bind(*local, ec);
+  if (!ec) socket.connect(remote_, ec);
+  asio::ip::udp::endpoint bound;
+  if (!ec) bound = socket.local_endpoint(ec);
+  std::shared_ptr<UdpSocket> udp_socket;
+  if (!ec) {
+    try {
+      udp_socket = std::make_shared<UdpSocket>(std::move(socket), options_.socket);
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+  }
+  if (ec) {
+    moving_.store(false, std::memory_order_release);
+    // asio reports errno values in its own category; callers compare with std::errc.
+    return std::error_code(ec.value(), std::system_category());
+  }
+  asio::post(executor_, [self = shared_from_this(), udp_socket, bound] {
+    self->start_move(udp_socket, bound);
+  });
+  return {};
+}
+
+void UdpflowCarrier::start_move(std::shared_ptr<UdpSocket> socket,
+                                const asio::ip::udp::endpoint& bound) {
+  if (state_ != State::open) {
+    socket->close();
+    moving_.store(false, std::memory_order_release);
+    return;
+  }
+  counters_.local_moves_started.fetch_add(1, std::memory_order_relaxed);
+  previous_socket_ = std::exchange(socket_, std::move(socket));
+  const std::uint64_t move = ++move_number_;
+  set_local_address(bound);
+  read_from(socket_);
+  if (auto handler = lock_handler()) handler->on_local_address_moved();
+  do_write();
+  auto timer = std::make_shared<asio::steady_timer>(executor_, options_.move_timeout);
+  timer->async_wait([weak = weak_from_this(), timer, move](std::error_code) {
+    if (auto self = weak.lock()) self->move_timed_out(move);
+  });
+}
+
+void UdpflowCarrier::complete_move() {
+  counters_.local_moves_completed.fetch_add(1, std::memory_order_relaxed);
+  if (previous_socket_) retire(std::exchange(previous_socket_, nullptr));
+  moving_.store(false, std::memory_order_release);
+}
+
+void UdpflowCarrier::move_timed_out(std::uint64_t move) {
+  if (move != move_number_ || !moving_.load(std::memory_order_acquire) || state_ != State::open)
+    return;
+  // The server never answered at the new address: send from the old one again.
+  counters_.local_moves_failed.fetch_add(1, std::memory_order_relaxed);
+  if (previous_socket_) {
+    socket_->close();
+    socket_ = std::exchange(previous_socket_, nullptr);
+    set_local_address(socket_->local_endpoint());
+  }
+  moving_.store(false, std::memory_order_release);
+}
+
+void UdpflowCarrier::retire(std::shared_ptr<UdpSocket> socket) {
+  retiring_.push_back(socket);
+  auto linger = std::make_shared<asio::steady_timer>(executor_, options_.move_linger);
+  linger->async_wait(
+      [weak = weak_from_this(), linger, old = std::weak_ptr<UdpSocket>(socket)](std::error_code) {
+        auto self = weak.lock();
+        auto socket = old.lock();
+        if (!self || !socket) return;
+        const auto it = std::find(self->retiring_.begin(), self->retiring_.end(), socket);
+        if (it == self->retiring_.end()) return;
+        socket->close();
+        self->retiring_.erase(it);
+      });
 }
 
 // ---- keys ---------------------------------------------------------------------------------
@@ -237,7 +370,10 @@ bool UdpflowCarrier::derive_keys_locked() {
 
 // ---- receiving ----------------------------------------------------------------------------
 
-void UdpflowCarrier::on_batch(std::span<const ReceivedDatagram> batch) {
+void UdpflowCarrier::on_batch(std::span<const ReceivedDatagram> batch, const UdpSocket* from) {
+  // The first datagram on a new socket: the server sends there (a challenge first); the old
+  // socket is read a little longer for what was already on its way to it.
+  if (previous_socket_ && from == socket_.get()) complete_move();
   for (const ReceivedDatagram& d : batch) {
     dg::PacketHeader header;
     if (dg::parse_header(d.bytes, header) != dg::PacketError::none) {
@@ -286,7 +422,10 @@ void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::Packet
       counters_.dropped_auth_failed.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    peer_protected_seen_ = true;
+    if (!peer_protected_seen_) {
+      peer_protected_seen_ = true;
+      if (side_ == Side::client) can_move_.store(true, std::memory_order_release);
+    }
   } else {
     if (peer_protected_seen_) {
       // The handshake is over: frames in clear now could come from anyone who saw the id.
@@ -412,7 +551,7 @@ void UdpflowCarrier::set_destination(const std::optional<asio::ip::udp::endpoint
   if (peer_ && *peer_ == destination) return;
   peer_ = destination;
   counters_.peer_moves.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard lock(peer_address_mutex_);
+  std::lock_guard lock(address_mutex_);
   peer_address_ = format_endpoint(*to);
 }
 
@@ -534,6 +673,12 @@ void UdpflowCarrier::finish(DownReason reason, std::error_code ec) {
     initial_dcid_.reset();
   } else {
     socket_->close();
+    if (previous_socket_) previous_socket_->close();
+    previous_socket_.reset();
+    for (const auto& old : retiring_)
+      old->close();
+    retiring_.clear();
+    can_move_.store(false, std::memory_order_release);
   }
   std::shared_ptr<CarrierHandler> handler;
   {

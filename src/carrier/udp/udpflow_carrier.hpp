@@ -23,6 +23,14 @@
 // (opened, or a handshake packet before that): it equals core::Flow::largest_received_packet
 // except for packets the core drops, and keeps the receive path off the session's lock.
 //
+// A client path can move to a new local address (migrate_local_address): it binds a new
+// connected socket (same options) and sends from it at once; the old socket is still read until
+// the new one has heard from the server (whose core validates the new address first, so it
+// keeps sending to the old one until then), and for move_linger after that, so packets already
+// on their way there are not lost. A new socket that hears nothing within move_timeout is given
+// up and the path sends from the old one again. The carrier decides nothing else: it tells the
+// handler (on_local_address_moved), whose core sends a PING from the new address at once.
+//
 // A udpflow path has no transport-level end: the core declares it dead (PTO counts). on_down
 // comes once, for a local close()/abort() (closed) or a socket that failed (error).
 //
@@ -30,6 +38,7 @@
 // demux socket's strand, shared by the listener's paths). kick(), close(), abort() and
 // set_flow_key() may be called from any thread.
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -58,6 +67,11 @@ struct UdpflowOptions {
   std::size_t packets_per_pull = 64;
   // Pulls per executor turn before the carrier lets other handlers (reads) run.
   int pulls_per_turn = 8;
+  // A client's move to a new local address: how long the old socket is still read after the new
+  // one heard from the server (packets sent before the server moved), and how long the new one
+  // may stay unheard before the path goes back to the old one.
+  std::chrono::milliseconds move_linger{1'000};
+  std::chrono::milliseconds move_timeout{3'000};
 };
 
 // Counters, readable from any thread (relaxed; for stats and tests).
@@ -77,6 +91,11 @@ struct UdpflowCounters {
   std::atomic<std::uint64_t> probes_sent{0};  // address-validation probes (challenge/response)
   // Server: times the core moved the path to a newly validated peer address.
   std::atomic<std::uint64_t> peer_moves{0};
+  // Client: moves to a new local address (migrate_local_address) started, completed (the new
+  // socket heard from the server) and given up (it never did: back to the old socket).
+  std::atomic<std::uint64_t> local_moves_started{0};
+  std::atomic<std::uint64_t> local_moves_completed{0};
+  std::atomic<std::uint64_t> local_moves_failed{0};
 };
 
 class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this<UdpflowCarrier> {
@@ -116,6 +135,13 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   bool reliable() const override { return false; }
   std::string_view transport() const override { return "udpflow"; }
   std::string peer_address() const override;
+  std::string local_address() const override;
+  // Client: moves the path's sends to a new socket bound to `local_host_port` (numeric host,
+  // port 0: any). Errors found at once: a server path (operation_not_supported), a path whose
+  // handshake is not over (not_connected), an unparsable address (invalid_argument), another
+  // family than the server's (address_family_not_supported), a move still waiting to hear from
+  // the server (operation_in_progress), or the bind's own error (an address not of this host).
+  std::error_code migrate_local_address(const std::string& local_host_port) override;
   asio::any_io_executor executor() const override { return executor_; }
   bool datagram() const override { return true; }
   std::size_t max_packet_payload() const override { return options_.max_packet_payload; }
@@ -149,7 +175,17 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   // Server: the core's destination for the next packets (after a validation it moves).
   void set_destination(const std::optional<asio::ip::udp::endpoint>& to);
   void flush_unsent();
-  void on_batch(std::span<const ReceivedDatagram> batch);
+  // Reads `socket` into on_batch; its failure ends the path only while it is the one sent from.
+  void read_from(const std::shared_ptr<UdpSocket>& socket);
+  void on_batch(std::span<const ReceivedDatagram> batch, const UdpSocket* from);
+  void on_socket_error(const UdpSocket* socket, std::error_code ec);
+  // Client moves: sends go to `socket` from now on; the new socket heard from the server; it
+  // did not in time (`move` is the move's number); the old socket is closed after the linger.
+  void start_move(std::shared_ptr<UdpSocket> socket, const asio::ip::udp::endpoint& bound);
+  void complete_move();
+  void move_timed_out(std::uint64_t move);
+  void retire(std::shared_ptr<UdpSocket> socket);
+  void set_local_address(const asio::ip::udp::endpoint& local);
   // Opens/checks one datagram; appends its frames to frames_ and a packet to packets_.
   void accept_datagram(const ReceivedDatagram& datagram, const wire::datagram::PacketHeader& h);
   void deliver_packets();
@@ -163,11 +199,18 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   const Side side_;
   const UdpflowOptions options_;
   const asio::any_io_executor executor_;
-  const std::shared_ptr<UdpSocket> socket_;  // client: owned; server: the demux's
-  const std::shared_ptr<UdpDemux> demux_;    // server only
+  // Client: owned, replaced by a move (on the executor); server: the demux's.
+  std::shared_ptr<UdpSocket> socket_;
+  const std::shared_ptr<UdpDemux> demux_;  // server only
   const wire::datagram::ConnectionId local_cid_;
-  mutable std::mutex peer_address_mutex_;  // guards peer_address_ (read from any thread)
+  const asio::ip::udp::endpoint remote_;  // client: the server, where every socket connects
+  mutable std::mutex address_mutex_;      // guards the addresses (read from any thread)
   std::string peer_address_;
+  std::string local_address_;
+  // Client: the server's first protected packet opened (the handshake is over): a move may start.
+  std::atomic<bool> can_move_{false};
+  // Client: a move waits for its new socket to hear from the server.
+  std::atomic<bool> moving_{false};
 
   std::mutex handler_mutex_;
   std::weak_ptr<CarrierHandler> handler_;
@@ -214,6 +257,11 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   std::size_t unsent_offset_ = 0;  // bytes of send_buffer_ sent
   std::size_t unsent_index_ = 0;   // datagrams of send_sizes_ sent
   bool waiting_writable_ = false;
+  // Client moves: the socket sent from before the move in progress (read until the new one
+  // heard), the number of the latest move, and old sockets read for move_linger.
+  std::shared_ptr<UdpSocket> previous_socket_;
+  std::uint64_t move_number_ = 0;
+  std::vector<std::shared_ptr<UdpSocket>> retiring_;
 };
 
 // The "udpflow" transport: resolves HOST:PORT, connects a UdpSocket to it and wraps it in a
