@@ -3,9 +3,11 @@
 # plain TCP flow (Linux CUBIC) share one veth link shaped by tbf between two network namespaces.
 # Needs root (ip netns, tc). usage: scripts/bench_fair_share.sh [RATE] [SECONDS] [udp|tcp|both]
 # Prints each flow's receive rate from 4 s to SECONDS-2 s after its first byte.
+# CONGESTION=cubic|newreno|bbr picks the udpflow sender's controller (default: rendr's).
 set -u
 RATE=${1:-50mbit}; SECS=${2:-20}; WHICH=${3:-both}
 RENDR=${RENDR:-$(dirname "$0")/../build/rendr}
+CC_FLAG=${CONGESTION:+--congestion $CONGESTION}
 TMP=$(mktemp -d)
 cat >"$TMP/count.py" <<'PY'
 import socket, sys, time
@@ -43,7 +45,7 @@ W1=$((SECS - 2))
 [ "$WHICH" != tcp ] && ip netns exec fs_b sh -c "$RENDR listen --udp 10.212.0.2:7000 --stdio --budget-ms 2000 2>/dev/null | python3 $TMP/count.py udpflow 4 $W1" &
 [ "$WHICH" != udp ] && ip netns exec fs_b python3 "$TMP/count.py" tcp 4 $W1 10.212.0.2 7001 &
 sleep 1
-[ "$WHICH" != tcp ] && ip netns exec fs_a sh -c "timeout $SECS $RENDR dial --path udpflow://10.212.0.2:7000 --budget-ms 2000 </dev/zero >/dev/null 2>&1" &
+[ "$WHICH" != tcp ] && ip netns exec fs_a sh -c "timeout $SECS $RENDR dial --path udpflow://10.212.0.2:7000 $CC_FLAG --budget-ms 2000 </dev/zero >/dev/null 2>&1" &
 [ "$WHICH" != udp ] && ip netns exec fs_a python3 "$TMP/send.py" 10.212.0.2 7001 "$SECS" &
 wait
 ip netns exec fs_a tc -s qdisc show dev fs_va | sed -n 2p

@@ -3,6 +3,7 @@
 // a flow's paths may arrive on any of them.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -53,6 +54,9 @@ struct ListenOptions {
   // safe 1200 up. 1452 fits Ethernet (1500) under IPv6 + UDP headers; raise it for jumbo
   // frames. A probe larger than the real path MTU is lost, never fragmented. 0: no probing.
   std::size_t udpflow_max_datagram_size = 1452;
+  // udpflow paths: the congestion controller of what the server sends (PathSpec::congestion is
+  // the client's); nullopt: the default (CUBIC).
+  std::optional<Congestion> udpflow_congestion{};
   // Which kinds of flow this listener takes (the client's OPEN says which it is). A stream flow
   // goes to accept(), a packet flow to accept_packet(); an OPEN of a kind not taken is refused
   // at once (the client's dial fails with errc::handshake_failed). A flow of a taken kind that

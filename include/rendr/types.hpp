@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -35,6 +36,15 @@ enum class MigrateCause { explicit_request, death, follow_peer, quality };
 // "explicit_request", "death", "follow_peer" or "quality".
 std::string_view to_string(MigrateCause c);
 
+// A udpflow path's congestion controller for what this end sends (each end picks its own):
+// CUBIC (the default) or NewReno, loss-based, or BBR, model-based: it keeps its rate under
+// random loss that is not congestion (docs/design.md, "BBR").
+enum class Congestion { cubic, new_reno, bbr };
+// "cubic", "newreno" or "bbr".
+std::string_view to_string(Congestion c);
+// Parses "cubic" / "newreno" / "bbr"; returns false on anything else.
+bool parse_congestion(std::string_view text, Congestion& out);
+
 // One network path: "tcp://HOST:PORT", "quic://HOST:PORT" or "udpflow://HOST:PORT" (rendr over
 // UDP; dialing it needs the udpflow carrier). Which transports can be dialed is the carriers' to
 // say: parsing checks the syntax only, and dial() reports an unknown one as errc::bad_path_spec.
@@ -53,6 +63,9 @@ struct PathSpec {
   // safe 1200 up; 0: the default, 1452 (Ethernet's 1500 under IPv6 + UDP headers). A probe
   // larger than the real path MTU is lost, never fragmented. Not part of the URI.
   std::size_t max_datagram_size = 0;
+  // udpflow paths: this end's congestion controller on the path; nullopt: the default (CUBIC).
+  // Not part of the URI.
+  std::optional<Congestion> congestion{};
 
   // Parses "SCHEME://HOST:PORT" (e.g. tcp, udpflow; the scheme is case-insensitive and stored
   // in lower case) or "HOST:PORT" (tcp); IPv6 as "udpflow://[::1]:PORT"; an optional

@@ -23,6 +23,28 @@ bool parse_mode(std::string_view text, Mode& out) {
   return false;
 }
 
+std::string_view to_string(Congestion c) {
+  switch (c) {
+    case Congestion::cubic:
+      return "cubic";
+    case Congestion::new_reno:
+      return "newreno";
+    case Congestion::bbr:
+      return "bbr";
+  }
+  return "cubic";
+}
+
+bool parse_congestion(std::string_view text, Congestion& out) {
+  for (Congestion c : {Congestion::cubic, Congestion::new_reno, Congestion::bbr}) {
+    if (text == to_string(c)) {
+      out = c;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string to_hex(const FlowId& id) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string s;

@@ -90,6 +90,8 @@ FlowStats Flow::stats(Time now) const {
       ps.congestion_window = d.congestion_window;
       ps.bytes_in_flight = d.bytes_in_flight;
       ps.pacing_rate = d.pacing_rate;
+      ps.congestion_control = t->controller().name();
+      ps.bandwidth_estimate = d.bandwidth_estimate;
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;
       ps.max_datagram_size = d.max_datagram_size;
@@ -127,6 +129,7 @@ PathId Flow::add_path(Time now, const PathOptions& options) {
   p.max_packet_payload = std::max(options.max_packet_payload, kMinPacketPayload);
   p.initial_packet_payload = p.max_packet_payload;
   p.max_datagram_ceiling = options.max_datagram_size;
+  p.congestion = options.congestion;
   p.state = PathState::dialing;
   p.next_dial = now;
   m.emit(Event::Kind::dial_path, id);

@@ -88,6 +88,9 @@ struct PathOptions {
   // it with padded probe packets and grows its packets once one is acknowledged
   // (max_datagram_size(path) says the size in use). 0: no probing.
   std::size_t max_datagram_size = 0;
+  // Datagram paths: the congestion controller of what this end sends on the path; nullopt:
+  // FlowConfig::datagram_recovery's.
+  std::optional<recovery::CongestionAlgorithm> congestion{};
   // Datagram paths on a server: the address the OPEN or JOIN came from, the size of that
   // datagram (the start of its 3x allowance) and whether a retry token proved it already. A
   // listener sets these; without `peer` the path's address is its carrier's business.

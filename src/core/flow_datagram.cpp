@@ -159,6 +159,7 @@ void Flow::Impl::renew_transport(Path& p) {
   recovery::RecoveryConfig rc = config.datagram_recovery;
   rc.max_datagram_size = p.max_packet_payload + kPacketOverhead;
   rc.max_ack_delay = config.max_ack_delay;
+  if (p.congestion) rc.congestion = *p.congestion;
   p.transport = std::make_unique<recovery::DatagramTransport>(rc);
   p.packet = recovery::PacketContent{};
   p.proof_acked = false;
@@ -226,11 +227,17 @@ std::size_t Flow::Impl::data_room(Path& p, std::uint64_t from, Time now, Transmi
 
 void Flow::Impl::note_pacing(Path& p, Time now) {
   const auto at = p.transport->next_send_time();
-  if (at && *at > now && p.transport->send_allowance() > 0 && scheduler().wants_data(p)) {
+  const bool wants_data = scheduler().wants_data(p);
+  const std::uint64_t room = p.transport->send_allowance();
+  if (at && *at > now && room > 0 && wants_data) {
     p.paced_until = at;
   } else {
     p.paced_until.reset();
   }
+  // Nothing left to send with a datagram's room in the window: the rate the path shows until
+  // this flight is delivered is the application's, not the path's.
+  if (!wants_data && room >= datagram_transport(p).max_datagram_size())
+    datagram_transport(p).on_app_limited();
 }
 
 void Flow::Impl::write_mtu_probe(Path& p, Time now, TransmitBatch& out) {

@@ -89,6 +89,7 @@ std::unique_ptr<Flow> Flow::make_server(const FlowConfig& config, const wire::Op
   p.max_packet_payload = std::max(first.max_packet_payload, kMinPacketPayload);
   p.initial_packet_payload = p.max_packet_payload;
   p.max_datagram_ceiling = first.max_datagram_size;
+  p.congestion = first.congestion;
   impl->renew_transport(p);
   if (first.peer) {
     p.address = AddressValidator(c.address_validation);
@@ -146,6 +147,7 @@ JoinVerdict Flow::on_join(const wire::Join& join, Time now, const PathOptions& c
   p.max_packet_payload = std::max(carrier.max_packet_payload, kMinPacketPayload);
   p.initial_packet_payload = p.max_packet_payload;
   p.max_datagram_ceiling = carrier.max_datagram_size;
+  p.congestion = carrier.congestion;
   m.renew_transport(p);
   if (carrier.peer) {
     p.address = AddressValidator(m.config.address_validation);
@@ -295,6 +297,7 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   const std::size_t max_packet_payload = provisional.max_packet_payload;
   const std::size_t initial_packet_payload = provisional.initial_packet_payload;
   const std::size_t max_datagram_ceiling = provisional.max_datagram_ceiling;
+  const std::optional<recovery::CongestionAlgorithm> congestion = provisional.congestion;
   std::optional<MtuProber> mtu = std::move(provisional.mtu);
   std::unique_ptr<PathTransport> transport = std::move(provisional.transport);
   AddressValidator address = std::move(provisional.address);
@@ -308,6 +311,7 @@ void Flow::Impl::attach_joined(Path& provisional, Time now) {
   p.max_packet_payload = max_packet_payload;
   p.initial_packet_payload = initial_packet_payload;
   p.max_datagram_ceiling = max_datagram_ceiling;
+  p.congestion = congestion;
   p.mtu = std::move(mtu);
   p.transport = std::move(transport);
   p.address = std::move(address);

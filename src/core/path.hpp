@@ -64,6 +64,9 @@ struct Path {
   // between them (core/mtu_prober.hpp; renewed with the carrier).
   std::size_t initial_packet_payload = 0;
   std::size_t max_datagram_ceiling = 0;
+  // Datagram paths: the congestion controller (PathOptions::congestion; renewed transports
+  // keep it).
+  std::optional<recovery::CongestionAlgorithm> congestion;
   std::optional<MtuProber> mtu;
   // Datagram paths: the packet of the outstanding PING was acknowledged, so the peer has it
   // even if its PONG is lost (which nothing would detect: a PONG elicits no ACK).

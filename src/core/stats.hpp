@@ -1,6 +1,7 @@
 #pragma once
 // Snapshot types produced by core::Flow::stats().
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "core/address_validation.hpp"
@@ -36,6 +37,10 @@ struct PathStats {
   std::uint64_t congestion_window = 0;  // bytes
   std::uint64_t bytes_in_flight = 0;    // whole packets' bytes the window counts (cwnd's use)
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
+  // The sending side's congestion controller ("cubic", "newreno", "bbr") and its
+  // bottleneck-bandwidth estimate in bytes/s (BBR only; 0 otherwise).
+  std::string_view congestion_control;
+  std::uint64_t bandwidth_estimate = 0;
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)

@@ -43,6 +43,18 @@ MigrateCause from_core(core::MigrateCause c) {
   return MigrateCause::explicit_request;
 }
 
+core::recovery::CongestionAlgorithm to_core(Congestion c) {
+  switch (c) {
+    case Congestion::cubic:
+      return core::recovery::CongestionAlgorithm::cubic;
+    case Congestion::new_reno:
+      return core::recovery::CongestionAlgorithm::new_reno;
+    case Congestion::bbr:
+      return core::recovery::CongestionAlgorithm::bbr;
+  }
+  return core::recovery::CongestionAlgorithm::cubic;
+}
+
 core::MigrateCause to_core(MigrateCause c) {
   switch (c) {
     case MigrateCause::explicit_request:
@@ -152,6 +164,8 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.congestion_window = p.congestion_window;
     info.bytes_in_flight = p.bytes_in_flight;
     info.pacing_rate = p.pacing_rate;
+    info.congestion_control = std::string(p.congestion_control);
+    info.bandwidth_estimate = p.bandwidth_estimate;
     info.pto_count = p.pto_count;
     info.mtu = p.max_datagram_size;
     info.mtu_black_holes = p.mtu_black_holes;

@@ -20,6 +20,7 @@ core::MigrateCause to_core(MigrateCause c);
 core::DownCause down_cause(int carrier_down_reason);
 // A packet flow's options (the message limit is the core's default: kMaxMessageSize).
 core::PacketOptions to_core(const PacketOptions& p);
+core::recovery::CongestionAlgorithm to_core(Congestion c);
 
 // errc for a failed flow; empty for FlowError::none.
 std::error_code to_error_code(core::FlowError e);

@@ -464,6 +464,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     path.transport = core::TransportKind::datagram;
     path.max_packet_payload = carrier_options.max_packet_payload;
     path.max_datagram_size = options_.udpflow_max_datagram_size;
+    if (options_.udpflow_congestion)
+      path.congestion = runtime::to_core(*options_.udpflow_congestion);
     core::Admission admission;
     {
       std::lock_guard lock(mu_);

@@ -43,6 +43,7 @@ core::PathOptions path_options(const PathSpec& spec) {
     // MTU"): a probe the path cannot carry is lost, never fragmented (DF is set).
     options.max_datagram_size =
         spec.max_datagram_size != 0 ? spec.max_datagram_size : kDefaultMaxDatagramSize;
+    if (spec.congestion) options.congestion = to_core(*spec.congestion);
   }
   return options;
 }

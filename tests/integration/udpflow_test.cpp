@@ -139,6 +139,39 @@ TEST_F(UdpflowTest, LossOnAUdpflowPathIsRepaired) {
   EXPECT_GT(server.stats().retransmitted_bytes, 0u) << describe(server.stats());
 }
 
+// The same loss with BBR as the client's controller (PathSpec::congestion) and NewReno as the
+// server's (ListenOptions::udpflow_congestion): every byte arrives, each end runs the
+// controller it chose, the client's losses were counted and its model has a bandwidth.
+TEST_F(UdpflowTest, LossOnAUdpflowPathIsRepairedUnderBbr) {
+  ListenOptions options;
+  options.udpflow_congestion = Congestion::new_reno;
+  listen_both(options);
+  testing::UdpFaultProxy proxy("127.0.0.1", "127.0.0.1", listener_.udpflow_port(), 11);
+  PathSpec path = udp_path(proxy.port());
+  path.congestion = Congestion::bbr;
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(dialer({path}), client, server));
+  proxy.set_faults({.loss = 0.05}, {.loss = 0.05});
+  StreamWriter upload(client, {.seed = 8, .bytes = 8 * MiB});
+  StreamReader reader(server, {.seed = 8});
+  StreamWriter download(server, {.seed = 9, .bytes = 2 * MiB});
+  StreamReader download_reader(client, {.seed = 9});
+  finish_transfer(upload, reader, scaled(40s));
+  finish_transfer(download, download_reader, scaled(40s));
+  const ConnStats c = client.stats();
+  const ConnStats s = server.stats();
+  ASSERT_EQ(c.paths.size(), 1u);
+  ASSERT_EQ(s.paths.size(), 1u);
+  EXPECT_EQ(c.paths[0].congestion_control, "bbr");
+  EXPECT_EQ(s.paths[0].congestion_control, "newreno");
+  EXPECT_GT(c.paths[0].packets_lost, 0u) << describe(c);
+  EXPECT_GT(c.paths[0].bandwidth_estimate, 0u) << describe(c);
+  EXPECT_EQ(s.paths[0].bandwidth_estimate, 0u);
+  EXPECT_GT(proxy.counters_client_to_server().dropped, 0u);
+  EXPECT_GT(c.retransmitted_bytes, 0u) << describe(c);
+}
+
 // The active udpflow path goes dark both ways: the flow fails over to its other udpflow path,
 // and the application sees neither an error nor a lost byte.
 TEST_F(UdpflowTest, BlackholedUdpflowPathFailsOver) {

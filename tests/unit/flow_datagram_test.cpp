@@ -317,6 +317,46 @@ TEST(FlowDatagram, ALongTransferAtFivePercentLossNeverStalls) {
   EXPECT_EQ(path_stats(pair.client().stats(pair.now()), 1).down_count, 0u);
 }
 
+// The same random loss with BBR on both ends (FlowConfig::datagram_recovery): the transfer
+// completes intact and the path's stats show BBR's model (a bandwidth estimate) beside the
+// losses it repaired.
+TEST(FlowDatagram, ALongTransferAtFivePercentLossCompletesUnderBbr) {
+  FlowConfig c = config_for();
+  c.datagram_recovery.congestion = recovery::CongestionAlgorithm::bbr;
+  DatagramPair pair(c, {kDatagram}, 100us);
+  pair.settle(100ms);
+  std::uint64_t state = 29;
+  pair.set_filter([&](const DatagramPair::Wire&, const std::vector<wire::Frame>&) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % 100 >= 5;
+  });
+  constexpr std::uint64_t kBytes = 16 << 20;
+  ASSERT_EQ(pair.transfer(kBytes, 60s, false), kBytes);
+  EXPECT_FALSE(pair.corrupt());
+  const PathStats p = path_stats(pair.client().stats(pair.now()), 1);
+  EXPECT_EQ(p.congestion_control, "bbr");
+  EXPECT_GT(p.packets_lost, 100u);
+  EXPECT_GT(p.bandwidth_estimate, 0u);
+  EXPECT_GT(p.pacing_rate, 0u);
+  EXPECT_EQ(p.down_count, 0u);
+}
+
+// PathOptions::congestion picks a path's controller over the flow's default.
+TEST(FlowDatagram, APathsCongestionOptionOverridesTheFlowsDefault) {
+  auto client = Flow::make_client(config_for(), Time{});
+  PathOptions options;
+  options.transport = kDatagram;
+  options.congestion = recovery::CongestionAlgorithm::bbr;
+  const PathId bbr_path = client->add_path(Time{}, options);
+  options.congestion.reset();
+  const PathId default_path = client->add_path(Time{}, options);
+  client->on_path_connected(bbr_path, Time{});
+  client->on_path_connected(default_path, Time{});
+  const FlowStats s = client->stats(Time{});
+  EXPECT_EQ(path_stats(s, bbr_path).congestion_control, "bbr");
+  EXPECT_EQ(path_stats(s, default_path).congestion_control, "cubic");
+}
+
 // stats() per path: a datagram path's recovery figures; zeros on a stream path beside it.
 TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
   DatagramPair pair(config_for(), {kDatagram, kReliable});

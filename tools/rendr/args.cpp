@@ -154,6 +154,15 @@ rendr::Mode Args::mode(rendr::Mode fallback) const {
   return out;
 }
 
+std::optional<rendr::Congestion> Args::congestion() const {
+  const auto v = value("congestion");
+  if (!v) return std::nullopt;
+  rendr::Congestion out{};
+  if (!rendr::parse_congestion(*v, out))
+    throw UsageError("--congestion must be cubic, newreno or bbr, got '" + *v + "'");
+  return out;
+}
+
 std::uint64_t parse_size(std::string_view text) {
   struct Unit {
     std::string_view suffix;

@@ -61,6 +61,7 @@ class Args {
   std::vector<double> numbers(std::string_view name) const;
   std::chrono::milliseconds millis(std::string_view name, std::chrono::milliseconds fallback) const;
   rendr::Mode mode(rendr::Mode fallback = rendr::Mode::prime) const;  // "--mode"
+  std::optional<rendr::Congestion> congestion() const;                // "--congestion"
 
  private:
   bool help_ = false;

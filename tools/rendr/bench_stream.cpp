@@ -46,6 +46,8 @@ struct StreamConfig {
   // --loss: every udpflow path through a UDP fault proxy, path 0 losing this share of its
   // datagrams each way (0: the proxies without faults, the loss-free run to compare with).
   std::optional<double> loss;
+  // --congestion: both ends' controller on udpflow paths (nullopt: the default).
+  std::optional<rendr::Congestion> congestion;
 };
 
 // CPU time (user + system, every thread of this process) used so far, in seconds. Both ends of
@@ -243,6 +245,7 @@ void add_path_figures(JsonObject& result, const rendr::ConnStats& client) {
   each("path_congestion_window", [](const rendr::PathInfo& p) { return p.congestion_window; });
   each("path_bytes_in_flight", [](const rendr::PathInfo& p) { return p.bytes_in_flight; });
   each("path_pacing_rate", [](const rendr::PathInfo& p) { return p.pacing_rate; });
+  each("path_bandwidth_estimate", [](const rendr::PathInfo& p) { return p.bandwidth_estimate; });
   each("path_pto_count", [](const rendr::PathInfo& p) { return p.pto_count; });
   each("path_mtu", [](const rendr::PathInfo& p) { return p.mtu; });
   each("path_frames_sent", [](const rendr::PathInfo& p) { return p.frames_sent; });
@@ -299,6 +302,10 @@ StreamConfig parse_config(const Args& args) {
     throw UsageError("migrating needs --paths 2 or more (or --migrate-every 0)");
   if (config.transport != BenchTransport::tcp && shaped)
     throw UsageError("--rates needs --transport tcp");
+  config.congestion = args.congestion();
+  if (config.congestion && config.transport != BenchTransport::udpflow &&
+      config.transport != BenchTransport::mixed)
+    throw UsageError("--congestion needs --transport udpflow or mixed");
   if (args.has("loss")) {
     config.loss = args.number("loss", 0);
     if (config.transport != BenchTransport::udpflow)
@@ -352,7 +359,8 @@ int run(const Args& args) {
          .mode = config.mode,
          .shaping = shaping_by_path,
          .udp_faults = udp_faults,
-         .engine_per_end = config.engine_per_end},
+         .engine_per_end = config.engine_per_end,
+         .congestion = config.congestion},
         ec);
     if (!flow)
       return report_setup_failure(
@@ -408,6 +416,7 @@ int run(const Args& args) {
       .add("mode", rendr::to_string(config.mode))
       .add("transport", to_string(config.transport))
       .add("engines", std::uint64_t{config.engine_per_end ? 2u : 1u})
+      .add("congestion", config.congestion ? rendr::to_string(*config.congestion) : "default")
       .add("runs", std::uint64_t{repeat})
       .add("sha256_match", all_match)
       .add("migrations", median(migrations))
@@ -462,7 +471,8 @@ Command bench_stream_command() {
        "bulk throughput in any mode, vs raw TCP or shaped links",
        "--size BYTES --paths N [--mode prime|race|bond] [--rates MBIT,MBIT [--delays MS,MS]]\n"
        "    [--migrate-every BYTES] [--switch-modes-every-ms MS] [--repeat K]\n"
-       "    [--transport tcp|quic|udpflow|mixed [--loss PCT]] [--json]",
+       "    [--transport tcp|quic|udpflow|mixed [--loss PCT] [--congestion cubic|newreno|bbr]]\n"
+       "    [--json]",
        "Moves --size bytes over a rendr flow with N loopback paths and, first, over a reference\n"
        "in the same run: one raw TCP connection on loopback, or with --rates one plain TCP\n"
        "connection per path through the same shaped proxies (the baseline is then the sum of\n"
@@ -495,6 +505,7 @@ Command bench_stream_command() {
          "datagrams at random each way (0: the same proxies, no loss)"},
         mode_option(),
         transport_option(),
+        congestion_option(),
         json_option()}},
       run};
 }

@@ -26,6 +26,11 @@ inline OptionSpec mode_option() {
           "prime: one active path (default); race: every frame on every path, first copy wins; "
           "bond: frames striped over the paths, bandwidths add up"};
 }
+inline OptionSpec congestion_option() {
+  return {"congestion", OptionSpec::Kind::value, "cubic|newreno|bbr",
+          "udpflow paths: this end's congestion controller (default cubic; bbr keeps its rate "
+          "under random loss that is not congestion)"};
+}
 inline OptionSpec json_option() {
   return {"json", OptionSpec::Kind::flag, "", "print the result as one JSON line (always last)"};
 }

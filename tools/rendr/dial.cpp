@@ -21,6 +21,7 @@ std::vector<OptionSpec> dial_options() {
       {"path", OptionSpec::Kind::repeated, "tcp|quic|udpflow://HOST:PORT",
        "a network path to the listener"},
       mode_option(),
+      congestion_option(),
       {"connect-timeout-ms", OptionSpec::Kind::value, "MS",
        "give up if no path completes the opening handshake in time (default 10000)"},
       {"packet", OptionSpec::Kind::flag, "",
@@ -69,6 +70,10 @@ int run(const Args& args) {
   }
   if (dialer.paths.empty())
     throw UsageError("rendr dial needs at least one --path tcp://HOST:PORT");
+  if (const auto congestion = args.congestion()) {
+    for (rendr::PathSpec& spec : dialer.paths)
+      spec.congestion = *congestion;
+  }
   apply_tls_client_options(args, dialer.paths);
 
   if (!args.has("packet") && (args.has("unreliable") || args.has("unordered")))
@@ -96,7 +101,8 @@ Command dial_command() {
   return {{"dial", "open a flow and pipe stdin/stdout over it (like nc)",
            "--path tcp://HOST:PORT[?weight=N] [--path quic://HOST:PORT ...] [--path "
            "udpflow://HOST:PORT ...] "
-           "[--mode prime|race|bond] [--packet [--unreliable] [--unordered]] "
+           "[--mode prime|race|bond] [--congestion cubic|newreno|bbr] [--packet [--unreliable] "
+           "[--unordered]] "
            "[--psk-file FILE] [--ca FILE | --insecure] [--server-name NAME]",
            "Opens one rendr flow over every given path and pipes stdin to it and it to stdout,\n"
            "like nc. Closes the sending direction on stdin EOF and exits once the peer closed\n"

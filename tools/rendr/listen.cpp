@@ -140,6 +140,7 @@ int run(const Args& args) {
   options.migration_budget = args.millis("budget-ms", options.migration_budget);
   if (const auto psk = args.value("psk-file")) options.options.psk = read_psk_file(*psk);
   options.max_flows = args.count("max-flows", options.max_flows);
+  options.udpflow_congestion = args.congestion();
 
   std::error_code ec;
   // The first address creates the listener; the others of every kind are added to it.
@@ -236,6 +237,7 @@ std::vector<OptionSpec> listen_options() {
        "UDP address to accept QUIC paths on (needs --cert and --key)"},
       {"udp", OptionSpec::Kind::repeated, "HOST:PORT",
        "UDP address to accept udpflow paths on (rendr over UDP; port 0: any)"},
+      congestion_option(),
       {"echo", OptionSpec::Kind::flag, "", "send every flow's bytes back"},
       {"discard", OptionSpec::Kind::flag, "", "read and drop every flow's bytes"},
       {"forward", OptionSpec::Kind::value, "HOST:PORT",
@@ -263,22 +265,22 @@ std::vector<OptionSpec> listen_options() {
 }  // namespace
 
 Command listen_command() {
-  return {
-      {"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
-       "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT] "
-       "[--echo | --discard | --stdio | --forward HOST:PORT] [--packet] [--metrics HOST:PORT] "
-       "[--log-json] [--psk-file FILE] [--max-flows N]",
-       "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
-       "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
-       "`nc -l`; --echo and --discard serve flows until interrupted, as does --forward, which\n"
-       "connects each flow to a TCP address (the far end of `rendr forward`; a refused\n"
-       "connection aborts the flow). With --psk-file, only clients holding the same key reach\n"
-       "a service (others are counted and closed). --metrics serves Prometheus metrics.\n"
-       "--packet takes packet flows only (stream flows are refused): one message at a time,\n"
-       "boundaries kept; with --stdio, one line is one message.\n"
-       "Status goes to stderr.",
-       listen_options()},
-      run};
+  return {{"listen", "accept flows; serve them on stdio, as echo or discard, or forward them",
+           "--tcp HOST:PORT [--tcp ...] [--quic HOST:PORT --cert FILE --key FILE] [--udp HOST:PORT "
+           "[--congestion cubic|newreno|bbr]] "
+           "[--echo | --discard | --stdio | --forward HOST:PORT] [--packet] [--metrics HOST:PORT] "
+           "[--log-json] [--psk-file FILE] [--max-flows N]",
+           "Accepts rendr flows on every given TCP, QUIC and udpflow address (a flow's paths may\n"
+           "arrive on any of them). --stdio (default) carries one flow over stdin/stdout like\n"
+           "`nc -l`; --echo and --discard serve flows until interrupted, as does --forward, which\n"
+           "connects each flow to a TCP address (the far end of `rendr forward`; a refused\n"
+           "connection aborts the flow). With --psk-file, only clients holding the same key reach\n"
+           "a service (others are counted and closed). --metrics serves Prometheus metrics.\n"
+           "--packet takes packet flows only (stream flows are refused): one message at a time,\n"
+           "boundaries kept; with --stdio, one line is one message.\n"
+           "Status goes to stderr.",
+           listen_options()},
+          run};
 }
 
 }  // namespace rendr::cli

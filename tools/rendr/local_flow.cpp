@@ -92,6 +92,7 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
     ec = rendr::errc::bad_path_spec;
     return nullptr;
   }
+  listen_options.udpflow_congestion = config.congestion;
   listen_options.accept_stream_flows = !config.packet;
   listen_options.accept_packet_flows = config.packet.has_value();
   const bool udp_through_proxies = config.through_proxies || !config.udp_faults.empty();
@@ -131,6 +132,7 @@ std::unique_ptr<LocalFlow> LocalFlow::open(const LocalFlowConfig& config, std::e
         port = flow->udp_proxies.back()->port();
       }
       dialer.paths.push_back(udpflow_spec(port));
+      dialer.paths.back().congestion = config.congestion;
       continue;
     }
     std::uint16_t port = flow->listener.port(tcp_index++);

@@ -40,6 +40,8 @@ struct LocalFlowConfig {
   rendr::Engine* engine = nullptr;
   // A packet flow with these options (packet_client / packet_server) instead of a stream flow.
   std::optional<rendr::PacketOptions> packet{};
+  // udpflow paths: both ends' congestion controller (nullopt: the default).
+  std::optional<rendr::Congestion> congestion{};
 };
 
 class LocalFlow {

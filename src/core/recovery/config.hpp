@@ -12,7 +12,9 @@ namespace rendr::core::recovery {
 // A full (untruncated) packet number of one path and direction, starting at 0.
 using PacketNumber = std::uint64_t;
 
-enum class CongestionAlgorithm : std::uint8_t { new_reno, cubic };
+// The congestion controller of a path's sending side (each end picks its own): loss-based
+// NewReno or CUBIC, or model-based BBR (bbr.hpp), which does not read random loss as congestion.
+enum class CongestionAlgorithm : std::uint8_t { new_reno, cubic, bbr };
 
 struct RecoveryConfig {
   // Largest datagram payload the path carries (its current MTU, 1200 B safe default); windows

@@ -4,9 +4,8 @@
 // sees packet contents.
 //
 // Shaped so that a model-based controller (BBR) fits: every event carries the packet's send
-// time and size and the RTT estimate, and the controller computes its own pacing rate. A
-// controller that needs more per-packet state (BBR's delivery-rate samples) adds fields to
-// SentPacketInfo / AckedPacket; the loss detector passes them through.
+// time and size and the RTT estimate, the controller computes its own pacing rate, and the loss
+// detector hands it each ACK's delivery-rate sample (delivery_rate.hpp) before the ACK.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -14,6 +13,7 @@
 #include <string_view>
 
 #include "core/recovery/config.hpp"
+#include "core/recovery/delivery_rate.hpp"
 #include "core/recovery/rtt_stats.hpp"
 #include "core/types.hpp"
 
@@ -38,6 +38,9 @@ class CongestionController {
 
   // An ack-eliciting (in-flight) packet of `bytes` was sent.
   virtual void on_packet_sent(std::size_t bytes, Time now) = 0;
+  // The delivery-rate sample of the ACK whose packets on_packets_acked reports next (a
+  // model-based controller's input; loss-based ones ignore it).
+  virtual void on_rate_sample(const RateSample&) {}
   // In-flight packets newly acknowledged by one ACK, in packet-number order. `rtt` already
   // holds the sample this ACK gave (if any).
   virtual void on_packets_acked(std::span<const AckedPacket> acked, const RttStats& rtt,
@@ -60,6 +63,8 @@ class CongestionController {
   virtual std::uint64_t pacing_rate(const RttStats& rtt) const = 0;
   // Slow-start threshold, for stats (UINT64_MAX while still in the first slow start).
   virtual std::uint64_t slow_start_threshold() const = 0;
+  // The path's bottleneck bandwidth as the controller models it, bytes/s (0: it keeps none).
+  virtual std::uint64_t bandwidth_estimate() const { return 0; }
   // True while a window reduction is in effect for packets sent before `sent_at`.
   virtual bool in_recovery(Time sent_at) const = 0;
 };

@@ -96,6 +96,7 @@ DatagramPathStats DatagramTransport::stats() const {
   s.slow_start_threshold = cc.slow_start_threshold();
   s.bytes_in_flight = cc.bytes_in_flight();
   s.pacing_rate = pacer_.rate();
+  s.bandwidth_estimate = cc.bandwidth_estimate();
   s.max_datagram_size = max_datagram_size_;
   s.srtt = rtt.smoothed();
   s.rttvar = rtt.rttvar();

@@ -45,6 +45,8 @@ struct DatagramPathStats {
   std::uint64_t slow_start_threshold = 0;  // bytes; UINT64_MAX: still in the first slow start
   std::uint64_t bytes_in_flight = 0;
   std::uint64_t pacing_rate = 0;  // bytes/s (0: not pacing)
+  // The controller's bottleneck-bandwidth estimate, bytes/s (BBR; 0 for NewReno and CUBIC).
+  std::uint64_t bandwidth_estimate = 0;
   std::uint64_t max_datagram_size = 0;
   Duration srtt{};
   Duration rttvar{};
@@ -76,6 +78,9 @@ class DatagramTransport final : public PathTransport {
   PacketNumber on_packet_sent(std::size_t bytes, const PacketContent& content, Time now);
   std::size_t probes_owed() const { return loss_.probes_owed(); }
   std::size_t max_datagram_size() const { return max_datagram_size_; }
+  // The flow had no more to send while the window had room (delivery-rate samples of what it
+  // sends next are application-limited).
+  void on_app_limited() { loss_.on_app_limited(); }
   // Path-MTU discovery found a new size (windows and bursts follow it).
   void set_max_datagram_size(std::size_t bytes);
 
@@ -100,6 +105,7 @@ class DatagramTransport final : public PathTransport {
   Duration pto() const { return loss_.pto_base(); }
 
   const RttStats& rtt() const { return loss_.rtt(); }
+  const CongestionController& controller() const { return loss_.controller(); }
   // The path's handshake round trip, as its first RTT sample (LossDetector::seed_rtt).
   void seed_rtt(Duration sample, Time now) {
     loss_.seed_rtt(sample);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/recovery/bbr.hpp"
 #include "core/recovery/cubic.hpp"
 #include "core/recovery/new_reno.hpp"
 
@@ -14,6 +15,8 @@ std::unique_ptr<CongestionController> make_congestion_controller(const RecoveryC
       return std::make_unique<NewReno>(config);
     case CongestionAlgorithm::cubic:
       return std::make_unique<Cubic>(config);
+    case CongestionAlgorithm::bbr:
+      return std::make_unique<Bbr>(config);
   }
   return std::make_unique<Cubic>(config);
 }

@@ -56,7 +56,11 @@ std::optional<Time> LossDetector::unacknowledged_since() const {
 PacketNumber LossDetector::on_packet_sent(std::size_t bytes, const PacketContent& content,
                                           Time now) {
   sent_.trim(now - kLostRetentionPtos * pto_base());
-  const PacketNumber pn = sent_.add(now, bytes, content);
+  // Path-MTU probes and ACK-only packets are outside the window, so outside the rate samples.
+  const bool sampled = content.ack_eliciting && !content.mtu_probe;
+  const PacketNumber pn = sent_.add(
+      now, bytes, content,
+      sampled ? delivery_.on_packet_sent(now, controller_->bytes_in_flight()) : DeliverySnapshot{});
   ++counters_.packets_sent;
   if (content.mtu_probe) return pn;  // no window, no PTO: the flow learns its fate from ACKs
   if (content.ack_eliciting) {
@@ -99,7 +103,10 @@ LossDetector::AckOutcome LossDetector::on_ack_received(const wire::AckRanges& ac
       const SentPacket& p = it->second;
       note(p.pn, p.sent_at, p.content.control, p.content.ack_largest);
       newly_acked_eliciting = true;
-      if (!p.content.mtu_probe) acked_scratch_.push_back(AckedPacket{p.pn, p.bytes, p.sent_at});
+      if (!p.content.mtu_probe) {
+        acked_scratch_.push_back(AckedPacket{p.pn, p.bytes, p.sent_at});
+        delivery_.on_packet_acked(p.bytes, p.sent_at, p.delivery, now);
+      }
       it = outstanding.erase(it);
     }
     auto& lost_records = sent_.lost();
@@ -140,7 +147,11 @@ LossDetector::AckOutcome LossDetector::on_ack_received(const wire::AckRanges& ac
   // Acknowledged packets sort ascending for the controller (ranges came highest first).
   std::sort(acked_scratch_.begin(), acked_scratch_.end(),
             [](const AckedPacket& a, const AckedPacket& b) { return a.pn < b.pn; });
-  if (!acked_scratch_.empty()) controller_->on_packets_acked(acked_scratch_, rtt_, now);
+  const RateSample sample = delivery_.take_sample(rtt_.min());
+  if (!acked_scratch_.empty()) {
+    controller_->on_rate_sample(sample);
+    controller_->on_packets_acked(acked_scratch_, rtt_, now);
+  }
 
   pto_count_ = 0;
   probes_owed_ = 0;

@@ -22,6 +22,7 @@
 
 #include "core/recovery/config.hpp"
 #include "core/recovery/congestion_controller.hpp"
+#include "core/recovery/delivery_rate.hpp"
 #include "core/recovery/rtt_stats.hpp"
 #include "core/recovery/sent_packets.hpp"
 #include "core/retransmit_queue.hpp"
@@ -90,6 +91,10 @@ class LossDetector {
   void seed_rtt(Duration sample) {
     if (!rtt_.has_sample()) rtt_.update(sample, Duration::zero());
   }
+  // The sender has no data to fill the window with: rate samples of the packets sent until
+  // what is in flight now is delivered say so (DeliveryRateSampler::on_app_limited).
+  void on_app_limited() { delivery_.on_app_limited(controller_->bytes_in_flight()); }
+  const DeliveryRateSampler& delivery() const { return delivery_; }
   CongestionController& controller() { return *controller_; }
   const CongestionController& controller() const { return *controller_; }
   PacketNumber next_packet_number() const { return sent_.next_pn(); }
@@ -120,6 +125,7 @@ class LossDetector {
   RecoveryConfig config_;
   std::unique_ptr<CongestionController> controller_;
   RttStats rtt_;
+  DeliveryRateSampler delivery_;
   SentPackets sent_;
   std::optional<PacketNumber> largest_acked_;
   std::optional<Time> loss_time_;

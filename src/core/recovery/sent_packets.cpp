@@ -5,7 +5,8 @@
 
 namespace rendr::core::recovery {
 
-PacketNumber SentPackets::add(Time sent_at, std::size_t bytes, const PacketContent& content) {
+PacketNumber SentPackets::add(Time sent_at, std::size_t bytes, const PacketContent& content,
+                              const DeliverySnapshot& delivery) {
   const PacketNumber pn = next_pn_++;
   if (!content.ack_eliciting) {
     ack_only_.push_back(AckOnlyPacket{pn, sent_at, content.control, content.ack_largest});
@@ -17,6 +18,7 @@ PacketNumber SentPackets::add(Time sent_at, std::size_t bytes, const PacketConte
   p.sent_at = sent_at;
   p.bytes = static_cast<std::uint32_t>(bytes);
   p.eliciting_seq = next_eliciting_seq_++;
+  p.delivery = delivery;
   p.content = content;
   return pn;
 }

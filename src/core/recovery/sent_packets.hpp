@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "core/recovery/config.hpp"
+#include "core/recovery/delivery_rate.hpp"
 #include "core/types.hpp"
 
 namespace rendr::core::recovery {
@@ -64,6 +65,7 @@ struct SentPacket {
   Time lost_at{};
   std::uint64_t reorder_distance = 0;  // largest acked - pn at the time of the loss
   std::uint64_t loss_event = 0;
+  DeliverySnapshot delivery;  // the path's delivery state when it left (rate samples)
   PacketContent content;
 };
 
@@ -89,7 +91,8 @@ class SentPackets {
   static constexpr std::size_t kMaxAckOnly = 256;
 
   // Records the next packet number (next_pn) as sent, and returns it.
-  PacketNumber add(Time sent_at, std::size_t bytes, const PacketContent& content);
+  PacketNumber add(Time sent_at, std::size_t bytes, const PacketContent& content,
+                   const DeliverySnapshot& delivery = {});
   // Moves an outstanding record to the lost set; returns the next outstanding one.
   Map::iterator mark_lost(Map::iterator it);
   // Drops lost records declared before `horizon`.
