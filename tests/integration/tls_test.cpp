@@ -56,7 +56,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
   constexpr std::size_t kMessage = 64 * KiB;
   // The server (blocking, on its own thread) answers each message with its bytes transformed,
   // until the client's close_notify.
-  std::error_code server_error;
+  error_code server_error;
   std::thread server_thread([&] {
     tls_server.handshake(asio::ssl::stream_base::server, server_error);
     if (server_error) return;
@@ -80,7 +80,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
     server_thread.join();
   }};
 
-  std::error_code ec;
+  error_code ec;
   tls_client.handshake(asio::ssl::stream_base::client, ec);
   ASSERT_FALSE(ec) << "client handshake: " << ec.message();
   EXPECT_EQ(SSL_version(tls_client.native_handle()), TLS1_3_VERSION);
@@ -90,7 +90,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
     PathId target = kNoPath;
     ASSERT_TRUE(
         wait_until([&] { return (target = other_up_path(client)) != kNoPath; }, scaled(5s)));
-    ASSERT_EQ(client.migrate(target), std::error_code{}) << "migration " << i;
+    ASSERT_EQ(client.migrate(target), error_code{}) << "migration " << i;
     Bytes message(kMessage);
     fill_pattern(static_cast<std::uint64_t>(i) + 1, 0, message);
     asio::write(tls_client, asio::buffer(message), ec);

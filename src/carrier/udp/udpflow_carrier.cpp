@@ -206,7 +206,7 @@ void UdpflowCarrier::do_start() {
       [weak = weak_from_this()](std::span<const ReceivedDatagram> batch) {
         if (auto self = weak.lock()) self->on_batch(batch);
       },
-      [weak = weak_from_this()](std::error_code ec) {
+      [weak = weak_from_this()](error_code ec) {
         if (auto self = weak.lock()) self->finish(DownReason::error, ec);
       });
   do_write();
@@ -479,7 +479,7 @@ void UdpflowCarrier::flush_unsent() {
     if (r.error == asio::error::would_block ||
         r.error == std::errc::resource_unavailable_try_again) {
       waiting_writable_ = true;
-      socket_->async_wait_writable([self = shared_from_this()](std::error_code ec) {
+      socket_->async_wait_writable([self = shared_from_this()](error_code ec) {
         self->waiting_writable_ = false;
         if (!ec) self->do_write();
       });
@@ -523,7 +523,7 @@ void UdpflowCarrier::do_close(bool graceful) {
   finish(DownReason::closed, {});
 }
 
-void UdpflowCarrier::finish(DownReason reason, std::error_code ec) {
+void UdpflowCarrier::finish(DownReason reason, error_code ec) {
   if (state_ == State::closed) return;
   const bool started = state_ == State::open;
   state_ = State::closed;
@@ -553,7 +553,7 @@ void UdpflowTransport::async_dial(asio::any_io_executor executor, const std::str
   resolver->async_resolve(
       host, std::to_string(port), asio::ip::resolver_base::numeric_service,
       [resolver, strand, options = options_, done = std::move(done)](
-          std::error_code ec, asio::ip::udp::resolver::results_type results) {
+          error_code ec, asio::ip::udp::resolver::results_type results) {
         if (!ec && results.empty()) ec = asio::error::host_not_found;
         if (ec) {
           done(ec, nullptr);
@@ -562,7 +562,7 @@ void UdpflowTransport::async_dial(asio::any_io_executor executor, const std::str
         std::shared_ptr<UdpSocket> socket;
         try {
           socket = UdpSocket::connect(strand, results.begin()->endpoint(), options.socket);
-        } catch (const std::system_error& e) {
+        } catch (const system_error& e) {
           done(e.code(), nullptr);
           return;
         }

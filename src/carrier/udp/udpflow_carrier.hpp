@@ -158,7 +158,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   std::size_t seal_packet(const wire::TransmitBatch::Packet& packet, wire::Byte* at);
   bool derive_keys_locked();
   void do_close(bool graceful);
-  void finish(DownReason reason, std::error_code ec);
+  void finish(DownReason reason, error_code ec);
 
   const Side side_;
   const UdpflowOptions options_;
