@@ -2,7 +2,7 @@
 // The Asio rendr is built with: standalone Asio (the default) or Boost.Asio (built with
 // -DRENDR_ASIO=boost; the installed CMake package and rendr.pc then define RENDR_ASIO_BOOST=1
 // for the application). Every public header names Asio through this file only:
-//  - rendr::asio is the Asio namespace (::asio or boost::asio), so code in namespace rendr, and
+//  - rendr::asio is the Asio namespace (`asio` or `boost::asio`), so code in namespace rendr, and
 //    an application that wants to stay flavour-neutral, writes rendr::asio::buffer etc.;
 //  - rendr::error_code is the error code of that Asio's completion signatures (std::error_code
 //    or boost::system::error_code; the two convert into each other). rendr's own codes
@@ -10,7 +10,8 @@
 //  - rendr::system_error is the exception that Asio's throwing calls throw (rendr's own throwing
 //    calls throw std::system_error in both flavours).
 // The two flavours are different ABIs: an application compiles with the definitions the library
-// was built with (the package carries them), and mixing them is refused here.
+// was built with (the package carries them), and mixing them is refused here. (The API
+// reference shows the Boost flavour's declarations.)
 #include <system_error>
 
 #if defined(RENDR_ASIO_BOOST)
