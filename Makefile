@@ -2,6 +2,7 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
+BUILD_BOOST ?= build-boost
 JOBS       ?= $(shell nproc)
 comma      := ,
 TSAN_SKIP  := KeepEveryPathUp|BondAddsUp|BondSkips|RaceHides|PrimeDoesNotFlap|PrimeMoves
@@ -16,7 +17,7 @@ define configure
 		$$(command -v ninja >/dev/null 2>&1 && echo "-G Ninja") $(2)
 endef
 
-.PHONY: deps build demo test test-asan test-tsan test-tsan-api docs format clean
+.PHONY: deps build demo test test-boost test-asan test-tsan test-tsan-api docs format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -30,6 +31,13 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The Boost.Asio flavour (-DRENDR_ASIO=boost), built alone: the library, its API tests (the
+# integration tests that Asio touches, and the Beast HTTP/WebSocket tests) and the package test.
+test-boost: deps
+	$(call configure,$(BUILD_BOOST),-DCMAKE_BUILD_TYPE=Release -DRENDR_ASIO=boost)
+	cmake --build $(BUILD_BOOST) -j $(JOBS) --target integration_test rendr_shared rendr_static
+	cd $(BUILD_BOOST) && ctest --output-on-failure -j $(JOBS) --timeout 600 -L "integration|package"
 
 test-asan: deps
 	$(call configure,$(BUILD_ASAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=address$(comma)undefined)
@@ -69,4 +77,4 @@ format:
 	find include src tools tests -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_BOOST)

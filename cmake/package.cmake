@@ -53,6 +53,11 @@ add_custom_target(rendr_static ALL DEPENDS ${RENDR_STATIC_ARCHIVE})
 get_target_property(RENDR_ASIO_DEFINITIONS rendr_asio INTERFACE_COMPILE_DEFINITIONS)
 list(JOIN RENDR_ASIO_DEFINITIONS " -D" RENDR_PC_DEFINITIONS)
 set(RENDR_PC_DEFINITIONS "-D${RENDR_PC_DEFINITIONS}")
+if(RENDR_ASIO STREQUAL "boost")
+  set(RENDR_ASIO_DESCRIPTION "Boost.Asio")
+else()
+  set(RENDR_ASIO_DESCRIPTION "standalone Asio")
+endif()
 
 # Both files find the install prefix relative to themselves: `cmake --install --prefix DIR`
 # works anywhere.
@@ -74,4 +79,6 @@ install(FILES ${RENDR_STATIC_ARCHIVE} DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES ${CMAKE_BINARY_DIR}/package/rendrConfig.cmake
               ${CMAKE_BINARY_DIR}/package/rendrConfigVersion.cmake DESTINATION ${RENDR_CMAKE_DIR})
 install(FILES ${CMAKE_BINARY_DIR}/package/rendr.pc DESTINATION ${RENDR_PC_DIR})
-install(TARGETS rendr_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET rendr_cli)
+  install(TARGETS rendr_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()

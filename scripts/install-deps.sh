@@ -6,6 +6,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libasio-dev libssl-dev
+  # the Boost.Asio flavour (make test-boost): Boost 1.81 (Asio 1.26). It conflicts with
+  # libboost-dev (1.74, whose Asio lacks cancellation slots), which nothing here needs.
+  libboost1.81-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format

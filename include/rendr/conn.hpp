@@ -8,6 +8,10 @@
 // asio::error::eof, and only "no path for longer than the migration budget" as
 // errc::migration_budget_exceeded.
 //
+// "asio" here is rendr::asio and error_code is rendr::error_code (asio.hpp): standalone Asio and
+// std::error_code, or Boost.Asio and boost::system::error_code in the Boost flavour, where a
+// Conn is a Boost.Beast stream (beast.hpp).
+//
 // Threading (see engine.hpp)
 //  - A Conn lives on its Engine's io_context; get_executor() is that context's executor, so with
 //    rendr::Engine(app_context) a Conn is an I/O object of the application's own io_context.
@@ -51,12 +55,7 @@
 #include <system_error>
 #include <utility>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/async_result.hpp>
-#include <asio/buffer.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/system_executor.hpp>
+#include "rendr/asio.hpp"
 
 #include "rendr/detail/buffers.hpp"
 #include "rendr/detail/completion.hpp"
@@ -75,15 +74,15 @@ class ConnCore {
   virtual asio::any_io_executor executor() = 0;
   virtual bool is_open() const = 0;
   // Blocking I/O: waits for at least one byte (or buffer space), EOF or an error.
-  virtual std::size_t read_some(const MutableBuffers& buffers, std::error_code& ec) = 0;
-  virtual std::size_t write_some(const ConstBuffers& buffers, std::error_code& ec) = 0;
+  virtual std::size_t read_some(const MutableBuffers& buffers, error_code& ec) = 0;
+  virtual std::size_t write_some(const ConstBuffers& buffers, error_code& ec) = 0;
   // `op` identifies the operation for cancel_op (see next_op_id).
   virtual void async_read_some(const MutableBuffers& buffers, Completion done,
                                std::uint64_t op) = 0;
   virtual void async_write_some(const ConstBuffers& buffers, Completion done, std::uint64_t op) = 0;
   // Packet flows (rendr::PacketConn, packet_conn.hpp): one whole message per call.
-  virtual std::size_t send_message(asio::const_buffer message, std::error_code& ec) = 0;
-  virtual std::size_t receive_message(asio::mutable_buffer out, std::error_code& ec) = 0;
+  virtual std::size_t send_message(asio::const_buffer message, error_code& ec) = 0;
+  virtual std::size_t receive_message(asio::mutable_buffer out, error_code& ec) = 0;
   virtual void async_send_message(asio::const_buffer message, Completion done,
                                   std::uint64_t op) = 0;
   virtual void async_receive_message(asio::mutable_buffer out, Completion done,
@@ -96,18 +95,18 @@ class ConnCore {
   virtual void abort() = 0;
 
   virtual FlowId flow_id() const = 0;
-  virtual std::error_code migrate(PathId id) = 0;
-  virtual std::error_code migrate_local_address(PathId id, const std::string& local_host_port) {
+  virtual error_code migrate(PathId id) = 0;
+  virtual error_code migrate_local_address(PathId id, const std::string& local_host_port) {
     (void)id;
     (void)local_host_port;
     return std::make_error_code(std::errc::operation_not_supported);
   }
   virtual PathId active_path() const = 0;
-  virtual PathId add_path(const PathSpec& spec, std::error_code& ec) = 0;
-  virtual std::error_code remove_path(PathId id) = 0;
+  virtual PathId add_path(const PathSpec& spec, error_code& ec) = 0;
+  virtual error_code remove_path(PathId id) = 0;
   virtual std::string state() const = 0;
   virtual Mode mode() const = 0;
-  virtual std::error_code set_mode(Mode m) = 0;
+  virtual error_code set_mode(Mode m) = 0;
   virtual std::uint64_t migration_count() const = 0;
   virtual ConnStats stats() const = 0;
   virtual void on_migrate(std::function<void(PathId old_path, PathId new_path, MigrateCause)>) = 0;
@@ -179,14 +178,14 @@ class Conn {
 
   // Every non-empty buffer of the sequence (up to detail::kMaxBuffers) is filled in order.
   template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, std::error_code& ec) {
+  std::size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
     if (!check(ec)) return 0;
     return core_->read_some(detail::gather<asio::mutable_buffer>(buffers), ec);
   }
   // As above; a failure throws std::system_error.
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = read_some(buffers, ec);
     if (ec) throw std::system_error(ec, "rendr::Conn::read_some");
     return n;
@@ -194,24 +193,24 @@ class Conn {
 
   // Every non-empty buffer of the sequence (up to detail::kMaxBuffers) is sent in order.
   template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers, std::error_code& ec) {
+  std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
     if (!check(ec)) return 0;
     return core_->write_some(detail::gather<asio::const_buffer>(buffers), ec);
   }
   // As above; a failure throws std::system_error.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = write_some(buffers, ec);
     if (ec) throw std::system_error(ec, "rendr::Conn::write_some");
     return n;
   }
 
   // Reads at least one byte into the buffers (filled in order), or fails. Completion signature
-  // void(std::error_code, std::size_t). Cancellable: see the header.
+  // void(error_code, std::size_t). Cancellable: see the header.
   template <class MutableBufferSequence, class CompletionToken>
   auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(
         [core = core_](auto handler, const detail::MutableBuffers& list) {
           if (!core) return detail::fail_not_connected(std::move(handler));
           const std::uint64_t op = detail::next_op_id();
@@ -223,10 +222,10 @@ class Conn {
   }
 
   // Writes at least one byte of the buffers (in order), or fails. Completion signature
-  // void(std::error_code, std::size_t). Cancellable: see the header.
+  // void(error_code, std::size_t). Cancellable: see the header.
   template <class ConstBufferSequence, class CompletionToken>
   auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(
         [core = core_](auto handler, const detail::ConstBuffers& list) {
           if (!core) return detail::fail_not_connected(std::move(handler));
           const std::uint64_t op = detail::next_op_id();
@@ -259,7 +258,7 @@ class Conn {
   // ---- admin
   // Makes path `id` the active one (prime mode); the peer follows. Bytes in flight on the old
   // path are not lost. Errors: no such path, path not up, not_connected.
-  std::error_code migrate(PathId id) { return core_ ? core_->migrate(id) : not_connected(); }
+  error_code migrate(PathId id) { return core_ ? core_->migrate(id) : not_connected(); }
   // Moves path `id` to a new local address ("host:port", numeric, port 0 for any) without
   // interrupting the flow, on a client's quic:// or udpflow:// path: a quic:// path migrates its
   // QUIC connection (the client binds a new UDP socket, validates the path through it and moves
@@ -269,35 +268,33 @@ class Conn {
   // path, path not up, an unparsable address (invalid_argument), another address family, an
   // address not of this host, operation_in_progress, operation_not_supported for tcp:// paths and
   // on the server side); a move whose validation fails leaves the path where it was.
-  std::error_code migrate_local_address(PathId id, const std::string& local_host_port) {
+  error_code migrate_local_address(PathId id, const std::string& local_host_port) {
     return core_ ? core_->migrate_local_address(id, local_host_port) : not_connected();
   }
   // The path prime mode sends on now (kNoPath when empty or none is up).
   PathId active_path() const { return core_ ? core_->active_path() : kNoPath; }
   // Opens one more path to the peer and joins it to the flow; returns its id at once (the path
   // comes up in the background; stats() shows its state).
-  PathId add_path(const PathSpec& spec, std::error_code& ec) {
+  PathId add_path(const PathSpec& spec, error_code& ec) {
     if (!check(ec)) return kNoPath;
     return core_->add_path(spec, ec);
   }
   // As above; a failure throws std::system_error.
   PathId add_path(const PathSpec& spec) {
-    std::error_code ec;
+    error_code ec;
     const PathId id = add_path(spec, ec);
     if (ec) throw std::system_error(ec, "rendr::Conn::add_path");
     return id;
   }
   // Closes path `id`; if it was the active one the flow moves to another path first.
-  std::error_code remove_path(PathId id) {
-    return core_ ? core_->remove_path(id) : not_connected();
-  }
+  error_code remove_path(PathId id) { return core_ ? core_->remove_path(id) : not_connected(); }
   // "opening", "established", "migrating", "closed", "failed"; "none" for an empty Conn.
   std::string state() const { return core_ ? core_->state() : "none"; }
   // The scheduling mode now (prime, race or bond).
   Mode mode() const { return core_ ? core_->mode() : Mode::prime; }
   // Switches the scheduling mode at run time, announced to the peer in-band so both directions
   // agree: prime<->race and prime<->bond; race<->bond returns errc::illegal_mode_switch.
-  std::error_code set_mode(Mode m) { return core_ ? core_->set_mode(m) : not_connected(); }
+  error_code set_mode(Mode m) { return core_ ? core_->set_mode(m) : not_connected(); }
   // Changes of the active path so far, of every cause.
   std::uint64_t migration_count() const { return core_ ? core_->migration_count() : 0; }
   // The receive queue's high-water mark in bytes (stats().recv_queue_hwm).
@@ -319,8 +316,8 @@ class Conn {
   }
 
  private:
-  static std::error_code not_connected() { return errc::not_connected; }
-  bool check(std::error_code& ec) {
+  static error_code not_connected() { return errc::not_connected; }
+  bool check(error_code& ec) {
     if (core_) return true;
     ec = errc::not_connected;
     return false;

@@ -39,21 +39,21 @@ struct Dialer {
   // Paths that fail are re-dialed with backoff until dial_timeout; if none ever connected, the
   // error is the transport's last one (e.g. connection_refused), else errc::handshake_failed.
   // Blocks; on an engine thread it fails at once with errc::blocking_call_on_engine_thread.
-  Conn dial(std::error_code& ec) const;
+  Conn dial(error_code& ec) const;
   Conn dial() const;  // throws std::system_error
 
   // dial() for a packet flow (packet_conn.hpp) with these options; the listener must take
   // packet flows (ListenOptions::accept_packet_flows), else this fails with
   // errc::handshake_failed.
-  PacketConn dial_packet(const PacketOptions& packet, std::error_code& ec) const;
+  PacketConn dial_packet(const PacketOptions& packet, error_code& ec) const;
   PacketConn dial_packet(const PacketOptions& packet = {}) const;  // throws std::system_error
 
   // dial() without blocking, with any completion token (callback, use_awaitable, use_future,
-  // deferred, ...), signature void(std::error_code, Conn). Completes on the handler's associated
+  // deferred, ...), signature void(error_code, Conn). Completes on the handler's associated
   // executor (by default the engine's), never inline. The Dialer is copied: it may go away.
   template <class CompletionToken>
   auto async_dial(CompletionToken&& token) const {
-    return asio::async_initiate<CompletionToken, void(std::error_code, Conn)>(
+    return asio::async_initiate<CompletionToken, void(error_code, Conn)>(
         [dialer = *this](auto handler) {
           Engine& eng = dialer.engine != nullptr ? *dialer.engine : Engine::default_engine();
           dialer.start_async_dial(detail::post_result<Conn>(std::move(handler), eng.executor()));
@@ -61,10 +61,10 @@ struct Dialer {
         token);
   }
 
-  // dial_packet() without blocking, as async_dial: signature void(std::error_code, PacketConn).
+  // dial_packet() without blocking, as async_dial: signature void(error_code, PacketConn).
   template <class CompletionToken>
   auto async_dial_packet(const PacketOptions& packet, CompletionToken&& token) const {
-    return asio::async_initiate<CompletionToken, void(std::error_code, PacketConn)>(
+    return asio::async_initiate<CompletionToken, void(error_code, PacketConn)>(
         [dialer = *this](auto handler, const PacketOptions& options) {
           Engine& eng = dialer.engine != nullptr ? *dialer.engine : Engine::default_engine();
           dialer.start_async_dial_packet(
@@ -75,14 +75,13 @@ struct Dialer {
 
  private:
   // Either kind of async dial (packet: a packet flow): the application handle, or null.
-  using AsyncDialDone = std::function<void(std::error_code, std::shared_ptr<detail::ConnCore>)>;
-  void start_async_dial(std::function<void(std::error_code, Conn)> done) const;
+  using AsyncDialDone = std::function<void(error_code, std::shared_ptr<detail::ConnCore>)>;
+  void start_async_dial(std::function<void(error_code, Conn)> done) const;
   void start_async_dial_packet(const PacketOptions& packet,
-                               std::function<void(std::error_code, PacketConn)> done) const;
+                               std::function<void(error_code, PacketConn)> done) const;
   void start_async_dial_core(const PacketOptions* packet, AsyncDialDone done) const;
   // Blocking dial of either kind (packet: a packet flow); the application handle, or null.
-  std::shared_ptr<detail::ConnCore> dial_core(const PacketOptions* packet,
-                                              std::error_code& ec) const;
+  std::shared_ptr<detail::ConnCore> dial_core(const PacketOptions* packet, error_code& ec) const;
 };
 
 }  // namespace rendr

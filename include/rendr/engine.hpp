@@ -18,8 +18,7 @@
 //    by default the Engine's executor; never inline inside the initiating call.
 #include <memory>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/io_context.hpp>
+#include "rendr/asio.hpp"
 
 #include "rendr/stats.hpp"
 

@@ -71,18 +71,18 @@ class ListenerCore {
  public:
   virtual ~ListenerCore() = default;
   virtual asio::any_io_executor executor() = 0;
-  virtual Conn accept(std::error_code& ec) = 0;
+  virtual Conn accept(error_code& ec) = 0;
   // `op` identifies the operation for cancel_accept (see next_op_id).
-  virtual void async_accept(std::function<void(std::error_code, Conn)> done, std::uint64_t op) = 0;
-  virtual PacketConn accept_packet(std::error_code& ec) = 0;
-  virtual void async_accept_packet(std::function<void(std::error_code, PacketConn)> done,
+  virtual void async_accept(std::function<void(error_code, Conn)> done, std::uint64_t op) = 0;
+  virtual PacketConn accept_packet(error_code& ec) = 0;
+  virtual void async_accept_packet(std::function<void(error_code, PacketConn)> done,
                                    std::uint64_t op) = 0;
   // Completes the waiting async_accept `op` with operation_aborted if it is still waiting.
   virtual void cancel_accept(std::uint64_t op) = 0;
-  virtual std::error_code listen_tcp(const std::string& address) = 0;
-  virtual std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) = 0;
+  virtual error_code listen_tcp(const std::string& address) = 0;
+  virtual error_code listen_quic(const std::string& address, const TlsServerConfig& tls) = 0;
   virtual std::uint16_t quic_port(std::size_t index) const = 0;
-  virtual std::error_code listen_udpflow(const std::string& address) = 0;
+  virtual error_code listen_udpflow(const std::string& address) = 0;
   virtual std::uint16_t udpflow_port(std::size_t index) const = 0;
   virtual std::vector<std::string> local_addresses() const = 0;
   virtual std::uint16_t port(std::size_t index) const = 0;
@@ -118,31 +118,29 @@ class Listener {
   explicit Listener(std::shared_ptr<detail::ListenerCore> core) : core_(std::move(core)) {}
 
   // Adds another TCP address ("HOST:PORT"; port 0 picks a free one).
-  std::error_code listen_tcp(const std::string& address) { return core_->listen_tcp(address); }
+  error_code listen_tcp(const std::string& address) { return core_->listen_tcp(address); }
   // Adds a QUIC address ("HOST:PORT" over UDP; port 0 picks a free one), serving TLS with `tls`.
-  std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
+  error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
     return core_->listen_quic(address, tls);
   }
 
   // Adds a udpflow address ("HOST:PORT" over UDP; port 0 picks a free one): rendr frames in
   // UDP datagrams with the core's own loss recovery, congestion control and packet protection.
-  std::error_code listen_udpflow(const std::string& address) {
-    return core_->listen_udpflow(address);
-  }
+  error_code listen_udpflow(const std::string& address) { return core_->listen_udpflow(address); }
 
   // Blocks until a flow arrives; on an engine thread it fails at once with
   // errc::blocking_call_on_engine_thread (use async_accept there).
-  Conn accept(std::error_code& ec) { return core_->accept(ec); }
+  Conn accept(error_code& ec) { return core_->accept(ec); }
   // As above; a failure throws std::system_error.
   Conn accept() {
-    std::error_code ec;
+    error_code ec;
     Conn c = accept(ec);
     if (ec) throw std::system_error(ec, "rendr::Listener::accept");
     return c;
   }
 
   // Any completion token (callback, use_awaitable, use_future, deferred, ...), signature
-  // void(std::error_code, Conn); completes on the handler's associated executor (by default the
+  // void(error_code, Conn); completes on the handler's associated executor (by default the
   // engine's), never inline.
   // Cancellable through the handler's cancellation slot (terminal, partial and total: a waiting
   // accept has taken nothing): it then completes with asio::error::operation_aborted and an
@@ -150,7 +148,7 @@ class Listener {
   // An accept that already has its flow completes normally (the cancellation is too late).
   template <class CompletionToken>
   auto async_accept(CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, Conn)>(
+    return asio::async_initiate<CompletionToken, void(error_code, Conn)>(
         [core = core_](auto handler) {
           const std::uint64_t op = detail::next_op_id();
           auto slot = asio::get_associated_cancellation_slot(handler);
@@ -161,19 +159,19 @@ class Listener {
   }
 
   // accept() / async_accept() for packet flows (ListenOptions::accept_packet_flows): the same
-  // rules, signature void(std::error_code, PacketConn).
-  PacketConn accept_packet(std::error_code& ec) { return core_->accept_packet(ec); }
+  // rules, signature void(error_code, PacketConn).
+  PacketConn accept_packet(error_code& ec) { return core_->accept_packet(ec); }
   // As above; a failure throws std::system_error.
   PacketConn accept_packet() {
-    std::error_code ec;
+    error_code ec;
     PacketConn c = accept_packet(ec);
     if (ec) throw std::system_error(ec, "rendr::Listener::accept_packet");
     return c;
   }
-  // async_accept() for packet flows, signature void(std::error_code, PacketConn).
+  // async_accept() for packet flows, signature void(error_code, PacketConn).
   template <class CompletionToken>
   auto async_accept_packet(CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, PacketConn)>(
+    return asio::async_initiate<CompletionToken, void(error_code, PacketConn)>(
         [core = core_](auto handler) {
           const std::uint64_t op = detail::next_op_id();
           auto slot = asio::get_associated_cancellation_slot(handler);
@@ -204,27 +202,26 @@ class Listener {
 };
 
 // Listens on a TCP address ("HOST:PORT"); more addresses can be added with listen_tcp.
-Listener listen_tcp(const std::string& address, const ListenOptions& options, std::error_code& ec);
+Listener listen_tcp(const std::string& address, const ListenOptions& options, error_code& ec);
 // As above; a failure throws std::system_error.
 Listener listen_tcp(const std::string& address, const ListenOptions& options = {});
 
 // Listens on a QUIC address (UDP "HOST:PORT"); more addresses of either kind can be added.
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
-                     const ListenOptions& options, std::error_code& ec);
+                     const ListenOptions& options, error_code& ec);
 // As above; a failure throws std::system_error.
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
                      const ListenOptions& options = {});
 
 // Listens on a udpflow address (UDP "HOST:PORT"); more addresses of any kind can be added.
-Listener listen_udpflow(const std::string& address, const ListenOptions& options,
-                        std::error_code& ec);
+Listener listen_udpflow(const std::string& address, const ListenOptions& options, error_code& ec);
 // As above; a failure throws std::system_error.
 Listener listen_udpflow(const std::string& address, const ListenOptions& options = {});
 
 // The Go original's ListenUDPFlowPacket: a udpflow listener that takes packet flows only
 // (options' accept_* are overridden); take them with accept_packet().
 Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options,
-                               std::error_code& ec);
+                               error_code& ec);
 // As above; a failure throws std::system_error.
 Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options = {});
 

@@ -19,7 +19,7 @@
 //    over, several buffers (one copy through a kMaxMessageSize buffer on the stack).
 //
 // Everything else is Conn's (conn.hpp): threading, async completion (any completion token,
-// signature void(std::error_code, std::size_t), never inline, through the handler's associated
+// signature void(error_code, std::size_t), never inline, through the handler's associated
 // executor), cancellation (a pending operation has transferred nothing, so cancelling it has no
 // side effect), at most one send and one receive outstanding (another one completes with
 // asio::error::in_progress), empty handles failing with errc::not_connected, and the admin
@@ -35,8 +35,7 @@
 #include <system_error>
 #include <utility>
 
-#include <asio/async_result.hpp>
-#include <asio/buffer.hpp>
+#include "rendr/asio.hpp"
 
 #include "rendr/conn.hpp"
 
@@ -74,13 +73,13 @@ class PacketConn : private Conn {
   // Sends one message (all of `message`); returns its size. Blocks while the send buffer has
   // no room for it; on an engine thread it fails at once with
   // errc::blocking_call_on_engine_thread.
-  std::size_t send(asio::const_buffer message, std::error_code& ec) {
+  std::size_t send(asio::const_buffer message, error_code& ec) {
     if (!check(ec)) return 0;
     return core_->send_message(message, ec);
   }
   // As above; a failure throws std::system_error.
   std::size_t send(asio::const_buffer message) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = send(message, ec);
     if (ec) throw std::system_error(ec, "rendr::PacketConn::send");
     return n;
@@ -89,7 +88,7 @@ class PacketConn : private Conn {
   // One message gathered from a sequence of buffers (their bytes in order); the same as send()
   // of one buffer, which a sequence of one buffer is.
   template <detail::ConstBufferSequence Buffers>
-  std::size_t send(const Buffers& message, std::error_code& ec) {
+  std::size_t send(const Buffers& message, error_code& ec) {
     const auto first = asio::buffer_sequence_begin(message);
     const auto last = asio::buffer_sequence_end(message);
     if (first == last) return send(asio::const_buffer(), ec);
@@ -107,7 +106,7 @@ class PacketConn : private Conn {
   // As above; a failure throws std::system_error.
   template <detail::ConstBufferSequence Buffers>
   std::size_t send(const Buffers& message) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = send(message, ec);
     if (ec) throw std::system_error(ec, "rendr::PacketConn::send");
     return n;
@@ -115,13 +114,13 @@ class PacketConn : private Conn {
 
   // Receives the next message into `out`; returns its size (see the header for a buffer too
   // small). Blocks until one arrives, the peer closed (asio::error::eof) or the flow failed.
-  std::size_t receive(asio::mutable_buffer out, std::error_code& ec) {
+  std::size_t receive(asio::mutable_buffer out, error_code& ec) {
     if (!check(ec)) return 0;
     return core_->receive_message(out, ec);
   }
   // As above; a failure throws std::system_error.
   std::size_t receive(asio::mutable_buffer out) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = receive(out, ec);
     if (ec) throw std::system_error(ec, "rendr::PacketConn::receive");
     return n;
@@ -130,7 +129,7 @@ class PacketConn : private Conn {
   // One message scattered over a sequence of buffers, filled in order; a sequence smaller in
   // total than the message fails as a buffer too small does (the message stays queued).
   template <detail::MutableBufferSequence Buffers>
-  std::size_t receive(const Buffers& out, std::error_code& ec) {
+  std::size_t receive(const Buffers& out, error_code& ec) {
     const auto first = asio::buffer_sequence_begin(out);
     const auto last = asio::buffer_sequence_end(out);
     if (first == last) return receive(asio::mutable_buffer(), ec);
@@ -144,18 +143,18 @@ class PacketConn : private Conn {
   // As above; a failure throws std::system_error.
   template <detail::MutableBufferSequence Buffers>
   std::size_t receive(const Buffers& out) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = receive(out, ec);
     if (ec) throw std::system_error(ec, "rendr::PacketConn::receive");
     return n;
   }
 
-  // Sends one message without blocking. Completion signature void(std::error_code,
+  // Sends one message without blocking. Completion signature void(error_code,
   // std::size_t). The buffer must stay valid until completion. Cancellable like Conn's
   // operations.
   template <class CompletionToken>
   auto async_send(asio::const_buffer message, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(
         [core = core_](auto handler, asio::const_buffer buffer) {
           if (!core) return detail::fail_not_connected(std::move(handler));
           const std::uint64_t op = detail::next_op_id();
@@ -170,7 +169,7 @@ class PacketConn : private Conn {
   // as async_send().
   template <class CompletionToken>
   auto async_receive(asio::mutable_buffer out, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::size_t)>(
         [core = core_](auto handler, asio::mutable_buffer buffer) {
           if (!core) return detail::fail_not_connected(std::move(handler));
           const std::uint64_t op = detail::next_op_id();
@@ -204,7 +203,7 @@ class PacketConn : private Conn {
   using Conn::stats;
 
  private:
-  bool check(std::error_code& ec) {
+  bool check(error_code& ec) {
     if (core_) return true;
     ec = errc::not_connected;
     return false;

@@ -15,7 +15,7 @@ namespace rendr {
 
 namespace {
 
-std::error_code check_paths(const std::vector<PathSpec>& paths) {
+error_code check_paths(const std::vector<PathSpec>& paths) {
   if (paths.empty()) return errc::bad_path_spec;
   for (const auto& spec : paths) {
     if (!carrier::Registry::instance().find(spec.transport) || spec.host.empty() || spec.port == 0)
@@ -30,11 +30,11 @@ std::error_code check_paths(const std::vector<PathSpec>& paths) {
 // weakly (no reference cycle through the session's waiter).
 class DialOp {
  public:
-  using Done = std::function<void(std::error_code, std::shared_ptr<detail::ConnCore>)>;
+  using Done = std::function<void(error_code, std::shared_ptr<detail::ConnCore>)>;
   DialOp(const asio::any_io_executor& ex, std::shared_ptr<detail::ConnCore> handle, Done done)
       : timer(ex), handle_(std::move(handle)), done_(std::move(done)) {}
 
-  void finish(std::error_code ec) {
+  void finish(error_code ec) {
     std::shared_ptr<detail::ConnCore> handle;
     Done done;
     {
@@ -60,7 +60,7 @@ class DialOp {
 }  // namespace
 
 std::shared_ptr<detail::ConnCore> Dialer::dial_core(const PacketOptions* packet,
-                                                    std::error_code& ec) const {
+                                                    error_code& ec) const {
   ec.clear();
   Engine& eng = engine != nullptr ? *engine : Engine::default_engine();
   if (runtime::on_engine_thread(eng.executor())) {
@@ -83,49 +83,49 @@ std::shared_ptr<detail::ConnCore> Dialer::dial_core(const PacketOptions* packet,
   return handle;
 }
 
-Conn Dialer::dial(std::error_code& ec) const {
+Conn Dialer::dial(error_code& ec) const {
   auto handle = dial_core(nullptr, ec);
   return handle ? Conn(std::move(handle)) : Conn();
 }
 
-PacketConn Dialer::dial_packet(const PacketOptions& packet, std::error_code& ec) const {
+PacketConn Dialer::dial_packet(const PacketOptions& packet, error_code& ec) const {
   auto handle = dial_core(&packet, ec);
   return handle ? PacketConn(std::move(handle)) : PacketConn();
 }
 
 PacketConn Dialer::dial_packet(const PacketOptions& packet) const {
-  std::error_code ec;
+  error_code ec;
   PacketConn c = dial_packet(packet, ec);
   if (ec) throw std::system_error(ec, "rendr::Dialer::dial_packet");
   return c;
 }
 
 Conn Dialer::dial() const {
-  std::error_code ec;
+  error_code ec;
   Conn c = dial(ec);
   if (ec) throw std::system_error(ec, "rendr::Dialer::dial");
   return c;
 }
 
-void Dialer::start_async_dial(std::function<void(std::error_code, Conn)> done) const {
-  start_async_dial_core(nullptr, [done = std::move(done)](
-                                     std::error_code ec, std::shared_ptr<detail::ConnCore> handle) {
-    done(ec, handle ? Conn(std::move(handle)) : Conn());
-  });
+void Dialer::start_async_dial(std::function<void(error_code, Conn)> done) const {
+  start_async_dial_core(
+      nullptr, [done = std::move(done)](error_code ec, std::shared_ptr<detail::ConnCore> handle) {
+        done(ec, handle ? Conn(std::move(handle)) : Conn());
+      });
 }
 
 void Dialer::start_async_dial_packet(const PacketOptions& packet,
-                                     std::function<void(std::error_code, PacketConn)> done) const {
-  start_async_dial_core(&packet, [done = std::move(done)](
-                                     std::error_code ec, std::shared_ptr<detail::ConnCore> handle) {
-    done(ec, handle ? PacketConn(std::move(handle)) : PacketConn());
-  });
+                                     std::function<void(error_code, PacketConn)> done) const {
+  start_async_dial_core(
+      &packet, [done = std::move(done)](error_code ec, std::shared_ptr<detail::ConnCore> handle) {
+        done(ec, handle ? PacketConn(std::move(handle)) : PacketConn());
+      });
 }
 
 void Dialer::start_async_dial_core(const PacketOptions* packet, AsyncDialDone done) const {
   Engine& eng = engine != nullptr ? *engine : Engine::default_engine();
   const auto ex = eng.executor();
-  auto fail = [&](std::error_code ec) {
+  auto fail = [&](error_code ec) {
     asio::post(ex, [done = std::move(done), ec] { done(ec, nullptr); });
   };
   if (const auto ec = check_paths(paths)) return fail(ec);
@@ -134,17 +134,17 @@ void Dialer::start_async_dial_core(const PacketOptions* packet, AsyncDialDone do
   auto session = runtime::Session::make_client(ex, config);
   auto handle = runtime::make_conn(session);
   for (const auto& spec : paths) {
-    std::error_code ec;
+    error_code ec;
     session->add_path(spec, ec);
     if (ec) return fail(ec);
   }
   auto op = std::make_shared<DialOp>(ex, std::move(handle), std::move(done));
   op->timer.expires_after(dial_timeout);
-  op->timer.async_wait([op, session](std::error_code ec) {
+  op->timer.async_wait([op, session](error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     op->finish(session->establish_result());
   });
-  session->on_established([weak = std::weak_ptr<DialOp>(op)](std::error_code ec) {
+  session->on_established([weak = std::weak_ptr<DialOp>(op)](error_code ec) {
     if (auto op = weak.lock()) op->finish(ec);
   });
 }

@@ -5,7 +5,7 @@
 
 namespace rendr {
 
-Listener listen_tcp(const std::string& address, const ListenOptions& options, std::error_code& ec) {
+Listener listen_tcp(const std::string& address, const ListenOptions& options, error_code& ec) {
   auto core = runtime::make_listener(options);
   ec = core->listen_tcp(address);
   if (ec) {
@@ -16,14 +16,14 @@ Listener listen_tcp(const std::string& address, const ListenOptions& options, st
 }
 
 Listener listen_tcp(const std::string& address, const ListenOptions& options) {
-  std::error_code ec;
+  error_code ec;
   Listener l = listen_tcp(address, options, ec);
   if (ec) throw std::system_error(ec, "rendr::listen_tcp(" + address + ")");
   return l;
 }
 
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
-                     const ListenOptions& options, std::error_code& ec) {
+                     const ListenOptions& options, error_code& ec) {
   auto core = runtime::make_listener(options);
   ec = core->listen_quic(address, tls);
   if (ec) {
@@ -35,14 +35,13 @@ Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
 
 Listener listen_quic(const std::string& address, const TlsServerConfig& tls,
                      const ListenOptions& options) {
-  std::error_code ec;
+  error_code ec;
   Listener l = listen_quic(address, tls, options, ec);
   if (ec) throw std::system_error(ec, "rendr::listen_quic(" + address + ")");
   return l;
 }
 
-Listener listen_udpflow(const std::string& address, const ListenOptions& options,
-                        std::error_code& ec) {
+Listener listen_udpflow(const std::string& address, const ListenOptions& options, error_code& ec) {
   auto core = runtime::make_listener(options);
   ec = core->listen_udpflow(address);
   if (ec) {
@@ -53,14 +52,14 @@ Listener listen_udpflow(const std::string& address, const ListenOptions& options
 }
 
 Listener listen_udpflow(const std::string& address, const ListenOptions& options) {
-  std::error_code ec;
+  error_code ec;
   Listener l = listen_udpflow(address, options, ec);
   if (ec) throw std::system_error(ec, "rendr::listen_udpflow(" + address + ")");
   return l;
 }
 
 Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options,
-                               std::error_code& ec) {
+                               error_code& ec) {
   ListenOptions packet_only = options;
   packet_only.accept_stream_flows = false;
   packet_only.accept_packet_flows = true;
@@ -68,7 +67,7 @@ Listener listen_udpflow_packet(const std::string& address, const ListenOptions& 
 }
 
 Listener listen_udpflow_packet(const std::string& address, const ListenOptions& options) {
-  std::error_code ec;
+  error_code ec;
   Listener l = listen_udpflow_packet(address, options, ec);
   if (ec) throw std::system_error(ec, "rendr::listen_udpflow_packet(" + address + ")");
   return l;

@@ -21,6 +21,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/udp.hpp>
 
+#include "rendr/asio.hpp"
 #include "rendr/tls.hpp"
 #include "wire/frame.hpp"
 #include "wire/out_frame.hpp"
@@ -55,7 +56,7 @@ class CarrierHandler {
   // Frames decoded from one read. Every DATA payload points into `backing`.
   virtual void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) = 0;
   // The transport is gone; no callback follows this one.
-  virtual void on_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error) = 0;
+  virtual void on_down(DownReason reason, error_code ec, wire::DecodeError decode_error) = 0;
   // The transport can take about `out.room()` more bytes: append frames to the carrier's
   // batch (reused for every write), false if none.
   virtual bool pull(wire::TransmitBatch& out) = 0;
@@ -122,7 +123,7 @@ class Carrier {
   // interrupting it, where the transport can (QUIC connection migration). Errors found at once
   // (a bad or unusable address, a carrier that cannot migrate) are returned; the move itself
   // completes later, and if it fails the carrier stays where it was.
-  virtual std::error_code migrate_local_address(const std::string& local_host_port) {
+  virtual error_code migrate_local_address(const std::string& local_host_port) {
     (void)local_host_port;
     return std::make_error_code(std::errc::operation_not_supported);
   }
@@ -142,7 +143,7 @@ class Carrier {
   virtual void set_flow_key(const FlowKeyBytes& key) { (void)key; }
 };
 
-using DialCallback = std::function<void(std::error_code, std::shared_ptr<Carrier>)>;
+using DialCallback = std::function<void(error_code, std::shared_ptr<Carrier>)>;
 
 // Where a dial goes, with what a secure transport needs (the TLS settings of a quic:// path).
 struct DialTarget {

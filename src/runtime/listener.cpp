@@ -28,7 +28,7 @@ namespace rendr::runtime {
 namespace {
 
 // An accepted flow's application handle (Conn or PacketConn wraps it), or the error.
-using AcceptCallback = std::function<void(std::error_code, std::shared_ptr<detail::ConnCore>)>;
+using AcceptCallback = std::function<void(error_code, std::shared_ptr<detail::ConnCore>)>;
 
 // An async_accept (packet: async_accept_packet) waiting for a flow of its kind; `op`
 // identifies it for cancel_accept.
@@ -56,7 +56,7 @@ class Pending final : public carrier::CarrierHandler, public std::enable_shared_
 
   void start() { carrier_->start(weak_from_this()); }
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
-  void on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) override;
+  void on_down(carrier::DownReason reason, error_code, wire::DecodeError) override;
   bool pull(wire::TransmitBatch& out) override {
     if (!last_frame_ || last_frame_sent_) return false;
     out.push(wire::OutFrame(*last_frame_));
@@ -122,7 +122,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   asio::any_io_executor executor() const { return ex_; }
 
   // "HOST:PORT" (port 0: any free one) as an endpoint to bind.
-  asio::ip::tcp::endpoint resolve_passive(const std::string& address, std::error_code& ec) {
+  asio::ip::tcp::endpoint resolve_passive(const std::string& address, error_code& ec) {
     const PathSpec spec = PathSpec::parse("tcp://" + address, ec);
     // Port 0 (any free port) is fine here, unlike in a path spec.
     std::string host = spec.host;
@@ -148,8 +148,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     return results.begin()->endpoint();
   }
 
-  std::error_code listen_tcp(const std::string& address) {
-    std::error_code ec;
+  error_code listen_tcp(const std::string& address) {
+    error_code ec;
     const auto endpoint = resolve_passive(address, ec);
     if (ec) return ec;
     auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(asio::make_strand(ex_));
@@ -173,8 +173,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
 
   // A QUIC address: one UDP socket shared by its connections; a connection whose handshake
   // completed is judged like an accepted TCP connection.
-  std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
-    std::error_code ec;
+  error_code listen_quic(const std::string& address, const TlsServerConfig& tls) {
+    error_code ec;
     const auto endpoint = resolve_passive(address, ec);
     if (ec) return ec;
     auto credentials = carrier::TlsCredentials::for_server(tls, ec);
@@ -199,8 +199,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   // A udpflow address: one UDP socket shared by its paths, demultiplexed by connection id. A
   // handshake packet on an unrouted id is a new path: its one frame (OPEN or JOIN) is judged by
   // the endpoint like a TCP connection's first frame (docs/design.md, "udpflow runtime").
-  std::error_code listen_udpflow(const std::string& address) {
-    std::error_code ec;
+  error_code listen_udpflow(const std::string& address) {
+    error_code ec;
     const auto endpoint = resolve_passive(address, ec);
     if (ec) return ec;
     auto demux_slot = std::make_shared<std::weak_ptr<carrier::udp::UdpDemux>>();
@@ -214,7 +214,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
             auto demux = demux_slot->lock();
             if (self && demux) self->on_udp_handshake(demux, d, h);
           });
-    } catch (const std::system_error& e) {
+    } catch (const system_error& e) {
       return e.code();
     }
     *demux_slot = demux;
@@ -238,7 +238,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   }
 
   // Blocks until a flow of the kind (packet or stream) is ready.
-  std::shared_ptr<detail::ConnCore> accept(bool packet, std::error_code& ec) {
+  std::shared_ptr<detail::ConnCore> accept(bool packet, error_code& ec) {
     if (on_engine_thread(ex_)) {
       ec = errc::blocking_call_on_engine_thread;
       return {};
@@ -556,7 +556,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   void start_accept(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
     acceptor->async_accept(
         asio::make_strand(ex_),
-        [weak = weak_from_this(), acceptor](std::error_code ec, asio::ip::tcp::socket socket) {
+        [weak = weak_from_this(), acceptor](error_code ec, asio::ip::tcp::socket socket) {
           auto self = weak.lock();
           if (!self || ec == asio::error::operation_aborted || !acceptor->is_open()) return;
           if (!ec) self->on_accept(carrier::make_tcp_carrier(std::move(socket)));
@@ -755,7 +755,7 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     if (!next || (timer_at_ && *timer_at_ <= *next)) return;
     timer_at_ = *next;
     timer_->expires_at(*next);
-    timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
+    timer_->async_wait([weak = weak_from_this()](error_code ec) {
       if (ec == asio::error::operation_aborted) return;
       if (auto self = weak.lock()) self->on_timer();
     });
@@ -807,7 +807,7 @@ void Pending::on_frames(const std::vector<wire::Frame>& frames, const wire::Slic
   if (!last_frame_) listener->pending_done(id_);
 }
 
-void Pending::on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) {
+void Pending::on_down(carrier::DownReason reason, error_code, wire::DecodeError) {
   auto listener = listener_.lock();
   if (!listener) return;
   listener->connection_down(id_, !decided_ && reason == carrier::DownReason::protocol_error);
@@ -821,40 +821,38 @@ class ListenerHandle final : public detail::ListenerCore {
   ~ListenerHandle() override { impl_->close(); }
 
   asio::any_io_executor executor() override { return impl_->executor(); }
-  Conn accept(std::error_code& ec) override {
+  Conn accept(error_code& ec) override {
     auto core = impl_->accept(false, ec);
     return core ? Conn(std::move(core)) : Conn();
   }
-  void async_accept(std::function<void(std::error_code, Conn)> done, std::uint64_t op) override {
+  void async_accept(std::function<void(error_code, Conn)> done, std::uint64_t op) override {
     impl_->async_accept(
         false,
-        [done = std::move(done)](std::error_code ec, std::shared_ptr<detail::ConnCore> core) {
+        [done = std::move(done)](error_code ec, std::shared_ptr<detail::ConnCore> core) {
           done(ec, core ? Conn(std::move(core)) : Conn());
         },
         op);
   }
-  PacketConn accept_packet(std::error_code& ec) override {
+  PacketConn accept_packet(error_code& ec) override {
     auto core = impl_->accept(true, ec);
     return core ? PacketConn(std::move(core)) : PacketConn();
   }
-  void async_accept_packet(std::function<void(std::error_code, PacketConn)> done,
+  void async_accept_packet(std::function<void(error_code, PacketConn)> done,
                            std::uint64_t op) override {
     impl_->async_accept(
         true,
-        [done = std::move(done)](std::error_code ec, std::shared_ptr<detail::ConnCore> core) {
+        [done = std::move(done)](error_code ec, std::shared_ptr<detail::ConnCore> core) {
           done(ec, core ? PacketConn(std::move(core)) : PacketConn());
         },
         op);
   }
   void cancel_accept(std::uint64_t op) override { impl_->cancel_accept(op); }
-  std::error_code listen_tcp(const std::string& address) override {
-    return impl_->listen_tcp(address);
-  }
-  std::error_code listen_quic(const std::string& address, const TlsServerConfig& tls) override {
+  error_code listen_tcp(const std::string& address) override { return impl_->listen_tcp(address); }
+  error_code listen_quic(const std::string& address, const TlsServerConfig& tls) override {
     return impl_->listen_quic(address, tls);
   }
   std::uint16_t quic_port(std::size_t index) const override { return impl_->quic_port(index); }
-  std::error_code listen_udpflow(const std::string& address) override {
+  error_code listen_udpflow(const std::string& address) override {
     return impl_->listen_udpflow(address);
   }
   std::uint16_t udpflow_port(std::size_t index) const override {

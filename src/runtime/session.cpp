@@ -81,7 +81,7 @@ struct Session::Actions {
   std::vector<Dial> dials;
   struct Done {
     detail::Completion completion;
-    std::error_code ec;
+    error_code ec;
     std::size_t n;
   };
   std::vector<Done> completions;
@@ -100,7 +100,7 @@ void PathHandler::on_frames(const std::vector<wire::Frame>& frames, const wire::
   if (auto s = session_.lock()) s->carrier_frames(carrier_, frames, backing);
 }
 
-void PathHandler::on_down(carrier::DownReason reason, std::error_code, wire::DecodeError) {
+void PathHandler::on_down(carrier::DownReason reason, error_code, wire::DecodeError) {
   if (auto s = session_.lock()) s->carrier_down(carrier_, reason);
 }
 
@@ -323,7 +323,7 @@ bool Session::serve_waiters(Actions& a, core::Time t) {
   const bool failed = flow_->state() == core::FlowState::failed;
   if (pending_read_ && pending_read_->message) {
     std::size_t n = 0;
-    std::error_code ec;
+    error_code ec;
     if (try_receive_message(*pending_read_->message, t, n, ec)) {
       a.completions.push_back({std::move(pending_read_->done), ec, n});
       pending_read_.reset();
@@ -343,7 +343,7 @@ bool Session::serve_waiters(Actions& a, core::Time t) {
   }
   if (pending_write_ && pending_write_->message) {
     std::size_t n = 0;
-    std::error_code ec;
+    error_code ec;
     if (try_send_message(*pending_write_->message, t, n, ec)) {
       a.completions.push_back({std::move(pending_write_->done), ec, n});
       pending_write_.reset();
@@ -451,7 +451,7 @@ void Session::arm_timer_at(core::Time at) {
   timer_at_ = at;
   const std::uint64_t generation = ++timer_gen_;
   timer_->expires_at(at);
-  timer_->async_wait([weak = weak_from_this(), generation](std::error_code ec) {
+  timer_->async_wait([weak = weak_from_this(), generation](error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     if (auto s = weak.lock()) s->on_timer(generation);
   });
@@ -486,7 +486,7 @@ void Session::on_finished_locked(Actions& a) {
   if (hooks_.finished)
     a.callbacks.push_back([cb = std::move(hooks_.finished), id = id_] { cb(id); });
   linger_->expires_after(kFinishLinger);
-  linger_->async_wait([weak = weak_from_this()](std::error_code ec) {
+  linger_->async_wait([weak = weak_from_this()](error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     if (auto s = weak.lock()) s->on_linger();
   });
@@ -524,13 +524,13 @@ void Session::maybe_release(Actions& a) {
   if (auto ref = KeepAlive::of(ex_).release(this)) a.releases.push_back(std::move(ref));
 }
 
-std::error_code Session::read_error() const {
+error_code Session::read_error() const {
   if (const auto ec = to_error_code(flow_->error())) return ec;
   if (flow_->eof()) return asio::error::eof;
   return errc::aborted;
 }
 
-std::error_code Session::write_error() const {
+error_code Session::write_error() const {
   if (const auto ec = to_error_code(flow_->error())) return ec;
   return asio::error::shut_down;  // close() was called, or the flow ended cleanly
 }
@@ -556,7 +556,7 @@ std::size_t Session::write_from(const detail::ConstBuffers& buffers, core::Time 
 }
 
 bool Session::try_send_message(asio::const_buffer message, core::Time t, std::size_t& n,
-                               std::error_code& ec) {
+                               error_code& ec) {
   const auto result =
       flow_->send_message({static_cast<const wire::Byte*>(message.data()), message.size()}, t);
   switch (result) {
@@ -580,7 +580,7 @@ bool Session::try_send_message(asio::const_buffer message, core::Time t, std::si
 }
 
 bool Session::try_receive_message(asio::mutable_buffer out, core::Time t, std::size_t& n,
-                                  std::error_code& ec) {
+                                  error_code& ec) {
   const auto r = flow_->receive_message({static_cast<wire::Byte*>(out.data()), out.size()}, t);
   switch (r.status) {
     case core::MessageReceiveResult::Status::ok:
@@ -630,13 +630,13 @@ void Session::run(Actions& a) {
 // ---------------------------------------------------------------------------------------------
 // Client setup.
 
-std::error_code Session::wait_established(core::Time deadline) {
+error_code Session::wait_established(core::Time deadline) {
   std::unique_lock lock(mu_);
   cv_.wait_until(lock, deadline, [&] { return established_ || finished_; });
   return establish_result_locked();
 }
 
-void Session::on_established(std::function<void(std::error_code)> done) {
+void Session::on_established(std::function<void(error_code)> done) {
   Actions a;
   {
     std::lock_guard lock(mu_);
@@ -646,7 +646,7 @@ void Session::on_established(std::function<void(std::error_code)> done) {
   run(a);
 }
 
-std::error_code Session::establish_result() const {
+error_code Session::establish_result() const {
   std::lock_guard lock(mu_);
   return establish_result_locked();
 }
@@ -659,7 +659,7 @@ void Session::settle_establishment(Actions& a) {
   established_waiter_ = nullptr;
 }
 
-std::error_code Session::establish_result_locked() const {
+error_code Session::establish_result_locked() const {
   if (established_ && !finished_) return {};
   // No path ever connected: the transport's reason (e.g. connection refused) says more.
   if (!any_dial_succeeded_ && last_dial_error_) return last_dial_error_;
@@ -669,7 +669,7 @@ std::error_code Session::establish_result_locked() const {
 
 void Session::start_dial(core::PathId path, std::uint64_t seq, const PathSpec& spec) {
   auto transport = carrier::Registry::instance().find(spec.transport);
-  auto done = [weak = weak_from_this(), path, seq](std::error_code ec,
+  auto done = [weak = weak_from_this(), path, seq](error_code ec,
                                                    std::shared_ptr<carrier::Carrier> c) {
     if (auto s = weak.lock()) {
       s->on_dialed(path, seq, ec, std::move(c));
@@ -685,7 +685,7 @@ void Session::start_dial(core::PathId path, std::uint64_t seq, const PathSpec& s
                            std::move(done));
 }
 
-void Session::on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec,
+void Session::on_dialed(core::PathId path, std::uint64_t seq, error_code ec,
                         std::shared_ptr<carrier::Carrier> carrier) {
   Actions a;
   {
@@ -697,7 +697,7 @@ void Session::on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec
     if (!wanted) {
       if (carrier) a.aborts.push_back(std::move(carrier));
     } else if (ec || !carrier) {
-      last_dial_error_ = ec ? ec : make_error_code(errc::handshake_failed);
+      last_dial_error_ = ec ? ec : error_code(errc::handshake_failed);
       flow_->on_dial_failed(path, now());
     } else {
       const core::Time t = now();
@@ -762,8 +762,7 @@ std::optional<wire::OpenAck> Session::open_ack_for_repeated_open(const wire::Ope
 // Application side.
 
 template <class Attempt>
-std::size_t Session::block_until_decided(Direction direction, std::error_code& ec,
-                                         Attempt attempt) {
+std::size_t Session::block_until_decided(Direction direction, error_code& ec, Attempt attempt) {
   ec.clear();
   if (!engine_gone_ && on_engine_thread(ex_)) {
     ec = errc::blocking_call_on_engine_thread;
@@ -800,12 +799,12 @@ std::size_t Session::block_until_decided(Direction direction, std::error_code& e
   return n;
 }
 
-std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error_code& ec) {
+std::size_t Session::read_some(const detail::MutableBuffers& buffers, error_code& ec) {
   if (buffers.count == 0) {
-    ec = engine_gone_ ? std::error_code(errc::not_connected) : std::error_code();
+    ec = engine_gone_ ? error_code(errc::not_connected) : error_code();
     return 0;
   }
-  return block_until_decided(Direction::read, ec, [&](std::size_t& n, std::error_code& error) {
+  return block_until_decided(Direction::read, ec, [&](std::size_t& n, error_code& error) {
     n = read_into(buffers, now());
     if (n > 0) return true;
     if (!flow_->eof() && !finished_) return false;
@@ -814,12 +813,12 @@ std::size_t Session::read_some(const detail::MutableBuffers& buffers, std::error
   });
 }
 
-std::size_t Session::write_some(const detail::ConstBuffers& buffers, std::error_code& ec) {
+std::size_t Session::write_some(const detail::ConstBuffers& buffers, error_code& ec) {
   if (buffers.count == 0) {
-    ec = engine_gone_ ? std::error_code(errc::not_connected) : std::error_code();
+    ec = engine_gone_ ? error_code(errc::not_connected) : error_code();
     return 0;
   }
-  return block_until_decided(Direction::write, ec, [&](std::size_t& n, std::error_code& error) {
+  return block_until_decided(Direction::write, ec, [&](std::size_t& n, error_code& error) {
     n = write_from(buffers, now());
     if (n > 0) return true;
     if (!finished_ && !flow_->send_closed()) return false;
@@ -828,14 +827,14 @@ std::size_t Session::write_some(const detail::ConstBuffers& buffers, std::error_
   });
 }
 
-std::size_t Session::send_message(asio::const_buffer message, std::error_code& ec) {
-  return block_until_decided(Direction::write, ec, [&](std::size_t& n, std::error_code& error) {
+std::size_t Session::send_message(asio::const_buffer message, error_code& ec) {
+  return block_until_decided(Direction::write, ec, [&](std::size_t& n, error_code& error) {
     return try_send_message(message, now(), n, error);
   });
 }
 
-std::size_t Session::receive_message(asio::mutable_buffer out, std::error_code& ec) {
-  return block_until_decided(Direction::read, ec, [&](std::size_t& n, std::error_code& error) {
+std::size_t Session::receive_message(asio::mutable_buffer out, error_code& ec) {
+  return block_until_decided(Direction::read, ec, [&](std::size_t& n, error_code& error) {
     return try_receive_message(out, now(), n, error);
   });
 }
@@ -1063,9 +1062,9 @@ FlowId Session::flow_id() const {
   return id_;
 }
 
-std::error_code Session::migrate(PathId id) {
+error_code Session::migrate(PathId id) {
   Actions a;
-  std::error_code ec;
+  error_code ec;
   {
     std::lock_guard lock(mu_);
     if (engine_gone_) return errc::not_connected;
@@ -1076,7 +1075,7 @@ std::error_code Session::migrate(PathId id) {
   return ec;
 }
 
-std::error_code Session::migrate_local_address(PathId id, const std::string& local_host_port) {
+error_code Session::migrate_local_address(PathId id, const std::string& local_host_port) {
   std::shared_ptr<carrier::Carrier> carrier;
   {
     std::lock_guard lock(mu_);
@@ -1096,7 +1095,7 @@ PathId Session::active_path() const {
   return flow_->active_path();
 }
 
-PathId Session::add_path(const PathSpec& spec, std::error_code& ec) {
+PathId Session::add_path(const PathSpec& spec, error_code& ec) {
   ec.clear();
   if (role_ != core::Role::client) {
     ec = std::make_error_code(std::errc::operation_not_supported);
@@ -1133,9 +1132,9 @@ PathId Session::add_path(const PathSpec& spec, std::error_code& ec) {
   return id;
 }
 
-std::error_code Session::remove_path(PathId id) {
+error_code Session::remove_path(PathId id) {
   Actions a;
-  std::error_code ec;
+  error_code ec;
   {
     std::lock_guard lock(mu_);
     if (engine_gone_) return errc::not_connected;
@@ -1161,9 +1160,9 @@ Mode Session::mode() const {
   return from_core(flow_->mode());
 }
 
-std::error_code Session::set_mode(Mode m) {
+error_code Session::set_mode(Mode m) {
   Actions a;
-  std::error_code ec;
+  error_code ec;
   {
     std::lock_guard lock(mu_);
     if (engine_gone_) return errc::not_connected;
@@ -1403,16 +1402,16 @@ class ConnHandle final : public detail::ConnCore {
 
   asio::any_io_executor executor() override { return s_->executor(); }
   bool is_open() const override { return s_->is_open(); }
-  std::size_t read_some(const detail::MutableBuffers& b, std::error_code& ec) override {
+  std::size_t read_some(const detail::MutableBuffers& b, error_code& ec) override {
     return s_->read_some(b, ec);
   }
-  std::size_t write_some(const detail::ConstBuffers& b, std::error_code& ec) override {
+  std::size_t write_some(const detail::ConstBuffers& b, error_code& ec) override {
     return s_->write_some(b, ec);
   }
-  std::size_t send_message(asio::const_buffer message, std::error_code& ec) override {
+  std::size_t send_message(asio::const_buffer message, error_code& ec) override {
     return s_->send_message(message, ec);
   }
-  std::size_t receive_message(asio::mutable_buffer out, std::error_code& ec) override {
+  std::size_t receive_message(asio::mutable_buffer out, error_code& ec) override {
     return s_->receive_message(out, ec);
   }
   void async_send_message(asio::const_buffer message, detail::Completion done,
@@ -1436,18 +1435,16 @@ class ConnHandle final : public detail::ConnCore {
   void close() override { s_->close(); }
   void abort() override { s_->abort(); }
   FlowId flow_id() const override { return s_->flow_id(); }
-  std::error_code migrate(PathId id) override { return s_->migrate(id); }
-  std::error_code migrate_local_address(PathId id, const std::string& local_host_port) override {
+  error_code migrate(PathId id) override { return s_->migrate(id); }
+  error_code migrate_local_address(PathId id, const std::string& local_host_port) override {
     return s_->migrate_local_address(id, local_host_port);
   }
   PathId active_path() const override { return s_->active_path(); }
-  PathId add_path(const PathSpec& spec, std::error_code& ec) override {
-    return s_->add_path(spec, ec);
-  }
-  std::error_code remove_path(PathId id) override { return s_->remove_path(id); }
+  PathId add_path(const PathSpec& spec, error_code& ec) override { return s_->add_path(spec, ec); }
+  error_code remove_path(PathId id) override { return s_->remove_path(id); }
   std::string state() const override { return s_->state(); }
   Mode mode() const override { return s_->mode(); }
-  std::error_code set_mode(Mode m) override { return s_->set_mode(m); }
+  error_code set_mode(Mode m) override { return s_->set_mode(m); }
   std::uint64_t migration_count() const override { return s_->migration_count(); }
   ConnStats stats() const override { return s_->stats(); }
   void on_migrate(std::function<void(PathId, PathId, MigrateCause)> cb) override {

@@ -61,8 +61,7 @@ class PathHandler final : public carrier::CarrierHandler {
   PathHandler(std::weak_ptr<Session> session, carrier::Carrier* carrier)
       : session_(std::move(session)), carrier_(carrier) {}
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
-  void on_down(carrier::DownReason reason, std::error_code ec,
-               wire::DecodeError decode_error) override;
+  void on_down(carrier::DownReason reason, error_code ec, wire::DecodeError decode_error) override;
   bool pull(wire::TransmitBatch& out) override;
   void on_packets(std::span<const carrier::ReceivedPacket> packets) override;
   bool pull_datagrams(wire::TransmitBatch& out,
@@ -109,12 +108,12 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   // ---- client setup
   // Waits until the flow is established (ok), failed, or `deadline` passed.
-  std::error_code wait_established(core::Time deadline);
+  error_code wait_established(core::Time deadline);
   // Calls `done` once, outside the session's locks, when the flow is established (ok) or has
   // failed (its error): on an engine thread, or at once if that is already decided.
-  void on_established(std::function<void(std::error_code)> done);
+  void on_established(std::function<void(error_code)> done);
   // What wait_established would return now (ok once established).
-  std::error_code establish_result() const;
+  error_code establish_result() const;
 
   // ---- server setup (on the carrier's executor, from the listener's pending handler)
   // Attaches the carrier on which OPEN arrived (the flow already knows it as `path`) and feeds
@@ -139,8 +138,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   // of operations that fail with not_connected still run somewhere).
   asio::any_io_executor executor() const;
   bool is_open() const;
-  std::size_t read_some(const detail::MutableBuffers& buffers, std::error_code& ec);
-  std::size_t write_some(const detail::ConstBuffers& buffers, std::error_code& ec);
+  std::size_t read_some(const detail::MutableBuffers& buffers, error_code& ec);
+  std::size_t write_some(const detail::ConstBuffers& buffers, error_code& ec);
   void async_read_some(const detail::MutableBuffers& buffers, detail::Completion done,
                        std::uint64_t op);
   void async_write_some(const detail::ConstBuffers& buffers, detail::Completion done,
@@ -148,8 +147,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   // Packet flows (rendr::PacketConn): one whole message per call. send: ok with its size,
   // errc::message_too_large, or the write error; receive: ok with its size, or
   // errc::message_buffer_too_small with the message's size (it stays queued), or the read error.
-  std::size_t send_message(asio::const_buffer message, std::error_code& ec);
-  std::size_t receive_message(asio::mutable_buffer out, std::error_code& ec);
+  std::size_t send_message(asio::const_buffer message, error_code& ec);
+  std::size_t receive_message(asio::mutable_buffer out, error_code& ec);
   void async_send_message(asio::const_buffer message, detail::Completion done, std::uint64_t op);
   void async_receive_message(asio::mutable_buffer out, detail::Completion done, std::uint64_t op);
   void cancel_op(std::uint64_t op);
@@ -160,15 +159,15 @@ class Session final : public std::enable_shared_from_this<Session> {
   void detach();
 
   FlowId flow_id() const;
-  std::error_code migrate(PathId id);
+  error_code migrate(PathId id);
   // Moves path `id`'s transport to a new local address (Conn::migrate_local_address).
-  std::error_code migrate_local_address(PathId id, const std::string& local_host_port);
+  error_code migrate_local_address(PathId id, const std::string& local_host_port);
   PathId active_path() const;
-  PathId add_path(const PathSpec& spec, std::error_code& ec);
-  std::error_code remove_path(PathId id);
+  PathId add_path(const PathSpec& spec, error_code& ec);
+  error_code remove_path(PathId id);
   std::string state() const;
   Mode mode() const;
-  std::error_code set_mode(Mode m);
+  error_code set_mode(Mode m);
   std::uint64_t migration_count() const;
   ConnStats stats() const;
   using MigrateCallback = std::function<void(PathId, PathId, MigrateCause)>;
@@ -244,13 +243,11 @@ class Session final : public std::enable_shared_from_this<Session> {
   // true (decided), waiting on cv_ in between and counted in the direction's waiters so the pump
   // wakes it.
   template <class Attempt>
-  std::size_t block_until_decided(Direction direction, std::error_code& ec, Attempt attempt);
+  std::size_t block_until_decided(Direction direction, error_code& ec, Attempt attempt);
   // One attempt at a message operation: true once it is decided (n and ec set), false while it
   // must wait (no message yet, no room yet).
-  bool try_send_message(asio::const_buffer message, core::Time t, std::size_t& n,
-                        std::error_code& ec);
-  bool try_receive_message(asio::mutable_buffer out, core::Time t, std::size_t& n,
-                           std::error_code& ec);
+  bool try_send_message(asio::const_buffer message, core::Time t, std::size_t& n, error_code& ec);
+  bool try_receive_message(asio::mutable_buffer out, core::Time t, std::size_t& n, error_code& ec);
 
   // All of these require mu_.
   void pump(Actions& a, carrier::Carrier* pulling = nullptr);
@@ -273,17 +270,17 @@ class Session final : public std::enable_shared_from_this<Session> {
   void maybe_mark_closing();
   void maybe_release(Actions& a);
   void report(Actions& a);
-  std::error_code establish_result_locked() const;
+  error_code establish_result_locked() const;
   void settle_establishment(Actions& a);
-  std::error_code read_error() const;
-  std::error_code write_error() const;
+  error_code read_error() const;
+  error_code write_error() const;
   // Copies into / from the whole buffer list, in order, as far as the flow allows.
   std::size_t read_into(const detail::MutableBuffers& buffers, core::Time t);
   std::size_t write_from(const detail::ConstBuffers& buffers, core::Time t);
 
   void on_timer(std::uint64_t generation);
   void on_linger();
-  void on_dialed(core::PathId path, std::uint64_t seq, std::error_code ec,
+  void on_dialed(core::PathId path, std::uint64_t seq, error_code ec,
                  std::shared_ptr<carrier::Carrier> carrier);
   void start_dial(core::PathId path, std::uint64_t seq, const PathSpec& spec);
   void run(Actions& a);
@@ -317,8 +314,8 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   bool established_ = false;
   bool any_dial_succeeded_ = false;
-  std::error_code last_dial_error_;
-  std::function<void(std::error_code)> established_waiter_;
+  error_code last_dial_error_;
+  std::function<void(error_code)> established_waiter_;
   bool finished_ = false;
   bool finish_handled_ = false;
   bool detached_ = false;

@@ -28,7 +28,7 @@ Bytes pattern(std::uint64_t seed, std::size_t size) {
 asio::awaitable<void> echo(Conn conn) {
   Bytes buffer(64 * KiB);
   for (;;) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = co_await conn.async_read_some(
         asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::eof) break;
@@ -87,15 +87,15 @@ TEST_F(IntegrationTest, ConnWorksWithAsioAlgorithmsCallbacksCoroutinesAndFutures
   // Callbacks, chained: async_write, then async_read.
   const Bytes callback_message = pattern(2, 1 * MiB);
   Bytes callback_reply(callback_message.size());
-  std::promise<std::error_code> callback_done;
-  asio::async_write(client, asio::buffer(callback_message), [&](std::error_code ec, std::size_t) {
+  std::promise<error_code> callback_done;
+  asio::async_write(client, asio::buffer(callback_message), [&](error_code ec, std::size_t) {
     if (ec) return callback_done.set_value(ec);
     asio::async_read(client, asio::buffer(callback_reply),
-                     [&](std::error_code ec, std::size_t) { callback_done.set_value(ec); });
+                     [&](error_code ec, std::size_t) { callback_done.set_value(ec); });
   });
   auto callback_result = callback_done.get_future();
   ASSERT_EQ(callback_result.wait_for(scaled(10s)), std::future_status::ready);
-  EXPECT_EQ(callback_result.get(), std::error_code{});
+  EXPECT_EQ(callback_result.get(), error_code{});
   EXPECT_TRUE(callback_reply == callback_message);
 
   // Futures.
@@ -120,10 +120,10 @@ TEST_F(IntegrationTest, ConnWorksWithAsioAlgorithmsCallbacksCoroutinesAndFutures
   client.close();
   ASSERT_EQ(echoed.wait_for(scaled(5s)), std::future_status::ready);
   EXPECT_NO_THROW(echoed.get());
-  std::error_code ec;
+  error_code ec;
   Bytes one(1);
   EXPECT_EQ(asio::read(client, asio::buffer(one), ec), 0u);
-  EXPECT_EQ(ec, std::error_code(asio::error::eof));
+  EXPECT_EQ(ec, error_code(asio::error::eof));
 }
 
 }  // namespace

@@ -22,6 +22,13 @@
 namespace rendr::itest {
 namespace {
 
+// as_tuple left experimental in Asio 1.24 (Boost.Asio 1.81 has only asio::as_tuple).
+#if defined(RENDR_ASIO_BOOST)
+using asio::as_tuple;
+#else
+using asio::experimental::as_tuple;
+#endif
+
 using namespace asio::experimental::awaitable_operators;
 
 Bytes pattern(std::uint64_t seed, std::size_t size) {
@@ -33,7 +40,7 @@ Bytes pattern(std::uint64_t seed, std::size_t size) {
 // Outcome of one async operation, filled in by its handler.
 struct Result {
   bool done = false;
-  std::error_code ec;
+  error_code ec;
   std::size_t n = 0;
 };
 
@@ -63,8 +70,8 @@ TEST_F(IntegrationTest, ReadWithATimeoutThenTheNextReadGetsEveryByte) {
     server.close();
     Bytes chunk(64 * KiB);
     for (;;) {
-      auto [ec, n] = co_await client.async_read_some(
-          asio::buffer(chunk), asio::experimental::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await client.async_read_some(asio::buffer(chunk), as_tuple(asio::use_awaitable));
       received.insert(received.end(), chunk.begin(),
                       chunk.begin() + static_cast<std::ptrdiff_t>(n));
       if (ec) {
@@ -103,10 +110,10 @@ TEST_F(IntegrationTest, CancellationSignalAbortsAPendingReadAndTheConnGoesOn) {
     Result cancelled;
     client.async_read_some(
         asio::buffer(buffer),
-        asio::bind_cancellation_slot(
-            signal.slot(), asio::bind_executor(io, [&](std::error_code ec, std::size_t n) {
-              cancelled = {true, ec, n};
-            })));
+        asio::bind_cancellation_slot(signal.slot(),
+                                     asio::bind_executor(io, [&](error_code ec, std::size_t n) {
+                                       cancelled = {true, ec, n};
+                                     })));
     asio::post(io, [&] { signal.emit(type); });
     io.restart();
     io.run_for(scaled(5s));
@@ -135,7 +142,7 @@ TEST_F(IntegrationTest, ConnCancelFromAnotherThreadAbortsPendingRead) {
   try {
     pending.get();
     ADD_FAILURE() << "the cancelled read completed normally";
-  } catch (const std::system_error& e) {
+  } catch (const system_error& e) {
     EXPECT_EQ(e.code(), asio::error::operation_aborted);
   }
   EXPECT_TRUE(client.is_open());
@@ -174,10 +181,10 @@ TEST_F(IntegrationTest, CancelledWriteOnAFullSendBufferLosesAndRepeatsNothing) {
     Result write;
     client.async_write_some(
         asio::buffer(big) + written,
-        asio::bind_cancellation_slot(
-            signal.slot(), asio::bind_executor(io, [&](std::error_code ec, std::size_t n) {
-              write = {true, ec, n};
-            })));
+        asio::bind_cancellation_slot(signal.slot(),
+                                     asio::bind_executor(io, [&](error_code ec, std::size_t n) {
+                                       write = {true, ec, n};
+                                     })));
     asio::post(io, [&] { signal.emit(asio::cancellation_type::terminal); });
     io.restart();
     io.run_for(scaled(5s));  // returns once the handler has run
@@ -202,7 +209,7 @@ TEST_F(IntegrationTest, CancelledWriteOnAFullSendBufferLosesAndRepeatsNothing) {
   asio::read(server, asio::buffer(got));
   EXPECT_TRUE(got == expected);
   std::array<std::uint8_t, 1> extra{};
-  std::error_code ec;
+  error_code ec;
   EXPECT_EQ(server.read_some(asio::buffer(extra), ec), 0u);
   EXPECT_EQ(ec, asio::error::eof);
 }

@@ -7,7 +7,7 @@
 namespace rendr::itest {
 namespace {
 
-const std::error_code kEof = asio::error::eof;
+const error_code kEof = asio::error::eof;
 
 TEST_F(IntegrationTest, HalfCloseDeliversEveryByteBeforeEofInBothDirections) {
   Conn client;
@@ -28,7 +28,7 @@ TEST_F(IntegrationTest, HalfCloseDeliversEveryByteBeforeEofInBothDirections) {
 
   // EOF is sticky on both ends.
   std::array<std::uint8_t, 16> buffer{};
-  std::error_code ec;
+  error_code ec;
   EXPECT_EQ(client.read_some(asio::buffer(buffer), ec), 0u);
   EXPECT_EQ(ec, kEof);
   EXPECT_EQ(server.read_some(asio::buffer(buffer), ec), 0u);
@@ -42,7 +42,7 @@ TEST_F(IntegrationTest, CloseRightAfterAMigrationStillDeliversEveryByte) {
 
   StreamReader upload_reader(server, {.seed = 1});
   // The last write is followed at once by a migration and the close, while bytes are in flight.
-  std::error_code migrate_error;
+  error_code migrate_error;
   StreamWriter upload(client,
                       {.seed = 1, .bytes = 2 * MiB, .after_write = [&](std::uint64_t written) {
                          if (written < 2 * MiB) return;
@@ -53,7 +53,7 @@ TEST_F(IntegrationTest, CloseRightAfterAMigrationStillDeliversEveryByte) {
                          }
                        }});
   finish_transfer(upload, upload_reader, scaled(10s));
-  EXPECT_EQ(migrate_error, std::error_code{});
+  EXPECT_EQ(migrate_error, error_code{});
   EXPECT_GE(client.migration_count(), 1u);
 }
 
@@ -72,7 +72,7 @@ TEST_F(IntegrationTest, AbortIsAnErrorForThePeerNeverEof) {
   EXPECT_FALSE(server_reader.outcome().eof);
   EXPECT_EQ(server_reader.outcome().error, make_error_code(errc::peer_aborted));
   std::array<std::uint8_t, 16> buffer{};
-  std::error_code ec;
+  error_code ec;
   client.read_some(asio::buffer(buffer), ec);
   EXPECT_EQ(ec, make_error_code(errc::aborted));
 }

@@ -13,10 +13,10 @@ namespace rendr::itest {
 namespace {
 
 template <class Future>
-std::error_code error_of(Future& f) {
+error_code error_of(Future& f) {
   try {
     f.get();
-  } catch (const std::system_error& e) {
+  } catch (const system_error& e) {
     return e.code();
   }
   return {};
@@ -24,7 +24,7 @@ std::error_code error_of(Future& f) {
 
 TEST(ConnApiTest, EmptyConnFailsWithNotConnectedOrANeutralValue) {
   Conn conn;
-  const std::error_code not_connected = errc::not_connected;
+  const error_code not_connected = errc::not_connected;
   EXPECT_FALSE(conn.is_open());
   EXPECT_EQ(conn.flow_id(), FlowId{});
   EXPECT_EQ(conn.active_path(), kNoPath);
@@ -36,7 +36,7 @@ TEST(ConnApiTest, EmptyConnFailsWithNotConnectedOrANeutralValue) {
   EXPECT_EQ(conn.migrate(1), not_connected);
   EXPECT_EQ(conn.remove_path(1), not_connected);
   EXPECT_EQ(conn.set_mode(Mode::race), not_connected);
-  std::error_code ec;
+  error_code ec;
   EXPECT_EQ(conn.add_path(PathSpec::parse("127.0.0.1:1"), ec), kNoPath);
   EXPECT_EQ(ec, not_connected);
   EXPECT_THROW(conn.add_path(PathSpec::parse("127.0.0.1:1")), std::system_error);
@@ -162,18 +162,18 @@ TEST(ConnApiTest, ConnOutlivingItsEngineFailsEveryOperationSafely) {
 
   asio::io_context io;  // the pending read's handler runs here, not on the dying engine
   std::array<std::uint8_t, 16> buffer{};
-  std::optional<std::error_code> pending_error;
+  std::optional<error_code> pending_error;
   client.async_read_some(
       asio::buffer(buffer),
-      asio::bind_executor(io, [&](std::error_code ec, std::size_t) { pending_error = ec; }));
+      asio::bind_executor(io, [&](error_code ec, std::size_t) { pending_error = ec; }));
   client_engine.reset();
   io.run_for(scaled(5s));
   ASSERT_TRUE(pending_error.has_value());
-  const std::error_code not_connected = errc::not_connected;
+  const error_code not_connected = errc::not_connected;
   EXPECT_EQ(*pending_error, not_connected);
 
   EXPECT_FALSE(client.is_open());
-  std::error_code ec;
+  error_code ec;
   EXPECT_EQ(client.write_some(asio::buffer(buffer), ec), 0u);
   EXPECT_EQ(ec, not_connected);
   EXPECT_EQ(client.read_some(asio::buffer(buffer), ec), 0u);

@@ -30,6 +30,13 @@
 namespace rendr::itest {
 namespace {
 
+// deferred left experimental in Asio 1.24 (Boost.Asio 1.81 has only asio::deferred).
+#if defined(RENDR_ASIO_BOOST)
+using asio::deferred;
+#else
+using asio::experimental::deferred;
+#endif
+
 using namespace asio::experimental::awaitable_operators;
 
 PathSpec to_port(std::uint16_t port) {
@@ -40,7 +47,7 @@ PathSpec to_port(std::uint16_t port) {
 asio::awaitable<void> echo(Conn conn) {
   Bytes buffer(4 * KiB);
   for (;;) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = co_await conn.async_read_some(
         asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
@@ -65,7 +72,7 @@ TEST(ExecutorTest, RendrRunsOnTheApplicationsOwnIoContext) {
   const auto io_thread = std::this_thread::get_id();
   int round_trips = 0;
   bool all_on_io_thread = true;
-  std::error_code failure;
+  error_code failure;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -102,7 +109,7 @@ TEST(ExecutorTest, RendrRunsOnTheApplicationsOwnIoContext) {
   io.run_for(scaled(10s));
   EXPECT_EQ(round_trips, 200);
   EXPECT_TRUE(all_on_io_thread);
-  EXPECT_EQ(failure, std::error_code(asio::error::eof));
+  EXPECT_EQ(failure, error_code(asio::error::eof));
   // The Engine over an application context waits for nothing: its destructor returns at once
   // although this thread no longer runs the context.
   const auto before = Clock::now();
@@ -136,10 +143,10 @@ TEST_F(TokenTest, AsyncDialAndAcceptTakeEveryCompletionToken) {
     auto strand = asio::make_strand(io);
     std::promise<bool> accepted_on_strand;
     std::promise<bool> dialed_on_strand;
-    listener_.async_accept(asio::bind_executor(strand, [&](std::error_code ec, Conn c) {
+    listener_.async_accept(asio::bind_executor(strand, [&](error_code ec, Conn c) {
       accepted_on_strand.set_value(!ec && c.is_open() && strand.running_in_this_thread());
     }));
-    d.async_dial(asio::bind_executor(strand, [&](std::error_code ec, Conn c) {
+    d.async_dial(asio::bind_executor(strand, [&](error_code ec, Conn c) {
       dialed_on_strand.set_value(!ec && c.is_open() && strand.running_in_this_thread());
     }));
     io.run_for(scaled(20s));  // returns once both handlers ran (no work left)
@@ -152,8 +159,8 @@ TEST_F(TokenTest, AsyncDialAndAcceptTakeEveryCompletionToken) {
   }
   // Deferred: nothing starts until the deferred operation is launched.
   {
-    auto accept_op = listener_.async_accept(asio::experimental::deferred);
-    auto dial_op = d.async_dial(asio::experimental::deferred);
+    auto accept_op = listener_.async_accept(deferred);
+    auto dial_op = d.async_dial(deferred);
     auto accepted = std::move(accept_op)(asio::use_future);
     auto dialed = std::move(dial_op)(asio::use_future);
     ASSERT_EQ(dialed.wait_for(scaled(20s)), std::future_status::ready);
@@ -191,16 +198,16 @@ TEST_F(TokenTest, AsyncDialReportsFailures) {
   try {
     refused.get();
     ADD_FAILURE() << "dial to a closed port succeeded";
-  } catch (const std::system_error& e) {
-    EXPECT_EQ(e.code(), std::error_code(asio::error::connection_refused)) << e.what();
+  } catch (const system_error& e) {
+    EXPECT_EQ(e.code(), error_code(asio::error::connection_refused)) << e.what();
   }
   // A path spec no transport understands.
   d.paths = {PathSpec{.transport = "carrier-pigeon", .host = "127.0.0.1", .port = 1}};
-  std::promise<std::error_code> bad;
-  d.async_dial([&](std::error_code ec, Conn) { bad.set_value(ec); });
+  std::promise<error_code> bad;
+  d.async_dial([&](error_code ec, Conn) { bad.set_value(ec); });
   auto bad_result = bad.get_future();
   ASSERT_EQ(bad_result.wait_for(scaled(5s)), std::future_status::ready);
-  EXPECT_EQ(bad_result.get(), std::error_code(errc::bad_path_spec));
+  EXPECT_EQ(bad_result.get(), error_code(errc::bad_path_spec));
 }
 
 // async_accept honours its handler's cancellation slot: a waiting accept completes with
@@ -214,17 +221,17 @@ TEST_F(TokenTest, AsyncAcceptHonoursCancellationAndTheListenerGoesOn) {
 
   // A cancellation_signal, emitted on the handler's executor (Asio's rule).
   asio::cancellation_signal signal;
-  std::optional<std::error_code> signalled;
+  std::optional<error_code> signalled;
   bool signalled_conn_empty = false;
   listener_.async_accept(asio::bind_cancellation_slot(
-      signal.slot(), asio::bind_executor(io, [&](std::error_code ec, Conn c) {
+      signal.slot(), asio::bind_executor(io, [&](error_code ec, Conn c) {
         signalled = ec;
         signalled_conn_empty = !c.is_open();
       })));
   asio::post(io, [&] { signal.emit(asio::cancellation_type::terminal); });
   io.run_for(scaled(5s));  // returns once the handler ran (no work left)
   ASSERT_TRUE(signalled.has_value()) << "the cancelled accept never completed";
-  EXPECT_EQ(*signalled, std::error_code(asio::error::operation_aborted));
+  EXPECT_EQ(*signalled, error_code(asio::error::operation_aborted));
   EXPECT_TRUE(signalled_conn_empty);
 
   // An accept with a timeout: the timer wins, the accept is cancelled and completes.
@@ -264,7 +271,7 @@ TEST_F(TokenTest, BlockingCallsOnAnEngineThreadFailAtOnce) {
   const Dialer d = dialer({to_port(listener_.port())});
 
   struct Results {
-    std::error_code dial, accept, read, write;
+    error_code dial, accept, read, write;
   };
   std::promise<Results> done;
   // The client's engine runs the dial and the client's I/O; the server's runs the listener.
@@ -282,7 +289,7 @@ TEST_F(TokenTest, BlockingCallsOnAnEngineThreadFailAtOnce) {
   auto results = done.get_future();
   ASSERT_EQ(results.wait_for(scaled(5s)), std::future_status::ready);
   const Results r = results.get();
-  const std::error_code refused = errc::blocking_call_on_engine_thread;
+  const error_code refused = errc::blocking_call_on_engine_thread;
   EXPECT_EQ(r.dial, refused);
   EXPECT_EQ(r.accept, refused);
   EXPECT_EQ(r.read, refused);

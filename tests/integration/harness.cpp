@@ -154,7 +154,7 @@ StreamOutcome StreamReader::run() {
   std::vector<std::uint8_t> expected(spec_.chunk);
   std::uint64_t offset = 0;
   for (;;) {
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = conn_.read_some(asio::buffer(chunk), ec);
     if (n > 0) {
       sha.update({chunk.data(), n});
@@ -304,7 +304,7 @@ void IntegrationTest::TearDown() {
 
 void IntegrationTest::listen(ListenOptions options) {
   options.engine = &server_engine_;
-  std::error_code ec;
+  error_code ec;
   listener_ = listen_tcp("127.0.0.1:0", options, ec);
   ASSERT_FALSE(ec) << "listen_tcp: " << ec.message();
 }
@@ -319,7 +319,7 @@ Dialer IntegrationTest::dialer(std::vector<PathSpec> paths) {
 
 std::pair<Conn, Conn> IntegrationTest::connect(const Dialer& dialer) {
   auto accepted = listener_.async_accept(asio::use_future);
-  std::error_code ec;
+  error_code ec;
   Conn client = dialer.dial(ec);
   if (ec) {
     ADD_FAILURE() << "dial: " << ec.message();
@@ -331,7 +331,7 @@ std::pair<Conn, Conn> IntegrationTest::connect(const Dialer& dialer) {
   }
   try {
     return {client, accepted.get()};
-  } catch (const std::system_error& e) {
+  } catch (const system_error& e) {
     ADD_FAILURE() << "accept: " << e.what();
     return {};
   }
@@ -366,7 +366,7 @@ RawPeer::RawPeer(std::uint16_t port) {
 }
 
 void RawPeer::send(std::span<const std::uint8_t> bytes) {
-  std::error_code ec;  // the listener may already have closed on us; what it did is asserted
+  error_code ec;  // the listener may already have closed on us; what it did is asserted
   asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ec);
 }
 
@@ -398,16 +398,16 @@ bool RawPeer::read_frame(Bytes& received, wire::Frame& frame, std::chrono::milli
     if (!received.empty() && wire::decode(received, frame).error == wire::DecodeError::none)
       return true;
     if (Clock::now() >= deadline) return false;
-    std::optional<std::error_code> result;
+    std::optional<error_code> result;
     std::size_t n = 0;
-    socket_.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t k) {
+    socket_.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t k) {
       result = ec;
       n = k;
     });
     io_.restart();
     io_.run_for(deadline - Clock::now());
     if (!result) {
-      std::error_code ignored;
+      error_code ignored;
       socket_.cancel(ignored);
       io_.restart();
       io_.run();
@@ -422,7 +422,7 @@ RawPeer::Ending RawPeer::read_until_closed(std::chrono::milliseconds timeout) {
   Ending end;
   std::array<std::uint8_t, 4096> buffer{};
   std::function<void()> read_more = [&] {
-    socket_.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t n) {
+    socket_.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
       end.received.insert(end.received.end(), buffer.begin(), buffer.begin() + n);
       if (ec == asio::error::operation_aborted) return;  // our own timeout
       if (ec) {
@@ -437,7 +437,7 @@ RawPeer::Ending RawPeer::read_until_closed(std::chrono::milliseconds timeout) {
   io_.restart();
   io_.run_for(timeout);
   if (!end.closed) {
-    std::error_code ignored;
+    error_code ignored;
     socket_.close(ignored);
     io_.restart();
     io_.run();
@@ -476,28 +476,26 @@ struct RecordingRelay::Link : std::enable_shared_from_this<Link> {
 
   void pump(RecordingRelay& relay, asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
             std::array<std::uint8_t, 64 * 1024>& buffer, bool recording) {
-    from.async_read_some(
-        asio::buffer(buffer), [self = shared_from_this(), &relay, &from, &to, &buffer, recording](
-                                  std::error_code ec, std::size_t n) {
-          if (ec) return self->close();
-          if (recording) {
-            std::lock_guard lock(relay.mu_);
-            const std::size_t room = kRecordBytes - std::min(kRecordBytes, self->record->size());
-            self->record->insert(self->record->end(), buffer.begin(),
-                                 buffer.begin() + std::min(room, n));
-          }
-          asio::async_write(
-              to, asio::buffer(buffer.data(), n),
-              [self, &relay, &from, &to, &buffer, recording](std::error_code ec, std::size_t) {
-                if (ec) return self->close();
-                self->pump(relay, from, to, buffer, recording);
-              });
-        });
+    from.async_read_some(asio::buffer(buffer), [self = shared_from_this(), &relay, &from, &to,
+                                                &buffer, recording](error_code ec, std::size_t n) {
+      if (ec) return self->close();
+      if (recording) {
+        std::lock_guard lock(relay.mu_);
+        const std::size_t room = kRecordBytes - std::min(kRecordBytes, self->record->size());
+        self->record->insert(self->record->end(), buffer.begin(),
+                             buffer.begin() + std::min(room, n));
+      }
+      asio::async_write(to, asio::buffer(buffer.data(), n),
+                        [self, &relay, &from, &to, &buffer, recording](error_code ec, std::size_t) {
+                          if (ec) return self->close();
+                          self->pump(relay, from, to, buffer, recording);
+                        });
+    });
   }
 
   // Either side ending ends both: the relay carries rendr paths, whose end is a path event.
   void close() {
-    std::error_code ignored;
+    error_code ignored;
     client.close(ignored);
     upstream.close(ignored);
   }
@@ -523,7 +521,7 @@ RecordingRelay::RecordingRelay(std::uint16_t target_port)
 RecordingRelay::~RecordingRelay() {
   // Closing everything cancels every operation, so run() returns once the handlers have run.
   asio::post(io_, [this] {
-    std::error_code ignored;
+    error_code ignored;
     acceptor_.close(ignored);
     std::lock_guard lock(mu_);
     for (auto& weak : links_) {
@@ -544,14 +542,14 @@ std::vector<Bytes> RecordingRelay::recorded() const {
 void RecordingRelay::accept_next() {
   auto record = std::make_shared<Bytes>();
   auto link = std::make_shared<Link>(io_, record);
-  acceptor_.async_accept(link->client, [this, link, record](std::error_code ec) {
+  acceptor_.async_accept(link->client, [this, link, record](error_code ec) {
     if (ec) return;  // closed
     {
       std::lock_guard lock(mu_);
       records_.push_back(record);
       links_.push_back(link);
     }
-    link->upstream.async_connect(target_, [this, link](std::error_code ec) {
+    link->upstream.async_connect(target_, [this, link](error_code ec) {
       if (ec) return link->close();
       // Without it, Nagle and delayed ACKs hold a lone PING for ~40 ms: a false dead path.
       link->client.set_option(asio::ip::tcp::no_delay(true), ec);

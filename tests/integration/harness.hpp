@@ -81,7 +81,7 @@ class Sha256 {
 struct StreamOutcome {
   std::uint64_t bytes = 0;
   std::string sha256;                           // of every byte written / read
-  std::error_code error;                        // the call that ended the stream, if it failed
+  error_code error;                             // the call that ended the stream, if it failed
   bool eof = false;                             // reader: asio::error::eof seen
   std::optional<std::uint64_t> first_mismatch;  // reader: first offset off the pattern
   Clock::time_point ended{};

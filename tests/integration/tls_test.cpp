@@ -4,50 +4,17 @@
 #include <memory>
 #include <thread>
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <asio/read.hpp>
 #include <asio/ssl.hpp>
 #include <asio/write.hpp>
 
 #include "harness.hpp"
+#include "self_signed.hpp"
 
 namespace rendr::itest {
 namespace {
-
-struct FreeKey {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct FreeCert {
-  void operator()(X509* c) const { X509_free(c); }
-};
-
-// A fresh P-256 key and a one-hour self-signed CA certificate for it (never written to disk).
-struct SelfSigned {
-  std::unique_ptr<EVP_PKEY, FreeKey> key{EVP_EC_gen("P-256")};
-  std::unique_ptr<X509, FreeCert> cert{X509_new()};
-
-  SelfSigned() {
-    X509* x = cert.get();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_set_pubkey(x, key.get());
-    X509_NAME* name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("rendr-test"), -1, -1, 0);
-    X509_set_issuer_name(x, name);
-    X509_EXTENSION* ca =
-        X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, "critical,CA:TRUE");
-    X509_add_ext(x, ca, -1);
-    X509_EXTENSION_free(ca);
-    X509_sign(x, key.get(), EVP_sha256());
-  }
-};
 
 PathId other_up_path(const Conn& client) {
   for (const auto& p : client.stats().paths)
@@ -89,7 +56,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
   constexpr std::size_t kMessage = 64 * KiB;
   // The server (blocking, on its own thread) answers each message with its bytes transformed,
   // until the client's close_notify.
-  std::error_code server_error;
+  error_code server_error;
   std::thread server_thread([&] {
     tls_server.handshake(asio::ssl::stream_base::server, server_error);
     if (server_error) return;
@@ -113,7 +80,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
     server_thread.join();
   }};
 
-  std::error_code ec;
+  error_code ec;
   tls_client.handshake(asio::ssl::stream_base::client, ec);
   ASSERT_FALSE(ec) << "client handshake: " << ec.message();
   EXPECT_EQ(SSL_version(tls_client.native_handle()), TLS1_3_VERSION);
@@ -123,7 +90,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
     PathId target = kNoPath;
     ASSERT_TRUE(
         wait_until([&] { return (target = other_up_path(client)) != kNoPath; }, scaled(5s)));
-    ASSERT_EQ(client.migrate(target), std::error_code{}) << "migration " << i;
+    ASSERT_EQ(client.migrate(target), error_code{}) << "migration " << i;
     Bytes message(kMessage);
     fill_pattern(static_cast<std::uint64_t>(i) + 1, 0, message);
     asio::write(tls_client, asio::buffer(message), ec);

@@ -44,7 +44,7 @@ TEST_F(IntegrationTest, SixtyFourMiBAcrossPlannedMigrationsArrivesIntact) {
                  const PathId target = other_up_path(client, client.active_path());
                  if (target == kNoPath) return;
                  next_migration += kMigrateEvery;
-                 if (const std::error_code ec = client.migrate(target)) {
+                 if (const error_code ec = client.migrate(target)) {
                    migrate_errors.push_back(ec.message() + " at " + std::to_string(written) +
                                             ":\n" + describe(client.stats()));
                  } else {
@@ -84,7 +84,7 @@ void expect_migrations_keep_every_path_up(Conn client, Conn server, bool both_wa
   for (int i = 1; i <= 8; ++i) {
     ASSERT_TRUE(wait_until([&] { return upload_reader.progress() >= i * 2 * MiB; }, scaled(10s)));
     const PathId new_path = other_up_path(client, client.active_path());
-    ASSERT_EQ(client.migrate(new_path), std::error_code{})
+    ASSERT_EQ(client.migrate(new_path), error_code{})
         << "migration " << i << ", no other path up:\n"
         << describe(client.stats());
   }
@@ -283,7 +283,7 @@ TEST_F(OutageTest, ShortOutageEndsWhenANewPathIsAdded) {
   start_and_black_out();
   if (HasFatalFailure()) return;
   FaultProxy fresh("127.0.0.1", "127.0.0.1", listener_.port());
-  std::error_code ec;
+  error_code ec;
   const PathId added = client_.add_path(PathSpec::parse("tcp://" + loopback(fresh.port())), ec);
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_NE(added, kNoPath);
@@ -302,7 +302,7 @@ TEST_F(IntegrationTest, RemovingTheActivePathMigratesWithoutLoss) {
   StreamReader upload_reader(server, {.seed = 1});
   ASSERT_TRUE(wait_until([&] { return upload_reader.progress() >= 4 * MiB; }, scaled(10s)));
   const PathId removed = client.active_path();
-  EXPECT_EQ(client.remove_path(removed), std::error_code{});
+  EXPECT_EQ(client.remove_path(removed), error_code{});
   EXPECT_TRUE(wait_until(
       [&] {
         const PathId now = client.active_path();

@@ -29,3 +29,17 @@ ${launcher} c++ -o "$work/consumer_pc" "$consumer/main.cpp" $(pkg-config --cflag
   $(pkg-config --libs rendr) -Wl,-rpath,"$(pkg-config --variable=libdir rendr)"
 "$work/consumer_pc"
 ldd "$work/consumer_pc" | grep -q "librendr.so.* => $prefix/$libdir/"
+
+echo "== the other Asio flavour's definitions are refused"
+# With the package's definitions the headers compile; adding the other flavour's must not.
+cflags=$(pkg-config --cflags rendr)
+case "$cflags" in
+  *RENDR_ASIO_BOOST*) wrong="-DASIO_STANDALONE" ;;
+  *) wrong="-URENDR_ASIO_BOOST -UASIO_STANDALONE" ;;
+esac
+echo '#include "rendr/rendr.hpp"' > "$work/flavour.cpp"
+c++ -fsyntax-only $cflags "$work/flavour.cpp"
+if c++ -fsyntax-only $cflags $wrong "$work/flavour.cpp" 2>/dev/null; then
+  echo "rendr's headers compiled with the other Asio flavour's definitions ($wrong)" >&2
+  exit 1
+fi

@@ -16,6 +16,8 @@
 
 #include <asio.hpp>
 
+#include "rendr/asio.hpp"
+
 namespace rendr::testing {
 namespace {
 
@@ -27,7 +29,7 @@ constexpr int kS2C = 1;  // server -> client
 
 void abort_socket(tcp::socket& s) {
   if (!s.is_open()) return;
-  std::error_code ec;
+  error_code ec;
   s.set_option(asio::socket_base::linger(true, 0), ec);
   s.close(ec);
 }
@@ -68,7 +70,7 @@ struct FaultProxy::Impl {
   Impl(const std::string& listen_host, const std::string& target_host, std::uint16_t target_port);
 
   void start_accept();
-  void on_accept(const std::error_code& ec, tcp::socket s);
+  void on_accept(const error_code& ec, tcp::socket s);
   void add(const std::shared_ptr<Connection>& c);
   void remove(const std::shared_ptr<Connection>& c);
   void apply_mode(FaultMode m);
@@ -133,17 +135,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         c2s_(impl.io.get_executor(), kC2S, client_, upstream_),
         s2c_(impl.io.get_executor(), kS2C, upstream_, client_),
         blackholed_(blackholed) {
-    std::error_code ec;
+    error_code ec;
     client_.set_option(tcp::no_delay(true), ec);
   }
 
   // pass mode: connect upstream, then relay.
   void start_connect() {
-    asio::async_connect(
-        upstream_, impl_.target,
-        [self = shared_from_this()](const std::error_code& ec, const tcp::endpoint&) {
-          self->on_connect(ec);
-        });
+    asio::async_connect(upstream_, impl_.target,
+                        [self = shared_from_this()](const error_code& ec, const tcp::endpoint&) {
+                          self->on_connect(ec);
+                        });
   }
 
   // Accepted in blackhole mode: no upstream; read and discard the client side.
@@ -174,7 +175,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(bool rst) {
     if (closed_) return;
     closed_ = true;
-    std::error_code ec;
+    error_code ec;
     if (rst) {
       abort_socket(client_);
       abort_socket(upstream_);
@@ -192,14 +193,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  void on_connect(const std::error_code& ec) {
+  void on_connect(const error_code& ec) {
     if (closed_) return;
     if (ec) {
       close(true);  // upstream unreachable: the client sees a reset
       return;
     }
     connected_ = true;
-    std::error_code ignored;
+    error_code ignored;
     upstream_.set_option(tcp::no_delay(true), ignored);
     start_read(c2s_);
     start_read(s2c_);
@@ -233,13 +234,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     p.read_buf.resize(want);
     p.reading = true;
-    p.src->async_read_some(asio::buffer(p.read_buf), [self = shared_from_this(), &p](
-                                                         const std::error_code& ec, std::size_t n) {
-      self->on_read(p, ec, n);
-    });
+    p.src->async_read_some(asio::buffer(p.read_buf),
+                           [self = shared_from_this(), &p](const error_code& ec, std::size_t n) {
+                             self->on_read(p, ec, n);
+                           });
   }
 
-  void on_read(Pump& p, const std::error_code& ec, std::size_t n) {
+  void on_read(Pump& p, const error_code& ec, std::size_t n) {
     p.reading = false;
     if (closed_) return;
     if (n > 0) {
@@ -284,7 +285,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void wait_until(Pump& p, Clock::time_point t) {
     p.waiting = true;
     p.timer.expires_at(t);
-    p.timer.async_wait([self = shared_from_this(), &p](const std::error_code&) {
+    p.timer.async_wait([self = shared_from_this(), &p](const error_code&) {
       p.waiting = false;
       self->write_next(p);  // also after cancel(): write_next re-checks everything
     });
@@ -295,7 +296,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (p.queue.empty()) {
       if (p.read_done && !p.shut_sent) {
         p.shut_sent = true;
-        std::error_code ec;
+        error_code ec;
         p.dst->shutdown(tcp::socket::shutdown_send, ec);
         maybe_finish();
       }
@@ -330,12 +331,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     p.writing = true;
     asio::async_write(*p.dst, asio::buffer(c.data.data() + c.offset, piece),
-                      [self = shared_from_this(), &p](const std::error_code& ec, std::size_t n) {
+                      [self = shared_from_this(), &p](const error_code& ec, std::size_t n) {
                         self->on_write(p, ec, n);
                       });
   }
 
-  void on_write(Pump& p, const std::error_code& ec, std::size_t n) {
+  void on_write(Pump& p, const error_code& ec, std::size_t n) {
     p.writing = false;
     if (closed_) return;  // close() already fixed the accounting
     if (n > 0) {
@@ -401,14 +402,14 @@ FaultProxy::Impl::Impl(const std::string& listen_host, const std::string& target
 
 void FaultProxy::Impl::start_accept() {
   acceptor.async_accept(
-      [this](const std::error_code& ec, tcp::socket s) { on_accept(ec, std::move(s)); });
+      [this](const error_code& ec, tcp::socket s) { on_accept(ec, std::move(s)); });
 }
 
-void FaultProxy::Impl::on_accept(const std::error_code& ec, tcp::socket s) {
+void FaultProxy::Impl::on_accept(const error_code& ec, tcp::socket s) {
   if (stopping || ec == asio::error::operation_aborted) return;
   if (ec) {  // e.g. EMFILE: back off briefly instead of spinning
     accept_retry.expires_after(std::chrono::milliseconds(10));
-    accept_retry.async_wait([this](const std::error_code& e) {
+    accept_retry.async_wait([this](const error_code& e) {
       if (!e && !stopping) start_accept();
     });
     return;
@@ -465,7 +466,7 @@ void FaultProxy::Impl::reshape_all() {
 
 void FaultProxy::Impl::shutdown() {
   stopping = true;
-  std::error_code ec;
+  error_code ec;
   acceptor.close(ec);
   accept_retry.cancel();
   const auto snapshot = conns;

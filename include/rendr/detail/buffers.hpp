@@ -5,7 +5,7 @@
 #include <array>
 #include <cstddef>
 
-#include <asio/buffer.hpp>
+#include "rendr/asio.hpp"
 
 namespace rendr::detail {
 

@@ -8,11 +8,7 @@
 #include <system_error>
 #include <utility>
 
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
+#include "rendr/asio.hpp"
 
 namespace rendr::detail {
 
@@ -28,7 +24,7 @@ class Completion {
   explicit operator bool() const { return impl_ != nullptr; }
 
   // Completes the operation; never runs the handler inline. For the initiating call.
-  void operator()(std::error_code ec, std::size_t n) {
+  void operator()(error_code ec, std::size_t n) {
     auto impl = std::move(impl_);
     impl->complete(ec, n, false);
   }
@@ -36,7 +32,7 @@ class Completion {
   // Completes the operation from outside its initiating call (e.g. an I/O handler): runs the
   // handler right here if this thread already runs the handler's executor (asio::dispatch),
   // as Asio's own operations do, else posts it there.
-  void dispatch(std::error_code ec, std::size_t n) {
+  void dispatch(error_code ec, std::size_t n) {
     auto impl = std::move(impl_);
     impl->complete(ec, n, true);
   }
@@ -44,7 +40,7 @@ class Completion {
  private:
   struct Concept {
     virtual ~Concept() = default;
-    virtual void complete(std::error_code ec, std::size_t n, bool may_run_here) = 0;
+    virtual void complete(error_code ec, std::size_t n, bool may_run_here) = 0;
   };
   template <class Handler, class FallbackExecutor>
   struct Model final : Concept {
@@ -52,7 +48,7 @@ class Completion {
     Model(Handler&& h, const FallbackExecutor& fallback)
         : handler(std::move(h)),
           work(asio::make_work_guard(asio::get_associated_executor(handler, fallback))) {}
-    void complete(std::error_code ec, std::size_t n, bool may_run_here) override {
+    void complete(error_code ec, std::size_t n, bool may_run_here) override {
       auto ex = work.get_executor();
       auto invoke = [h = std::move(handler), w = std::move(work), ec, n]() mutable {
         auto slot = asio::get_associated_cancellation_slot(h);

@@ -1,5 +1,5 @@
 #pragma once
-// Turns a (possibly move-only) completion handler for void(std::error_code, Result) into a
+// Turns a (possibly move-only) completion handler for void(error_code, Result) into a
 // copyable callback that hands the result to the handler's associated executor (as asio
 // requires), keeping that executor busy until then. The callback is called at most once. Right
 // before the handler runs, its cancellation slot (if any) is cleared, as Asio's own operations
@@ -10,19 +10,16 @@
 #include <system_error>
 #include <utility>
 
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
+#include "rendr/asio.hpp"
 
 namespace rendr::detail {
 
 template <class Result, class Handler, class FallbackExecutor>
-std::function<void(std::error_code, Result)> post_result(Handler handler,
-                                                         const FallbackExecutor& fallback) {
+std::function<void(error_code, Result)> post_result(Handler handler,
+                                                    const FallbackExecutor& fallback) {
   auto work = asio::make_work_guard(asio::get_associated_executor(handler, fallback));
   auto slot = std::make_shared<std::optional<Handler>>(std::move(handler));
-  return [slot, work](std::error_code ec, Result result) mutable {
+  return [slot, work](error_code ec, Result result) mutable {
     // The handler moves into the posted function: nothing of it stays in this callback, which
     // its caller may destroy later, on its own thread, when the handler's executor (e.g. a
     // strand of a context the application has destroyed since) must no longer be touched.

@@ -248,8 +248,8 @@ void QuicConnection::fill_settings(ngtcp2_settings& settings,
 std::shared_ptr<QuicConnection> QuicConnection::make_client(
     QuicStrand strand, asio::ip::udp::socket socket, std::shared_ptr<TlsCredentials> credentials,
     const TlsClientConfig& tls, const std::string& host, const QuicOptions& options,
-    Established done, std::error_code& ec) {
-  std::error_code ignored;
+    Established done, error_code& ec) {
+  error_code ignored;
   const auto remote = socket.remote_endpoint(ignored);
   std::shared_ptr<QuicConnection> c(
       new QuicConnection(std::move(strand), options, format_endpoint(remote)));
@@ -261,16 +261,16 @@ std::shared_ptr<QuicConnection> QuicConnection::make_client(
   return c;
 }
 
-std::error_code QuicConnection::init_client(asio::ip::udp::socket socket,
-                                            std::shared_ptr<TlsCredentials> credentials,
-                                            const TlsClientConfig& tls, const std::string& host) {
-  std::error_code ec;
+error_code QuicConnection::init_client(asio::ip::udp::socket socket,
+                                       std::shared_ptr<TlsCredentials> credentials,
+                                       const TlsClientConfig& tls, const std::string& host) {
+  error_code ec;
   local_ = socket.local_endpoint(ec);
   if (!ec) remote_ = socket.remote_endpoint(ec);
   if (ec) return ec;
   try {
     socket_ = std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options_));
-  } catch (const std::system_error& e) {
+  } catch (const system_error& e) {
     return e.code();
   }
 
@@ -297,7 +297,7 @@ std::shared_ptr<QuicConnection> QuicConnection::make_server(
     QuicStrand strand, std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
     const asio::ip::udp::endpoint& local, const asio::ip::udp::endpoint& remote,
     std::shared_ptr<TlsCredentials> credentials, const QuicOptions& options, Established done,
-    std::error_code& ec) {
+    error_code& ec) {
   std::shared_ptr<QuicConnection> c(
       new QuicConnection(std::move(strand), options, format_endpoint(remote)));
   c->established_ = std::move(done);
@@ -306,11 +306,11 @@ std::shared_ptr<QuicConnection> QuicConnection::make_server(
   return c;
 }
 
-std::error_code QuicConnection::init_server(std::shared_ptr<QuicServerSocket> server,
-                                            const ngtcp2_pkt_hd& hd,
-                                            const asio::ip::udp::endpoint& local,
-                                            const asio::ip::udp::endpoint& remote,
-                                            std::shared_ptr<TlsCredentials> credentials) {
+error_code QuicConnection::init_server(std::shared_ptr<QuicServerSocket> server,
+                                       const ngtcp2_pkt_hd& hd,
+                                       const asio::ip::udp::endpoint& local,
+                                       const asio::ip::udp::endpoint& remote,
+                                       std::shared_ptr<TlsCredentials> credentials) {
   is_server_ = true;
   socket_ = server->socket();
   server_ = std::move(server);
@@ -412,19 +412,19 @@ void QuicConnection::do_start() {
 
 void QuicConnection::start_receive(const std::shared_ptr<udp::UdpSocket>& socket,
                                    const asio::ip::udp::endpoint& local) {
-  socket->async_wait_readable([self = shared_from_this(), socket, local](std::error_code ec) {
+  socket->async_wait_readable([self = shared_from_this(), socket, local](error_code ec) {
     self->on_readable(socket, local, ec);
   });
 }
 
 void QuicConnection::on_readable(const std::shared_ptr<udp::UdpSocket>& socket,
-                                 const asio::ip::udp::endpoint& local, std::error_code ec) {
+                                 const asio::ip::udp::endpoint& local, error_code ec) {
   if (state_ == State::finished || ec == asio::error::operation_aborted) return;
   // Drain what is queued (a few batches) before answering, then wait again; a socket still
   // busy after that is read again after the other handlers on the strand had their turn.
   enum class Next { wait, read_again, stop } next = Next::read_again;
   for (int i = 0; i < kBatchesPerRead && next == Next::read_again; ++i) {
-    std::error_code rec;
+    error_code rec;
     const auto batch = socket->receive(rec);
     for (const udp::ReceivedDatagram& d : batch) {
       read_packet(d.bytes.data(), d.bytes.size(), local, d.source);
@@ -973,7 +973,7 @@ void QuicConnection::arm_timer() {
   timer_armed_ = true;
   armed_expiry_ = expiry;
   timer_.expires_after(std::chrono::nanoseconds(expiry > now ? expiry - now : 0));
-  timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+  timer_.async_wait([self = shared_from_this()](error_code ec) {
     if (ec) return;
     self->timer_armed_ = false;
     self->on_timer();
@@ -1030,7 +1030,7 @@ void QuicConnection::follow_peer() {
 
 // ---- migration (client) ------------------------------------------------------------------------
 
-std::error_code QuicConnection::migrate_local_address(const std::string& local_host_port) {
+error_code QuicConnection::migrate_local_address(const std::string& local_host_port) {
   if (is_server_) return std::make_error_code(std::errc::operation_not_supported);
   if (!can_migrate_.load(std::memory_order_acquire))
     return std::make_error_code(std::errc::not_connected);
@@ -1041,7 +1041,7 @@ std::error_code QuicConnection::migrate_local_address(const std::string& local_h
   if (migrating_.exchange(true, std::memory_order_acq_rel))
     return std::make_error_code(std::errc::operation_in_progress);
   // Bound here, so an address that is not ours fails the call itself.
-  std::error_code ec;
+  error_code ec;
   asio::ip::udp::socket socket(strand_);
   socket.open(local->protocol(), ec);
   if (!ec) socket.bind(*local, ec);
@@ -1053,14 +1053,14 @@ std::error_code QuicConnection::migrate_local_address(const std::string& local_h
     try {
       udp_socket =
           std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options_));
-    } catch (const std::system_error& e) {
+    } catch (const system_error& e) {
       ec = e.code();
     }
   }
   if (ec) {
     migrating_.store(false, std::memory_order_release);
     // asio reports errno values in its own category; callers compare with std::errc.
-    return std::error_code(ec.value(), std::system_category());
+    return error_code(ec.value(), asio::error::get_system_category());
   }
   counters_.migrations_started.fetch_add(1, std::memory_order_relaxed);
   asio::post(strand_, [self = shared_from_this(), bound, udp_socket] {
@@ -1126,7 +1126,7 @@ void QuicConnection::end_migration(bool moved) {
 void QuicConnection::retire_socket(const asio::ip::udp::endpoint& local) {
   auto linger = std::make_shared<asio::steady_timer>(strand_);
   linger->expires_after(options_.migration_linger);
-  linger->async_wait([weak = weak_from_this(), linger, local](std::error_code) {
+  linger->async_wait([weak = weak_from_this(), linger, local](error_code) {
     auto self = weak.lock();
     if (!self) return;
     auto& others = self->other_sockets_;
@@ -1155,7 +1155,7 @@ void QuicConnection::do_close() {
   // linger deadline bounds it.
   auto linger = std::make_shared<asio::steady_timer>(strand_);
   linger->expires_after(options_.close_linger);
-  linger->async_wait([self = shared_from_this(), linger](std::error_code) {
+  linger->async_wait([self = shared_from_this(), linger](error_code) {
     if (self->state_ == State::closing) self->finish_close();
   });
   flush();
@@ -1213,11 +1213,11 @@ void QuicConnection::peer_closed() {
   }
   const bool clean = error.error_code == 0;  // NO_ERROR, transport or application
   fail(clean ? DownReason::eof : DownReason::reset,
-       clean ? std::error_code{} : make_error_code(quic_errc::peer_closed_with_error),
+       clean ? error_code{} : error_code(quic_errc::peer_closed_with_error),
        wire::DecodeError::none, false);
 }
 
-void QuicConnection::fail(DownReason reason, std::error_code ec, wire::DecodeError decode_error,
+void QuicConnection::fail(DownReason reason, error_code ec, wire::DecodeError decode_error,
                           bool send_close) {
   if (state_ == State::finished) return;
   if (state_ == State::closing) {  // a local close is in progress: it wins
@@ -1238,7 +1238,7 @@ void QuicConnection::fail(DownReason reason, std::error_code ec, wire::DecodeErr
   teardown();
   if (auto done = std::move(established_)) {
     established_ = nullptr;
-    done(ec ? ec : make_error_code(quic_errc::transport_error), nullptr);
+    done(ec ? ec : error_code(quic_errc::transport_error), nullptr);
     return;
   }
   if (owed) report_down(reason, ec, decode_error);
@@ -1267,8 +1267,7 @@ void QuicConnection::teardown() {
   }
 }
 
-void QuicConnection::report_down(DownReason reason, std::error_code ec,
-                                 wire::DecodeError decode_error) {
+void QuicConnection::report_down(DownReason reason, error_code ec, wire::DecodeError decode_error) {
   std::shared_ptr<CarrierHandler> handler;
   {
     std::lock_guard lock(handler_mutex_);

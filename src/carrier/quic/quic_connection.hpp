@@ -35,21 +35,21 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
  public:
   // Handshake outcome: the connection (stream open on the client) or why it failed. Runs on
   // the strand, at most once; a connection that failed before it is never reported down.
-  using Established = std::function<void(std::error_code, std::shared_ptr<QuicConnection>)>;
+  using Established = std::function<void(error_code, std::shared_ptr<QuicConnection>)>;
 
   // A client over `socket` (open, connected to `remote`, its executor the strand). Sends the
   // first Initial at once.
   static std::shared_ptr<QuicConnection> make_client(
       QuicStrand strand, asio::ip::udp::socket socket, std::shared_ptr<TlsCredentials> credentials,
       const TlsClientConfig& tls, const std::string& host, const QuicOptions& options,
-      Established done, std::error_code& ec);
+      Established done, error_code& ec);
   // A server connection for the client Initial `hd`, on the server socket's strand. The caller
   // feeds it that Initial with on_datagram().
   static std::shared_ptr<QuicConnection> make_server(
       QuicStrand strand, std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
       const asio::ip::udp::endpoint& local, const asio::ip::udp::endpoint& remote,
       std::shared_ptr<TlsCredentials> credentials, const QuicOptions& options, Established done,
-      std::error_code& ec);
+      error_code& ec);
 
   ~QuicConnection() override;
   QuicConnection(const QuicConnection&) = delete;
@@ -79,7 +79,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   // validated; the old socket keeps reading for migration_linger. One migration at a time
   // (operation_in_progress otherwise); one that cannot start yet (handshake not confirmed, no
   // spare id) starts as soon as it can.
-  std::error_code migrate_local_address(const std::string& local_host_port) override;
+  error_code migrate_local_address(const std::string& local_host_port) override;
   std::size_t max_datagram_frame() const override {
     return max_datagram_frame_.load(std::memory_order_relaxed);
   }
@@ -111,13 +111,12 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   };
 
   QuicConnection(QuicStrand strand, const QuicOptions& options, std::string peer_address);
-  std::error_code init_client(asio::ip::udp::socket socket,
-                              std::shared_ptr<TlsCredentials> credentials,
-                              const TlsClientConfig& tls, const std::string& host);
-  std::error_code init_server(std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
-                              const asio::ip::udp::endpoint& local,
-                              const asio::ip::udp::endpoint& remote,
-                              std::shared_ptr<TlsCredentials> credentials);
+  error_code init_client(asio::ip::udp::socket socket, std::shared_ptr<TlsCredentials> credentials,
+                         const TlsClientConfig& tls, const std::string& host);
+  error_code init_server(std::shared_ptr<QuicServerSocket> server, const ngtcp2_pkt_hd& hd,
+                         const asio::ip::udp::endpoint& local,
+                         const asio::ip::udp::endpoint& remote,
+                         std::shared_ptr<TlsCredentials> credentials);
   void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params) const;
 
   std::shared_ptr<CarrierHandler> lock_handler();
@@ -125,7 +124,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void start_receive(const std::shared_ptr<udp::UdpSocket>& socket,
                      const asio::ip::udp::endpoint& local);
   void on_readable(const std::shared_ptr<udp::UdpSocket>& socket,
-                   const asio::ip::udp::endpoint& local, std::error_code ec);
+                   const asio::ip::udp::endpoint& local, error_code ec);
   // Input.
   void read_packet(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& local,
                    const asio::ip::udp::endpoint& from);
@@ -161,11 +160,11 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void do_abort();
   void finish_close();
   void send_connection_close(const ngtcp2_connection_close_error& error);
-  void fail(DownReason reason, std::error_code ec, wire::DecodeError decode_error, bool send_close);
+  void fail(DownReason reason, error_code ec, wire::DecodeError decode_error, bool send_close);
   void fail_with_liberr(int liberr);
   void peer_closed();
   void teardown();
-  void report_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error);
+  void report_down(DownReason reason, error_code ec, wire::DecodeError decode_error);
 
   const QuicOptions options_;
   QuicStrand strand_;
@@ -209,7 +208,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   std::vector<std::string> cids_;  // ours, as routing keys
   bool handshake_completed_ = false;
   std::int64_t stream_id_ = -1;
-  std::error_code stream_error_;  // the peer reset the stream
+  error_code stream_error_;  // the peer reset the stream
   // Receive: undelivered stream bytes are [0, block_->used) of block_.
   wire::BlockPtr block_;
   std::vector<wire::Frame> frames_;

@@ -22,7 +22,7 @@ class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
         done_(std::move(done)) {}
 
   void run() {
-    std::error_code ec;
+    error_code ec;
     credentials_ = TlsCredentials::for_client(target_.tls, ec);
     if (ec) {
       asio::post(strand_, [self = shared_from_this(), ec] { self->finish(ec, nullptr); });
@@ -32,14 +32,14 @@ class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
       self->resolver_.async_resolve(
           self->target_.host, std::to_string(self->target_.port),
           asio::ip::resolver_base::numeric_service,
-          [self](std::error_code ec, asio::ip::udp::resolver::results_type results) {
+          [self](error_code ec, asio::ip::udp::resolver::results_type results) {
             self->on_resolved(ec, std::move(results));
           });
     });
   }
 
  private:
-  void on_resolved(std::error_code ec, asio::ip::udp::resolver::results_type results) {
+  void on_resolved(error_code ec, asio::ip::udp::resolver::results_type results) {
     if (!ec && results.empty()) ec = asio::error::host_not_found;
     if (ec) {
       finish(ec, nullptr);
@@ -53,7 +53,7 @@ class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
       finish(ec, nullptr);
       return;
     }
-    std::error_code ignored;
+    error_code ignored;
     const int buffer = static_cast<int>(options_.socket_buffer);
     socket.set_option(asio::socket_base::receive_buffer_size(buffer), ignored);
     socket.set_option(asio::socket_base::send_buffer_size(buffer), ignored);
@@ -62,14 +62,14 @@ class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
     // itself up in a cycle. The connection lives while its socket read or timer is pending.
     QuicConnection::make_client(
         strand_, std::move(socket), credentials_, target_.tls, target_.host, options_,
-        [self = shared_from_this()](std::error_code ec, std::shared_ptr<QuicConnection> c) {
+        [self = shared_from_this()](error_code ec, std::shared_ptr<QuicConnection> c) {
           self->finish(ec, std::move(c));
         },
         ec);
     if (ec) finish(ec, nullptr);
   }
 
-  void finish(std::error_code ec, std::shared_ptr<Carrier> carrier) {
+  void finish(error_code ec, std::shared_ptr<Carrier> carrier) {
     DialCallback done = std::move(done_);
     done_ = nullptr;
     if (done) done(ec, std::move(carrier));

@@ -24,7 +24,7 @@ QuicServerSocket::QuicServerSocket(QuicStrand strand, std::shared_ptr<TlsCredent
 std::shared_ptr<QuicServerSocket> QuicServerSocket::open(
     asio::any_io_executor executor, const asio::ip::udp::endpoint& at,
     std::shared_ptr<TlsCredentials> credentials, const QuicOptions& options, Accept accept,
-    std::error_code& ec, Limits limits) {
+    error_code& ec, Limits limits) {
   std::shared_ptr<QuicServerSocket> s(new QuicServerSocket(
       asio::make_strand(executor), std::move(credentials), options, std::move(accept), limits));
   asio::ip::udp::socket socket(s->strand_);
@@ -34,7 +34,7 @@ std::shared_ptr<QuicServerSocket> QuicServerSocket::open(
   if (ec) return nullptr;
   try {
     s->socket_ = std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options));
-  } catch (const std::system_error& e) {
+  } catch (const system_error& e) {
     ec = e.code();
     return nullptr;
   }
@@ -65,16 +65,16 @@ void QuicServerSocket::close_if_unused() {
 
 void QuicServerSocket::start_receive() {
   socket_->async_wait_readable(
-      [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
+      [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
 }
 
-void QuicServerSocket::on_readable(std::error_code ec) {
+void QuicServerSocket::on_readable(error_code ec) {
   if (ec == asio::error::operation_aborted) return;
   // Drain a few batches, then let each connection answer once (deliver frames, write acks and
   // data); a socket still busy after that is read again after the strand's other handlers.
   bool drained = false;
   for (int i = 0; i < kBatchesPerRead; ++i) {
-    std::error_code rec;
+    error_code rec;
     const auto batch = socket_->receive(rec);
     for (const udp::ReceivedDatagram& d : batch)
       dispatch(d.bytes.data(), d.bytes.size(), d.source);
@@ -122,10 +122,10 @@ void QuicServerSocket::accept_initial(const std::uint8_t* data, std::size_t size
   }
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, data, size) != 0) return;  // not a usable client Initial
-  std::error_code ec;
+  error_code ec;
   auto connection = QuicConnection::make_server(
       strand_, shared_from_this(), hd, local_, from, credentials_, options_,
-      [weak = weak_from_this()](std::error_code ec, std::shared_ptr<QuicConnection> c) {
+      [weak = weak_from_this()](error_code ec, std::shared_ptr<QuicConnection> c) {
         if (auto self = weak.lock()) self->on_established(ec, std::move(c));
       },
       ec);
@@ -138,8 +138,7 @@ void QuicServerSocket::accept_initial(const std::uint8_t* data, std::size_t size
   touched_.push_back(std::move(connection));
 }
 
-void QuicServerSocket::on_established(std::error_code ec,
-                                      std::shared_ptr<QuicConnection> connection) {
+void QuicServerSocket::on_established(error_code ec, std::shared_ptr<QuicConnection> connection) {
   handshakes_ -= std::min<std::size_t>(handshakes_, 1);
   if (ec || !connection) return;  // the failed connection forgets itself
   if (!accepting_) {

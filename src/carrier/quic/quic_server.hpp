@@ -39,7 +39,7 @@ class QuicServerSocket final : public std::enable_shared_from_this<QuicServerSoc
                                                 const asio::ip::udp::endpoint& at,
                                                 std::shared_ptr<TlsCredentials> credentials,
                                                 const QuicOptions& options, Accept accept,
-                                                std::error_code& ec, Limits limits = {});
+                                                error_code& ec, Limits limits = {});
   asio::ip::udp::endpoint local_endpoint() const { return local_; }
   // The socket its connections send through (GSO, sendmmsg).
   const std::shared_ptr<udp::UdpSocket>& socket() const { return socket_; }
@@ -56,11 +56,11 @@ class QuicServerSocket final : public std::enable_shared_from_this<QuicServerSoc
   QuicServerSocket(QuicStrand strand, std::shared_ptr<TlsCredentials> credentials,
                    const QuicOptions& options, Accept accept, Limits limits);
   void start_receive();
-  void on_readable(std::error_code ec);
+  void on_readable(error_code ec);
   void dispatch(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& from);
   void accept_initial(const std::uint8_t* data, std::size_t size,
                       const asio::ip::udp::endpoint& from);
-  void on_established(std::error_code ec, std::shared_ptr<QuicConnection> connection);
+  void on_established(error_code ec, std::shared_ptr<QuicConnection> connection);
   void do_stop();
   void close_if_unused();
 

@@ -28,7 +28,7 @@ TcpOptions sanitized(TcpOptions o) {
 }
 
 std::string format_peer(const asio::ip::tcp::socket& socket) {
-  std::error_code ec;
+  error_code ec;
   const auto ep = socket.remote_endpoint(ec);
   if (ec) return {};
   const auto address = ep.address();
@@ -37,7 +37,7 @@ std::string format_peer(const asio::ip::tcp::socket& socket) {
   return host + ":" + std::to_string(ep.port());
 }
 
-DownReason reason_for(const std::error_code& ec) {
+DownReason reason_for(const error_code& ec) {
   if (ec == asio::error::eof) return DownReason::eof;
   if (ec == asio::error::connection_reset || ec == asio::error::connection_aborted ||
       ec == asio::error::broken_pipe) {
@@ -80,7 +80,7 @@ TcpCarrier::TcpCarrier(asio::ip::tcp::socket socket, const TcpOptions& options)
       socket_(std::move(socket)),
       linger_timer_(strand_),
       peer_address_(format_peer(socket_)) {
-  std::error_code ec;
+  error_code ec;
   // do_write sends with a plain non-blocking sendmsg first (asio's async ops work either way).
   socket_.non_blocking(true, ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -95,7 +95,7 @@ TcpCarrier::TcpCarrier(asio::ip::tcp::socket socket, const TcpOptions& options)
 }
 
 TcpCarrier::~TcpCarrier() {
-  std::error_code ec;
+  error_code ec;
   socket_.close(ec);
 }
 
@@ -154,12 +154,12 @@ constexpr std::size_t kIdleReadBytes = 16 * 1024;
 void TcpCarrier::start_wait() {
   socket_.async_read_some(
       asio::buffer(probe_),
-      asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
         self->on_probe(ec, n);
       }));
 }
 
-void TcpCarrier::on_probe(std::error_code ec, std::size_t n) {
+void TcpCarrier::on_probe(error_code ec, std::size_t n) {
   if (!ec) {
     if (!block_) {
       block_ = wire::make_block(options_.read_block_size);
@@ -179,12 +179,12 @@ void TcpCarrier::start_read() {
   wire::Block& b = *block_;
   socket_.async_read_some(
       asio::buffer(b.data.get() + b.used, b.capacity - b.used),
-      asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
         self->on_read(ec, n);
       }));
 }
 
-void TcpCarrier::on_read(std::error_code ec, std::size_t n) {
+void TcpCarrier::on_read(error_code ec, std::size_t n) {
   switch (state_) {
     case State::open:
       break;
@@ -311,7 +311,7 @@ void TcpCarrier::do_write() {
       return;
     }
     // Most small batches fit the socket's buffer: one sendmsg, no completion handler.
-    std::error_code ec;
+    error_code ec;
     const std::size_t n = socket_.write_some(std::span<const asio::const_buffer>(buffers_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again ||
         (!ec && n < batch_bytes_)) {
@@ -374,12 +374,12 @@ void TcpCarrier::start_async_write(std::size_t sent) {
   if (sent > 0) buffers_.front() += sent;
   // A span, not the vector: asio copies the buffer sequence into its operation.
   // asio's transfer_all() caps every sendmsg at 64 KiB; hand the kernel the whole gather.
-  auto whole_gather = [](const std::error_code& ec, std::size_t) -> std::size_t {
+  auto whole_gather = [](const error_code& ec, std::size_t) -> std::size_t {
     return ec ? 0 : std::size_t{1} << 30;
   };
   asio::async_write(
       socket_, std::span<const asio::const_buffer>(buffers_), whole_gather,
-      asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
         self->on_write(ec, n);
       }));
 }
@@ -392,7 +392,7 @@ void TcpCarrier::finish_write(std::size_t n) {
   counters_.bytes_written.fetch_add(n, std::memory_order_relaxed);
 }
 
-void TcpCarrier::on_write(std::error_code ec, std::size_t n) {
+void TcpCarrier::on_write(error_code ec, std::size_t n) {
   write_in_flight_ = false;
   finish_write(write_sent_inline_ + n);
   write_sent_inline_ = 0;
@@ -420,7 +420,7 @@ void TcpCarrier::on_write(std::error_code ec, std::size_t n) {
 
 void TcpCarrier::do_close() {
   if (state_ == State::idle) {
-    std::error_code ec;
+    error_code ec;
     socket_.close(ec);
     state_ = State::closed;
     return;
@@ -428,7 +428,7 @@ void TcpCarrier::do_close() {
   if (state_ != State::open) return;
   state_ = State::closing;
   linger_timer_.expires_after(options_.close_linger);
-  linger_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+  linger_timer_.async_wait([self = shared_from_this()](error_code ec) {
     if (ec || self->state_ != State::closing) return;
     self->finish_close();
   });
@@ -438,7 +438,7 @@ void TcpCarrier::do_close() {
 }
 
 void TcpCarrier::begin_shutdown() {
-  std::error_code ec;
+  error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec || read_eof_) finish_close();
   // Otherwise the pending read drains until the peer's EOF or the linger deadline.
@@ -447,7 +447,7 @@ void TcpCarrier::begin_shutdown() {
 void TcpCarrier::finish_close() {
   state_ = State::closed;
   linger_timer_.cancel();
-  std::error_code ec;
+  error_code ec;
   socket_.close(ec);
   report_down(DownReason::closed, {}, wire::DecodeError::none);
 }
@@ -455,7 +455,7 @@ void TcpCarrier::finish_close() {
 void TcpCarrier::do_abort() {
   if (state_ == State::closed || state_ == State::down) return;
   const bool started = state_ != State::idle;
-  std::error_code ec;
+  error_code ec;
   socket_.set_option(asio::socket_base::linger(true, 0), ec);
   socket_.close(ec);
   linger_timer_.cancel();
@@ -463,7 +463,7 @@ void TcpCarrier::do_abort() {
   if (started) report_down(DownReason::closed, {}, wire::DecodeError::none);
 }
 
-void TcpCarrier::fail(DownReason reason, std::error_code ec, wire::DecodeError decode_error) {
+void TcpCarrier::fail(DownReason reason, error_code ec, wire::DecodeError decode_error) {
   if (state_ == State::closing) {  // a local close is in progress: it wins
     finish_close();
     return;
@@ -471,13 +471,12 @@ void TcpCarrier::fail(DownReason reason, std::error_code ec, wire::DecodeError d
   if (state_ != State::open) return;
   state_ = State::down;
   linger_timer_.cancel();
-  std::error_code ignored;
+  error_code ignored;
   socket_.close(ignored);
   report_down(reason, ec, decode_error);
 }
 
-void TcpCarrier::report_down(DownReason reason, std::error_code ec,
-                             wire::DecodeError decode_error) {
+void TcpCarrier::report_down(DownReason reason, error_code ec, wire::DecodeError decode_error) {
   std::shared_ptr<CarrierHandler> handler;
   {
     std::lock_guard lock(handler_mutex_);
@@ -511,24 +510,24 @@ class DialOp : public std::enable_shared_from_this<DialOp> {
     asio::post(strand_, [self = shared_from_this(), host, port] {
       if (self->options_.connect_timeout.count() > 0) {
         self->timer_.expires_after(self->options_.connect_timeout);
-        self->timer_.async_wait([self](std::error_code ec) {
+        self->timer_.async_wait([self](error_code ec) {
           if (ec || self->finished_) return;
           self->resolver_.cancel();
-          std::error_code ignored;
+          error_code ignored;
           self->socket_.close(ignored);
           self->finish(asio::error::timed_out);
         });
       }
       self->resolver_.async_resolve(
           host, std::to_string(port), asio::ip::resolver_base::numeric_service,
-          [self](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+          [self](error_code ec, asio::ip::tcp::resolver::results_type results) {
             self->on_resolved(ec, std::move(results));
           });
     });
   }
 
  private:
-  void on_resolved(std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+  void on_resolved(error_code ec, asio::ip::tcp::resolver::results_type results) {
     if (finished_) return;
     if (ec) {
       finish(ec);
@@ -536,18 +535,18 @@ class DialOp : public std::enable_shared_from_this<DialOp> {
     }
     asio::async_connect(
         socket_, results,
-        asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec,
-                                                                 const asio::ip::tcp::endpoint&) {
-          if (self->finished_) return;
-          if (ec) {
-            self->finish(ec);
-            return;
-          }
-          self->finish({}, make_tcp_carrier(std::move(self->socket_), self->options_));
-        }));
+        asio::bind_executor(
+            strand_, [self = shared_from_this()](error_code ec, const asio::ip::tcp::endpoint&) {
+              if (self->finished_) return;
+              if (ec) {
+                self->finish(ec);
+                return;
+              }
+              self->finish({}, make_tcp_carrier(std::move(self->socket_), self->options_));
+            }));
   }
 
-  void finish(std::error_code ec, std::shared_ptr<Carrier> carrier = nullptr) {
+  void finish(error_code ec, std::shared_ptr<Carrier> carrier = nullptr) {
     finished_ = true;
     timer_.cancel();
     DialCallback done = std::move(done_);

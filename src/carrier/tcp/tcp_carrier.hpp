@@ -138,22 +138,22 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   std::shared_ptr<CarrierHandler> lock_handler();
   void do_start();
   void start_wait();
-  void on_probe(std::error_code ec, std::size_t n);
+  void on_probe(error_code ec, std::size_t n);
   void start_read();
-  void on_read(std::error_code ec, std::size_t n);
+  void on_read(error_code ec, std::size_t n);
   void deliver_frames();
   void prepare_next_block(bool handed_out, std::size_t consumed);
   void do_write();
   bool pull_batch();
   void start_async_write(std::size_t sent);
   void finish_write(std::size_t n);
-  void on_write(std::error_code ec, std::size_t n);
+  void on_write(error_code ec, std::size_t n);
   void do_close();
   void do_abort();
   void begin_shutdown();
   void finish_close();
-  void fail(DownReason reason, std::error_code ec, wire::DecodeError decode_error);
-  void report_down(DownReason reason, std::error_code ec, wire::DecodeError decode_error);
+  void fail(DownReason reason, error_code ec, wire::DecodeError decode_error);
+  void report_down(DownReason reason, error_code ec, wire::DecodeError decode_error);
 
   const TcpOptions options_;
   asio::strand<asio::any_io_executor> strand_;

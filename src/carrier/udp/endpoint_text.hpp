@@ -9,6 +9,8 @@
 #include <asio/ip/address.hpp>
 #include <asio/ip/udp.hpp>
 
+#include "rendr/asio.hpp"
+
 namespace rendr::carrier::udp {
 
 // "host:port" with a numeric host ("[v6]:port" for IPv6).
@@ -24,7 +26,7 @@ inline std::optional<asio::ip::udp::endpoint> parse_endpoint(const std::string& 
     return std::nullopt;
   const unsigned long port = std::stoul(port_text);
   if (port > 65535) return std::nullopt;
-  std::error_code ec;
+  error_code ec;
   const auto address = asio::ip::make_address(host, ec);
   if (ec) return std::nullopt;
   return asio::ip::udp::endpoint(address, static_cast<unsigned short>(port));

@@ -47,7 +47,7 @@ class UdpDemux : public std::enable_shared_from_this<UdpDemux> {
       std::function<void(const ReceivedDatagram& datagram, const wire::datagram::PacketHeader&)>;
   using ErrorHandler = UdpSocket::ErrorHandler;
 
-  // Binds `local`. Throws std::system_error.
+  // Binds `local`. Throws Asio's system_error.
   static std::shared_ptr<UdpDemux> open(asio::any_io_executor executor,
                                         const asio::ip::udp::endpoint& local,
                                         Receiver on_new_connection,

@@ -21,8 +21,8 @@ constexpr std::size_t kMaxGsoBytes = 65507;
 // Batches drained in a row before yielding the executor to other work.
 constexpr int kBatchesPerTurn = 16;
 
-std::error_code last_error() {
-  return std::error_code(errno, std::system_category());
+error_code last_error() {
+  return error_code(errno, asio::error::get_system_category());
 }
 
 bool would_block(int err) {
@@ -142,11 +142,11 @@ UdpSocketInfo UdpSocket::info() const {
 }
 
 asio::ip::udp::endpoint UdpSocket::local_endpoint() const {
-  std::error_code ec;
+  error_code ec;
   return socket_.local_endpoint(ec);
 }
 
-std::span<const ReceivedDatagram> UdpSocket::receive(std::error_code& ec) {
+std::span<const ReceivedDatagram> UdpSocket::receive(error_code& ec) {
   ec.clear();
   ReceiveScratch& r = *receive_;
   r.datagrams.clear();  // drop our references first, so unshared blocks can be reused
@@ -217,7 +217,7 @@ void UdpSocket::start_reading(BatchHandler on_batch, ErrorHandler on_error) {
 void UdpSocket::drain_then_wait() {
   for (int turn = 0; turn < kBatchesPerTurn; ++turn) {
     if (closed_.load(std::memory_order_relaxed)) return;
-    std::error_code ec;
+    error_code ec;
     const auto batch = receive(ec);
     if (!batch.empty()) {
       on_batch_(batch);
@@ -225,7 +225,7 @@ void UdpSocket::drain_then_wait() {
     }
     if (ec == asio::error::would_block) {
       socket_.async_wait(asio::socket_base::wait_read,
-                         [self = shared_from_this()](std::error_code wait_ec) {
+                         [self = shared_from_this()](error_code wait_ec) {
                            if (self->closed_.load(std::memory_order_relaxed)) return;
                            if (wait_ec) {
                              if (self->on_error_) self->on_error_(wait_ec);
@@ -369,11 +369,11 @@ SendResult UdpSocket::send_messages(wire::ConstBytes buffer, std::span<const std
   return result;
 }
 
-void UdpSocket::async_wait_writable(std::function<void(std::error_code)> done) {
+void UdpSocket::async_wait_writable(std::function<void(error_code)> done) {
   socket_.async_wait(asio::socket_base::wait_write, std::move(done));
 }
 
-void UdpSocket::async_wait_readable(std::function<void(std::error_code)> done) {
+void UdpSocket::async_wait_readable(std::function<void(error_code)> done) {
   socket_.async_wait(asio::socket_base::wait_read, std::move(done));
 }
 
@@ -381,7 +381,7 @@ void UdpSocket::close() {
   if (closed_.exchange(true)) return;
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     std::lock_guard lock(self->send_mutex_);
-    std::error_code ignored;
+    error_code ignored;
     self->socket_.close(ignored);
     // The handlers may hold their owner; drop them so nothing keeps a cycle alive.
     self->on_batch_ = nullptr;

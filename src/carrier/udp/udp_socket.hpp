@@ -40,6 +40,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/udp.hpp>
 
+#include "rendr/asio.hpp"
 #include "wire/bytes.hpp"
 
 namespace rendr::carrier::udp {
@@ -94,20 +95,20 @@ struct ReceivedDatagram {
 
 struct SendResult {
   std::size_t datagrams = 0;  // datagrams handed to the kernel, from the front of the buffer
-  std::error_code error;      // would_block: wait for writability and send the rest
+  error_code error;           // would_block: wait for writability and send the rest
 };
 
 class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
  public:
   using BatchHandler = std::function<void(std::span<const ReceivedDatagram>)>;
-  using ErrorHandler = std::function<void(std::error_code)>;
+  using ErrorHandler = std::function<void(error_code)>;
 
-  // A socket bound to `local` (a listener's shared socket). Throws std::system_error.
+  // A socket bound to `local` (a listener's shared socket). Throws Asio's system_error.
   static std::shared_ptr<UdpSocket> bind(asio::any_io_executor executor,
                                          const asio::ip::udp::endpoint& local,
                                          const UdpSocketOptions& options = {});
   // A socket connected to `remote` (one client path): the kernel drops datagrams from anyone
-  // else. Throws std::system_error.
+  // else. Throws Asio's system_error.
   static std::shared_ptr<UdpSocket> connect(asio::any_io_executor executor,
                                             const asio::ip::udp::endpoint& remote,
                                             const UdpSocketOptions& options = {});
@@ -119,7 +120,7 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
 
   // Non-blocking: receives what is queued, up to one batch (GRO buffers split). Empty with
   // would_block when nothing is; the datagrams are valid until the next receive().
-  std::span<const ReceivedDatagram> receive(std::error_code& ec);
+  std::span<const ReceivedDatagram> receive(error_code& ec);
 
   // Runs drain-then-wait on the socket's executor: `on_batch` for every non-empty batch until
   // close(); `on_error` once if the socket fails (not after close()).
@@ -135,11 +136,11 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   SendResult send(wire::ConstBytes buffer, std::span<const std::size_t> sizes,
                   const asio::ip::udp::endpoint* destination = nullptr);
   // Calls `done` on the socket's executor once the socket can take more.
-  void async_wait_writable(std::function<void(std::error_code)> done);
+  void async_wait_writable(std::function<void(error_code)> done);
   // Calls `done` on the socket's executor once a datagram is queued: for owners that drive
   // receive() themselves instead of start_reading() (so the pending wait, not a handler stored
   // in the socket, keeps them alive).
-  void async_wait_readable(std::function<void(std::error_code)> done);
+  void async_wait_readable(std::function<void(error_code)> done);
 
   void close();
 

@@ -229,12 +229,12 @@ void UdpflowCarrier::read_from(const std::shared_ptr<UdpSocket>& socket) {
       [weak = weak_from_this(), from = socket.get()](std::span<const ReceivedDatagram> batch) {
         if (auto self = weak.lock()) self->on_batch(batch, from);
       },
-      [weak = weak_from_this(), from = socket.get()](std::error_code ec) {
+      [weak = weak_from_this(), from = socket.get()](error_code ec) {
         if (auto self = weak.lock()) self->on_socket_error(from, ec);
       });
 }
 
-void UdpflowCarrier::on_socket_error(const UdpSocket* socket, std::error_code ec) {
+void UdpflowCarrier::on_socket_error(const UdpSocket* socket, error_code ec) {
   if (socket == socket_.get()) {
     finish(DownReason::error, ec);
     return;
@@ -254,7 +254,7 @@ void UdpflowCarrier::on_socket_error(const UdpSocket* socket, std::error_code ec
 
 // ---- moving to a new local address (client) -----------------------------------------------
 
-std::error_code UdpflowCarrier::migrate_local_address(const std::string& local_host_port) {
+error_code UdpflowCarrier::migrate_local_address(const std::string& local_host_port) {
   if (side_ == Side::server) return std::make_error_code(std::errc::operation_not_supported);
   const auto local = parse_endpoint(local_host_port);
   if (!local) return std::make_error_code(std::errc::invalid_argument);
@@ -265,7 +265,7 @@ std::error_code UdpflowCarrier::migrate_local_address(const std::string& local_h
   if (moving_.exchange(true, std::memory_order_acq_rel))
     return std::make_error_code(std::errc::operation_in_progress);
   // Bound here, so an address that is not ours fails the call itself.
-  std::error_code ec;
+  error_code ec;
   asio::ip::udp::socket socket(executor_);
   socket.open(local->protocol(), ec);
   if (!ec) socket.bind(*local, ec);
@@ -283,7 +283,7 @@ std::error_code UdpflowCarrier::migrate_local_address(const std::string& local_h
   if (ec) {
     moving_.store(false, std::memory_order_release);
     // asio reports errno values in its own category; callers compare with std::errc.
-    return std::error_code(ec.value(), std::system_category());
+    return error_code(ec.value(), std::system_category());
   }
   asio::post(executor_, [self = shared_from_this(), udp_socket, bound] {
     self->start_move(udp_socket, bound);
@@ -306,7 +306,7 @@ void UdpflowCarrier::start_move(std::shared_ptr<UdpSocket> socket,
   if (auto handler = lock_handler()) handler->on_local_address_moved();
   do_write();
   auto timer = std::make_shared<asio::steady_timer>(executor_, options_.move_timeout);
-  timer->async_wait([weak = weak_from_this(), timer, move](std::error_code) {
+  timer->async_wait([weak = weak_from_this(), timer, move](error_code) {
     if (auto self = weak.lock()) self->move_timed_out(move);
   });
 }
@@ -334,7 +334,7 @@ void UdpflowCarrier::retire(std::shared_ptr<UdpSocket> socket) {
   retiring_.push_back(socket);
   auto linger = std::make_shared<asio::steady_timer>(executor_, options_.move_linger);
   linger->async_wait(
-      [weak = weak_from_this(), linger, old = std::weak_ptr<UdpSocket>(socket)](std::error_code) {
+      [weak = weak_from_this(), linger, old = std::weak_ptr<UdpSocket>(socket)](error_code) {
         auto self = weak.lock();
         auto socket = old.lock();
         if (!self || !socket) return;
@@ -618,7 +618,7 @@ void UdpflowCarrier::flush_unsent() {
     if (r.error == asio::error::would_block ||
         r.error == std::errc::resource_unavailable_try_again) {
       waiting_writable_ = true;
-      socket_->async_wait_writable([self = shared_from_this()](std::error_code ec) {
+      socket_->async_wait_writable([self = shared_from_this()](error_code ec) {
         self->waiting_writable_ = false;
         if (!ec) self->do_write();
       });
@@ -662,7 +662,7 @@ void UdpflowCarrier::do_close(bool graceful) {
   finish(DownReason::closed, {});
 }
 
-void UdpflowCarrier::finish(DownReason reason, std::error_code ec) {
+void UdpflowCarrier::finish(DownReason reason, error_code ec) {
   if (state_ == State::closed) return;
   const bool started = state_ == State::open;
   state_ = State::closed;
@@ -698,7 +698,7 @@ void UdpflowTransport::async_dial(asio::any_io_executor executor, const std::str
   resolver->async_resolve(
       host, std::to_string(port), asio::ip::resolver_base::numeric_service,
       [resolver, strand, options = options_, done = std::move(done)](
-          std::error_code ec, asio::ip::udp::resolver::results_type results) {
+          error_code ec, asio::ip::udp::resolver::results_type results) {
         if (!ec && results.empty()) ec = asio::error::host_not_found;
         if (ec) {
           done(ec, nullptr);
@@ -707,7 +707,7 @@ void UdpflowTransport::async_dial(asio::any_io_executor executor, const std::str
         std::shared_ptr<UdpSocket> socket;
         try {
           socket = UdpSocket::connect(strand, results.begin()->endpoint(), options.socket);
-        } catch (const std::system_error& e) {
+        } catch (const system_error& e) {
           done(e.code(), nullptr);
           return;
         }

@@ -141,7 +141,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   // handshake is not over (not_connected), an unparsable address (invalid_argument), another
   // family than the server's (address_family_not_supported), a move still waiting to hear from
   // the server (operation_in_progress), or the bind's own error (an address not of this host).
-  std::error_code migrate_local_address(const std::string& local_host_port) override;
+  error_code migrate_local_address(const std::string& local_host_port) override;
   asio::any_io_executor executor() const override { return executor_; }
   bool datagram() const override { return true; }
   std::size_t max_packet_payload() const override { return options_.max_packet_payload; }
@@ -178,7 +178,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   // Reads `socket` into on_batch; its failure ends the path only while it is the one sent from.
   void read_from(const std::shared_ptr<UdpSocket>& socket);
   void on_batch(std::span<const ReceivedDatagram> batch, const UdpSocket* from);
-  void on_socket_error(const UdpSocket* socket, std::error_code ec);
+  void on_socket_error(const UdpSocket* socket, error_code ec);
   // Client moves: sends go to `socket` from now on; the new socket heard from the server; it
   // did not in time (`move` is the move's number); the old socket is closed after the linger.
   void start_move(std::shared_ptr<UdpSocket> socket, const asio::ip::udp::endpoint& bound);
@@ -194,7 +194,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   std::size_t seal_packet(const wire::TransmitBatch::Packet& packet, wire::Byte* at);
   bool derive_keys_locked();
   void do_close(bool graceful);
-  void finish(DownReason reason, std::error_code ec);
+  void finish(DownReason reason, error_code ec);
 
   const Side side_;
   const UdpflowOptions options_;

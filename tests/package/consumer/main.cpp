@@ -1,22 +1,28 @@
 // Dials a listener of its own over two loopback paths and checks the echo: the smallest program
-// that proves an installed rendr compiles, links and runs.
+// that proves an installed rendr compiles, links and runs. It names Asio as rendr::asio and its
+// error code as rendr::error_code, so it builds against either flavour of the library.
 #include <cstdio>
 #include <string>
-#include <system_error>
 #include <thread>
 
-#include <asio/buffer.hpp>
+#include "rendr/rendr.hpp"
+
+#if defined(RENDR_ASIO_BOOST)
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#else
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#endif
 
-#include "rendr/rendr.hpp"
+namespace asio = rendr::asio;
 
 int main() {
   rendr::Listener listener = rendr::listen_tcp("127.0.0.1:0");
   listener.listen_tcp("127.0.0.1:0");
 
   std::thread server([&] {
-    std::error_code ec;
+    rendr::error_code ec;
     rendr::Conn conn = listener.accept(ec);
     char data[1024];
     while (!ec) {
@@ -30,7 +36,7 @@ int main() {
   for (std::size_t i = 0; i < 2; ++i)
     dialer.paths.push_back(
         rendr::PathSpec::parse("tcp://127.0.0.1:" + std::to_string(listener.port(i))));
-  std::error_code ec;
+  rendr::error_code ec;
   rendr::Conn conn = dialer.dial(ec);
   if (ec) {
     std::fprintf(stderr, "dial failed: %s\n", ec.message().c_str());
