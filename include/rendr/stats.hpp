@@ -46,10 +46,10 @@ struct PathInfo {
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   // This end's congestion controller on the path ("cubic", "newreno" or "bbr";
-  // PathSpec::congestion), and BBR's bottleneck-bandwidth estimate in bytes/s (0 otherwise).
+  // PathSpec::congestion).
   std::string congestion_control;
-  std::uint64_t bandwidth_estimate = 0;
-  std::uint64_t mtu = 0;  // the datagram size in use (UDP payload bytes)
+  std::uint64_t bandwidth_estimate = 0;  // BBR's bottleneck bandwidth, bytes/s (0 otherwise)
+  std::uint64_t mtu = 0;                 // the datagram size in use (UDP payload bytes)
   // Times the path's MTU shrank under it (full-size datagrams lost while smaller ones passed):
   // it fell back to 1200 bytes and probed upward again, without an error.
   std::uint64_t mtu_black_holes = 0;

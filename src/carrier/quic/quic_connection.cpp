@@ -9,6 +9,7 @@
 
 #include <asio/post.hpp>
 
+#include "carrier/errno_code.hpp"
 #include "carrier/quic/quic_error.hpp"
 #include "carrier/quic/quic_server.hpp"
 #include "carrier/udp/endpoint_text.hpp"
@@ -1060,7 +1061,7 @@ error_code QuicConnection::migrate_local_address(const std::string& local_host_p
   if (ec) {
     migrating_.store(false, std::memory_order_release);
     // asio reports errno values in its own category; callers compare with std::errc.
-    return error_code(ec.value(), asio::error::get_system_category());
+    return errno_code(ec.value());
   }
   counters_.migrations_started.fetch_add(1, std::memory_order_relaxed);
   asio::post(strand_, [self = shared_from_this(), bound, udp_socket] {

@@ -10,6 +10,8 @@
 
 #include <asio/post.hpp>
 
+#include "carrier/errno_code.hpp"
+
 namespace rendr::carrier::udp {
 
 namespace {
@@ -22,7 +24,7 @@ constexpr std::size_t kMaxGsoBytes = 65507;
 constexpr int kBatchesPerTurn = 16;
 
 error_code last_error() {
-  return error_code(errno, asio::error::get_system_category());
+  return errno_code(errno);
 }
 
 bool would_block(int err) {

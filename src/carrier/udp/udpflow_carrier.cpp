@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "carrier/errno_code.hpp"
 #include "carrier/udp/endpoint_text.hpp"
 #include "core/crypto.hpp"
 
@@ -283,7 +284,7 @@ error_code UdpflowCarrier::migrate_local_address(const std::string& local_host_p
   if (ec) {
     moving_.store(false, std::memory_order_release);
     // asio reports errno values in its own category; callers compare with std::errc.
-    return error_code(ec.value(), std::system_category());
+    return errno_code(ec.value());
   }
   asio::post(executor_, [self = shared_from_this(), udp_socket, bound] {
     self->start_move(udp_socket, bound);
