@@ -86,7 +86,8 @@ void expect_migrations_keep_every_path_up(Conn client, Conn server, bool both_wa
     const PathId new_path = other_up_path(client, client.active_path());
     ASSERT_EQ(client.migrate(new_path), error_code{})
         << "migration " << i << ", no other path up:\n"
-        << describe(client.stats());
+        << describe(client.stats()) << "server:\n"
+        << describe(server.stats());
   }
   // Well past the 40 ms dead-path floor, with bulk data flowing on the last path.
   const bool a_path_died = wait_until(
@@ -97,7 +98,7 @@ void expect_migrations_keep_every_path_up(Conn client, Conn server, bool both_wa
         return false;
       },
       300ms);
-  EXPECT_FALSE(a_path_died) << describe(client.stats());
+  EXPECT_FALSE(a_path_died) << describe(client.stats()) << "server:\n" << describe(server.stats());
   upload.stop();
   finish_transfer(upload, upload_reader, scaled(20s));
   if (both_ways) {
