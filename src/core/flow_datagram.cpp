@@ -97,6 +97,8 @@ void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) 
   if (outcome.rtt_sampled) {
     // The flow's own estimate (quality, bond, best path) follows the path's recovery.
     p.rtt.add_sample(t.rtt().latest(), now, /*unloaded=*/false);
+    // The largest acknowledged packet is new and left one sample ago.
+    Liveness::probe_answered(p, now - t.rtt().latest());
   }
 }
 
@@ -119,6 +121,7 @@ void Flow::Impl::after_recovery(Path& p, Time now) {
     if ((lost & sent_bit(Control::ping)) != 0 && up) {
       // Its PONG will not come: a new PING measures the path instead.
       p.ping_outstanding = false;
+      p.corroborating_ping_owed = false;
       p.control.owe(Control::ping);
     }
     if ((lost & kSentFlowAck) != 0) payload->request_ack(true, now);

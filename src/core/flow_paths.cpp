@@ -149,6 +149,7 @@ void Flow::Impl::path_down(Path& p, DownCause cause, Time now, bool notify_runti
   p.control.owe_if(Control::abort_close, abort_close);
   p.control.owe_if(Control::ping, ping);
   p.ping_outstanding = false;
+  p.corroborating_ping_owed = false;
   p.ack_owed = false;
   p.restart_silence(std::nullopt);
   p.fin_sent = false;
@@ -191,6 +192,7 @@ void Flow::Impl::path_up(Path& p, Time now) {
   p.restart_silence(std::nullopt);
   p.next_ping = now;
   p.ping_outstanding = false;
+  p.corroborating_ping_owed = false;
   // A new carrier: nothing of ours is on it yet.
   p.data_sent_end = 0;
   p.data_received_end = 0;

@@ -1,6 +1,7 @@
 #include "core/liveness.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/recovery/datagram_transport.hpp"
 
@@ -47,17 +48,17 @@ void Liveness::heard(Path& p, bool outstanding, PathTable& paths, Time now) {
   }
 }
 
-// Whether the peer was heard on another up path in the second half of `p`'s silence, after
-// the corroborating pings went out (or `p` is alone, so nothing can tell a dead path from a
-// stalled peer). Frames already in flight when the peer stalled arrive within one one-way
-// delay, less than half the deadline (at least srtt), so they do not count.
+// Whether the peer answered, on another up path, a probe it read in the second half of `p`'s
+// silence (the corroborating pings went out at halfway), or `p` is alone, so nothing can tell a
+// dead path from a stalled peer. Merely hearing bytes there proves nothing: on a TCP path,
+// megabytes queued before the peer stalled keep arriving long after it did.
 bool Liveness::peer_heard_elsewhere(const Path& p, const PathTable& paths) const {
   const Time since = *p.unanswered_since + deadline(p) / 2;
   bool others = false;
   for (const auto& [id, q] : paths) {
     if (&q == &p || q.state != PathState::up) continue;
     others = true;
-    if (q.last_heard > since) return true;
+    if (q.peer_alive_at >= since) return true;
   }
   return !others;
 }
@@ -65,8 +66,17 @@ bool Liveness::peer_heard_elsewhere(const Path& p, const PathTable& paths) const
 void Liveness::seek_corroboration(Path& p, PathTable& paths) {
   p.silence = SilenceStep::corroborating;
   for (auto& [id, q] : paths) {
-    if (&q != &p && q.state == PathState::up && !q.ping_outstanding) q.control.owe(Control::ping);
+    if (q.state != PathState::up || &q == &p) continue;
+    if (q.ping_outstanding) {
+      q.corroborating_ping_owed = true;
+    } else {
+      q.control.owe(Control::ping);
+    }
   }
+}
+
+void Liveness::probe_answered(Path& p, Time sent_at) {
+  p.peer_alive_at = std::max(p.peer_alive_at, sent_at + p.rtt.min_rtt() / 2);
 }
 
 std::optional<Time> Liveness::silent_since(const Path& p) {
@@ -112,12 +122,14 @@ wire::Ping Liveness::make_ping(Path& p, Time now) {
   p.ping_data_end = p.data_sent_end;
   p.ping_after_fin = p.fin_sent;
   p.ping_id += 1;
+  p.ping_sent_at = now;
   return wire::Ping{p.ping_id, ticks(now)};
 }
 
 bool Liveness::on_pong(Path& p, const wire::Pong& pong, Time now) {
   if (!p.ping_outstanding || pong.id != p.ping_id) return false;
   p.ping_outstanding = false;
+  if (std::exchange(p.corroborating_ping_owed, false)) p.control.owe(Control::ping);
   if (!p.datagram()) {  // a datagram path's packets are answered by its own ACKs
     p.answered_data_end = std::max(p.answered_data_end, p.ping_data_end);
     p.fin_answered = p.fin_answered || p.ping_after_fin;
@@ -127,6 +139,7 @@ bool Liveness::on_pong(Path& p, const wire::Pong& pong, Time now) {
   const bool loaded =
       p.ping_loaded || p.stats.bytes_received - p.ping_received_mark > kUnloadedProbeBytes;
   if (t >= sent) p.rtt.add_sample(std::chrono::nanoseconds(t - sent), now, !loaded);
+  probe_answered(p, p.ping_sent_at);
   return true;
 }
 

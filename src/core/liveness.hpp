@@ -4,10 +4,10 @@
 // A path is silent from its first ack-eliciting send that nothing on the path has answered
 // since. Past its deadline,
 //     clamp(2·srtt + 8·rttvar + max_ack_delay, dead_floor (race: race_dead_floor), dead_cap),
-// it is dead if the peer was heard on another up path since halfway (the corroborating pings
-// went out then), or if it is the only up path; otherwise the peer itself may be stalled, so
-// the path is *suspect* and dies after silent_peer_grace. PINGs keep every up path measured:
-// carrying paths every ping_interval_active, standbys every ping_interval_standby.
+// it is dead if the peer answered, on another up path, a probe it read since halfway (the
+// corroborating pings went out then), or if it is the only up path; otherwise the peer itself
+// may be stalled, so the path is *suspect* and dies after silent_peer_grace. PINGs keep every up
+// path measured: carrying paths every ping_interval_active, standbys every ping_interval_standby.
 //
 // A datagram path is silent from when its loss recovery last saw an acknowledgement while
 // an ack-eliciting packet awaited one (the oldest such packet's send time if later), and its
@@ -59,6 +59,8 @@ class Liveness {
   wire::Ping make_ping(Path& p, Time now);
   // A PONG on `p`: true if it answers the outstanding PING (an RTT sample was taken).
   bool on_pong(Path& p, const wire::Pong& pong, Time now);
+  // The peer answered, on `p`, a probe we sent at `sent_at` (datagram paths: an ACK).
+  static void probe_answered(Path& p, Time sent_at);
 
   // When `p` (up) next needs on_timer.
   std::optional<Time> next_deadline(const Path& p) const;

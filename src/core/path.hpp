@@ -118,6 +118,16 @@ struct Path {
   Time next_ping{};
   bool ping_outstanding = false;
   std::uint64_t ping_id = 0;
+  Time ping_sent_at{};
+  // The latest time the peer is known to have been running: it answered here a probe of ours
+  // (a PING; on a datagram path, the newest packet an ACK newly acknowledged) that left at t,
+  // so it read it at t + one one-way delay (min_rtt / 2) or later. Bytes merely heard may
+  // have been queued long before (a TCP backlog), so only this corroborates another path's
+  // silence (Liveness::peer_heard_elsewhere).
+  Time peer_alive_at{};
+  // Another path's silence wants corroboration while a PING is outstanding here: its PONG may
+  // answer a PING sent too early to count, so a fresh one goes out as soon as it arrives.
+  bool corroborating_ping_owed = false;
   // DATA arrived here while another path carries the flow's ACKs. The peer judges this path's
   // liveness by answers on it, so the next ACK is copied here too (Control::ack_copy) —
   // otherwise a path just migrated away from would look silent and be declared dead.

@@ -49,6 +49,13 @@ TEST(Liveness, SilenceIsDeathOnlyAfterAnUnansweredSend) {
   EXPECT_TRUE(f.liveness.dead(p, f.paths, true, t0 + 40ms));  // alone: nothing can corroborate
 }
 
+// The corroborating PING owed on `q` goes out at `at` and its PONG comes back at `answered`.
+void corroborating_ping_answered(Liveness& liveness, Path& q, Time at, Time answered) {
+  ASSERT_TRUE(q.control.take(Control::ping));
+  const wire::Ping ping = liveness.make_ping(q, at);
+  ASSERT_TRUE(liveness.on_pong(q, wire::Pong{ping.id, ping.timestamp}, answered));
+}
+
 TEST(Liveness, HalfwayTheOtherPathsArePingedAndAnAnswerThereCorroborates) {
   Fixture f(2);
   Path& silent = f.paths[1];
@@ -57,8 +64,50 @@ TEST(Liveness, HalfwayTheOtherPathsArePingedAndAnAnswerThereCorroborates) {
   f.liveness.sent_eliciting(silent, t0);
   EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 20ms));
   EXPECT_TRUE(other.control.owes(Control::ping));  // corroboration sought
-  f.liveness.heard(other, false, f.paths, t0 + 25ms);
+  corroborating_ping_answered(f.liveness, other, t0 + 20ms, t0 + 25ms);
   EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 40ms));
+}
+
+// On TCP, bytes queued before the peer stalled keep arriving on its other paths long after:
+// they do not prove the peer alive, only an answer to a probe sent since halfway does.
+TEST(Liveness, BytesHeardElsewhereWithoutAnAnswerDoNotCorroborate) {
+  Fixture f(2);
+  Path& silent = f.paths[1];
+  Path& other = f.paths[2];
+  silent.rtt.add_sample(1ms, t0);
+  silent.next_ping = t0 + 1h;
+  f.liveness.sent_eliciting(silent, t0);
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 20ms));
+  f.liveness.heard(other, false, f.paths, t0 + 30ms);  // backlog still draining
+  f.liveness.heard(other, false, f.paths, t0 + 39ms);
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 40ms));
+  EXPECT_EQ(silent.silence, SilenceStep::suspect);
+  // The peer then answers the corroborating PING: the path is re-judged, and dies.
+  corroborating_ping_answered(f.liveness, other, t0 + 20ms, t0 + 45ms);
+  f.liveness.heard(other, false, f.paths, t0 + 45ms);
+  EXPECT_EQ(f.liveness.recheck(), t0 + 45ms);
+  EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 45ms));
+}
+
+// A PING outstanding on the other path when corroboration is sought left too early to count:
+// its PONG brings a fresh PING, and only that one's answer corroborates.
+TEST(Liveness, AnOlderOutstandingPingIsFollowedByAFreshOne) {
+  Fixture f(2);
+  Path& silent = f.paths[1];
+  Path& other = f.paths[2];
+  silent.rtt.add_sample(1ms, t0);
+  silent.next_ping = t0 + 1h;
+  other.control.owe(Control::ping);
+  ASSERT_TRUE(other.control.take(Control::ping));
+  const wire::Ping old_ping = f.liveness.make_ping(other, t0);
+  f.liveness.sent_eliciting(silent, t0 + 1ms);
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 21ms));
+  EXPECT_FALSE(other.control.owes(Control::ping));  // one is outstanding
+  ASSERT_TRUE(f.liveness.on_pong(other, wire::Pong{old_ping.id, old_ping.timestamp}, t0 + 30ms));
+  EXPECT_TRUE(other.control.owes(Control::ping));  // the fresh one
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 41ms));
+  corroborating_ping_answered(f.liveness, other, t0 + 41ms, t0 + 43ms);
+  EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 43ms));
 }
 
 TEST(Liveness, APeerSilentEverywhereMakesThePathSuspectUntilTheGrace) {
@@ -72,6 +121,7 @@ TEST(Liveness, APeerSilentEverywhereMakesThePathSuspectUntilTheGrace) {
   EXPECT_EQ(silent.silence, SilenceStep::suspect);
   EXPECT_EQ(f.liveness.next_deadline(silent), t0 + f.config.silent_peer_grace);
   // The peer answers on the other path: the suspect path is re-judged at once, and dies.
+  corroborating_ping_answered(f.liveness, f.paths[2], t0 + 20ms, t0 + 60ms);
   f.liveness.heard(f.paths[2], false, f.paths, t0 + 60ms);
   EXPECT_EQ(f.liveness.recheck(), t0 + 60ms);
   EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 60ms));
