@@ -63,10 +63,13 @@ bool Liveness::peer_heard_elsewhere(const Path& p, const PathTable& paths) const
   return !others;
 }
 
+// Pings every other up path, and a stream path `p` itself: there a PONG answers everything
+// sent before its PING, which an ACK stuck below a hole another path left does not (a datagram
+// path's own probe timeouts already probe it).
 void Liveness::seek_corroboration(Path& p, PathTable& paths) {
   p.silence = SilenceStep::corroborating;
   for (auto& [id, q] : paths) {
-    if (q.state != PathState::up || &q == &p) continue;
+    if (q.state != PathState::up || (&q == &p && p.datagram())) continue;
     if (q.ping_outstanding) {
       q.corroborating_ping_owed = true;
     } else {

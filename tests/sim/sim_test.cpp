@@ -242,6 +242,21 @@ TEST(Sim, BondStreamPathAboveAHoleIsAnsweredByItsPongs) {
   }
 }
 
+// Packet mode, seeds beyond the CI sweep. 1199 (stream paths, prime): the blackholed active path
+// outlived its allowance, and 3988 (mixed, bond): a new stream path whose DATA sat above the
+// hole a blackholed path left was declared dead by the server; in both the silent path's own
+// answers were missing, and a PING on it at halfway now gets a PONG that answers everything
+// sent before it. 1822 (stream paths, prime): a path whose JOIN completes during the silence of
+// the blackholed one corroborates it in time (its PING leaves with the PROOF).
+TEST(Sim, PacketSilentStreamPathIsPingedItselfAtHalfway) {
+  for (std::uint64_t seed : {1199, 1822, 3988}) {
+    rendr::sim::RunOptions options = packet_run(seed);
+    options.deaths_in_every_mode = true;
+    const rendr::sim::RunResult r = rendr::sim::run_seed(seed, options);
+    EXPECT_TRUE(r.ok) << "seed " << seed << ": " << r.failure << "  " << r.summary;
+  }
+}
+
 // Bond over stream paths, one slow (58 ms) and one fast (3 ms): DATA striped on the fast path
 // arrives above a hole the slow path's DATA still leaves, so the ACK copied back on the fast path
 // cannot cover it, and the ACK that does, once the hole fills, went only on the slow path that
