@@ -233,8 +233,7 @@ PacketProtector& PacketProtector::operator=(PacketProtector&& other) noexcept {
   return *this;
 }
 
-bool PacketProtector::run(bool encrypt, std::uint64_t pn, ConstBytes aad, Byte* data,
-                          std::size_t size, Byte* tag) {
+bool PacketProtector::start(bool encrypt, std::uint64_t pn, ConstBytes aad) {
   if (cipher_ == nullptr || pn > kMaxPacketNumber) return false;
   const GcmProvider& gcm = gcm_provider();
   std::array<Byte, kIvSize> nonce = iv_;
@@ -245,28 +244,58 @@ bool PacketProtector::run(bool encrypt, std::uint64_t pn, ConstBytes aad, Byte* 
   if (init(cipher_, nullptr, 0, nonce.data(), nonce.size(), nullptr) != 1) return false;
   std::size_t len = 0;
   // The provider's update wants an output size of at least the input even for AAD.
-  if (gcm.update(cipher_, nullptr, &len, aad.size(), aad.data(), aad.size()) != 1) return false;
-  len = 0;
-  if (size > 0 && gcm.update(cipher_, data, &len, size, data, size) != 1) return false;
+  return gcm.update(cipher_, nullptr, &len, aad.size(), aad.data(), aad.size()) == 1;
+}
+
+bool PacketProtector::crypt(const Byte* in, Byte* out, std::size_t size) {
+  if (size == 0) return true;
+  std::size_t len = 0;
+  return gcm_provider().update(cipher_, out, &len, size, in, size) == 1 && len == size;
+}
+
+bool PacketProtector::finish_seal(Byte* tag) {
+  const GcmProvider& gcm = gcm_provider();
+  std::size_t final_len = 0;
+  if (gcm.final(cipher_, tag, &final_len, 0) != 1) return false;
   OSSL_PARAM tag_param[] = {
       OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kTagSize),
       OSSL_PARAM_construct_end()};
-  if (!encrypt && gcm.set_ctx_params(cipher_, tag_param) != 1) return false;
+  return gcm.get_ctx_params(cipher_, tag_param) == 1;
+}
+
+bool PacketProtector::finish_open(Byte* tag) {
+  const GcmProvider& gcm = gcm_provider();
+  OSSL_PARAM tag_param[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kTagSize),
+      OSSL_PARAM_construct_end()};
+  if (gcm.set_ctx_params(cipher_, tag_param) != 1) return false;
   std::size_t final_len = 0;
-  if (gcm.final(cipher_, data + len, &final_len, size - len) != 1) return false;  // tag mismatch
-  return !encrypt || gcm.get_ctx_params(cipher_, tag_param) == 1;
+  return gcm.final(cipher_, tag, &final_len, 0) == 1;  // 0: the tag does not match
 }
 
 std::size_t PacketProtector::seal(ConnectionId dcid, std::uint64_t pn, MutableBytes packet,
                                   std::size_t payload_size) {
+  if (packet.size() < kProtectedHeaderSize + payload_size + kTagSize) return 0;
+  const ConstBytes payload(packet.data() + kProtectedHeaderSize, payload_size);
+  return seal_gathered(dcid, pn, std::span<const ConstBytes>(&payload, 1), packet);
+}
+
+std::size_t PacketProtector::seal_gathered(ConnectionId dcid, std::uint64_t pn,
+                                           std::span<const ConstBytes> plaintext,
+                                           MutableBytes out) {
+  std::size_t payload_size = 0;
+  for (const ConstBytes piece : plaintext)
+    payload_size += piece.size();
   const std::size_t total = kProtectedHeaderSize + payload_size + kTagSize;
-  if (packet.size() < total || pn > kMaxPacketNumber) return 0;
-  encode_protected_header(dcid, pn, packet);
-  Byte* payload = packet.data() + kProtectedHeaderSize;
-  if (!run(true, pn, packet.first(kProtectedHeaderSize), payload, payload_size,
-           payload + payload_size))
-    return 0;
-  return total;
+  if (out.size() < total || pn > kMaxPacketNumber) return 0;
+  encode_protected_header(dcid, pn, out);
+  if (!start(true, pn, out.first(kProtectedHeaderSize))) return 0;
+  Byte* at = out.data() + kProtectedHeaderSize;
+  for (const ConstBytes piece : plaintext) {
+    if (!crypt(piece.data(), at, piece.size())) return 0;
+    at += piece.size();
+  }
+  return finish_seal(at) ? total : 0;
 }
 
 PacketError PacketProtector::open(const PacketHeader& header, std::uint64_t pn,
@@ -278,8 +307,8 @@ PacketError PacketProtector::open(const PacketHeader& header, std::uint64_t pn,
   if (static_cast<std::uint32_t>(pn) != header.truncated_pn) return PacketError::auth_failed;
   const std::size_t payload_size = datagram.size() - kProtectedHeaderSize - kTagSize;
   Byte* payload = datagram.data() + kProtectedHeaderSize;
-  if (!run(false, pn, datagram.first(kProtectedHeaderSize), payload, payload_size,
-           payload + payload_size))
+  if (!start(false, pn, datagram.first(kProtectedHeaderSize)) ||
+      !crypt(payload, payload, payload_size) || !finish_open(payload + payload_size))
     return PacketError::auth_failed;
   frames = MutableBytes(payload, payload_size);
   return PacketError::none;

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "wire/bytes.hpp"
@@ -105,6 +106,14 @@ class PacketProtector {
   std::size_t seal(ConnectionId dcid, std::uint64_t pn, MutableBytes packet,
                    std::size_t payload_size);
 
+  // Seals a protected packet out of place: writes into `out` the header, the concatenation of
+  // `plaintext` encrypted, and the tag, reading each plaintext byte once (no copy into `out`
+  // first). The pieces may have any sizes, empty included. A piece may lie exactly where its
+  // ciphertext goes (in place), never elsewhere in `out`. Returns the datagram size (header +
+  // plaintext + tag), or 0 if `out` is too small or pn is out of range.
+  std::size_t seal_gathered(ConnectionId dcid, std::uint64_t pn,
+                            std::span<const ConstBytes> plaintext, MutableBytes out);
+
   // Opens a protected packet in place, given its parsed header and full packet number
   // (reconstruct_pn). On success `frames` is the decrypted payload inside `datagram`. On
   // failure the packet is to be dropped; its payload bytes are garbage. Never throws.
@@ -112,7 +121,13 @@ class PacketProtector {
                    MutableBytes& frames);
 
  private:
-  bool run(bool encrypt, std::uint64_t pn, ConstBytes aad, Byte* data, std::size_t size, Byte* tag);
+  // One packet's AES-GCM pass: start sets the nonce and absorbs the AAD; crypt runs over the
+  // payload in consecutive pieces (GCM is a stream mode, so pieces of any size give the bytes of
+  // one call over their concatenation); finish_seal writes the tag, finish_open checks it.
+  bool start(bool encrypt, std::uint64_t pn, ConstBytes aad);
+  bool crypt(const Byte* in, Byte* out, std::size_t size);
+  bool finish_seal(Byte* tag);
+  bool finish_open(Byte* tag);
 
   void* cipher_ = nullptr;  // the provider's cipher context: the key schedule is set once
   std::array<Byte, kIvSize> iv_{};

@@ -175,9 +175,32 @@ TEST(PacketProtection, EmptyPayloadStillAuthenticated) {
   EXPECT_EQ(open_packet(receiver, packet, std::nullopt, opened), PacketError::auth_failed);
 }
 
+// AES-128-GCM with OpenSSL's one-shot EVP API, independently of the protector's context reuse:
+// nonce = iv XOR pn (big-endian, right-aligned), AAD = the 13 header bytes. The whole packet.
+Buf independent_seal(const PacketKeys& keys, ConnectionId dcid, std::uint64_t pn,
+                     const Buf& frames) {
+  Buf packet(kProtectedHeaderSize + frames.size() + kTagSize);
+  encode_protected_header(dcid, pn, packet);
+  auto nonce = keys.iv;
+  for (int i = 0; i < 8; ++i)
+    nonce[11 - i] ^= static_cast<Byte>(pn >> (8 * i));
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int len = 0, final_len = 0;
+  Byte* ciphertext = packet.data() + kProtectedHeaderSize;
+  const bool ok =
+      EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), nullptr, keys.key.data(), nonce.data()) == 1 &&
+      EVP_EncryptUpdate(ctx, nullptr, &len, packet.data(), kProtectedHeaderSize) == 1 &&
+      EVP_EncryptUpdate(ctx, ciphertext, &len, frames.data(), static_cast<int>(frames.size())) ==
+          1 &&
+      EVP_EncryptFinal_ex(ctx, ciphertext + len, &final_len) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ciphertext + frames.size()) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  EXPECT_TRUE(ok) << "OpenSSL one-shot AES-128-GCM failed";
+  return packet;
+}
+
 // The layout is the contract: AES-128-GCM, nonce = iv XOR pn (big-endian, right-aligned),
-// AAD = the 13 header bytes. Checked with OpenSSL's one-shot API, independently of the
-// protector's context reuse.
+// AAD = the 13 header bytes.
 TEST(PacketProtection, MatchesAnIndependentAesGcmComputation) {
   const PacketKeys keys = test_keys(3);
   const std::uint64_t pn = 0x0102'0304'0506;
@@ -185,27 +208,92 @@ TEST(PacketProtection, MatchesAnIndependentAesGcmComputation) {
   Buf packet = packet_with(frames);
   PacketProtector sender(keys);
   ASSERT_NE(sender.seal(0x1122334455667788, pn, packet, frames.size()), 0u);
+  EXPECT_EQ(packet, independent_seal(keys, 0x1122334455667788, pn, frames));
+}
 
-  auto nonce = keys.iv;
-  for (int i = 0; i < 8; ++i)
-    nonce[11 - i] ^= static_cast<Byte>(pn >> (8 * i));
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  Buf expected(frames.size()), tag(kTagSize);
-  int len = 0;
-  ASSERT_EQ(EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), nullptr, keys.key.data(), nonce.data()), 1);
-  ASSERT_EQ(EVP_EncryptUpdate(ctx, nullptr, &len, packet.data(), kProtectedHeaderSize), 1);
-  ASSERT_EQ(
-      EVP_EncryptUpdate(ctx, expected.data(), &len, frames.data(), static_cast<int>(frames.size())),
-      1);
-  ASSERT_EQ(EVP_EncryptFinal_ex(ctx, expected.data() + len, &len), 1);
-  ASSERT_EQ(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, tag.data()), 1);
-  EVP_CIPHER_CTX_free(ctx);
+// The piece sizes of one gathered seal, and the concatenation they cut `frames` into.
+std::vector<ConstBytes> cut(const Buf& frames, const std::vector<std::size_t>& sizes) {
+  std::vector<ConstBytes> pieces;
+  std::size_t at = 0;
+  for (std::size_t n : sizes) {
+    pieces.emplace_back(frames.data() + at, n);
+    at += n;
+  }
+  EXPECT_EQ(at, frames.size());
+  return pieces;
+}
 
-  Buf expected_header(kProtectedHeaderSize);
-  encode_protected_header(0x1122334455667788, pn, expected_header);
-  EXPECT_EQ(Buf(packet.begin(), packet.begin() + kProtectedHeaderSize), expected_header);
-  EXPECT_EQ(Buf(packet.begin() + kProtectedHeaderSize, packet.end() - kTagSize), expected);
-  EXPECT_EQ(Buf(packet.end() - kTagSize, packet.end()), tag);
+// Sealing out of place from pieces of any size (GCM's partial blocks carried across update
+// calls, OpenSSL's bulk AES-NI path entered mid-block) gives the bytes of sealing their
+// concatenation in place and of an independent one-shot computation, and opens.
+TEST(PacketProtection, GatheredSealMatchesInPlaceSeal) {
+  const PacketKeys keys = test_keys(10);
+  PacketProtector sender(keys), in_place(keys), receiver(keys);
+  std::vector<std::vector<std::size_t>> splits = {
+      {},                      // empty payload, no pieces
+      {0},                     // empty payload, one empty piece
+      {1153},                  // one piece
+      {13, 1154},              // a DATA frame header, then its payload
+      {1, 15, 17, 1153},       // odd sizes around the 16-byte block
+      {0, 17, 0, 1, 0},        // empty pieces among others
+      {5, 300, 7, 600, 17},    // bulk-sized pieces starting mid-block
+      {16, 16, 32, 288, 289},  // block-aligned, then around the bulk threshold
+      {3, 1419},               // 1452-byte datagram
+  };
+  // Random cuts of a 1200-byte datagram's payload into 1-8 pieces (fixed seed).
+  std::uint32_t state = 12345;
+  auto next = [&state](std::uint32_t bound) {
+    state = state * 1664525u + 1013904223u;
+    return (state >> 8) % bound;
+  };
+  for (int i = 0; i < 50; ++i) {
+    std::size_t left = 1200 - kProtectedHeaderSize - kTagSize;
+    std::vector<std::size_t> sizes;
+    const std::uint32_t count = 1 + next(8);
+    for (std::uint32_t k = 1; k < count && left > 0; ++k) {
+      sizes.push_back(next(static_cast<std::uint32_t>(left) + 1));
+      left -= sizes.back();
+    }
+    sizes.push_back(left);
+    splits.push_back(sizes);
+  }
+  std::uint64_t pn = 0;
+  for (const auto& sizes : splits) {
+    std::size_t total = 0;
+    for (std::size_t n : sizes)
+      total += n;
+    const Buf frames = some_frames(total);
+    const std::vector<ConstBytes> pieces = cut(frames, sizes);
+    SCOPED_TRACE(::testing::PrintToString(sizes));
+
+    Buf expected = packet_with(frames);
+    ASSERT_EQ(in_place.seal(0x77, pn, expected, frames.size()), expected.size());
+    Buf gathered(expected.size() + 7, 0xcc);  // more room than needed: only the packet written
+    ASSERT_EQ(sender.seal_gathered(0x77, pn, pieces, gathered), expected.size());
+    EXPECT_EQ(Buf(gathered.begin(), gathered.begin() + expected.size()), expected);
+    EXPECT_EQ(Buf(gathered.begin() + expected.size(), gathered.end()), Buf(7, 0xcc));
+    EXPECT_EQ(expected, independent_seal(keys, 0x77, pn, frames));
+
+    gathered.resize(expected.size());
+    MutableBytes opened;
+    ASSERT_EQ(
+        open_packet(receiver, gathered, pn == 0 ? std::nullopt : std::optional(pn - 1), opened),
+        PacketError::none);
+    EXPECT_EQ(Buf(opened.begin(), opened.end()), frames);
+    ++pn;
+  }
+}
+
+TEST(PacketProtection, GatheredSealRefusesWhatItCannotDo) {
+  PacketProtector p(test_keys(11));
+  const Buf frames = some_frames(30);
+  const std::vector<ConstBytes> pieces = cut(frames, {10, 20});
+  Buf out(kProtectedHeaderSize + frames.size() + kTagSize - 1, 0xcc);
+  EXPECT_EQ(p.seal_gathered(1, 1, pieces, out), 0u);  // no room for the tag
+  EXPECT_EQ(out, Buf(out.size(), 0xcc)) << "nothing written";
+  out.resize(out.size() + 1);
+  EXPECT_EQ(p.seal_gathered(1, kMaxPacketNumber + 1, pieces, out), 0u);
+  EXPECT_EQ(p.seal_gathered(1, kMaxPacketNumber, pieces, out), out.size());
 }
 
 // Flipping any one bit anywhere (kind excepted: that is a different packet) fails to open.

@@ -572,20 +572,41 @@ void UdpflowCarrier::seal_batch() {
   unsent_offset_ = 0;
   unsent_index_ = 0;
   for (const auto& packet : packets) {
-    const std::size_t n = seal_packet(packet, send_buffer_.get() + send_used_);
+    const std::size_t n = seal_packet(
+        packet, wire::MutableBytes(send_buffer_.get() + send_used_, send_capacity_ - send_used_));
     if (n == 0) continue;
     send_used_ += n;
     send_sizes_.push_back(n);
   }
 }
 
-std::size_t UdpflowCarrier::seal_packet(const wire::TransmitBatch::Packet& packet, wire::Byte* at) {
+std::size_t UdpflowCarrier::seal_packet(const wire::TransmitBatch::Packet& packet,
+                                        wire::MutableBytes room) {
   const auto frames = out_.frames_of(packet);
   const bool clear = !keys_ || std::any_of(frames.begin(), frames.end(),
                                            [](const auto& f) { return needs_clear(f); });
-  const std::size_t header = clear ? dg::kHandshakeHeaderSize : dg::kProtectedHeaderSize;
-  wire::Byte* p = at + header;
+  counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
+  if (clear) {
+    counters_.handshake_packets_sent.fetch_add(1, std::memory_order_relaxed);
+    return write_clear_packet(frames, packet.number, room);
+  }
+  // Encrypted straight from where the frames are (the DATA payloads in the sender's buffer) into
+  // the datagram: each payload byte is read once and written once, never copied first.
+  plaintext_.clear();
   for (const wire::OutFrame& f : frames) {
+    plaintext_.push_back(f.header_bytes());
+    if (!f.payload.empty()) plaintext_.push_back(f.payload.bytes());
+  }
+  return keys_->send.seal_gathered(peer_cid_, packet.number, plaintext_, room);
+}
+
+std::size_t UdpflowCarrier::write_clear_packet(std::span<const wire::OutFrame> frames,
+                                               std::uint64_t number, wire::MutableBytes room) {
+  const std::size_t header = dg::encode_handshake_header(peer_cid_, local_cid_, number, room);
+  if (header == 0) return 0;
+  wire::Byte* p = room.data() + header;
+  for (const wire::OutFrame& f : frames) {
+    if (static_cast<std::size_t>(room.data() + room.size() - p) < f.size()) return 0;
     std::memcpy(p, f.header.data(), f.header_size);
     p += f.header_size;
     if (!f.payload.empty()) {
@@ -593,17 +614,7 @@ std::size_t UdpflowCarrier::seal_packet(const wire::TransmitBatch::Packet& packe
       p += f.payload.size();
     }
   }
-  const std::size_t payload = static_cast<std::size_t>(p - (at + header));
-  if (clear) {
-    counters_.handshake_packets_sent.fetch_add(1, std::memory_order_relaxed);
-    counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
-    return dg::encode_handshake_header(peer_cid_, local_cid_, packet.number,
-                                       wire::MutableBytes(at, header)) +
-           payload;
-  }
-  counters_.packets_sent.fetch_add(1, std::memory_order_relaxed);
-  return keys_->send.seal(peer_cid_, packet.number,
-                          wire::MutableBytes(at, header + payload + dg::kTagSize), payload);
+  return static_cast<std::size_t>(p - room.data());
 }
 
 void UdpflowCarrier::flush_unsent() {

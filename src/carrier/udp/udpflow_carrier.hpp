@@ -191,7 +191,10 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   void deliver_packets();
   // Seals the pulled packets of out_ into send_buffer_ / send_sizes_.
   void seal_batch();
-  std::size_t seal_packet(const wire::TransmitBatch::Packet& packet, wire::Byte* at);
+  // Each writes one datagram at the start of `room`; returns its size, 0 if none was written.
+  std::size_t seal_packet(const wire::TransmitBatch::Packet& packet, wire::MutableBytes room);
+  std::size_t write_clear_packet(std::span<const wire::OutFrame> frames, std::uint64_t number,
+                                 wire::MutableBytes room);
   bool derive_keys_locked();
   void do_close(bool graceful);
   void finish(DownReason reason, error_code ec);
@@ -254,8 +257,9 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   std::size_t send_capacity_ = 0;
   std::size_t send_used_ = 0;
   std::vector<std::size_t> send_sizes_;
-  std::size_t unsent_offset_ = 0;  // bytes of send_buffer_ sent
-  std::size_t unsent_index_ = 0;   // datagrams of send_sizes_ sent
+  std::vector<wire::ConstBytes> plaintext_;  // the frame pieces of the packet being sealed
+  std::size_t unsent_offset_ = 0;            // bytes of send_buffer_ sent
+  std::size_t unsent_index_ = 0;             // datagrams of send_sizes_ sent
   bool waiting_writable_ = false;
   // Client moves: the socket sent from before the move in progress (read until the new one
   // heard), the number of the latest move, and old sockets read for move_linger.
