@@ -839,72 +839,43 @@ std::size_t Session::receive_message(asio::mutable_buffer out, error_code& ec) {
   });
 }
 
-void Session::async_send_message(asio::const_buffer message, detail::Completion done,
-                                 std::uint64_t op) {
+// Starts `op` as the direction's one pending operation (`slot`), unless the engine is gone or
+// one is pending already: then it completes at once with that error.
+template <class Pending>
+void Session::start_async(std::optional<Pending>& slot, Pending op) {
   Actions a;
   {
     std::lock_guard lock(mu_);
     if (engine_gone_) {
-      a.completions.push_back({std::move(done), errc::not_connected, 0});
-    } else if (pending_write_) {
-      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
+      a.completions.push_back({std::move(op.done), errc::not_connected, 0});
+    } else if (slot) {
+      a.completions.push_back({std::move(op.done), asio::error::in_progress, 0});
     } else {
-      pending_write_ = PendingWrite{{}, std::move(done), op, message};
+      slot = std::move(op);
       pump(a);
     }
   }
   run(a);
+}
+
+void Session::async_send_message(asio::const_buffer message, detail::Completion done,
+                                 std::uint64_t op) {
+  start_async(pending_write_, PendingWrite{{}, std::move(done), op, message});
 }
 
 void Session::async_receive_message(asio::mutable_buffer out, detail::Completion done,
                                     std::uint64_t op) {
-  Actions a;
-  {
-    std::lock_guard lock(mu_);
-    if (engine_gone_) {
-      a.completions.push_back({std::move(done), errc::not_connected, 0});
-    } else if (pending_read_) {
-      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
-    } else {
-      pending_read_ = PendingRead{{}, std::move(done), op, out};
-      pump(a);
-    }
-  }
-  run(a);
+  start_async(pending_read_, PendingRead{{}, std::move(done), op, out});
 }
 
 void Session::async_read_some(const detail::MutableBuffers& buffers, detail::Completion done,
                               std::uint64_t op) {
-  Actions a;
-  {
-    std::lock_guard lock(mu_);
-    if (engine_gone_) {
-      a.completions.push_back({std::move(done), errc::not_connected, 0});
-    } else if (pending_read_) {
-      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
-    } else {
-      pending_read_ = PendingRead{buffers, std::move(done), op, std::nullopt};
-      pump(a);
-    }
-  }
-  run(a);
+  start_async(pending_read_, PendingRead{buffers, std::move(done), op, std::nullopt});
 }
 
 void Session::async_write_some(const detail::ConstBuffers& buffers, detail::Completion done,
                                std::uint64_t op) {
-  Actions a;
-  {
-    std::lock_guard lock(mu_);
-    if (engine_gone_) {
-      a.completions.push_back({std::move(done), errc::not_connected, 0});
-    } else if (pending_write_) {
-      a.completions.push_back({std::move(done), asio::error::in_progress, 0});
-    } else {
-      pending_write_ = PendingWrite{buffers, std::move(done), op, std::nullopt};
-      pump(a);
-    }
-  }
-  run(a);
+  start_async(pending_write_, PendingWrite{buffers, std::move(done), op, std::nullopt});
 }
 
 // A pending operation has copied nothing yet (copies happen at completion, under mu_), so

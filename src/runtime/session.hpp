@@ -237,6 +237,8 @@ class Session final : public std::enable_shared_from_this<Session> {
     std::uint64_t op = 0;
     std::optional<asio::const_buffer> message;  // set: a packet flow's send_message
   };
+  template <class Pending>
+  void start_async(std::optional<Pending>& slot, Pending op);
   enum class Direction { read, write };
   // The blocking calls' shared shape: refused on an engine thread or beside a pending async
   // operation of the same direction; otherwise `attempt(n, ec)` runs under mu_ until it returns
