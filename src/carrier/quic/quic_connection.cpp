@@ -366,22 +366,13 @@ int QuicConnection::on_remove_connection_id(const ngtcp2_cid* cid) {
 
 // ---- public entry points ----------------------------------------------------------------------
 
-std::shared_ptr<CarrierHandler> QuicConnection::lock_handler() {
-  std::lock_guard lock(handler_mutex_);
-  return handler_.lock();
-}
-
 void QuicConnection::start(std::weak_ptr<CarrierHandler> handler) {
-  {
-    std::lock_guard lock(handler_mutex_);
-    handler_ = std::move(handler);
-  }
+  handler_.set(std::move(handler));
   asio::post(strand_, [self = shared_from_this()] { self->do_start(); });
 }
 
 void QuicConnection::set_handler(std::weak_ptr<CarrierHandler> handler) {
-  std::lock_guard lock(handler_mutex_);
-  handler_ = std::move(handler);
+  handler_.set(std::move(handler));
 }
 
 void QuicConnection::kick() {
@@ -555,7 +546,7 @@ void QuicConnection::deliver_frames() {
     pos += r.consumed;
   }
   if (!frames_.empty()) {
-    auto handler = lock_handler();
+    auto handler = handler_.lock();
     if (!handler) {
       frames_.clear();
       do_close();
@@ -611,7 +602,7 @@ void QuicConnection::pull_frames() {
                                   ngtcp2_conn_get_cwnd_left(conn_), options_.max_write_bytes)),
                               1, options_.max_write_bytes);
   if (unsent_bytes_ + datagram_bytes_ >= sendable) return;
-  auto handler = lock_handler();
+  auto handler = handler_.lock();
   if (!handler) {
     do_close();
     return;
@@ -895,7 +886,7 @@ void QuicConnection::on_datagram_fate(std::uint64_t id, DatagramFate fate) {
 void QuicConnection::deliver_datagrams() {
   if (state_ != State::open && state_ != State::closing) return;
   if (datagram_frames_.empty() && datagrams_acked_.empty() && datagrams_lost_.empty()) return;
-  auto handler = lock_handler();
+  auto handler = handler_.lock();
   if (!handler) return;
   if (!datagram_frames_.empty()) {
     // Block by block: each call's frames point into its backing.
@@ -1269,13 +1260,7 @@ void QuicConnection::teardown() {
 }
 
 void QuicConnection::report_down(DownReason reason, error_code ec, wire::DecodeError decode_error) {
-  std::shared_ptr<CarrierHandler> handler;
-  {
-    std::lock_guard lock(handler_mutex_);
-    handler = handler_.lock();
-    handler_.reset();
-  }
-  if (handler) handler->on_down(reason, ec, decode_error);
+  if (auto handler = handler_.take()) handler->on_down(reason, ec, decode_error);
 }
 
 }  // namespace rendr::carrier

@@ -19,6 +19,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "carrier/handler_slot.hpp"
 #include "carrier/quic/quic_carrier.hpp"
 #include "carrier/quic/quic_tls.hpp"
 #include "carrier/udp/udp_socket.hpp"
@@ -119,7 +120,6 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
                          std::shared_ptr<TlsCredentials> credentials);
   void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params) const;
 
-  std::shared_ptr<CarrierHandler> lock_handler();
   // Client sockets.
   void start_receive(const std::shared_ptr<udp::UdpSocket>& socket,
                      const asio::ip::udp::endpoint& local);
@@ -173,8 +173,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   std::string peer_address_;
   std::string local_address_;
 
-  std::mutex handler_mutex_;
-  std::weak_ptr<CarrierHandler> handler_;
+  HandlerSlot handler_;
   std::atomic<bool> kick_pending_{false};
   QuicCarrierCounters counters_;
 

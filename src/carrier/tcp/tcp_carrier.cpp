@@ -99,22 +99,13 @@ TcpCarrier::~TcpCarrier() {
   socket_.close(ec);
 }
 
-std::shared_ptr<CarrierHandler> TcpCarrier::lock_handler() {
-  std::lock_guard lock(handler_mutex_);
-  return handler_.lock();
-}
-
 void TcpCarrier::start(std::weak_ptr<CarrierHandler> handler) {
-  {
-    std::lock_guard lock(handler_mutex_);
-    handler_ = std::move(handler);
-  }
+  handler_.set(std::move(handler));
   asio::post(strand_, [self = shared_from_this()] { self->do_start(); });
 }
 
 void TcpCarrier::set_handler(std::weak_ptr<CarrierHandler> handler) {
-  std::lock_guard lock(handler_mutex_);
-  handler_ = std::move(handler);
+  handler_.set(std::move(handler));
 }
 
 void TcpCarrier::kick() {
@@ -238,7 +229,7 @@ void TcpCarrier::deliver_frames() {
 
   bool handed_out = false;
   if (!frames_.empty()) {
-    auto handler = lock_handler();
+    auto handler = handler_.lock();
     if (!handler) {
       frames_.clear();
       block_->used = 0;  // not handed out; the drain may reuse it
@@ -328,7 +319,7 @@ void TcpCarrier::do_write() {
 
 // Pulls the next batch into out_ / buffers_; false if there is nothing to send.
 bool TcpCarrier::pull_batch() {
-  auto handler = lock_handler();
+  auto handler = handler_.lock();
   if (!handler) {
     do_close();
     return false;
@@ -477,13 +468,7 @@ void TcpCarrier::fail(DownReason reason, error_code ec, wire::DecodeError decode
 }
 
 void TcpCarrier::report_down(DownReason reason, error_code ec, wire::DecodeError decode_error) {
-  std::shared_ptr<CarrierHandler> handler;
-  {
-    std::lock_guard lock(handler_mutex_);
-    handler = handler_.lock();
-    handler_.reset();
-  }
-  if (handler) handler->on_down(reason, ec, decode_error);
+  if (auto handler = handler_.take()) handler->on_down(reason, ec, decode_error);
 }
 
 std::shared_ptr<Carrier> make_tcp_carrier(asio::ip::tcp::socket socket, const TcpOptions& options) {

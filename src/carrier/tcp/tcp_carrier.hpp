@@ -70,6 +70,7 @@
 #include <asio/strand.hpp>
 
 #include "carrier/carrier.hpp"
+#include "carrier/handler_slot.hpp"
 #include "wire/bytes.hpp"
 #include "wire/frame.hpp"
 #include "wire/out_frame.hpp"
@@ -135,7 +136,6 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
     down,     // transport failure reported
   };
 
-  std::shared_ptr<CarrierHandler> lock_handler();
   void do_start();
   void start_wait();
   void on_probe(error_code ec, std::size_t n);
@@ -161,8 +161,7 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   asio::steady_timer linger_timer_;
   const std::string peer_address_;
 
-  std::mutex handler_mutex_;
-  std::weak_ptr<CarrierHandler> handler_;
+  HandlerSlot handler_;
   std::atomic<bool> kick_pending_{false};
   TcpCarrierCounters counters_;
 

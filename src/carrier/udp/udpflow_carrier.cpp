@@ -154,19 +154,13 @@ void UdpflowCarrier::set_local_address(const asio::ip::udp::endpoint& local) {
   local_address_ = format_endpoint(local);
 }
 
-std::shared_ptr<CarrierHandler> UdpflowCarrier::lock_handler() {
-  std::lock_guard lock(handler_mutex_);
-  return handler_.lock();
-}
-
 void UdpflowCarrier::start(std::weak_ptr<CarrierHandler> handler) {
   set_handler(std::move(handler));
   asio::post(executor_, [self = shared_from_this()] { self->do_start(); });
 }
 
 void UdpflowCarrier::set_handler(std::weak_ptr<CarrierHandler> handler) {
-  std::lock_guard lock(handler_mutex_);
-  handler_ = std::move(handler);
+  handler_.set(std::move(handler));
 }
 
 void UdpflowCarrier::set_flow_key(const FlowKeyBytes& key) {
@@ -304,7 +298,7 @@ void UdpflowCarrier::start_move(std::shared_ptr<UdpSocket> socket,
   const std::uint64_t move = ++move_number_;
   set_local_address(bound);
   read_from(socket_);
-  if (auto handler = lock_handler()) handler->on_local_address_moved();
+  if (auto handler = handler_.lock()) handler->on_local_address_moved();
   do_write();
   auto timer = std::make_shared<asio::steady_timer>(executor_, options_.move_timeout);
   timer->async_wait([weak = weak_from_this(), timer, move](error_code) {
@@ -472,7 +466,7 @@ void UdpflowCarrier::accept_datagram(const ReceivedDatagram& d, const dg::Packet
 
 void UdpflowCarrier::deliver_packets() {
   if (packet_refs_.empty()) return;
-  auto handler = lock_handler();
+  auto handler = handler_.lock();
   if (handler) {
     packets_.clear();
     for (const PacketRef& r : packet_refs_) {
@@ -496,7 +490,7 @@ void UdpflowCarrier::do_write() {
   if (waiting_writable_) return;
   if (!send_probes()) return;
   for (int round = 0; round < options_.pulls_per_turn; ++round) {
-    auto handler = lock_handler();
+    auto handler = handler_.lock();
     if (!handler) return;  // a server path before set_handler, or a path nobody wants
     out_.reset(options_.packets_per_pull * options_.max_packet_payload);
     std::optional<asio::ip::udp::endpoint> to;
@@ -520,7 +514,7 @@ void UdpflowCarrier::do_write() {
 bool UdpflowCarrier::send_probes() {
   // Bounded per turn: the core owes a few at most (capped candidates and responses).
   for (int i = 0; i < 8; ++i) {
-    auto handler = lock_handler();
+    auto handler = handler_.lock();
     if (!handler) return true;
     out_.reset(options_.max_packet_payload);
     std::optional<asio::ip::udp::endpoint> to;
@@ -692,12 +686,7 @@ void UdpflowCarrier::finish(DownReason reason, error_code ec) {
     retiring_.clear();
     can_move_.store(false, std::memory_order_release);
   }
-  std::shared_ptr<CarrierHandler> handler;
-  {
-    std::lock_guard lock(handler_mutex_);
-    handler = handler_.lock();
-    handler_.reset();
-  }
+  const auto handler = handler_.take();
   if (handler && started) handler->on_down(reason, ec, wire::DecodeError::none);
 }
 

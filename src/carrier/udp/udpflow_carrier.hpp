@@ -52,6 +52,7 @@
 #include <asio/ip/udp.hpp>
 
 #include "carrier/carrier.hpp"
+#include "carrier/handler_slot.hpp"
 #include "carrier/udp/udp_demux.hpp"
 #include "carrier/udp/udp_socket.hpp"
 #include "wire/datagram.hpp"
@@ -167,7 +168,6 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
  private:
   struct Keys;
 
-  std::shared_ptr<CarrierHandler> lock_handler();
   void do_start();
   void do_write();
   // Seals and sends the address-validation probes the core owes; false if a send would block.
@@ -215,8 +215,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   // Client: a move waits for its new socket to hear from the server.
   std::atomic<bool> moving_{false};
 
-  std::mutex handler_mutex_;
-  std::weak_ptr<CarrierHandler> handler_;
+  HandlerSlot handler_;
   std::atomic<bool> kick_pending_{false};
   UdpflowCounters counters_;
 
