@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "dialer_options.hpp"
 #include "migration_logger.hpp"
 #include "packet_stdio.hpp"
 #include "path_admin.hpp"
@@ -58,23 +59,11 @@ int dial_packet(const Args& args, const rendr::Dialer& dialer) {
 }
 
 int run(const Args& args) {
-  rendr::Dialer dialer;
-  dialer.mode = args.mode();
-  dialer.migration_budget = args.millis("budget-ms", dialer.migration_budget);
-  dialer.dial_timeout = args.millis("connect-timeout-ms", dialer.dial_timeout);
-  if (const auto psk = args.value("psk-file")) dialer.options.psk = read_psk_file(*psk);
-  for (const std::string& text : args.values("path")) {
-    std::error_code ec;
-    dialer.paths.push_back(rendr::PathSpec::parse(text, ec));
-    if (ec) throw UsageError("bad --path '" + text + "': " + ec.message());
-  }
-  if (dialer.paths.empty())
-    throw UsageError("rendr dial needs at least one --path tcp://HOST:PORT");
+  rendr::Dialer dialer = dialer_from_args(args, "dial");
   if (const auto congestion = args.congestion()) {
     for (rendr::PathSpec& spec : dialer.paths)
       spec.congestion = *congestion;
   }
-  apply_tls_client_options(args, dialer.paths);
 
   if (!args.has("packet") && (args.has("unreliable") || args.has("unordered")))
     throw UsageError("--unreliable and --unordered need --packet");

@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "dialer_options.hpp"
 #include "psk_file.hpp"
 #include "rendr/rendr.hpp"
 #include "tcp_endpoint.hpp"
@@ -72,19 +73,7 @@ class Forwarder {
 int run(const Args& args) {
   const auto listen = args.value("listen");
   if (!listen) throw UsageError("rendr forward needs --listen HOST:PORT");
-  rendr::Dialer dialer;
-  dialer.mode = args.mode();
-  dialer.migration_budget = args.millis("budget-ms", dialer.migration_budget);
-  dialer.dial_timeout = args.millis("connect-timeout-ms", dialer.dial_timeout);
-  if (const auto psk = args.value("psk-file")) dialer.options.psk = read_psk_file(*psk);
-  for (const std::string& text : args.values("path")) {
-    std::error_code ec;
-    dialer.paths.push_back(rendr::PathSpec::parse(text, ec));
-    if (ec) throw UsageError("bad --path '" + text + "': " + ec.message());
-  }
-  if (dialer.paths.empty())
-    throw UsageError("rendr forward needs at least one --path tcp://HOST:PORT");
-  apply_tls_client_options(args, dialer.paths);
+  rendr::Dialer dialer = dialer_from_args(args, "forward");
 
   // rendr runs on this thread's io_context, beside the acceptor and the sockets.
   asio::io_context io;
