@@ -9,7 +9,6 @@
 
 #include <asio/post.hpp>
 
-#include "carrier/errno_code.hpp"
 #include "carrier/quic/quic_error.hpp"
 #include "carrier/quic/quic_server.hpp"
 #include "carrier/udp/endpoint_text.hpp"
@@ -1032,28 +1031,14 @@ error_code QuicConnection::migrate_local_address(const std::string& local_host_p
     return std::make_error_code(std::errc::address_family_not_supported);
   if (migrating_.exchange(true, std::memory_order_acq_rel))
     return std::make_error_code(std::errc::operation_in_progress);
-  // Bound here, so an address that is not ours fails the call itself.
   error_code ec;
-  asio::ip::udp::socket socket(strand_);
-  socket.open(local->protocol(), ec);
-  if (!ec) socket.bind(*local, ec);
-  if (!ec) socket.connect(remote_, ec);
-  asio::ip::udp::endpoint bound;
-  if (!ec) bound = socket.local_endpoint(ec);
-  std::shared_ptr<udp::UdpSocket> udp_socket;
-  if (!ec) {
-    try {
-      udp_socket =
-          std::make_shared<udp::UdpSocket>(std::move(socket), quic_socket_options(options_));
-    } catch (const system_error& e) {
-      ec = e.code();
-    }
-  }
-  if (ec) {
+  const auto udp_socket =
+      udp::UdpSocket::connect_from(strand_, *local, remote_, quic_socket_options(options_), ec);
+  if (!udp_socket) {
     migrating_.store(false, std::memory_order_release);
-    // asio reports errno values in its own category; callers compare with std::errc.
-    return errno_code(ec.value());
+    return ec;
   }
+  const asio::ip::udp::endpoint bound = udp_socket->local_endpoint();
   counters_.migrations_started.fetch_add(1, std::memory_order_relaxed);
   asio::post(strand_, [self = shared_from_this(), bound, udp_socket] {
     if (self->state_ == State::finished) {

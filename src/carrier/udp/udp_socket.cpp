@@ -93,6 +93,29 @@ std::shared_ptr<UdpSocket> UdpSocket::connect(asio::any_io_executor executor,
   return std::make_shared<UdpSocket>(std::move(socket), options);
 }
 
+std::shared_ptr<UdpSocket> UdpSocket::connect_from(asio::any_io_executor executor,
+                                                   const asio::ip::udp::endpoint& local,
+                                                   const asio::ip::udp::endpoint& remote,
+                                                   const UdpSocketOptions& options,
+                                                   error_code& ec) {
+  ec = {};
+  asio::ip::udp::socket socket(executor);
+  socket.open(local.protocol(), ec);
+  if (!ec) socket.bind(local, ec);
+  if (!ec) socket.connect(remote, ec);
+  std::shared_ptr<UdpSocket> connected;
+  if (!ec) {
+    try {
+      connected = std::make_shared<UdpSocket>(std::move(socket), options);
+    } catch (const system_error& e) {
+      ec = e.code();
+    }
+  }
+  // asio reports errno values in its own category; callers compare with std::errc.
+  if (ec) ec = errno_code(ec.value());
+  return ec ? nullptr : connected;
+}
+
 UdpSocket::UdpSocket(asio::ip::udp::socket socket, const UdpSocketOptions& options)
     : socket_(std::move(socket)), options_(options) {
   configure();

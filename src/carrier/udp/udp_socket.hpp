@@ -113,6 +113,14 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
                                             const asio::ip::udp::endpoint& remote,
                                             const UdpSocketOptions& options = {});
 
+  // A socket bound to `local` and connected to `remote` (a client path moving to a new local
+  // address). Bound here, so an address that is not this host's fails the call; nullptr with
+  // `ec` (comparable with std::errc) on failure.
+  static std::shared_ptr<UdpSocket> connect_from(asio::any_io_executor executor,
+                                                 const asio::ip::udp::endpoint& local,
+                                                 const asio::ip::udp::endpoint& remote,
+                                                 const UdpSocketOptions& options, error_code& ec);
+
   UdpSocket(asio::ip::udp::socket socket, const UdpSocketOptions& options);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;

@@ -9,7 +9,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
-#include "carrier/errno_code.hpp"
 #include "carrier/udp/endpoint_text.hpp"
 #include "core/crypto.hpp"
 
@@ -259,27 +258,13 @@ error_code UdpflowCarrier::migrate_local_address(const std::string& local_host_p
     return std::make_error_code(std::errc::not_connected);
   if (moving_.exchange(true, std::memory_order_acq_rel))
     return std::make_error_code(std::errc::operation_in_progress);
-  // Bound here, so an address that is not ours fails the call itself.
   error_code ec;
-  asio::ip::udp::socket socket(executor_);
-  socket.open(local->protocol(), ec);
-  if (!ec) socket.bind(*local, ec);
-  if (!ec) socket.connect(remote_, ec);
-  asio::ip::udp::endpoint bound;
-  if (!ec) bound = socket.local_endpoint(ec);
-  std::shared_ptr<UdpSocket> udp_socket;
-  if (!ec) {
-    try {
-      udp_socket = std::make_shared<UdpSocket>(std::move(socket), options_.socket);
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
-  }
-  if (ec) {
+  const auto udp_socket = UdpSocket::connect_from(executor_, *local, remote_, options_.socket, ec);
+  if (!udp_socket) {
     moving_.store(false, std::memory_order_release);
-    // asio reports errno values in its own category; callers compare with std::errc.
-    return errno_code(ec.value());
+    return ec;
   }
+  const asio::ip::udp::endpoint bound = udp_socket->local_endpoint();
   asio::post(executor_, [self = shared_from_this(), udp_socket, bound] {
     self->start_move(udp_socket, bound);
   });
