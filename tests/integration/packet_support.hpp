@@ -98,39 +98,57 @@ class PacketConnTest : public IntegrationTest {
   }
 };
 
-// `count` messages each way in parallel, checked whole; returns the indices in arrival order.
-inline std::vector<std::uint32_t> send_and_receive(
-    PacketConn& from, PacketConn& to, std::uint32_t count,
-    std::function<void(std::uint32_t sent)> after_send) {
-  std::vector<std::uint32_t> got;
-  std::thread reader([&] {
-    Bytes buffer(kMaxMessageSize);
-    while (got.size() < count) {
-      std::error_code ec;
-      const std::size_t n = to.receive(asio::buffer(buffer), ec);
-      if (ec) {
-        ADD_FAILURE() << "receive: " << ec.message() << " after " << got.size();
-        return;
-      }
-      const auto i = check({buffer.data(), n});
-      if (!i) {
-        ADD_FAILURE() << "a message arrived altered (size " << n << ")";
-        return;
-      }
-      got.push_back(*i);
+// Receives on `to` into `got` (`received` counts them, for other threads), each message checked
+// whole, until `got` holds `count` of them or, without a count, until the peer's close. Records
+// a failure and stops at an error.
+inline void receive_checked(PacketConn& to, std::optional<std::uint32_t> count,
+                            std::vector<std::uint32_t>& got, std::atomic<std::size_t>& received) {
+  Bytes buffer(kMaxMessageSize);
+  while (!count || got.size() < *count) {
+    std::error_code ec;
+    const std::size_t n = to.receive(asio::buffer(buffer), ec);
+    if (!count && ec == asio::error::eof) return;
+    if (ec) {
+      ADD_FAILURE() << "receive: " << ec.message() << " after " << got.size();
+      return;
     }
-  });
+    const auto i = check({buffer.data(), n});
+    if (!i) {
+      ADD_FAILURE() << "a message arrived altered (size " << n << ")";
+      return;
+    }
+    got.push_back(*i);
+    ++received;
+  }
+}
+
+// Sends messages 0..count-1 on `from`, after_send(n) after the n-th. A failed send is recorded
+// and aborts `to`, which ends its reader.
+inline void send_numbered(PacketConn& from, PacketConn& to, std::uint32_t count,
+                          const std::function<void(std::uint32_t sent)>& after_send) {
   for (std::uint32_t i = 0; i < count; ++i) {
     const Bytes m = make_message(i);
     std::error_code ec;
-    EXPECT_EQ(from.send(asio::buffer(m), ec), m.size());
+    const std::size_t n = from.send(asio::buffer(m), ec);
     if (ec) {
       ADD_FAILURE() << "send " << i << ": " << ec.message();
-      to.abort();  // ends the reader
-      break;
+      to.abort();
+      return;
     }
+    EXPECT_EQ(n, m.size());
     if (after_send) after_send(i + 1);
   }
+}
+
+// `count` messages from `from` to `to`, read while they are sent; returns the indices in arrival
+// order.
+inline std::vector<std::uint32_t> send_and_receive(
+    PacketConn& from, PacketConn& to, std::uint32_t count,
+    const std::function<void(std::uint32_t sent)>& after_send) {
+  std::vector<std::uint32_t> got;
+  std::atomic<std::size_t> received{0};
+  std::thread reader([&] { receive_checked(to, count, got, received); });
+  send_numbered(from, to, count, after_send);
   reader.join();
   return got;
 }
@@ -142,45 +160,16 @@ inline std::vector<std::uint32_t> exchange(
     const std::function<void(std::uint32_t sent)>& after_send) {
   std::vector<std::uint32_t> got;
   std::atomic<bool> reader_done{false};
-  std::atomic<std::size_t> got_count{0};
+  std::atomic<std::size_t> received{0};
   std::thread reader([&] {
-    struct Done {
-      std::atomic<bool>& done;
-      ~Done() { done = true; }
-    } done{reader_done};
-    Bytes buffer(kMaxMessageSize);
-    for (;;) {
-      std::error_code ec;
-      const std::size_t n = to.receive(asio::buffer(buffer), ec);
-      if (ec == asio::error::eof) return;
-      if (ec) {
-        ADD_FAILURE() << "receive: " << ec.message() << " after " << got.size();
-        return;
-      }
-      const auto i = check({buffer.data(), n});
-      if (!i) {
-        ADD_FAILURE() << "a message arrived altered (size " << n << ")";
-        return;
-      }
-      got.push_back(*i);
-      ++got_count;
-    }
+    receive_checked(to, std::nullopt, got, received);
+    reader_done = true;
   });
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const Bytes m = make_message(i);
-    std::error_code ec;
-    from.send(asio::buffer(m), ec);
-    if (ec) {
-      ADD_FAILURE() << "send " << i << ": " << ec.message();
-      to.abort();  // ends the reader
-      break;
-    }
-    if (after_send) after_send(i + 1);
-  }
+  send_numbered(from, to, count, after_send);
   from.close();
   // Bounded: a flow that stalls (a message lost for good) must fail the test, not hang it.
   if (!wait_until([&] { return reader_done.load(); }, scaled(30s))) {
-    ADD_FAILURE() << "the peer's close did not arrive; " << got_count << " messages received";
+    ADD_FAILURE() << "the peer's close did not arrive; " << received << " messages received";
     to.abort();  // ends the reader
   }
   reader.join();
