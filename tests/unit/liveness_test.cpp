@@ -64,6 +64,8 @@ TEST(Liveness, HalfwayTheOtherPathsArePingedAndAnAnswerThereCorroborates) {
   f.liveness.sent_eliciting(silent, t0);
   EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 20ms));
   EXPECT_TRUE(other.control.owes(Control::ping));  // corroboration sought
+  // A stream path is pinged itself too: its PONG answers everything sent before.
+  EXPECT_TRUE(silent.control.owes(Control::ping));
   corroborating_ping_answered(f.liveness, other, t0 + 20ms, t0 + 25ms);
   EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 40ms));
 }
