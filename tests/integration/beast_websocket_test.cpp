@@ -136,12 +136,7 @@ TEST_F(IntegrationTest, BeastWebSocketOverTlsEchoesAcrossMigrations) {
   ASSERT_TRUE(identity.key && identity.cert);
   asio::ssl::context server_ctx(asio::ssl::context::tls_server);
   asio::ssl::context client_ctx(asio::ssl::context::tls_client);
-  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.native_handle(), identity.cert.get()), 1);
-  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.native_handle(), identity.key.get()), 1);
-  ASSERT_EQ(
-      X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.native_handle()), identity.cert.get()),
-      1);
-  client_ctx.set_verify_mode(asio::ssl::verify_peer);
+  ASSERT_TRUE(identity.install(server_ctx.native_handle(), client_ctx.native_handle()));
 
   error_code server_error;
   int echoed = 0;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -36,6 +37,17 @@ struct SelfSigned {
     X509_add_ext(x, ca, -1);
     X509_EXTENSION_free(ca);
     X509_sign(x, key.get(), EVP_sha256());
+  }
+
+  // Makes `server` present this certificate and `client` trust it and verify its peer; false if
+  // OpenSSL refused any of it.
+  bool install(SSL_CTX* server, SSL_CTX* client) const {
+    if (SSL_CTX_use_certificate(server, cert.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(server, key.get()) != 1 ||
+        X509_STORE_add_cert(SSL_CTX_get_cert_store(client), cert.get()) != 1)
+      return false;
+    SSL_CTX_set_verify(client, SSL_VERIFY_PEER, nullptr);
+    return true;
   }
 };
 

@@ -40,12 +40,7 @@ TEST_F(IntegrationTest, Tls13OverConnCarriesBytesBothWaysAcrossMigrations) {
   for (auto* ctx : {&server_ctx, &client_ctx}) {
     ASSERT_EQ(SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_3_VERSION), 1);
   }
-  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.native_handle(), identity.cert.get()), 1);
-  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.native_handle(), identity.key.get()), 1);
-  ASSERT_EQ(
-      X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.native_handle()), identity.cert.get()),
-      1);
-  client_ctx.set_verify_mode(asio::ssl::verify_peer);
+  ASSERT_TRUE(identity.install(server_ctx.native_handle(), client_ctx.native_handle()));
 
   // Both forms of next layer: a reference to the application's Conn, and a Conn by value.
   asio::ssl::stream<Conn&> tls_client(client, client_ctx);
