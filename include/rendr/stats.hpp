@@ -50,6 +50,10 @@ struct PathInfo {
   std::string congestion_control;
   std::uint64_t bandwidth_estimate = 0;  // BBR's bottleneck bandwidth, bytes/s (0 otherwise)
   std::uint64_t mtu = 0;                 // the datagram size in use (UDP payload bytes)
+  // The most path-MTU probing tries: the configured ceiling (PathSpec::max_datagram_size,
+  // ListenOptions::udpflow_max_datagram_size), or less if the route to the peer takes less
+  // whole (its interface's MTU less the IP and UDP headers); 0: no probing.
+  std::uint64_t mtu_ceiling = 0;
   // Times the path's MTU shrank under it (full-size datagrams lost while smaller ones passed):
   // it fell back to 1200 bytes and probed upward again, without an error.
   std::uint64_t mtu_black_holes = 0;

@@ -138,6 +138,10 @@ class Carrier {
   virtual bool datagram() const { return false; }
   // Datagram carriers: the frame bytes one packet may hold.
   virtual std::size_t max_packet_payload() const { return 0; }
+  // A client's datagram carrier: the largest datagram (UDP payload) the kernel's route to the
+  // peer carried whole when the carrier was made, a ceiling for path-MTU probing; 0: unknown
+  // (a server's paths take theirs from the listener, which knows the route before the carrier).
+  virtual std::size_t route_max_datagram() const { return 0; }
   // Datagram carriers: the flow key, once the session's flow holds it; packets after the
   // path's handshake are protected with keys derived from it. Any thread; idempotent.
   virtual void set_flow_key(const FlowKeyBytes& key) { (void)key; }

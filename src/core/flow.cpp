@@ -95,6 +95,7 @@ FlowStats Flow::stats(Time now) const {
       ps.pto_count = d.pto_count;
       ps.consecutive_ptos = d.consecutive_ptos;
       ps.max_datagram_size = d.max_datagram_size;
+      ps.mtu_ceiling = p.mtu ? p.mtu_search_ceiling() : 0;
       ps.address = p.address.stats();
       ps.pto = d.srtt +
                std::max<Duration>(4 * d.rttvar, m.config.datagram_recovery.timer_granularity) +
@@ -160,7 +161,7 @@ bool Flow::remove_path(PathId id, Time now) {
   return true;
 }
 
-void Flow::on_path_connected(PathId id, Time now) {
+void Flow::on_path_connected(PathId id, Time now, std::size_t route_max_datagram) {
   Impl& m = *impl_;
   Path* p = m.find(id);
   if (p == nullptr || m.finished() || p->state != PathState::dialing) {
@@ -169,7 +170,8 @@ void Flow::on_path_connected(PathId id, Time now) {
   }
   p->state = PathState::handshaking;
   p->handshake_sent = now;  // the handshake timeout also covers waiting for the OPEN_ACK
-  m.renew_transport(*p);    // a new carrier: a new packet-number space
+  p->route_max_datagram = route_max_datagram;
+  m.renew_transport(*p);  // a new carrier: a new packet-number space
   if (m.state == FlowState::opening) {
     // One path carries the OPEN; the others wait for its OPEN_ACK, then JOIN.
     p->handshake = m.open_sent ? HandshakeStep::awaiting_open : HandshakeStep::open_queued;

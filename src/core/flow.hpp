@@ -157,8 +157,10 @@ class Flow {
   bool set_path_weight(PathId id, std::uint32_t weight);
   // Removes a path (client: stops re-dialing it). Fails if it is the last path.
   bool remove_path(PathId id, Time now);
-  // Client: the carrier of `id` is connected; the core sends OPEN or JOIN on it.
-  void on_path_connected(PathId id, Time now);
+  // Client: the carrier of `id` is connected; the core sends OPEN or JOIN on it. A datagram
+  // path's MTU search stays at or under `route_max_datagram`, what the carrier's route takes
+  // whole (0: unknown; PathOptions::max_datagram_size is the other ceiling).
+  void on_path_connected(PathId id, Time now, std::size_t route_max_datagram = 0);
   // Client: connecting the carrier of `id` failed; it will be re-dialed after a backoff.
   void on_dial_failed(PathId id, Time now);
   // Server: the answer to an OPEN for this flow that arrived on another carrier. If it repeats

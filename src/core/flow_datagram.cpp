@@ -153,10 +153,10 @@ void Flow::Impl::renew_transport(Path& p) {
   if (p.initial_packet_payload != 0) p.max_packet_payload = p.initial_packet_payload;
   p.mtu.reset();
   if (const std::size_t base = p.max_packet_payload + kPacketOverhead;
-      p.max_datagram_ceiling > base) {
+      p.mtu_search_ceiling() > base) {
     MtuProbeConfig mc;
     mc.base = base;
-    mc.max = p.max_datagram_ceiling;
+    mc.max = p.mtu_search_ceiling();
     p.mtu.emplace(mc);
   }
   recovery::RecoveryConfig rc = config.datagram_recovery;

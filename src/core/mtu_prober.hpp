@@ -27,9 +27,9 @@ namespace rendr::core {
 
 struct MtuProbeConfig {
   std::size_t base = 1200;  // always assumed to pass
-  // The largest size to try: 1452 fits Ethernet's 1500 after an IPv6 (40) + UDP (8) header,
-  // with room to spare over IPv4 (20 + 8). Loopback passes far more, but a flow's path rarely
-  // stays on loopback.
+  // The largest size to try (a path's is the lower of its configured ceiling and what its
+  // route takes whole): 1452 fits Ethernet's 1500 after an IPv6 (40) + UDP (8) header, with
+  // room to spare over IPv4 (20 + 8).
   std::size_t max = 1452;
   int max_attempts = 3;
   std::size_t precision = 20;

@@ -60,10 +60,16 @@ struct Path {
   std::size_t max_packet_payload = 0;
   recovery::PacketContent packet;
   // Datagram paths: the payload a new carrier starts at, the largest datagram its carrier can
-  // send with DF set (PathOptions::max_datagram_size; 0: no probing), and the path-MTU search
-  // between them (core/mtu_prober.hpp; renewed with the carrier).
+  // send with DF set (PathOptions::max_datagram_size; 0: no probing), what the route of the
+  // current carrier takes whole (on_path_connected; 0: unknown), and the path-MTU search up to
+  // the lower of the two (core/mtu_prober.hpp; renewed with the carrier).
   std::size_t initial_packet_payload = 0;
   std::size_t max_datagram_ceiling = 0;
+  std::size_t route_max_datagram = 0;
+  std::size_t mtu_search_ceiling() const {
+    return route_max_datagram != 0 ? std::min(max_datagram_ceiling, route_max_datagram)
+                                   : max_datagram_ceiling;
+  }
   // Datagram paths: the congestion controller (PathOptions::congestion; renewed transports
   // keep it).
   std::optional<recovery::CongestionAlgorithm> congestion;

@@ -44,6 +44,9 @@ struct PathStats {
   std::uint64_t pto_count = 0;          // probe timeouts, in total
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
+  // The top of the path-MTU search: the configured ceiling, or what the carrier's route takes
+  // whole if that is less (0: no search).
+  std::uint64_t mtu_ceiling = 0;
   // Times the path's MTU was found to have shrunk (full-size packets lost while smaller ones
   // passed): it fell back to the base size and searched upward again (core/mtu_prober.hpp).
   std::uint64_t mtu_black_holes = 0;

@@ -168,6 +168,7 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.bandwidth_estimate = p.bandwidth_estimate;
     info.pto_count = p.pto_count;
     info.mtu = p.max_datagram_size;
+    info.mtu_ceiling = p.mtu_ceiling;
     info.mtu_black_holes = p.mtu_black_holes;
     info.path_challenges_sent = p.address.challenges_sent;
     info.path_validations = p.address.validations;

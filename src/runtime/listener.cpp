@@ -15,6 +15,7 @@
 #include "carrier/quic/quic_server.hpp"
 #include "carrier/quic/quic_tls.hpp"
 #include "carrier/tcp/tcp_carrier.hpp"
+#include "carrier/udp/route_mtu.hpp"
 #include "carrier/udp/udp_demux.hpp"
 #include "carrier/udp/udpflow_carrier.hpp"
 #include "core/endpoint.hpp"
@@ -464,6 +465,8 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
     path.transport = core::TransportKind::datagram;
     path.max_packet_payload = carrier_options.max_packet_payload;
     path.max_datagram_size = options_.udpflow_max_datagram_size;
+    if (const auto route = carrier::udp::route_max_udp_payload(d.source))
+      path.max_datagram_size = std::min(path.max_datagram_size, *route);
     if (options_.udpflow_congestion)
       path.congestion = runtime::to_core(*options_.udpflow_congestion);
     core::Admission admission;

@@ -30,7 +30,8 @@ core::Time now() {
   return core::Clock::now();
 }
 
-// Ethernet's 1500 bytes under an IPv6 (40) and UDP (8) header (IPv4's is 20).
+// Ethernet's 1500 bytes under an IPv6 (40) and UDP (8) header (IPv4's is 20); the route's MTU
+// may lower it (Flow::on_path_connected).
 constexpr std::size_t kDefaultMaxDatagramSize = 1452;
 
 // A udpflow path is a datagram path: the core numbers its packets and runs its loss recovery.
@@ -702,8 +703,9 @@ void Session::on_dialed(core::PathId path, std::uint64_t seq, error_code ec,
     } else {
       const core::Time t = now();
       any_dial_succeeded_ = true;
+      const std::size_t route_max_datagram = carrier->route_max_datagram();
       attach_locked(std::move(carrier), path, {}, {}, t, a);
-      flow_->on_path_connected(path, t);
+      flow_->on_path_connected(path, t, route_max_datagram);
     }
     pump(a);
   }

@@ -241,7 +241,11 @@ std::string describe(const ConnStats& stats) {
            (p.active ? " (active)" : "") + ", up " + std::to_string(p.up_count) + "x, down " +
            std::to_string(p.down_count) + "x, rtt " + std::to_string(p.rtt.count()) +
            " us, heard " + std::to_string(p.last_heard_age.count()) + " us ago, sent " +
-           std::to_string(p.bytes_sent) + " B, rate " + std::to_string(p.delivery_rate) + " B/s\n";
+           std::to_string(p.bytes_sent) + " B, rate " + std::to_string(p.delivery_rate) + " B/s" +
+           (p.datagram ? ", mtu " + std::to_string(p.mtu) + " (ceiling " +
+                             std::to_string(p.mtu_ceiling) + ")"
+                       : std::string()) +
+           "\n";
   }
   return out;
 }

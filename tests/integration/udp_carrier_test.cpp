@@ -1,12 +1,18 @@
 // The udpflow socket layer over real loopback UDP (src/carrier/udp): GSO send, GRO receive,
-// recvmmsg batches, the GSO fallback, and the listener's demultiplexing by connection id.
+// recvmmsg batches, the GSO fallback, the route-MTU lookup, and the listener's demultiplexing
+// by connection id.
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -14,6 +20,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "carrier/udp/route_mtu.hpp"
 #include "carrier/udp/udp_demux.hpp"
 #include "carrier/udp/udp_socket.hpp"
 #include "wire/datagram.hpp"
@@ -125,6 +132,41 @@ TEST(UdpSocket, IPv6SocketSetsTheIPv6ProbeMode) {
   socklen_t len = sizeof(mode);
   ASSERT_EQ(getsockopt(s->native_handle(), IPPROTO_IPV6, IPV6_MTU_DISCOVER, &mode, &len), 0);
   EXPECT_EQ(mode, IPV6_PMTUDISC_PROBE);
+}
+
+// The loopback interface's MTU as the kernel reports it for the interface itself.
+int loopback_mtu() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  const int mtu = fd >= 0 && ::ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : -1;
+  if (fd >= 0) ::close(fd);
+  return mtu;
+}
+
+TEST(RouteMtu, AnIPv4RouteTakesItsInterfaceMtuLessTheIpAndUdpHeaders) {
+  // An IPv4 datagram's length field stops at 65535 (loopback's MTU is 65536).
+  const int mtu = std::min(loopback_mtu(), 65535);
+  ASSERT_GT(mtu, 0);
+  const asio::ip::udp::endpoint peer(asio::ip::make_address("127.0.0.1"), 9);
+  EXPECT_EQ(route_max_udp_payload(peer), static_cast<std::size_t>(mtu) - 20 - 8);
+  // A dual-stack listener sees an IPv4 client as IPv4-mapped: the IPv4 route and headers.
+  const asio::ip::udp::endpoint mapped(asio::ip::make_address("::ffff:127.0.0.1"), 9);
+  EXPECT_EQ(route_max_udp_payload(mapped), static_cast<std::size_t>(mtu) - 20 - 8);
+}
+
+TEST(RouteMtu, AnIPv6RouteTakesItsInterfaceMtuLessTheIpv6AndUdpHeaders) {
+  asio::io_context io;
+  try {
+    (void)UdpSocket::bind(io.get_executor(),
+                          asio::ip::udp::endpoint(asio::ip::make_address("::1"), 0));
+  } catch (const std::system_error&) {
+    GTEST_SKIP() << "no IPv6 loopback";
+  }
+  const int mtu = loopback_mtu();
+  ASSERT_GT(mtu, 0);
+  const asio::ip::udp::endpoint peer(asio::ip::make_address("::1"), 9);
+  EXPECT_EQ(route_max_udp_payload(peer), static_cast<std::size_t>(mtu) - 40 - 8);
 }
 
 TEST(UdpSocket, GsoSendArrivesAsSeparateDatagrams) {

@@ -1,8 +1,9 @@
-// udpflow in a network namespace whose loopback has a small link MTU (1300 bytes): the kernel
-// refuses larger datagrams with EMSGSIZE (DF is always set, IP_PMTUDISC_PROBE), which the
-// carrier counts as lost probes. Path-MTU probing (ceiling 1452) must settle at or under what
-// the link carries, with no error and the streams intact. Needs CAP_SYS_ADMIN for
-// unshare(CLONE_NEWNET); skipped, with the reason, where namespaces are unavailable.
+// udpflow in a network namespace whose loopback has a small link MTU (1300 bytes): both ends
+// look the route up, so path-MTU probing tops out at what the link carries (1272 bytes of UDP
+// payload, not the default 1452; the kernel would refuse anything larger with EMSGSIZE, DF
+// being always set) and settles at or under it, with no error and the streams intact. Needs
+// CAP_SYS_ADMIN for unshare(CLONE_NEWNET); skipped, with the reason, where namespaces are
+// unavailable.
 #include "harness.hpp"
 
 #include <fcntl.h>
@@ -102,6 +103,7 @@ TEST_F(UdpflowNetnsTest, MtuSettlesUnderASmallLinkMtuWithoutAnError) {
   finish_transfer(download, download_reader, scaled(30s));
   for (const Conn* c : {&client, &server}) {
     const PathInfo p = path(*c);
+    EXPECT_EQ(p.mtu_ceiling, kLinkPayload) << describe(c->stats());
     EXPECT_LE(p.mtu, kLinkPayload) << describe(c->stats());
     EXPECT_GT(p.mtu, 1200u);
     EXPECT_EQ(p.down_count, 0u);

@@ -301,8 +301,11 @@ TEST_F(UdpflowRebindingTest, MtuGrowsAboveTheSafeSizeOnLoopback) {
   download.stop();
   finish_transfer(upload, reader, scaled(30s));
   finish_transfer(download, download_reader, scaled(30s));
-  EXPECT_LE(client.stats().paths.at(0).mtu, 1452u);
-  EXPECT_LE(server.stats().paths.at(0).mtu, 1452u);
+  for (const Conn* c : {&client, &server}) {
+    const PathInfo p = c->stats().paths.at(0);
+    EXPECT_EQ(p.mtu_ceiling, 1452u) << describe(c->stats());
+    EXPECT_LE(p.mtu, 1452u);
+  }
 }
 
 // A smaller ceiling (the dial's PathSpec and the listener's option) is respected: probing
@@ -328,8 +331,11 @@ TEST_F(UdpflowRebindingTest, MtuStaysWithinASmallerCeiling) {
   download.stop();
   finish_transfer(upload, reader, scaled(30s));
   finish_transfer(download, download_reader, scaled(30s));
-  EXPECT_LE(client.stats().paths.at(0).mtu, 1280u);
-  EXPECT_LE(server.stats().paths.at(0).mtu, 1280u);
+  for (const Conn* c : {&client, &server}) {
+    const PathInfo p = c->stats().paths.at(0);
+    EXPECT_EQ(p.mtu_ceiling, 1280u) << describe(c->stats());
+    EXPECT_LE(p.mtu, 1280u);
+  }
 }
 
 // The path's MTU shrinks mid-transfer (the UDP fault proxy starts dropping datagrams above

@@ -215,14 +215,15 @@ void log_run(const StreamRun& run) {
     if (!path.datagram) continue;
     std::snprintf(line, sizeof line,
                   "[bench stream]     packets sent %llu lost %llu, retransmitted %s, cwnd %s, "
-                  "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu",
+                  "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu (ceiling %llu)",
                   static_cast<unsigned long long>(path.packets_sent),
                   static_cast<unsigned long long>(path.packets_lost),
                   human_bytes(double(path.bytes_retransmitted)).c_str(),
                   human_bytes(double(path.congestion_window)).c_str(),
                   human_bytes(double(path.bytes_in_flight)).c_str(), double(path.pacing_rate) / 1e6,
                   static_cast<unsigned long long>(path.pto_count),
-                  static_cast<unsigned long long>(path.mtu));
+                  static_cast<unsigned long long>(path.mtu),
+                  static_cast<unsigned long long>(path.mtu_ceiling));
     log_line(line);
   }
 }
@@ -248,6 +249,7 @@ void add_path_figures(JsonObject& result, const rendr::ConnStats& client) {
   each("path_bandwidth_estimate", [](const rendr::PathInfo& p) { return p.bandwidth_estimate; });
   each("path_pto_count", [](const rendr::PathInfo& p) { return p.pto_count; });
   each("path_mtu", [](const rendr::PathInfo& p) { return p.mtu; });
+  each("path_mtu_ceiling", [](const rendr::PathInfo& p) { return p.mtu_ceiling; });
   each("path_frames_sent", [](const rendr::PathInfo& p) { return p.frames_sent; });
 }
 

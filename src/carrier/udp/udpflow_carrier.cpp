@@ -10,6 +10,7 @@
 #include <asio/strand.hpp>
 
 #include "carrier/udp/endpoint_text.hpp"
+#include "carrier/udp/route_mtu.hpp"
 #include "core/crypto.hpp"
 
 namespace rendr::carrier::udp {
@@ -117,6 +118,7 @@ UdpflowCarrier::UdpflowCarrier(Private, Side side, asio::any_io_executor executo
       demux_(std::move(demux)),
       local_cid_(local_cid),
       remote_(remote),
+      route_max_datagram_(side == Side::client ? route_max_udp_payload(remote).value_or(0) : 0),
       peer_address_(format_endpoint(remote)),
       local_address_(format_endpoint(socket_->local_endpoint())),
       peer_(std::move(peer)),

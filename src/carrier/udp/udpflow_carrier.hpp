@@ -146,6 +146,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   asio::any_io_executor executor() const override { return executor_; }
   bool datagram() const override { return true; }
   std::size_t max_packet_payload() const override { return options_.max_packet_payload; }
+  std::size_t route_max_datagram() const override { return route_max_datagram_; }
   void set_flow_key(const FlowKeyBytes& key) override;
 
   // Server: one datagram routed to this path by the demux (on the demux's executor). Also used
@@ -207,6 +208,7 @@ class UdpflowCarrier final : public Carrier, public std::enable_shared_from_this
   const std::shared_ptr<UdpDemux> demux_;  // server only
   const wire::datagram::ConnectionId local_cid_;
   const asio::ip::udp::endpoint remote_;  // client: the server, where every socket connects
+  const std::size_t route_max_datagram_;  // client: to remote_ when made (0: unknown, server)
   mutable std::mutex address_mutex_;      // guards the addresses (read from any thread)
   std::string peer_address_;
   std::string local_address_;
