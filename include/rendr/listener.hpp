@@ -51,11 +51,11 @@ struct ListenOptions {
   // 0: always; SIZE_MAX: never.
   std::size_t udpflow_retry_above_unproven = 64;
   // udpflow paths: the largest datagram (UDP payload bytes) path-MTU probing tries, from the
-  // safe 1200 up. 1452 fits Ethernet (1500) under IPv6 + UDP headers; raise it for jumbo
-  // frames. Probing never goes above what the route to the client takes whole either (its
-  // interface's MTU less the IP and UDP headers). A probe larger than the real path MTU is
-  // lost, never fragmented. 0: no probing.
-  std::size_t udpflow_max_datagram_size = 1452;
+  // safe 1200 up. 8952 fits jumbo frames (9000) under IPv6 + UDP headers; probing never goes
+  // above what the route to the client takes whole either (its interface's MTU less the
+  // headers: 1452 / 1472 on a 1500-byte Ethernet link). A probe larger than the real path MTU
+  // is lost, never fragmented. 0: no probing.
+  std::size_t udpflow_max_datagram_size = 8952;
   // udpflow paths: the congestion controller of what the server sends (PathSpec::congestion is
   // the client's); nullopt: the default (CUBIC).
   std::optional<Congestion> udpflow_congestion{};

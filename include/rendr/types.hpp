@@ -60,10 +60,10 @@ struct PathSpec {
   // path's host name). Not part of the URI; set it after parse(). Other transports ignore it.
   TlsClientConfig tls = {};
   // udpflow paths: the largest datagram (UDP payload bytes) path-MTU probing tries, from the
-  // safe 1200 up; 0: the default, 1452 (Ethernet's 1500 under IPv6 + UDP headers). Probing
+  // safe 1200 up; 0: the default, 8952 (jumbo frames' 9000 under IPv6 + UDP headers). Probing
   // never goes above what the route to the server takes whole either (its interface's MTU less
-  // the IP and UDP headers). A probe larger than the real path MTU is lost, never fragmented.
-  // Not part of the URI.
+  // the headers: 1452 / 1472 on a 1500-byte Ethernet link, IPv6 / IPv4). A probe larger than
+  // the real path MTU is lost, never fragmented. Not part of the URI.
   std::size_t max_datagram_size = 0;
   // udpflow paths: this end's congestion controller on the path; nullopt: the default (CUBIC).
   // Not part of the URI.

@@ -1,6 +1,6 @@
 // udpflow in a network namespace whose loopback has a small link MTU (1300 bytes): both ends
 // look the route up, so path-MTU probing tops out at what the link carries (1272 bytes of UDP
-// payload, not the default 1452; the kernel would refuse anything larger with EMSGSIZE, DF
+// payload, not the default 8952; the kernel would refuse anything larger with EMSGSIZE, DF
 // being always set) and settles at or under it, with no error and the streams intact. Needs
 // CAP_SYS_ADMIN for unshare(CLONE_NEWNET); skipped, with the reason, where namespaces are
 // unavailable.

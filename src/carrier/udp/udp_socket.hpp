@@ -53,8 +53,9 @@ struct UdpSocketOptions {
   // Datagrams per recvmmsg / messages per sendmmsg.
   std::size_t batch = 32;
   // Receive slot size without GRO: the largest datagram accepted (longer ones are truncated and
-  // dropped). With GRO a slot holds a whole coalesced buffer (64 KiB).
-  std::size_t max_datagram = 2048;
+  // dropped), room for a jumbo frame's (udpflow's default MTU ceiling is 8952). With GRO a slot
+  // holds a whole coalesced buffer (64 KiB).
+  std::size_t max_datagram = 9216;
   // Datagrams per GSO message (the kernel's limit is 64 on older kernels, 128 on newer).
   std::size_t max_gso_segments = 64;
 };
