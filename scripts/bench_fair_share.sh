@@ -1,8 +1,14 @@
 #!/bin/sh
 # Issue 9 fair-share experiment (docs/benchmarks.md, "Issue 9 — udpflow"): a udpflow flow and a
-# plain TCP flow (Linux CUBIC) share one veth link shaped by tbf between two network namespaces.
-# Needs root (ip netns, tc). usage: scripts/bench_fair_share.sh [RATE] [SECONDS] [udp|tcp|both]
-# Prints each flow's receive rate from 4 s to SECONDS-2 s after its first byte.
+# plain TCP flow (Linux CUBIC) share one link shaped by tbf. Three network namespaces: sender
+# (fs_a) -> router (fs_r) -> receiver (fs_b); the tbf queue is the router's egress towards the
+# receiver, so the bottleneck drops packets as a router does. (With the tbf on the sender's own
+# egress, as before session 9, the sender's kernel throttles a local TCP socket before its
+# queue overflows (TCP Small Queues) and counts a local drop as congestion: even two TCP flows
+# split that link 14/86 there.)
+# Needs root (ip netns, tc). usage: scripts/bench_fair_share.sh [RATE] [SECONDS] [udp|tcp|both|tcp2]
+# (tcp2: two TCP flows, the control). Prints each flow's receive rate from 4 s to SECONDS-2 s
+# after its first byte, and the router's tbf counters.
 # CONGESTION=cubic|newreno|bbr picks the udpflow sender's controller (default: rendr's).
 set -u
 RATE=${1:-50mbit}; SECS=${2:-20}; WHICH=${3:-both}
@@ -33,19 +39,30 @@ end = time.time() + float(sys.argv[3])
 while time.time() < end: c.sendall(buf)
 c.close()
 PY
-cleanup() { ip netns del fs_a 2>/dev/null; ip netns del fs_b 2>/dev/null; rm -rf "$TMP"; }
+cleanup() { for ns in fs_a fs_r fs_b; do ip netns del $ns 2>/dev/null; done; rm -rf "$TMP"; }
 trap cleanup EXIT
-ip netns add fs_a && ip netns add fs_b || exit 1
-ip link add fs_va netns fs_a type veth peer name fs_vb netns fs_b
-ip -n fs_a addr add 10.212.0.1/24 dev fs_va; ip -n fs_b addr add 10.212.0.2/24 dev fs_vb
-for ns in fs_a fs_b; do ip -n $ns link set lo up; done
-ip -n fs_a link set fs_va up; ip -n fs_b link set fs_vb up
-ip netns exec fs_a tc qdisc add dev fs_va root tbf rate "$RATE" burst 64kb latency 50ms
+ip netns add fs_a && ip netns add fs_r && ip netns add fs_b || exit 1
+ip link add fs_va netns fs_a type veth peer name fs_ra netns fs_r
+ip link add fs_rb netns fs_r type veth peer name fs_vb netns fs_b
+ip -n fs_a addr add 10.212.0.1/24 dev fs_va; ip -n fs_r addr add 10.212.0.254/24 dev fs_ra
+ip -n fs_r addr add 10.213.0.254/24 dev fs_rb; ip -n fs_b addr add 10.213.0.2/24 dev fs_vb
+for ns in fs_a fs_r fs_b; do ip -n $ns link set lo up; done
+ip -n fs_a link set fs_va up; ip -n fs_r link set fs_ra up; ip -n fs_r link set fs_rb up
+ip -n fs_b link set fs_vb up
+ip -n fs_a route add default via 10.212.0.254; ip -n fs_b route add default via 10.213.0.254
+ip netns exec fs_r sysctl -qw net.ipv4.ip_forward=1
+ip netns exec fs_r tc qdisc add dev fs_rb root tbf rate "$RATE" burst 64kb latency 50ms
 W1=$((SECS - 2))
-[ "$WHICH" != tcp ] && ip netns exec fs_b sh -c "$RENDR listen --udp 10.212.0.2:7000 --stdio --budget-ms 2000 2>/dev/null | python3 $TMP/count.py udpflow 4 $W1" &
-[ "$WHICH" != udp ] && ip netns exec fs_b python3 "$TMP/count.py" tcp 4 $W1 10.212.0.2 7001 &
+case "$WHICH" in udp|both)
+  ip netns exec fs_b sh -c "$RENDR listen --udp 10.213.0.2:7000 --stdio --budget-ms 2000 2>/dev/null | python3 $TMP/count.py udpflow 4 $W1" & ;;
+esac
+case "$WHICH" in tcp|both|tcp2) ip netns exec fs_b python3 "$TMP/count.py" tcp 4 $W1 10.213.0.2 7001 & ;; esac
+[ "$WHICH" = tcp2 ] && ip netns exec fs_b python3 "$TMP/count.py" tcp2 4 $W1 10.213.0.2 7002 &
 sleep 1
-[ "$WHICH" != tcp ] && ip netns exec fs_a sh -c "timeout $SECS $RENDR dial --path udpflow://10.212.0.2:7000 $CC_FLAG --budget-ms 2000 </dev/zero >/dev/null 2>&1" &
-[ "$WHICH" != udp ] && ip netns exec fs_a python3 "$TMP/send.py" 10.212.0.2 7001 "$SECS" &
+case "$WHICH" in udp|both)
+  ip netns exec fs_a sh -c "timeout $SECS $RENDR dial --path udpflow://10.213.0.2:7000 $CC_FLAG --budget-ms 2000 </dev/zero >/dev/null 2>&1" & ;;
+esac
+case "$WHICH" in tcp|both|tcp2) ip netns exec fs_a python3 "$TMP/send.py" 10.213.0.2 7001 "$SECS" & ;; esac
+[ "$WHICH" = tcp2 ] && ip netns exec fs_a python3 "$TMP/send.py" 10.213.0.2 7002 "$SECS" &
 wait
-ip netns exec fs_a tc -s qdisc show dev fs_va | sed -n 2p
+ip netns exec fs_r tc -s qdisc show dev fs_rb | sed -n 2p
