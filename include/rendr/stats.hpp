@@ -45,6 +45,14 @@ struct PathInfo {
   std::uint64_t bytes_in_flight = 0;    // whole packets the window counts, bytes
   std::uint64_t pacing_rate = 0;        // bytes/s (0: not pacing)
   std::uint64_t pto_count = 0;          // probe timeouts, in total
+  // The probe timeout before backoff (loss recovery's RTT + max(4 RTT variance, 1 ms) + the
+  // peer's ACK delay): a datagram path is declared dead after 7 of them without an ACK
+  // (1 + 2 + 4, within the dead-path floor and cap).
+  std::chrono::microseconds pto{0};
+  // Losses declared, then acknowledged after all (reordering or a swing in queueing delay).
+  std::uint64_t spurious_losses = 0;
+  // Congestion events whose every loss proved spurious: their window reduction was undone.
+  std::uint64_t congestion_events_undone = 0;
   // This end's congestion controller on the path ("cubic", "newreno" or "bbr";
   // PathSpec::congestion).
   std::string congestion_control;

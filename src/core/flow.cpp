@@ -93,6 +93,8 @@ FlowStats Flow::stats(Time now) const {
       ps.congestion_control = t->controller().name();
       ps.bandwidth_estimate = d.bandwidth_estimate;
       ps.pto_count = d.pto_count;
+      ps.spurious_losses = d.spurious_losses;
+      ps.congestion_events_undone = d.congestion_events_undone;
       ps.consecutive_ptos = d.consecutive_ptos;
       ps.max_datagram_size = d.max_datagram_size;
       ps.mtu_ceiling = p.mtu ? p.mtu_search_ceiling() : 0;

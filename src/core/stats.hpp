@@ -41,7 +41,11 @@ struct PathStats {
   // bottleneck-bandwidth estimate in bytes/s (BBR only; 0 otherwise).
   std::string_view congestion_control;
   std::uint64_t bandwidth_estimate = 0;
-  std::uint64_t pto_count = 0;          // probe timeouts, in total
+  std::uint64_t pto_count = 0;  // probe timeouts, in total
+  // Declared lost, then acknowledged after all (reordering or a delay swing, not loss), and the
+  // congestion events whose every loss proved spurious (their window reduction was undone).
+  std::uint64_t spurious_losses = 0;
+  std::uint64_t congestion_events_undone = 0;
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
   // The top of the path-MTU search: the configured ceiling, or what the carrier's route takes

@@ -167,6 +167,9 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.congestion_control = std::string(p.congestion_control);
     info.bandwidth_estimate = p.bandwidth_estimate;
     info.pto_count = p.pto_count;
+    info.pto = micros(p.pto);
+    info.spurious_losses = p.spurious_losses;
+    info.congestion_events_undone = p.congestion_events_undone;
     info.mtu = p.max_datagram_size;
     info.mtu_ceiling = p.mtu_ceiling;
     info.mtu_black_holes = p.mtu_black_holes;

@@ -180,16 +180,17 @@ int run(const Args& args) {
     steady_gaps_ms.push_back(to_ms(longest_gap(replies, killed_at - kSteady, killed_at)));
     failover_ms.push_back(to_ms(failover_at - killed_at));
 
-    char line[320];
+    char line[400];
     std::snprintf(line, sizeof line,
                   "[bench failover] trial %zu/%zu: %s path %u, %s %.1f ms, echo stall %.1f ms "
                   "from %+.1f ms (longest gap before the kill %.1f ms; victim rtt %.2f ms, "
-                  "rttvar %.2f ms)",
+                  "rttvar %.2f ms, datagram pto %.2f ms)",
                   trial, trials, kill.c_str(), victim,
                   failed_over ? "active path moved after" : "NO failover within",
                   failover_ms.back(), stalls_ms.back(), to_ms(stall.began_after_kill),
                   steady_gaps_ms.back(), double(victim_before.rtt.count()) / 1e3,
-                  double(victim_before.rtt_var.count()) / 1e3);
+                  double(victim_before.rtt_var.count()) / 1e3,
+                  double(victim_before.pto.count()) / 1e3);
     log_line(line);
     if (!failed_over) ++admin_errors;
 

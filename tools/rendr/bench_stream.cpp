@@ -215,7 +215,8 @@ void log_run(const StreamRun& run) {
     if (!path.datagram) continue;
     std::snprintf(line, sizeof line,
                   "[bench stream]     packets sent %llu lost %llu, retransmitted %s, cwnd %s, "
-                  "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu (ceiling %llu)",
+                  "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu (ceiling %llu), "
+                  "spurious losses %llu (congestion events undone %llu)",
                   static_cast<unsigned long long>(path.packets_sent),
                   static_cast<unsigned long long>(path.packets_lost),
                   human_bytes(double(path.bytes_retransmitted)).c_str(),
@@ -223,7 +224,9 @@ void log_run(const StreamRun& run) {
                   human_bytes(double(path.bytes_in_flight)).c_str(), double(path.pacing_rate) / 1e6,
                   static_cast<unsigned long long>(path.pto_count),
                   static_cast<unsigned long long>(path.mtu),
-                  static_cast<unsigned long long>(path.mtu_ceiling));
+                  static_cast<unsigned long long>(path.mtu_ceiling),
+                  static_cast<unsigned long long>(path.spurious_losses),
+                  static_cast<unsigned long long>(path.congestion_events_undone));
     log_line(line);
   }
 }
