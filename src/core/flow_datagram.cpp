@@ -89,7 +89,11 @@ void Flow::Impl::handle_ack_ranges(Path& p, const wire::AckRanges& a, Time now) 
     path_down(p, DownCause::protocol_error, now, true);
     return;
   }
-  if ((outcome.acked_control & sent_bit(Control::ping)) != 0) p.ping_acked = true;
+  if ((outcome.acked_control & sent_bit(Control::ping)) != 0) {
+    p.ping_acked = true;
+    // Another path's silence waits on a fresh PING here: this one is answered, send it now.
+    if (p.corroborating_ping_owed) Liveness::ping_answered(p);
+  }
   if ((outcome.acked_control & sent_bit(Control::proof)) != 0) p.proof_acked = true;
   if (p.mtu && outcome.newly_acked > 0)
     p.mtu->on_packets_acked((outcome.acked_control & (kSentFullSize | kSentMtuProbe)) != 0);

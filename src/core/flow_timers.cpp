@@ -1,6 +1,5 @@
 // Flow: timers (next_deadline, on_timer): delayed ACKs, the migration budget, the close linger,
 // redials, handshake timeouts, liveness and pings, prime quality.
-#include <utility>
 #include <vector>
 
 #include "core/flow.hpp"
@@ -130,10 +129,8 @@ void Flow::on_timer(Time now) {
         }
         // A datagram path's PING whose packet was acknowledged is answered, PONG or not: the
         // next one may go.
-        if (p->ping_acked && p->ping_outstanding && now >= p->next_ping) {
-          p->ping_outstanding = false;
-          if (std::exchange(p->corroborating_ping_owed, false)) p->control.owe(Control::ping);
-        }
+        if (p->ping_acked && p->ping_outstanding && now >= p->next_ping)
+          Liveness::ping_answered(*p);
         // In race and bond every up path carries data, so each is pinged as the active one.
         const bool carrying = id == m.active || m.mode != Mode::prime;
         m.liveness.schedule_ping(*p,

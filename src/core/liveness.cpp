@@ -70,7 +70,9 @@ void Liveness::seek_corroboration(Path& p, PathTable& paths) {
   p.silence = SilenceStep::corroborating;
   for (auto& [id, q] : paths) {
     if (q.state != PathState::up || (&q == &p && p.datagram())) continue;
-    if (q.ping_outstanding) {
+    // A datagram path's PING whose packet was acknowledged stays outstanding until its next
+    // ping is due (a standby's: 250 ms later); its answer is in, so a fresh one goes now.
+    if (q.ping_outstanding && !(q.datagram() && q.ping_acked)) {
       q.corroborating_ping_owed = true;
     } else {
       q.control.owe(Control::ping);
@@ -129,10 +131,14 @@ wire::Ping Liveness::make_ping(Path& p, Time now) {
   return wire::Ping{p.ping_id, ticks(now)};
 }
 
-bool Liveness::on_pong(Path& p, const wire::Pong& pong, Time now) {
-  if (!p.ping_outstanding || pong.id != p.ping_id) return false;
+void Liveness::ping_answered(Path& p) {
   p.ping_outstanding = false;
   if (std::exchange(p.corroborating_ping_owed, false)) p.control.owe(Control::ping);
+}
+
+bool Liveness::on_pong(Path& p, const wire::Pong& pong, Time now) {
+  if (!p.ping_outstanding || pong.id != p.ping_id) return false;
+  ping_answered(p);
   if (!p.datagram()) {  // a datagram path's packets are answered by its own ACKs
     p.answered_data_end = std::max(p.answered_data_end, p.ping_data_end);
     p.fin_answered = p.fin_answered || p.ping_after_fin;

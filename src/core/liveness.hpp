@@ -61,6 +61,10 @@ class Liveness {
   bool on_pong(Path& p, const wire::Pong& pong, Time now);
   // The peer answered, on `p`, a probe we sent at `sent_at` (datagram paths: an ACK).
   static void probe_answered(Path& p, Time sent_at);
+  // The PING outstanding on `p` is answered (its PONG; on a datagram path the ACK of its
+  // packet, Flow::on_timer or at once if a corroborating PING waits): the next may go, and a
+  // corroborating one owed goes now.
+  static void ping_answered(Path& p);
 
   // When `p` (up) next needs on_timer.
   std::optional<Time> next_deadline(const Path& p) const;

@@ -112,6 +112,31 @@ TEST(Liveness, AnOlderOutstandingPingIsFollowedByAFreshOne) {
   EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 43ms));
 }
 
+// A datagram path's PING is answered by the ACK of its packet, and stays outstanding until its
+// next one is due (a standby's: 250 ms later). One acknowledged before corroboration is sought
+// must not hold the corroborating PING back until then (a blackholed active path died at
+// ~200 ms instead of its 40 ms deadline): it goes at once.
+TEST(Liveness, AnAcknowledgedDatagramPingDoesNotHoldBackTheCorroboratingOne) {
+  Fixture f(2);
+  Path& silent = f.paths[1];
+  Path& other = f.paths[2];
+  other.kind = TransportKind::datagram;
+  silent.rtt.add_sample(1ms, t0);
+  silent.next_ping = t0 + 1h;
+  other.control.owe(Control::ping);
+  ASSERT_TRUE(other.control.take(Control::ping));
+  (void)f.liveness.make_ping(other, t0);
+  other.next_ping = t0 + f.config.ping_interval_standby;
+  other.ping_acked = true;  // its packet's ACK came (Flow::Impl::handle_ack_ranges)
+  f.liveness.sent_eliciting(silent, t0 + 1ms);
+  EXPECT_FALSE(f.liveness.dead(silent, f.paths, true, t0 + 21ms));
+  EXPECT_TRUE(other.control.owes(Control::ping));  // now, not at next_ping
+  ASSERT_TRUE(other.control.take(Control::ping));
+  (void)f.liveness.make_ping(other, t0 + 21ms);
+  Liveness::probe_answered(other, t0 + 21ms);  // the fresh one's ACK
+  EXPECT_TRUE(f.liveness.dead(silent, f.paths, true, t0 + 41ms));
+}
+
 TEST(Liveness, APeerSilentEverywhereMakesThePathSuspectUntilTheGrace) {
   Fixture f(2);
   Path& silent = f.paths[1];
