@@ -99,9 +99,7 @@ FlowStats Flow::stats(Time now) const {
       ps.max_datagram_size = d.max_datagram_size;
       ps.mtu_ceiling = p.mtu ? p.mtu_search_ceiling() : 0;
       ps.address = p.address.stats();
-      ps.pto = d.srtt +
-               std::max<Duration>(4 * d.rttvar, m.config.datagram_recovery.timer_granularity) +
-               m.config.max_ack_delay;
+      ps.pto = t->pto();
     }
     s.paths.push_back(ps);
   }
