@@ -59,13 +59,15 @@ test-tsan-api: deps
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo \
 		example_callback_client example_tls_echo example_read_timeout
 	# A test that fails only on timing (TSan's slowdown on a shared machine) gets one more try, but
-	# every report TSan writes, on any try, fails the job: reports go to files, checked after.
+	# every report TSan writes, on any try, fails the job: reports go to files, printed after
+	# (also when a test failed, so that the log shows why).
 	rm -f $(BUILD_TSAN)/tsan-report.*
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 log_path=$(abspath $(BUILD_TSAN))/tsan-report suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 --repeat until-pass:2 \
-		-L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"
-	@if ls $(BUILD_TSAN)/tsan-report.* >/dev/null 2>&1; then \
-		cat $(BUILD_TSAN)/tsan-report.*; echo "ThreadSanitizer reported the races above"; exit 1; fi
+		-L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"; status=$$?; \
+	if ls $(abspath $(BUILD_TSAN))/tsan-report.* >/dev/null 2>&1; then \
+		cat $(abspath $(BUILD_TSAN))/tsan-report.*; echo "ThreadSanitizer reported the races above"; exit 1; fi; \
+	exit $$status
 
 # The API reference, HTML in $(BUILD)/docs/api/html (fails on any Doxygen warning).
 docs: deps

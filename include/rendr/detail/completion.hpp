@@ -49,8 +49,12 @@ class Completion {
         : handler(std::move(h)),
           work(asio::make_work_guard(asio::get_associated_executor(handler, fallback))) {}
     void complete(error_code ec, std::size_t n, bool may_run_here) override {
-      auto ex = work.get_executor();
-      auto invoke = [h = std::move(handler), w = std::move(work), ec, n]() mutable {
+      // Outstanding work until asio::post/dispatch has returned, not only until the handler
+      // ran: else the application's run() may return, and its context be destroyed, while this
+      // thread is still inside post() waking it (TSan: example.tls_echo under load).
+      const auto posting = std::move(work);
+      auto ex = posting.get_executor();
+      auto invoke = [h = std::move(handler), w = posting, ec, n]() mutable {
         auto slot = asio::get_associated_cancellation_slot(h);
         if (slot.is_connected()) slot.clear();
         std::move(h)(ec, n);
