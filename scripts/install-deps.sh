@@ -17,6 +17,8 @@ PACKAGES=(
   haproxy
   # rendr forward's tests run real programs over it: sshd and ssh, curl, python3 -m http.server.
   openssh-server openssh-client curl python3
+  # the namespace tests and scripts/bench_fair_share.sh: ip, tc, ethtool
+  iproute2 ethtool
 )
 
 missing=()
