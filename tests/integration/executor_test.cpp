@@ -185,6 +185,34 @@ TEST_F(TokenTest, AsyncDialAndAcceptTakeEveryCompletionToken) {
   }
 }
 
+// An application's context may be destroyed as soon as its run() returns: rendr's thread,
+// which completed the last read there, must be done with that context by then. Each round
+// below ends a context right after its only read completed from the engine's thread; under
+// TSan, an engine thread still inside post() waking the finished context is reported.
+TEST_F(TokenTest, AContextMayEndRightAfterItsLastCompletion) {
+  listen();
+  ASSERT_FALSE(HasFatalFailure());
+  auto [client, server] = connect(dialer({to_port(listener_.port())}));
+  ASSERT_TRUE(client.is_open());
+  constexpr int kRounds = 100;
+  int echoed = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    auto io = std::make_unique<asio::io_context>();
+    std::uint8_t byte = 0;
+    error_code read_error = asio::error::would_block;
+    client.async_read_some(asio::buffer(&byte, 1),
+                           asio::bind_executor(io->get_executor(), [&](error_code ec, std::size_t) {
+                             read_error = ec;
+                           }));
+    const auto sent = static_cast<std::uint8_t>(round);
+    server.write_some(asio::buffer(&sent, 1));
+    io->run_for(scaled(10s));  // returns once the read completed (no work left)
+    io.reset();
+    if (!read_error && byte == sent) ++echoed;
+  }
+  EXPECT_EQ(echoed, kRounds);
+}
+
 TEST_F(TokenTest, AsyncDialReportsFailures) {
   // A port nobody listens on: the transport's error, within the dial timeout.
   asio::io_context io;
