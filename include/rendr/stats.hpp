@@ -53,6 +53,10 @@ struct PathInfo {
   std::uint64_t spurious_losses = 0;
   // Congestion events whose every loss proved spurious: their window reduction was undone.
   std::uint64_t congestion_events_undone = 0;
+  // Times losses spanning several PTOs collapsed the window to its minimum (RFC 9002 §7.6).
+  std::uint64_t persistent_congestions = 0;
+  // Loss-based controllers' slow-start threshold, bytes (0: still in the first slow start).
+  std::uint64_t slow_start_threshold = 0;
   // This end's congestion controller on the path ("cubic", "newreno" or "bbr";
   // PathSpec::congestion).
   std::string congestion_control;

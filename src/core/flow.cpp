@@ -1,6 +1,7 @@
 #include "core/flow.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/flow_impl.hpp"
 
@@ -95,6 +96,10 @@ FlowStats Flow::stats(Time now) const {
       ps.pto_count = d.pto_count;
       ps.spurious_losses = d.spurious_losses;
       ps.congestion_events_undone = d.congestion_events_undone;
+      ps.persistent_congestions = d.persistent_congestions;
+      ps.slow_start_threshold = d.slow_start_threshold == std::numeric_limits<std::uint64_t>::max()
+                                    ? 0
+                                    : d.slow_start_threshold;
       ps.consecutive_ptos = d.consecutive_ptos;
       ps.max_datagram_size = d.max_datagram_size;
       ps.mtu_ceiling = p.mtu ? p.mtu_search_ceiling() : 0;

@@ -46,6 +46,10 @@ struct PathStats {
   // congestion events whose every loss proved spurious (their window reduction was undone).
   std::uint64_t spurious_losses = 0;
   std::uint64_t congestion_events_undone = 0;
+  // Window collapses to the minimum: losses spanning several PTOs (RFC 9002 §7.6).
+  std::uint64_t persistent_congestions = 0;
+  // Bytes; 0 while the path is still in its first slow start.
+  std::uint64_t slow_start_threshold = 0;
   std::uint32_t consecutive_ptos = 0;   // in a row without an acknowledgement (liveness)
   std::uint64_t max_datagram_size = 0;  // bytes on the wire per packet (its MTU share)
   // The top of the path-MTU search: the configured ceiling, or what the carrier's route takes

@@ -170,6 +170,8 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.pto = micros(p.pto);
     info.spurious_losses = p.spurious_losses;
     info.congestion_events_undone = p.congestion_events_undone;
+    info.persistent_congestions = p.persistent_congestions;
+    info.slow_start_threshold = p.slow_start_threshold;
     info.mtu = p.max_datagram_size;
     info.mtu_ceiling = p.mtu_ceiling;
     info.mtu_black_holes = p.mtu_black_holes;

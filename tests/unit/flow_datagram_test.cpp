@@ -375,6 +375,9 @@ TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
   EXPECT_GT(d.packets_lost, 5u);
   EXPECT_GT(d.bytes_retransmitted, 5'000u);
   EXPECT_GT(d.congestion_window, 0u);
+  EXPECT_GT(d.slow_start_threshold, 0u);  // losses ended the first slow start
+  EXPECT_LT(d.slow_start_threshold, 1'000'000u);
+  EXPECT_EQ(d.persistent_congestions, 0u);  // one packet in ten: never a whole run
   EXPECT_GT(d.pacing_rate, 0u);
   EXPECT_EQ(d.max_datagram_size, 1200u);
   EXPECT_GT(d.srtt, Duration::zero());
@@ -389,6 +392,7 @@ TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
   EXPECT_EQ(r.transport, kReliable);
   EXPECT_EQ(r.packets_sent, 0u);
   EXPECT_EQ(r.congestion_window, 0u);
+  EXPECT_EQ(r.slow_start_threshold, 0u);
   EXPECT_EQ(r.bytes_in_flight, 0u);
   EXPECT_EQ(r.max_datagram_size, 0u);
   EXPECT_EQ(r.bytes_retransmitted, 0u);

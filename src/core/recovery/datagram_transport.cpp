@@ -89,6 +89,7 @@ DatagramPathStats DatagramTransport::stats() const {
   s.packets_lost = c.packets_lost;
   s.spurious_losses = c.spurious_losses;
   s.congestion_events_undone = c.congestion_events_undone;
+  s.persistent_congestions = c.persistent_congestion;
   s.packets_received = packets_received_;
   s.duplicates_received = duplicates_received_;
   s.pto_count = c.pto_fired;

@@ -38,6 +38,7 @@ struct DatagramPathStats {
   std::uint64_t packets_lost = 0;
   std::uint64_t spurious_losses = 0;
   std::uint64_t congestion_events_undone = 0;
+  std::uint64_t persistent_congestions = 0;
   std::uint64_t packets_received = 0;
   std::uint64_t duplicates_received = 0;
   std::uint64_t pto_count = 0;  // PTOs fired in total
