@@ -41,13 +41,20 @@ void LossBasedController::on_packets_acked(std::span<const AckedPacket> acked, c
                                            Time now) {
   const bool limited = window_limited();
   if (!limited && !acked.empty()) on_window_unused(now);
+  // HyStart++ watches the first slow start (only: RFC 9406 §4.3), one RTT sample per ACK.
+  HyStart::Phase phase = HyStart::Phase::slow_start;
+  if (!acked.empty() && in_slow_start() && ssthresh_ == std::numeric_limits<std::uint64_t>::max()) {
+    phase = hystart_.on_ack(acked.back().sent_at, rtt.latest(), now);
+    if (phase == HyStart::Phase::finished) ssthresh_ = cwnd_;  // avoidance, without a loss
+  }
   for (const AckedPacket& p : acked) {
     bytes_in_flight_ -= std::min<std::uint64_t>(bytes_in_flight_, p.bytes);
     // No growth for packets sent before the reduction, nor while the window is not the limit
     // (an application-limited sender would otherwise inflate it without testing it).
     if (in_recovery(p.sent_at) || !limited) continue;
     if (in_slow_start()) {
-      cwnd_ += p.bytes;
+      cwnd_ +=
+          phase == HyStart::Phase::conservative ? p.bytes / HyStart::kCssGrowthDivisor : p.bytes;
     } else {
       grow_in_avoidance(p.bytes, rtt, now);
     }
@@ -70,6 +77,7 @@ void LossBasedController::on_packets_lost(std::span<const LostPacket> lost, Time
   recovery_start_ = now;
   reduce(now);
   cwnd_ = std::max(cwnd_, min_window());
+  hystart_.stop();
 }
 
 void LossBasedController::on_persistent_congestion(Time now) {

@@ -1,13 +1,15 @@
 #pragma once
-// What NewReno and CUBIC share (RFC 9002 §7): bytes-in-flight accounting, slow start, one
-// window reduction per recovery period, persistent congestion, undo of a spurious reduction,
-// no growth while the window is not the limit (§7.8), and pacing at a multiple of cwnd/srtt.
+// What NewReno and CUBIC share (RFC 9002 §7): bytes-in-flight accounting, slow start (the first
+// one left by HyStart++ when the RTT starts to grow, RFC 9406), one window reduction per
+// recovery period, persistent congestion, undo of a spurious reduction, no growth while the
+// window is not the limit (§7.8), and pacing at a multiple of cwnd/srtt.
 // They differ only in how the window grows in congestion avoidance and shrinks on an event.
 #include <cstdint>
 #include <limits>
 #include <optional>
 
 #include "core/recovery/congestion_controller.hpp"
+#include "core/recovery/hystart.hpp"
 
 namespace rendr::core::recovery {
 
@@ -63,6 +65,7 @@ class LossBasedController : public CongestionController {
   // three datagrams of cwnd (in slow start: at least half of it, as Linux's tcp_is_cwnd_limited).
   bool window_limited() const;
 
+  HyStart hystart_;
   std::uint64_t bytes_in_flight_ = 0;
   std::uint64_t peak_in_flight_ = 0;
   std::optional<Time> recovery_start_;
