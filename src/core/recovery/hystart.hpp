@@ -11,7 +11,6 @@
 // the round began (RFC 9406 counts SND.NXT; this is the same boundary). Paced senders apply no
 // per-ACK growth limit (the RFC's L is infinite for them), and rendr's datagram paths pace.
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 
