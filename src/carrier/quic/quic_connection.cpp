@@ -285,7 +285,7 @@ error_code QuicConnection::init_client(asio::ip::udp::socket socket,
   const ngtcp2_callbacks callbacks = make_callbacks(false);
   const ngtcp2_path path{to_addr(local_), to_addr(remote_), nullptr};
   if (ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &callbacks,
-                             &settings, &params, nullptr, this) != 0) {
+                             &settings, &params, memory_.mem(), this) != 0) {
     return quic_errc::transport_error;
   }
   if (auto e = tls_.init_client(*credentials, tls, host, options_.alpn, &conn_ref_)) return e;
@@ -329,7 +329,7 @@ error_code QuicConnection::init_server(std::shared_ptr<QuicServerSocket> server,
   const ngtcp2_callbacks callbacks = make_callbacks(true);
   const ngtcp2_path path{to_addr(local_), to_addr(remote_), nullptr};
   if (ngtcp2_conn_server_new(&conn_, &hd.scid, &scid, &path, hd.version, &callbacks, &settings,
-                             &params, nullptr, this) != 0) {
+                             &params, memory_.mem(), this) != 0) {
     return quic_errc::transport_error;
   }
   if (auto e = tls_.init_server(*credentials, &conn_ref_)) return e;

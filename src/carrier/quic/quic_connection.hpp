@@ -21,6 +21,7 @@
 
 #include "carrier/handler_slot.hpp"
 #include "carrier/quic/quic_carrier.hpp"
+#include "carrier/quic/quic_memory.hpp"
 #include "carrier/quic/quic_tls.hpp"
 #include "carrier/udp/udp_socket.hpp"
 
@@ -181,6 +182,7 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   State state_ = State::handshake;
   bool started_ = false;  // start() was called (so on_down is owed)
   Established established_;
+  QuicMemory memory_;  // conn_'s allocations; outlives it (ngtcp2_conn_del in the destructor)
   ngtcp2_conn* conn_ = nullptr;
   ngtcp2_crypto_conn_ref conn_ref_{};
   TlsSession tls_;
