@@ -388,7 +388,13 @@ TEST_F(QuicTest, ServerFollowsTheClientsNatRebindingUnderLoad) {
   ASSERT_NE(via_quic, kNoPath);
   MigrationLog log;
   log.attach(client);
-  std::vector<std::string> peers{server.stats().paths.at(0).peer_address};
+  // The server's one path, as it stands ("" while it lists none).
+  const auto server_peer = [&server] {
+    const ConnStats stats = server.stats();
+    return stats.paths.empty() ? std::string{} : stats.paths.front().peer_address;
+  };
+  ASSERT_TRUE(wait_until([&] { return !server_peer().empty(); }, scaled(5s)));
+  std::vector<std::string> peers{server_peer()};
   std::vector<std::string> failures;
   StreamWriter upload(client, {.seed = 14, .bytes = 24 * MiB, .after_write = [&](std::uint64_t w) {
                                  if (peers.size() > 3 || w < peers.size() * 6 * MiB) return;
@@ -397,7 +403,7 @@ TEST_F(QuicTest, ServerFollowsTheClientsNatRebindingUnderLoad) {
                                  std::string now;
                                  if (!wait_until(
                                          [&] {
-                                           now = server.stats().paths.at(0).peer_address;
+                                           now = server_peer();
                                            return !now.empty() && now != peers.back();
                                          },
                                          scaled(10s)))
