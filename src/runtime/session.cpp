@@ -65,6 +65,9 @@ constexpr std::chrono::seconds kFinishLinger{3};
 // A timer that fires later than this was held up by a busy engine thread (see on_timer).
 constexpr std::chrono::milliseconds kLateTimer{3};
 
+// How often arm_timer may move a timer later (see there).
+constexpr std::chrono::milliseconds kTimerPushInterval{1};
+
 }  // namespace
 
 // Work collected under the session mutex and carried out after it is released.
@@ -442,7 +445,19 @@ void Session::attach_locked(std::shared_ptr<carrier::Carrier> carrier, core::Pat
 }
 
 void Session::arm_timer() {
-  if (const auto deadline = flow_->next_deadline()) arm_timer_at(*deadline);
+  const auto deadline = flow_->next_deadline();
+  if (!deadline) return;
+  if (timer_armed_ && *deadline > timer_at_) {
+    // The flow's next deadline moved later (a delayed ACK went out with data, a ping is no
+    // longer due). Left armed, the timer would wake an idle engine thread for nothing, a
+    // context switch; moving it costs a cancel and a new wait, so it is moved at most once per
+    // kTimerPushInterval.
+    const core::Time t = now();
+    if (t - timer_pushed_at_ < kTimerPushInterval) return;
+    timer_pushed_at_ = t;
+    timer_armed_ = false;
+  }
+  arm_timer_at(*deadline);
 }
 
 void Session::arm_timer_at(core::Time at) {

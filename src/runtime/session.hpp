@@ -305,6 +305,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::optional<asio::steady_timer> timer_;
   bool timer_armed_ = false;
   core::Time timer_at_{};
+  core::Time timer_pushed_at_{};  // when arm_timer last moved the timer later
   std::uint64_t timer_gen_ = 0;
   bool late_timer_deferred_ = false;
   std::optional<asio::steady_timer> linger_;
