@@ -179,13 +179,13 @@ TEST_F(ModesTest, RaceSendsEveryByteOnEveryPathAndTheReceiverDropsTheCopies) {
   const auto client_stats = client.stats();
   const auto server_stats = server.stats();
   // Each path carries (about) the whole stream: prime or bond would put about half on each.
-  // A path that falls behind skips what the other already got acknowledged; measured 84-100 %
-  // of the stream per path on a loaded 2-core machine.
+  // A path that falls behind skips what the other already got acknowledged; measured 72-100 %
+  // of the stream per path on a loaded 2-core machine (two tests at once).
   for (const auto& path : client_stats.paths) {
-    EXPECT_GE(path.bytes_sent, kUp * 3 / 4) << describe(client_stats);
+    EXPECT_GE(path.bytes_sent, kUp * 2 / 3) << describe(client_stats);
   }
   for (const auto& path : server_stats.paths) {
-    EXPECT_GE(path.bytes_sent, kDown * 3 / 4) << describe(server_stats);
+    EXPECT_GE(path.bytes_sent, kDown * 2 / 3) << describe(server_stats);
   }
   EXPECT_GT(server_stats.recv_dups, 0u);
   EXPECT_GT(client_stats.recv_dups, 0u);
