@@ -461,7 +461,7 @@ void Session::arm_timer() {
 }
 
 void Session::arm_timer_at(core::Time at) {
-  // Only ever move the timer earlier: a timer that fires early just re-arms.
+  // Only moves the timer earlier (arm_timer moves it later); a timer that fires early re-arms.
   if (timer_armed_ && timer_at_ <= at) return;
   timer_armed_ = true;
   timer_at_ = at;
