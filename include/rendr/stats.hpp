@@ -35,9 +35,13 @@ struct PathInfo {
   std::string peer_address;   // the far end's address, "host:port"
   // DATA payload bytes sent again on this path (lost packets, replays after a failover).
   std::uint64_t bytes_retransmitted = 0;
-  // Datagram paths (udpflow): their own loss recovery and congestion control. All 0 on a
-  // stream path (TCP, QUIC), whose transport does this itself. `rtt` above is the smoothed RTT
-  // on both kinds.
+  // Datagram paths (udpflow): their own loss recovery and congestion control. On a stream path
+  // (TCP, QUIC), whose transport does this itself, packets_sent, packets_lost,
+  // congestion_window, bytes_in_flight, pacing_rate, slow_start_threshold, congestion_control
+  // and mtu are the transport's own, read when stats() is called (TCP: TCP_INFO; packets are
+  // segments, lost ones are retransmissions, mtu is the MSS) or left by its last send (QUIC:
+  // ngtcp2; packets_lost stays 0, ngtcp2 0.12 does not count them); the other fields here stay
+  // 0. `rtt` above is rendr's smoothed RTT on both kinds.
   bool datagram = false;                // a datagram path (udpflow)
   std::uint64_t packets_sent = 0;       // datagrams sent on this path
   std::uint64_t packets_lost = 0;       // declared lost (packet or time threshold)

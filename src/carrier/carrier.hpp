@@ -21,6 +21,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/udp.hpp>
 
+#include "carrier/transport_congestion.hpp"
 #include "rendr/asio.hpp"
 #include "rendr/tls.hpp"
 #include "wire/frame.hpp"
@@ -145,6 +146,10 @@ class Carrier {
   // Datagram carriers: the flow key, once the session's flow holds it; packets after the
   // path's handshake are protected with keys derived from it. Any thread; idempotent.
   virtual void set_flow_key(const FlowKeyBytes& key) { (void)key; }
+  // Carriers whose transport controls congestion itself (TCP, QUIC): its state as last sampled
+  // (when the carrier last sent); nullopt before the first sample or for other carriers. Any
+  // thread.
+  virtual std::optional<TransportCongestion> transport_congestion() const { return std::nullopt; }
 };
 
 using DialCallback = std::function<void(error_code, std::shared_ptr<Carrier>)>;

@@ -190,6 +190,17 @@ ConnStats to_conn_stats(const core::FlowStats& s,
   return out;
 }
 
+void add_transport_congestion(PathInfo& info, const carrier::TransportCongestion& c) {
+  info.congestion_control = c.controller;
+  info.congestion_window = c.congestion_window;
+  info.bytes_in_flight = c.bytes_in_flight;
+  info.slow_start_threshold = c.slow_start_threshold;
+  info.pacing_rate = c.pacing_rate;
+  info.packets_sent = c.packets_sent;
+  info.packets_lost = c.packets_lost;
+  info.mtu = c.mtu;
+}
+
 core::Duration to_duration(std::chrono::milliseconds d) {
   // Compared in milliseconds, which hold both bounds without overflow.
   if (d <= std::chrono::milliseconds::zero()) return core::Duration::zero();

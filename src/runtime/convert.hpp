@@ -4,6 +4,7 @@
 #include <string>
 #include <system_error>
 
+#include "carrier/transport_congestion.hpp"
 #include "core/config.hpp"
 #include "core/stats.hpp"
 #include "core/types.hpp"
@@ -28,6 +29,10 @@ std::error_code to_error_code(core::FlowError e);
 // A public stats snapshot from the core's; `path_spec(id)` names each path.
 ConnStats to_conn_stats(const core::FlowStats& s,
                         const std::function<std::string(core::PathId)>& path_spec);
+
+// A stream path's (TCP, QUIC) congestion state, as its transport reports it, into the fields a
+// datagram path fills from the core's own recovery.
+void add_transport_congestion(PathInfo& info, const carrier::TransportCongestion& c);
 
 // A public duration as the core's, clamped to [0, kLongestDuration]: milliseconds::max() is a
 // natural way to say "forever", and would overflow the core's nanoseconds (and any deadline).

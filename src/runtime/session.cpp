@@ -1193,6 +1193,9 @@ ConnStats Session::stats_locked() const {
     if (attached == carriers_.end()) continue;
     info.local_address = attached->second.carrier->local_address();
     info.peer_address = attached->second.carrier->peer_address();
+    if (info.datagram) continue;  // the core's own recovery filled the congestion fields
+    if (auto congestion = attached->second.carrier->transport_congestion())
+      add_transport_congestion(info, *congestion);
   }
   return stats;
 }

@@ -151,6 +151,37 @@ TEST_F(QuicTest, PrimeFlowMigratesBetweenTcpAndQuicPaths) {
                                              << describe(client.stats());
 }
 
+// A stream path's congestion fields are its transport's own (TCP_INFO; ngtcp2's CUBIC), on both
+// ends: race mode so both paths carry the stream (and each end's ACKs).
+TEST_F(QuicTest, StreamPathsReportTheirTransportsCongestionState) {
+  listen_both();
+  Dialer d = dialer({tcp_path(), quic_path(listener_.quic_port())});
+  d.mode = Mode::race;
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(d, client, server));
+  StreamWriter upload(client, {.seed = 9, .bytes = 4 * MiB});
+  StreamReader reader(server, {.seed = 9});
+  finish_transfer(upload, reader, scaled(30s));
+  for (const ConnStats& stats : {client.stats(), server.stats()}) {
+    ASSERT_EQ(stats.paths.size(), 2u) << describe(stats);
+    for (const PathInfo& p : stats.paths) {
+      SCOPED_TRACE(p.transport + " path " + std::to_string(p.id));
+      EXPECT_FALSE(p.datagram);
+      EXPECT_GT(p.congestion_window, 0u) << describe(stats);
+      EXPECT_GT(p.packets_sent, 0u) << describe(stats);
+      EXPECT_FALSE(p.congestion_control.empty());
+      if (p.transport == "quic") {
+        EXPECT_EQ(p.congestion_control, "cubic");
+        EXPECT_GE(p.mtu, 1200u);  // QUIC's UDP payload: at least its minimum
+      } else {
+        EXPECT_EQ(p.transport, "tcp");
+        EXPECT_GT(p.mtu, 0u);  // the MSS
+      }
+    }
+  }
+}
+
 class QuicModeTest : public QuicTest, public ::testing::WithParamInterface<Mode> {};
 
 // Race and bond over one tcp and one quic path: every byte once, in order, and the quic path

@@ -212,7 +212,20 @@ void log_run(const StreamRun& run) {
                   path.id, path.state.c_str(), human_bytes(double(path.bytes_sent)).c_str(),
                   double(path.delivery_rate) / 1e6, double(path.rtt.count()) / 1e3);
     log_line(line);
-    if (!path.datagram) continue;
+    if (!path.datagram) {
+      if (path.congestion_window == 0) continue;  // no sample from the transport
+      std::snprintf(line, sizeof line,
+                    "[bench stream]     %s (%s): segments/packets sent %llu, retransmitted %llu, "
+                    "cwnd %s, in flight %s, pacing %.1f MB/s, MSS/MTU %llu",
+                    path.transport.c_str(), path.congestion_control.c_str(),
+                    static_cast<unsigned long long>(path.packets_sent),
+                    static_cast<unsigned long long>(path.packets_lost),
+                    human_bytes(double(path.congestion_window)).c_str(),
+                    human_bytes(double(path.bytes_in_flight)).c_str(),
+                    double(path.pacing_rate) / 1e6, static_cast<unsigned long long>(path.mtu));
+      log_line(line);
+      continue;
+    }
     std::snprintf(line, sizeof line,
                   "[bench stream]     packets sent %llu lost %llu, retransmitted %s, cwnd %s, "
                   "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu (ceiling %llu), "
@@ -231,8 +244,8 @@ void log_run(const StreamRun& run) {
   }
 }
 
-// Per-path figures of the client's last run, by path id, for the JSON result (0 on stream
-// paths for the datagram ones).
+// Per-path figures of the client's last run, by path id, for the JSON result (on stream paths
+// the congestion figures are the transport's own: TCP_INFO, ngtcp2).
 void add_path_figures(JsonObject& result, const rendr::ConnStats& client) {
   std::vector<rendr::PathInfo> paths = client.paths;
   std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) { return a.id < b.id; });

@@ -800,6 +800,7 @@ void QuicConnection::flush() {
   ngtcp2_conn_stat stat;
   ngtcp2_conn_get_conn_stat(conn_, &stat);
   if (stat.first_rtt_sample_ts != UINT64_MAX) ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  sample_congestion(stat);
   if (full_round && !flush_posted_) {
     // More may be due: let reads (acknowledgements) in first.
     flush_posted_ = true;
@@ -812,6 +813,28 @@ void QuicConnection::flush() {
     return;
   }
   arm_timer();
+}
+
+void QuicConnection::sample_congestion(const ngtcp2_conn_stat& stat) {
+  // The rate ngtcp2 paces at, in bytes/s: the controller's (bytes per ns), else 1.25 cwnd / srtt
+  // (ngtcp2_conn_update_pkt_tx_time); nothing is paced before the first RTT sample (flush()).
+  double pacing = 0;
+  if (stat.first_rtt_sample_ts != UINT64_MAX) {
+    pacing = stat.pacing_rate > 0
+                 ? stat.pacing_rate * 1e9
+                 : 1.25 * static_cast<double>(stat.cwnd) * 1e9 /
+                       static_cast<double>(std::max<ngtcp2_duration>(stat.smoothed_rtt, 1));
+  }
+  std::lock_guard lock(congestion_mutex_);
+  if (!congestion_) congestion_.emplace().controller = "cubic";  // fill_settings' cc_algo
+  TransportCongestion& c = *congestion_;
+  c.congestion_window = stat.cwnd;
+  c.bytes_in_flight = stat.bytes_in_flight;
+  c.slow_start_threshold = stat.ssthresh == UINT64_MAX ? 0 : stat.ssthresh;
+  c.pacing_rate = static_cast<std::uint64_t>(pacing);
+  c.packets_sent = counters_.packets_sent.load(std::memory_order_relaxed);
+  c.packets_lost = 0;  // ngtcp2 0.12 does not count them
+  c.mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
 }
 
 void QuicConnection::datagram_to_stream() {

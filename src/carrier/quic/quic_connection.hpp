@@ -85,6 +85,11 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   std::size_t max_datagram_frame() const override {
     return max_datagram_frame_.load(std::memory_order_relaxed);
   }
+  // ngtcp2's window, bytes in flight and pacing, as the last flush() left them.
+  std::optional<TransportCongestion> transport_congestion() const override {
+    std::lock_guard lock(congestion_mutex_);
+    return congestion_;
+  }
 
   const QuicCarrierCounters& counters() const { return counters_; }
 
@@ -138,6 +143,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void compact_block(std::size_t consumed);
   // Output.
   void flush();
+  // Keeps ngtcp2's congestion state for transport_congestion().
+  void sample_congestion(const ngtcp2_conn_stat& stat);
   void pull_frames();
   std::size_t gather(std::array<ngtcp2_vec, 16>& vecs) const;
   // The first pulled datagram frame no longer fits one DATAGRAM: it goes on the stream.
@@ -177,6 +184,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   HandlerSlot handler_;
   std::atomic<bool> kick_pending_{false};
   QuicCarrierCounters counters_;
+  mutable std::mutex congestion_mutex_;
+  std::optional<TransportCongestion> congestion_;  // guarded by congestion_mutex_
 
   // Strand-only state.
   State state_ = State::handshake;

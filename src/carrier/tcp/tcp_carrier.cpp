@@ -16,6 +16,8 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include "carrier/tcp/tcp_congestion.hpp"
+
 namespace rendr::carrier {
 
 namespace {
@@ -92,11 +94,26 @@ TcpCarrier::TcpCarrier(asio::ip::tcp::socket socket, const TcpOptions& options)
                        sizeof lowat);
   }
 #endif
+  if (socket_.is_open()) stats_fd_ = socket_.native_handle();
 }
 
 TcpCarrier::~TcpCarrier() {
-  error_code ec;
-  socket_.close(ec);
+  close_socket();
+}
+
+void TcpCarrier::close_socket() {
+  {
+    std::lock_guard lock(stats_fd_mutex_);
+    stats_fd_ = -1;
+  }
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+std::optional<TransportCongestion> TcpCarrier::transport_congestion() const {
+  std::lock_guard lock(stats_fd_mutex_);
+  if (stats_fd_ < 0) return std::nullopt;
+  return read_tcp_congestion(stats_fd_);
 }
 
 void TcpCarrier::start(std::weak_ptr<CarrierHandler> handler) {
@@ -411,8 +428,7 @@ void TcpCarrier::on_write(error_code ec, std::size_t n) {
 
 void TcpCarrier::do_close() {
   if (state_ == State::idle) {
-    error_code ec;
-    socket_.close(ec);
+    close_socket();
     state_ = State::closed;
     return;
   }
@@ -438,8 +454,7 @@ void TcpCarrier::begin_shutdown() {
 void TcpCarrier::finish_close() {
   state_ = State::closed;
   linger_timer_.cancel();
-  error_code ec;
-  socket_.close(ec);
+  close_socket();
   report_down(DownReason::closed, {}, wire::DecodeError::none);
 }
 
@@ -448,7 +463,7 @@ void TcpCarrier::do_abort() {
   const bool started = state_ != State::idle;
   error_code ec;
   socket_.set_option(asio::socket_base::linger(true, 0), ec);
-  socket_.close(ec);
+  close_socket();
   linger_timer_.cancel();
   state_ = State::closed;
   if (started) report_down(DownReason::closed, {}, wire::DecodeError::none);
@@ -462,8 +477,7 @@ void TcpCarrier::fail(DownReason reason, error_code ec, wire::DecodeError decode
   if (state_ != State::open) return;
   state_ = State::down;
   linger_timer_.cancel();
-  error_code ignored;
-  socket_.close(ignored);
+  close_socket();
   report_down(reason, ec, decode_error);
 }
 

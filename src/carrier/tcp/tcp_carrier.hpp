@@ -123,6 +123,8 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   std::string_view transport() const override { return "tcp"; }
   std::string peer_address() const override { return peer_address_; }
   asio::any_io_executor executor() const override { return strand_; }
+  // TCP_INFO, read now (any thread: the socket is closed only under the same lock).
+  std::optional<TransportCongestion> transport_congestion() const override;
 
   const TcpCarrierCounters& counters() const { return counters_; }
   const TcpOptions& options() const { return options_; }
@@ -152,6 +154,8 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   void do_abort();
   void begin_shutdown();
   void finish_close();
+  // Every close of socket_ goes through here (see transport_congestion).
+  void close_socket();
   void fail(DownReason reason, error_code ec, wire::DecodeError decode_error);
   void report_down(DownReason reason, error_code ec, wire::DecodeError decode_error);
 
@@ -164,6 +168,9 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   HandlerSlot handler_;
   std::atomic<bool> kick_pending_{false};
   TcpCarrierCounters counters_;
+  // socket_'s descriptor until close_socket() (-1 after): what transport_congestion() reads.
+  mutable std::mutex stats_fd_mutex_;
+  int stats_fd_ = -1;
 
   // Strand-only state.
   State state_ = State::idle;
