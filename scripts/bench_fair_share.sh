@@ -1,11 +1,11 @@
 #!/bin/sh
 # Issue 9 fair-share experiment (docs/benchmarks.md, "Issue 9 — udpflow"): a udpflow flow and a
-# plain TCP flow (Linux CUBIC) share one link shaped by tbf. Three network namespaces: sender
-# (fs_a) -> router (fs_r) -> receiver (fs_b); the tbf queue is the router's egress towards the
-# receiver, so the bottleneck drops packets as a router does. (With the tbf on the sender's own
-# egress, as before session 9, the sender's kernel throttles a local TCP socket before its
-# queue overflows (TCP Small Queues) and counts a local drop as congestion: even two TCP flows
-# split that link 14/86 there.)
+# plain TCP flow (Linux CUBIC unless TCP_CC says) share one link shaped by tbf. Three network
+# namespaces: sender (fs_a) -> router (fs_r) -> receiver (fs_b); the tbf queue is the router's
+# egress towards the receiver, so the bottleneck drops packets as a router does. (With the tbf
+# on the sender's own egress, as before session 9, the sender's kernel throttles a local TCP
+# socket before its queue overflows (TCP Small Queues) and counts a local drop as congestion:
+# even two TCP flows split that link 14/86 there.)
 # The veths' segmentation offloads are off, so the bottleneck queues and drops wire-sized packets
 # as a router does (with them on, a whole GSO train of up to 64 datagrams, or a TSO burst, went
 # through the veths as one buffer and was dropped as one).
@@ -15,11 +15,14 @@
 # SECONDS/3 to SECONDS-2 after its first byte, and the router's tbf counters. Two loss-based
 # flows through a 50 ms queue take tens of seconds to converge (CUBIC's epochs last seconds at
 # this window), so runs shorter than a minute measure the start, not the share.
-# CONGESTION=cubic|newreno|bbr picks the udpflow sender's controller (default: rendr's).
+# CONGESTION=cubic|newreno|bbr picks the udpflow sender's controller (default: rendr's);
+# TCP_CC the TCP flows' (default cubic, set on each sending socket: a new namespace inherits the
+# host's net.ipv4.tcp_congestion_control, which is bbr on some machines, and may not change it).
 set -u
 RATE=${1:-50mbit}; SECS=${2:-60}; WHICH=${3:-both}
 RENDR=${RENDR:-$(dirname "$0")/../build/rendr}
 CC_FLAG=${CONGESTION:+--congestion $CONGESTION}
+TCP_CC=${TCP_CC:-cubic}
 TMP=$(mktemp -d)
 cat >"$TMP/count.py" <<'PY'
 import socket, sys, time
@@ -42,7 +45,9 @@ print(f"{name}: {inwin / (w1 - w0) / 1e6:.3f} MB/s in [{w0:.0f},{w1:.0f}] s, tot
 PY
 cat >"$TMP/send.py" <<'PY'
 import socket, sys, time
-c = socket.create_connection((sys.argv[1], int(sys.argv[2]))); buf = b"x" * 65536
+c = socket.socket()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[4].encode())
+c.connect((sys.argv[1], int(sys.argv[2]))); buf = b"x" * 65536
 end = time.time() + float(sys.argv[3])
 while time.time() < end: c.sendall(buf)
 c.close()
@@ -64,6 +69,8 @@ for link in "fs_a fs_va" "fs_r fs_ra" "fs_r fs_rb" "fs_b fs_vb"; do
 done
 ip -n fs_a route add default via 10.212.0.254; ip -n fs_b route add default via 10.213.0.254
 ip netns exec fs_r sysctl -qw net.ipv4.ip_forward=1
+echo "udpflow: ${CONGESTION:-rendr's default}; tcp: $TCP_CC (the namespace's default:" \
+  "$(ip netns exec fs_a sysctl -n net.ipv4.tcp_congestion_control))"
 ip netns exec fs_r tc qdisc add dev fs_rb root tbf rate "$RATE" burst 64kb latency 50ms
 W0=$((SECS / 3)); W1=$((SECS - 2))
 case "$WHICH" in udp|both)
@@ -75,7 +82,7 @@ sleep 1
 case "$WHICH" in udp|both)
   ip netns exec fs_a sh -c "timeout $SECS $RENDR dial --path udpflow://10.213.0.2:7000 $CC_FLAG --budget-ms 2000 </dev/zero >/dev/null 2>&1" & ;;
 esac
-case "$WHICH" in tcp|both|tcp2) ip netns exec fs_a python3 "$TMP/send.py" 10.213.0.2 7001 "$SECS" & ;; esac
-[ "$WHICH" = tcp2 ] && ip netns exec fs_a python3 "$TMP/send.py" 10.213.0.2 7002 "$SECS" &
+case "$WHICH" in tcp|both|tcp2) ip netns exec fs_a python3 "$TMP/send.py" 10.213.0.2 7001 "$SECS" "$TCP_CC" & ;; esac
+[ "$WHICH" = tcp2 ] && ip netns exec fs_a python3 "$TMP/send.py" 10.213.0.2 7002 "$SECS" "$TCP_CC" &
 wait
 ip netns exec fs_r tc -s qdisc show dev fs_rb | sed -n 2p
