@@ -62,7 +62,7 @@ struct PathInfo {
   // Loss-based controllers' slow-start threshold, bytes (0: still in the first slow start).
   std::uint64_t slow_start_threshold = 0;
   // This end's congestion controller on the path ("cubic", "newreno" or "bbr";
-  // PathSpec::congestion).
+  // PathSpec::congestion); on a TCP path the kernel's name for the socket's ("cubic", "bbr", ...).
   std::string congestion_control;
   std::uint64_t bandwidth_estimate = 0;  // BBR's bottleneck bandwidth, bytes/s (0 otherwise)
   std::uint64_t mtu = 0;                 // the datagram size in use (UDP payload bytes)
