@@ -146,9 +146,9 @@ class Carrier {
   // Datagram carriers: the flow key, once the session's flow holds it; packets after the
   // path's handshake are protected with keys derived from it. Any thread; idempotent.
   virtual void set_flow_key(const FlowKeyBytes& key) { (void)key; }
-  // Carriers whose transport controls congestion itself (TCP, QUIC): its state as last sampled
-  // (when the carrier last sent); nullopt before the first sample or for other carriers. Any
-  // thread.
+  // Carriers whose transport controls congestion itself (TCP, QUIC): its state (TCP: read now;
+  // QUIC: as its last send left it); nullopt when there is none yet or any more, and for other
+  // carriers. Any thread.
   virtual std::optional<TransportCongestion> transport_congestion() const { return std::nullopt; }
 };
 
