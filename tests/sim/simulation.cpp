@@ -1677,9 +1677,11 @@ void Simulation::spike_route(int route, Duration to_server, Duration to_client, 
 }
 
 // The OPEN has just created the server flow on `c`; its OPEN_ACK is lost with the path, so the
-// client must send the OPEN again (on another path, or on this one re-dialed).
+// client must send the OPEN again (on another path, or on this one re-dialed). A handshake
+// fault: unreliable messages sent meanwhile on a path the listener answered and closed are lost.
 void Simulation::lose_open_ack(Connection& c) {
   const std::uint64_t id = c.id;
+  ++handshake_faults_;
   switch (lose_open_ack_) {
     case LoseOpenAck::reset:
       // Before the OPEN_ACK can arrive (it takes at least the route's latency).
