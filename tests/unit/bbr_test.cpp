@@ -174,5 +174,20 @@ TEST(Bbr, AShallowBufferKeepsLossesFew) {
   EXPECT_LT(drop_share, 0.05);
 }
 
+// Before any estimate the window is the initial one, counted in datagrams: a path-MTU change
+// (probed before data flows) scales it; once data is acknowledged, the model's window stays.
+TEST(Bbr, TheInitialWindowFollowsTheDatagramSize) {
+  Bbr bbr{RecoveryConfig{}};
+  EXPECT_EQ(bbr.congestion_window(), 10 * 1200u);
+  bbr.set_max_datagram_size(1452);
+  EXPECT_EQ(bbr.congestion_window(), 10 * 1452u);
+  bbr.on_packet_sent(1452, t0);
+  const AckedPacket acked{.bytes = 1452, .sent_at = t0};
+  bbr.on_packets_acked(std::span(&acked, 1), RttStats{20ms}, t0 + 20ms);
+  const std::uint64_t window = bbr.congestion_window();
+  bbr.set_max_datagram_size(1200);
+  EXPECT_EQ(bbr.congestion_window(), window);
+}
+
 }  // namespace
 }  // namespace rendr::core::recovery

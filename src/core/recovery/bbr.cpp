@@ -276,6 +276,10 @@ void Bbr::on_spurious_congestion_event() {
 
 void Bbr::set_max_datagram_size(std::size_t bytes) {
   if (bytes == 0 || bytes == mss_) return;
+  // The initial window is a count of datagrams; the model's window is bytes of its estimate.
+  const bool initial = cwnd_ == initial_window_;
+  initial_window_ = initial_window_ / mss_ * bytes;
+  if (initial) cwnd_ = initial_window_;
   mss_ = bytes;
   cwnd_ = std::max(cwnd_, min_window());
 }
