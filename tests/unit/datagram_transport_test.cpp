@@ -66,8 +66,17 @@ TEST(DatagramTransport, InitialWindowLeavesInOneBurstThenPacingHoldsBack) {
   EXPECT_GT(*d.next_send_time(), t0);
 }
 
-// A link between two transports that drops the packet numbers it is told to.
+RecoveryConfig with_congestion(CongestionAlgorithm algorithm) {
+  RecoveryConfig config;
+  config.congestion = algorithm;
+  return config;
+}
+
+// A link between two transports that drops the packet numbers it is told to. CUBIC unless told:
+// its window's answer to a loss is exact to state.
 struct Link {
+  explicit Link(const RecoveryConfig& config = with_congestion(CongestionAlgorithm::cubic))
+      : a(config), b(config) {}
   DatagramTransport a;  // sends DATA
   DatagramTransport b;  // acknowledges
   RetransmitQueue lost;
@@ -154,12 +163,12 @@ TEST(DatagramTransport, AcknowledgedAckShrinksTheRangesSent) {
   EXPECT_EQ(l.b.make_ack(l.now + 40ms).ranges, (std::vector<wire::PacketRange>{{6, 8}}));
 }
 
-TEST(DatagramTransport, SteadyLossyTransferKeepsRecoveringAndStaysBounded) {
-  Link l;
+void steady_lossy_transfer(CongestionAlgorithm algorithm) {
+  Link l(with_congestion(algorithm));
   std::uint64_t sent = 0;
   for (int round = 0; round < 200; ++round) {
-    // 5 % loss, deterministic.
-    for (PacketNumber pn = l.a.next_packet_number(); pn < l.a.next_packet_number() + 100; ++pn)
+    // 5 % loss, deterministic, over everything the round may send.
+    for (PacketNumber pn = l.a.next_packet_number(); pn < l.a.next_packet_number() + 1000; ++pn)
       if (pn % 20 == 7) l.drop.insert(pn);
     int n = 0;
     while (l.a.send_allowance() >= kMss && n < 1000) {
@@ -176,6 +185,13 @@ TEST(DatagramTransport, SteadyLossyTransferKeepsRecoveringAndStaysBounded) {
   EXPECT_LE(s.packets_lost, sent / 20 + 1);
   EXPECT_GE(s.congestion_window, 2 * kMss);
   EXPECT_LT(l.a.stats().bytes_in_flight, 1000 * kMss);
+}
+
+TEST(DatagramTransport, SteadyLossyTransferKeepsRecoveringAndStaysBounded) {
+  for (CongestionAlgorithm algorithm : {CongestionAlgorithm::cubic, CongestionAlgorithm::bbr}) {
+    SCOPED_TRACE(static_cast<int>(algorithm));
+    steady_lossy_transfer(algorithm);
+  }
 }
 
 // A lossy, duplicating, reordering link in both directions, one tick per millisecond: the
