@@ -57,7 +57,7 @@ struct ListenOptions {
   // is lost, never fragmented. 0: no probing.
   std::size_t udpflow_max_datagram_size = 8952;
   // udpflow paths: the congestion controller of what the server sends (PathSpec::congestion is
-  // the client's); nullopt: the default (CUBIC).
+  // the client's); nullopt: the default (BBR).
   std::optional<Congestion> udpflow_congestion{};
   // Which kinds of flow this listener takes (the client's OPEN says which it is). A stream flow
   // goes to accept(), a packet flow to accept_packet(); an OPEN of a kind not taken is refused

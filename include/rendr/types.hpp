@@ -37,8 +37,8 @@ enum class MigrateCause { explicit_request, death, follow_peer, quality };
 std::string_view to_string(MigrateCause c);
 
 // A udpflow path's congestion controller for what this end sends (each end picks its own):
-// CUBIC (the default) or NewReno, loss-based, or BBR, model-based: it keeps its rate under
-// random loss that is not congestion (docs/design.md, "BBR").
+// BBR (the default), model-based: it keeps its rate under random loss that is not congestion;
+// or CUBIC or NewReno, loss-based (docs/design.md, "BBR").
 enum class Congestion { cubic, new_reno, bbr };
 // "cubic", "newreno" or "bbr".
 std::string_view to_string(Congestion c);
@@ -65,7 +65,7 @@ struct PathSpec {
   // the headers: 1452 / 1472 on a 1500-byte Ethernet link, IPv6 / IPv4). A probe larger than
   // the real path MTU is lost, never fragmented. Not part of the URI.
   std::size_t max_datagram_size = 0;
-  // udpflow paths: this end's congestion controller on the path; nullopt: the default (CUBIC).
+  // udpflow paths: this end's congestion controller on the path; nullopt: the default (BBR).
   // Not part of the URI.
   std::optional<Congestion> congestion{};
 

@@ -150,6 +150,8 @@ TEST(Cubic, PersistentCongestionForgetsTheCurve) {
 
 TEST(Cubic, FactoryPicksTheConfiguredAlgorithm) {
   RecoveryConfig config;
+  EXPECT_EQ(make_congestion_controller(config)->name(), "bbr");
+  config.congestion = CongestionAlgorithm::cubic;
   EXPECT_EQ(make_congestion_controller(config)->name(), "cubic");
   config.congestion = CongestionAlgorithm::new_reno;
   EXPECT_EQ(make_congestion_controller(config)->name(), "newreno");

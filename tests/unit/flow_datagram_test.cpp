@@ -346,15 +346,15 @@ TEST(FlowDatagram, APathsCongestionOptionOverridesTheFlowsDefault) {
   auto client = Flow::make_client(config_for(), Time{});
   PathOptions options;
   options.transport = kDatagram;
-  options.congestion = recovery::CongestionAlgorithm::bbr;
-  const PathId bbr_path = client->add_path(Time{}, options);
+  options.congestion = recovery::CongestionAlgorithm::cubic;
+  const PathId cubic_path = client->add_path(Time{}, options);
   options.congestion.reset();
   const PathId default_path = client->add_path(Time{}, options);
-  client->on_path_connected(bbr_path, Time{});
+  client->on_path_connected(cubic_path, Time{});
   client->on_path_connected(default_path, Time{});
   const FlowStats s = client->stats(Time{});
-  EXPECT_EQ(path_stats(s, bbr_path).congestion_control, "bbr");
-  EXPECT_EQ(path_stats(s, default_path).congestion_control, "cubic");
+  EXPECT_EQ(path_stats(s, cubic_path).congestion_control, "cubic");
+  EXPECT_EQ(path_stats(s, default_path).congestion_control, "bbr");
 }
 
 // stats() per path: a datagram path's recovery figures; zeros on a stream path beside it.

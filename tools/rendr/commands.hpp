@@ -28,7 +28,7 @@ inline OptionSpec mode_option() {
 }
 inline OptionSpec congestion_option() {
   return {"congestion", OptionSpec::Kind::value, "cubic|newreno|bbr",
-          "udpflow paths: this end's congestion controller (default cubic; bbr keeps its rate "
+          "udpflow paths: this end's congestion controller (default bbr, which keeps its rate "
           "under random loss that is not congestion)"};
 }
 inline OptionSpec json_option() {

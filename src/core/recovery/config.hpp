@@ -20,7 +20,9 @@ struct RecoveryConfig {
   // Largest datagram payload the path carries (its current MTU, 1200 B safe default); windows
   // and pacing bursts are counted in these. DatagramTransport::set_max_datagram_size changes it.
   std::size_t max_datagram_size = 1200;
-  CongestionAlgorithm congestion = CongestionAlgorithm::cubic;
+  // BBR by default: at a few percent of random loss it keeps most of its rate, where the
+  // loss-based ones keep a third; against a loss-based TCP flow they take the same share.
+  CongestionAlgorithm congestion = CongestionAlgorithm::bbr;
   std::size_t initial_window_packets = 10;  // RFC 9002 §7.2 (capped at 14720 B there)
   std::size_t minimum_window_packets = 2;
   // Upper bound on the congestion window, so a long loss-free run cannot make the sent-packet
