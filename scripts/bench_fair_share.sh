@@ -18,11 +18,13 @@
 # CONGESTION=cubic|newreno|bbr picks the udpflow sender's controller (default: rendr's);
 # TCP_CC the TCP flows' (default cubic, set on each sending socket: a new namespace inherits the
 # host's net.ipv4.tcp_congestion_control, which is bbr on some machines, and may not change it).
+# QUEUE is the bottleneck's buffer as tbf's latency (default 50ms; e.g. 5ms for a shallow one).
 set -u
 RATE=${1:-50mbit}; SECS=${2:-60}; WHICH=${3:-both}
 RENDR=${RENDR:-$(dirname "$0")/../build/rendr}
 CC_FLAG=${CONGESTION:+--congestion $CONGESTION}
 TCP_CC=${TCP_CC:-cubic}
+QUEUE=${QUEUE:-50ms}
 TMP=$(mktemp -d)
 cat >"$TMP/count.py" <<'PY'
 import socket, sys, time
@@ -70,8 +72,8 @@ done
 ip -n fs_a route add default via 10.212.0.254; ip -n fs_b route add default via 10.213.0.254
 ip netns exec fs_r sysctl -qw net.ipv4.ip_forward=1
 echo "udpflow: ${CONGESTION:-rendr's default}; tcp: $TCP_CC (the namespace's default:" \
-  "$(ip netns exec fs_a sysctl -n net.ipv4.tcp_congestion_control))"
-ip netns exec fs_r tc qdisc add dev fs_rb root tbf rate "$RATE" burst 64kb latency 50ms
+  "$(ip netns exec fs_a sysctl -n net.ipv4.tcp_congestion_control)); queue $QUEUE"
+ip netns exec fs_r tc qdisc add dev fs_rb root tbf rate "$RATE" burst 64kb latency "$QUEUE"
 W0=$((SECS / 3)); W1=$((SECS - 2))
 case "$WHICH" in udp|both)
   ip netns exec fs_b sh -c "$RENDR listen --udp 10.213.0.2:7000 --stdio --budget-ms 2000 2>/dev/null | python3 $TMP/count.py udpflow $W0 $W1" & ;;
