@@ -360,9 +360,11 @@ class Simulation {
   bool server_heard_ = false;  // the client sent something after its OPEN
   // Server flows never authenticated (every PROOF lost) after which the client opened again.
   std::uint64_t abandoned_server_flows_ = 0;
-  std::uint64_t joins_verified_ = 0;       // JOINs the server verified (provisional paths)
-  std::uint64_t late_stranger_flows_ = 0;  // stranger OPENs after the flow ended: new flows
-  std::uint64_t answered_repeats_ = 0;     // OPENs answered with the flow's OPEN_ACK
+  std::uint64_t joins_verified_ = 0;  // JOINs the server verified (provisional paths)
+  // OPENs after the flow ended (a stranger's, or one left on a path the client gave up): new
+  // flows.
+  std::uint64_t late_open_flows_ = 0;
+  std::uint64_t answered_repeats_ = 0;  // OPENs answered with the flow's OPEN_ACK
 
   // The listener's view of the handshake.
   std::optional<wire::Open> first_open_;         // the OPEN that created the server flow
@@ -912,13 +914,16 @@ void Simulation::accept_open(Connection& c, const wire::Open& open, core::Admiss
       ++abandoned_server_flows_;
     }
     if (server_) {
-      // The endpoint has forgotten the flow (it ended) and opened a second one.
-      if (honest)
+      // The endpoint has forgotten the flow (it ended) and opened a second one. Only a
+      // stranger's replay may do that, or an OPEN the client sent on a path it then gave up
+      // (removed while opening): bytes in flight cannot be recalled, and the listener cannot
+      // tell them from a replay. That flow never sees a PROOF and ends unaccepted.
+      if (honest && c.open[kClient])
         return fail(
             "an OPEN of the client reached the listener after its server flow ended: "
             "a second server flow for one client flow");
-      ++late_stranger_flows_;
-      endpoint_->on_flow_finished(admission.flow);  // a late stranger's flow, out of this model
+      ++late_open_flows_;
+      endpoint_->on_flow_finished(admission.flow);  // a late flow, out of this model
       return close_end(c, kServer);
     }
     if (!honest) return fail("a stranger's OPEN came before the client's");
@@ -1893,7 +1898,7 @@ void Simulation::check_endpoint_counters() {
            std::to_string(want));
   };
   expect("flows opened", e.flows_opened,
-         (server_ ? 1 : 0) + abandoned_server_flows_ + late_stranger_flows_);
+         (server_ ? 1 : 0) + abandoned_server_flows_ + late_open_flows_);
   expect("duplicate OPENs", e.duplicate_opens, answered_repeats_);
   // The endpoint counts JOINs whose MAC verified (each then awaits its PROOF).
   expect("JOINs accepted", e.joins_accepted, joins_verified_);
