@@ -169,6 +169,21 @@ TEST(RouteMtu, AnIPv6RouteTakesItsInterfaceMtuLessTheIpv6AndUdpHeaders) {
   EXPECT_EQ(route_max_udp_payload(peer), static_cast<std::size_t>(mtu) - 40 - 8);
 }
 
+TEST(RouteMtu, APeerIsOnThisHostWhenLoopbackOrTheLocalAddressItself) {
+  using asio::ip::make_address;
+  using Endpoint = asio::ip::udp::endpoint;
+  const Endpoint any(make_address("0.0.0.0"), 7000);
+  const Endpoint here(make_address("192.0.2.10"), 7000);
+  EXPECT_TRUE(is_same_host(any, Endpoint(make_address("127.0.0.1"), 9)));
+  EXPECT_TRUE(is_same_host(any, Endpoint(make_address("127.3.2.1"), 9)));
+  EXPECT_TRUE(is_same_host(any, Endpoint(make_address("::1"), 9)));
+  EXPECT_TRUE(is_same_host(any, Endpoint(make_address("::ffff:127.0.0.1"), 9)));
+  EXPECT_TRUE(is_same_host(here, Endpoint(make_address("192.0.2.10"), 9)));
+  EXPECT_FALSE(is_same_host(here, Endpoint(make_address("192.0.2.11"), 9)));
+  EXPECT_FALSE(is_same_host(any, Endpoint(make_address("192.0.2.10"), 9)));
+  EXPECT_FALSE(is_same_host(any, Endpoint(make_address("::ffff:192.0.2.10"), 9)));
+}
+
 TEST(UdpSocket, GsoSendArrivesAsSeparateDatagrams) {
   Pair pair(without_gro(), {});
   const std::size_t kCount = 40, kSegment = 1200, kLast = 517;

@@ -12,6 +12,7 @@
 #include "carrier/quic/quic_error.hpp"
 #include "carrier/quic/quic_server.hpp"
 #include "carrier/udp/endpoint_text.hpp"
+#include "carrier/udp/route_mtu.hpp"
 
 namespace rendr::carrier {
 
@@ -229,6 +230,14 @@ void QuicConnection::fill_settings(ngtcp2_settings& settings,
   ngtcp2_settings_default(&settings);
   settings.initial_ts = timestamp();
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  if (options_.same_host_max_udp_payload > 0 && udp::is_same_host(local_, remote_)) {
+    const std::size_t size = std::min(udp::route_max_udp_payload(remote_).value_or(0),
+                                      options_.same_host_max_udp_payload);
+    if (size > NGTCP2_MAX_UDP_PAYLOAD_SIZE) {
+      settings.max_tx_udp_payload_size = size;
+      settings.no_tx_udp_payload_size_shaping = 1;
+    }
+  }
   settings.max_window = options_.max_window;
   settings.max_stream_window = options_.max_window;
   settings.handshake_timeout = to_ns(options_.handshake_timeout);

@@ -34,4 +34,13 @@ std::optional<std::size_t> route_max_udp_payload(const asio::ip::udp::endpoint& 
   return static_cast<std::size_t>(mtu) - headers;
 }
 
+bool is_same_host(const asio::ip::udp::endpoint& local, const asio::ip::udp::endpoint& peer) {
+  const asio::ip::address a = peer.address();
+  if (a.is_loopback()) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped() &&
+      asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback())
+    return true;
+  return !local.address().is_unspecified() && local.address() == a;
+}
+
 }  // namespace rendr::carrier::udp

@@ -18,4 +18,8 @@ namespace rendr::carrier::udp {
 // for the lookup; nothing is sent.
 std::optional<std::size_t> route_max_udp_payload(const asio::ip::udp::endpoint& peer);
 
+// Whether `peer` is this host: a loopback address, or the address `local` is bound to. Then no
+// router lies between the ends, and the kernel's route MTU is the path's.
+bool is_same_host(const asio::ip::udp::endpoint& local, const asio::ip::udp::endpoint& peer);
+
 }  // namespace rendr::carrier::udp
