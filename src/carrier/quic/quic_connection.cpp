@@ -696,7 +696,7 @@ void QuicConnection::flush() {
       kMaxPacketsPerFlush);
   // One buffer for the whole round: its packets leave in one sendmmsg, runs of one size as GSO
   // messages (as ngtcp2's own server example does).
-  if (tx_.size() < quantum * max_payload) tx_.resize(kMaxPacketsPerFlush * max_payload);
+  if (tx_.size() < quantum * max_payload) tx_.resize(quantum * max_payload);
   tx_sizes_.clear();
   std::size_t tx_bytes = 0;
   ngtcp2_path_storage batch_path;  // where the packets in tx_ go
