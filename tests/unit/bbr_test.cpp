@@ -174,6 +174,30 @@ TEST(Bbr, AShallowBufferKeepsLossesFew) {
   EXPECT_LT(drop_share, 0.05);
 }
 
+// The first delivery sample may come from a handshake's few packets (app-limited, a few kB/s):
+// Startup must not pace at that rate, or a path that could carry megabytes a millisecond sends
+// one packet per several of them until the estimate crawls up.
+TEST(Bbr, StartupNeverPacesSlowerThanItStarted) {
+  Bbr bbr{RecoveryConfig{}};
+  RttStats rtt{333ms};
+  rtt.update(1ms, 0ms);
+  const std::uint64_t initial = bbr.pacing_rate(rtt);  // 2.77 x 10 packets per ms
+  EXPECT_GT(initial, 30'000'000u);
+  bbr.on_packet_sent(1200, t0);
+  RateSample sparse;
+  sparse.valid = true;
+  sparse.delivered = 100;  // 10 kB/s
+  sparse.interval = 10ms;
+  sparse.app_limited = true;
+  sparse.newly_acked = 1200;
+  bbr.on_rate_sample(sparse);
+  const AckedPacket acked{.bytes = 1200, .sent_at = t0};
+  bbr.on_packets_acked(std::span(&acked, 1), rtt, t0 + 1ms);
+  ASSERT_GT(bbr.bandwidth_estimate(), 0u);
+  ASSERT_LT(bbr.bandwidth_estimate(), 100'000u);
+  EXPECT_GE(bbr.pacing_rate(rtt), initial);
+}
+
 // Before any estimate the window is the initial one, counted in datagrams: a path-MTU change
 // (probed before data flows) scales it; once data is acknowledged, the model's window stays.
 TEST(Bbr, TheInitialWindowFollowsTheDatagramSize) {

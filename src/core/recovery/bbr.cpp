@@ -44,16 +44,27 @@ double Bbr::pacing_gain() const {
   return 1.0;
 }
 
+std::uint64_t Bbr::window_pacing_rate(const RttStats& rtt) const {
+  const double srtt = seconds(rtt.smoothed());
+  if (srtt <= 0) return 0;
+  return static_cast<std::uint64_t>(kStartupPacingGain * static_cast<double>(cwnd_) / srtt);
+}
+
 std::uint64_t Bbr::pacing_rate(const RttStats& rtt) const {
+  return pacing_rate_ > 0 ? pacing_rate_ : window_pacing_rate(rtt);
+}
+
+void Bbr::update_pacing_rate(const RttStats& rtt) {
   const std::uint64_t bw = bandwidth_.best();
-  if (bw == 0) {
-    // No delivery sample yet: the initial window per (handshake or initial) RTT, at the
-    // Startup gain.
-    const double srtt = seconds(rtt.smoothed());
-    if (srtt <= 0) return 0;
-    return static_cast<std::uint64_t>(kStartupPacingGain * static_cast<double>(cwnd_) / srtt);
-  }
-  return static_cast<std::uint64_t>(pacing_gain() * kPacingMargin * static_cast<double>(bw));
+  // No delivery sample yet: the window per (handshake or initial) RTT, at the Startup gain.
+  const std::uint64_t rate =
+      bw == 0 ? window_pacing_rate(rtt)
+              : static_cast<std::uint64_t>(pacing_gain() * kPacingMargin * static_cast<double>(bw));
+  // Until the pipe is full, a sample may say less than the path carries (the first ones come
+  // from a handshake's or a probe's few packets): Startup never paces slower than it already
+  // did (draft-ietf-ccwg-bbr, BBRSetPacingRateWithGain), the window per RTT at first.
+  if (pacing_rate_ == 0) pacing_rate_ = window_pacing_rate(rtt);
+  if (full_bandwidth_reached_ || rate > pacing_rate_) pacing_rate_ = rate;
 }
 
 std::uint64_t Bbr::bdp(double gain) const {
@@ -72,7 +83,7 @@ std::uint64_t Bbr::slow_start_threshold() const {
   return target_window();
 }
 
-void Bbr::on_packets_acked(std::span<const AckedPacket> acked, const RttStats&, Time now) {
+void Bbr::on_packets_acked(std::span<const AckedPacket> acked, const RttStats& rtt, Time now) {
   std::uint64_t newly_acked = 0;
   for (const AckedPacket& p : acked) {
     bytes_in_flight_ -= std::min<std::uint64_t>(bytes_in_flight_, p.bytes);
@@ -99,6 +110,7 @@ void Bbr::on_packets_acked(std::span<const AckedPacket> acked, const RttStats&, 
   update_probe_bw_cycle(now);
   update_probe_rtt(now);
   set_window(newly_acked);
+  update_pacing_rate(rtt);
   sample_ = RateSample{};
 }
 

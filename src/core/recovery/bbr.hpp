@@ -82,6 +82,8 @@ class Bbr final : public CongestionController {
   void enter_probe_bw(Time now);
   void update_probe_rtt(Time now);
   void set_window(std::uint64_t newly_acked);
+  std::uint64_t window_pacing_rate(const RttStats& rtt) const;
+  void update_pacing_rate(const RttStats& rtt);
 
   std::uint64_t mss_;
   std::uint64_t max_window_;
@@ -89,7 +91,8 @@ class Bbr final : public CongestionController {
   std::uint64_t cwnd_;
   std::uint64_t bytes_in_flight_ = 0;
   State state_ = State::startup;
-  RateSample sample_;  // of the ACK being processed
+  RateSample sample_;              // of the ACK being processed
+  std::uint64_t pacing_rate_ = 0;  // bytes/s; 0 until the first ACK
   bool round_start_ = false;
 
   // Rounds: a round ends when a packet sent after it began is acknowledged.
