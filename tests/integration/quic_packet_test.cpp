@@ -184,9 +184,16 @@ TEST_F(QuicPacketTest, PlannedMigrationsBetweenQuicAndTcpWhileMessagesFlowLoseNo
   proxy.set_faults(lossy, lossy);
   constexpr std::uint32_t kCount = 9000;
   std::vector<std::error_code> migrations;
+  bool tcp_carried = false;
   const auto got = exchange(client, server, kCount, [&](std::uint32_t sent) {
     if (sent == kCount / 3) migrations.push_back(client.migrate(via_tcp));
-    if (sent == 2 * kCount / 3) migrations.push_back(client.migrate(via_quic));
+    if (sent == 2 * kCount / 3) {
+      // The messages sent meanwhile may still be queued (the sender outruns a loaded engine):
+      // tcp takes some of them before the flow moves back.
+      tcp_carried = wait_until(
+          [&] { return path_info_on_port(client, listener_.port()).bytes_sent > 0; }, scaled(10s));
+      migrations.push_back(client.migrate(via_quic));
+    }
   });
   expect_all_in_order(got, kCount);
   ASSERT_EQ(migrations.size(), 2u);
@@ -195,7 +202,7 @@ TEST_F(QuicPacketTest, PlannedMigrationsBetweenQuicAndTcpWhileMessagesFlowLoseNo
   EXPECT_GE(client.stats().migrations_explicit, 2u);
   const PathInfo quic = path_info_on_port(client, proxy.port());
   EXPECT_GT(quic.datagrams_sent, 0u);
-  EXPECT_GT(path_info_on_port(client, listener_.port()).bytes_sent, 0u);
+  EXPECT_TRUE(tcp_carried) << describe(client.stats());
 }
 
 // A measurement, not a check (disabled; run it by name): RENDR_QUIC_PPS messages/s (default
