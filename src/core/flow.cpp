@@ -95,6 +95,7 @@ FlowStats Flow::stats(Time now) const {
       ps.bandwidth_estimate = d.bandwidth_estimate;
       ps.pto_count = d.pto_count;
       ps.spurious_losses = d.spurious_losses;
+      ps.congestion_events = d.congestion_events;
       ps.congestion_events_undone = d.congestion_events_undone;
       ps.persistent_congestions = d.persistent_congestions;
       ps.slow_start_threshold = d.slow_start_threshold == std::numeric_limits<std::uint64_t>::max()

@@ -46,6 +46,9 @@ struct PathStats {
   // congestion events whose every loss proved spurious (their window reduction was undone).
   std::uint64_t spurious_losses = 0;
   std::uint64_t congestion_events_undone = 0;
+  // Recovery periods begun: losses the congestion controller answered by lowering its window
+  // (one per period, however many packets it lost).
+  std::uint64_t congestion_events = 0;
   // Window collapses to the minimum: losses spanning several PTOs (RFC 9002 §7.6).
   std::uint64_t persistent_congestions = 0;
   // Bytes; 0 while the path is still in its first slow start.

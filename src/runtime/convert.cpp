@@ -169,6 +169,7 @@ ConnStats to_conn_stats(const core::FlowStats& s,
     info.pto_count = p.pto_count;
     info.pto = micros(p.pto);
     info.spurious_losses = p.spurious_losses;
+    info.congestion_events = p.congestion_events;
     info.congestion_events_undone = p.congestion_events_undone;
     info.persistent_congestions = p.persistent_congestions;
     info.slow_start_threshold = p.slow_start_threshold;

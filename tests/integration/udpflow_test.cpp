@@ -170,6 +170,9 @@ TEST_F(UdpflowTest, LossOnAUdpflowPathIsRepairedUnderBbr) {
   EXPECT_EQ(c.paths[0].congestion_control, "bbr");
   EXPECT_EQ(s.paths[0].congestion_control, "newreno");
   EXPECT_GT(c.paths[0].packets_lost, 0u) << describe(c);
+  // Both controllers answered losses by lowering their windows.
+  EXPECT_GT(c.paths[0].congestion_events, 0u) << describe(c);
+  EXPECT_GT(s.paths[0].congestion_events, 0u) << describe(s);
   EXPECT_GT(c.paths[0].bandwidth_estimate, 0u) << describe(c);
   EXPECT_EQ(s.paths[0].bandwidth_estimate, 0u);
   EXPECT_GT(proxy.counters_client_to_server().dropped, 0u);

@@ -376,6 +376,8 @@ TEST(FlowDatagram, PathStatsShowTheDatagramPathsRecovery) {
   EXPECT_EQ(d.transport, kDatagram);
   EXPECT_GT(d.packets_sent, 170u);  // 200 kB in ~1.1 kB packets, and more
   EXPECT_GT(d.packets_lost, 5u);
+  EXPECT_GT(d.congestion_events, 0u);
+  EXPECT_LE(d.congestion_events, d.packets_lost);
   EXPECT_GT(d.bytes_retransmitted, 5'000u);
   EXPECT_GT(d.congestion_window, 0u);
   EXPECT_GT(d.slow_start_threshold, 0u);  // losses ended the first slow start

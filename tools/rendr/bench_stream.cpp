@@ -229,7 +229,7 @@ void log_run(const StreamRun& run) {
     std::snprintf(line, sizeof line,
                   "[bench stream]     packets sent %llu lost %llu, retransmitted %s, cwnd %s, "
                   "in flight %s, pacing %.1f MB/s, PTOs %llu, MTU %llu (ceiling %llu), "
-                  "spurious losses %llu (congestion events undone %llu)",
+                  "congestion events %llu, spurious losses %llu (congestion events undone %llu)",
                   static_cast<unsigned long long>(path.packets_sent),
                   static_cast<unsigned long long>(path.packets_lost),
                   human_bytes(double(path.bytes_retransmitted)).c_str(),
@@ -238,6 +238,7 @@ void log_run(const StreamRun& run) {
                   static_cast<unsigned long long>(path.pto_count),
                   static_cast<unsigned long long>(path.mtu),
                   static_cast<unsigned long long>(path.mtu_ceiling),
+                  static_cast<unsigned long long>(path.congestion_events),
                   static_cast<unsigned long long>(path.spurious_losses),
                   static_cast<unsigned long long>(path.congestion_events_undone));
     log_line(line);
@@ -264,6 +265,7 @@ void add_path_figures(JsonObject& result, const rendr::ConnStats& client) {
   each("path_pacing_rate", [](const rendr::PathInfo& p) { return p.pacing_rate; });
   each("path_bandwidth_estimate", [](const rendr::PathInfo& p) { return p.bandwidth_estimate; });
   each("path_pto_count", [](const rendr::PathInfo& p) { return p.pto_count; });
+  each("path_congestion_events", [](const rendr::PathInfo& p) { return p.congestion_events; });
   each("path_mtu", [](const rendr::PathInfo& p) { return p.mtu; });
   each("path_mtu_ceiling", [](const rendr::PathInfo& p) { return p.mtu_ceiling; });
   each("path_frames_sent", [](const rendr::PathInfo& p) { return p.frames_sent; });

@@ -88,6 +88,7 @@ DatagramPathStats DatagramTransport::stats() const {
   s.packets_acked = c.packets_acked;
   s.packets_lost = c.packets_lost;
   s.spurious_losses = c.spurious_losses;
+  s.congestion_events = c.congestion_events;
   s.congestion_events_undone = c.congestion_events_undone;
   s.persistent_congestions = c.persistent_congestion;
   s.packets_received = packets_received_;

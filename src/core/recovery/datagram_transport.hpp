@@ -37,6 +37,7 @@ struct DatagramPathStats {
   std::uint64_t packets_acked = 0;
   std::uint64_t packets_lost = 0;
   std::uint64_t spurious_losses = 0;
+  std::uint64_t congestion_events = 0;
   std::uint64_t congestion_events_undone = 0;
   std::uint64_t persistent_congestions = 0;
   std::uint64_t packets_received = 0;

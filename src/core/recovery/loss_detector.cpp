@@ -227,6 +227,7 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
                                ->sent_at;
   if (!controller_->in_recovery(newest_sent)) {
     ++event_;
+    ++counters_.congestion_events;
     event_undoable_ = true;
     event_lost_ = 0;
     event_spurious_ = 0;

@@ -106,6 +106,7 @@ class LossDetector {
     std::uint64_t packets_lost = 0;
     std::uint64_t spurious_losses = 0;
     std::uint64_t pto_fired = 0;
+    std::uint64_t congestion_events = 0;  // recovery periods begun: the window answered a loss
     std::uint64_t congestion_events_undone = 0;
     std::uint64_t persistent_congestion = 0;
     std::uint64_t mtu_probes_lost = 0;  // not in packets_lost: no congestion signal
