@@ -56,9 +56,9 @@ struct PathInfo {
   // Losses declared, then acknowledged after all (reordering or a swing in queueing delay).
   std::uint64_t spurious_losses = 0;
   // Congestion events: recovery periods begun, each a loss (one or many packets) the
-  // controller answered by lowering its window; and those whose every loss proved spurious,
-  // their window reduction undone.
+  // controller answered by lowering its window.
   std::uint64_t congestion_events = 0;
+  // Congestion events whose every loss proved spurious: their window reduction was undone.
   std::uint64_t congestion_events_undone = 0;
   // Times losses spanning several PTOs collapsed the window to its minimum (RFC 9002 §7.6).
   std::uint64_t persistent_congestions = 0;
