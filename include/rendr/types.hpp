@@ -63,7 +63,13 @@ struct PathSpec {
   // safe 1200 up; 0: the default, 8952 (jumbo frames' 9000 under IPv6 + UDP headers). Probing
   // never goes above what the route to the server takes whole either (its interface's MTU less
   // the headers: 1452 / 1472 on a 1500-byte Ethernet link, IPv6 / IPv4). A probe larger than
-  // the real path MTU is lost, never fragmented. Not part of the URI.
+  // the real path MTU is lost, never fragmented.
+  // quic paths: towards a peer on this host (a loopback address, or the local address itself)
+  // QUIC sends datagrams up to this size without probing (0: the default, 65527, and never
+  // above the route's MTU: 65507 on IPv4 loopback), and asks the server to send no larger; a
+  // relay on this host that reads smaller datagrams needs its size here (1200: the server sends
+  // 1200-byte datagrams, this end probes up to 1452 as ngtcp2 does elsewhere). Other peers
+  // always get ngtcp2's path-MTU discovery. Not part of the URI.
   std::size_t max_datagram_size = 0;
   // udpflow paths: this end's congestion controller on the path; nullopt: the default (BBR).
   // Not part of the URI.

@@ -159,6 +159,9 @@ struct DialTarget {
   std::string host;
   std::uint16_t port = 0;
   TlsClientConfig tls;
+  // PathSpec::max_datagram_size: for a quic path, the largest UDP payload towards a peer on
+  // this host (0: the transport's default). Others ignore it.
+  std::size_t max_datagram_size = 0;
 };
 
 // A transport kind ("tcp", "quic", later "udpflow") that can dial carriers.

@@ -697,8 +697,9 @@ void Session::start_dial(core::PathId path, std::uint64_t seq, const PathSpec& s
     asio::post(ex_, [done] { done(errc::bad_path_spec, nullptr); });
     return;
   }
-  transport->async_dial_to(ex_, carrier::DialTarget{spec.host, spec.port, spec.tls},
-                           std::move(done));
+  transport->async_dial_to(
+      ex_, carrier::DialTarget{spec.host, spec.port, spec.tls, spec.max_datagram_size},
+      std::move(done));
 }
 
 void Session::on_dialed(core::PathId path, std::uint64_t seq, error_code ec,

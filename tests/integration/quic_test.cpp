@@ -183,6 +183,32 @@ TEST_F(QuicTest, StreamPathsReportTheirTransportsCongestionState) {
   }
 }
 
+// PathSpec::max_datagram_size on a quic path to this host bounds both directions: the client
+// sends no larger, and its transport parameter keeps the server's datagrams as small (a relay
+// that reads less would cut anything larger).
+TEST_F(QuicTest, AQuicPathsDatagramLimitHoldsBothWays) {
+  listen_both();
+  PathSpec path = quic_path(listener_.quic_port());
+  path.max_datagram_size = 1400;
+  Conn client;
+  Conn server;
+  ASSERT_TRUE(connect_all_paths(dialer({path}), client, server));
+  StreamWriter upload(client, {.seed = 10, .bytes = 2 * MiB});
+  StreamReader reader(server, {.seed = 10});
+  StreamWriter download(server, {.seed = 11, .bytes = 2 * MiB, .close_when_done = false});
+  StreamReader download_reader(client, {.seed = 11});
+  finish_transfer(upload, reader, scaled(30s));
+  ASSERT_TRUE(download.wait(scaled(30s)));
+  const ConnStats c = client.stats();
+  const ConnStats s = server.stats();
+  server.close();
+  finish_transfer(download, download_reader, scaled(30s));
+  ASSERT_EQ(c.paths.size(), 1u);
+  ASSERT_EQ(s.paths.size(), 1u);
+  EXPECT_EQ(c.paths[0].mtu, 1400u) << describe(c);
+  EXPECT_EQ(s.paths[0].mtu, 1400u) << describe(s);
+}
+
 class QuicModeTest : public QuicTest, public ::testing::WithParamInterface<Mode> {};
 
 // Race and bond over one tcp and one quic path: every byte once, in order, and the quic path

@@ -66,7 +66,9 @@ struct QuicOptions {
   // probes above 1452 bytes. Fewer, larger packets cut the per-packet work; and ngtcp2's CUBIC
   // stops growing its window at 2.89 x max(initial window, max delivery rate x min RTT), which
   // on a microsecond RTT is ~2.9 initial windows: 42 KB at 1452-byte packets, 379 KB at 64 KiB
-  // ones. 0: always ngtcp2's.
+  // ones. The client's limit is advertised (max_udp_payload_size), so it bounds both ways: a
+  // relay on this host that reads less needs its size here (PathSpec::max_datagram_size).
+  // 1200 or less: 1200 asked of the peer, ngtcp2's own path-MTU discovery for this end.
   std::size_t same_host_max_udp_payload = 65527;
   // The ALPN a client offers. A server always requires "rendr/1" (kQuicAlpn); only tests offer
   // another, to see the handshake refused.

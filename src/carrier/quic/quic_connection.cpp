@@ -230,14 +230,6 @@ void QuicConnection::fill_settings(ngtcp2_settings& settings,
   ngtcp2_settings_default(&settings);
   settings.initial_ts = timestamp();
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
-  if (options_.same_host_max_udp_payload > 0 && udp::is_same_host(local_, remote_)) {
-    const std::size_t size = std::min(udp::route_max_udp_payload(remote_).value_or(0),
-                                      options_.same_host_max_udp_payload);
-    if (size > NGTCP2_MAX_UDP_PAYLOAD_SIZE) {
-      settings.max_tx_udp_payload_size = size;
-      settings.no_tx_udp_payload_size_shaping = 1;
-    }
-  }
   settings.max_window = options_.max_window;
   settings.max_stream_window = options_.max_window;
   settings.handshake_timeout = to_ns(options_.handshake_timeout);
@@ -252,6 +244,18 @@ void QuicConnection::fill_settings(ngtcp2_settings& settings,
   params.active_connection_id_limit = std::max<std::size_t>(options_.connection_ids, 2);
   // A packet flow's messages travel one per DATAGRAM (a stream flow sends none).
   params.max_datagram_frame_size = kMaxDatagramFrameSize;
+  if (udp::is_same_host(local_, remote_)) {
+    const std::size_t size =
+        std::max<std::size_t>(std::min(udp::route_max_udp_payload(remote_).value_or(0),
+                                       options_.same_host_max_udp_payload),
+                              NGTCP2_MAX_UDP_PAYLOAD_SIZE);
+    // The peer sends no larger either: a client's limit is the whole path's.
+    params.max_udp_payload_size = size;
+    if (size > NGTCP2_MAX_UDP_PAYLOAD_SIZE) {
+      settings.max_tx_udp_payload_size = size;
+      settings.no_tx_udp_payload_size_shaping = 1;
+    }
+  }
 }
 
 std::shared_ptr<QuicConnection> QuicConnection::make_client(
@@ -843,7 +847,17 @@ void QuicConnection::sample_congestion(const ngtcp2_conn_stat& stat) {
   c.pacing_rate = static_cast<std::uint64_t>(pacing);
   c.packets_sent = counters_.packets_sent.load(std::memory_order_relaxed);
   c.packets_lost = 0;  // ngtcp2 0.12 does not count them
-  c.mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  c.mtu = sendable_udp_payload();
+}
+
+std::size_t QuicConnection::sendable_udp_payload() const {
+  std::size_t size = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  // Without ngtcp2's shaping the path's figure is this end's setting; the peer's transport
+  // parameter bounds what is sent too.
+  if (const ngtcp2_transport_params* remote = ngtcp2_conn_get_remote_transport_params(conn_);
+      remote != nullptr && remote->max_udp_payload_size != 0)
+    size = static_cast<std::size_t>(std::min<std::uint64_t>(size, remote->max_udp_payload_size));
+  return size;
 }
 
 void QuicConnection::datagram_to_stream() {
@@ -867,7 +881,7 @@ void QuicConnection::update_datagram_room() {
           ? ngtcp2_conn_get_remote_transport_params(conn_)
           : nullptr;
   if (remote != nullptr && remote->max_datagram_frame_size > kDatagramFrameHeader) {
-    const std::size_t udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+    const std::size_t udp = sendable_udp_payload();
     if (udp > kShortHeaderMax + kDatagramFrameHeader) {
       room = std::min<std::uint64_t>(udp - kShortHeaderMax - kDatagramFrameHeader,
                                      remote->max_datagram_frame_size - kDatagramFrameHeader);

@@ -140,6 +140,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void deliver_datagrams();
   // The largest frame one DATAGRAM holds now (max_datagram_frame).
   void update_datagram_room();
+  // The largest UDP payload the connection sends now (this end's limit and the peer's).
+  std::size_t sendable_udp_payload() const;
   void compact_block(std::size_t consumed);
   // Output.
   void flush();

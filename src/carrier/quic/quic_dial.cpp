@@ -11,13 +11,18 @@ namespace rendr::carrier {
 
 namespace {
 
+QuicOptions with_payload_limit(QuicOptions options, std::size_t max_datagram_size) {
+  if (max_datagram_size != 0) options.same_host_max_udp_payload = max_datagram_size;
+  return options;
+}
+
 class QuicDialOp : public std::enable_shared_from_this<QuicDialOp> {
  public:
   QuicDialOp(asio::any_io_executor executor, const QuicOptions& options, DialTarget target,
              DialCallback done)
       : strand_(asio::make_strand(executor)),
         resolver_(strand_),
-        options_(options),
+        options_(with_payload_limit(options, target.max_datagram_size)),
         target_(std::move(target)),
         done_(std::move(done)) {}
 
