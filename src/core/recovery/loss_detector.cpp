@@ -226,7 +226,6 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
                                             })
                                ->sent_at;
   if (!controller_->in_recovery(newest_sent)) {
-    ++event_;
     ++counters_.congestion_events;
     event_undoable_ = true;
     event_lost_ = 0;
@@ -234,7 +233,7 @@ void LossDetector::detect_lost(Time now, RetransmitQueue& lost) {
   }
   // Losses inside the recovery period belong to the event that started it.
   for (const LostPacket& l : lost_scratch_)
-    sent_.lost().at(l.pn).loss_event = event_;
+    sent_.lost().at(l.pn).loss_event = counters_.congestion_events;
   event_lost_ += lost_scratch_.size();
   controller_->on_packets_lost(lost_scratch_, now);
   if (persistent) {
@@ -273,7 +272,7 @@ void LossDetector::on_spurious_loss(const SentPacket& p) {
     packet_threshold_ =
         std::clamp<std::uint64_t>(p.reorder_distance + 1, packet_threshold_, kMaxPacketThreshold);
   }
-  if (p.loss_event != event_ || !event_undoable_) return;
+  if (p.loss_event != counters_.congestion_events || !event_undoable_) return;
   if (++event_spurious_ == event_lost_) {
     event_undoable_ = false;
     ++counters_.congestion_events_undone;

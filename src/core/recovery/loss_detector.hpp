@@ -139,9 +139,8 @@ class LossDetector {
   std::uint64_t packet_threshold_;
   std::uint32_t time_threshold_eighths_ = 9;
   std::uint32_t lost_control_ = 0;
-  // Spurious-event undo: packets declared lost in the latest congestion event, and how many of
-  // them were acknowledged since.
-  std::uint64_t event_ = 0;  // 0: none yet
+  // Spurious-event undo: packets declared lost in the latest congestion event (its number is
+  // counters_.congestion_events; 0: none yet), and how many of them were acknowledged since.
   bool event_undoable_ = false;
   std::uint64_t event_lost_ = 0;
   std::uint64_t event_spurious_ = 0;
