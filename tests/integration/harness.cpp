@@ -207,6 +207,26 @@ void finish_transfer(StreamWriter& writer, StreamReader& reader,
   expect_same_stream(writer.outcome(), reader.outcome());
 }
 
+BothEndsStats transfer_both_ways(Conn& client, Conn& server, WriteSpec up, WriteSpec down,
+                                 std::chrono::milliseconds timeout) {
+  down.close_when_done = false;
+  StreamWriter upload(client, up);
+  StreamReader reader(server, {.seed = up.seed});
+  StreamWriter download(server, down);
+  StreamReader download_reader(client, {.seed = down.seed});
+  finish_transfer(upload, reader, timeout);
+  BothEndsStats stats;
+  if (!download.wait(timeout)) {
+    ADD_FAILURE() << "download writer stuck at " << download.progress() << " bytes";
+    return stats;
+  }
+  stats.client = client.stats();
+  stats.server = server.stats();
+  server.close();
+  finish_transfer(download, download_reader, timeout);
+  return stats;
+}
+
 // ---- MigrationLog
 
 void MigrationLog::attach(Conn& conn) {

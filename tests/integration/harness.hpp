@@ -156,6 +156,15 @@ void expect_same_stream(const StreamOutcome& written, const StreamOutcome& read)
 // Waits (bounded) for both to finish, then expect_same_stream.
 void finish_transfer(StreamWriter& writer, StreamReader& reader, std::chrono::milliseconds timeout);
 
+// `up` from client to server and `down` back, each read whole and checked; both ends' stats are
+// taken before the server closes (a flow closed both ways has no paths left to report).
+struct BothEndsStats {
+  ConnStats client;
+  ConnStats server;
+};
+BothEndsStats transfer_both_ways(Conn& client, Conn& server, WriteSpec up, WriteSpec down,
+                                 std::chrono::milliseconds timeout);
+
 // Every change of the active path reported by Conn::on_migrate.
 class MigrationLog {
  public:

@@ -193,16 +193,8 @@ TEST_F(QuicTest, AQuicPathsDatagramLimitHoldsBothWays) {
   Conn client;
   Conn server;
   ASSERT_TRUE(connect_all_paths(dialer({path}), client, server));
-  StreamWriter upload(client, {.seed = 10, .bytes = 2 * MiB});
-  StreamReader reader(server, {.seed = 10});
-  StreamWriter download(server, {.seed = 11, .bytes = 2 * MiB, .close_when_done = false});
-  StreamReader download_reader(client, {.seed = 11});
-  finish_transfer(upload, reader, scaled(30s));
-  ASSERT_TRUE(download.wait(scaled(30s)));
-  const ConnStats c = client.stats();
-  const ConnStats s = server.stats();
-  server.close();
-  finish_transfer(download, download_reader, scaled(30s));
+  const auto [c, s] = transfer_both_ways(client, server, {.seed = 10, .bytes = 2 * MiB},
+                                         {.seed = 11, .bytes = 2 * MiB}, scaled(30s));
   ASSERT_EQ(c.paths.size(), 1u);
   ASSERT_EQ(s.paths.size(), 1u);
   EXPECT_EQ(c.paths[0].mtu, 1400u) << describe(c);

@@ -153,18 +153,8 @@ TEST_F(UdpflowTest, LossOnAUdpflowPathIsRepairedUnderBbr) {
   Conn server;
   ASSERT_TRUE(connect_all_paths(dialer({path}), client, server));
   proxy.set_faults({.loss = 0.05}, {.loss = 0.05});
-  StreamWriter upload(client, {.seed = 8, .bytes = 8 * MiB});
-  StreamReader reader(server, {.seed = 8});
-  // The server closes only once both ends' stats are read: a flow closed both ways has no
-  // paths left to report.
-  StreamWriter download(server, {.seed = 9, .bytes = 2 * MiB, .close_when_done = false});
-  StreamReader download_reader(client, {.seed = 9});
-  finish_transfer(upload, reader, scaled(40s));
-  ASSERT_TRUE(download.wait(scaled(40s)));
-  const ConnStats c = client.stats();
-  const ConnStats s = server.stats();
-  server.close();
-  finish_transfer(download, download_reader, scaled(40s));
+  const auto [c, s] = transfer_both_ways(client, server, {.seed = 8, .bytes = 8 * MiB},
+                                         {.seed = 9, .bytes = 2 * MiB}, scaled(40s));
   ASSERT_EQ(c.paths.size(), 1u);
   ASSERT_EQ(s.paths.size(), 1u);
   EXPECT_EQ(c.paths[0].congestion_control, "bbr");
