@@ -43,6 +43,7 @@ class BondScheduler final : public Scheduler {
  public:
   using Scheduler::Scheduler;
   bool wants_data(const Path& p) const override;
+  bool learns_from_empty_pull(const Path& p) const override { return !p.bond_idle; }
   void fill(Path& p, DataSink& out) override;
   void replay_unacked() override;
   void on_path_lost(Path& p) override;

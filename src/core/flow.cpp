@@ -382,6 +382,13 @@ bool Flow::wants_transmit(PathId id) const {
   return m.may_send(*p, std::nullopt) && m.scheduler().wants_data(*p);
 }
 
+bool Flow::wants_pull(PathId id) const {
+  if (wants_transmit(id)) return true;
+  const Impl& m = *impl_;
+  const Path* p = m.find(id);
+  return p != nullptr && p->state == PathState::up && m.scheduler().learns_from_empty_pull(*p);
+}
+
 bool Flow::poll_transmit(PathId id, Time now, TransmitBatch& out) {
   Impl& m = *impl_;
   Path* p = m.find(id);

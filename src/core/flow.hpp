@@ -260,6 +260,10 @@ class Flow {
   bool poll_transmit(PathId id, Time now, TransmitBatch& out);
   // True if poll_transmit(id) would produce something now.
   bool wants_transmit(PathId id) const;
+  // True if poll_transmit(id) is worth calling now: it would produce something, or finding
+  // nothing would still inform the flow. A carrier that just wrote a batch pulls again only
+  // then.
+  bool wants_pull(PathId id) const;
 
   // ---- time
   void on_timer(Time now);

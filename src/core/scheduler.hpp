@@ -53,6 +53,12 @@ class Scheduler {
 
   // Whether `p` has DATA or a FIN to send now.
   virtual bool wants_data(const Path& p) const = 0;
+  // Whether a pull on `p` that finds nothing to send still tells the scheduler something
+  // (bond: that the path's carrier is idle).
+  virtual bool learns_from_empty_pull(const Path& p) const {
+    (void)p;
+    return false;
+  }
   // Sends on `p` what it should carry, while `out` has room.
   virtual void fill(Path& p, DataSink& out) = 0;
   // Everything unacknowledged (and the FIN) goes out again (the paths that carried it are

@@ -95,6 +95,11 @@ struct Session::Actions {
   // Not inside an application's initiating call (a carrier or timer handler): completions may
   // run their handlers right away where the handler's executor allows (Completion::dispatch).
   bool dispatch_completions = false;
+  // pump(a, pulling): whether the carrier being pulled should pull again after its write.
+  bool pulling_owed = false;
+  // A pump ran: the flow's next deadline may have moved. The timer is set after the kicks and
+  // completions (arm_timer after run), so the send and the reader's wake-up come first.
+  bool rearm = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -271,11 +276,14 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
   }
   give_packet_keys(a);
   for (auto& [c, att] : carriers_) {
-    if (att.current && att.started && c != pulling &&
-        (flow_->wants_transmit(att.path) || flow_->wants_probe(att.path)))
+    if (!att.current || !att.started) continue;
+    if (c == pulling) {
+      a.pulling_owed = flow_->wants_pull(att.path) || flow_->wants_probe(att.path);
+    } else if (flow_->wants_transmit(att.path) || flow_->wants_probe(att.path)) {
       a.kicks.push_back(att.carrier);
+    }
   }
-  arm_timer();
+  a.rearm = true;
   report(a);
   maybe_mark_closing();
   maybe_release(a);
@@ -641,6 +649,10 @@ void Session::run(Actions& a) {
   for (auto& cb : a.callbacks)
     cb();
   a.releases.clear();
+  if (a.rearm) {
+    std::lock_guard lock(mu_);
+    if (!engine_gone_) arm_timer();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,7 +882,10 @@ void Session::start_async(std::optional<Pending>& slot, Pending op) {
       a.completions.push_back({std::move(op.done), asio::error::in_progress, 0});
     } else {
       slot = std::move(op);
-      pump(a);
+      // An operation that cannot complete yet (a read with nothing to read) changed nothing
+      // the flow acts on: park it without a pump. One that moved bytes pumps (an ACK, a
+      // window update or DATA may be owed now).
+      if (serve_waiters(a, now())) pump(a);
     }
   }
   run(a);
@@ -1320,6 +1335,7 @@ bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
     flow_->set_message_datagram_size(it->second.path, c->max_datagram_frame());
     any = flow_->poll_transmit(it->second.path, now(), out);
     pump(a, c);
+    out.set_more_owed(a.pulling_owed);
   }
   run(a);
   return any;

@@ -47,6 +47,7 @@ class TransmitBatch {
     packet_open_ = false;
     bytes_ = 0;
     room_ = max_bytes;
+    more_owed_ = true;
   }
   // Releases the payloads (the write completed); the storage stays.
   void clear() { reset(0); }
@@ -88,6 +89,11 @@ class TransmitBatch {
   std::size_t frame_count() const { return frames_.size(); }
   std::size_t bytes() const { return bytes_; }
   bool empty() const { return frames_.empty(); }
+  // Whether the source may have more to send after this batch: a carrier that wrote the batch
+  // at once pulls again only then (a kick follows when more becomes due later). Unless the
+  // source says otherwise, it may.
+  bool more_owed() const { return more_owed_; }
+  void set_more_owed(bool more) { more_owed_ = more; }
 
  private:
   std::vector<OutFrame> frames_;
@@ -95,6 +101,7 @@ class TransmitBatch {
   bool packet_open_ = false;
   std::size_t room_ = 0;
   std::size_t bytes_ = 0;
+  bool more_owed_ = true;
 };
 
 }  // namespace rendr::wire

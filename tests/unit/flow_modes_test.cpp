@@ -127,6 +127,26 @@ TEST(FlowModes, BondSplitsByWeightWhilePathsHaveRoom) {
   EXPECT_NEAR(double(bytes_sent_on(stats, 2)) / double(written), 0.25, 0.05);
 }
 
+// A carrier that wrote everything it pulled pulls again only when wants_pull says so: in bond
+// mode once more, to find nothing (which tells the scheduler its carrier is idle), then not.
+TEST(FlowModes, AnEmptyPullIsWantedOnlyWhereItInformsTheScheduler) {
+  for (core::Mode mode : {core::Mode::prime, core::Mode::bond}) {
+    SCOPED_TRACE(static_cast<int>(mode));
+    FlowPair net(with_mode(mode), {{1ms, {}}, {1ms, {}}});
+    const core::PathId active = net.client().active_path();
+    ASSERT_EQ(net.client().write(pattern(1000), net.now()), 1000u);
+    wire::TransmitBatch batch(64 * 1024);
+    ASSERT_TRUE(net.client().poll_transmit(active, net.now(), batch));
+    EXPECT_FALSE(net.client().wants_transmit(active));
+    if (mode == core::Mode::bond) {
+      EXPECT_TRUE(net.client().wants_pull(active));
+      batch.reset(64 * 1024);
+      EXPECT_FALSE(net.client().poll_transmit(active, net.now(), batch));
+    }
+    EXPECT_FALSE(net.client().wants_pull(active));
+  }
+}
+
 TEST(FlowModes, BondPathDeathResendsItsRangesOnTheOthers) {
   for (bool silent : {false, true}) {
     FlowPair net(with_mode(core::Mode::bond), {{1ms, {}}, {1ms, {}}, {1ms, {}}});

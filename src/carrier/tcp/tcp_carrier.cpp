@@ -331,6 +331,8 @@ void TcpCarrier::do_write() {
       fail(reason_for(ec), ec, wire::DecodeError::none);
       return;
     }
+    // Nothing more owed: a pull now would find nothing (the next kick brings the next batch).
+    if (!owed_after_batch_) return;
   }
 }
 
@@ -350,6 +352,7 @@ bool TcpCarrier::pull_batch() {
     if (out_.frame_count() > 0 || !repull_ || state_ != State::open) break;
   }
   handler.reset();
+  owed_after_batch_ = out_.more_owed() || repull_;
 
   buffers_.clear();
   batch_bytes_ = 0;

@@ -186,6 +186,7 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   bool write_in_flight_ = false;
   bool pulling_ = false;  // inside handler->pull(out_)
   bool repull_ = false;   // kicked during that pull
+  bool owed_after_batch_ = true;  // the handler may have more once this batch is written
   wire::TransmitBatch out_;
   std::vector<asio::const_buffer> buffers_;
   std::size_t batch_bytes_ = 0;        // of the batch in out_
