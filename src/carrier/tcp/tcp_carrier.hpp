@@ -184,8 +184,8 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   bool read_eof_ = false;  // while closing: the peer's EOF was seen
   // Write side: out_ / buffers_ stay untouched while a write is in flight.
   bool write_in_flight_ = false;
-  bool pulling_ = false;  // inside handler->pull(out_)
-  bool repull_ = false;   // kicked during that pull
+  bool pulling_ = false;          // inside handler->pull(out_)
+  bool repull_ = false;           // kicked during that pull
   bool owed_after_batch_ = true;  // the handler may have more once this batch is written
   wire::TransmitBatch out_;
   std::vector<asio::const_buffer> buffers_;
