@@ -557,9 +557,10 @@ class ListenerImpl final : public std::enable_shared_from_this<ListenerImpl> {
   static core::Time now() { return core::Clock::now(); }
 
   void start_accept(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
+    // The accepted socket gets the plain executor: its carrier serializes on a strand of its
+    // own (a strand here would put every carrier handler through two strands).
     acceptor->async_accept(
-        asio::make_strand(ex_),
-        [weak = weak_from_this(), acceptor](error_code ec, asio::ip::tcp::socket socket) {
+        ex_, [weak = weak_from_this(), acceptor](error_code ec, asio::ip::tcp::socket socket) {
           auto self = weak.lock();
           if (!self || ec == asio::error::operation_aborted || !acceptor->is_open()) return;
           if (!ec) self->on_accept(carrier::make_tcp_carrier(std::move(socket)));
