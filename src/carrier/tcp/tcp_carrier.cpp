@@ -14,6 +14,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
+#include <asio/query.hpp>
 #include <asio/write.hpp>
 
 #include "carrier/tcp/tcp_congestion.hpp"
@@ -74,11 +75,16 @@ bool sole_owner(const wire::BlockPtr& block) {
 #endif
 }
 
+// Carriers run on an engine's executor (or a strand of one), whose context is an io_context.
+asio::io_context& io_context_of(const asio::any_io_executor& ex) {
+  return static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
+}
+
 }  // namespace
 
 TcpCarrier::TcpCarrier(asio::ip::tcp::socket socket, const TcpOptions& options)
     : options_(sanitized(options)),
-      strand_(asio::make_strand(socket.get_executor())),
+      strand_(asio::make_strand(io_context_of(socket.get_executor()))),
       socket_(std::move(socket)),
       linger_timer_(strand_),
       peer_address_(format_peer(socket_)) {

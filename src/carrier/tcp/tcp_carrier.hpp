@@ -65,6 +65,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -160,7 +161,9 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   void report_down(DownReason reason, error_code ec, wire::DecodeError decode_error);
 
   const TcpOptions options_;
-  asio::strand<asio::any_io_executor> strand_;
+  // A strand of the io_context's own executor type, not of any_io_executor: every handler of
+  // the carrier passes through it, and the type-erased one allocates on each pass.
+  asio::strand<asio::io_context::executor_type> strand_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer linger_timer_;
   const std::string peer_address_;
