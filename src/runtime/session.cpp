@@ -646,13 +646,14 @@ void Session::run(Actions& a) {
     }
   }
   if (a.notify) cv_.notify_all();
+  // Before the releases: the last reference to this session may be among them.
+  if (a.rearm) {
+    std::lock_guard lock(mu_);
+    if (!engine_gone_ && !released_) arm_timer();
+  }
   for (auto& cb : a.callbacks)
     cb();
   a.releases.clear();
-  if (a.rearm) {
-    std::lock_guard lock(mu_);
-    if (!engine_gone_) arm_timer();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
