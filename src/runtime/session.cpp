@@ -98,7 +98,7 @@ struct Session::Actions {
   // pump(a, pulling): whether the carrier being pulled should pull again after its write.
   bool pulling_owed = false;
   // A pump ran: the flow's next deadline may have moved. The timer is set after the kicks and
-  // completions (arm_timer after run), so the send and the reader's wake-up come first.
+  // completions (in run), so the send and the reader's wake-up come first.
   bool rearm = false;
 };
 
