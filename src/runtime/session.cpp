@@ -95,8 +95,6 @@ struct Session::Actions {
   // Not inside an application's initiating call (a carrier or timer handler): completions may
   // run their handlers right away where the handler's executor allows (Completion::dispatch).
   bool dispatch_completions = false;
-  // pump(a, pulling): whether the carrier being pulled should pull again after its write.
-  bool pulling_owed = false;
   // A pump ran: the flow's next deadline may have moved. The timer is set after the kicks and
   // completions (in run), so the send and the reader's wake-up come first.
   bool rearm = false;
@@ -276,12 +274,9 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
   }
   give_packet_keys(a);
   for (auto& [c, att] : carriers_) {
-    if (!att.current || !att.started) continue;
-    if (c == pulling) {
-      a.pulling_owed = flow_->wants_pull(att.path) || flow_->wants_probe(att.path);
-    } else if (flow_->wants_transmit(att.path) || flow_->wants_probe(att.path)) {
+    if (att.current && att.started && c != pulling &&
+        (flow_->wants_transmit(att.path) || flow_->wants_probe(att.path)))
       a.kicks.push_back(att.carrier);
-    }
   }
   a.rearm = true;
   report(a);
@@ -1334,9 +1329,11 @@ bool Session::carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out) {
     auto it = carriers_.find(c);
     if (it == carriers_.end() || !it->second.current) return false;
     flow_->set_message_datagram_size(it->second.path, c->max_datagram_frame());
-    any = flow_->poll_transmit(it->second.path, now(), out);
+    const core::PathId path = it->second.path;
+    any = flow_->poll_transmit(path, now(), out);
     pump(a, c);
-    out.set_more_owed(a.pulling_owed);
+    // The pump never kicks the carrier it was pulled by: the batch says whether to pull again.
+    out.set_more_owed(flow_->wants_pull(path) || flow_->wants_probe(path));
   }
   run(a);
   return any;
