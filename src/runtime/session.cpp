@@ -95,9 +95,6 @@ struct Session::Actions {
   // Not inside an application's initiating call (a carrier or timer handler): completions may
   // run their handlers right away where the handler's executor allows (Completion::dispatch).
   bool dispatch_completions = false;
-  // A pump ran: the flow's next deadline may have moved. The timer is set after the kicks and
-  // completions (in run), so the send and the reader's wake-up come first.
-  bool rearm = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +275,7 @@ void Session::pump(Actions& a, carrier::Carrier* pulling) {
         (flow_->wants_transmit(att.path) || flow_->wants_probe(att.path)))
       a.kicks.push_back(att.carrier);
   }
-  a.rearm = true;
+  arm_timer();
   report(a);
   maybe_mark_closing();
   maybe_release(a);
@@ -641,11 +638,6 @@ void Session::run(Actions& a) {
     }
   }
   if (a.notify) cv_.notify_all();
-  // Before the releases: the last reference to this session may be among them.
-  if (a.rearm) {
-    std::lock_guard lock(mu_);
-    if (!engine_gone_ && !released_) arm_timer();
-  }
   for (auto& cb : a.callbacks)
     cb();
   a.releases.clear();
