@@ -232,6 +232,13 @@ SetModeResult Flow::set_mode(Mode mode, Time now) {
 // ---------------------------------------------------------------------------------------------
 // Frames in.
 
+void Flow::on_path_acknowledged(PathId id, Time now) {
+  Impl& m = *impl_;
+  Path* p = m.find(id);
+  if (p == nullptr || p->datagram() || p->state != PathState::up || m.finished()) return;
+  m.mark_heard(*p, now);
+}
+
 void Flow::on_frame(PathId id, const wire::Frame& frame, const wire::Slice& backing, Time now) {
   Impl& m = *impl_;
   const Path* p = m.find(id);

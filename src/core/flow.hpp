@@ -182,6 +182,10 @@ class Flow {
   JoinVerdict on_join(const wire::Join& join, Time now, const PathOptions& carrier);
   // A carrier went down (transport error, EOF, reset). Never an application EOF.
   void on_path_down(PathId id, DownCause cause, Time now);
+  // Stream path `id`'s transport saw the peer acknowledge packets of ours although no frame
+  // arrived (QUIC holds the stream's frames back while it repairs a loss): both directions
+  // work, so the path counts as heard and its silence restarts. Other paths: nothing.
+  void on_path_acknowledged(PathId id, Time now);
   // Explicit migration to an up path.
   bool migrate(PathId id, Time now);
 

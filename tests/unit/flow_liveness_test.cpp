@@ -223,5 +223,27 @@ TEST(Flow, SilentPathIsDeadAtItsDeadlineWhenThePeerAnswersElsewhere) {
   EXPECT_EQ(net.client().active_path(), 2u);
 }
 
+// A QUIC path's stream holds the peer's frames back while QUIC repairs a loss (after a NAT
+// rebinding, a window sent to the old address): the transport still sees our packets
+// acknowledged at both ends, and the path must not be declared dead meanwhile. Without that,
+// the same silence kills it at its deadline.
+TEST(Flow, AStreamPathWhoseTransportSeesAcknowledgementsIsNotDeclaredDead) {
+  for (const bool acknowledged : {true, false}) {
+    FlowPair net(core::FlowConfig{}, {{1ms, {}}});
+    auto data = pattern(64 * 1024);
+    ASSERT_TRUE(transfer(net, data) == data);
+    net.blackhole(1);
+    net.client().write(data, net.now());
+    for (int i = 0; i < 30; ++i) {  // 300 ms: far past the 40 ms floor
+      net.settle(10ms);
+      if (acknowledged) {
+        net.client().on_path_acknowledged(1, net.now());
+        net.server().on_path_acknowledged(1, net.now());
+      }
+    }
+    EXPECT_EQ(net.client().path_state(1) == core::PathState::up, acknowledged) << acknowledged;
+  }
+}
+
 }  // namespace
 }  // namespace rendr::test
