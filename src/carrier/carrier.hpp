@@ -58,6 +58,10 @@ class CarrierHandler {
   virtual void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) = 0;
   // The transport is gone; no callback follows this one.
   virtual void on_down(DownReason reason, error_code ec, wire::DecodeError decode_error) = 0;
+  // Stream carriers whose transport acknowledges packets (QUIC): the peer acknowledged packets
+  // of ours, but no frame arrived in that read (the stream holds them back until a loss is
+  // repaired). The path works both ways.
+  virtual void on_acknowledged() {}
   // The transport can take about `out.room()` more bytes: append frames to the carrier's
   // batch (reused for every write), false if none.
   virtual bool pull(wire::TransmitBatch& out) = 0;

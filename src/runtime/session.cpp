@@ -108,6 +108,10 @@ void PathHandler::on_down(carrier::DownReason reason, error_code, wire::DecodeEr
   if (auto s = session_.lock()) s->carrier_down(carrier_, reason);
 }
 
+void PathHandler::on_acknowledged() {
+  if (auto s = session_.lock()) s->carrier_acknowledged(carrier_);
+}
+
 bool PathHandler::pull(wire::TransmitBatch& out) {
   auto s = session_.lock();
   return s && s->carrier_pull(carrier_, out);
@@ -1225,6 +1229,18 @@ void Session::carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>
     std::lock_guard lock(mu_);
     if (speaks_beyond_handshake(frames)) heard_after_open_ = true;
     feed_locked(c, frames, backing, now(), a);
+    pump(a);
+  }
+  run(a);
+}
+
+void Session::carrier_acknowledged(carrier::Carrier* c) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    auto it = carriers_.find(c);
+    if (it == carriers_.end() || !it->second.current) return;
+    flow_->on_path_acknowledged(it->second.path, now());
     pump(a);
   }
   run(a);

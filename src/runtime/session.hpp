@@ -62,6 +62,7 @@ class PathHandler final : public carrier::CarrierHandler {
       : session_(std::move(session)), carrier_(carrier) {}
   void on_frames(const std::vector<wire::Frame>& frames, const wire::Slice& backing) override;
   void on_down(carrier::DownReason reason, error_code ec, wire::DecodeError decode_error) override;
+  void on_acknowledged() override;
   bool pull(wire::TransmitBatch& out) override;
   void on_packets(std::span<const carrier::ReceivedPacket> packets) override;
   bool pull_datagrams(wire::TransmitBatch& out,
@@ -187,6 +188,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   void carrier_frames(carrier::Carrier* c, const std::vector<wire::Frame>& frames,
                       const wire::Slice& backing);
   void carrier_down(carrier::Carrier* c, carrier::DownReason reason);
+  // A stream carrier's transport saw our packets acknowledged (core::Flow::on_path_acknowledged).
+  void carrier_acknowledged(carrier::Carrier* c);
   bool carrier_pull(carrier::Carrier* c, wire::TransmitBatch& out);
   // A datagram carrier's pull, with where its packets go (the path's validated peer address,
   // empty when the core leaves it to the carrier).

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <asio/post.hpp>
 
@@ -460,7 +461,8 @@ void QuicConnection::after_datagrams() {
   check_established();
   if (is_server_) follow_peer();
   try_migration();  // one waiting for a confirmed handshake or a spare connection id
-  deliver_frames();
+  report_acknowledged(deliver_frames());
+  if (state_ == State::finished) return;
   deliver_datagrams();
   flush();
 }
@@ -472,8 +474,15 @@ void QuicConnection::read_packet(const std::uint8_t* data, std::size_t size,
   counters_.packets_received.fetch_add(1, std::memory_order_relaxed);
   const ngtcp2_path path{to_addr(local), to_addr(from), nullptr};
   ngtcp2_pkt_info pi{};
+  ngtcp2_conn_stat before;
+  ngtcp2_conn_get_conn_stat(conn_, &before);
   const int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data, size, timestamp());
   if (rv == 0) {
+    // Only an ACK takes bytes out of flight during a read (acknowledged, or declared lost below
+    // an acknowledged packet): the peer has packets of ours that it had not acknowledged.
+    ngtcp2_conn_stat after;
+    ngtcp2_conn_get_conn_stat(conn_, &after);
+    if (after.bytes_in_flight < before.bytes_in_flight) acknowledged_ = true;
     if (stream_error_) fail(DownReason::reset, stream_error_, wire::DecodeError::none, true);
     return;
   }
@@ -539,8 +548,17 @@ void QuicConnection::on_stream_gone(std::int64_t stream_id) {
     stream_error_ = quic_errc::stream_reset;
 }
 
-void QuicConnection::deliver_frames() {
-  if (state_ != State::open || !block_ || block_->used == 0) return;
+// While QUIC repairs a loss, the stream holds the peer's frames back (for a whole window when
+// a NAT rebinding lost the packets sent to the old address), and the path would look silent to
+// the flow although both directions work; this says they do.
+void QuicConnection::report_acknowledged(bool frames_delivered) {
+  const bool acknowledged = std::exchange(acknowledged_, false);
+  if (!acknowledged || frames_delivered || state_ != State::open) return;
+  if (auto handler = handler_.lock()) handler->on_acknowledged();
+}
+
+bool QuicConnection::deliver_frames() {
+  if (state_ != State::open || !block_ || block_->used == 0) return false;
   const wire::Byte* base = block_->data.get();
   const std::size_t end = block_->used;
   std::size_t pos = 0;
@@ -557,12 +575,13 @@ void QuicConnection::deliver_frames() {
     }
     pos += r.consumed;
   }
-  if (!frames_.empty()) {
+  const bool delivered = !frames_.empty();
+  if (delivered) {
     auto handler = handler_.lock();
     if (!handler) {
       frames_.clear();
       do_close();
-      return;
+      return false;
     }
     {
       const wire::Slice backing(block_, 0, pos);
@@ -572,7 +591,7 @@ void QuicConnection::deliver_frames() {
   }
   if (error != wire::DecodeError::none) {
     fail(DownReason::protocol_error, {}, error, true);
-    return;
+    return delivered;
   }
   if (pos > 0 && conn_ != nullptr && state_ != State::finished) {
     // Decoded bytes are rendr's now (its own window bounds them): reopen QUIC's windows.
@@ -580,6 +599,7 @@ void QuicConnection::deliver_frames() {
     ngtcp2_conn_extend_max_offset(conn_, pos);
   }
   compact_block(pos);
+  return delivered;
 }
 
 // Keeps the partial frame [consumed, used): at the front of the same block if no handler holds

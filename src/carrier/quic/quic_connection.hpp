@@ -135,7 +135,10 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   void read_packet(const std::uint8_t* data, std::size_t size, const asio::ip::udp::endpoint& local,
                    const asio::ip::udp::endpoint& from);
   void check_established();
-  void deliver_frames();
+  // True if frames went to the handler.
+  bool deliver_frames();
+  // The handler hears that our packets were acknowledged, if no frame told it already.
+  void report_acknowledged(bool frames_delivered);
   // Frames that came in DATAGRAMs, and the verdicts on ours, to the handler.
   void deliver_datagrams();
   // The largest frame one DATAGRAM holds now (max_datagram_frame).
@@ -221,6 +224,8 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   bool handshake_completed_ = false;
   std::int64_t stream_id_ = -1;
   error_code stream_error_;  // the peer reset the stream
+  // A packet read since the last report acknowledged packets of ours (report_acknowledged).
+  bool acknowledged_ = false;
   // Receive: undelivered stream bytes are [0, block_->used) of block_.
   wire::BlockPtr block_;
   std::vector<wire::Frame> frames_;
