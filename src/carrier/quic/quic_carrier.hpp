@@ -56,6 +56,10 @@ struct QuicOptions {
   std::size_t connection_ids = 8;
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds handshake_timeout{10'000};
+  // How long this end may delay an ACK (the max_ack_delay transport parameter; QUIC's default
+  // is 25 ms). The peer's probe timeout includes it, and a loss repair whose first probe waits
+  // that long holds the stream's frames back past the flow's 40 ms dead-path floor.
+  std::chrono::milliseconds max_ack_delay{2};
   std::chrono::milliseconds close_linger{2'000};  // bound on a graceful close
   // After a migration to a new local address, the old socket still reads this long (what the
   // peer sent before it followed arrives there).

@@ -242,6 +242,7 @@ void QuicConnection::fill_settings(ngtcp2_settings& settings,
   params.initial_max_streams_bidi = is_server_ ? 1 : 0;
   params.initial_max_streams_uni = 0;
   params.max_idle_timeout = to_ns(options_.idle_timeout);
+  params.max_ack_delay = to_ns(options_.max_ack_delay);
   params.active_connection_id_limit = std::max<std::size_t>(options_.connection_ids, 2);
   // A packet flow's messages travel one per DATAGRAM (a stream flow sends none).
   params.max_datagram_frame_size = kMaxDatagramFrameSize;
