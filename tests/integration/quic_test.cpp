@@ -427,13 +427,15 @@ TEST_F(QuicTest, MigrateLocalAddressRefusesWhatItCannotDo) {
 
 // A NAT in front of the client rebinds three times while data flows both ways (the server sees a
 // new source port; the old one is gone): the server follows each time (its peer address
-// changes), nothing is lost, the path never goes down.
+// changes), nothing is lost, the path never goes down -- with the default 40 ms dead-path
+// floor, although QUIC repairs the window the server sent to the old port before its stream
+// hands the client anything (the acknowledgements QUIC sees meanwhile keep the path alive).
 TEST_F(QuicTest, ServerFollowsTheClientsNatRebindingUnderLoad) {
-  listen_both_tolerant();
+  listen_both();
   UdpFaultProxy nat("127.0.0.1", "127.0.0.1", listener_.quic_port());
   Conn client;
   Conn server;
-  ASSERT_TRUE(connect_all_paths(tolerant_dialer({quic_path(nat.port())}), client, server));
+  ASSERT_TRUE(connect_all_paths(dialer({quic_path(nat.port())}), client, server));
   const PathId via_quic = path_via_port(client, nat.port());
   ASSERT_NE(via_quic, kNoPath);
   MigrationLog log;
