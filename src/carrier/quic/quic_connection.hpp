@@ -224,8 +224,10 @@ class QuicConnection final : public Carrier, public std::enable_shared_from_this
   bool handshake_completed_ = false;
   std::int64_t stream_id_ = -1;
   error_code stream_error_;  // the peer reset the stream
-  // A packet read since the last report acknowledged packets of ours (report_acknowledged).
+  // A packet read since the last report acknowledged packets of ours (report_acknowledged),
+  // and when the last report went (ngtcp2 timestamp).
   bool acknowledged_ = false;
+  ngtcp2_tstamp acknowledged_reported_at_ = 0;
   // Receive: undelivered stream bytes are [0, block_->used) of block_.
   wire::BlockPtr block_;
   std::vector<wire::Frame> frames_;
