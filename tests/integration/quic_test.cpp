@@ -60,6 +60,17 @@ class QuicTest : public IntegrationTest {
     options.options = slow_start_tolerant();
     listen_both(options);
   }
+  // rendr's default dead-path floor (40 ms), scaled like every deadline here under sanitizers;
+  // under ThreadSanitizer's 5-15x slowdown the 1 s floor of the tests above.
+  static FlowOptions default_liveness() {
+    FlowOptions o;
+#ifdef __SANITIZE_THREAD__
+    o.dead_floor = slow_start_tolerant().dead_floor;
+#else
+    o.dead_floor = scaled(o.dead_floor);
+#endif
+    return o;
+  }
 
   TestCertificate cert_;
 };
@@ -431,11 +442,15 @@ TEST_F(QuicTest, MigrateLocalAddressRefusesWhatItCannotDo) {
 // floor, although QUIC repairs the window the server sent to the old port before its stream
 // hands the client anything (the acknowledgements QUIC sees meanwhile keep the path alive).
 TEST_F(QuicTest, ServerFollowsTheClientsNatRebindingUnderLoad) {
-  listen_both();
+  ListenOptions options;
+  options.options = default_liveness();
+  listen_both(options);
   UdpFaultProxy nat("127.0.0.1", "127.0.0.1", listener_.quic_port());
   Conn client;
   Conn server;
-  ASSERT_TRUE(connect_all_paths(dialer({quic_path(nat.port())}), client, server));
+  Dialer d = dialer({quic_path(nat.port())});
+  d.options.dead_floor = default_liveness().dead_floor;
+  ASSERT_TRUE(connect_all_paths(d, client, server));
   const PathId via_quic = path_via_port(client, nat.port());
   ASSERT_NE(via_quic, kNoPath);
   MigrationLog log;
