@@ -17,6 +17,12 @@ define configure
 		$$(command -v ninja >/dev/null 2>&1 && echo "-G Ninja") $(2)
 endef
 
+# Ends a sanitizer job whose ctest status is in $$status: any report file $(1).* (written on any
+# try, also when a test failed, so the log shows why) is printed and fails the job with $(2).
+define fail_on_reports
+if ls $(1).* >/dev/null 2>&1; then cat $(1).*; echo "$(2)"; exit 1; fi; exit $$status
+endef
+
 .PHONY: deps build demo test test-boost test-asan test-tsan test-tsan-api docs format clean
 
 deps:
@@ -46,14 +52,12 @@ test-asan: deps
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	# As test-tsan-api: a test that fails only on timing (the sanitizer's slowdown on a loaded
 	# 2-core machine) gets one more try, but every report ASan, LeakSanitizer or UBSan writes, on
-	# any try, fails the job: reports go to files, printed after.
+	# any try, fails the job (fail_on_reports).
 	rm -f $(BUILD_ASAN)/sanitizer-report.*
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:log_path=$(abspath $(BUILD_ASAN))/sanitizer-report \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(abspath $(BUILD_ASAN))/sanitizer-report \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 --repeat until-pass:2 -LE slow; status=$$?; \
-	if ls $(abspath $(BUILD_ASAN))/sanitizer-report.* >/dev/null 2>&1; then \
-		cat $(abspath $(BUILD_ASAN))/sanitizer-report.*; echo "A sanitizer reported the errors above"; exit 1; fi; \
-	exit $$status
+	$(call fail_on_reports,$(abspath $(BUILD_ASAN))/sanitizer-report,A sanitizer reported the errors above)
 
 test-tsan: deps
 	$(call configure,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRENDR_SANITIZE=thread)
@@ -69,15 +73,12 @@ test-tsan-api: deps
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target integration_test example_coro_echo \
 		example_callback_client example_tls_echo example_read_timeout
 	# A test that fails only on timing (TSan's slowdown on a shared machine) gets one more try, but
-	# every report TSan writes, on any try, fails the job: reports go to files, printed after
-	# (also when a test failed, so that the log shows why).
+	# every report TSan writes, on any try, fails the job (fail_on_reports).
 	rm -f $(BUILD_TSAN)/tsan-report.*
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 log_path=$(abspath $(BUILD_TSAN))/tsan-report suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j $(JOBS) --timeout 900 --repeat until-pass:2 \
 		-L "integration|example" -LE slow -E "$(TSAN_API_SKIP)"; status=$$?; \
-	if ls $(abspath $(BUILD_TSAN))/tsan-report.* >/dev/null 2>&1; then \
-		cat $(abspath $(BUILD_TSAN))/tsan-report.*; echo "ThreadSanitizer reported the races above"; exit 1; fi; \
-	exit $$status
+	$(call fail_on_reports,$(abspath $(BUILD_TSAN))/tsan-report,ThreadSanitizer reported the races above)
 
 # The API reference, HTML in $(BUILD)/docs/api/html (fails on any Doxygen warning).
 docs: deps
